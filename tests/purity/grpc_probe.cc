@@ -1,0 +1,2 @@
+#include <grpcpp/server.h>
+int probe() { return 0; }

@@ -1,0 +1,2 @@
+#include <google/protobuf/message.h>
+int probe() { return 0; }

@@ -1,0 +1,2 @@
+#include <spdlog/spdlog.h>
+int probe() { return 0; }

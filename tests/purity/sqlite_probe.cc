@@ -1,0 +1,2 @@
+#include <sqlite3.h>
+int probe() { return 0; }
