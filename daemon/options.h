@@ -1,0 +1,36 @@
+// DaemonOptions: everything nvlschedd is configured with. main() fills it from flags;
+// in-process tests fill it directly.
+#ifndef NVLSCHED_DAEMON_OPTIONS_H_
+#define NVLSCHED_DAEMON_OPTIONS_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace nvlsched::daemon {
+
+struct DaemonOptions {
+  // host:port to serve gRPC on; port 0 picks a free port (see Daemon::port()).
+  std::string listen = "127.0.0.1:50051";
+  // If set, the bound port is written here (atomically, by rename) once serving.
+  std::string port_file;
+  // SQLite database file; its directory is created if missing.
+  std::string db_path = "var/nvlsched.db";
+  // "demo", a fleet file (JSON of nvlsched.v1.Fleet), or empty. Applied only when the database
+  // holds no machines.
+  std::string seed_fleet;
+  // "full" (survives power loss) or "normal" (survives a process crash).
+  std::string sync = "full";
+  // The largest batch BatchCreateInstances accepts.
+  int max_batch_count = 18;
+  // How long in-flight calls may run after SIGTERM before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Snapshots: directory, period (zero = only on request) and how many to keep.
+  std::string snapshot_dir;
+  absl::Duration snapshot_interval = absl::ZeroDuration();
+  int snapshot_keep = 5;
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_OPTIONS_H_
