@@ -12,7 +12,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "daemon/admin_service.h"
+#include "daemon/bootstrap.h"
+#include "daemon/capacity_service.h"
+#include "daemon/engine.h"
+#include "daemon/fleet.h"
+#include "daemon/fleet_ops.h"
+#include "daemon/instance_service.h"
+#include "daemon/inventory_service.h"
+#include "daemon/snapshot_scheduler.h"
+#include "daemon/state.h"
+#include "daemon/validation.h"
 #include "grpc/health/v1/health.pb.h"
+#include "store/store.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -34,10 +47,72 @@ absl::Status WritePortFile(const std::string& path, int port) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<store::SyncMode> ParseSync(const std::string& text) {
+  if (text == "full") return store::SyncMode::kFull;
+  if (text == "normal") return store::SyncMode::kNormal;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--sync=", text, " is not known: use full (survives power loss) or normal "
+                   "(survives a process crash)"));
+}
+
+// Runs `write` as one engine op and waits for it to be durable.
+absl::Status RunWriteAndWait(Engine& engine, Engine::WriteFn write) {
+  absl::Notification done;
+  absl::Status result;
+  absl::Status queued = engine.SubmitWrite(std::move(write), [&](absl::Status s) {
+    result = std::move(s);
+    done.Notify();
+  });
+  if (!queued.ok()) return queued;
+  done.WaitForNotification();
+  return result;
+}
+
+// Applies --seed_fleet when the database holds no machines.
+absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine& engine) {
+  if (options.seed_fleet.empty()) return absl::OkStatus();
+  if (state.allocator().machine_count() > 0) {
+    spdlog::info("--seed_fleet={} ignored: the database already holds {} machines",
+                 options.seed_fleet, state.allocator().machine_count());
+    return absl::OkStatus();
+  }
+  v1::Fleet fleet;
+  if (options.seed_fleet == "demo") {
+    fleet = DemoFleet();
+  } else {
+    absl::StatusOr<v1::Fleet> read = ReadFleetFile(options.seed_fleet);
+    if (!read.ok()) return read.status();
+    fleet = *std::move(read);
+  }
+  v1::ApplyFleetRequest request;
+  *request.mutable_fleet() = fleet;
+  if (absl::Status s = ValidateApplyFleetRequest(request, ValidationContext{}); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seed_fleet=", options.seed_fleet, ": ", s.message()));
+  }
+  v1::ApplyFleetResponse response;
+  absl::Status s = RunWriteAndWait(engine, [&](State& st, ChangeBuilder& changes) {
+    return ApplyFleetOp(st, changes, request.fleet(), &response);
+  });
+  if (!s.ok()) return s;
+  spdlog::info("seeded the fleet from --seed_fleet={}: {} instance types, {} domains, {} machines, "
+               "{} tenants", options.seed_fleet, response.instance_types(), response.domains(),
+               response.machines(), response.tenants());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct Daemon::Impl {
   DaemonOptions options;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<State> state;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<InstanceServiceImpl> instance_service;
+  std::unique_ptr<InventoryServiceImpl> inventory_service;
+  std::unique_ptr<CapacityServiceImpl> capacity_service;
+  std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<SnapshotScheduler> snapshots;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
@@ -53,6 +128,47 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   auto impl = std::make_unique<Impl>();
   impl->options = options;
 
+  absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
+  if (!sync.ok()) return sync.status();
+  std::error_code ec;
+  const std::filesystem::path db_dir = std::filesystem::path(options.db_path).parent_path();
+  if (!db_dir.empty()) std::filesystem::create_directories(db_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the directory of --db=", options.db_path, ": ", ec.message()));
+  }
+  store::StoreOptions store_options;
+  store_options.path = options.db_path;
+  store_options.sync = *sync;
+  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  impl->store = *std::move(store);
+
+  LoadReport load;
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*impl->store, &load);
+  if (!state.ok()) return state.status();
+  impl->state = *std::move(state);
+  spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
+               options.db_path, load.machines, load.instances,
+               absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));
+
+  Impl* raw = impl.get();
+  impl->engine = std::make_unique<Engine>(
+      impl->state.get(), impl->store.get(), Engine::Options{},
+      /*on_commit=*/nullptr,
+      /*on_read_only=*/[raw](const absl::Status&) {
+        if (raw->server != nullptr) raw->server->GetHealthCheckService()->SetServingStatus(false);
+      });
+  impl->engine->Start();
+  if (absl::Status s = SeedFleet(options, *impl->state, *impl->engine); !s.ok()) return s;
+
+  impl->instance_service = std::make_unique<InstanceServiceImpl>(
+      impl->engine.get(), InstanceServiceImpl::Options{options.max_batch_count});
+  impl->inventory_service = std::make_unique<InventoryServiceImpl>(impl->engine.get());
+  impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get());
+  impl->admin_service =
+      std::make_unique<AdminServiceImpl>(impl->store.get(), options.snapshot_dir);
+
   // Reflection can describe grpc.health.v1.Health only if its descriptor is in the generated
   // pool: the default health service does not link the generated code (TOOLCHAIN.md).
   grpc::health::v1::HealthCheckRequest::descriptor();
@@ -63,6 +179,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   // Without this, a second daemon on the same port starts "fine" and steals half the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
+  builder.RegisterService(impl->instance_service.get());
+  builder.RegisterService(impl->inventory_service.get());
+  builder.RegisterService(impl->capacity_service.get());
+  builder.RegisterService(impl->admin_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -77,6 +197,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       impl->server->Shutdown();
       return s;
     }
+  }
+  if (!options.snapshot_dir.empty() && options.snapshot_interval > absl::ZeroDuration()) {
+    impl->snapshots = std::make_unique<SnapshotScheduler>(
+        impl->store.get(), options.snapshot_dir, options.snapshot_interval, options.snapshot_keep);
   }
   spdlog::info("serving on {} (port {})", options.listen, impl->port);
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
@@ -95,6 +219,10 @@ void Daemon::Shutdown() {
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           absl::ToChronoSeconds(impl_->options.shutdown_grace));
+  // No call is in flight any more: finish what the engine holds, then close the database.
+  impl_->snapshots.reset();
+  impl_->engine->Stop();
+  impl_->store.reset();
   spdlog::info("shut down cleanly");
 }
 

@@ -1,0 +1,70 @@
+// The one place where nvlsched's three vocabularies meet: the API's protobuf messages
+// (nvlsched.v1), the allocator's plain structs, and the store's rows.
+//
+// Money: the API speaks USD per hour as a double; the allocator and the store hold integer
+// micro-dollars. Times: the API speaks google.protobuf.Timestamp; rows hold Unix micros.
+//
+// Thread-safety: pure functions.
+#ifndef NVLSCHED_DAEMON_CONVERT_H_
+#define NVLSCHED_DAEMON_CONVERT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "allocator/model.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "nvlsched/v1/resources.pb.h"
+#include "store/rows.h"
+
+namespace nvlsched::daemon {
+
+int64_t PriceToMicros(double usd_per_hour);
+double PriceFromMicros(int64_t micros);
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t);
+int64_t ToUnixMicros(const google::protobuf::Timestamp& ts);
+
+// Instance types.
+allocator::InstanceType ToCore(const v1::InstanceType& p);
+v1::InstanceType ToProto(const allocator::InstanceType& c);
+store::InstanceTypeRow ToRow(const allocator::InstanceType& c);
+allocator::InstanceType ToCore(const store::InstanceTypeRow& r);
+
+// Domains.
+allocator::Domain ToCore(const v1::Domain& p);
+v1::Domain ToProto(const allocator::Domain& c);
+store::DomainRow ToRow(const allocator::Domain& c);
+allocator::Domain ToCore(const store::DomainRow& r);
+
+// Machines. MACHINE_STATE_UNSPECIFIED maps to READY (a new machine is ready unless told).
+allocator::MachineState ToCore(v1::MachineState s);
+v1::MachineState ToProto(allocator::MachineState s);
+allocator::Machine ToCore(const v1::Machine& p);
+v1::Machine ToProto(const allocator::Machine& c);
+store::MachineRow ToRow(const allocator::Machine& c);
+allocator::Machine ToCore(const store::MachineRow& r);
+
+// Spread policies. UNSPECIFIED is FILL, the default.
+allocator::SpreadPolicy ToCore(v1::SpreadPolicy p);
+
+// Tenants.
+allocator::Tenant ToCore(const v1::Tenant& p);
+v1::Tenant ToProto(const allocator::Tenant& c);
+store::TenantRow ToRow(const allocator::Tenant& c);
+allocator::Tenant ToCore(const store::TenantRow& r);
+
+// Instances: the row keeps the columns the store indexes plus the whole record in `details`.
+store::InstanceRow ToRow(const v1::Instance& instance, bool whole_machine);
+// DATA_LOSS if `details` does not parse (names the instance id).
+absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row);
+// The allocator's view of a stored instance. NVLink partitions are listed once each, in the
+// order the instance first names them.
+allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine);
+std::vector<std::string> PartitionsOf(const v1::Instance& instance);
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_CONVERT_H_

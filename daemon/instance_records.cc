@@ -1,0 +1,178 @@
+#include "daemon/instance_records.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "daemon/convert.h"
+#include "daemon/ids.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+template <typename Req>
+InstanceSpec CommonSpec(const Req& req) {
+  InstanceSpec spec;
+  spec.tenant_id = req.tenant_id();
+  spec.instance_type_id = req.instance_type_id();
+  spec.description = req.description();
+  spec.vpc_id = req.vpc_id();
+  spec.operating_system_id = req.operating_system_id();
+  spec.ipxe_script = req.ipxe_script();
+  spec.user_data = req.user_data();
+  spec.labels = req.labels();
+  spec.interfaces = req.interfaces();
+  spec.nv_link_interfaces = req.nv_link_interfaces();
+  spec.ssh_key_group_ids.assign(req.ssh_key_group_ids().begin(), req.ssh_key_group_ids().end());
+  for (const v1::NVLinkInterfaceCreateRequest& nv : req.nv_link_interfaces()) {
+    const std::string& id = nv.nv_link_logical_partition_id();
+    if (std::find(spec.partition_ids.begin(), spec.partition_ids.end(), id) ==
+        spec.partition_ids.end()) {
+      spec.partition_ids.push_back(id);
+    }
+  }
+  return spec;
+}
+
+}  // namespace
+
+InstanceSpec SpecFromBatch(const v1::BatchCreateInstancesRequest& req) {
+  InstanceSpec spec = CommonSpec(req);
+  spec.secondary_vpc_ids.assign(req.secondary_vpc_ids().begin(), req.secondary_vpc_ids().end());
+  spec.network_security_group_id = req.network_security_group_id();
+  spec.always_boot_with_custom_ipxe = req.always_boot_with_custom_ipxe();
+  spec.phone_home_enabled = req.phone_home_enabled();
+  spec.infiniband_interfaces = req.infiniband_interfaces();
+  spec.dpu_deployments = req.dpu_extension_service_deployments();
+  spec.topology_optimized = !req.has_topology_optimized() || req.topology_optimized();
+  return spec;
+}
+
+InstanceSpec SpecFromSingle(const v1::CreateInstanceRequest& req) { return CommonSpec(req); }
+
+std::string StatusWord(v1::InstanceStatus status) {
+  std::string name = v1::InstanceStatus_Name(status);
+  absl::string_view word = name;
+  absl::ConsumePrefix(&word, "INSTANCE_STATUS_");
+  std::string out = absl::AsciiStrToLower(word);
+  if (!out.empty()) out[0] = absl::ascii_toupper(out[0]);
+  return out;
+}
+
+void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
+                  v1::Instance* instance) {
+  const google::protobuf::Timestamp now = ToTimestamp(ctx.now);
+  instance->set_status(status);
+  *instance->mutable_updated() = now;
+  v1::StatusDetail* detail = instance->add_status_history();
+  detail->set_status(StatusWord(status));
+  detail->set_message(message);
+  *detail->mutable_created() = now;
+  *detail->mutable_updated() = now;
+}
+
+namespace {
+
+// Fills what does not depend on the instance's identity.
+void FillPlacementFields(const State& state, const InstanceSpec& spec,
+                         const allocator::PlacedInstance& where, v1::Instance* inst) {
+  inst->set_tenant_id(spec.tenant_id);
+  inst->set_instance_type_id(spec.instance_type_id);
+  inst->set_machine_id(std::string(where.machine_id));
+  inst->set_nvlink_domain_id(std::string(where.domain_id));
+  inst->set_gpu_count(where.gpu_count);
+  inst->set_topology_optimized(spec.topology_optimized);
+  const allocator::Domain* domain = state.allocator().FindDomain(where.domain_id);
+  if (domain != nullptr) inst->set_site_id(domain->site_id);
+}
+
+}  // namespace
+
+v1::Instance BuildInstance(const State& state, const OpContext& ctx, const InstanceSpec& spec,
+                           const std::string& id, const std::string& name,
+                           const std::string& batch_id, const allocator::PlacedInstance& where) {
+  const google::protobuf::Timestamp now = ToTimestamp(ctx.now);
+  v1::Instance inst;
+  inst.set_id(id);
+  inst.set_name(name);
+  inst.set_batch_id(batch_id);
+  FillPlacementFields(state, spec, where, &inst);
+  inst.set_description(spec.description);
+  inst.set_vpc_id(spec.vpc_id);
+  for (const std::string& v : spec.secondary_vpc_ids) inst.add_secondary_vpc_ids(v);
+  inst.set_operating_system_id(spec.operating_system_id);
+  inst.set_network_security_group_id(spec.network_security_group_id);
+  inst.set_ipxe_script(spec.ipxe_script);
+  inst.set_always_boot_with_custom_ipxe(spec.always_boot_with_custom_ipxe);
+  inst.set_phone_home_enabled(spec.phone_home_enabled);
+  inst.set_user_data(spec.user_data);
+  *inst.mutable_labels() = spec.labels;
+  for (const std::string& v : spec.ssh_key_group_ids) inst.add_ssh_key_group_ids(v);
+
+  for (const v1::InterfaceCreateRequest& req : spec.interfaces) {
+    v1::Interface* itf = inst.add_interfaces();
+    itf->set_id(NewUuid(ctx.rng));
+    itf->set_instance_id(id);
+    itf->set_subnet_id(req.subnet_id());
+    itf->set_vpc_prefix_id(req.vpc_prefix_id());
+    itf->set_is_physical(req.is_physical());
+    itf->set_device(req.device());
+    itf->set_device_instance(req.device_instance());
+    if (req.has_virtual_function_id()) itf->set_virtual_function_id(req.virtual_function_id());
+    if (req.has_ip_address()) itf->set_requested_ip_address(req.ip_address());
+    itf->set_status(v1::INTERFACE_STATUS_PENDING);
+    *itf->mutable_created() = now;
+    *itf->mutable_updated() = now;
+  }
+  for (const v1::InfiniBandInterfaceCreateRequest& req : spec.infiniband_interfaces) {
+    v1::InfiniBandInterface* ib = inst.add_infiniband_interfaces();
+    ib->set_id(NewUuid(ctx.rng));
+    ib->set_instance_id(id);
+    ib->set_partition_id(req.partition_id());
+    ib->set_device(req.device());
+    ib->set_vendor(req.vendor());
+    ib->set_device_instance(req.device_instance());
+    ib->set_is_physical(req.is_physical());
+    if (req.has_virtual_function_id()) ib->set_virtual_function_id(req.virtual_function_id());
+    ib->set_status(v1::INTERFACE_STATUS_PENDING);
+    *ib->mutable_created() = now;
+    *ib->mutable_updated() = now;
+  }
+  for (const v1::NVLinkInterfaceCreateRequest& req : spec.nv_link_interfaces) {
+    v1::NVLinkInterface* nv = inst.add_nv_link_interfaces();
+    nv->set_id(NewUuid(ctx.rng));
+    nv->set_instance_id(id);
+    nv->set_nv_link_logical_partition_id(req.nv_link_logical_partition_id());
+    nv->set_nv_link_domain_id(std::string(where.domain_id));
+    nv->set_device_instance(req.device_instance());
+    nv->set_status(v1::INTERFACE_STATUS_PENDING);
+    *nv->mutable_created() = now;
+    *nv->mutable_updated() = now;
+  }
+  for (const v1::DpuExtensionServiceDeploymentRequest& req : spec.dpu_deployments) {
+    v1::DpuExtensionServiceDeployment* dpu = inst.add_dpu_extension_service_deployments();
+    dpu->set_id(NewUuid(ctx.rng));
+    dpu->set_dpu_extension_service_id(req.dpu_extension_service_id());
+    dpu->set_version(req.version());
+    dpu->set_status("Pending");
+    *dpu->mutable_created() = now;
+    *dpu->mutable_updated() = now;
+  }
+  *inst.mutable_created() = now;
+  AppendStatus(ctx, v1::INSTANCE_STATUS_PENDING,
+               absl::StrCat("placed on machine ", std::string(where.machine_id),
+                            " in NVLink domain ", std::string(where.domain_id)),
+               &inst);
+  return inst;
+}
+
+void DescribePlacement(const State& state, const OpContext& ctx, const InstanceSpec& spec,
+                       const allocator::Placement& placement,
+                       google::protobuf::RepeatedPtrField<v1::Instance>* out) {
+  for (const allocator::PlacedInstance& where : placement.instances) {
+    FillPlacementFields(state, spec, where, out->Add());
+  }
+}
+
+}  // namespace nvlsched::daemon

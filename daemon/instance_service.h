@@ -1,0 +1,57 @@
+// InstanceServiceImpl: nvlsched.v1.InstanceService over the engine. Each handler validates
+// the request on the gRPC thread (no state needed), then queues the operation from
+// daemon/instance_ops.h; the reply is sent once the change is durable.
+//
+// Thread-safety: handlers run on gRPC callback threads and never block; the random source is
+// used only by ops, which run on the single engine thread.
+#ifndef NVLSCHED_DAEMON_INSTANCE_SERVICE_H_
+#define NVLSCHED_DAEMON_INSTANCE_SERVICE_H_
+
+#include "absl/random/random.h"
+#include "daemon/engine.h"
+#include "nvlsched/v1/instance_service.grpc.pb.h"
+
+namespace nvlsched::daemon {
+
+class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
+ public:
+  struct Options {
+    int max_batch_count = 18;
+  };
+  InstanceServiceImpl(Engine* engine, Options options) : engine_(engine), options_(options) {}
+
+  grpc::ServerUnaryReactor* BatchCreateInstances(grpc::CallbackServerContext* ctx,
+                                                 const v1::BatchCreateInstancesRequest* req,
+                                                 v1::BatchCreateInstancesResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateInstance(grpc::CallbackServerContext* ctx,
+                                           const v1::CreateInstanceRequest* req,
+                                           v1::Instance* resp) override;
+  grpc::ServerUnaryReactor* GetInstance(grpc::CallbackServerContext* ctx,
+                                        const v1::GetInstanceRequest* req,
+                                        v1::Instance* resp) override;
+  grpc::ServerUnaryReactor* ListInstances(grpc::CallbackServerContext* ctx,
+                                          const v1::ListInstancesRequest* req,
+                                          v1::ListInstancesResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateInstanceStatus(grpc::CallbackServerContext* ctx,
+                                                 const v1::UpdateInstanceStatusRequest* req,
+                                                 v1::Instance* resp) override;
+  grpc::ServerUnaryReactor* DeleteInstance(grpc::CallbackServerContext* ctx,
+                                           const v1::DeleteInstanceRequest* req,
+                                           v1::DeleteInstanceResponse* resp) override;
+  grpc::ServerUnaryReactor* BatchDeleteInstances(grpc::CallbackServerContext* ctx,
+                                                 const v1::BatchDeleteInstancesRequest* req,
+                                                 v1::BatchDeleteInstancesResponse* resp) override;
+
+ private:
+  // Runs `op(State&, ChangeBuilder&, const OpContext&)` as an engine write.
+  template <typename Op>
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Op op);
+
+  Engine* const engine_;
+  const Options options_;
+  absl::BitGen rng_;  // engine thread only
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_INSTANCE_SERVICE_H_

@@ -1,0 +1,68 @@
+// Helpers every gRPC service of nvlschedd uses to turn a call into an engine op: the calls
+// never block a gRPC callback thread; they queue an op and return the reactor, and the engine
+// finishes the reactor once the op's effect is durable.
+//
+// Thread-safety: the helpers are called from gRPC callback threads; the functions they queue
+// run on the engine thread.
+#ifndef NVLSCHED_DAEMON_SERVICE_SUPPORT_H_
+#define NVLSCHED_DAEMON_SERVICE_SUPPORT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "daemon/engine.h"
+#include "daemon/status_mapping.h"
+
+namespace nvlsched::daemon {
+
+// The call's deadline as absl::Time (InfiniteFuture when the client set none).
+inline absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+// Queues `write` (absl::Status(State&, ChangeBuilder&)) and finishes the call with its final
+// status after the group commit. `write` may fill the response message the handler got: it
+// stays valid until the reactor finishes.
+template <typename WriteFn>
+grpc::ServerUnaryReactor* SubmitWriteCall(Engine* engine, grpc::CallbackServerContext* ctx,
+                                          WriteFn write) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status queued = engine->SubmitWrite(
+      std::move(write),
+      [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); },
+      DeadlineOf(ctx));
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+// Queues `read` (absl::Status(const State&)) and finishes the call with its status. The read
+// runs after any writes queued before it are durable.
+template <typename ReadFn>
+grpc::ServerUnaryReactor* SubmitReadCall(Engine* engine, grpc::CallbackServerContext* ctx,
+                                         ReadFn read) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status queued = engine->SubmitRead(
+      [reactor, read = std::move(read)](const State& state) mutable {
+        reactor->Finish(ToGrpcStatus(read(state)));
+      },
+      DeadlineOf(ctx));
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+// Finishes the call at once with `status` (validation failures).
+inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+                                           const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_SERVICE_SUPPORT_H_
