@@ -1,0 +1,69 @@
+#include "store/rows.h"
+
+#include <tuple>
+
+namespace nvlsched::store {
+
+bool operator==(const InstanceTypeRow& a, const InstanceTypeRow& b) {
+  return std::tie(a.id, a.name, a.gpu_model, a.gpus_per_machine, a.gpu_memory_mib,
+                  a.price_per_hour_micros, a.interconnect) ==
+         std::tie(b.id, b.name, b.gpu_model, b.gpus_per_machine, b.gpu_memory_mib,
+                  b.price_per_hour_micros, b.interconnect);
+}
+
+bool operator==(const DomainRow& a, const DomainRow& b) {
+  return std::tie(a.id, a.name, a.site_id) == std::tie(b.id, b.name, b.site_id);
+}
+
+bool operator==(const MachineRow& a, const MachineRow& b) {
+  return std::tie(a.id, a.domain_id, a.tray_index, a.instance_type_id, a.gpu_count, a.state,
+                  a.state_reason, a.labels) == std::tie(b.id, b.domain_id, b.tray_index,
+                                                        b.instance_type_id, b.gpu_count, b.state,
+                                                        b.state_reason, b.labels);
+}
+
+bool operator==(const TenantRow& a, const TenantRow& b) {
+  return std::tie(a.id, a.org, a.name, a.quotas) == std::tie(b.id, b.org, b.name, b.quotas);
+}
+
+bool operator==(const InstanceRow& a, const InstanceRow& b) {
+  return std::tie(a.id, a.name, a.tenant_id, a.instance_type_id, a.machine_id, a.gpu_count,
+                  a.whole_machine, a.batch_id, a.strict, a.nvlink_partition_ids, a.status,
+                  a.created_unix_micros, a.updated_unix_micros, a.details) ==
+         std::tie(b.id, b.name, b.tenant_id, b.instance_type_id, b.machine_id, b.gpu_count,
+                  b.whole_machine, b.batch_id, b.strict, b.nvlink_partition_ids, b.status,
+                  b.created_unix_micros, b.updated_unix_micros, b.details);
+}
+
+bool operator==(const IdempotencyRow& a, const IdempotencyRow& b) {
+  return std::tie(a.tenant_id, a.request_id, a.request_fingerprint, a.response,
+                  a.created_unix_micros) == std::tie(b.tenant_id, b.request_id,
+                                                     b.request_fingerprint, b.response,
+                                                     b.created_unix_micros);
+}
+
+bool operator==(const MetaRow& a, const MetaRow& b) {
+  return std::tie(a.key, a.value) == std::tie(b.key, b.value);
+}
+
+bool ChangeSet::empty() const { return size() == 0; }
+
+size_t ChangeSet::size() const {
+  return upsert_instance_types.size() + upsert_domains.size() + upsert_machines.size() +
+         delete_machine_ids.size() + upsert_tenants.size() + upsert_instances.size() +
+         delete_instance_ids.size() + put_idempotency.size() + put_meta.size();
+}
+
+void ChangeSet::clear() {
+  upsert_instance_types.clear();
+  upsert_domains.clear();
+  upsert_machines.clear();
+  delete_machine_ids.clear();
+  upsert_tenants.clear();
+  upsert_instances.clear();
+  delete_instance_ids.clear();
+  put_idempotency.clear();
+  put_meta.clear();
+}
+
+}  // namespace nvlsched::store

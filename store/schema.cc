@@ -1,0 +1,193 @@
+#include "store/schema.h"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "absl/strings/str_cat.h"
+#include "store/sqlite_status.h"
+
+namespace nvlsched::store {
+namespace {
+
+// Version 1: the whole model.
+//
+// Layout choices:
+// - Every table keeps SQLite's implicit rowid, so "ORDER BY rowid" is insertion order and an
+//   upsert (INSERT ... ON CONFLICT DO UPDATE) keeps a row's position. Ids are TEXT UUIDs.
+// - Maps and lists live in WITHOUT ROWID child tables keyed by (parent id, key|position): they
+//   stay queryable from the sqlite3 shell, foreign keys check quota instance types, and the
+//   partition index answers "which instances use this NVLink partition".
+// - "No machine" / "no batch" are NULL, so the machine foreign key only checks real references
+//   and a machine cannot be deleted while an instance still refers to it.
+// - Booleans are 0/1 INTEGERs and machine state is 0/1/2, each with a CHECK.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE instance_types (
+  id                    TEXT PRIMARY KEY NOT NULL,
+  name                  TEXT NOT NULL UNIQUE,
+  gpu_model             TEXT NOT NULL,
+  gpus_per_machine      INTEGER NOT NULL CHECK (gpus_per_machine > 0),
+  gpu_memory_mib        INTEGER NOT NULL CHECK (gpu_memory_mib >= 0),
+  price_per_hour_micros INTEGER NOT NULL CHECK (price_per_hour_micros >= 0),
+  interconnect          TEXT NOT NULL
+);
+
+CREATE TABLE domains (
+  id      TEXT PRIMARY KEY NOT NULL,
+  name    TEXT NOT NULL,
+  site_id TEXT NOT NULL
+);
+
+CREATE TABLE machines (
+  id               TEXT PRIMARY KEY NOT NULL,
+  domain_id        TEXT NOT NULL REFERENCES domains(id),
+  tray_index       INTEGER NOT NULL CHECK (tray_index >= 0),
+  instance_type_id TEXT NOT NULL REFERENCES instance_types(id),
+  gpu_count        INTEGER NOT NULL CHECK (gpu_count > 0),
+  state            INTEGER NOT NULL CHECK (state IN (0, 1, 2)),
+  state_reason     TEXT NOT NULL
+);
+CREATE INDEX machines_by_domain ON machines(domain_id, tray_index);
+CREATE INDEX machines_by_instance_type ON machines(instance_type_id);
+
+CREATE TABLE machine_labels (
+  machine_id TEXT NOT NULL REFERENCES machines(id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  PRIMARY KEY (machine_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE tenants (
+  id   TEXT PRIMARY KEY NOT NULL,
+  org  TEXT NOT NULL,
+  name TEXT NOT NULL
+);
+CREATE INDEX tenants_by_org ON tenants(org);
+
+CREATE TABLE tenant_quotas (
+  tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  instance_type_id TEXT NOT NULL REFERENCES instance_types(id),
+  max_machines     INTEGER NOT NULL CHECK (max_machines >= 0),
+  PRIMARY KEY (tenant_id, instance_type_id)
+) WITHOUT ROWID;
+CREATE INDEX tenant_quotas_by_instance_type ON tenant_quotas(instance_type_id);
+
+CREATE TABLE instances (
+  id                  TEXT PRIMARY KEY NOT NULL,
+  name                TEXT NOT NULL,
+  tenant_id           TEXT NOT NULL REFERENCES tenants(id),
+  instance_type_id    TEXT NOT NULL REFERENCES instance_types(id),
+  machine_id          TEXT REFERENCES machines(id),
+  gpu_count           INTEGER NOT NULL CHECK (gpu_count > 0),
+  whole_machine       INTEGER NOT NULL CHECK (whole_machine IN (0, 1)),
+  batch_id            TEXT,
+  strict              INTEGER NOT NULL CHECK (strict IN (0, 1)),
+  status              TEXT NOT NULL,
+  created_unix_micros INTEGER NOT NULL,
+  updated_unix_micros INTEGER NOT NULL,
+  details             BLOB NOT NULL,
+  UNIQUE (tenant_id, name)
+);
+CREATE INDEX instances_by_machine ON instances(machine_id);
+CREATE INDEX instances_by_batch ON instances(batch_id);
+
+CREATE TABLE instance_nvlink_partitions (
+  instance_id  TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+  position     INTEGER NOT NULL,
+  partition_id TEXT NOT NULL,
+  PRIMARY KEY (instance_id, position)
+) WITHOUT ROWID;
+CREATE INDEX instance_nvlink_partitions_by_partition
+  ON instance_nvlink_partitions(partition_id);
+
+CREATE TABLE idempotency (
+  tenant_id           TEXT NOT NULL REFERENCES tenants(id),
+  request_id          TEXT NOT NULL,
+  request_fingerprint BLOB NOT NULL,
+  response            BLOB NOT NULL,
+  created_unix_micros INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, request_id)
+);
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value BLOB NOT NULL
+);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema: instance types, domains, machines, tenants, instances, idempotency, meta",
+     kSchemaV1},
+};
+
+absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "database ", path, " has schema version ", found_version,
+      ", but this nvlsched supports schema versions up to ", supported_version,
+      ": it was written by a newer nvlsched; run that version, or start from a snapshot "
+      "taken before the upgrade"));
+}
+
+}  // namespace
+
+absl::Span<const Migration> SchemaMigrations() { return kMigrations; }
+
+int CurrentSchemaVersion() { return SchemaMigrations().back().version; }
+
+absl::StatusOr<int> ReadSchemaVersion(SQLite::Database& db, absl::string_view path) {
+  try {
+    return db.execAndGet("PRAGMA user_version").getInt();
+  } catch (const SQLite::Exception& e) {
+    const std::string what = absl::StrCat("reading the schema version of ", path);
+    if (IsCorruptionCode(e.getErrorCode())) {
+      return SqliteErrorStatus(absl::StatusCode::kDataLoss, what, e);
+    }
+    return SqliteErrorStatus(absl::StatusCode::kUnavailable, what, e);
+  }
+}
+
+absl::Status CheckSchemaVersionSupported(int found_version, absl::string_view path) {
+  const int current = CurrentSchemaVersion();
+  if (found_version > current) {
+    return NewerSchemaError(path, found_version, current);
+  }
+  if (found_version < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("database ", path,
+                                                      " has invalid schema version ", found_version,
+                                                      " (expected 0..", current, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyMigrations(SQLite::Database& db, absl::string_view path,
+                             absl::Span<const Migration> migrations) {
+  absl::StatusOr<int> version = ReadSchemaVersion(db, path);
+  if (!version.ok()) return version.status();
+  const int target = migrations.empty() ? 0 : migrations.back().version;
+  if (*version > target) {
+    return NewerSchemaError(path, *version, target);
+  }
+  for (const Migration& migration : migrations) {
+    if (migration.version <= *version) continue;
+    try {
+      SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+      db.exec(migration.sql);
+      db.exec(absl::StrCat("PRAGMA user_version = ", migration.version));
+      transaction.commit();
+    } catch (const SQLite::Exception& e) {
+      // The Transaction destructor has rolled back: the file stays at the previous version.
+      return SqliteErrorStatus(
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("migrating ", path, " from schema version ", migration.version - 1, " to ",
+                       migration.version, " (", migration.description, ")"),
+          e);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MigrateToCurrent(SQLite::Database& db, absl::string_view path) {
+  return ApplyMigrations(db, path, SchemaMigrations());
+}
+
+}  // namespace nvlsched::store

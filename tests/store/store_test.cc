@@ -1,0 +1,504 @@
+// Tests store/store.h against real SQLite files: open-time checks, round trips of every row
+// kind, atomicity, the failure latch, and disk-full behaviour (page cap and a real tmpfs).
+#include "store/store.h"
+
+#include <SQLiteCpp/Database.h>
+#include <errno.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/schema.h"
+#include "tests/store/store_test_util.h"
+
+namespace nvlsched::store {
+namespace {
+
+using ::nvlsched::store::store_testing::MakeDomain;
+using ::nvlsched::store::store_testing::MakeFleet;
+using ::nvlsched::store::store_testing::MakeInstance;
+using ::nvlsched::store::store_testing::MakeInstanceType;
+using ::nvlsched::store::store_testing::MakeMachine;
+using ::nvlsched::store::store_testing::MakeTenant;
+using ::nvlsched::store::store_testing::TempDir;
+using ::nvlsched::store::store_testing::WriteFile;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreOptions Options() const {
+    StoreOptions options;
+    options.path = dir_.File("state.db");
+    return options;
+  }
+
+  std::unique_ptr<Store> Open(const StoreOptions& options) {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+  std::unique_ptr<Store> Open() { return Open(Options()); }
+
+  LoadedState Load(Store& store) {
+    absl::StatusOr<LoadedState> state = store.LoadAll();
+    EXPECT_TRUE(state.ok()) << state.status();
+    return state.ok() ? *std::move(state) : LoadedState();
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(StoreTest, NewFileOpensEmptyAtCurrentVersionInWalMode) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.schema_version, CurrentSchemaVersion());
+  EXPECT_THAT(state.machines, IsEmpty());
+  EXPECT_THAT(state.instances, IsEmpty());
+  ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1)).ok());
+  EXPECT_TRUE(std::filesystem::exists(Options().path + "-wal"));
+
+  SQLite::Database raw(Options().path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA journal_mode").getString(), "wal");
+}
+
+TEST_F(StoreTest, EmptyPathIsInvalidArgument) {
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(StoreOptions());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(store.status().message(), HasSubstr("path is empty"));
+}
+
+TEST_F(StoreTest, GarbageFileIsDataLossNamingPathAndSqliteMessage) {
+  const std::string path = Options().path;
+  WriteFile(path, std::string(8192, 'x'));
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(store.status().message(), HasSubstr(path));
+  EXPECT_THAT(store.status().message(), HasSubstr("file is not a database"));
+}
+
+TEST_F(StoreTest, NewerSchemaVersionIsFailedPreconditionNamingBothVersions) {
+  ASSERT_NE(Open(), nullptr);
+  const int newer = CurrentSchemaVersion() + 1;
+  {
+    SQLite::Database raw(Options().path, SQLite::OPEN_READWRITE);
+    raw.exec(absl::StrCat("PRAGMA user_version = ", newer));
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(store.status().message(), HasSubstr(absl::StrCat("schema version ", newer)));
+  EXPECT_THAT(store.status().message(), HasSubstr(absl::StrCat("up to ", CurrentSchemaVersion())));
+  EXPECT_THAT(store.status().message(), HasSubstr(Options().path));
+}
+
+TEST_F(StoreTest, VersionZeroFileIsMigratedToCurrent) {
+  {
+    // An existing, valid, empty database: user_version 0, no tables.
+    SQLite::Database raw(Options().path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA user_version = 0");
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Load(*store).schema_version, CurrentSchemaVersion());
+  EXPECT_TRUE(store->Commit(MakeFleet()).ok());
+}
+
+TEST_F(StoreTest, CorruptFileIsDataLoss) {
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ChangeSet fleet = MakeFleet(8, 18, 4);
+    ASSERT_TRUE(store->Commit(fleet).ok());
+  }
+  // Keep the 100-byte header (so it still looks like SQLite) and scribble over every page after
+  // the first.
+  const std::string path = Options().path;
+  const auto size = std::filesystem::file_size(path);
+  ASSERT_GT(size, 3 * 4096u);
+  {
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(4096);
+    file << std::string(size - 4096, '\x5a');
+  }
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr(path));
+}
+
+TEST_F(StoreTest, MissingDirectoryIsUnavailable) {
+  StoreOptions options = Options();
+  options.path = dir_.File("no/such/dir/state.db");
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(store.status().message(), HasSubstr("unable to open database file"));
+}
+
+TEST_F(StoreTest, EveryRowKindRoundTripsAcrossReopen) {
+  ChangeSet changes = MakeFleet(2, 3, 2);
+  changes.upsert_instance_types.push_back(MakeInstanceType(1));
+  changes.upsert_tenants[1].quotas = {{"it-0", 5}, {"it-1", 0}};
+  changes.upsert_machines[1].state = kMachineMaintenance;
+  changes.upsert_machines[1].state_reason = "drained for firmware";
+  changes.upsert_machines[2].state = kMachineError;
+  changes.upsert_instances.push_back(MakeInstance("i-1", "worker-abc123", "m-0-0"));
+  InstanceRow granular = MakeInstance("i-2", "single", "m-1-0", 1);
+  granular.gpu_count = 2;
+  granular.whole_machine = false;
+  granular.batch_id = "";
+  granular.strict = false;
+  changes.upsert_instances.push_back(granular);
+  changes.put_idempotency.push_back(
+      IdempotencyRow{"t-0", "req-1", std::string("\xff\x00\x01", 3), "response", 17});
+  changes.put_meta.push_back(MetaRow{"schema_note", std::string("\x00\x01", 2)});
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(changes).ok());
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.instance_types, changes.upsert_instance_types);
+  EXPECT_EQ(state.domains, changes.upsert_domains);
+  EXPECT_EQ(state.machines, changes.upsert_machines);
+  EXPECT_EQ(state.tenants, changes.upsert_tenants);
+  EXPECT_EQ(state.instances, changes.upsert_instances);
+  EXPECT_EQ(state.idempotency, changes.put_idempotency);
+  EXPECT_EQ(state.meta, changes.put_meta);
+}
+
+TEST_F(StoreTest, UpsertReplacesFieldsAndChildRowsAndKeepsInsertionOrder) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 3, 1);
+  fleet.upsert_instances = {MakeInstance("i-1", "a", "m-0-0"), MakeInstance("i-2", "b", "m-0-1")};
+  ASSERT_TRUE(store->Commit(fleet).ok());
+
+  ChangeSet update;
+  MachineRow machine = fleet.upsert_machines[0];
+  machine.labels = {{"rack", "r9"}, {"new", "label"}};
+  machine.state = kMachineMaintenance;
+  update.upsert_machines.push_back(machine);
+  TenantRow tenant = fleet.upsert_tenants[0];
+  tenant.quotas.clear();
+  update.upsert_tenants.push_back(tenant);
+  InstanceRow instance = fleet.upsert_instances[0];
+  instance.nvlink_partition_ids = {"part-z"};
+  instance.status = "TERMINATING";
+  instance.updated_unix_micros += 1000;
+  update.upsert_instances.push_back(instance);
+  update.put_meta.push_back(MetaRow{"fleet_seeded", "2"});
+  ASSERT_TRUE(store->Commit(update).ok());
+
+  LoadedState state = Load(*store);
+  ASSERT_EQ(state.machines.size(), 3u);
+  EXPECT_EQ(state.machines[0], machine);  // updated in place: still first
+  EXPECT_EQ(state.machines[1], fleet.upsert_machines[1]);
+  ASSERT_EQ(state.tenants.size(), 1u);
+  EXPECT_THAT(state.tenants[0].quotas, IsEmpty());
+  EXPECT_THAT(state.instances, ElementsAre(instance, fleet.upsert_instances[1]));
+  EXPECT_THAT(state.meta, ElementsAre(MetaRow{"fleet_seeded", "2"}));
+}
+
+TEST_F(StoreTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 3, 1);
+  fleet.upsert_instances = {MakeInstance("i-1", "worker", "m-0-0")};
+  ASSERT_TRUE(store->Commit(fleet).ok());
+
+  // One group terminates "worker" and creates a new "worker": deletes go first.
+  ChangeSet next;
+  next.delete_instance_ids = {"i-1"};
+  next.upsert_instances = {MakeInstance("i-2", "worker", "m-0-1")};
+  next.delete_machine_ids = {"m-0-0", "m-0-2"};
+  ASSERT_TRUE(store->Commit(next).ok()) << store->failure();
+
+  LoadedState state = Load(*store);
+  EXPECT_THAT(state.instances, ElementsAre(next.upsert_instances[0]));
+  ASSERT_EQ(state.machines.size(), 1u);
+  EXPECT_EQ(state.machines[0].id, "m-0-1");
+
+  // No child row of a deleted parent is left behind.
+  SQLite::Database raw(Options().path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM instance_nvlink_partitions WHERE instance_id = "
+                           "'i-1'")
+                .getInt(),
+            0);
+  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM machine_labels WHERE machine_id IN "
+                           "('m-0-0', 'm-0-2')")
+                .getInt(),
+            0);
+}
+
+TEST_F(StoreTest, UnicodeEmptyAndLargeValuesRoundTrip) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet changes = MakeFleet(1, 2, 1);
+  changes.upsert_machines[0].labels = {{"zone", "東京-1"}, {"emoji 🚀", "GPU ✓"}, {"", ""}};
+  changes.upsert_machines[1].labels.clear();
+  changes.upsert_domains[0].name = "domaine réseau";
+  InstanceRow bare = MakeInstance("i-bare", "名前", "", 0);
+  bare.nvlink_partition_ids.clear();
+  bare.batch_id.clear();
+  bare.details.clear();
+  bare.status.clear();
+  InstanceRow large = MakeInstance("i-large", "large", "m-0-1", 0);
+  large.details.resize(8 << 20);
+  for (size_t i = 0; i < large.details.size(); ++i) {
+    large.details[i] = static_cast<char>((i * 131) & 0xff);  // every byte value, NULs included
+  }
+  large.nvlink_partition_ids = {"p-3", "p-1", "p-2", "p-1"};  // order and repeats are kept
+  changes.upsert_instances = {bare, large};
+  ASSERT_TRUE(store->Commit(changes).ok()) << store->failure();
+
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.machines, changes.upsert_machines);
+  EXPECT_EQ(state.domains, changes.upsert_domains);
+  ASSERT_EQ(state.instances.size(), 2u);
+  EXPECT_EQ(state.instances[0], bare);
+  EXPECT_EQ(state.instances[1].details.size(), large.details.size());
+  EXPECT_TRUE(state.instances[1] == large);
+}
+
+TEST_F(StoreTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 4, 1);
+  fleet.upsert_instances = {MakeInstance("i-1", "first", "m-0-0")};
+  ASSERT_TRUE(store->Commit(fleet).ok());
+  const LoadedState before = Load(*store);
+
+  ChangeSet bad;
+  bad.upsert_domains = {MakeDomain(7)};
+  bad.upsert_machines = {MakeMachine(7, 0)};
+  bad.put_meta = {MetaRow{"fleet_seeded", "changed"}};
+  bad.upsert_instances = {MakeInstance("i-2", "dup", "m-0-1"), MakeInstance("i-3", "dup", "m-0-2")};
+  absl::Status status = store->Commit(bad);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("UNIQUE constraint failed"));
+  EXPECT_THAT(status.message(), HasSubstr("\"i-3\""));
+
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  const LoadedState after = Load(*store);
+  EXPECT_EQ(after.domains, before.domains);
+  EXPECT_EQ(after.machines, before.machines);
+  EXPECT_EQ(after.instances, before.instances);
+  EXPECT_EQ(after.meta, before.meta);
+}
+
+TEST_F(StoreTest, FailedCommitLatchesWritesButNotReads) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1)).ok());
+  ChangeSet unknown_machine;
+  unknown_machine.upsert_instances = {MakeInstance("i-1", "x", "no-such-machine")};
+  absl::Status first = store->Commit(unknown_machine);
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(first.message(), HasSubstr("FOREIGN KEY constraint failed"));
+  EXPECT_EQ(store->failure(), first);
+
+  ChangeSet fine;
+  fine.put_meta = {MetaRow{"k", "v"}};
+  absl::Status later = store->Commit(fine);
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(later.message(), HasSubstr("refuses writes"));
+  EXPECT_THAT(later.message(), HasSubstr("FOREIGN KEY constraint failed"));
+  EXPECT_EQ(store->Commit(ChangeSet()).code(), absl::StatusCode::kUnavailable);
+
+  EXPECT_EQ(Load(*store).machines.size(), 2u);
+}
+
+TEST_F(StoreTest, UpsertAndDeleteOfOneIdIsInvalidArgumentAndDoesNotLatch) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 2, 1);
+  ASSERT_TRUE(store->Commit(fleet).ok());
+  ChangeSet both;
+  both.upsert_machines = {fleet.upsert_machines[0]};
+  both.delete_machine_ids = {fleet.upsert_machines[0].id};
+  absl::Status status = store->Commit(both);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("both upserts and deletes machine \"m-0-0\""));
+  EXPECT_TRUE(store->failure().ok());
+  EXPECT_TRUE(store->Commit(fleet).ok());
+}
+
+TEST_F(StoreTest, DeletingAnInstanceThatIsNotStoredIsANoOp) {
+  // A group can create and delete the same instance: its net effect is only the delete.
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet changes = MakeFleet(1, 1, 1);
+  changes.delete_instance_ids = {"i-created-and-deleted-in-one-group"};
+  CommitStats stats;
+  ASSERT_TRUE(store->Commit(changes, &stats).ok()) << store->failure();
+  EXPECT_EQ(Load(*store).machines.size(), 1u);
+}
+
+TEST_F(StoreTest, MachineInUseCannotBeDeleted) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 2, 1);
+  fleet.upsert_instances = {MakeInstance("i-1", "x", "m-0-0")};
+  ASSERT_TRUE(store->Commit(fleet).ok());
+  ChangeSet remove;
+  remove.delete_machine_ids = {"m-0-0"};
+  absl::Status status = store->Commit(remove);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("deleting machine \"m-0-0\""));
+  EXPECT_THAT(status.message(), HasSubstr("FOREIGN KEY constraint failed"));
+}
+
+TEST_F(StoreTest, CommitReportsDurationAndRowsWritten) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  // 1 type + 1 domain + 2 machines + 4 labels + 1 tenant + 1 quota + 1 meta.
+  CommitStats stats;
+  ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1), &stats).ok());
+  EXPECT_EQ(stats.rows_written, 11);
+  EXPECT_GT(stats.duration, absl::ZeroDuration());
+
+  // An instance with 2 partition ids, plus an idempotency record.
+  ChangeSet create;
+  create.upsert_instances = {MakeInstance("i-1", "x", "m-0-0")};
+  create.put_idempotency = {IdempotencyRow{"t-0", "req", "fp", "resp", 1}};
+  ASSERT_TRUE(store->Commit(create, &stats).ok());
+  EXPECT_EQ(stats.rows_written, 4);
+
+  ASSERT_TRUE(store->Commit(ChangeSet(), &stats).ok());
+  EXPECT_EQ(stats.rows_written, 0);
+}
+
+TEST_F(StoreTest, SyncNormalDatabaseReopensWithEverything) {
+  StoreOptions options = Options();
+  options.sync = SyncMode::kNormal;
+  ChangeSet fleet = MakeFleet(2, 18, 1);
+  {
+    std::unique_ptr<Store> store = Open(options);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(fleet).ok());
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Load(*store).machines, fleet.upsert_machines);
+}
+
+TEST_F(StoreTest, InMemoryDatabaseWorks) {
+  StoreOptions options;
+  options.path = ":memory:";
+  std::unique_ptr<Store> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 3, 1);
+  ASSERT_TRUE(store->Commit(fleet).ok());
+  EXPECT_EQ(Load(*store).machines, fleet.upsert_machines);
+}
+
+// An instance whose details take `bytes`: enough to outgrow a small database quickly.
+InstanceRow BulkyInstance(int i, size_t bytes) {
+  InstanceRow row = MakeInstance(absl::StrCat("i-", i), absl::StrCat("bulky-", i), "");
+  row.details.assign(bytes, static_cast<char>('a' + i % 26));
+  return row;
+}
+
+TEST_F(StoreTest, PageCapDiskFullIsUnavailableAndKeepsEarlierCommits) {
+  StoreOptions options = Options();
+  options.max_page_count = 80;  // the v1 schema takes about 25 pages of 4 KiB
+  std::unique_ptr<Store> store = Open(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet(1, 4, 1)).ok());
+  std::vector<InstanceRow> committed;
+  absl::Status status;
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    ChangeSet changes;
+    changes.upsert_instances = {BulkyInstance(i, 20000)};
+    status = store->Commit(changes);
+    if (status.ok()) committed.push_back(changes.upsert_instances[0]);
+  }
+  ASSERT_FALSE(status.ok()) << "the page cap was never reached";
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("database or disk is full"));
+  EXPECT_THAT(status.message(), HasSubstr("SQLITE_FULL"));
+  EXPECT_FALSE(committed.empty());
+
+  store.reset();
+  store = Open();  // no cap
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.machines.size(), 4u);
+  EXPECT_EQ(state.instances, committed);
+}
+
+// Mounts a tmpfs of `size` on a fresh directory; unmounts it (even after a failed assertion)
+// when destroyed.
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const std::string& dir, const char* size) : dir_(dir) {
+    std::filesystem::create_directories(dir_);
+    const std::string data = absl::StrCat("size=", size);
+    if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, data.c_str()) == 0) {
+      mounted_ = true;
+    } else {
+      error_ = absl::StrCat("mount -t tmpfs -o ", data, " ", dir_, ": ", std::strerror(errno));
+    }
+  }
+  ~SmallTmpfs() {
+    if (mounted_ && ::umount2(dir_.c_str(), 0) != 0) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+TEST_F(StoreTest, FullFilesystemIsUnavailableAndKeepsEarlierCommits) {
+  // Opening takes about 160 KiB (schema in the WAL, shared memory); each commit then
+  // appends about 40 KiB of WAL frames.
+  SmallTmpfs tmpfs(dir_.File("tmpfs"), "512k");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a size-capped tmpfs here: " << tmpfs.error();
+  StoreOptions options = Options();
+  options.path = dir_.File("tmpfs/state.db");
+  std::unique_ptr<Store> store = Open(options);  // destroyed before `tmpfs` unmounts
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1)).ok());
+  std::vector<InstanceRow> committed;
+  absl::Status status;
+  for (int i = 0; i < 100 && status.ok(); ++i) {
+    ChangeSet changes;
+    changes.upsert_instances = {BulkyInstance(i, 8000)};
+    status = store->Commit(changes);
+    if (status.ok()) committed.push_back(changes.upsert_instances[0]);
+  }
+  ASSERT_FALSE(status.ok()) << "512 KiB never filled up";
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr("full"));
+  EXPECT_FALSE(committed.empty()) << status;
+
+  store.reset();
+  store = Open(options);
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.machines.size(), 2u);
+  EXPECT_EQ(state.instances, committed);
+  store.reset();
+}
+
+}  // namespace
+}  // namespace nvlsched::store
