@@ -18,7 +18,7 @@
 #include "daemon/capacity_service.h"
 #include "daemon/engine.h"
 #include "daemon/fleet.h"
-#include "daemon/fleet_ops.h"
+#include "daemon/inventory_ops.h"
 #include "daemon/instance_service.h"
 #include "daemon/inventory_service.h"
 #include "daemon/snapshot_scheduler.h"
@@ -92,7 +92,7 @@ absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine&
   }
   v1::ApplyFleetResponse response;
   absl::Status s = RunWriteAndWait(engine, [&](State& st, ChangeBuilder& changes) {
-    return ApplyFleetOp(st, changes, request.fleet(), &response);
+    return ApplyFleet(st, changes, request, &response);
   });
   if (!s.ok()) return s;
   spdlog::info("seeded the fleet from --seed_fleet={}: {} instance types, {} domains, {} machines, "
@@ -201,6 +201,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   if (!options.snapshot_dir.empty() && options.snapshot_interval > absl::ZeroDuration()) {
     impl->snapshots = std::make_unique<SnapshotScheduler>(
         impl->store.get(), options.snapshot_dir, options.snapshot_interval, options.snapshot_keep);
+    if (absl::Status s = impl->snapshots->Start(); !s.ok()) {
+      impl->server->Shutdown();
+      return s;
+    }
   }
   spdlog::info("serving on {} (port {})", options.listen, impl->port);
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
@@ -221,6 +225,7 @@ void Daemon::Shutdown() {
                           absl::ToChronoSeconds(impl_->options.shutdown_grace));
   // No call is in flight any more: finish what the engine holds, then close the database.
   impl_->snapshots.reset();
+  impl_->admin_service->Stop();
   impl_->engine->Stop();
   impl_->store.reset();
   spdlog::info("shut down cleanly");

@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""nvlsched_call: call one nvlsched gRPC method with a JSON body and print the JSON answer.
+
+The same protobuf JSON mapping grpcurl uses (camelCase names, defaults omitted), for machines
+without grpcurl (Debian 12 does not package it). Uses Debian's python3-grpcio and
+python3-protobuf, and protoc to compile the repository's .proto files on the fly.
+
+  tools/nvlsched_call.py [--addr 127.0.0.1:50051] [--token T] SERVICE/METHOD [JSON | @file | -]
+  tools/nvlsched_call.py list
+
+Errors print the status code, the message and the google.rpc details, and exit 1.
+"""
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROTO_ROOTS = [os.path.join(ROOT, "proto"), "/usr/share/grpc-proto",
+               "/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
+PROTOS = ["nvlsched/v1/resources.proto", "nvlsched/v1/instance_service.proto",
+          "nvlsched/v1/inventory_service.proto", "nvlsched/v1/capacity_service.proto",
+          "nvlsched/v1/admin_service.proto", "grpc/health/v1/health.proto",
+          "google/rpc/status.proto", "google/rpc/code.proto", "google/rpc/error_details.proto"]
+
+
+def compile_protos():
+    out = tempfile.mkdtemp(prefix="nvlsched_call_")
+    args = ["protoc"] + ["-I" + r for r in PROTO_ROOTS] + ["--python_out=" + out] + PROTOS
+    subprocess.run(args, check=True)
+    sys.path.insert(0, out)
+    for p in PROTOS:
+        stem = p[:-len(".proto")]
+        if stem.startswith("grpc/"):
+            # "grpc" is grpcio's package: load the health module from its file instead.
+            spec = importlib.util.spec_from_file_location(
+                stem.replace("/", "_") + "_pb2", os.path.join(out, stem + "_pb2.py"))
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        else:
+            importlib.import_module(stem.replace("/", ".") + "_pb2")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--addr", default="127.0.0.1:50051")
+    parser.add_argument("--token", default=os.environ.get("NVLSCHED_TOKEN", ""))
+    parser.add_argument("method", help="SERVICE/METHOD, e.g. nvlsched.v1.InventoryService/ListDomains, or 'list'")
+    parser.add_argument("body", nargs="?", default="{}", help="JSON request, @file, or - for stdin")
+    args = parser.parse_args()
+
+    compile_protos()
+    import grpc
+    from google.protobuf import descriptor_pool, json_format, symbol_database
+    from google.rpc import status_pb2, error_details_pb2  # noqa: F401  (registers detail types)
+
+    pool = descriptor_pool.Default()
+    if args.method == "list":
+        for name in ["nvlsched.v1.InstanceService", "nvlsched.v1.InventoryService",
+                     "nvlsched.v1.CapacityService", "nvlsched.v1.AdminService", "grpc.health.v1.Health"]:
+            svc = pool.FindServiceByName(name)
+            for m in svc.methods:
+                print(f"{name}/{m.name}")
+        return 0
+
+    service_name, method_name = args.method.rsplit("/", 1)
+    method = pool.FindServiceByName(service_name).methods_by_name[method_name]
+    db = symbol_database.Default()
+    req_cls = db.GetPrototype(method.input_type)
+    resp_cls = db.GetPrototype(method.output_type)
+
+    body = args.body
+    if body == "-":
+        body = sys.stdin.read()
+    elif body.startswith("@"):
+        with open(body[1:]) as f:
+            body = f.read()
+    request = json_format.Parse(body, req_cls())
+
+    channel = grpc.insecure_channel(args.addr)
+    call = channel.unary_unary(f"/{service_name}/{method_name}",
+                               request_serializer=req_cls.SerializeToString,
+                               response_deserializer=resp_cls.FromString)
+    metadata = [("authorization", "Bearer " + args.token)] if args.token else None
+    try:
+        response = call(request, metadata=metadata, timeout=30)
+    except grpc.RpcError as err:
+        print(f"ERROR:\n  Code: {err.code().name}\n  Message: {err.details()}", file=sys.stderr)
+        for key, value in err.trailing_metadata() or []:
+            if key == "grpc-status-details-bin":
+                st = status_pb2.Status.FromString(value)
+                for any_detail in st.details:
+                    type_name = any_detail.type_url.split("/")[-1]
+                    detail = db.GetSymbol(type_name)()
+                    any_detail.Unpack(detail)
+                    print(f"  Details: {type_name} " + json_format.MessageToJson(detail), file=sys.stderr)
+        return 1
+    print(json_format.MessageToJson(response, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
