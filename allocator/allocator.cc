@@ -1,0 +1,281 @@
+// Allocator: planning and applying placements and releases. Inventory changes are in
+// allocator_inventory.cc, the undo journal in allocator_journal.cc, reads in
+// allocator_read.cc. The placement rules themselves live in the *_policy.cc files.
+#include "allocator/allocator.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
+#include "allocator/cross_domain_policy.h"
+#include "allocator/fleet_state.h"
+#include "allocator/gpu_granular_policy.h"
+#include "allocator/strict_batch_policy.h"
+#include "allocator/undo_journal.h"
+
+namespace nvlsched::allocator {
+
+Allocator::Allocator()
+    : state_(std::make_unique<FleetState>()), journal_(std::make_unique<UndoJournal>()) {}
+Allocator::~Allocator() = default;
+Allocator::Allocator(Allocator&&) noexcept = default;
+Allocator& Allocator::operator=(Allocator&&) noexcept = default;
+
+absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type,
+                                   int64_t requested_gpus) const {
+  const FleetState& s = *state_;
+  const TenantRecord& record = s.tenants[tenant];
+  const InstanceType& spec = s.types[type].spec;
+  int64_t max_machines = record.max_machines[type];
+  int64_t limit = max_machines * spec.gpus_per_machine;
+  int64_t in_use = record.used_gpus[type];
+  if (in_use + requested_gpus <= limit) return absl::OkStatus();
+  QuotaViolation details{record.spec.id, spec.id, max_machines, limit, in_use, requested_gpus};
+  const std::string& tenant_name = record.spec.name.empty() ? record.spec.id : record.spec.name;
+  if (record.spec.quota.count(spec.id) == 0) {
+    return QuotaExceededError(
+        absl::StrCat("quota exceeded: tenant ", tenant_name, " has no quota for instance type ",
+                     s.TypeName(type), "; ask an operator to grant one"),
+        details);
+  }
+  return QuotaExceededError(
+      absl::StrCat("quota exceeded: tenant ", tenant_name, " may hold ", max_machines, " ",
+                   s.TypeName(type), " machines (", limit, " GPUs); ", in_use,
+                   " GPUs are in use and this request needs ", requested_gpus,
+                   " more; delete instances or ask for a higher quota"),
+      details);
+}
+
+// Partitions nobody has used yet cannot bind a placement, so they are simply skipped.
+absl::Status Allocator::ResolvePartitions(absl::Span<const std::string> ids,
+                                          absl::InlinedVector<PartitionIndex, 4>* out) const {
+  for (const std::string& id : ids) {
+    if (id.empty()) {
+      return absl::InvalidArgumentError(
+          "nvlink_partition_ids contains an empty id; give the NVLink logical partition's id");
+    }
+    PartitionIndex p = state_->FindPartition(id);
+    if (p != kNoIndex) out->push_back(p);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status UnknownTenant(std::string_view id) {
+  return absl::NotFoundError(
+      absl::StrCat("tenant \"", AbslView(id), "\" is not known; create the tenant first"));
+}
+absl::Status UnknownType(std::string_view id) {
+  return absl::NotFoundError(absl::StrCat(
+      "instance type \"", AbslView(id), "\" is not known; list instance types for valid ids"));
+}
+
+}  // namespace
+
+absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) const {
+  const FleetState& s = *state_;
+  if (request.count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count must be at least 1 (got ", request.count, ")"));
+  }
+  TenantIndex tenant = s.FindTenant(request.tenant_id);
+  if (tenant == kNoIndex) return UnknownTenant(request.tenant_id);
+  TypeIndex type = s.FindType(request.instance_type_id);
+  if (type == kNoIndex) return UnknownType(request.instance_type_id);
+  const TypeState& ts = s.type_states[type];
+  if (request.topology_optimized && request.count > ts.LargestDomain()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: a topology-optimized batch of ", request.count, " ", s.TypeName(type),
+        " machines can never fit in one NVLink domain: the largest domain for that type has ",
+        ts.LargestDomain(), " machines; ask for at most ", ts.LargestDomain(),
+        ", or set topology_optimized=false to spread over domains"));
+  }
+  if (!request.topology_optimized && request.count > ts.total_machines) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
+        ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
+  }
+  int64_t requested_gpus = int64_t{request.count} * s.types[type].spec.gpus_per_machine;
+  if (absl::Status quota = CheckQuota(tenant, type, requested_gpus); !quota.ok()) return quota;
+  absl::InlinedVector<PartitionIndex, 4> partitions;
+  if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
+      !status.ok()) {
+    return status;
+  }
+
+  absl::StatusOr<Placement> result(absl::in_place);
+  Placement& placement = *result;
+  placement.tenant = tenant;
+  placement.type = type;
+  placement.topology_optimized = request.topology_optimized;
+  placement.planned_at = generation_;
+  absl::Status placed =
+      request.topology_optimized
+          ? PlaceStrictBatch(s, type, request.count, PlacementScope{kNoIndex, partitions},
+                             &placement)
+          : PlaceCrossDomain(s, type, request.count, request.spread_policy, &placement);
+  if (!placed.ok()) return placed;
+  placement.nvlink_partition_ids = request.nvlink_partition_ids;
+  return result;
+}
+
+absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+  const FleetState& s = *state_;
+  if (request.gpu_count < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gpu_count must be 0 (whole machine) or a positive GPU count (got ", request.gpu_count, ")"));
+  }
+  TenantIndex tenant = s.FindTenant(request.tenant_id);
+  if (tenant == kNoIndex) return UnknownTenant(request.tenant_id);
+  TypeIndex type = s.FindType(request.instance_type_id);
+  if (type == kNoIndex) return UnknownType(request.instance_type_id);
+  const InstanceType& spec = s.types[type].spec;
+  if (request.gpu_count > spec.gpus_per_machine) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gpu_count ", request.gpu_count, " is more than the ", spec.gpus_per_machine,
+        " GPUs a ", s.TypeName(type), " machine has; ask for 1..", spec.gpus_per_machine,
+        " GPUs, or 0 for a whole machine"));
+  }
+  SiteIndex site = kNoIndex;
+  if (!request.site_id.empty()) {
+    site = s.FindSite(request.site_id);
+    if (site == kNoIndex) {
+      return absl::NotFoundError(absl::StrCat("site \"", request.site_id,
+                                              "\" is not known (no NVLink domain is in it)"));
+    }
+  }
+  if (s.type_states[type].total_machines == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
+                                                   " has no machines in the fleet"));
+  }
+  bool whole = request.gpu_count == 0;
+  int64_t requested_gpus = whole ? spec.gpus_per_machine : request.gpu_count;
+  if (absl::Status quota = CheckQuota(tenant, type, requested_gpus); !quota.ok()) return quota;
+  absl::InlinedVector<PartitionIndex, 4> partitions;
+  if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
+      !status.ok()) {
+    return status;
+  }
+
+  absl::StatusOr<Placement> result(absl::in_place);
+  Placement& placement = *result;
+  placement.tenant = tenant;
+  placement.type = type;
+  placement.topology_optimized = true;
+  placement.planned_at = generation_;
+  PlacementScope scope{site, partitions};
+  absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
+                              : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
+  if (!placed.ok()) return placed;
+  placement.nvlink_partition_ids = request.nvlink_partition_ids;
+  return result;
+}
+
+void Allocator::Apply(const Placement& placement, absl::Span<const std::string> instance_ids,
+                      std::string_view batch_id) {
+  FleetState& s = *state_;
+  assert(placement.planned_at == generation_ && "placement planned against an older state");
+  assert(instance_ids.size() == placement.size());
+  ++generation_;
+  absl::InlinedVector<PartitionIndex, 4> partitions;
+  for (const std::string& id : placement.nvlink_partition_ids) {
+    partitions.push_back(s.InternPartition(id));
+  }
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+
+  DomainIndex pending = kNoIndex;  // SyncCell once per domain, not once per machine
+  for (size_t i = 0; i < placement.size(); ++i) {
+    const PlacedInstance& placed = placement.instances[i];
+    assert(!instance_ids[i].empty() && s.FindClaim(instance_ids[i]) == kNoIndex);
+    ClaimIndex c = s.claim_slots.Allocate(s.claims);
+    ClaimRecord& claim = s.claims[c];
+    claim.id.assign(instance_ids[i]);  // reuses the slot's buffer: no allocation
+    claim.batch_id.assign(batch_id.data(), batch_id.size());
+    claim.tenant = placement.tenant;
+    claim.type = placement.type;
+    claim.machine = placed.machine;
+    claim.gpu_count = placed.gpu_count;
+    claim.whole_machine = placed.whole_machine;
+    claim.topology_optimized = placement.topology_optimized;
+    if (!partitions.empty() || !claim.partitions.empty()) {
+      claim.partitions.assign(partitions.begin(), partitions.end());
+    }
+    s.AttachClaim(c);
+    journal_->Push(UndoKind::kClaimAdded, c);
+    if (placed.domain != pending) {
+      if (pending != kNoIndex) s.SyncCell(placement.type, pending);
+      pending = placed.domain;
+    }
+  }
+  if (pending != kNoIndex) s.SyncCell(placement.type, pending);
+}
+
+absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const std::string> instance_ids,
+                                                   bool machine_health_issue) const {
+  const FleetState& s = *state_;
+  absl::StatusOr<ReleasePlan> result(absl::in_place);
+  ReleasePlan& plan = *result;
+  plan.machine_health_issue = machine_health_issue;
+  plan.planned_at = generation_;
+  // Small lists (every batch) check duplicates by scanning, which does not allocate.
+  constexpr size_t kScanLimit = 64;
+  absl::flat_hash_set<ClaimIndex> seen;
+  for (const std::string& id : instance_ids) {
+    ClaimIndex c = s.FindClaim(id);
+    if (c == kNoIndex) {
+      return absl::NotFoundError(absl::StrCat("instance \"", id,
+                                              "\" is not known (never created, or already "
+                                              "deleted); nothing was released"));
+    }
+    bool duplicate = instance_ids.size() <= kScanLimit
+                         ? std::find(plan.claims.begin(), plan.claims.end(), c) != plan.claims.end()
+                         : !seen.insert(c).second;
+    if (duplicate) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "instance \"", id, "\" is listed twice; list each instance once"));
+    }
+    plan.claims.push_back(c);
+  }
+  return result;
+}
+
+void Allocator::Apply(const ReleasePlan& plan) {
+  assert(plan.planned_at == generation_ && "release planned against an older state");
+  ++generation_;
+  ReleaseClaims(plan.claims, plan.machine_health_issue);
+}
+
+void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue) {
+  FleetState& s = *state_;
+  DomainIndex pending_domain = kNoIndex;
+  TypeIndex pending_type = kNoIndex;
+  for (ClaimIndex c : claims) {
+    const ClaimRecord& claim = s.claims[c];
+    MachineIndex m = claim.machine;
+    MachineRecord& machine = s.machines[m];
+    s.DetachClaim(c);
+    s.claim_slots.Release(c);
+    journal_->Push(UndoKind::kClaimReleased, c);
+    if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
+      journal_->Save(machine.spec);
+      journal_->Push(UndoKind::kMachineChanged, m);
+      s.RemoveContribution(m);
+      machine.spec.state = MachineState::kMaintenance;
+      machine.spec.state_reason =
+          absl::StrCat("health issue reported when instance ", claim.id, " was released");
+      s.AddContribution(m);
+    }
+    if (machine.domain != pending_domain || machine.type != pending_type) {
+      if (pending_domain != kNoIndex) s.SyncCell(pending_type, pending_domain);
+      pending_domain = machine.domain;
+      pending_type = machine.type;
+    }
+  }
+  if (pending_domain != kNoIndex) s.SyncCell(pending_type, pending_domain);
+}
+
+}  // namespace nvlsched::allocator

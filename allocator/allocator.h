@@ -1,0 +1,193 @@
+// Allocator: the pure placement core of nvlsched. Start reading here.
+//
+// It owns the in-memory inventory (instance types, NVLink domains, machines, tenants) and
+// the instances placed on it, and decides where new instances go:
+//   - strict batch / whole-machine single -> strict_batch_policy.h (best-fit domain,
+//     chosen in O(1) by best_fit_domain_index.h)
+//   - cross-domain batch (FILL / MIN_DOMAINS / SPREAD) -> cross_domain_policy.h
+//   - GPU-granular single -> gpu_granular_policy.h
+//   - NVLink partition affinity -> partition_affinity.h
+//   - offers -> capacity_view.h; error payloads -> errors.h; checks -> invariants.h
+//
+// Placement is plan, then apply: Plan* are const and return a value or an error;
+// Apply cannot fail. Every mutation appends an inverse record to an undo journal, so a
+// group of changes can be rolled back exactly (Mark / RollbackTo) if the durable commit
+// fails, and forgotten (ClearJournal) once it succeeds.
+//
+// Pure: no I/O, threads, clocks or randomness; ids come from the caller. Deterministic:
+// ids map to dense indices in insertion order and every tie is broken by index (domain
+// index = order in which domains were first added).
+//
+// Thread-safety: NOT thread-safe. One owner (the daemon's engine thread) calls everything;
+// others must go through it. Const methods are safe to call concurrently only while no
+// non-const method runs.
+//
+// Invariants (CheckInvariants verifies them from scratch):
+//   1. A machine is held by at most one whole-machine instance, or by GPU-granular
+//      instances whose GPUs add up to at most its gpu_count; never both.
+//   2. All instances of a topology-optimized batch lie in one NVLink domain.
+//   4. The free-capacity indexes equal a full recount of the inventory.
+//   Quota usage per (tenant, instance type) equals the GPUs its instances hold.
+//
+// Errors follow errors.h. Each inventory method validates fully before changing anything:
+// on error nothing changed and nothing was journaled.
+#ifndef NVLSCHED_ALLOCATOR_ALLOCATOR_H_
+#define NVLSCHED_ALLOCATOR_ALLOCATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "allocator/capacity_view.h"
+#include "allocator/errors.h"
+#include "allocator/model.h"
+#include "allocator/placement.h"
+
+namespace nvlsched::allocator {
+
+class FleetState;
+class UndoJournal;
+
+class Allocator {
+ public:
+  Allocator();
+  ~Allocator();
+  Allocator(Allocator&&) noexcept;
+  Allocator& operator=(Allocator&&) noexcept;
+  Allocator(const Allocator&) = delete;
+  Allocator& operator=(const Allocator&) = delete;
+
+  // ---------------------------------------------------------------- Inventory
+  // Adds or updates by id. gpus_per_machine (1..kMaxGpusPerMachine) may change only while
+  // no machine has the type. INVALID_ARGUMENT, FAILED_PRECONDITION.
+  absl::Status UpsertInstanceType(const InstanceType& type);
+  // Adds or updates (name, site) by id. INVALID_ARGUMENT.
+  absl::Status UpsertDomain(const Domain& domain);
+  // Adds a machine, or changes state / state_reason / labels of an existing one; its
+  // domain, tray_index, instance type and gpu_count may change only while nothing holds
+  // it. Tray indices are unique within a domain; a domain holds at most
+  // kMaxMachinesPerDomain machines. INVALID_ARGUMENT, NOT_FOUND (domain, type),
+  // FAILED_PRECONDITION (structural change of a held machine).
+  absl::Status UpsertMachine(const Machine& machine);
+  // Drain (MAINTENANCE / ERROR) or undrain (READY). Draining a held machine does not evict
+  // anything; the machine simply never returns to the pool until READY again.
+  // NOT_FOUND, INVALID_ARGUMENT.
+  absl::Status SetMachineState(std::string_view machine_id, MachineState state,
+                               std::string_view reason);
+  // NOT_FOUND; FAILED_PRECONDITION while any instance holds it.
+  absl::Status RemoveMachine(std::string_view machine_id);
+  // Adds or updates by id (quota may drop below usage: nothing is evicted, new requests
+  // fail). INVALID_ARGUMENT, NOT_FOUND (instance type named in the quota).
+  absl::Status UpsertTenant(const Tenant& tenant);
+
+  // ---------------------------------------------------------------- Placement
+  // Plans `count` whole machines. Checks, in order: INVALID_ARGUMENT (count < 1);
+  // NOT_FOUND (tenant, instance type); INVALID_ARGUMENT "infeasible" (a strict batch larger
+  // than the largest domain of the type could ever hold, or a cross-domain batch larger
+  // than the fleet of the type); RESOURCE_EXHAUSTED quota (GetQuotaViolation);
+  // RESOURCE_EXHAUSTED capacity (GetCapacityShortfall).
+  // Cost: strict batch O(count), independent of the fleet size; no allocation for
+  // count <= 18 without NVLink partitions.
+  absl::StatusOr<Placement> PlanBatch(const BatchRequest& request) const;
+  // Plans one instance: a whole machine (gpu_count 0, placed like a strict batch of 1) or
+  // gpu_count GPUs (gpu_granular_policy.h; gpu_count == gpus_per_machine is still
+  // GPU-granular: it takes a machine with every GPU free). site_id restricts the domains.
+  // Errors as PlanBatch (infeasible = the type has no machines), plus INVALID_ARGUMENT for
+  // gpu_count outside 0..gpus_per_machine and NOT_FOUND for an unknown site_id.
+  // Cost: O(kMaxGpusPerMachine + domain size) without a site filter; no allocation.
+  absl::StatusOr<Placement> PlanSingle(const SingleRequest& request) const;
+  // Records the planned instances: instance_ids[i] goes to placement.instances[i].
+  // REQUIRES: the placement was planned against the current state (no mutation since);
+  // instance_ids.size() == placement.size(); ids are new, unique and non-empty. batch_id
+  // may be empty (singles). Cannot fail. Cost: O(size); no allocation in steady state.
+  void Apply(const Placement& placement, absl::Span<const std::string> instance_ids,
+             std::string_view batch_id);
+
+  // Plans deleting instances, all or nothing: NOT_FOUND for an unknown id,
+  // INVALID_ARGUMENT for an id listed twice. With machine_health_issue, each machine goes
+  // to MAINTENANCE instead of back to the pool. Cost: O(n) hash lookups.
+  absl::StatusOr<ReleasePlan> PlanRelease(absl::Span<const std::string> instance_ids,
+                                          bool machine_health_issue) const;
+  // REQUIRES: planned against the current state. Cannot fail. No allocation in steady
+  // state without a health issue.
+  void Apply(const ReleasePlan& plan);
+
+  // ---------------------------------------------------------------- Undo journal
+  // Mark() then RollbackTo(mark) restores exactly the state at Mark() (records, indexes,
+  // quota usage, slot reuse order); ClearJournal() after the group is durable. NVLink
+  // partition ids first seen after the mark stay interned with no instances, which is
+  // unobservable. Cost: RollbackTo is O(records undone), allocation-free for placements. Marks taken before a
+  // ClearJournal must not be used. The journal grows until ClearJournal: call it after
+  // every successful commit (and after start-up recovery).
+  JournalMark Mark() const;
+  void RollbackTo(JournalMark mark);
+  void ClearJournal();
+
+  // ---------------------------------------------------------------- Recovery
+  // Re-inserts an instance read back from the store, on the machine it names (placement
+  // rules and quota are not re-applied: what was acknowledged stands). NOT_FOUND (tenant,
+  // type, machine), ALREADY_EXISTS (instance id), INVALID_ARGUMENT (gpu_count),
+  // FAILED_PRECONDITION when it would break invariant 1 (machine already held whole or
+  // partly, too many GPUs) or the machine is of another type. Strict batches spanning
+  // domains (invariant 2) are reported by CheckInvariants: call it once all are restored.
+  absl::Status RestoreInstance(const InstanceClaim& claim);
+  // Recounts everything from the records and compares with every index. OK, or
+  // FAILED_PRECONDITION for a broken invariant 1/2 (the data is wrong), or INTERNAL for an
+  // index that disagrees with the recount (a bug); the message names the machine, domain
+  // or instance at fault. Cost: O(machines + instances + domains x types); allocates.
+  absl::Status CheckInvariants() const;
+
+  // ---------------------------------------------------------------- Read side
+  // Pointers stay valid until the next mutation. nullptr / nullopt when unknown.
+  const InstanceType* FindInstanceType(std::string_view id) const;
+  const Domain* FindDomain(std::string_view id) const;
+  const Machine* FindMachine(std::string_view id) const;
+  const Tenant* FindTenant(std::string_view id) const;
+  std::optional<InstanceClaim> FindInstance(std::string_view id) const;
+  // GPUs of the type the tenant holds now. NOT_FOUND.
+  absl::StatusOr<int64_t> QuotaUsageGpus(std::string_view tenant_id,
+                                         std::string_view instance_type_id) const;
+
+  // Iterate in index order (insertion order; machines and instances reuse freed slots).
+  void ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const;
+  void ForEachDomain(absl::FunctionRef<void(const Domain&)> fn) const;
+  void ForEachMachine(absl::FunctionRef<void(const Machine&)> fn) const;
+  void ForEachTenant(absl::FunctionRef<void(const Tenant&)> fn) const;
+  void ForEachInstance(absl::FunctionRef<void(const InstanceClaim&)> fn) const;
+  size_t machine_count() const;
+  size_t instance_count() const;
+
+  // Free capacity of one type. NOT_FOUND. Cost: O(1).
+  absl::StatusOr<CapacityView> Capacity(std::string_view instance_type_id) const;
+  // One domain's free / total counts for one type. NOT_FOUND.
+  absl::StatusOr<DomainCapacity> GetDomainCapacity(std::string_view domain_id,
+                                                   std::string_view instance_type_id) const;
+  // Every domain that has machines of the type, in domain index order. NOT_FOUND.
+  absl::Status ForEachDomainCapacity(std::string_view instance_type_id,
+                                     absl::FunctionRef<void(const DomainCapacity&)> fn) const;
+
+ private:
+  absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;
+  absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus) const;
+  absl::Status ResolvePartitions(absl::Span<const std::string> ids,
+                                 absl::InlinedVector<PartitionIndex, 4>* out) const;
+  void SetMachineSpec(MachineIndex m, const Machine& spec);  // no journaling
+  void SetTenantSpec(TenantIndex t, const Tenant& spec);      // no journaling
+  void ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue);
+  void Undo();  // pops and reverts one journal record
+
+  std::unique_ptr<FleetState> state_;
+  std::unique_ptr<UndoJournal> journal_;
+  // Bumped by every mutation; plans carry it so Apply can assert they are current.
+  uint64_t generation_ = 0;
+};
+
+}  // namespace nvlsched::allocator
+
+#endif  // NVLSCHED_ALLOCATOR_ALLOCATOR_H_

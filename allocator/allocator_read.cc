@@ -1,0 +1,123 @@
+// Allocator: the read side for the API (lookups, iteration in index order, capacity).
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
+#include "allocator/allocator.h"
+#include "allocator/fleet_state.h"
+
+namespace nvlsched::allocator {
+namespace {
+
+InstanceClaim ToClaim(const FleetState& s, const ClaimRecord& record) {
+  InstanceClaim claim;
+  claim.id = record.id;
+  claim.tenant_id = s.tenants[record.tenant].spec.id;
+  claim.instance_type_id = s.types[record.type].spec.id;
+  claim.machine_id = s.machines[record.machine].spec.id;
+  claim.gpu_count = record.gpu_count;
+  claim.whole_machine = record.whole_machine;
+  claim.batch_id = record.batch_id;
+  for (PartitionIndex p : record.partitions) claim.nvlink_partition_ids.push_back(s.partitions[p].id);
+  claim.topology_optimized = record.topology_optimized;
+  return claim;
+}
+
+absl::Status UnknownType(std::string_view id) {
+  return absl::NotFoundError(absl::StrCat("instance type \"", AbslView(id), "\" is not known"));
+}
+
+}  // namespace
+
+const InstanceType* Allocator::FindInstanceType(std::string_view id) const {
+  TypeIndex t = state_->FindType(id);
+  return t == kNoIndex ? nullptr : &state_->types[t].spec;
+}
+
+const Domain* Allocator::FindDomain(std::string_view id) const {
+  DomainIndex d = state_->FindDomain(id);
+  return d == kNoIndex ? nullptr : &state_->domains[d].spec;
+}
+
+const Machine* Allocator::FindMachine(std::string_view id) const {
+  MachineIndex m = state_->FindMachine(id);
+  return m == kNoIndex ? nullptr : &state_->machines[m].spec;
+}
+
+const Tenant* Allocator::FindTenant(std::string_view id) const {
+  TenantIndex t = state_->FindTenant(id);
+  return t == kNoIndex ? nullptr : &state_->tenants[t].spec;
+}
+
+std::optional<InstanceClaim> Allocator::FindInstance(std::string_view id) const {
+  ClaimIndex c = state_->FindClaim(id);
+  if (c == kNoIndex) return std::nullopt;
+  return ToClaim(*state_, state_->claims[c]);
+}
+
+absl::StatusOr<int64_t> Allocator::QuotaUsageGpus(std::string_view tenant_id,
+                                                  std::string_view instance_type_id) const {
+  TenantIndex tenant = state_->FindTenant(tenant_id);
+  if (tenant == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("tenant \"", AbslView(tenant_id), "\" is not known"));
+  }
+  TypeIndex type = state_->FindType(instance_type_id);
+  if (type == kNoIndex) return UnknownType(instance_type_id);
+  return state_->tenants[tenant].used_gpus[type];
+}
+
+void Allocator::ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const {
+  for (const TypeRecord& record : state_->types) fn(record.spec);
+}
+
+void Allocator::ForEachDomain(absl::FunctionRef<void(const Domain&)> fn) const {
+  for (const DomainRecord& record : state_->domains) fn(record.spec);
+}
+
+void Allocator::ForEachMachine(absl::FunctionRef<void(const Machine&)> fn) const {
+  for (const MachineRecord& record : state_->machines) {
+    if (record.live) fn(record.spec);
+  }
+}
+
+void Allocator::ForEachTenant(absl::FunctionRef<void(const Tenant&)> fn) const {
+  for (const TenantRecord& record : state_->tenants) fn(record.spec);
+}
+
+void Allocator::ForEachInstance(absl::FunctionRef<void(const InstanceClaim&)> fn) const {
+  for (const ClaimRecord& record : state_->claims) {
+    if (record.live) fn(ToClaim(*state_, record));
+  }
+}
+
+size_t Allocator::machine_count() const { return static_cast<size_t>(state_->live_machines); }
+size_t Allocator::instance_count() const { return static_cast<size_t>(state_->live_claims); }
+
+absl::StatusOr<CapacityView> Allocator::Capacity(std::string_view instance_type_id) const {
+  TypeIndex t = state_->FindType(instance_type_id);
+  if (t == kNoIndex) return UnknownType(instance_type_id);
+  return ComputeCapacityView(*state_, t);
+}
+
+absl::StatusOr<DomainCapacity> Allocator::GetDomainCapacity(
+    std::string_view domain_id, std::string_view instance_type_id) const {
+  DomainIndex d = state_->FindDomain(domain_id);
+  if (d == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("domain \"", AbslView(domain_id), "\" is not known"));
+  }
+  TypeIndex t = state_->FindType(instance_type_id);
+  if (t == kNoIndex) return UnknownType(instance_type_id);
+  return ComputeDomainCapacity(*state_, t, d);
+}
+
+absl::Status Allocator::ForEachDomainCapacity(
+    std::string_view instance_type_id, absl::FunctionRef<void(const DomainCapacity&)> fn) const {
+  TypeIndex t = state_->FindType(instance_type_id);
+  if (t == kNoIndex) return UnknownType(instance_type_id);
+  for (DomainIndex d = 0; d < state_->domains.size(); ++d) {
+    if (state_->cell(t, d).total > 0) fn(ComputeDomainCapacity(*state_, t, d));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace nvlsched::allocator

@@ -1,0 +1,172 @@
+// Allocator: keeping memory equal to the store — the undo journal (rollback of a group
+// whose commit failed), restoring instances at start-up, and the invariant check.
+#include <algorithm>
+#include <cassert>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
+#include "allocator/allocator.h"
+#include "allocator/fleet_state.h"
+#include "allocator/invariants.h"
+#include "allocator/undo_journal.h"
+
+namespace nvlsched::allocator {
+
+JournalMark Allocator::Mark() const { return JournalMark{journal_->size(), journal_->epoch()}; }
+
+void Allocator::RollbackTo(JournalMark mark) {
+  assert(mark.epoch == journal_->epoch() && "mark taken before ClearJournal");
+  assert(mark.position <= journal_->size());
+  while (journal_->size() > mark.position) Undo();
+  ++generation_;
+}
+
+void Allocator::ClearJournal() {
+  journal_->Clear();
+  state_->machine_slots.Recycle();
+  state_->claim_slots.Recycle();
+}
+
+void Allocator::Undo() {
+  FleetState& s = *state_;
+  UndoRecord record = journal_->PopRecord();
+  uint32_t i = record.index;
+  switch (record.kind) {
+    case UndoKind::kTypeAdded:
+      s.PopType();
+      break;
+    case UndoKind::kTypeChanged:
+      s.types[i].spec = journal_->PopSavedType();
+      break;
+    case UndoKind::kDomainAdded:
+      s.PopDomain();
+      break;
+    case UndoKind::kDomainChanged:
+      s.SetDomainSpec(i, journal_->PopSavedDomain());
+      break;
+    case UndoKind::kMachineAdded:
+      s.UnlinkMachine(i);
+      s.machine_by_id.Erase(s.machines[i].spec.id);
+      s.machines[i].live = false;
+      s.machine_slots.Unallocate(i);
+      break;
+    case UndoKind::kMachineChanged:
+      SetMachineSpec(i, journal_->PopSavedMachine());
+      break;
+    case UndoKind::kMachineRemoved:
+      s.machine_slots.Unrelease(i);
+      s.machines[i].live = true;
+      s.machine_by_id.Insert(s.machines[i].spec.id, i);
+      s.LinkMachine(i);
+      break;
+    case UndoKind::kTenantAdded:
+      s.tenant_by_id.erase(s.tenants[i].spec.id);
+      s.tenants.pop_back();
+      break;
+    case UndoKind::kTenantChanged:
+      SetTenantSpec(i, journal_->PopSavedTenant());
+      break;
+    case UndoKind::kClaimAdded: {
+      const MachineRecord& machine = s.machines[s.claims[i].machine];
+      s.DetachClaim(i);
+      s.claim_slots.Unallocate(i);
+      s.SyncCell(machine.type, machine.domain);
+      break;
+    }
+    case UndoKind::kClaimReleased: {
+      const MachineRecord& machine = s.machines[s.claims[i].machine];
+      s.claim_slots.Unrelease(i);
+      s.AttachClaim(i);
+      s.SyncCell(machine.type, machine.domain);
+      break;
+    }
+  }
+}
+
+absl::Status Allocator::RestoreInstance(const InstanceClaim& claim) {
+  FleetState& s = *state_;
+  if (claim.id.empty()) return absl::InvalidArgumentError("instance id must not be empty");
+  if (s.FindClaim(claim.id) != kNoIndex) {
+    return absl::AlreadyExistsError(absl::StrCat("instance ", claim.id, " is already restored"));
+  }
+  TenantIndex tenant = s.FindTenant(claim.tenant_id);
+  if (tenant == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names tenant \"",
+                                            claim.tenant_id, "\", which is not known"));
+  }
+  TypeIndex type = s.FindType(claim.instance_type_id);
+  if (type == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names instance type \"",
+                                            claim.instance_type_id, "\", which is not known"));
+  }
+  MachineIndex m = s.FindMachine(claim.machine_id);
+  if (m == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names machine \"",
+                                            claim.machine_id, "\", which is not known"));
+  }
+  const MachineRecord& machine = s.machines[m];
+  if (machine.type != type) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", claim.id, " is of instance type ", claim.instance_type_id, " but machine ",
+        machine.spec.id, " is of type ", machine.spec.instance_type_id));
+  }
+  int32_t gpus = claim.whole_machine ? machine.spec.gpu_count : claim.gpu_count;
+  if (claim.whole_machine && claim.gpu_count != 0 && claim.gpu_count != machine.spec.gpu_count) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "whole-machine instance ", claim.id, " says it holds ", claim.gpu_count,
+        " GPUs but machine ", machine.spec.id, " has ", machine.spec.gpu_count));
+  }
+  if (!claim.whole_machine && (gpus < 1 || gpus > machine.spec.gpu_count)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "instance ", claim.id, " holds ", gpus, " GPUs of machine ", machine.spec.id,
+        ", which has ", machine.spec.gpu_count, "; it must hold 1..", machine.spec.gpu_count));
+  }
+  if (machine.whole_claim != kNoIndex) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "invariant 1: instance ", claim.id, " would share machine ", machine.spec.id,
+        ", which instance ", s.claims[machine.whole_claim].id, " already holds whole"));
+  }
+  if (claim.whole_machine && machine.granular_claims > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "invariant 1: instance ", claim.id, " would hold machine ", machine.spec.id,
+        " whole, but ", machine.granular_claims, " GPU-granular instance(s) already hold ",
+        machine.granular_gpus, " of its GPUs"));
+  }
+  if (!claim.whole_machine && machine.granular_gpus + gpus > machine.spec.gpu_count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "invariant 1: instance ", claim.id, " would bring machine ", machine.spec.id, " to ",
+        machine.granular_gpus + gpus, " GPUs held, more than its ", machine.spec.gpu_count));
+  }
+  for (const std::string& p : claim.nvlink_partition_ids) {
+    if (p.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("instance ", claim.id, " lists an empty NVLink partition id"));
+    }
+  }
+
+  ++generation_;
+  absl::InlinedVector<PartitionIndex, 2> partitions;
+  for (const std::string& p : claim.nvlink_partition_ids) partitions.push_back(s.InternPartition(p));
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+  ClaimIndex c = s.claim_slots.Allocate(s.claims);
+  ClaimRecord& record = s.claims[c];
+  record.id = claim.id;
+  record.batch_id = claim.batch_id;
+  record.tenant = tenant;
+  record.type = type;
+  record.machine = m;
+  record.gpu_count = gpus;
+  record.whole_machine = claim.whole_machine;
+  record.topology_optimized = claim.topology_optimized;
+  record.partitions = partitions;
+  s.AttachClaim(c);
+  s.SyncCell(type, machine.domain);
+  journal_->Push(UndoKind::kClaimAdded, c);
+  return absl::OkStatus();
+}
+
+absl::Status Allocator::CheckInvariants() const { return CheckFleetInvariants(*state_); }
+
+}  // namespace nvlsched::allocator

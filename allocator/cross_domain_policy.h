@@ -1,0 +1,34 @@
+// CrossDomainPolicy: where a batch with topology_optimized = false goes. It may span NVLink
+// domains; spread_policy says how:
+//   FILL        least-free domains first (buckets 1, 2, ... of BestFitDomainIndex), taking
+//               every free machine of a domain before the next: fragments get used and
+//               whole domains stay whole.
+//   MIN_DOMAINS fewest domains: most-free domains first.
+//   SPREAD      as many distinct domains as possible: the first min(k, #domains with free)
+//               domains in index order get one machine each, then round-robin over the
+//               same domains until k.
+// Ties between domains: lowest domain index. Inside a domain: lowest tray indices first.
+// Instances come out grouped by domain, in the order the domains were chosen.
+// Partition affinity does not bind a cross-domain batch (it spans domains by request).
+//
+// Thread-safety: pure function over a const FleetState.
+#ifndef NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_
+#define NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_
+
+#include "absl/status/status.h"
+#include "allocator/fleet_state.h"
+#include "allocator/model.h"
+#include "allocator/placement.h"
+
+namespace nvlsched::allocator {
+
+// Appends k whole machines of type t to out->instances. REQUIRES: k >= 1.
+// Errors: RESOURCE_EXHAUSTED with a CapacityShortfall payload (unit machines) when fewer
+// than k machines of the type are free in the whole fleet.
+// Cost: O(k + domains visited); FILL and MIN_DOMAINS visit only domains they take from.
+absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
+                              Placement* out);
+
+}  // namespace nvlsched::allocator
+
+#endif  // NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_

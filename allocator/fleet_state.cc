@@ -1,0 +1,365 @@
+#include "allocator/fleet_state.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "allocator/string_view_compat.h"
+
+namespace nvlsched::allocator {
+namespace {
+
+// Maps keyed by std::string take Abseil's own string_view for heterogeneous lookup.
+template <typename Map>
+uint32_t Lookup(const Map& map, std::string_view id) {
+  auto it = map.find(AbslView(id));
+  return it == map.end() ? kNoIndex : it->second;
+}
+
+
+
+}  // namespace
+
+TypeIndex FleetState::FindType(std::string_view id) const { return Lookup(type_by_id, id); }
+DomainIndex FleetState::FindDomain(std::string_view id) const { return Lookup(domain_by_id, id); }
+MachineIndex FleetState::FindMachine(std::string_view id) const {
+  return machine_by_id.Find(id);
+}
+TenantIndex FleetState::FindTenant(std::string_view id) const { return Lookup(tenant_by_id, id); }
+ClaimIndex FleetState::FindClaim(std::string_view id) const { return claim_by_id.Find(id); }
+SiteIndex FleetState::FindSite(std::string_view id) const { return Lookup(site_by_id, id); }
+PartitionIndex FleetState::FindPartition(std::string_view id) const {
+  return Lookup(partition_by_id, id);
+}
+
+const std::string& FleetState::TypeName(TypeIndex t) const {
+  const InstanceType& spec = types[t].spec;
+  return spec.name.empty() ? spec.id : spec.name;
+}
+
+const std::string& FleetState::DomainName(DomainIndex d) const {
+  const Domain& spec = domains[d].spec;
+  return spec.name.empty() ? spec.id : spec.name;
+}
+
+bool FleetState::Accepts(const DomainFilter& filter, DomainIndex d) const {
+  if (filter.site != kNoIndex && domains[d].site != filter.site) return false;
+  if (!filter.affinity.empty() &&
+      !std::binary_search(filter.affinity.begin(), filter.affinity.end(), d)) {
+    return false;
+  }
+  return true;
+}
+
+// ---- Structure ----
+
+TypeIndex FleetState::AppendType(const InstanceType& spec) {
+  TypeIndex t = static_cast<TypeIndex>(types.size());
+  types.push_back(TypeRecord{spec});
+  type_by_id.emplace(spec.id, t);
+  TypeState& ts = type_states.emplace_back();
+  ts.cells.resize(domains.size());
+  ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
+  ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
+  for (TenantRecord& tenant : tenants) {
+    tenant.max_machines.push_back(0);
+    tenant.used_gpus.push_back(0);
+  }
+  return t;
+}
+
+void FleetState::PopType() {
+  assert(type_states.back().total_machines == 0);
+  type_by_id.erase(types.back().spec.id);
+  types.pop_back();
+  type_states.pop_back();
+  for (TenantRecord& tenant : tenants) {
+    tenant.max_machines.pop_back();
+    tenant.used_gpus.pop_back();
+  }
+}
+
+DomainIndex FleetState::AppendDomain(const Domain& spec) {
+  DomainIndex d = static_cast<DomainIndex>(domains.size());
+  domains.emplace_back();
+  domains.back().spec = spec;
+  domains.back().site = InternSite(spec.site_id);
+  domain_by_id.emplace(spec.id, d);
+  for (TypeState& ts : type_states) {
+    ts.cells.emplace_back();
+    // Grow index capacity geometrically so adding domains one by one stays linear.
+    uint32_t needed = static_cast<uint32_t>(domains.size());
+    if (needed > ts.best_fit.Bucket(1).capacity()) {
+      uint32_t capacity = std::max<uint32_t>(64, needed * 2);
+      ts.best_fit.Reserve(capacity);
+      ts.granular.Reserve(capacity);
+    }
+  }
+  return d;
+}
+
+void FleetState::PopDomain() {
+  assert(domains.back().machines_by_tray.empty());
+  domain_by_id.erase(domains.back().spec.id);
+  domains.pop_back();
+  for (TypeState& ts : type_states) ts.cells.pop_back();
+}
+
+void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
+  domains[d].spec.name = spec.name;
+  domains[d].spec.site_id = spec.site_id;
+  domains[d].site = InternSite(spec.site_id);
+}
+
+SiteIndex FleetState::InternSite(std::string_view site_id) {
+  SiteIndex s = FindSite(site_id);
+  if (s != kNoIndex) return s;
+  s = static_cast<SiteIndex>(sites.size());
+  sites.emplace_back(site_id);
+  site_by_id.emplace(std::string(site_id), s);
+  return s;
+}
+
+PartitionIndex FleetState::InternPartition(std::string_view partition_id) {
+  PartitionIndex p = FindPartition(partition_id);
+  if (p != kNoIndex) return p;
+  p = static_cast<PartitionIndex>(partitions.size());
+  partitions.emplace_back().id = std::string(partition_id);
+  partition_by_id.emplace(std::string(partition_id), p);
+  return p;
+}
+
+void FleetState::SetTenantQuota(TenantIndex t) {
+  TenantRecord& tenant = tenants[t];
+  tenant.max_machines.assign(types.size(), 0);
+  tenant.used_gpus.resize(types.size(), 0);
+  for (const auto& [type_id, max_machines] : tenant.spec.quota) {
+    TypeIndex type = FindType(type_id);
+    if (type != kNoIndex) tenant.max_machines[type] = max_machines;
+  }
+}
+
+void FleetState::ResetPositions(DomainIndex d) {
+  std::vector<MachineIndex>& order = domains[d].machines_by_tray;
+  for (size_t i = 0; i < order.size(); ++i) machines[order[i]].position = static_cast<int32_t>(i);
+}
+
+void FleetState::SyncDomain(DomainIndex d, TypeIndex also) {
+  SyncCell(also, d);
+  for (MachineIndex x : domains[d].machines_by_tray) SyncCell(machines[x].type, d);
+}
+
+// Inserting in the middle shifts every later position, so the whole domain (at most 144
+// machines) is taken out of the cells and put back; inventory changes are rare.
+void FleetState::LinkMachine(MachineIndex m) {
+  MachineRecord& rec = machines[m];
+  std::vector<MachineIndex>& order = domains[rec.domain].machines_by_tray;
+  for (MachineIndex x : order) RemoveContribution(x);
+  auto at = std::upper_bound(order.begin(), order.end(), rec.spec.tray_index,
+                             [this](int32_t tray, MachineIndex x) {
+                               return tray < machines[x].spec.tray_index;
+                             });
+  order.insert(at, m);
+  ResetPositions(rec.domain);
+  for (MachineIndex x : order) AddContribution(x);
+  ++live_machines;
+  SyncDomain(rec.domain, rec.type);
+}
+
+void FleetState::UnlinkMachine(MachineIndex m) {
+  MachineRecord& rec = machines[m];
+  std::vector<MachineIndex>& order = domains[rec.domain].machines_by_tray;
+  for (MachineIndex x : order) RemoveContribution(x);
+  order.erase(std::find(order.begin(), order.end(), m));
+  ResetPositions(rec.domain);
+  for (MachineIndex x : order) AddContribution(x);
+  --live_machines;
+  SyncDomain(rec.domain, rec.type);
+}
+
+// ---- Incremental maintenance ----
+
+void FleetState::AddContribution(MachineIndex m) {
+  const MachineRecord& rec = machines[m];
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  ++cell.total;
+  ++ts.total_machines;
+  if (rec.free_whole()) {
+    ++cell.free;
+    cell.free_mask.Set(rec.position);
+    ++ts.free_machines;
+  }
+  int32_t f = rec.free_gpus();
+  if (f > 0) {
+    cell.granular_mask.Set(rec.position);
+    if (cell.granular_hist[f]++ == 0) cell.granular_bits |= 1u << f;
+    ts.free_gpus += f;
+  }
+}
+
+void FleetState::RemoveContribution(MachineIndex m) {
+  const MachineRecord& rec = machines[m];
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  --cell.total;
+  --ts.total_machines;
+  if (rec.free_whole()) {
+    --cell.free;
+    cell.free_mask.Reset(rec.position);
+    --ts.free_machines;
+  }
+  int32_t f = rec.free_gpus();
+  if (f > 0) {
+    cell.granular_mask.Reset(rec.position);
+    if (--cell.granular_hist[f] == 0) cell.granular_bits &= ~(1u << f);
+    ts.free_gpus -= f;
+  }
+}
+
+void FleetState::ChangeContribution(MachineIndex m, Contribution before) {
+  const MachineRecord& rec = machines[m];
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  bool free_whole = rec.free_whole();
+  if (free_whole != before.free_whole) {
+    int32_t delta = free_whole ? 1 : -1;
+    cell.free += delta;
+    ts.free_machines += delta;
+    if (free_whole) {
+      cell.free_mask.Set(rec.position);
+    } else {
+      cell.free_mask.Reset(rec.position);
+    }
+  }
+  int32_t old_f = std::max(before.free_gpus, 0);
+  int32_t new_f = std::max(rec.free_gpus(), 0);
+  if (old_f != new_f) {
+    if (old_f > 0 && --cell.granular_hist[old_f] == 0) cell.granular_bits &= ~(1u << old_f);
+    if (new_f > 0 && cell.granular_hist[new_f]++ == 0) cell.granular_bits |= 1u << new_f;
+    if (new_f == 0) {
+      cell.granular_mask.Reset(rec.position);
+    } else if (old_f == 0) {
+      cell.granular_mask.Set(rec.position);
+    }
+    ts.free_gpus += new_f - old_f;
+  }
+}
+
+void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
+  TypeState& ts = type_states[t];
+  DomainCell& cell = ts.cells[d];
+  if (cell.indexed_total != cell.total) {
+    if (cell.indexed_total > 0 && --ts.domains_by_size[cell.indexed_total] == 0) {
+      ts.domain_sizes.Reset(cell.indexed_total);
+    }
+    if (cell.total > 0 && ts.domains_by_size[cell.total]++ == 0) ts.domain_sizes.Set(cell.total);
+    cell.indexed_total = cell.total;
+  }
+  if (cell.indexed_free != cell.free) {
+    ts.best_fit.Update(d, cell.indexed_free, cell.free);
+    cell.indexed_free = cell.free;
+  }
+  bool fully_free = cell.FullyFree();
+  if (fully_free != cell.indexed_fully_free) {
+    // The domain changes class: move every free-GPU entry to the other class.
+    for (uint32_t bits = cell.indexed_granular_bits; bits != 0; bits &= bits - 1) {
+      ts.granular.Erase(__builtin_ctz(bits), cell.indexed_fully_free, d);
+    }
+    for (uint32_t bits = cell.granular_bits; bits != 0; bits &= bits - 1) {
+      ts.granular.Insert(__builtin_ctz(bits), fully_free, d);
+    }
+    ts.fully_free_domains += fully_free ? 1 : -1;
+    cell.indexed_fully_free = fully_free;
+    cell.indexed_granular_bits = cell.granular_bits;
+  } else if (cell.indexed_granular_bits != cell.granular_bits) {
+    for (uint32_t diff = cell.indexed_granular_bits ^ cell.granular_bits; diff != 0;
+         diff &= diff - 1) {
+      int f = __builtin_ctz(diff);
+      if (cell.granular_bits & (1u << f)) {
+        ts.granular.Insert(f, fully_free, d);
+      } else {
+        ts.granular.Erase(f, fully_free, d);
+      }
+    }
+    cell.indexed_granular_bits = cell.granular_bits;
+  }
+}
+
+// ---- Claims ----
+
+void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta) {
+  for (PartitionIndex p : claim.partitions) {
+    auto& entries = partitions[p].domains;
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [d](const auto& entry) { return entry.first == d; });
+    if (it == entries.end()) {
+      entries.emplace_back(d, delta);
+    } else {
+      it->second += delta;
+    }
+  }
+}
+
+void FleetState::AttachClaim(ClaimIndex c) {
+  ClaimRecord& claim = claims[c];
+  assert(!claim.live);
+  MachineRecord& machine = machines[claim.machine];
+  Contribution before = ContributionOf(machine);
+  if (claim.whole_machine) {
+    machine.whole_claim = c;
+  } else {
+    machine.granular_gpus += claim.gpu_count;
+    ++machine.granular_claims;
+  }
+  ChangeContribution(claim.machine, before);
+  tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
+  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
+  claim.live = true;
+  ++live_claims;
+  claim.id_hash = IdViewIndex::Hash(claim.id);
+  claim_by_id.Insert(claim.id, claim.id_hash, c);
+}
+
+void FleetState::DetachClaim(ClaimIndex c) {
+  ClaimRecord& claim = claims[c];
+  assert(claim.live);
+  MachineRecord& machine = machines[claim.machine];
+  Contribution before = ContributionOf(machine);
+  if (claim.whole_machine) {
+    machine.whole_claim = kNoIndex;
+  } else {
+    machine.granular_gpus -= claim.gpu_count;
+    --machine.granular_claims;
+  }
+  ChangeContribution(claim.machine, before);
+  tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
+  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
+  claim.live = false;
+  --live_claims;
+  claim_by_id.Erase(claim.id, claim.id_hash);
+}
+
+void FleetState::AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const {
+  const DomainCell& c = cell(t, d);
+  const std::vector<MachineIndex>& order = domains[d].machines_by_tray;
+  for (int pos = c.free_mask.First(); pos >= 0 && n > 0; pos = c.free_mask.NextFrom(pos + 1)) {
+    MachineIndex m = order[pos];
+    out->instances.push_back(MakePlaced(m, machines[m].spec.gpu_count, true));
+    --n;
+  }
+  assert(n == 0);
+}
+
+PlacedInstance FleetState::MakePlaced(MachineIndex m, int32_t gpus, bool whole_machine) const {
+  const MachineRecord& rec = machines[m];
+  PlacedInstance placed;
+  placed.machine_id = rec.spec.id;
+  placed.domain_id = domains[rec.domain].spec.id;
+  placed.gpu_count = gpus;
+  placed.whole_machine = whole_machine;
+  placed.machine = m;
+  placed.domain = rec.domain;
+  return placed;
+}
+
+}  // namespace nvlsched::allocator

@@ -1,0 +1,245 @@
+// FleetState: the allocator's in-memory tables and the free-capacity indexes over them.
+//
+// Internal to allocator/: Allocator owns one and is the only writer; the placement
+// policies (strict_batch_policy.h, cross_domain_policy.h, gpu_granular_policy.h), the
+// capacity view and the invariant checker read it. It knows no rules — only how to keep
+// the indexes equal to the tables.
+//
+// Records live in dense slots addressed by integer indices. Machines, domains and claims
+// sit in StableVectors so their addresses never move: the id maps key claims and machines by
+// string_view into the records themselves, and Placements hand out views of machine and
+// domain ids. Removed machines and released claims keep their data in the slot (the undo
+// journal puts them back) and the slot is reused last-in first-out.
+//
+// Index maintenance. For each (instance type, domain) a DomainCell counts machines, free
+// machines and free GPUs, with tray-ordered bitmaps. Every change to a machine goes
+//     RemoveContribution(m); <change the machine or its holdings>; AddContribution(m);
+// and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
+// what the per-type indexes (BestFitDomainIndex, GpuGranularIndex, histograms) currently
+// reflect and moves the domain between buckets. Syncing once per domain is what makes an
+// 18-machine batch one bucket move instead of eighteen.
+//
+// Thread-safety: not synchronized; one owner.
+// Invariant 4 (checked by invariants.h): after SyncCell of every touched cell, every cell
+// and index equals a recount from the machine and claim records.
+#ifndef NVLSCHED_ALLOCATOR_FLEET_STATE_H_
+#define NVLSCHED_ALLOCATOR_FLEET_STATE_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/types/span.h"
+#include "allocator/best_fit_domain_index.h"
+#include "allocator/gpu_granular_index.h"
+#include "allocator/id_view_index.h"
+#include "allocator/model.h"
+#include "allocator/placement.h"
+#include "allocator/slot_recycler.h"
+#include "allocator/small_bitset.h"
+#include "allocator/stable_vector.h"
+
+namespace nvlsched::allocator {
+
+struct TypeRecord {
+  InstanceType spec;
+};
+
+struct DomainRecord {
+  Domain spec;
+  SiteIndex site = kNoIndex;
+  // Live machines of every type, ascending tray index; a machine's `position` is its
+  // index here and its bit in the DomainCell bitmaps.
+  std::vector<MachineIndex> machines_by_tray;
+};
+
+struct MachineRecord {
+  Machine spec;
+  bool live = false;
+  DomainIndex domain = kNoIndex;
+  TypeIndex type = kNoIndex;
+  int32_t position = 0;
+  ClaimIndex whole_claim = kNoIndex;  // the whole-machine instance holding it
+  int32_t granular_gpus = 0;          // GPUs held by GPU-granular instances
+  int32_t granular_claims = 0;        // how many GPU-granular instances
+
+  bool ready() const { return spec.state == MachineState::kReady; }
+  bool held() const { return whole_claim != kNoIndex || granular_claims > 0; }
+  // Free for a batch or a whole-machine single.
+  bool free_whole() const { return ready() && !held(); }
+  // GPUs a GPU-granular single could take now.
+  int32_t free_gpus() const {
+    return ready() && whole_claim == kNoIndex ? spec.gpu_count - granular_gpus : 0;
+  }
+};
+
+struct TenantRecord {
+  Tenant spec;
+  std::vector<int64_t> max_machines;  // by TypeIndex; 0 when the type is not in the quota
+  std::vector<int64_t> used_gpus;     // by TypeIndex
+};
+
+struct ClaimRecord {
+  std::string id;
+  size_t id_hash = 0;  // IdViewIndex::Hash(id), set by AttachClaim
+  std::string batch_id;
+  TenantIndex tenant = kNoIndex;
+  TypeIndex type = kNoIndex;
+  MachineIndex machine = kNoIndex;
+  int32_t gpu_count = 0;
+  bool whole_machine = true;
+  bool topology_optimized = true;
+  bool live = false;
+  absl::InlinedVector<PartitionIndex, 2> partitions;
+};
+
+struct PartitionRecord {
+  std::string id;
+  // (domain, live instances of the partition in it); entries may reach count 0.
+  absl::InlinedVector<std::pair<DomainIndex, int32_t>, 2> domains;
+};
+
+// The machines of one instance type in one domain.
+struct DomainCell {
+  int32_t total = 0;             // live machines, any state
+  int32_t free = 0;              // READY and held by nothing
+  SmallBitset free_mask;         // positions of the free machines
+  SmallBitset granular_mask;     // positions of machines with free GPUs (READY, not whole)
+  std::array<uint16_t, kMaxGpusPerMachine + 1> granular_hist{};  // machines by free GPUs
+  uint32_t granular_bits = 0;    // bit f <=> granular_hist[f] > 0
+
+  // What the per-type indexes reflect; SyncCell moves them to the values above.
+  int32_t indexed_total = 0;
+  int32_t indexed_free = 0;
+  bool indexed_fully_free = false;
+  uint32_t indexed_granular_bits = 0;
+
+  bool FullyFree() const { return total > 0 && free == total; }
+};
+
+// Per instance type: cells by domain plus the indexes over them.
+struct TypeState {
+  std::vector<DomainCell> cells;  // by DomainIndex
+  BestFitDomainIndex best_fit;
+  GpuGranularIndex granular;
+  int64_t total_machines = 0;
+  int64_t free_machines = 0;
+  int64_t free_gpus = 0;
+  int32_t fully_free_domains = 0;
+  std::array<int32_t, kMaxMachinesPerDomain + 1> domains_by_size{};  // by cell total
+  SmallBitset domain_sizes;  // bit n <=> domains_by_size[n] > 0
+
+  // Most machines of this type in one domain, any state: the largest strict batch that
+  // could ever be placed. Cost: O(1).
+  int32_t LargestDomain() const { return domain_sizes.None() ? 0 : domain_sizes.Last(); }
+};
+
+// What a request restricts: a site, and NVLink logical partitions whose existing
+// instances pin single-domain placements (see partition_affinity.h).
+struct PlacementScope {
+  SiteIndex site = kNoIndex;                     // kNoIndex: any site
+  absl::Span<const PartitionIndex> partitions;   // requested partitions already known
+};
+
+// Where a single-domain placement may go, once the scope is resolved to domains.
+struct DomainFilter {
+  SiteIndex site = kNoIndex;                // kNoIndex: any site
+  absl::Span<const DomainIndex> affinity;   // non-empty: only these domains (ascending)
+
+  bool active() const { return site != kNoIndex || !affinity.empty(); }
+};
+
+class FleetState {
+ public:
+  // ---- Lookups: kNoIndex when unknown. Machines and claims: live ones only. ----
+  TypeIndex FindType(std::string_view id) const;
+  DomainIndex FindDomain(std::string_view id) const;
+  MachineIndex FindMachine(std::string_view id) const;
+  TenantIndex FindTenant(std::string_view id) const;
+  ClaimIndex FindClaim(std::string_view id) const;
+  SiteIndex FindSite(std::string_view id) const;
+  PartitionIndex FindPartition(std::string_view id) const;
+
+  const DomainCell& cell(TypeIndex t, DomainIndex d) const { return type_states[t].cells[d]; }
+  const std::string& TypeName(TypeIndex t) const;    // name, or id when unnamed
+  const std::string& DomainName(DomainIndex d) const;
+  bool Accepts(const DomainFilter& filter, DomainIndex d) const;
+
+  // ---- Structure (inventory path; allocates) ----
+  TypeIndex AppendType(const InstanceType& spec);
+  void PopType();  // REQUIRES: the last type has no machines
+  DomainIndex AppendDomain(const Domain& spec);
+  void PopDomain();  // REQUIRES: the last domain has no machines
+  void SetDomainSpec(DomainIndex d, const Domain& spec);
+  SiteIndex InternSite(std::string_view site_id);
+  PartitionIndex InternPartition(std::string_view partition_id);
+  void SetTenantQuota(TenantIndex t);  // rebuilds max_machines from spec.quota
+
+  // Put a live machine into / take it out of its domain's tray order and the indexes.
+  void LinkMachine(MachineIndex m);
+  void UnlinkMachine(MachineIndex m);
+
+  // ---- Incremental maintenance (hot path; never allocates) ----
+  void AddContribution(MachineIndex m);
+  void RemoveContribution(MachineIndex m);
+  // What a machine adds to its cell besides its count; ChangeContribution applies only the
+  // difference since `before` (cheaper than Remove + Add when only holdings changed).
+  struct Contribution {
+    bool free_whole;
+    int32_t free_gpus;
+  };
+  static Contribution ContributionOf(const MachineRecord& rec) {
+    return {rec.free_whole(), rec.free_gpus()};
+  }
+  void ChangeContribution(MachineIndex m, Contribution before);
+  void SyncCell(TypeIndex t, DomainIndex d);
+
+  // The claim record is filled in (live = false); marks it live, holds its machine, counts
+  // quota usage and partitions, indexes its id. Caller then SyncCells the domain.
+  void AttachClaim(ClaimIndex c);
+  // Exact inverse of AttachClaim; the record keeps its data so it can be attached again.
+  void DetachClaim(ClaimIndex c);
+
+  // Appends the n lowest-tray free machines of type t in domain d (REQUIRES: n <= free).
+  void AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const;
+  PlacedInstance MakePlaced(MachineIndex m, int32_t gpus, bool whole_machine) const;
+
+  // ---- Tables ----
+  std::vector<TypeRecord> types;
+  StableVector<DomainRecord> domains;
+  StableVector<MachineRecord> machines;  // includes dead slots (live == false)
+  std::vector<TenantRecord> tenants;
+  StableVector<ClaimRecord> claims;      // includes dead slots
+  std::vector<PartitionRecord> partitions;
+  std::vector<std::string> sites;
+  std::vector<TypeState> type_states;  // by TypeIndex
+
+  SlotRecycler machine_slots;  // over `machines`
+  SlotRecycler claim_slots;    // over `claims`
+  int64_t live_machines = 0;
+  int64_t live_claims = 0;
+
+  absl::flat_hash_map<std::string, TypeIndex> type_by_id;
+  absl::flat_hash_map<std::string, DomainIndex> domain_by_id;
+  absl::flat_hash_map<std::string, TenantIndex> tenant_by_id;
+  absl::flat_hash_map<std::string, SiteIndex> site_by_id;
+  absl::flat_hash_map<std::string, PartitionIndex> partition_by_id;
+  // Keys view the records' own id strings (stable: StableVector + slot reuse), so inserting a
+  // claim id does not allocate in steady state.
+  IdViewIndex machine_by_id;
+  IdViewIndex claim_by_id;
+
+ private:
+  void ResetPositions(DomainIndex d);
+  void SyncDomain(DomainIndex d, TypeIndex also);
+  void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
+};
+
+}  // namespace nvlsched::allocator
+
+#endif  // NVLSCHED_ALLOCATOR_FLEET_STATE_H_

@@ -1,0 +1,296 @@
+#include "allocator/invariants.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace nvlsched::allocator {
+namespace {
+
+// What the records say a machine's holdings are.
+struct Holdings {
+  int32_t whole = 0;
+  ClaimIndex first_whole = kNoIndex;
+  ClaimIndex second_whole = kNoIndex;
+  int32_t granular_gpus = 0;
+  int32_t granular_claims = 0;
+};
+
+absl::Status Mismatch(absl::string_view what, int64_t indexed, int64_t recount) {
+  return absl::InternalError(absl::StrCat("invariant 4: ", what, " is ", indexed,
+                                          " in the index but ", recount, " on recount"));
+}
+
+absl::Status CheckClaimsAndMachines(const FleetState& s) {
+  std::vector<Holdings> holdings(s.machines.size());
+  int64_t live_claims = 0;
+  for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
+    const ClaimRecord& claim = s.claims[c];
+    if (!claim.live) continue;
+    ++live_claims;
+    if (claim.machine >= s.machines.size() || !s.machines[claim.machine].live) {
+      return absl::InternalError(
+          absl::StrCat("instance ", claim.id, " holds a machine that is no longer in the fleet"));
+    }
+    if (s.FindClaim(claim.id) != c) {
+      return absl::InternalError(absl::StrCat("instance ", claim.id, " is missing from the id map"));
+    }
+    Holdings& h = holdings[claim.machine];
+    if (claim.whole_machine) {
+      (h.whole++ == 0 ? h.first_whole : h.second_whole) = c;
+    } else {
+      h.granular_gpus += claim.gpu_count;
+      ++h.granular_claims;
+    }
+  }
+  if (live_claims != s.live_claims || s.claim_by_id.size() != static_cast<size_t>(live_claims)) {
+    return Mismatch("the number of instances", static_cast<int64_t>(s.claim_by_id.size()), live_claims);
+  }
+  int64_t live_machines = 0;
+  for (MachineIndex m = 0; m < s.machines.size(); ++m) {
+    const MachineRecord& rec = s.machines[m];
+    if (!rec.live) continue;
+    ++live_machines;
+    const Holdings& h = holdings[m];
+    const std::string& id = rec.spec.id;
+    if (h.whole > 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "invariant 1: machine ", id, " is held whole by two instances, ",
+          s.claims[h.first_whole].id, " and ", s.claims[h.second_whole].id));
+    }
+    if (h.whole == 1 && h.granular_claims > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "invariant 1: machine ", id, " is held whole by instance ", s.claims[h.first_whole].id,
+          " and also by ", h.granular_claims, " GPU-granular instance(s)"));
+    }
+    if (h.granular_gpus > rec.spec.gpu_count) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "invariant 1: GPU-granular instances hold ", h.granular_gpus, " GPUs of machine ", id,
+          ", which has ", rec.spec.gpu_count));
+    }
+    if (rec.whole_claim != h.first_whole || rec.granular_gpus != h.granular_gpus ||
+        rec.granular_claims != h.granular_claims) {
+      return absl::InternalError(absl::StrCat("invariant 4: the holdings recorded on machine ", id,
+                                              " disagree with its instances"));
+    }
+    if (s.FindMachine(id) != m) {
+      return absl::InternalError(absl::StrCat("machine ", id, " is missing from the id map"));
+    }
+  }
+  if (live_machines != s.live_machines ||
+      s.machine_by_id.size() != static_cast<size_t>(live_machines)) {
+    return Mismatch("the number of machines", static_cast<int64_t>(s.machine_by_id.size()),
+                    live_machines);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckStrictBatches(const FleetState& s) {
+  absl::flat_hash_map<std::string_view, ClaimIndex> first_of_batch;
+  for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
+    const ClaimRecord& claim = s.claims[c];
+    if (!claim.live || !claim.topology_optimized || claim.batch_id.empty()) continue;
+    auto [it, inserted] = first_of_batch.emplace(claim.batch_id, c);
+    if (inserted) continue;
+    const ClaimRecord& first = s.claims[it->second];
+    DomainIndex a = s.machines[first.machine].domain;
+    DomainIndex b = s.machines[claim.machine].domain;
+    if (a != b) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "invariant 2: topology-optimized batch ", claim.batch_id, " spans NVLink domains: instance ",
+          first.id, " is in domain ", s.DomainName(a), ", instance ", claim.id, " in domain ",
+          s.DomainName(b)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
+  DomainCell cell;
+  for (MachineIndex m : s.domains[d].machines_by_tray) {
+    const MachineRecord& rec = s.machines[m];
+    if (rec.type != t) continue;
+    ++cell.total;
+    if (rec.free_whole()) {
+      ++cell.free;
+      cell.free_mask.Set(rec.position);
+    }
+    if (int f = rec.free_gpus(); f > 0) {
+      cell.granular_mask.Set(rec.position);
+      ++cell.granular_hist[f];
+      cell.granular_bits |= 1u << f;
+    }
+  }
+  return cell;
+}
+
+absl::Status CheckDomainOrder(const FleetState& s, DomainIndex d) {
+  const std::vector<MachineIndex>& order = s.domains[d].machines_by_tray;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const MachineRecord& rec = s.machines[order[i]];
+    if (!rec.live || rec.domain != d || rec.position != static_cast<int32_t>(i) ||
+        (i > 0 && s.machines[order[i - 1]].spec.tray_index >= rec.spec.tray_index)) {
+      return absl::InternalError(absl::StrCat("invariant 4: machine ", rec.spec.id,
+                                              " is out of tray order in domain ", s.DomainName(d)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckType(const FleetState& s, TypeIndex t) {
+  const TypeState& ts = s.type_states[t];
+  const std::string& type = s.TypeName(t);
+  TypeState totals;  // recounted per-type counters
+  int64_t domains_with_free = 0;
+  std::array<int64_t, kMaxGpusPerMachine + 1> granular_members[2] = {};
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    const DomainCell& cell = ts.cells[d];
+    DomainCell want = Recount(s, t, d);
+    std::string where = absl::StrCat(type, " machines in domain ", s.DomainName(d));
+    if (cell.total != want.total || cell.indexed_total != want.total) {
+      int32_t wrong = cell.total != want.total ? cell.total : cell.indexed_total;
+      return Mismatch(absl::StrCat("the count of ", where), wrong, want.total);
+    }
+    if (cell.free != want.free || cell.indexed_free != want.free) {
+      int32_t wrong = cell.free != want.free ? cell.free : cell.indexed_free;
+      return Mismatch(absl::StrCat("the free count of ", where), wrong, want.free);
+    }
+    if (cell.free_mask != want.free_mask) {
+      return absl::InternalError(
+          absl::StrCat("invariant 4: the free machines of ", where, " are not the recounted ones"));
+    }
+    if (cell.granular_mask != want.granular_mask || cell.granular_hist != want.granular_hist ||
+        cell.granular_bits != want.granular_bits || cell.indexed_granular_bits != want.granular_bits) {
+      return absl::InternalError(
+          absl::StrCat("invariant 4: the free-GPU counts of ", where, " disagree with a recount"));
+    }
+    bool fully_free = want.FullyFree();
+    if (cell.indexed_fully_free != fully_free) {
+      return Mismatch(absl::StrCat("'fully free' of ", where), cell.indexed_fully_free, fully_free);
+    }
+    if (want.free > 0) {
+      ++domains_with_free;
+      if (!ts.best_fit.Bucket(want.free).Contains(d) || !ts.best_fit.DomainsWithFree().Contains(d)) {
+        return absl::InternalError(absl::StrCat("invariant 4: domain ", s.DomainName(d), " has ",
+                                                want.free, " free ", type,
+                                                " machines but is not in that best-fit bucket"));
+      }
+    }
+    for (int f = 1; f <= kMaxGpusPerMachine; ++f) {
+      if (want.granular_hist[f] == 0) continue;
+      ++granular_members[fully_free][f];
+      if (!ts.granular.Domains(f, fully_free).Contains(d)) {
+        return absl::InternalError(absl::StrCat("invariant 4: domain ", s.DomainName(d),
+                                                " is missing from the GPU-granular index for ", f,
+                                                " free GPUs of ", type));
+      }
+      totals.free_gpus += int64_t{f} * want.granular_hist[f];
+    }
+    totals.total_machines += want.total;
+    totals.free_machines += want.free;
+    totals.fully_free_domains += fully_free ? 1 : 0;
+    if (want.total > 0) ++totals.domains_by_size[want.total];
+  }
+  // Membership was checked one way above; equal sizes rule out stray members.
+  int64_t bucket_members = 0;
+  for (int c = 1; c <= kMaxMachinesPerDomain; ++c) {
+    bucket_members += ts.best_fit.Bucket(c).size();
+    if ((ts.best_fit.BucketAtLeast(c) == c) != !ts.best_fit.Bucket(c).Empty()) {
+      return absl::InternalError(absl::StrCat("invariant 4: the non-empty bucket bitmap of ", type,
+                                              " is wrong at ", c, " free"));
+    }
+  }
+  if (bucket_members != domains_with_free || ts.best_fit.DomainsWithFree().size() != domains_with_free) {
+    return Mismatch(absl::StrCat("the number of domains with free ", type, " machines"),
+                    bucket_members, domains_with_free);
+  }
+  for (int ff = 0; ff < 2; ++ff) {
+    for (int f = 1; f <= kMaxGpusPerMachine; ++f) {
+      if (ts.granular.Domains(f, ff).size() != granular_members[ff][f]) {
+        return Mismatch(absl::StrCat("the GPU-granular index size of ", type, " at ", f, " free GPUs"),
+                        ts.granular.Domains(f, ff).size(), granular_members[ff][f]);
+      }
+    }
+  }
+  if (ts.total_machines != totals.total_machines) {
+    return Mismatch(absl::StrCat(type, " machines"), ts.total_machines, totals.total_machines);
+  }
+  if (ts.free_machines != totals.free_machines) {
+    return Mismatch(absl::StrCat("free ", type, " machines"), ts.free_machines, totals.free_machines);
+  }
+  if (ts.free_gpus != totals.free_gpus) {
+    return Mismatch(absl::StrCat("free ", type, " GPUs"), ts.free_gpus, totals.free_gpus);
+  }
+  if (ts.fully_free_domains != totals.fully_free_domains) {
+    return Mismatch(absl::StrCat("fully free domains of ", type), ts.fully_free_domains,
+                    totals.fully_free_domains);
+  }
+  for (int n = 1; n <= kMaxMachinesPerDomain; ++n) {
+    if (ts.domains_by_size[n] != totals.domains_by_size[n] ||
+        ts.domain_sizes.Test(n) != (totals.domains_by_size[n] > 0)) {
+      return Mismatch(absl::StrCat("domains with ", n, " ", type, " machines"),
+                      ts.domains_by_size[n], totals.domains_by_size[n]);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckUsage(const FleetState& s) {
+  std::vector<std::vector<int64_t>> used(s.tenants.size(), std::vector<int64_t>(s.types.size()));
+  absl::flat_hash_map<std::pair<PartitionIndex, DomainIndex>, int32_t> partition_counts;
+  for (const ClaimRecord& claim : s.claims) {
+    if (!claim.live) continue;
+    used[claim.tenant][claim.type] += claim.gpu_count;
+    for (PartitionIndex p : claim.partitions) {
+      ++partition_counts[{p, s.machines[claim.machine].domain}];
+    }
+  }
+  for (TenantIndex t = 0; t < s.tenants.size(); ++t) {
+    for (TypeIndex type = 0; type < s.types.size(); ++type) {
+      if (s.tenants[t].used_gpus[type] != used[t][type]) {
+        return Mismatch(absl::StrCat("quota usage of tenant ", s.tenants[t].spec.id, " for ",
+                                     s.TypeName(type), " (GPUs)"),
+                        s.tenants[t].used_gpus[type], used[t][type]);
+      }
+    }
+  }
+  for (PartitionIndex p = 0; p < s.partitions.size(); ++p) {
+    for (const auto& [d, count] : s.partitions[p].domains) {
+      auto it = partition_counts.find({p, d});
+      int32_t want = it == partition_counts.end() ? 0 : it->second;
+      if (count != want) {
+        return Mismatch(absl::StrCat("instances of NVLink partition ", s.partitions[p].id,
+                                     " in domain ", s.DomainName(d)),
+                        count, want);
+      }
+      if (it != partition_counts.end()) partition_counts.erase(it);
+    }
+  }
+  if (!partition_counts.empty()) {
+    return absl::InternalError("invariant 4: an NVLink partition has uncounted instances");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckFleetInvariants(const FleetState& state) {
+  if (absl::Status s = CheckClaimsAndMachines(state); !s.ok()) return s;
+  if (absl::Status s = CheckStrictBatches(state); !s.ok()) return s;
+  int64_t linked = 0;
+  for (DomainIndex d = 0; d < state.domains.size(); ++d) {
+    if (absl::Status s = CheckDomainOrder(state, d); !s.ok()) return s;
+    linked += static_cast<int64_t>(state.domains[d].machines_by_tray.size());
+  }
+  if (linked != state.live_machines) {
+    return Mismatch("machines linked into domains", linked, state.live_machines);
+  }
+  for (TypeIndex t = 0; t < state.types.size(); ++t) {
+    if (absl::Status s = CheckType(state, t); !s.ok()) return s;
+  }
+  return CheckUsage(state);
+}
+
+}  // namespace nvlsched::allocator

@@ -1,0 +1,29 @@
+#include "allocator/model.h"
+
+namespace nvlsched::allocator {
+
+std::string_view MachineStateName(MachineState state) {
+  switch (state) {
+    case MachineState::kReady:
+      return "READY";
+    case MachineState::kMaintenance:
+      return "MAINTENANCE";
+    case MachineState::kError:
+      return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+std::string_view SpreadPolicyName(SpreadPolicy policy) {
+  switch (policy) {
+    case SpreadPolicy::kFill:
+      return "FILL";
+    case SpreadPolicy::kMinDomains:
+      return "MIN_DOMAINS";
+    case SpreadPolicy::kSpread:
+      return "SPREAD";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace nvlsched::allocator

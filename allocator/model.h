@@ -1,0 +1,116 @@
+// The allocator's boundary model: plain structs with string ids (UUIDs from the daemon).
+// Every member has a default initializer, so partial aggregate initialization
+// (Machine{id, domain, tray, type, gpus}) is warning-free under -Wextra.
+//
+// Thread-safety: plain values; no shared state.
+//
+// These are what the daemon converts protos into and what the store persists. Inside the
+// allocator every id is mapped once to a dense integer index; nothing on the hot path
+// compares strings. All quantities are integers (GPUs, machines, micro-dollars).
+#ifndef NVLSCHED_ALLOCATOR_MODEL_H_
+#define NVLSCHED_ALLOCATOR_MODEL_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nvlsched::allocator {
+
+// An NVLink domain holds at most this many machines (NVL576 = 144 GB200 trays).
+inline constexpr int kMaxMachinesPerDomain = 144;
+// A machine has at most this many GPUs (GB200 tray: 4, HGX: 8).
+inline constexpr int kMaxGpusPerMachine = 16;
+
+// What a tenant asks for. Each machine has exactly one instance type.
+struct InstanceType {
+  std::string id{};
+  std::string name{};        // e.g. "gb200-tray"; used in operator messages
+  std::string gpu_model{};   // e.g. "GB200"
+  int32_t gpus_per_machine = 0;  // 1..kMaxGpusPerMachine
+  int64_t gpu_memory_mib = 0;
+  int64_t price_per_hour_micros = 0;  // per machine, in micro-units of the currency
+  std::string interconnect{};           // e.g. "nvlink5"
+};
+
+// One NVLink domain (an NVL72 rack, or racks cabled into one fabric).
+struct Domain {
+  std::string id{};
+  std::string name{};
+  std::string site_id{};
+};
+
+enum class MachineState : uint8_t {
+  kReady,        // may be handed out
+  kMaintenance,  // operator drain or a reported health issue; never chosen
+  kError,        // broken; never chosen
+};
+std::string_view MachineStateName(MachineState state);
+
+struct Machine {
+  std::string id{};
+  std::string domain_id{};
+  int32_t tray_index = 0;  // position in the domain; unique within it, >= 0
+  std::string instance_type_id{};
+  int32_t gpu_count = 0;   // 1..gpus_per_machine of its instance type
+  MachineState state = MachineState::kReady;
+  std::string state_reason{};
+  std::map<std::string, std::string> labels{};
+};
+
+struct Tenant {
+  std::string id{};
+  std::string org{};
+  std::string name{};
+  // instance_type_id -> most machines the tenant may hold. A type missing here has quota 0
+  // (not allowed). Usage is counted in GPUs: the limit is max_machines * gpus_per_machine.
+  std::map<std::string, int64_t> quota{};
+};
+
+// One instance as it is persisted: a claim on a whole machine or on some of its GPUs.
+struct InstanceClaim {
+  std::string id{};
+  std::string tenant_id{};
+  std::string instance_type_id{};
+  std::string machine_id{};
+  int32_t gpu_count = 0;      // GPUs held (the machine's gpu_count when whole_machine)
+  bool whole_machine = true;
+  std::string batch_id{};       // empty for a single instance
+  std::vector<std::string> nvlink_partition_ids{};
+  // True for instances of a topology-optimized (strict) batch and for singles: all
+  // instances of a strict batch must lie in one NVLink domain (invariant 2). False for
+  // instances of a cross-domain batch. Persist it: CheckInvariants needs it after restart.
+  bool topology_optimized = true;
+};
+
+// How a cross-domain batch (topology_optimized = false) spreads over domains.
+enum class SpreadPolicy : uint8_t {
+  kFill,        // least-free domains first: fragments get used, whole domains stay whole
+  kMinDomains,  // fewest domains: most-free domains first
+  kSpread,      // as many distinct domains as possible, round-robin (failure isolation)
+};
+std::string_view SpreadPolicyName(SpreadPolicy policy);
+
+// count whole machines of one instance type, atomically.
+struct BatchRequest {
+  std::string tenant_id{};
+  std::string instance_type_id{};
+  int32_t count = 0;
+  bool topology_optimized = true;  // all in one NVLink domain
+  SpreadPolicy spread_policy = SpreadPolicy::kFill;  // used only when !topology_optimized
+  std::vector<std::string> nvlink_partition_ids{};
+};
+
+// One instance: a whole machine (gpu_count = 0) or gpu_count GPUs of one machine.
+struct SingleRequest {
+  std::string tenant_id{};
+  std::string instance_type_id{};
+  int32_t gpu_count = 0;  // 0 = whole machine
+  std::string site_id{};    // empty = any site
+  std::vector<std::string> nvlink_partition_ids{};
+};
+
+}  // namespace nvlsched::allocator
+
+#endif  // NVLSCHED_ALLOCATOR_MODEL_H_

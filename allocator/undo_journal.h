@@ -1,0 +1,99 @@
+// UndoJournal: inverse records of every mutation since the last ClearJournal, so the
+// daemon's engine can put memory back exactly as it was when a group commit to SQLite
+// fails (Allocator::Mark / RollbackTo / ClearJournal).
+//
+// Records are plain structs in a reused vector — no std::function, no allocation once the
+// vector has grown to a group's size. A record names what changed by index; inventory
+// changes also save the previous boundary struct in a side table (those paths allocate
+// anyway). Placement records need nothing saved: a released claim keeps its data in its
+// slot, and slots are reused last-in first-out, so undoing in reverse order finds every
+// slot exactly where it was.
+//
+// Thread-safety: not synchronized; owned by Allocator.
+#ifndef NVLSCHED_ALLOCATOR_UNDO_JOURNAL_H_
+#define NVLSCHED_ALLOCATOR_UNDO_JOURNAL_H_
+
+#include <cassert>
+#include <cstdint>
+#include <vector>
+
+#include "allocator/model.h"
+#include "allocator/placement.h"
+
+namespace nvlsched::allocator {
+
+enum class UndoKind : uint8_t {
+  kTypeAdded,       // index: type        -> remove it (it is the last)
+  kTypeChanged,     // index: type        -> restore saved InstanceType
+  kDomainAdded,     // index: domain      -> remove it (it is the last)
+  kDomainChanged,   // index: domain      -> restore saved Domain
+  kMachineAdded,    // index: machine     -> unlink it and free its slot
+  kMachineChanged,  // index: machine     -> restore saved Machine (state, labels, placement)
+  kMachineRemoved,  // index: machine     -> take its slot back and link it again
+  kTenantAdded,     // index: tenant      -> remove it (it is the last)
+  kTenantChanged,   // index: tenant      -> restore saved Tenant
+  kClaimAdded,      // index: claim       -> detach it and free its slot
+  kClaimReleased,   // index: claim       -> take its slot back and attach it again
+};
+
+struct UndoRecord {
+  UndoKind kind;
+  uint32_t index;
+};
+
+class UndoJournal {
+ public:
+  // Cost: amortized O(1); no allocation once capacity covers a commit group.
+  void Push(UndoKind kind, uint32_t index) { records_.push_back(UndoRecord{kind, index}); }
+
+  // Inventory changes save the previous value, then Push the matching *Changed record.
+  void Save(const InstanceType& spec) { saved_types_.push_back(spec); }
+  void Save(const Domain& spec) { saved_domains_.push_back(spec); }
+  void Save(const Machine& spec) { saved_machines_.push_back(spec); }
+  void Save(const Tenant& spec) { saved_tenants_.push_back(spec); }
+
+  bool empty() const { return records_.empty(); }
+  size_t size() const { return records_.size(); }
+  uint64_t epoch() const { return epoch_; }
+
+  UndoRecord PopRecord() {
+    UndoRecord record = records_.back();
+    records_.pop_back();
+    return record;
+  }
+  // The value saved for the record just popped (saved values are LIFO like records).
+  InstanceType PopSavedType() { return PopBack(saved_types_); }
+  Domain PopSavedDomain() { return PopBack(saved_domains_); }
+  Machine PopSavedMachine() { return PopBack(saved_machines_); }
+  Tenant PopSavedTenant() { return PopBack(saved_tenants_); }
+
+  // Forgets everything; keeps the record vector's capacity. Marks taken before are stale.
+  void Clear() {
+    records_.clear();
+    saved_types_.clear();
+    saved_domains_.clear();
+    saved_machines_.clear();
+    saved_tenants_.clear();
+    ++epoch_;
+  }
+
+ private:
+  template <typename T>
+  static T PopBack(std::vector<T>& saved) {
+    assert(!saved.empty());
+    T value = std::move(saved.back());
+    saved.pop_back();
+    return value;
+  }
+
+  std::vector<UndoRecord> records_;
+  std::vector<InstanceType> saved_types_;
+  std::vector<Domain> saved_domains_;
+  std::vector<Machine> saved_machines_;
+  std::vector<Tenant> saved_tenants_;
+  uint64_t epoch_ = 0;
+};
+
+}  // namespace nvlsched::allocator
+
+#endif  // NVLSCHED_ALLOCATOR_UNDO_JOURNAL_H_

@@ -1,0 +1,338 @@
+// Tests for nvlsched-replay: tiny literal traces whose outcome per policy is computed by
+// hand in the comments, the CSV reader's errors, the wait queue's order, determinism.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "allocator/allocator.h"
+#include "bench/replay/allocator_policy.h"
+#include "bench/replay/job_shape.h"
+#include "bench/replay/policy_factory.h"
+#include "bench/replay/report.h"
+#include "bench/replay/simulator.h"
+#include "bench/replay/trace.h"
+#include "bench/replay/wait_queue.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace nvlsched::replay {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<TraceJob> Parse(const std::string& csv) {
+  absl::StatusOr<std::vector<TraceJob>> trace = ParseTrace(csv, "test.csv");
+  EXPECT_TRUE(trace.ok()) << trace.status();
+  return trace.ok() ? *trace : std::vector<TraceJob>{};
+}
+
+ReplayResult RunPolicy(const std::string& policy_name, const std::vector<TraceJob>& trace,
+                 const ReplayOptions& options, uint64_t seed = 1) {
+  absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy =
+      MakePolicy(policy_name, options.fleet, seed);
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  absl::StatusOr<ReplayResult> result = Replay(trace, options, policy->get());
+  EXPECT_TRUE(result.ok()) << result.status();
+  return result.ok() ? *result : ReplayResult{};
+}
+
+ReplayOptions Fleet(int32_t domains, int32_t machines, int32_t gpus,
+                    RefusalMode mode = RefusalMode::kDrop) {
+  ReplayOptions options;
+  options.fleet = FleetSpec{domains, machines, gpus};
+  options.on_refusal = mode;
+  return options;
+}
+
+// ------------------------------------------------------------------ trace reader
+
+TEST(TraceTest, ParsesSkipsHeaderAndSortsStably) {
+  std::vector<TraceJob> jobs =
+      Parse("job_id,submit_s,duration_s,num_gpus\r\n7,50,10,2\r\n\n3,0,5,1\n9,50,1,8\n");
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].job_id, 3);
+  EXPECT_EQ(jobs[1].job_id, 7);  // same submit time as 9: file order kept
+  EXPECT_EQ(jobs[2].job_id, 9);
+  EXPECT_EQ(jobs[1].duration_s, 10);
+  EXPECT_EQ(jobs[2].num_gpus, 8);
+}
+
+TEST(TraceTest, MalformedRowsNameFileAndLine) {
+  struct Case {
+    std::string csv;
+    std::string message;
+  } cases[] = {
+      {"job_id,submit_s,duration_s,num_gpus\n1,0,5,1\n2,0,5\n", "test.csv:3: found 3 fields"},
+      {"job_id,submit_s,duration_s,num_gpus\n1,0,five,1\n", "test.csv:2: duration_s \"five\" is not an integer"},
+      {"job_id,submit_s,duration_s,num_gpus\n1,-4,5,1\n", "test.csv:2: submit_s is negative"},
+      {"job_id,submit_s,duration_s,num_gpus\n1,0,5,0\n", "test.csv:2: num_gpus 0 is out of range"},
+      {"1,0,5,1\njob_id,submit_s,duration_s,num_gpus\n", "test.csv:2: job_id \"job_id\" is not an integer"},
+      {"job_id,submit_s,duration_s,num_gpus\n", "test.csv: no jobs found"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<std::vector<TraceJob>> trace = ParseTrace(c.csv, "test.csv");
+    ASSERT_FALSE(trace.ok()) << c.csv;
+    EXPECT_EQ(trace.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(trace.status().message()), HasSubstr(c.message));
+    EXPECT_THAT(std::string(trace.status().message()), HasSubstr("job_id,submit_s,duration_s,num_gpus"));
+  }
+}
+
+TEST(TraceTest, MissingFileIsNotFound) {
+  absl::StatusOr<std::vector<TraceJob>> trace = ReadTraceFile("/nonexistent/trace.csv");
+  EXPECT_EQ(trace.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(trace.status().message()), HasSubstr("/nonexistent/trace.csv"));
+}
+
+// ------------------------------------------------------------------ job mapping
+
+TEST(JobShapeTest, MapsGpusToSinglesBatchesAndCrossDomain) {
+  FleetSpec fleet{2, 4, 4};
+  EXPECT_EQ(ShapeJob(3, fleet, true).kind, JobKind::kGpuSingle);
+  EXPECT_EQ(ShapeJob(4, fleet, true).kind, JobKind::kWholeSingle);
+  JobShape batch = ShapeJob(5, fleet, true);
+  EXPECT_EQ(batch.kind, JobKind::kStrictBatch);
+  EXPECT_EQ(batch.machines, 2);
+  EXPECT_EQ(batch.gpus, 8);
+  EXPECT_EQ(ShapeJob(16, fleet, true).kind, JobKind::kStrictBatch);
+  EXPECT_EQ(ShapeJob(17, fleet, true).kind, JobKind::kCrossDomainBatch);
+  EXPECT_EQ(ShapeJob(17, fleet, false).kind, JobKind::kInfeasible);
+  EXPECT_EQ(ShapeJob(33, fleet, true).kind, JobKind::kInfeasible);  // 9 machines > fleet
+}
+
+// ------------------------------------------------------------------ policies side by side
+
+// 2 domains x 4 machines x 4 GPUs. Three 100 s batches: 2, 2, then 4 machines.
+//   best-fit / first-fit: 2 -> d0, 2 -> d0 (the fewest free that suffice / the first),
+//                         4 -> d1. All placed.
+//   carbide: 2 -> the most free (a tie: either), 2 -> the other one (4 free beats 2), so
+//            both domains have 2 free and the 4-machine batch is refused although 4
+//            machines are free in total. Whatever the seed.
+TEST(PoliciesTest, CarbideMostFreeRefusesWhatBestFitPlaces) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,100,8\n2,1,100,8\n3,2,100,16\n");
+  for (const char* name : {"best-fit", "first-fit"}) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(2, 4, 4));
+    EXPECT_EQ(r.kind(JobKind::kStrictBatch).placed, 3) << name;
+    EXPECT_EQ(r.kind(JobKind::kStrictBatch).refused, 0) << name;
+    EXPECT_EQ(r.at_end.fully_free_domains, 0) << name;
+    EXPECT_EQ(r.at_end.free_machines, 0) << name;
+  }
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    ReplayResult r = RunPolicy("carbide", trace, Fleet(2, 4, 4), seed);
+    const KindCounts& batches = r.kind(JobKind::kStrictBatch);
+    EXPECT_EQ(batches.placed, 2) << seed;
+    EXPECT_EQ(batches.refused, 1) << seed;
+    EXPECT_EQ(batches.refused_with_room, 1) << seed;       // 4 free machines in total
+    EXPECT_EQ(batches.refused_domain_had_room, 0) << seed;  // but 2 + 2
+    EXPECT_EQ(r.at_end.free_machines, 4) << seed;
+    EXPECT_EQ(r.at_end.stranded_machines, 0) << seed;
+  }
+}
+
+// 2 domains x 2 machines x 4 GPUs; four 1-GPU singles, then a 2-machine batch.
+//   best-fit: the first single goes to d0/t0 (no domain broken yet: lowest index), the
+//   others to the machine with the fewest free GPUs that fit (d0/t0 again); the batch to
+//   the best-fit domain: d0 has 1 free machine, d1 has 2 -> d1. Nothing free at the end.
+//   first-fit: singles on the first machine that fits (d0/t0), the batch in d1 (the first
+//   domain with 2 free). Same end state.
+TEST(PoliciesTest, SinglesPackOntoOneMachine) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,50,1\n2,0,50,1\n3,0,50,1\n4,0,50,1\n5,1,50,8\n");
+  for (const char* name : {"best-fit", "first-fit"}) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(2, 2, 4));
+    EXPECT_EQ(r.kind(JobKind::kGpuSingle).placed, 4) << name;
+    EXPECT_EQ(r.kind(JobKind::kStrictBatch).placed, 1) << name;
+    EXPECT_EQ(r.at_end.used_gpus, 12) << name;
+    EXPECT_EQ(r.at_end.free_machines, 1) << name;      // d0/t1
+    EXPECT_EQ(r.at_end.stranded_machines, 1) << name;  // alone in d0
+  }
+}
+
+// 2 domains x 4 machines x 4 GPUs. A 2-machine batch breaks d0; a 1-GPU single must go to
+// d0 too (broken domains before fully free ones), and the last 1-GPU single onto the same
+// partly used machine: d1 stays fully free for best-fit and first-fit.
+TEST(PoliciesTest, BestFitSingleGoesToTheDomainABatchBroke) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,100,8\n2,1,100,1\n3,2,1,1\n");
+  for (const char* name : {"best-fit", "first-fit"}) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(2, 4, 4));
+    EXPECT_EQ(r.at_end.fully_free_domains, 1) << name;
+    EXPECT_EQ(r.at_end.free_machines, 5) << name;
+    EXPECT_DOUBLE_EQ(r.mean_fully_free_domains, 1.0) << name;
+  }
+}
+
+// 1 domain x 2 machines x 4 GPUs. Two 3-GPU singles fill 3 GPUs of each machine; a 2-GPU
+// single is refused although 2 GPUs are free in total (fragmentation). Same for every policy.
+TEST(PoliciesTest, SingleRefusedWithEnoughFreeGpusIsCountedAsFragmentation) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,50,3\n2,0,50,3\n3,1,50,2\n");
+  for (const std::string& name : KnownPolicies()) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(1, 2, 4));
+    EXPECT_EQ(r.kind(JobKind::kGpuSingle).placed, 2) << name;
+    EXPECT_EQ(r.kind(JobKind::kGpuSingle).refused, 1) << name;
+    EXPECT_EQ(r.kind(JobKind::kGpuSingle).refused_with_room, 1) << name;
+  }
+}
+
+// 1 domain x 2 machines x 4 GPUs: a whole machine for [0, 10), then both for [10, 20).
+// The window is [0, 10] (the last submit): utilization 4 GPUs / 8 = 50%.
+TEST(PoliciesTest, UtilizationIsTimeWeightedOverTheArrivalWindow) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,10,4\n2,10,10,8\n");
+  for (const std::string& name : KnownPolicies()) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(1, 2, 4));
+    EXPECT_DOUBLE_EQ(r.gpu_utilization, 0.5) << name;
+    EXPECT_DOUBLE_EQ(r.mean_free_machines, 1.0) << name;
+    EXPECT_EQ(r.window_s, 10) << name;
+    EXPECT_EQ(r.makespan_s, 20) << name;
+    EXPECT_EQ(r.kind(JobKind::kStrictBatch).placed, 1) << name;
+  }
+}
+
+// 2 domains x 2 machines: a 16-GPU job needs 4 machines, more than a domain holds.
+TEST(PoliciesTest, LargerThanADomainIsCrossDomainOrInfeasible) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n1,0,10,16\n");
+  for (const std::string& name : KnownPolicies()) {
+    ReplayOptions options = Fleet(2, 2, 4);
+    ReplayResult spread = RunPolicy(name, trace, options);
+    EXPECT_EQ(spread.kind(JobKind::kCrossDomainBatch).placed, 1) << name;
+    EXPECT_EQ(spread.at_end.used_gpus, 16) << name;
+    options.cross_domain_when_larger = false;
+    ReplayResult refused = RunPolicy(name, trace, options);
+    EXPECT_EQ(refused.kind(JobKind::kInfeasible).submitted, 1) << name;
+    EXPECT_EQ(refused.at_end.used_gpus, 0) << name;
+  }
+}
+
+// ------------------------------------------------------------------ wait mode
+
+TEST(WaitQueueTest, OffersInArrivalOrderAndPrunesLargerSingles) {
+  WaitQueue queue(4);
+  queue.Push(0, JobShape{JobKind::kGpuSingle, 2, 0});
+  queue.Push(1, JobShape{JobKind::kGpuSingle, 1, 0});
+  queue.Push(2, JobShape{JobKind::kStrictBatch, 8, 2});
+  queue.Push(3, JobShape{JobKind::kGpuSingle, 3, 0});
+  queue.Push(4, JobShape{JobKind::kStrictBatch, 4 * 1, 1});
+  std::vector<uint32_t> offered;
+  // Room for 1-GPU singles only; no batch fits.
+  absl::Status status = queue.OfferAll([&](uint32_t job, const JobShape& shape) -> absl::StatusOr<bool> {
+    offered.push_back(job);
+    return shape.kind == JobKind::kGpuSingle && shape.gpus == 1;
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  // 0 refused (blocks singles >= 2 GPUs, so 3 is never offered), 1 placed, 2 refused
+  // (blocks later batches, so 4 is never offered).
+  EXPECT_THAT(offered, ::testing::ElementsAre(0, 1, 2));
+  EXPECT_EQ(queue.size(), 4u);
+}
+
+// 1 domain x 4 machines x 4 GPUs, first-fit and best-fit (the same here), wait mode.
+//   t=0   job A: 3 machines until 100.                      free: 1 machine
+//   t=1   job B: 4 machines -> refused, waits.
+//   t=2   job C: 2 machines -> queued behind B (FIFO), not offered.
+//   t=3   job D: a whole-machine single -> placed at once (singles backfill) until 203.
+//   t=100 A ends: 3 free. B (4) still refused; C (2) would fit but stays behind B.
+//   t=203 D ends: 4 free -> B starts (waited 202) until 213.
+//   t=213 B ends -> C starts (waited 211).
+TEST(WaitModeTest, BatchesAreFifoHeadOfLineAndSinglesBackfill) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,100,12\n2,1,10,16\n3,2,10,8\n4,3,200,4\n");
+  for (const char* name : {"best-fit", "first-fit", "carbide", "random"}) {
+    ReplayResult r = RunPolicy(name, trace, Fleet(1, 4, 4, RefusalMode::kWait));
+    const KindCounts& batches = r.kind(JobKind::kStrictBatch);
+    EXPECT_EQ(batches.placed, 3) << name;
+    EXPECT_EQ(batches.refused, 1) << name;
+    EXPECT_EQ(batches.queued_behind_batch, 1) << name;
+    EXPECT_EQ(batches.placed_after_wait, 2) << name;
+    EXPECT_EQ(r.kind(JobKind::kWholeSingle).placed_after_wait, 0) << name;
+    EXPECT_EQ(r.wait_batches.max_s, 211) << name;
+    EXPECT_DOUBLE_EQ(r.wait_batches.mean_s, (0 + 202 + 211) / 3.0) << name;
+    EXPECT_DOUBLE_EQ(r.wait_all.mean_s, (0 + 202 + 211 + 0) / 4.0) << name;
+    EXPECT_EQ(r.makespan_s, 223) << name;
+    EXPECT_EQ(r.max_queue_length, 2) << name;
+  }
+}
+
+// ------------------------------------------------------------------ determinism
+
+std::string RandomTraceCsv(int jobs) {
+  std::string csv = "job_id,submit_s,duration_s,num_gpus\n";
+  uint64_t x = 12345;
+  auto next = [&x] { return (x = x * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  static constexpr int kGpus[] = {1, 1, 1, 2, 3, 4, 8, 12, 16, 32, 80};
+  for (int i = 0; i < jobs; ++i) {
+    absl::StrAppend(&csv, i, ",", i * 30 + next() % 30, ",", 60 + next() % 3000, ",",
+                    kGpus[next() % 11], "\n");
+  }
+  return csv;
+}
+
+std::string WithoutWallTime(const ReplayResult& r) {
+  ReplayResult copy = r;
+  copy.wall_s = 0;
+  std::string out = FormatJson(RunInfo{}, {copy});
+  for (const SeriesPoint& p : r.series) {
+    absl::StrAppend(&out, p.time_s, ",", p.used_gpus, ",", p.free_machines, ",",
+                    p.fully_free_domains, ",", p.stranded_machines, ",", p.queue_length, ";");
+  }
+  return out;
+}
+
+TEST(DeterminismTest, SameSeedSameRunDifferentSeedDifferentRun) {
+  std::vector<TraceJob> trace = Parse(RandomTraceCsv(3000));
+  for (RefusalMode mode : {RefusalMode::kDrop, RefusalMode::kWait}) {
+    ReplayOptions options = Fleet(4, 8, 4, mode);
+    options.sample_interval_s = 600;
+    for (const std::string& name : KnownPolicies()) {
+      std::string first = WithoutWallTime(RunPolicy(name, trace, options, 7));
+      EXPECT_EQ(first, WithoutWallTime(RunPolicy(name, trace, options, 7))) << name;
+      if (name == "carbide" || name == "random") {
+        EXPECT_NE(first, WithoutWallTime(RunPolicy(name, trace, options, 8))) << name;
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ best-fit adapter
+
+// Drives the real Allocator through the adapter and checks its invariants after every step.
+TEST(AllocatorPolicyTest, KeepsAllocatorInvariantsThroughPlaceAndRelease) {
+  FleetSpec fleet{3, 4, 4};
+  absl::StatusOr<std::unique_ptr<AllocatorPolicy>> policy = AllocatorPolicy::Create(fleet);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  std::vector<uint32_t> live;
+  uint64_t x = 99;
+  auto next = [&x] { return (x = x * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  static constexpr int kGpus[] = {1, 2, 3, 4, 8, 12, 16, 20};
+  for (uint32_t job = 0; job < 400; ++job) {
+    if (!live.empty() && next() % 3 == 0) {
+      size_t i = next() % live.size();
+      ASSERT_TRUE((*policy)->Release(live[i]).ok());
+      live.erase(live.begin() + static_cast<long>(i));
+    } else {
+      absl::StatusOr<bool> placed = (*policy)->TryPlace(job, ShapeJob(kGpus[next() % 8], fleet, true));
+      ASSERT_TRUE(placed.ok()) << placed.status();
+      if (*placed) live.push_back(job);
+    }
+    absl::Status invariants = (*policy)->allocator().CheckInvariants();
+    ASSERT_TRUE(invariants.ok()) << "after job " << job << ": " << invariants;
+    FleetStats stats = (*policy)->Stats();
+    ASSERT_EQ(stats.used_gpus + stats.free_gpus, fleet.gpus());
+  }
+}
+
+TEST(AllocatorPolicyTest, ReleasingAnUnknownJobIsAnError) {
+  absl::StatusOr<std::unique_ptr<AllocatorPolicy>> policy = AllocatorPolicy::Create(FleetSpec{1, 2, 4});
+  ASSERT_TRUE(policy.ok());
+  absl::Status status = (*policy)->Release(42);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("job 42 holds nothing"));
+}
+
+}  // namespace
+}  // namespace nvlsched::replay

@@ -1,0 +1,214 @@
+#include "bench/replay/report.h"
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace nvlsched::replay {
+namespace {
+
+constexpr double kHour = 3600.0;
+
+std::string Count(int64_t n) { return absl::StrCat(n); }
+std::string Pair(int64_t a, int64_t b) { return absl::StrCat(a, " / ", b); }
+std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
+
+// A table row: a label and one cell per policy.
+struct Row {
+  std::string label;
+  std::function<std::string(const ReplayResult&)> cell;
+};
+
+std::vector<Row> TableRows(bool wait) {
+  auto kind = [](JobKind k) {
+    return [k](const ReplayResult& r) -> const KindCounts& { return r.kind(k); };
+  };
+  auto strict = kind(JobKind::kStrictBatch);
+  auto cross = kind(JobKind::kCrossDomainBatch);
+  auto whole = kind(JobKind::kWholeSingle);
+  auto gpu = kind(JobKind::kGpuSingle);
+  std::vector<Row> rows = {
+      {"strict batches submitted", [=](auto& r) { return Count(strict(r).submitted); }},
+      {wait ? "  placed at arrival / refused at arrival" : "  accepted / refused",
+       [=](auto& r) {
+         return Pair(strict(r).placed - strict(r).placed_after_wait, strict(r).refused);
+       }},
+      {"  refused w/ enough free machines in total",
+       [=](auto& r) { return Count(strict(r).refused_with_room); }},
+      {"  refused though one domain could hold it",
+       [=](auto& r) { return Count(strict(r).refused_domain_had_room); }},
+      {"cross-domain batches accepted / refused",
+       [=](auto& r) { return Pair(cross(r).placed - cross(r).placed_after_wait, cross(r).refused); }},
+      {"whole-machine singles accepted / refused",
+       [=](auto& r) { return Pair(whole(r).placed - whole(r).placed_after_wait, whole(r).refused); }},
+      {"  refused w/ enough free GPUs/machines",
+       [=](auto& r) { return Count(whole(r).refused_with_room); }},
+      {"GPU singles accepted / refused",
+       [=](auto& r) { return Pair(gpu(r).placed - gpu(r).placed_after_wait, gpu(r).refused); }},
+      {"  refused w/ enough free GPUs in total",
+       [=](auto& r) { return Count(gpu(r).refused_with_room); }},
+      {"infeasible (never offered)",
+       [](auto& r) { return Count(r.kind(JobKind::kInfeasible).submitted); }},
+  };
+  if (wait) {
+    rows.push_back({"batches queued behind a waiting batch", [=](auto& r) {
+                      return Count(strict(r).queued_behind_batch + cross(r).queued_behind_batch);
+                    }});
+    rows.push_back({"placed after waiting (batches / singles)", [=](auto& r) {
+                      return Pair(strict(r).placed_after_wait + cross(r).placed_after_wait,
+                                  whole(r).placed_after_wait + gpu(r).placed_after_wait);
+                    }});
+    rows.push_back({"wait, all jobs: mean / p99 (h)", [](auto& r) {
+                      return absl::StrCat(Fixed(r.wait_all.mean_s / kHour, 2), " / ",
+                                          Fixed(r.wait_all.p99_s / kHour, 2));
+                    }});
+    rows.push_back({"wait, batches: mean / p99 (h)", [](auto& r) {
+                      return absl::StrCat(Fixed(r.wait_batches.mean_s / kHour, 2), " / ",
+                                          Fixed(r.wait_batches.p99_s / kHour, 2));
+                    }});
+    rows.push_back({"queue length: max / at end",
+                    [](auto& r) { return Pair(r.max_queue_length, r.queue_at_end); }});
+  }
+  std::vector<Row> fleet = {
+      {"GPU utilization (time-weighted)",
+       [](auto& r) { return absl::StrCat(Fixed(100 * r.gpu_utilization, 2), "%"); }},
+      {"fully free domains: mean / at end", [](auto& r) {
+         return absl::StrCat(Fixed(r.mean_fully_free_domains, 2), " / ", r.at_end.fully_free_domains);
+       }},
+      {"stranded machines: mean / at end", [](auto& r) {
+         return absl::StrCat(Fixed(r.mean_stranded_machines, 2), " / ", r.at_end.stranded_machines);
+       }},
+      {"free machines: mean / at end", [](auto& r) {
+         return absl::StrCat(Fixed(r.mean_free_machines, 1), " / ", r.at_end.free_machines);
+       }},
+      {"makespan (days)", [](auto& r) { return Fixed(r.makespan_s / 86400.0, 2); }},
+      {"replay wall time (s)", [](auto& r) { return Fixed(r.wall_s, 3); }},
+  };
+  rows.insert(rows.end(), fleet.begin(), fleet.end());
+  return rows;
+}
+
+void AppendKindJson(std::string* out, const KindCounts& c) {
+  absl::StrAppend(out, "{\"submitted\":", c.submitted, ",\"placed\":", c.placed,
+                  ",\"placed_at_arrival\":", c.placed - c.placed_after_wait,
+                  ",\"placed_after_wait\":", c.placed_after_wait, ",\"refused\":", c.refused,
+                  ",\"refused_with_room\":", c.refused_with_room,
+                  ",\"refused_domain_had_room\":", c.refused_domain_had_room,
+                  ",\"queued_behind_batch\":", c.queued_behind_batch, "}");
+}
+
+void AppendWaitJson(std::string* out, const WaitStats& w) {
+  absl::StrAppend(out, "{\"jobs\":", w.jobs, ",\"mean_s\":", Fixed(w.mean_s, 1),
+                  ",\"p99_s\":", w.p99_s, ",\"max_s\":", w.max_s, "}");
+}
+
+// JSON string literal; the names here are plain ASCII, but paths may hold anything.
+std::string Quote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      absl::StrAppend(&out, "\\", std::string(1, c));
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppend(&out, absl::StrFormat("\\u%04x", c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+std::string_view RefusalModeName(RefusalMode mode) {
+  return mode == RefusalMode::kWait ? "wait" : "drop";
+}
+
+std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> results) {
+  if (results.empty()) return "no policy ran\n";
+  const ReplayOptions& o = results.front().options;
+  const bool wait = o.on_refusal == RefusalMode::kWait;
+  std::string out = absl::StrFormat(
+      "nvlsched-replay: %s, %d jobs over %.1f days; fleet %d domains x %d machines x %d GPUs "
+      "= %d GPUs; on_refusal=%s, cross_domain_when_larger=%s, seed=%d\n\n",
+      run.trace_path, run.jobs, results.front().window_s / 86400.0, o.fleet.domains,
+      o.fleet.machines_per_domain, o.fleet.gpus_per_machine, o.fleet.gpus(),
+      ToAbsl(RefusalModeName(o.on_refusal)), o.cross_domain_when_larger ? "true" : "false",
+      run.seed);
+  std::vector<Row> rows = TableRows(wait);
+  size_t label_width = 0;
+  for (const Row& row : rows) label_width = std::max(label_width, row.label.size());
+  std::vector<std::vector<std::string>> cells(rows.size());
+  std::vector<size_t> widths;
+  for (const ReplayResult& r : results) widths.push_back(r.policy.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t p = 0; p < results.size(); ++p) {
+      cells[i].push_back(rows[i].cell(results[p]));
+      widths[p] = std::max(widths[p], cells[i].back().size());
+    }
+  }
+  absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(label_width), "policy"));
+  for (size_t p = 0; p < results.size(); ++p) {
+    absl::StrAppend(&out, absl::StrFormat("  %*s", static_cast<int>(widths[p]), results[p].policy));
+  }
+  absl::StrAppend(&out, "\n");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(label_width), rows[i].label));
+    for (size_t p = 0; p < results.size(); ++p) {
+      absl::StrAppend(&out, absl::StrFormat("  %*s", static_cast<int>(widths[p]), cells[i][p]));
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out, absl::StrFormat("\nwhole replay: %.2f s wall on %d thread(s)\n",
+                                        run.wall_s, run.threads));
+  return out;
+}
+
+std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> results) {
+  std::string out = "{";
+  absl::StrAppend(&out, "\"trace\":", Quote(run.trace_path), ",\"jobs\":", run.jobs,
+                  ",\"seed\":", run.seed, ",\"threads\":", run.threads,
+                  ",\"wall_s\":", Fixed(run.wall_s, 3));
+  if (!results.empty()) {
+    const ReplayOptions& o = results.front().options;
+    absl::StrAppend(&out, ",\"fleet\":{\"domains\":", o.fleet.domains,
+                    ",\"machines_per_domain\":", o.fleet.machines_per_domain,
+                    ",\"gpus_per_machine\":", o.fleet.gpus_per_machine,
+                    ",\"gpus\":", o.fleet.gpus(), "}",
+                    ",\"on_refusal\":", Quote(ToAbsl(RefusalModeName(o.on_refusal))),
+                    ",\"cross_domain_when_larger\":", o.cross_domain_when_larger ? "true" : "false");
+  }
+  absl::StrAppend(&out, ",\"policies\":[");
+  for (size_t p = 0; p < results.size(); ++p) {
+    const ReplayResult& r = results[p];
+    if (p > 0) out.push_back(',');
+    absl::StrAppend(&out, "{\"name\":", Quote(r.policy), ",\"jobs\":{");
+    for (int k = 0; k < kJobKinds; ++k) {
+      if (k > 0) out.push_back(',');
+      absl::StrAppend(&out, Quote(ToAbsl(JobKindName(static_cast<JobKind>(k)))), ":");
+      AppendKindJson(&out, r.by_kind[k]);
+    }
+    absl::StrAppend(&out, "},\"window_s\":", r.window_s, ",\"makespan_s\":", r.makespan_s,
+                    ",\"gpu_utilization\":", Fixed(r.gpu_utilization, 6),
+                    ",\"mean_free_machines\":", Fixed(r.mean_free_machines, 3),
+                    ",\"mean_fully_free_domains\":", Fixed(r.mean_fully_free_domains, 3),
+                    ",\"mean_stranded_machines\":", Fixed(r.mean_stranded_machines, 3),
+                    ",\"at_end\":{\"used_gpus\":", r.at_end.used_gpus,
+                    ",\"free_machines\":", r.at_end.free_machines,
+                    ",\"fully_free_domains\":", r.at_end.fully_free_domains,
+                    ",\"stranded_machines\":", r.at_end.stranded_machines,
+                    ",\"queue_length\":", r.queue_at_end, "}",
+                    ",\"max_queue_length\":", r.max_queue_length, ",\"wait_all\":");
+    AppendWaitJson(&out, r.wait_all);
+    absl::StrAppend(&out, ",\"wait_batches\":");
+    AppendWaitJson(&out, r.wait_batches);
+    absl::StrAppend(&out, ",\"wall_s\":", Fixed(r.wall_s, 3), "}");
+  }
+  absl::StrAppend(&out, "]}\n");
+  return out;
+}
+
+}  // namespace nvlsched::replay

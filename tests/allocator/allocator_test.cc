@@ -1,0 +1,179 @@
+// Tests allocator/allocator.cc: plan/apply/release, quota, what a Placement reports.
+#include "allocator/allocator.h"
+
+#include "tests/allocator/test_fleet.h"
+
+namespace nvlsched::allocator {
+namespace {
+
+using ::nvlsched::allocator::testing::kAcme;
+using ::nvlsched::allocator::testing::kGb200;
+using ::nvlsched::allocator::testing::TestFleet;
+using ::nvlsched::allocator::testing::Trays;
+using ::testing::ElementsAre;
+
+TEST(AllocatorTest, PlacementReportsMachineDomainAndGpusPerInstance) {
+  TestFleet fleet({{"a", "s1", 4}});
+  absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
+  ASSERT_OK(plan);
+  ASSERT_EQ(plan->size(), 2u);
+  EXPECT_EQ(plan->instances[0].machine_id, "a-0");
+  EXPECT_EQ(plan->instances[0].domain_id, "a");
+  EXPECT_EQ(plan->instances[0].gpu_count, 4);
+  EXPECT_TRUE(plan->instances[0].whole_machine);
+  fleet.alloc().Apply(*plan, std::vector<std::string>{"i-1", "i-2"}, "batch-1");
+
+  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance("i-2");
+  ASSERT_TRUE(claim.has_value());
+  EXPECT_EQ(claim->machine_id, "a-1");
+  EXPECT_EQ(claim->tenant_id, kAcme);
+  EXPECT_EQ(claim->instance_type_id, kGb200);
+  EXPECT_EQ(claim->gpu_count, 4);
+  EXPECT_EQ(claim->batch_id, "batch-1");
+  EXPECT_TRUE(claim->topology_optimized);
+  EXPECT_EQ(fleet.alloc().instance_count(), 2u);
+  EXPECT_EQ(*fleet.alloc().QuotaUsageGpus(kAcme, kGb200), 8);
+}
+
+TEST(AllocatorTest, PlanningChangesNothing) {
+  TestFleet fleet({{"a", "s1", 4}, {"b", "s1", 2}});
+  std::string before = testing::Snapshot(fleet.alloc());
+  absl::StatusOr<Placement> first = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
+  absl::StatusOr<Placement> second = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
+  ASSERT_OK(first);
+  ASSERT_OK(second);
+  EXPECT_EQ(first->instances[0].machine_id, second->instances[0].machine_id);
+  EXPECT_EQ(testing::Snapshot(fleet.alloc()), before);
+}
+
+TEST(AllocatorTest, GpuGranularSinglesAreRecordedWithTheirGpus) {
+  TestFleet fleet({{"a", "s1", 1}});
+  ASSERT_OK(fleet.PlaceSingle(3));
+  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance(fleet.last_instances()[0]);
+  ASSERT_TRUE(claim.has_value());
+  EXPECT_FALSE(claim->whole_machine);
+  EXPECT_EQ(claim->gpu_count, 3);
+  EXPECT_EQ(claim->batch_id, "");
+  EXPECT_EQ(*fleet.alloc().QuotaUsageGpus(kAcme, kGb200), 3);
+}
+
+TEST(AllocatorTest, QuotaExceededFailsBeforeAnythingIsTakenWithItsPayload) {
+  TestFleet fleet({{"a", "s1", 8}}, /*quota_machines=*/3);  // 3 machines = 12 GPUs
+  ASSERT_OK(fleet.PlaceBatch(2));                           // 8 GPUs in use
+  std::string before = testing::Snapshot(fleet.alloc());
+  absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
+  EXPECT_STATUS(plan, absl::StatusCode::kResourceExhausted,
+                "quota exceeded: tenant acme may hold 3 gb200-tray machines (12 GPUs); 8 GPUs are "
+                "in use and this request needs 8 more");
+  EXPECT_EQ(GetQuotaViolation(plan.status()), (QuotaViolation{kAcme, kGb200, 3, 12, 8, 8}));
+  EXPECT_FALSE(GetCapacityShortfall(plan.status()).has_value());
+  EXPECT_EQ(testing::Snapshot(fleet.alloc()), before);
+  // GPU-granular requests count their GPUs: 4 more fit exactly.
+  ASSERT_OK(fleet.PlaceSingle(4));
+  EXPECT_STATUS(fleet.PlaceSingle(1), absl::StatusCode::kResourceExhausted, "quota exceeded");
+}
+
+TEST(AllocatorTest, QuotaIsCheckedBeforeCapacity) {
+  TestFleet fleet({{"a", "s1", 2}}, /*quota_machines=*/1);
+  fleet.HoldWhole({"a-0", "a-1"});  // restored instances are not quota-checked
+  EXPECT_STATUS(fleet.PlaceBatch(1), absl::StatusCode::kResourceExhausted, "quota exceeded");
+}
+
+TEST(AllocatorTest, ATypeMissingFromTheQuotaIsNotAllowed) {
+  TestFleet fleet({{"a", "s1", 2}});
+  ASSERT_OK(fleet.alloc().UpsertTenant({"beta", "beta-org", "beta", {}}));
+  absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({"beta", kGb200, 1});
+  EXPECT_STATUS(plan, absl::StatusCode::kResourceExhausted,
+                "tenant beta has no quota for instance type gb200-tray");
+  EXPECT_EQ(GetQuotaViolation(plan.status())->limit_gpus, 0);
+}
+
+TEST(AllocatorTest, ReleaseReturnsMachinesToThePoolAtOnce) {
+  TestFleet fleet({{"a", "s1", 4}});
+  ASSERT_OK(fleet.PlaceBatch(4));
+  std::vector<std::string> batch = fleet.last_instances();
+  EXPECT_EQ(fleet.FreeIn("a"), 0);
+  ASSERT_OK(fleet.Release({batch[1], batch[3]}));
+  EXPECT_EQ(fleet.FreeIn("a"), 2);
+  EXPECT_EQ(*fleet.alloc().QuotaUsageGpus(kAcme, kGb200), 8);
+  auto again = fleet.PlaceBatch(2);
+  ASSERT_OK(again);
+  EXPECT_THAT(*again, ElementsAre("a-1", "a-3"));
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
+TEST(AllocatorTest, ReleaseWithHealthIssueSendsTheMachineToMaintenance) {
+  TestFleet fleet({{"a", "s1", 2}});
+  ASSERT_OK(fleet.PlaceBatch(1));
+  std::string instance = fleet.last_instances()[0];
+  ASSERT_OK(fleet.Release({instance}, /*health_issue=*/true));
+  const Machine* machine = fleet.alloc().FindMachine("a-0");
+  EXPECT_EQ(machine->state, MachineState::kMaintenance);
+  EXPECT_EQ(machine->state_reason, "health issue reported when instance " + instance + " was released");
+  EXPECT_EQ(fleet.FreeIn("a"), 1);
+  EXPECT_EQ(*fleet.PlaceSingle(0), "a-1");
+  ASSERT_OK(fleet.alloc().SetMachineState("a-0", MachineState::kReady, "repaired"));
+  EXPECT_EQ(fleet.FreeIn("a"), 1);
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
+TEST(AllocatorTest, ReleasingOneGpuGranularInstanceFreesOnlyItsGpus) {
+  TestFleet fleet({{"a", "s1", 1}});
+  ASSERT_OK(fleet.PlaceSingle(1));
+  std::string first = fleet.last_instances()[0];
+  ASSERT_OK(fleet.PlaceSingle(2));
+  ASSERT_OK(fleet.Release({first}));
+  EXPECT_EQ(fleet.alloc().Capacity(kGb200)->free_gpus, 2);
+  EXPECT_EQ(fleet.FreeIn("a"), 0);  // still partly held
+}
+
+TEST(AllocatorTest, ReleaseIsAllOrNothing) {
+  TestFleet fleet({{"a", "s1", 2}});
+  ASSERT_OK(fleet.PlaceBatch(2));
+  std::vector<std::string> batch = fleet.last_instances();
+  EXPECT_STATUS(fleet.Release({batch[0], "i-unknown"}), absl::StatusCode::kNotFound,
+                "instance \"i-unknown\" is not known (never created, or already deleted); nothing "
+                "was released");
+  EXPECT_EQ(fleet.alloc().instance_count(), 2u);
+  EXPECT_STATUS(fleet.Release({batch[0], batch[0]}), absl::StatusCode::kInvalidArgument,
+                "is listed twice");
+  EXPECT_EQ(fleet.alloc().instance_count(), 2u);
+  ASSERT_OK(fleet.Release(batch));
+  EXPECT_STATUS(fleet.Release({batch[0]}), absl::StatusCode::kNotFound, "already deleted");
+}
+
+TEST(AllocatorTest, LongReleaseListsAreCheckedForDuplicatesToo) {
+  TestFleet fleet({{"a", "s1", 100}});
+  ASSERT_OK(fleet.PlaceBatch(100, false));
+  std::vector<std::string> ids = fleet.last_instances();
+  ids.push_back(ids[50]);
+  EXPECT_STATUS(fleet.Release(ids), absl::StatusCode::kInvalidArgument, "listed twice");
+  ids.pop_back();
+  ASSERT_OK(fleet.Release(ids));
+  EXPECT_EQ(fleet.FreeIn("a"), 100);
+}
+
+TEST(AllocatorTest, InstanceIdsOfReleasedInstancesCanBeReused) {
+  TestFleet fleet({{"a", "s1", 1}});
+  absl::StatusOr<Placement> plan = fleet.alloc().PlanSingle({kAcme, kGb200, 0});
+  ASSERT_OK(plan);
+  fleet.alloc().Apply(*plan, std::vector<std::string>{"same"}, "");
+  ASSERT_OK(fleet.Release({"same"}));
+  plan = fleet.alloc().PlanSingle({kAcme, kGb200, 2});
+  ASSERT_OK(plan);
+  fleet.alloc().Apply(*plan, std::vector<std::string>{"same"}, "");
+  EXPECT_EQ(fleet.alloc().FindInstance("same")->gpu_count, 2);
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
+TEST(AllocatorTest, AllocatorIsMovable) {
+  TestFleet fleet({{"a", "s1", 3}});
+  absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
+  Allocator moved = std::move(fleet.alloc());
+  moved.Apply(*plan, std::vector<std::string>{"x", "y"}, "b");  // views stay valid
+  EXPECT_EQ(moved.FindInstance("y")->machine_id, "a-1");
+  EXPECT_OK(moved.CheckInvariants());
+}
+
+}  // namespace
+}  // namespace nvlsched::allocator

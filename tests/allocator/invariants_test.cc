@@ -1,0 +1,127 @@
+// Tests allocator/invariants.h: a consistent FleetState passes; each kind of corruption is
+// reported with the right code and names what is at fault.
+#include "allocator/invariants.h"
+
+#include "allocator/fleet_state.h"
+#include "tests/allocator/test_fleet.h"
+
+namespace nvlsched::allocator {
+namespace {
+
+// Two domains of 3 gb200 machines, built through FleetState's own maintenance API.
+class InvariantsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    type_ = s_.AppendType({"gb200", "gb200-tray", "GB200", 4});
+    for (const char* d : {"a", "b"}) {
+      DomainIndex domain = s_.AppendDomain({d, std::string("rack ") + d, "s1"});
+      for (int tray = 0; tray < 3; ++tray) {
+        MachineIndex m = s_.machine_slots.Allocate(s_.machines);
+        MachineRecord& rec = s_.machines[m];
+        rec.spec = {std::string(d) + "-" + std::to_string(tray), d, tray, "gb200", 4};
+        rec.live = true;
+        rec.domain = domain;
+        rec.type = type_;
+        s_.machine_by_id.Insert(rec.spec.id, m);
+        s_.LinkMachine(m);
+      }
+    }
+    s_.tenants.emplace_back();
+    s_.tenants[0].spec.id = "acme";
+    s_.tenant_by_id.emplace("acme", 0);
+    s_.SetTenantQuota(0);
+  }
+
+  ClaimIndex Attach(const std::string& id, MachineIndex m, bool whole, int gpus,
+                    const std::string& batch = "") {
+    ClaimIndex c = s_.claim_slots.Allocate(s_.claims);
+    ClaimRecord& claim = s_.claims[c];
+    claim.id = id;
+    claim.batch_id = batch;
+    claim.tenant = 0;
+    claim.type = type_;
+    claim.machine = m;
+    claim.whole_machine = whole;
+    claim.gpu_count = gpus;
+    s_.AttachClaim(c);
+    s_.SyncCell(type_, s_.machines[m].domain);
+    return c;
+  }
+
+  FleetState s_;
+  TypeIndex type_ = kNoIndex;
+};
+
+TEST_F(InvariantsTest, AConsistentFleetPasses) {
+  Attach("w", 0, true, 4, "batch");
+  Attach("w2", 1, true, 4, "batch");
+  Attach("g", 2, false, 3);
+  EXPECT_OK(CheckFleetInvariants(s_));
+}
+
+TEST_F(InvariantsTest, AStaleFreeCountIsInternalAndNamesTheDomain) {
+  ++s_.type_states[type_].cells[1].free;  // as if a release forgot to SyncCell
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "invariant 4: the free count of gb200-tray machines in domain rack b");
+}
+
+TEST_F(InvariantsTest, AMissingBucketMoveIsInternal) {
+  s_.type_states[type_].best_fit.Update(0, 3, 2);
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal, "best-fit bucket");
+}
+
+TEST_F(InvariantsTest, AStaleGpuGranularIndexIsInternal) {
+  s_.type_states[type_].granular.Erase(4, /*fully_free_domain=*/true, 0);
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "domain rack a is missing from the GPU-granular index for 4 free GPUs");
+}
+
+TEST_F(InvariantsTest, MachineHoldingsThatDisagreeWithInstancesAreInternal) {
+  Attach("g", 0, false, 2);
+  s_.machines[0].granular_gpus = 1;
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "the holdings recorded on machine a-0 disagree with its instances");
+}
+
+TEST_F(InvariantsTest, TwoWholeInstancesOnOneMachineBreakInvariantOne) {
+  Attach("first", 0, true, 4);
+  Attach("second", 0, true, 4);  // AttachClaim does not validate: RestoreInstance does
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kFailedPrecondition,
+                "invariant 1: machine a-0 is held whole by two instances, first and second");
+}
+
+TEST_F(InvariantsTest, WholeAndGranularOnOneMachineBreakInvariantOne) {
+  Attach("g", 1, false, 1);
+  Attach("w", 1, true, 4);
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kFailedPrecondition,
+                "invariant 1: machine a-1 is held whole by instance w and also by 1 GPU-granular");
+}
+
+TEST_F(InvariantsTest, TooManyGpusBreakInvariantOne) {
+  Attach("g1", 2, false, 3);
+  Attach("g2", 2, false, 2);
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kFailedPrecondition,
+                "invariant 1: GPU-granular instances hold 5 GPUs of machine a-2, which has 4");
+}
+
+TEST_F(InvariantsTest, AStrictBatchAcrossDomainsBreaksInvariantTwo) {
+  Attach("x", 0, true, 4, "b1");
+  Attach("y", 3, true, 4, "b1");
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kFailedPrecondition,
+                "invariant 2: topology-optimized batch b1 spans NVLink domains");
+}
+
+TEST_F(InvariantsTest, QuotaUsageThatDisagreesIsInternal) {
+  Attach("w", 0, true, 4);
+  s_.tenants[0].used_gpus[type_] = 3;
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "quota usage of tenant acme for gb200-tray (GPUs) is 3 in the index but 4 on recount");
+}
+
+TEST_F(InvariantsTest, ABrokenTrayOrderIsInternal) {
+  std::swap(s_.domains[0].machines_by_tray[0], s_.domains[0].machines_by_tray[1]);
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal, "out of tray order in domain rack a");
+}
+
+}  // namespace
+}  // namespace nvlsched::allocator

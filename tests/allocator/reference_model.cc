@@ -1,0 +1,424 @@
+#include "tests/allocator/reference_model.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace nvlsched::allocator::testing {
+
+void ReferenceModel::AddType(const std::string& id, int gpus_per_machine) {
+  types_.push_back({id, gpus_per_machine});
+}
+
+void ReferenceModel::AddDomain(const std::string& id, const std::string& site) {
+  domains_.push_back({id, site});
+  sites_.insert(site);
+}
+
+void ReferenceModel::AddTenant(const std::string& id, const std::map<std::string, int64_t>& quota) {
+  tenants_[id] = quota;
+}
+
+void ReferenceModel::AddMachine(const std::string& id, const std::string& domain, int tray,
+                                const std::string& type, int gpus) {
+  machines_.push_back({id, DomainOf(domain), tray, TypeOf(type), gpus});
+}
+
+int ReferenceModel::TypeOf(const std::string& id) const {
+  for (size_t i = 0; i < types_.size(); ++i) {
+    if (types_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int ReferenceModel::DomainOf(const std::string& id) const {
+  for (size_t i = 0; i < domains_.size(); ++i) {
+    if (domains_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const ReferenceModel::MachineRow* ReferenceModel::FindMachine(const std::string& id) const {
+  for (const MachineRow& m : machines_) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+bool ReferenceModel::HasMachine(const std::string& id) const { return FindMachine(id) != nullptr; }
+
+ReferenceModel::MachineRow* ReferenceModel::MutableMachine(const std::string& id) {
+  for (MachineRow& m : machines_) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+bool ReferenceModel::HeldWhole(const std::string& machine) const {
+  return FindMachine(machine)->whole > 0;
+}
+
+int ReferenceModel::GranularGpus(const std::string& machine) const {
+  return FindMachine(machine)->granular;
+}
+
+int ReferenceModel::Claims(const std::string& machine) const {
+  return FindMachine(machine)->claims;
+}
+
+bool ReferenceModel::FreeWhole(const MachineRow& m) const {
+  return m.state == MachineState::kReady && m.claims == 0;
+}
+
+int ReferenceModel::FreeGpus(const MachineRow& m) const {
+  if (m.state != MachineState::kReady || m.whole > 0) return 0;
+  return m.gpus - m.granular;
+}
+
+int ReferenceModel::FreeIn(int type, int domain) const {
+  int n = 0;
+  for (const MachineRow& m : machines_) {
+    if (m.type == type && m.domain == domain && FreeWhole(m)) ++n;
+  }
+  return n;
+}
+
+int ReferenceModel::TotalIn(int type, int domain) const {
+  int n = 0;
+  for (const MachineRow& m : machines_) {
+    if (m.type == type && m.domain == domain) ++n;
+  }
+  return n;
+}
+
+std::set<int> ReferenceModel::AffinityDomains(const std::vector<std::string>& partitions) const {
+  std::set<int> out;
+  for (const Claim& c : claims_) {
+    for (const std::string& p : c.partitions) {
+      if (std::find(partitions.begin(), partitions.end(), p) != partitions.end()) {
+        out.insert(FindMachine(c.machine)->domain);
+      }
+    }
+  }
+  return out;
+}
+
+int64_t ReferenceModel::UsedGpus(const std::string& tenant, int type) const {
+  int64_t used = 0;
+  for (const Claim& c : claims_) {
+    if (c.tenant == tenant && c.type == type) used += c.gpus;
+  }
+  return used;
+}
+
+std::optional<QuotaViolation> ReferenceModel::CheckQuota(const std::string& tenant, int type,
+                                                         int64_t gpus) const {
+  const auto& quota = tenants_.at(tenant);
+  auto it = quota.find(types_[type].id);
+  int64_t max_machines = it == quota.end() ? 0 : it->second;
+  int64_t limit = max_machines * types_[type].gpus;
+  int64_t used = UsedGpus(tenant, type);
+  if (used + gpus <= limit) return std::nullopt;
+  return QuotaViolation{tenant, types_[type].id, max_machines, limit, used, gpus};
+}
+
+std::vector<std::string> ReferenceModel::LowestFreeTrays(int type, int domain, int n) const {
+  std::vector<const MachineRow*> free;
+  for (const MachineRow& m : machines_) {
+    if (m.type == type && m.domain == domain && FreeWhole(m)) free.push_back(&m);
+  }
+  std::sort(free.begin(), free.end(),
+            [](const MachineRow* a, const MachineRow* b) { return a->tray < b->tray; });
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(free[i]->id);
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::StrictDecision(
+    int type, int k, const std::string& site, const std::vector<std::string>& partitions) const {
+  std::set<int> bound = AffinityDomains(partitions);
+  auto accepted = [&](int d) {
+    return (site.empty() || domains_[d].site == site) && (bound.empty() || bound.count(d) > 0);
+  };
+  Decision out;
+  int best = -1;
+  int64_t largest = 0, total = 0;
+  for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    if (!accepted(d)) continue;
+    int free = FreeIn(type, d);
+    largest = std::max<int64_t>(largest, free);
+    total += free;
+    if (free >= k && (best < 0 || free < FreeIn(type, best))) best = d;
+  }
+  if (best < 0) {
+    out.code = absl::StatusCode::kResourceExhausted;
+    out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kMachines, k, largest, total};
+    return out;
+  }
+  out.machines = LowestFreeTrays(type, best, k);
+  for (const std::string& id : out.machines) out.gpus.push_back(FindMachine(id)->gpus);
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::GpuDecision(
+    int type, int g, const std::string& site, const std::vector<std::string>& partitions) const {
+  std::set<int> bound = AffinityDomains(partitions);
+  auto accepted = [&](int d) {
+    return (site.empty() || domains_[d].site == site) && (bound.empty() || bound.count(d) > 0);
+  };
+  Decision out;
+  out.whole = false;
+  const MachineRow* best = nullptr;
+  std::tuple<int, int, int, int> best_key;
+  int64_t most = 0, total = 0;
+  for (const MachineRow& m : machines_) {
+    if (m.type != type || !accepted(m.domain)) continue;
+    int free = FreeGpus(m);
+    if (free <= 0) continue;
+    most = std::max<int64_t>(most, free);
+    total += free;
+    if (free < g) continue;
+    int domain_total = TotalIn(type, m.domain);
+    bool fully_free = domain_total > 0 && FreeIn(type, m.domain) == domain_total;
+    auto key = std::make_tuple(free, fully_free ? 1 : 0, m.domain, m.tray);
+    if (best == nullptr || key < best_key) {
+      best = &m;
+      best_key = key;
+    }
+  }
+  if (best == nullptr) {
+    out.code = absl::StatusCode::kResourceExhausted;
+    out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kGpus, g, most, total};
+    return out;
+  }
+  out.machines = {best->id};
+  out.gpus = {g};
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPolicy policy) const {
+  Decision out;
+  out.strict = false;
+  std::vector<std::pair<int, int>> with_free;  // (domain, free), domain order
+  int64_t total = 0, largest = 0;
+  for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    int free = FreeIn(type, d);
+    total += free;
+    largest = std::max<int64_t>(largest, free);
+    if (free > 0) with_free.emplace_back(d, free);
+  }
+  if (total < k) {
+    out.code = absl::StatusCode::kResourceExhausted;
+    out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kMachines, k, largest, total};
+    return out;
+  }
+  std::vector<std::pair<int, int>> takes;  // (domain, how many), in emit order
+  if (policy == SpreadPolicy::kSpread) {
+    size_t n = std::min<size_t>(with_free.size(), static_cast<size_t>(k));
+    std::vector<int> take(n, 0);
+    int remaining = k;
+    while (remaining > 0) {
+      for (size_t i = 0; i < n && remaining > 0; ++i) {
+        if (take[i] < with_free[i].second) {
+          ++take[i];
+          --remaining;
+        }
+      }
+    }
+    for (size_t i = 0; i < n; ++i) takes.emplace_back(with_free[i].first, take[i]);
+  } else {
+    std::stable_sort(with_free.begin(), with_free.end(), [&](const auto& a, const auto& b) {
+      return policy == SpreadPolicy::kFill ? a.second < b.second : a.second > b.second;
+    });
+    int remaining = k;
+    for (const auto& [d, free] : with_free) {
+      if (remaining == 0) break;
+      int take = std::min(free, remaining);
+      takes.emplace_back(d, take);
+      remaining -= take;
+    }
+  }
+  for (const auto& [d, n] : takes) {
+    for (const std::string& id : LowestFreeTrays(type, d, n)) {
+      out.machines.push_back(id);
+      out.gpus.push_back(FindMachine(id)->gpus);
+    }
+  }
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request) const {
+  Decision out;
+  if (request.count < 1) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  int type = TypeOf(request.instance_type_id);
+  if (tenants_.count(request.tenant_id) == 0 || type < 0) {
+    out.code = absl::StatusCode::kNotFound;
+    return out;
+  }
+  int largest_domain = 0, machines = 0;
+  for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    largest_domain = std::max(largest_domain, TotalIn(type, d));
+    machines += TotalIn(type, d);
+  }
+  if (request.count > (request.topology_optimized ? largest_domain : machines)) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  out.quota = CheckQuota(request.tenant_id, type, int64_t{request.count} * types_[type].gpus);
+  if (out.quota.has_value()) {
+    out.code = absl::StatusCode::kResourceExhausted;
+    return out;
+  }
+  out = request.topology_optimized
+            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids)
+            : CrossDecision(type, request.count, request.spread_policy);
+  out.strict = request.topology_optimized;
+  out.tenant = request.tenant_id;
+  out.type = request.instance_type_id;
+  out.partitions = request.nvlink_partition_ids;
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::PlanSingle(const SingleRequest& request) const {
+  Decision out;
+  if (request.gpu_count < 0) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  int type = TypeOf(request.instance_type_id);
+  if (tenants_.count(request.tenant_id) == 0 || type < 0) {
+    out.code = absl::StatusCode::kNotFound;
+    return out;
+  }
+  if (request.gpu_count > types_[type].gpus) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  if (!request.site_id.empty() && sites_.count(request.site_id) == 0) {
+    out.code = absl::StatusCode::kNotFound;
+    return out;
+  }
+  int machines = 0;
+  for (const MachineRow& m : machines_) machines += m.type == type ? 1 : 0;
+  if (machines == 0) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  bool whole = request.gpu_count == 0;
+  out.quota = CheckQuota(request.tenant_id, type, whole ? types_[type].gpus : request.gpu_count);
+  if (out.quota.has_value()) {
+    out.code = absl::StatusCode::kResourceExhausted;
+    return out;
+  }
+  out = whole ? StrictDecision(type, 1, request.site_id, request.nvlink_partition_ids)
+              : GpuDecision(type, request.gpu_count, request.site_id, request.nvlink_partition_ids);
+  out.strict = true;
+  out.tenant = request.tenant_id;
+  out.type = request.instance_type_id;
+  out.partitions = request.nvlink_partition_ids;
+  return out;
+}
+
+void ReferenceModel::Count(const Claim& claim, int delta) {
+  MachineRow* m = MutableMachine(claim.machine);
+  m->claims += delta;
+  if (claim.whole) {
+    m->whole += delta;
+  } else {
+    m->granular += delta * claim.gpus;
+  }
+}
+
+void ReferenceModel::Apply(const Decision& decision, const std::vector<std::string>& ids,
+                           const std::string& batch) {
+  std::vector<std::string> partitions = decision.partitions;
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    claims_.push_back({ids[i], decision.tenant, TypeOf(decision.type), decision.machines[i],
+                       decision.gpus[i], decision.whole, batch, decision.strict, partitions});
+    Count(claims_.back(), +1);
+  }
+}
+
+absl::StatusCode ReferenceModel::Release(const std::vector<std::string>& ids, bool health_issue) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    bool known = std::any_of(claims_.begin(), claims_.end(),
+                             [&](const Claim& c) { return c.id == ids[i]; });
+    if (!known) return absl::StatusCode::kNotFound;
+    if (std::find(ids.begin(), ids.begin() + i, ids[i]) != ids.begin() + i) {
+      return absl::StatusCode::kInvalidArgument;
+    }
+  }
+  for (const std::string& id : ids) {
+    auto it = std::find_if(claims_.begin(), claims_.end(), [&](const Claim& c) { return c.id == id; });
+    std::string machine = it->machine;
+    Count(*it, -1);
+    claims_.erase(it);
+    if (health_issue) {
+      for (MachineRow& m : machines_) {
+        if (m.id == machine) m.state = MachineState::kMaintenance;
+      }
+    }
+  }
+  return absl::StatusCode::kOk;
+}
+
+absl::StatusCode ReferenceModel::SetState(const std::string& id, MachineState state) {
+  for (MachineRow& m : machines_) {
+    if (m.id == id) {
+      m.state = state;
+      return absl::StatusCode::kOk;
+    }
+  }
+  return absl::StatusCode::kNotFound;
+}
+
+absl::StatusCode ReferenceModel::Remove(const std::string& id) {
+  auto it = std::find_if(machines_.begin(), machines_.end(),
+                         [&](const MachineRow& m) { return m.id == id; });
+  if (it == machines_.end()) return absl::StatusCode::kNotFound;
+  if (Claims(id) > 0) return absl::StatusCode::kFailedPrecondition;
+  machines_.erase(it);
+  return absl::StatusCode::kOk;
+}
+
+std::set<int> ReferenceModel::TraysOf(const std::string& domain) const {
+  std::set<int> trays;
+  int d = DomainOf(domain);
+  for (const MachineRow& m : machines_) {
+    if (m.domain == d) trays.insert(m.tray);
+  }
+  return trays;
+}
+
+std::string ReferenceModel::Describe() const {
+  std::vector<std::string> lines;
+  for (const MachineRow& m : machines_) {
+    lines.push_back("machine " + m.id + " " + domains_[m.domain].id + " " + std::to_string(m.tray) +
+                    " " + types_[m.type].id + " " + std::to_string(m.gpus) + " " +
+                    std::string(MachineStateName(m.state)));
+  }
+  for (const Claim& c : claims_) {
+    std::string line = "instance " + c.id + " " + c.tenant + " " + c.machine + " " +
+                       std::to_string(c.gpus) + (c.whole ? " whole" : " gpus") + " batch=" +
+                       c.batch + (c.strict ? " strict" : " cross");
+    for (const std::string& p : c.partitions) line += " p=" + p;
+    lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const std::string& line : lines) out += line + "\n";
+  return out;
+}
+
+std::vector<std::string> ReferenceModel::LiveInstanceIds() const {
+  std::vector<std::string> ids;
+  for (const Claim& c : claims_) ids.push_back(c.id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace nvlsched::allocator::testing

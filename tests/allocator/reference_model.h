@@ -1,0 +1,119 @@
+// ReferenceModel: an independent, brute-force statement of the placement rules, for the
+// randomized test. No indexes, no incremental counters: every decision scans all machines
+// and sorts candidates by an explicit key written straight from DESIGN.md and issue 3.
+// It is a value type, so "rollback" in the test is just restoring a copy.
+#ifndef NVLSCHED_TESTS_ALLOCATOR_REFERENCE_MODEL_H_
+#define NVLSCHED_TESTS_ALLOCATOR_REFERENCE_MODEL_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "allocator/errors.h"
+#include "allocator/model.h"
+
+namespace nvlsched::allocator::testing {
+
+class ReferenceModel {
+ public:
+  // The outcome of planning: a status code, and either the chosen machines (in order,
+  // with GPUs held) or the details of a RESOURCE_EXHAUSTED.
+  struct Decision {
+    absl::StatusCode code = absl::StatusCode::kOk;
+    std::vector<std::string> machines;
+    std::vector<int> gpus;
+    bool whole = true;
+    bool strict = true;
+    std::optional<CapacityShortfall> shortfall;
+    std::optional<QuotaViolation> quota;
+    // What Apply needs to record.
+    std::string tenant;
+    std::string type;
+    std::vector<std::string> partitions;
+  };
+
+  void AddType(const std::string& id, int gpus_per_machine);
+  void AddDomain(const std::string& id, const std::string& site);
+  void AddTenant(const std::string& id, const std::map<std::string, int64_t>& quota);
+  void AddMachine(const std::string& id, const std::string& domain, int tray,
+                  const std::string& type, int gpus);
+  // The same outcome codes the allocator must give.
+  absl::StatusCode SetState(const std::string& id, MachineState state);
+  absl::StatusCode Remove(const std::string& id);
+
+  Decision PlanBatch(const BatchRequest& request) const;
+  Decision PlanSingle(const SingleRequest& request) const;
+  void Apply(const Decision& decision, const std::vector<std::string>& ids, const std::string& batch);
+  absl::StatusCode Release(const std::vector<std::string>& ids, bool health_issue);
+
+  bool HasMachine(const std::string& id) const;
+  // Trays in use in a domain (to add machines at free trays).
+  std::set<int> TraysOf(const std::string& domain) const;
+  // Canonical text of machines and instances, comparable with the allocator's.
+  std::string Describe() const;
+  std::vector<std::string> LiveInstanceIds() const;
+
+ private:
+  struct Type { std::string id; int gpus; };
+  struct DomainRow { std::string id; std::string site; };
+  struct MachineRow {
+    std::string id;
+    int domain;
+    int tray;
+    int type;
+    int gpus;
+    MachineState state = MachineState::kReady;
+    // Holdings, updated by Apply / Release (so decisions need not rescan every claim).
+    int whole = 0;     // whole-machine instances on it
+    int granular = 0;  // GPUs held by GPU-granular instances
+    int claims = 0;    // instances of any kind
+  };
+  struct Claim {
+    std::string id;
+    std::string tenant;
+    int type;
+    std::string machine;
+    int gpus;
+    bool whole;
+    std::string batch;
+    bool strict;
+    std::vector<std::string> partitions;
+  };
+
+  void Count(const Claim& claim, int delta);
+  int TypeOf(const std::string& id) const;
+  int DomainOf(const std::string& id) const;
+  const MachineRow* FindMachine(const std::string& id) const;
+  MachineRow* MutableMachine(const std::string& id);
+  bool HeldWhole(const std::string& machine) const;
+  int GranularGpus(const std::string& machine) const;
+  int Claims(const std::string& machine) const;
+  bool FreeWhole(const MachineRow& m) const;
+  int FreeGpus(const MachineRow& m) const;
+  int FreeIn(int type, int domain) const;
+  int TotalIn(int type, int domain) const;
+  std::set<int> AffinityDomains(const std::vector<std::string>& partitions) const;
+  int64_t UsedGpus(const std::string& tenant, int type) const;
+  std::optional<QuotaViolation> CheckQuota(const std::string& tenant, int type, int64_t gpus) const;
+  std::vector<std::string> LowestFreeTrays(int type, int domain, int n) const;
+  Decision StrictDecision(int type, int k, const std::string& site,
+                          const std::vector<std::string>& partitions) const;
+  Decision GpuDecision(int type, int g, const std::string& site,
+                       const std::vector<std::string>& partitions) const;
+  Decision CrossDecision(int type, int k, SpreadPolicy policy) const;
+
+  std::vector<Type> types_;
+  std::vector<DomainRow> domains_;
+  std::set<std::string> sites_;
+  std::map<std::string, std::map<std::string, int64_t>> tenants_;
+  std::vector<MachineRow> machines_;  // live machines only, in no particular order
+  std::vector<Claim> claims_;         // live instances
+};
+
+}  // namespace nvlsched::allocator::testing
+
+#endif  // NVLSCHED_TESTS_ALLOCATOR_REFERENCE_MODEL_H_
