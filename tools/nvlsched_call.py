@@ -6,7 +6,8 @@ without grpcurl (Debian 12 does not package it). Uses Debian's python3-grpcio an
 python3-protobuf, and protoc to compile the repository's .proto files on the fly.
 
   tools/nvlsched_call.py [--addr 127.0.0.1:50051] [--token T] SERVICE/METHOD [JSON | @file | -]
-  tools/nvlsched_call.py list
+  tools/nvlsched_call.py list                  (services, through server reflection)
+  tools/nvlsched_call.py describe SYMBOL       (a service's methods, through server reflection)
 
 Errors print the status code, the message and the google.rpc details, and exit 1.
 """
@@ -25,7 +26,8 @@ PROTO_ROOTS = [os.path.join(ROOT, "proto"), "/usr/share/grpc-proto",
 PROTOS = ["nvlsched/v1/resources.proto", "nvlsched/v1/instance_service.proto",
           "nvlsched/v1/inventory_service.proto", "nvlsched/v1/capacity_service.proto",
           "nvlsched/v1/admin_service.proto", "grpc/health/v1/health.proto",
-          "google/rpc/status.proto", "google/rpc/code.proto", "google/rpc/error_details.proto"]
+          "google/rpc/status.proto", "google/rpc/code.proto", "google/rpc/error_details.proto",
+          "grpc/reflection/v1alpha/reflection.proto"]
 
 
 def compile_protos():
@@ -34,14 +36,54 @@ def compile_protos():
     subprocess.run(args, check=True)
     sys.path.insert(0, out)
     for p in PROTOS:
-        stem = p[:-len(".proto")]
-        if stem.startswith("grpc/"):
-            # "grpc" is grpcio's package: load the health module from its file instead.
-            spec = importlib.util.spec_from_file_location(
-                stem.replace("/", "_") + "_pb2", os.path.join(out, stem + "_pb2.py"))
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
-        else:
-            importlib.import_module(stem.replace("/", ".") + "_pb2")
+        load_module(out, p[:-len(".proto")])
+    return out
+
+
+def load_module(out, stem):
+    if stem.startswith("grpc/"):
+        # "grpc" is grpcio's package: load these modules from their files instead.
+        name = stem.replace("/", "_") + "_pb2"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, os.path.join(out, stem + "_pb2.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        return module
+    return importlib.import_module(stem.replace("/", ".") + "_pb2")
+
+
+def reflect(addr, out, request_fields):
+    """One ServerReflectionInfo exchange; returns the response message."""
+    import grpc
+    refl = load_module(out, "grpc/reflection/v1alpha/reflection")
+    channel = grpc.insecure_channel(addr)
+    call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                                 request_serializer=refl.ServerReflectionRequest.SerializeToString,
+                                 response_deserializer=refl.ServerReflectionResponse.FromString)
+    responses = list(call(iter([refl.ServerReflectionRequest(**request_fields)]), timeout=30))
+    resp = responses[0]
+    if resp.HasField("error_response"):
+        raise SystemExit(f"reflection error: {resp.error_response.error_message}")
+    return resp
+
+
+def describe(addr, out, symbol):
+    from google.protobuf import descriptor_pb2
+    resp = reflect(addr, out, {"file_containing_symbol": symbol})
+    for raw in resp.file_descriptor_response.file_descriptor_proto:
+        fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for svc in fd.service:
+            if f"{fd.package}.{svc.name}" != symbol:
+                continue
+            print(f"{symbol} is a service:")
+            print(f"service {svc.name} {{")
+            for m in svc.method:
+                print(f"  rpc {m.name} ( {m.input_type.lstrip('.')} ) returns ( {m.output_type.lstrip('.')} );")
+            print("}")
+            return 0
+    raise SystemExit(f"reflection found no service named {symbol}")
 
 
 def main():
@@ -52,19 +94,19 @@ def main():
     parser.add_argument("body", nargs="?", default="{}", help="JSON request, @file, or - for stdin")
     args = parser.parse_args()
 
-    compile_protos()
+    out = compile_protos()
     import grpc
     from google.protobuf import descriptor_pool, json_format, symbol_database
     from google.rpc import status_pb2, error_details_pb2  # noqa: F401  (registers detail types)
 
     pool = descriptor_pool.Default()
     if args.method == "list":
-        for name in ["nvlsched.v1.InstanceService", "nvlsched.v1.InventoryService",
-                     "nvlsched.v1.CapacityService", "nvlsched.v1.AdminService", "grpc.health.v1.Health"]:
-            svc = pool.FindServiceByName(name)
-            for m in svc.methods:
-                print(f"{name}/{m.name}")
+        resp = reflect(args.addr, out, {"list_services": ""})
+        for svc in sorted(s.name for s in resp.list_services_response.service):
+            print(svc)
         return 0
+    if args.method == "describe":
+        return describe(args.addr, out, args.body)
 
     service_name, method_name = args.method.rsplit("/", 1)
     method = pool.FindServiceByName(service_name).methods_by_name[method_name]
