@@ -10,6 +10,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/convert.h"
+#include "daemon/field_checks.h"
 #include "daemon/field_violations.h"
 #include "daemon/ids.h"
 #include "daemon/instance_records.h"
@@ -26,7 +27,7 @@ absl::StatusOr<const allocator::Tenant*> TenantOf(const State& state, const std:
                                                   const std::string& tenant_id) {
   const allocator::Tenant* tenant = state.allocator().FindTenant(tenant_id);
   if (tenant == nullptr) {
-    return ResourceNotFoundError("tenant", tenant_id,
+    return ResourceNotFoundError(kTenantResource, tenant_id,
                                 absl::StrCat("tenant ", tenant_id,
                                              " does not exist; create it with UpsertTenant"));
   }
@@ -43,7 +44,7 @@ absl::StatusOr<const allocator::InstanceType*> TypeOf(const State& state, const 
   const allocator::InstanceType* type = state.allocator().FindInstanceType(id);
   if (type == nullptr) {
     return ResourceNotFoundError(
-        "instance_type", id,
+        kInstanceTypeResource, id,
         absl::StrCat("instance type ", id, " does not exist; ListInstanceTypes shows the known ones"));
   }
   return type;
@@ -57,7 +58,8 @@ absl::StatusOr<const v1::Instance*> VisibleInstance(const State& state, const st
     const allocator::Tenant* tenant = state.allocator().FindTenant(instance->tenant_id());
     if (tenant != nullptr && tenant->org == org) return instance;
   }
-  return ResourceNotFoundError("instance", id, absl::StrCat("instance ", id, " does not exist"));
+  return ResourceNotFoundError(kInstanceResource, id,
+                               absl::StrCat("instance ", id, " does not exist"));
 }
 
 // device_instance must be below the type's GPU count; the rest was validated before queueing.
@@ -134,6 +136,16 @@ void Remember(State& state, ChangeBuilder& changes, const OpContext& ctx,
   state.PutIdempotency(tenant_id, request_id, std::move(entry));
 }
 
+// The NVLink domain every instance of `placement` lies in; "" when they span domains. A
+// cross-domain batch may well land in one domain, and then the response names it too.
+std::string CommonDomain(const allocator::Placement& placement) {
+  if (placement.instances.empty()) return "";
+  for (const allocator::PlacedInstance& where : placement.instances) {
+    if (where.domain_id != placement.instances[0].domain_id) return "";
+  }
+  return std::string(placement.instances[0].domain_id);
+}
+
 // Applies `placement` for `names.size()` new instances built from `spec`, records them.
 void ApplyAndRecord(State& state, ChangeBuilder& changes, const OpContext& ctx,
                     const allocator::Placement& placement, const InstanceSpec& spec,
@@ -179,8 +191,18 @@ absl::Status BatchCreateInstances(State& state, ChangeBuilder& changes, const Op
   batch.spread_policy = ToCore(req.spread_policy());
   batch.nvlink_partition_ids = spec.partition_ids;
   absl::StatusOr<allocator::Placement> placement = state.allocator().PlanBatch(batch);
-  if (!placement.ok()) return placement.status();
+  if (!placement.ok()) {
+    // The allocator's INVALID_ARGUMENT is "infeasible": the count can never fit this fleet.
+    // Like every INVALID_ARGUMENT of the API it names the field (DESIGN.md, Errors).
+    if (absl::IsInvalidArgument(placement.status())) {
+      FieldViolations v;
+      v.Add("count", std::string(placement.status().message()));
+      return v.ToStatus("BatchCreateInstancesRequest");
+    }
+    return placement.status();
+  }
 
+  resp->set_nvlink_domain_id(CommonDomain(*placement));
   if (req.validate_only()) {
     DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
     return absl::OkStatus();
@@ -200,9 +222,6 @@ absl::Status BatchCreateInstances(State& state, ChangeBuilder& changes, const Op
   }
   const std::string batch_id = NewUuid(ctx.rng);
   resp->set_batch_id(batch_id);
-  if (batch.topology_optimized && !placement->instances.empty()) {
-    resp->set_nvlink_domain_id(std::string(placement->instances[0].domain_id));
-  }
   ApplyAndRecord(state, changes, ctx, *placement, spec, ids, names, batch_id,
                  resp->mutable_instances());
   Remember(state, changes, ctx, req.tenant_id(), req.request_id(), fingerprint, *resp);
@@ -230,15 +249,16 @@ absl::Status CreateInstance(State& state, ChangeBuilder& changes, const OpContex
         " per hour, above max_price_per_hour ", req.max_price_per_hour(),
         "; raise max_price_per_hour or pick a cheaper type (ListOffers sort=price)"));
   }
+  // A retry must get its first answer, not "name taken" by the instance it created.
+  const std::string fingerprint = req.request_id().empty() ? "" : Fingerprint(req);
+  absl::StatusOr<bool> replayed = Replay(state, req.tenant_id(), req.request_id(), fingerprint, resp);
+  if (!replayed.ok() || *replayed) return replayed.status();
+
   if (state.NameTaken(req.tenant_id(), req.name())) {
     return absl::AlreadyExistsError(absl::StrCat("tenant ", req.tenant_id(),
                                                  " already has an instance named '", req.name(),
                                                  "'; choose another name"));
   }
-
-  const std::string fingerprint = req.request_id().empty() ? "" : Fingerprint(req);
-  absl::StatusOr<bool> replayed = Replay(state, req.tenant_id(), req.request_id(), fingerprint, resp);
-  if (!replayed.ok() || *replayed) return replayed.status();
 
   const InstanceSpec spec = SpecFromSingle(req);
   allocator::SingleRequest single;
@@ -334,7 +354,9 @@ absl::Status GetInstance(const State& state, const v1::GetInstanceRequest& req, 
 absl::Status ListInstances(const State& state, const v1::ListInstancesRequest& req,
                            v1::ListInstancesResponse* resp) {
   std::string after;
-  if (!req.page_token().empty() && !absl::WebSafeBase64Unescape(req.page_token(), &after)) {
+  // A token is the web-safe base64 of the last id listed; anything else was not issued here.
+  if (!req.page_token().empty() &&
+      (!absl::WebSafeBase64Unescape(req.page_token(), &after) || !IsUuid(after))) {
     FieldViolations v;
     v.Add("page_token", "page_token is not one this server issued; start again without it");
     return v.ToStatus("request");
