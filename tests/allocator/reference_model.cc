@@ -53,18 +53,6 @@ ReferenceModel::MachineRow* ReferenceModel::MutableMachine(const std::string& id
   return nullptr;
 }
 
-bool ReferenceModel::HeldWhole(const std::string& machine) const {
-  return FindMachine(machine)->whole > 0;
-}
-
-int ReferenceModel::GranularGpus(const std::string& machine) const {
-  return FindMachine(machine)->granular;
-}
-
-int ReferenceModel::Claims(const std::string& machine) const {
-  return FindMachine(machine)->claims;
-}
-
 bool ReferenceModel::FreeWhole(const MachineRow& m) const {
   return m.state == MachineState::kReady && m.claims == 0;
 }
@@ -380,7 +368,7 @@ absl::StatusCode ReferenceModel::Remove(const std::string& id) {
   auto it = std::find_if(machines_.begin(), machines_.end(),
                          [&](const MachineRow& m) { return m.id == id; });
   if (it == machines_.end()) return absl::StatusCode::kNotFound;
-  if (Claims(id) > 0) return absl::StatusCode::kFailedPrecondition;
+  if (it->claims > 0) return absl::StatusCode::kFailedPrecondition;
   machines_.erase(it);
   return absl::StatusCode::kOk;
 }

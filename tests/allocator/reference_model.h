@@ -89,9 +89,6 @@ class ReferenceModel {
   int DomainOf(const std::string& id) const;
   const MachineRow* FindMachine(const std::string& id) const;
   MachineRow* MutableMachine(const std::string& id);
-  bool HeldWhole(const std::string& machine) const;
-  int GranularGpus(const std::string& machine) const;
-  int Claims(const std::string& machine) const;
   bool FreeWhole(const MachineRow& m) const;
   int FreeGpus(const MachineRow& m) const;
   int FreeIn(int type, int domain) const;
