@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "daemon/fleet.h"
 #include "daemon/inventory_ops.h"
 #include "daemon/instance_service.h"
+#include "daemon/metrics.h"
 #include "daemon/inventory_service.h"
 #include "daemon/snapshot_scheduler.h"
 #include "daemon/state.h"
@@ -105,6 +107,7 @@ absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine&
 
 struct Daemon::Impl {
   DaemonOptions options;
+  std::unique_ptr<Metrics> metrics;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<State> state;
   std::unique_ptr<Engine> engine;
@@ -115,6 +118,9 @@ struct Daemon::Impl {
   std::unique_ptr<SnapshotScheduler> snapshots;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
+  // Set once the server runs; read by the engine thread when a commit fails.
+  std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
+  std::atomic<bool> read_only{false};
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -130,6 +136,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
   absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
   if (!sync.ok()) return sync.status();
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Start(options.metrics_listen);
+  if (!metrics.ok()) return metrics.status();
+  impl->metrics = *std::move(metrics);
   std::error_code ec;
   const std::filesystem::path db_dir = std::filesystem::path(options.db_path).parent_path();
   if (!db_dir.empty()) std::filesystem::create_directories(db_dir, ec);
@@ -153,11 +162,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
                absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));
 
   Impl* raw = impl.get();
+  impl->metrics->ObserveCapacity(*impl->state);
   impl->engine = std::make_unique<Engine>(
       impl->state.get(), impl->store.get(), Engine::Options{},
-      /*on_commit=*/nullptr,
+      /*on_commit=*/[raw](const CommitReport& report) {
+        raw->metrics->ObserveCommit(report);
+        raw->metrics->ObserveCapacity(*raw->state);
+      },
       /*on_read_only=*/[raw](const absl::Status&) {
-        if (raw->server != nullptr) raw->server->GetHealthCheckService()->SetServingStatus(false);
+        raw->read_only.store(true);
+        grpc::HealthCheckServiceInterface* health = raw->health.load();
+        if (health != nullptr) health->SetServingStatus(false);
       });
   impl->engine->Start();
   if (absl::Status s = SeedFleet(options, *impl->state, *impl->engine); !s.ok()) return s;
@@ -179,6 +194,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   // Without this, a second daemon on the same port starts "fine" and steals half the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(impl->metrics->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(impl->instance_service.get());
   builder.RegisterService(impl->inventory_service.get());
   builder.RegisterService(impl->capacity_service.get());
@@ -190,7 +208,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
         ": the address is in use (is another nvlschedd running?) or not valid; "
         "choose another with --listen=HOST:PORT (port 0 picks a free one)"));
   }
-  impl->server->GetHealthCheckService()->SetServingStatus(true);
+  impl->health.store(impl->server->GetHealthCheckService());
+  // A commit may have failed while seeding: then the daemon starts read-only.
+  impl->health.load()->SetServingStatus(!impl->read_only.load());
 
   if (!options.port_file.empty()) {
     if (absl::Status s = WritePortFile(options.port_file, impl->port); !s.ok()) {
@@ -206,7 +226,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       return s;
     }
   }
-  spdlog::info("serving on {} (port {})", options.listen, impl->port);
+  spdlog::info("serving on {} (port {}); metrics on {}", options.listen, impl->port,
+               impl->metrics->port() == 0
+                   ? std::string("(off)")
+                   : absl::StrCat("http://127.0.0.1:", impl->metrics->port(), "/metrics"));
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 

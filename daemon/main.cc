@@ -33,6 +33,8 @@ ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request
 ABSL_FLAG(absl::Duration, snapshot_interval, absl::ZeroDuration(),
           "write a snapshot this often (0: only on request)");
 ABSL_FLAG(int, snapshot_keep, 5, "how many scheduled snapshots to keep in --snapshot_dir");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "host:port for the Prometheus /metrics endpoint; empty turns it off");
 ABSL_FLAG(std::string, log_format, "text", "log lines on stderr as 'text' or 'json'");
 
 namespace {
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
 
   auto daemon = nvlsched::daemon::Daemon::Start(options);
   if (!daemon.ok()) {

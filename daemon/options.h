@@ -25,6 +25,8 @@ struct DaemonOptions {
   int max_batch_count = 18;
   // How long in-flight calls may run after SIGTERM before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // Prometheus /metrics endpoint (host:port); empty turns it off.
+  std::string metrics_listen = "127.0.0.1:9464";
   // Snapshots: directory, period (zero = only on request) and how many to keep.
   std::string snapshot_dir;
   absl::Duration snapshot_interval = absl::ZeroDuration();

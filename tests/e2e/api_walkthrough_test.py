@@ -46,7 +46,7 @@ def call(addr, method, body=None):
 def start_daemon(binary, work):
     port_file = os.path.join(work, "port")
     log = open(os.path.join(work, "daemon.log"), "w")
-    proc = subprocess.Popen([binary, "--listen=127.0.0.1:0", f"--port_file={port_file}",
+    proc = subprocess.Popen([binary, "--listen=127.0.0.1:0", f"--port_file={port_file}", "--metrics_listen=127.0.0.1:0",
                              f"--db={work}/nvlsched.db", f"--seed_fleet={DATA}/seed_fleet.json"],
                             stdout=log, stderr=log)
     deadline = time.time() + 60

@@ -1,7 +1,13 @@
 // End-to-end: the real build/bin/nvlschedd binary, started on port 0, checked through a real
 // gRPC client, stopped with SIGTERM.
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include <cstdlib>
 #include <filesystem>
@@ -57,6 +63,47 @@ TEST_F(DaemonLifecycleTest, ServesHealthAndExitsZeroOnSigterm) {
   EXPECT_THAT(daemon.Log(), HasSubstr("shut down cleanly"));
 }
 
+// GET http://127.0.0.1:port/metrics with a plain socket.
+std::string HttpGetMetrics(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
+  testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
+  ASSERT_TRUE(daemon.Start({db(), "--seed_fleet=demo"}).ok());
+  EXPECT_EQ(CheckHealth(daemon.address()), grpc::health::v1::HealthCheckResponse::SERVING);
+  const std::string log = daemon.Log();
+  const size_t at = log.find("metrics on http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const int port = std::atoi(log.c_str() + at + std::strlen("metrics on http://127.0.0.1:"));
+  const std::string body = HttpGetMetrics(port);
+  EXPECT_THAT(body, HasSubstr("200 OK"));
+  // Seeding the demo fleet was one commit of one write.
+  EXPECT_THAT(body, HasSubstr("nvlsched_commits_total{result=\"ok\"} 1"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_commit_duration_seconds_count 1"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_commit_group_ops_count 1"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_free_machines{instance_type=\"gb200-tray\"} 144"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_fully_free_domains{instance_type=\"gb200-tray\"} 8"));
+  EXPECT_THAT(body, HasSubstr(
+      "nvlsched_requests_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
+  ASSERT_TRUE(daemon.StopWith(SIGTERM).ok());
+}
+
 TEST_F(DaemonLifecycleTest, ExitsZeroOnSigint) {
   testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
   ASSERT_TRUE(daemon.Start({db()}).ok());
@@ -73,7 +120,7 @@ TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSamePortExitsNonZeroWithAClearMessa
   std::filesystem::create_directories(second_dir);
   testing::DaemonProcess second(NVLSCHEDD_PATH, second_dir);
   absl::StatusOr<int> code =
-      second.RunToExit({absl::StrCat("--listen=", first.address()),
+      second.RunToExit({absl::StrCat("--listen=", first.address()), "--metrics_listen=127.0.0.1:0",
                         absl::StrCat("--db=", second_dir, "/other.db")},
                        absl::Seconds(60));
   ASSERT_TRUE(code.ok()) << code.status();

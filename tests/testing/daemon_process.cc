@@ -78,7 +78,9 @@ pid_t DaemonProcess::Spawn(const std::vector<std::string>& args) {
 absl::Status DaemonProcess::Start(const std::vector<std::string>& args, absl::Duration timeout) {
   port_file_ = absl::StrCat(work_dir_, "/port.", runs_ + 1);
   unlink(port_file_.c_str());
-  std::vector<std::string> full = {"--listen=127.0.0.1:0", absl::StrCat("--port_file=", port_file_)};
+  // Port 0 for metrics too, so daemons of tests running in parallel never collide.
+  std::vector<std::string> full = {"--listen=127.0.0.1:0", absl::StrCat("--port_file=", port_file_),
+                                   "--metrics_listen=127.0.0.1:0"};
   full.insert(full.end(), args.begin(), args.end());
   pid_ = Spawn(full);
   if (pid_ < 0) return absl::InternalError("fork failed");
