@@ -53,7 +53,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) {
       reactor->Finish(ToGrpcStatus(
           absl::UnavailableError("nvlschedd is shutting down; retry against the new instance")));
@@ -66,6 +66,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
       return reactor;
     }
     jobs_.push_back(Job{request->path(), reactor, response});
+    work_.Signal();
   }
   return reactor;
 }
@@ -73,10 +74,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
 void AdminServiceImpl::Stop() {
   std::deque<Job> abandoned;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
     abandoned.swap(jobs_);
+    work_.SignalAll();
   }
   for (const Job& job : abandoned) {
     job.reactor->Finish(ToGrpcStatus(absl::UnavailableError(
@@ -89,11 +91,8 @@ void AdminServiceImpl::RunWorker() {
   while (true) {
     Job job;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !jobs_.empty() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      MutexLock lock(&mu_);
+      while (jobs_.empty() && !stopping_) work_.Wait(&mu_);
       if (jobs_.empty()) return;  // stopping
       job = std::move(jobs_.front());
       jobs_.pop_front();

@@ -32,9 +32,9 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "nvlsched/v1/admin_service.grpc.pb.h"
 #include "store/store.h"
+#include "store/sync.h"
 
 namespace nvlsched::daemon {
 
@@ -80,7 +80,8 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   store::Store* const store_;
   const AdminServiceOptions options_;
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar work_;  // signalled when jobs_ gains a job or stopping_ is set
   std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -12,8 +12,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "daemon/admin_service.h"
 #include "daemon/bootstrap.h"
 #include "daemon/capacity_service.h"
@@ -28,6 +26,7 @@
 #include "daemon/validation.h"
 #include "grpc/health/v1/health.pb.h"
 #include "store/store.h"
+#include "store/sync.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -59,7 +58,7 @@ absl::StatusOr<store::SyncMode> ParseSync(const std::string& text) {
 
 // Runs `write` as one engine op and waits for it to be durable.
 absl::Status RunWriteAndWait(Engine& engine, Engine::WriteFn write) {
-  absl::Notification done;
+  Notification done;
   absl::Status result;
   absl::Status queued = engine.SubmitWrite(std::move(write), [&](absl::Status s) {
     result = std::move(s);
@@ -122,7 +121,7 @@ struct Daemon::Impl {
   std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
   std::atomic<bool> read_only{false};
 
-  absl::Mutex shutdown_mu;
+  Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
 };
 
@@ -237,7 +236,7 @@ int Daemon::port() const { return impl_->port; }
 
 void Daemon::Shutdown() {
   {
-    absl::MutexLock lock(&impl_->shutdown_mu);
+    MutexLock lock(&impl_->shutdown_mu);
     if (impl_->shut_down) return;
     impl_->shut_down = true;
   }

@@ -22,7 +22,7 @@ Engine::Engine(State* state, store::Store* store, Options options,
 Engine::~Engine() { Stop(); }
 
 void Engine::Start() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
   thread_ = std::thread([this] { Run(); });
@@ -30,22 +30,23 @@ void Engine::Start() {
 
 void Engine::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) {
       // Already stopping or stopped; fall through to join if needed.
     }
     stopping_ = true;
+    work_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 size_t Engine::queued() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queue_.size();
 }
 
 absl::Status Engine::Enqueue(Op op, bool is_write) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_ || !started_) {
     return absl::UnavailableError("nvlschedd is shutting down; retry against the new instance");
   }
@@ -58,6 +59,7 @@ absl::Status Engine::Enqueue(Op op, bool is_write) {
         "nvlschedd is overloaded: ", queue_.size(), " calls are already queued; retry with backoff"));
   }
   queue_.push_back(std::move(op));
+  work_.Signal();
   return absl::OkStatus();
 }
 
@@ -80,11 +82,8 @@ void Engine::Run() {
   std::deque<Op> group;
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      MutexLock lock(&mu_);
+      while (queue_.empty() && !stopping_) work_.Wait(&mu_);
       if (queue_.empty()) return;  // stopping, and everything queued has been served
       // Take everything queued (up to max_group): these ops share one commit.
       while (!queue_.empty() && group.size() < options_.max_group) {

@@ -20,9 +20,9 @@
 #include <functional>
 #include <thread>
 
+#include "store/sync.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/change_builder.h"
 #include "daemon/state.h"
@@ -100,7 +100,8 @@ class Engine {
   const std::function<void(const CommitReport&)> on_commit_;
   const std::function<void(const absl::Status&)> on_read_only_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_;  // signalled when queue_ gains an op or stopping_ is set
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

@@ -69,7 +69,7 @@ absl::Status SnapshotScheduler::Start() {
         options_.keep));
   }
   if (absl::Status s = EnsureSnapshotDir(options_.dir); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (started_ || stopped_) {
     return absl::FailedPreconditionError("the snapshot scheduler can be started only once");
   }
@@ -82,7 +82,7 @@ absl::Status SnapshotScheduler::Start() {
 
 void SnapshotScheduler::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -94,7 +94,7 @@ absl::StatusOr<SnapshotFile> SnapshotScheduler::RunOnce() {
   absl::StatusOr<SnapshotFile> file =
       WriteSnapshotFile(*store_, SnapshotPathIn(options_.dir, absl::Now()));
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++(file.ok() ? written_ : failed_);
   }
   if (!file.ok()) return file;
@@ -110,12 +110,12 @@ absl::StatusOr<SnapshotFile> SnapshotScheduler::RunOnce() {
 }
 
 int64_t SnapshotScheduler::written() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return written_;
 }
 
 int64_t SnapshotScheduler::failed() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return failed_;
 }
 

@@ -21,10 +21,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "store/store.h"
+#include "store/sync.h"
 
 namespace nvlsched::daemon {
 
@@ -91,10 +90,10 @@ class SnapshotScheduler {
   store::Store* const store_;
   const SnapshotSchedulerOptions options_;
 
-  absl::Notification stop_;
+  Notification stop_;
   std::thread thread_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   int64_t written_ ABSL_GUARDED_BY(mu_) = 0;

@@ -111,7 +111,7 @@ absl::Status Store::WriteSnapshot(const std::string& dest_path) {
   try {
     if (in_memory()) {
       // An in-memory database is only reachable through its own connection.
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       VacuumInto(*db_, temp_path);
     } else {
       SQLite::Database reader(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,

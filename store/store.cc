@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   std::unique_ptr<Store> store(new Store(options));
   absl::Status status;
   {
-    absl::MutexLock lock(&store->mu_);
+    MutexLock lock(&store->mu_);
     status = store->Initialize();
   }
   if (!status.ok()) return status;
@@ -147,7 +147,7 @@ absl::Status Store::Initialize() {
 }
 
 absl::StatusOr<LoadedState> Store::LoadAll() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   try {
     // One read transaction: every table is read at the same point in time.
     SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
@@ -169,7 +169,7 @@ absl::Status Store::Commit(const ChangeSet& changes, CommitStats* stats) {
   }
   if (!valid.ok()) return valid;
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!failure_.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the store refuses writes since an earlier commit failed (",
@@ -218,7 +218,7 @@ void Store::FailTransaction(const absl::Status& status) {
 }
 
 absl::Status Store::failure() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return failure_;
 }
 

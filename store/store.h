@@ -34,9 +34,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "store/rows.h"
+#include "store/sync.h"
 
 namespace SQLite {
 class Database;
@@ -145,7 +145,7 @@ class Store {
   // Constant after construction.
   const StoreOptions options_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // The connection and everything prepared on it; declared so the statements are finalized
   // before the connection closes.
   std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,7 @@
 #include "tests/daemon/service_fixture.h"
 
+#include "store/sync.h"
+
 #include <stdlib.h>
 
 #include <chrono>
@@ -8,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
 #include "daemon/bootstrap.h"
 #include "daemon/capacity_service.h"
 #include "daemon/instance_service.h"
@@ -85,7 +86,7 @@ void ServiceHarness::Stop() {
 }
 
 void ServiceHarness::Read(std::function<void(const State&)> fn) {
-  absl::Notification done;
+  Notification done;
   absl::Status queued = engine_->SubmitRead([&](const State& state) {
     fn(state);
     done.Notify();

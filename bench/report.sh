@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Reruns every measurement nvlsched quotes and writes one Markdown report (default
+# bench/REPORT.md): the machine, the core benchmark, the gRPC load generator (batch and noop,
+# both sync modes) against a real daemon on 127.0.0.1, and the trace replay of the Philly trace
+# (drop and wait). Takes about 3 minutes on 2 cores after the build.
+# Usage: bench/report.sh [REPORT.md]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-bench/REPORT.md}"
+trace="${NVLSCHED_TRACE:-../shared/data/philly.csv}"
+tools/install_deps.sh
+[ -f build-bench/CMakeCache.txt ] || cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-bench -j2 --target nvlschedd nvlsched-fleet nvlsched-load nvlsched-replay \
+  nvlsched_core_bench >/dev/null
+bin=build-bench/bin
+work=$(mktemp -d)
+daemon_pid=""
+cleanup() { [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+{
+  echo "# nvlsched measurements"
+  echo
+  echo "Written by \`bench/report.sh\` on $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)."
+  echo
+  echo "## Machine"
+  echo '```'
+  echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') ($(nproc) cores)"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -sr)"
+  echo "load:   $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, at the start)"
+  echo '```'
+  echo
+  echo "## Core benchmark (\`nvlsched_core_bench\`, in-process, no I/O)"
+  echo '```'
+  "$bin/nvlsched_core_bench" --benchmark_min_time=0.2 2>/dev/null | grep -E '^(BM_|-|Benchmark)'
+  echo '```'
+} > "$out"
+
+"$bin/nvlsched-fleet" --domains=100 --machines_per_domain=18 --out="$work/fleet.json"
+for sync in full normal; do
+  rm -f "$work/db"* "$work/port"
+  "$bin/nvlschedd" --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= \
+    --db="$work/db" --seed_fleet="$work/fleet.json" --sync="$sync" 2>"$work/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+  port=$(cat "$work/port")
+  {
+    echo
+    echo "## Load: batch create/delete vs the noop ceiling, \`--sync=$sync\`"
+    echo "Fleet 100 domains × 18 machines; batches of 2–18, each held until 100 newer exist;"
+    echo "64 calls in flight; 10 s. The client runs on the same 2 cores as the daemon."
+    echo '```'
+    "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
+      --workload=batch --concurrency=64 --duration=10s --hold=100 --compare_noop
+    echo '```'
+  } >> "$out"
+  kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
+done
+
+for mode in drop wait; do
+  {
+    echo
+    echo "## Trace replay: Philly ($(($(wc -l < "$trace") - 1)) jobs), 12 domains × 18 × 4 GPUs, \`--on_refusal=$mode\`"
+    echo '```'
+    "$bin/nvlsched-replay" --trace="$trace" --domains=12 --on_refusal="$mode"
+    echo '```'
+  } >> "$out"
+done
+echo "wrote $out"
