@@ -234,12 +234,7 @@ allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machin
 }
 
 std::vector<std::string> PartitionsOf(const v1::Instance& instance) {
-  std::vector<std::string> out;
-  for (const v1::NVLinkInterface& nv : instance.nv_link_interfaces()) {
-    const std::string& id = nv.nv_link_logical_partition_id();
-    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
-  }
-  return out;
+  return DistinctPartitions(instance.nv_link_interfaces());
 }
 
 }  // namespace nvlsched::daemon

@@ -8,6 +8,7 @@
 #ifndef NVLSCHED_DAEMON_CONVERT_H_
 #define NVLSCHED_DAEMON_CONVERT_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -64,6 +65,18 @@ absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row);
 // order the instance first names them.
 allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine);
 std::vector<std::string> PartitionsOf(const v1::Instance& instance);
+
+// The distinct NVLink logical partitions named by `nvlinks` (NVLinkInterface or
+// NVLinkInterfaceCreateRequest), in first-named order.
+template <typename NvLinks>
+std::vector<std::string> DistinctPartitions(const NvLinks& nvlinks) {
+  std::vector<std::string> out;
+  for (const auto& nv : nvlinks) {
+    const std::string& id = nv.nv_link_logical_partition_id();
+    if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  }
+  return out;
+}
 
 }  // namespace nvlsched::daemon
 

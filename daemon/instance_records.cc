@@ -25,13 +25,7 @@ InstanceSpec CommonSpec(const Req& req) {
   spec.interfaces = req.interfaces();
   spec.nv_link_interfaces = req.nv_link_interfaces();
   spec.ssh_key_group_ids.assign(req.ssh_key_group_ids().begin(), req.ssh_key_group_ids().end());
-  for (const v1::NVLinkInterfaceCreateRequest& nv : req.nv_link_interfaces()) {
-    const std::string& id = nv.nv_link_logical_partition_id();
-    if (std::find(spec.partition_ids.begin(), spec.partition_ids.end(), id) ==
-        spec.partition_ids.end()) {
-      spec.partition_ids.push_back(id);
-    }
-  }
+  spec.partition_ids = DistinctPartitions(req.nv_link_interfaces());
   return spec;
 }
 
