@@ -31,9 +31,6 @@ void Engine::Start() {
 void Engine::Stop() {
   {
     MutexLock lock(&mu_);
-    if (stopping_) {
-      // Already stopping or stopped; fall through to join if needed.
-    }
     stopping_ = true;
     work_.SignalAll();
   }

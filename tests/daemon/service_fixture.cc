@@ -1,7 +1,5 @@
 #include "tests/daemon/service_fixture.h"
 
-#include "store/sync.h"
-
 #include <stdlib.h>
 
 #include <chrono>
@@ -10,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "store/sync.h"
 #include "daemon/bootstrap.h"
 #include "daemon/capacity_service.h"
 #include "daemon/instance_service.h"
