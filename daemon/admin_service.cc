@@ -35,8 +35,9 @@ absl::Status ValidateSnapshotPath(const std::string& path) {
 
 }  // namespace
 
-AdminServiceImpl::AdminServiceImpl(store::Store* store, AdminServiceOptions options)
-    : store_(store), options_(std::move(options)) {
+AdminServiceImpl::AdminServiceImpl(store::Store* store, const AccessControl* access,
+                                   AdminServiceOptions options)
+    : store_(store), access_(access), options_(std::move(options)) {
   worker_ = std::thread([this] { RunWorker(); });
 }
 
@@ -45,6 +46,8 @@ AdminServiceImpl::~AdminServiceImpl() { Stop(); }
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
     grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* request,
     v1::CreateSnapshotResponse* response) {
+  absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, "CreateSnapshot", Permission::kAdmin, "");
+  if (!call.ok()) return FinishNow(ctx, call.status());
   if (absl::Status s = ValidateSnapshotPath(request->path()); !s.ok()) return FinishNow(ctx, s);
   if (request->path().empty() && options_.snapshot_dir.empty()) {
     return FinishNow(ctx, absl::FailedPreconditionError(

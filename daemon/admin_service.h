@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "daemon/auth.h"
 #include "nvlsched/v1/admin_service.grpc.pb.h"
 #include "store/store.h"
 #include "store/sync.h"
@@ -48,11 +49,11 @@ struct AdminServiceOptions {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  // `store` must outlive the service. Starts the worker thread.
-  AdminServiceImpl(store::Store* store, AdminServiceOptions options);
+  // `store` and `access` must outlive the service. Starts the worker thread.
+  AdminServiceImpl(store::Store* store, const AccessControl* access, AdminServiceOptions options);
   // Same, with only the snapshot directory (--snapshot_dir; may be empty).
-  AdminServiceImpl(store::Store* store, std::string snapshot_dir)
-      : AdminServiceImpl(store, AdminServiceOptions{std::move(snapshot_dir)}) {}
+  AdminServiceImpl(store::Store* store, const AccessControl* access, std::string snapshot_dir)
+      : AdminServiceImpl(store, access, AdminServiceOptions{std::move(snapshot_dir)}) {}
   ~AdminServiceImpl() override;  // Stop()s.
 
   AdminServiceImpl(const AdminServiceImpl&) = delete;
@@ -78,6 +79,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
   // Constant after construction.
   store::Store* const store_;
+  const AccessControl* const access_;
   const AdminServiceOptions options_;
 
   Mutex mu_;

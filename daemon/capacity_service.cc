@@ -100,6 +100,9 @@ absl::Status ListOffers(const State& state, const v1::ListOffersRequest& req,
 grpc::ServerUnaryReactor* CapacityServiceImpl::ListOffers(grpc::CallbackServerContext* ctx,
                                                           const v1::ListOffersRequest* request,
                                                           v1::ListOffersResponse* response) {
+  absl::StatusOr<CallInfo> call =
+      BeginCall(*access_, ctx, "ListOffers", Permission::kCatalogRead, "");
+  if (!call.ok()) return FinishNow(ctx, call.status());
   if (absl::Status s = ValidateListOffersRequest(*request); !s.ok()) return FinishNow(ctx, s);
   return SubmitReadCall(engine_, ctx, [request, response](const State& state) {
     return daemon::ListOffers(state, *request, response);

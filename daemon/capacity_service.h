@@ -32,6 +32,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "daemon/auth.h"
 #include "daemon/engine.h"
 #include "daemon/state.h"
 #include "nvlsched/v1/capacity_service.grpc.pb.h"
@@ -45,8 +46,9 @@ absl::Status ListOffers(const State& state, const v1::ListOffersRequest& req,
 
 class CapacityServiceImpl final : public v1::CapacityService::CallbackService {
  public:
-  // `engine` must outlive the service.
-  explicit CapacityServiceImpl(Engine* engine) : engine_(engine) {}
+  // `engine` and `access` must outlive the service.
+  CapacityServiceImpl(Engine* engine, const AccessControl* access)
+      : engine_(engine), access_(access) {}
 
   grpc::ServerUnaryReactor* ListOffers(grpc::CallbackServerContext* ctx,
                                        const v1::ListOffersRequest* request,
@@ -54,6 +56,7 @@ class CapacityServiceImpl final : public v1::CapacityService::CallbackService {
 
  private:
   Engine* const engine_;
+  const AccessControl* const access_;
 };
 
 }  // namespace nvlsched::daemon

@@ -9,10 +9,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/admin_service.h"
+#include "daemon/auth.h"
 #include "daemon/bootstrap.h"
 #include "daemon/capacity_service.h"
 #include "daemon/engine.h"
@@ -46,6 +50,89 @@ absl::Status WritePortFile(const std::string& path, int port) {
     return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to --port_file ", path));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --", flag, "=", path));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, " is empty"));
+  return data;
+}
+
+// --auth and its files -> the AccessControl every service checks calls with.
+absl::StatusOr<std::unique_ptr<AccessControl>> MakeAccessControl(const DaemonOptions& options) {
+  if (options.auth == "none") {
+    if (!IsLoopbackListen(options.listen)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--auth=none treats every caller as ", kProviderAdminRole,
+          ", so it is allowed only on a loopback --listen (127.0.0.1, [::1], localhost); "
+          "--listen=", options.listen, " is not: use --auth=tokens or --auth=jwt"));
+    }
+    return AccessControl::AllowAll();
+  }
+  if (options.auth == "tokens") {
+    if (options.tokens_file.empty()) {
+      return absl::InvalidArgumentError("--auth=tokens needs --tokens_file");
+    }
+    absl::StatusOr<std::unique_ptr<TokensFileAuthenticator>> tokens =
+        TokensFileAuthenticator::Load(options.tokens_file);
+    if (!tokens.ok()) return tokens.status();
+    spdlog::info("auth: {} tokens from {}", (*tokens)->size(), options.tokens_file);
+    return std::make_unique<AccessControl>(*std::move(tokens));
+  }
+  if (options.auth == "jwt") {
+    if (options.jwt_key_file.empty()) {
+      return absl::InvalidArgumentError("--auth=jwt needs --jwt_key_file");
+    }
+    JwtOptions jwt;
+    jwt.algorithm = options.jwt_algorithm;
+    absl::StatusOr<std::string> key = ReadSecretFile("jwt_key_file", options.jwt_key_file);
+    if (!key.ok()) return key.status();
+    jwt.key = *std::move(key);
+    // A secret file usually ends with a newline the secret does not include.
+    if (jwt.algorithm == "HS256") {
+      while (!jwt.key.empty() && (jwt.key.back() == '\n' || jwt.key.back() == '\r')) {
+        jwt.key.pop_back();
+      }
+    }
+    jwt.issuer = options.jwt_issuer;
+    jwt.audience = options.jwt_audience;
+    absl::StatusOr<std::unique_ptr<JwtAuthenticator>> auth = JwtAuthenticator::Create(std::move(jwt));
+    if (!auth.ok()) return auth.status();
+    spdlog::info("auth: JWT {} issuer={} audience={}", options.jwt_algorithm, options.jwt_issuer,
+                 options.jwt_audience);
+    return std::make_unique<AccessControl>(*std::move(auth));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--auth=", options.auth, " is not known: use none, tokens or jwt"));
+}
+
+// --tls_* -> server credentials (insecure when no certificate is configured).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const DaemonOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert and --tls_key");
+  }
+  absl::StatusOr<std::string> cert = ReadSecretFile("tls_cert", options.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadSecretFile("tls_key", options.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!options.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadSecretFile("tls_client_ca", options.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
 }
 
 absl::StatusOr<store::SyncMode> ParseSync(const std::string& text) {
@@ -107,6 +194,7 @@ absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine&
 struct Daemon::Impl {
   DaemonOptions options;
   std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<AccessControl> access;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<State> state;
   std::unique_ptr<Engine> engine;
@@ -135,6 +223,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
   absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
   if (!sync.ok()) return sync.status();
+  absl::StatusOr<std::unique_ptr<AccessControl>> access = MakeAccessControl(options);
+  if (!access.ok()) return access.status();
+  impl->access = *std::move(access);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
   absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Start(options.metrics_listen);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = *std::move(metrics);
@@ -176,12 +270,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->engine->Start();
   if (absl::Status s = SeedFleet(options, *impl->state, *impl->engine); !s.ok()) return s;
 
+  const AccessControl* access_control = impl->access.get();
   impl->instance_service = std::make_unique<InstanceServiceImpl>(
-      impl->engine.get(), InstanceServiceImpl::Options{options.max_batch_count});
-  impl->inventory_service = std::make_unique<InventoryServiceImpl>(impl->engine.get());
-  impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get());
+      impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count});
+  impl->inventory_service =
+      std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control);
+  impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control);
   impl->admin_service =
-      std::make_unique<AdminServiceImpl>(impl->store.get(), options.snapshot_dir);
+      std::make_unique<AdminServiceImpl>(impl->store.get(), access_control, options.snapshot_dir);
 
   // Reflection can describe grpc.health.v1.Health only if its descriptor is in the generated
   // pool: the default health service does not link the generated code (TOOLCHAIN.md).
@@ -192,7 +288,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   grpc::ServerBuilder builder;
   // Without this, a second daemon on the same port starts "fine" and steals half the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl->port);
+  builder.AddListeningPort(options.listen, *credentials, &impl->port);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(impl->metrics->InterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -225,7 +321,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       return s;
     }
   }
-  spdlog::info("serving on {} (port {}); metrics on {}", options.listen, impl->port,
+  spdlog::info("serving on {} (port {}, {}, --auth={}); metrics on {}", options.listen, impl->port,
+               options.tls_cert.empty() ? "plaintext"
+               : options.tls_client_ca.empty() ? "TLS" : "mutual TLS",
+               options.auth,
                impl->metrics->port() == 0
                    ? std::string("(off)")
                    : absl::StrCat("http://127.0.0.1:", impl->metrics->port(), "/metrics"));

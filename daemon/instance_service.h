@@ -8,7 +8,9 @@
 #define NVLSCHED_DAEMON_INSTANCE_SERVICE_H_
 
 #include "absl/random/random.h"
+#include "daemon/auth.h"
 #include "daemon/engine.h"
+#include "daemon/service_support.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 
 namespace nvlsched::daemon {
@@ -18,7 +20,9 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
   struct Options {
     int max_batch_count = 18;
   };
-  InstanceServiceImpl(Engine* engine, Options options) : engine_(engine), options_(options) {}
+  // `access` outlives the service.
+  InstanceServiceImpl(Engine* engine, const AccessControl* access, Options options)
+      : engine_(engine), access_(access), options_(options) {}
 
   grpc::ServerUnaryReactor* BatchCreateInstances(grpc::CallbackServerContext* ctx,
                                                  const v1::BatchCreateInstancesRequest* req,
@@ -45,9 +49,10 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
  private:
   // Runs `op(State&, ChangeBuilder&, const OpContext&)` as an engine write.
   template <typename Op>
-  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Op op);
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, CallInfo call, Op op);
 
   Engine* const engine_;
+  const AccessControl* const access_;
   const Options options_;
   absl::BitGen rng_;  // engine thread only
 };

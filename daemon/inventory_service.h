@@ -29,6 +29,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "daemon/auth.h"
 #include "daemon/engine.h"
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 
@@ -36,8 +37,9 @@ namespace nvlsched::daemon {
 
 class InventoryServiceImpl final : public v1::InventoryService::CallbackService {
  public:
-  // `engine` must outlive the service.
-  explicit InventoryServiceImpl(Engine* engine) : engine_(engine) {}
+  // `engine` and `access` must outlive the service.
+  InventoryServiceImpl(Engine* engine, const AccessControl* access)
+      : engine_(engine), access_(access) {}
 
   grpc::ServerUnaryReactor* ApplyFleet(grpc::CallbackServerContext* ctx,
                                        const v1::ApplyFleetRequest* req,
@@ -69,6 +71,7 @@ class InventoryServiceImpl final : public v1::InventoryService::CallbackService 
 
  private:
   Engine* const engine_;
+  const AccessControl* const access_;
 };
 
 }  // namespace nvlsched::daemon

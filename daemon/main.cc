@@ -35,6 +35,20 @@ ABSL_FLAG(absl::Duration, snapshot_interval, absl::ZeroDuration(),
 ABSL_FLAG(int, snapshot_keep, 5, "how many scheduled snapshots to keep in --snapshot_dir");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "host:port for the Prometheus /metrics endpoint; empty turns it off");
+ABSL_FLAG(std::string, auth, "none",
+          "'none' (every caller is a provider admin; only with a loopback --listen), 'tokens' "
+          "(--tokens_file) or 'jwt' (--jwt_*); calls send 'authorization: Bearer <token>'");
+ABSL_FLAG(std::string, tokens_file, "",
+          "--auth=tokens: lines '<sha256 hex of token> <subject> <org or -> <ROLE[,ROLE]>'");
+ABSL_FLAG(std::string, jwt_algorithm, "RS256", "--auth=jwt: the one algorithm accepted, RS256 or HS256");
+ABSL_FLAG(std::string, jwt_key_file, "",
+          "--auth=jwt: PEM public key (RS256) or shared secret of at least 32 bytes (HS256)");
+ABSL_FLAG(std::string, jwt_issuer, "", "--auth=jwt: the required 'iss' claim");
+ABSL_FLAG(std::string, jwt_audience, "", "--auth=jwt: the required 'aud' claim");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: clients must present a certificate it signed (mutual TLS)");
 ABSL_FLAG(std::string, log_format, "text", "log lines on stderr as 'text' or 'json'");
 
 namespace {
@@ -80,6 +94,15 @@ int main(int argc, char** argv) {
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.auth = absl::GetFlag(FLAGS_auth);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.jwt_algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
+  options.jwt_key_file = absl::GetFlag(FLAGS_jwt_key_file);
+  options.jwt_issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  options.jwt_audience = absl::GetFlag(FLAGS_jwt_audience);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
 
   auto daemon = nvlsched::daemon::Daemon::Start(options);
   if (!daemon.ok()) {

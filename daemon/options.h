@@ -27,6 +27,18 @@ struct DaemonOptions {
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Prometheus /metrics endpoint (host:port); empty turns it off.
   std::string metrics_listen = "127.0.0.1:9464";
+  // Authentication (daemon/auth.h): "none" (only on a loopback --listen), "tokens" or "jwt".
+  std::string auth = "none";
+  std::string tokens_file;      // --auth=tokens
+  std::string jwt_algorithm;    // --auth=jwt: RS256 or HS256
+  std::string jwt_key_file;     // RS256: PEM public key; HS256: the secret
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  // TLS for the gRPC port: certificate chain and private key (PEM files); with a client CA,
+  // clients must present a certificate it signed (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
   // Snapshots: directory, period (zero = only on request) and how many to keep.
   std::string snapshot_dir;
   absl::Duration snapshot_interval = absl::ZeroDuration();

@@ -9,10 +9,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "daemon/auth.h"
 #include "daemon/engine.h"
 #include "daemon/status_mapping.h"
 
@@ -25,18 +30,39 @@ inline absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
   return absl::FromChrono(deadline);
 }
 
+// Who made a call and how to find it in the logs.
+struct CallInfo {
+  const char* method = "";  // e.g. "BatchCreateInstances"
+  std::string request_id;   // the client's x-request-id, or one made up here
+  Principal principal;
+  absl::Time start;
+};
+
+// Starts every call of our services: takes (or makes) the request id and echoes it in the
+// response's initial metadata as x-request-id, then authenticates the call's
+// `authorization` metadata and checks `permission` on `org` (auth.h). On failure the call is
+// logged (never the token) and the status is what the handler must finish with:
+// UNAUTHENTICATED or PERMISSION_DENIED.
+absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackServerContext* ctx,
+                                   const char* method, Permission permission,
+                                   absl::string_view org);
+
+// Logs one line for a state-changing call: method, request id, caller, outcome, latency.
+void LogWrite(const CallInfo& call, const absl::Status& status);
+
 // Queues `write` (absl::Status(State&, ChangeBuilder&)) and finishes the call with its final
-// status after the group commit. `write` may fill the response message the handler got: it
-// stays valid until the reactor finishes.
+// status after the group commit, logging it (LogWrite). `write` may fill the response message
+// the handler got: it stays valid until the reactor finishes.
 template <typename WriteFn>
 grpc::ServerUnaryReactor* SubmitWriteCall(Engine* engine, grpc::CallbackServerContext* ctx,
-                                          WriteFn write) {
+                                          CallInfo call, WriteFn write) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status queued = engine->SubmitWrite(
-      std::move(write),
-      [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); },
-      DeadlineOf(ctx));
-  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  auto finish = [reactor, call = std::move(call)](absl::Status status) {
+    LogWrite(call, status);
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  absl::Status queued = engine->SubmitWrite(std::move(write), finish, DeadlineOf(ctx));
+  if (!queued.ok()) finish(std::move(queued));
   return reactor;
 }
 

@@ -34,18 +34,20 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
                                        h->options_.on_commit);
   h->engine_->Start();
 
-  const ServiceDeps deps{h->engine_.get(), h->store_.get(), h->options_.snapshot_dir};
-  h->services_.push_back(std::make_unique<InventoryServiceImpl>(h->engine_.get()));
-  h->services_.push_back(std::make_unique<CapacityServiceImpl>(h->engine_.get()));
+  if (h->options_.access == nullptr) h->options_.access = AccessControl::AllowAll();
+  const AccessControl* access = h->options_.access.get();
+  const ServiceDeps deps{h->engine_.get(), h->store_.get(), h->options_.snapshot_dir, access};
+  h->services_.push_back(std::make_unique<InventoryServiceImpl>(h->engine_.get(), access));
+  h->services_.push_back(std::make_unique<CapacityServiceImpl>(h->engine_.get(), access));
   if (h->options_.with_instance_service) {
-    h->services_.push_back(
-        std::make_unique<InstanceServiceImpl>(h->engine_.get(), InstanceServiceImpl::Options{}));
+    h->services_.push_back(std::make_unique<InstanceServiceImpl>(h->engine_.get(), access,
+                                                                 InstanceServiceImpl::Options{}));
   }
   for (const ServiceFactory& factory : h->options_.extra_services) {
     h->services_.push_back(factory(deps));
   }
   h->admin_service_ = std::make_unique<AdminServiceImpl>(
-      h->store_.get(), AdminServiceOptions{h->options_.snapshot_dir});
+      h->store_.get(), access, AdminServiceOptions{h->options_.snapshot_dir});
 
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

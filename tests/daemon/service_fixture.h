@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/admin_service.h"
+#include "daemon/auth.h"
 #include "daemon/engine.h"
 #include "daemon/state.h"
 #include "google/rpc/error_details.pb.h"
@@ -48,6 +49,7 @@ struct ServiceDeps {
   Engine* engine = nullptr;
   store::Store* store = nullptr;
   std::string snapshot_dir;
+  const AccessControl* access = nullptr;
 };
 using ServiceFactory = std::function<std::unique_ptr<grpc::Service>(const ServiceDeps&)>;
 
@@ -58,6 +60,8 @@ struct HarnessOptions {
   bool with_instance_service = true;
   std::vector<ServiceFactory> extra_services;
   Engine::Options engine;
+  // How calls are authenticated; null: every caller is a provider admin (--auth=none).
+  std::shared_ptr<AccessControl> access;
   // Runs on the engine thread after every commit attempt (e.g. to count commits).
   std::function<void(const CommitReport&)> on_commit;
 };
