@@ -256,11 +256,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
   Impl* raw = impl.get();
   impl->metrics->ObserveCapacity(*impl->state);
+  impl->metrics->ObserveMachineStates(*impl->state);
   impl->engine = std::make_unique<Engine>(
       impl->state.get(), impl->store.get(), Engine::Options{},
       /*on_commit=*/[raw](const CommitReport& report) {
         raw->metrics->ObserveCommit(report);
         raw->metrics->ObserveCapacity(*raw->state);
+        if (report.machines_changed) raw->metrics->ObserveMachineStates(*raw->state);
       },
       /*on_read_only=*/[raw](const absl::Status&) {
         raw->read_only.store(true);

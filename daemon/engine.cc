@@ -131,6 +131,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
     report.ops = changed_ops;
     store::ChangeSet cs = changes_.Build();
     report.rows = cs.size();
+    report.machines_changed = !cs.upsert_machines.empty() || !cs.delete_machine_ids.empty();
     const absl::Time start = absl::Now();
     report.status = store_->Commit(cs);
     report.latency = absl::Now() - start;

@@ -35,6 +35,7 @@ struct CommitReport {
   int ops = 0;              // write ops in the group that changed something
   size_t rows = 0;          // rows written
   absl::Duration latency;   // time in Store::Commit
+  bool machines_changed = false;  // the group added, changed or removed machine rows
   absl::Status status;
 };
 

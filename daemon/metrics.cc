@@ -29,15 +29,6 @@ std::string CodeName(grpc::StatusCode code) {
   return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
 }
 
-// Reads and health checks are frequent and change nothing: they are counted, not logged.
-bool IsWrite(absl::string_view method) {
-  for (absl::string_view verb : {"/Create", "/BatchCreate", "/Delete", "/BatchDelete", "/Update",
-                                 "/Apply", "/Set", "/Remove", "/Upsert"}) {
-    if (method.find(verb) != absl::string_view::npos) return true;
-  }
-  return false;
-}
-
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   CallInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
@@ -51,10 +42,6 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       metrics_->ObserveCall(method_, status.error_code(), seconds);
-      if (IsWrite(method_)) {
-        spdlog::info("call {} {} in {:.3f} ms{}{}", method_, CodeName(status.error_code()),
-                     seconds * 1e3, status.ok() ? "" : ": ", status.error_message());
-      }
     }
     methods->Proceed();
   }
@@ -123,6 +110,10 @@ Metrics::Metrics()
       stranded_machines_(prometheus::BuildGauge()
                              .Name("nvlsched_stranded_machines")
                              .Help("Free machines in domains with fewer than 2 free")
+                             .Register(*registry_)),
+      machines_by_state_(prometheus::BuildGauge()
+                             .Name("nvlsched_machines")
+                             .Help("Machines by state: READY, MAINTENANCE, ERROR")
                              .Register(*registry_)) {}
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
@@ -162,6 +153,20 @@ void Metrics::ObserveCapacity(const State& state) {
     largest_strict_batch_.Add(labels).Set(view->largest_strict_batch);
     stranded_machines_.Add(labels).Set(static_cast<double>(view->stranded_machines));
   });
+}
+
+void Metrics::ObserveMachineStates(const State& state) {
+  int64_t ready = 0, maintenance = 0, error = 0;
+  state.allocator().ForEachMachine([&](const allocator::Machine& machine) {
+    switch (machine.state) {
+      case allocator::MachineState::kReady: ++ready; break;
+      case allocator::MachineState::kMaintenance: ++maintenance; break;
+      case allocator::MachineState::kError: ++error; break;
+    }
+  });
+  machines_by_state_.Add({{"state", "READY"}}).Set(static_cast<double>(ready));
+  machines_by_state_.Add({{"state", "MAINTENANCE"}}).Set(static_cast<double>(maintenance));
+  machines_by_state_.Add({{"state", "ERROR"}}).Set(static_cast<double>(error));
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

@@ -1,6 +1,6 @@
 // Metrics: Prometheus metrics of nvlschedd, served on --metrics_listen at /metrics
 // (prometheus-cpp), and a gRPC server interceptor that counts every call by method and status
-// code, times it, and logs one line per write.
+// code and times it (the services log each write: service_support.h).
 //
 //   nvlsched_requests_total{method,code}            calls answered
 //   nvlsched_request_duration_seconds{method}       call latency (histogram)
@@ -12,6 +12,7 @@
 //   nvlsched_fully_free_domains{instance_type}
 //   nvlsched_largest_strict_batch{instance_type}    largest topology-optimized batch placeable now
 //   nvlsched_stranded_machines{instance_type}       free, in domains with fewer than 2 free
+//   nvlsched_machines{state}                        machines by state (READY, MAINTENANCE, ERROR)
 //
 // Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
 // prometheus-cpp's metrics are thread-safe.
@@ -45,6 +46,9 @@ class Metrics {
   void ObserveCommit(const CommitReport& report);
   // Engine thread: refreshes the capacity gauges from the allocator (cost: O(instance types)).
   void ObserveCapacity(const State& state);
+  // Engine thread: recounts machines by state (cost: O(machines); call it at start-up and
+  // after commits that changed machines, not after every commit).
+  void ObserveMachineStates(const State& state);
 
   // For ServerBuilder::experimental().SetInterceptorCreators.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
@@ -72,6 +76,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& fully_free_domains_;
   prometheus::Family<prometheus::Gauge>& largest_strict_batch_;
   prometheus::Family<prometheus::Gauge>& stranded_machines_;
+  prometheus::Family<prometheus::Gauge>& machines_by_state_;
 };
 
 }  // namespace nvlsched::daemon

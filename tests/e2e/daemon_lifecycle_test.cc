@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/daemon_process.h"
 
@@ -99,6 +100,28 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
   EXPECT_THAT(body, HasSubstr("nvlsched_commit_group_ops_count 1"));
   EXPECT_THAT(body, HasSubstr("nvlsched_free_machines{instance_type=\"gb200-tray\"} 144"));
   EXPECT_THAT(body, HasSubstr("nvlsched_fully_free_domains{instance_type=\"gb200-tray\"} 8"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_machines{state=\"READY\"} 144"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_machines{state=\"MAINTENANCE\"} 0"));
+
+  // Draining one machine moves it between the state gauges.
+  auto inventory = nvlsched::v1::InventoryService::NewStub(
+      grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+  nvlsched::v1::ListMachinesRequest list;
+  list.set_page_size(1);
+  nvlsched::v1::ListMachinesResponse machines;
+  grpc::ClientContext list_ctx;
+  ASSERT_TRUE(inventory->ListMachines(&list_ctx, list, &machines).ok());
+  ASSERT_EQ(machines.machines_size(), 1);
+  nvlsched::v1::SetMachineStateRequest drain;
+  drain.set_id(machines.machines(0).id());
+  drain.set_state(nvlsched::v1::MACHINE_STATE_MAINTENANCE);
+  drain.set_reason("metrics test");
+  nvlsched::v1::Machine drained;
+  grpc::ClientContext drain_ctx;
+  ASSERT_TRUE(inventory->SetMachineState(&drain_ctx, drain, &drained).ok());
+  const std::string after = HttpGetMetrics(port);
+  EXPECT_THAT(after, HasSubstr("nvlsched_machines{state=\"READY\"} 143"));
+  EXPECT_THAT(after, HasSubstr("nvlsched_machines{state=\"MAINTENANCE\"} 1"));
   EXPECT_THAT(body, HasSubstr(
       "nvlsched_requests_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
   ASSERT_TRUE(daemon.StopWith(SIGTERM).ok());
