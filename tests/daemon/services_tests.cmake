@@ -20,3 +20,6 @@ nvlsched_add_test(NAME admin_service_test LABEL grpc
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/admin_service_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/snapshot_scheduler_test.cc
   LIBS nvlsched_service_fixture)
+nvlsched_add_test(NAME authorization_test LABEL grpc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/authorization_test.cc
+  LIBS nvlsched_service_fixture)
