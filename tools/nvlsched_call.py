@@ -5,7 +5,8 @@ The same protobuf JSON mapping grpcurl uses (camelCase names, defaults omitted),
 without grpcurl (Debian 12 does not package it). Uses Debian's python3-grpcio and
 python3-protobuf, and protoc to compile the repository's .proto files on the fly.
 
-  tools/nvlsched_call.py [--addr 127.0.0.1:50051] [--token T] SERVICE/METHOD [JSON | @file | -]
+  tools/nvlsched_call.py [--addr 127.0.0.1:50051] [--token T] [--cacert CA [--cert C --key K]]
+                        SERVICE/METHOD [JSON | @file | -]
   tools/nvlsched_call.py list                  (services, through server reflection)
   tools/nvlsched_call.py describe SYMBOL       (a service's methods, through server reflection)
 
@@ -54,11 +55,25 @@ def load_module(out, stem):
     return importlib.import_module(stem.replace("/", ".") + "_pb2")
 
 
-def reflect(addr, out, request_fields):
-    """One ServerReflectionInfo exchange; returns the response message."""
+def make_channel(args):
+    """Plaintext, or TLS when --cacert is given (mutual TLS with --cert and --key)."""
     import grpc
+    if not args.cacert:
+        return grpc.insecure_channel(args.addr)
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=read(args.cacert),
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None)
+    return grpc.secure_channel(args.addr, creds)
+
+
+def reflect(args, out, request_fields):
+    """One ServerReflectionInfo exchange; returns the response message."""
     refl = load_module(out, "grpc/reflection/v1alpha/reflection")
-    channel = grpc.insecure_channel(addr)
+    channel = make_channel(args)
     call = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
                                  request_serializer=refl.ServerReflectionRequest.SerializeToString,
                                  response_deserializer=refl.ServerReflectionResponse.FromString)
@@ -69,9 +84,9 @@ def reflect(addr, out, request_fields):
     return resp
 
 
-def describe(addr, out, symbol):
+def describe(args, out, symbol):
     from google.protobuf import descriptor_pb2
-    resp = reflect(addr, out, {"file_containing_symbol": symbol})
+    resp = reflect(args, out, {"file_containing_symbol": symbol})
     for raw in resp.file_descriptor_response.file_descriptor_proto:
         fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
         for svc in fd.service:
@@ -89,7 +104,11 @@ def describe(addr, out, symbol):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--addr", default="127.0.0.1:50051")
-    parser.add_argument("--token", default=os.environ.get("NVLSCHED_TOKEN", ""))
+    parser.add_argument("--token", default=os.environ.get("NVLSCHED_TOKEN", ""),
+                        help="bearer token (default: $NVLSCHED_TOKEN)")
+    parser.add_argument("--cacert", help="TLS: the CA that signed the server's certificate")
+    parser.add_argument("--cert", help="mutual TLS: client certificate (PEM)")
+    parser.add_argument("--key", help="mutual TLS: client private key (PEM)")
     parser.add_argument("method", help="SERVICE/METHOD, e.g. nvlsched.v1.InventoryService/ListDomains, or 'list'")
     parser.add_argument("body", nargs="?", default="{}", help="JSON request, @file, or - for stdin")
     args = parser.parse_args()
@@ -101,12 +120,12 @@ def main():
 
     pool = descriptor_pool.Default()
     if args.method == "list":
-        resp = reflect(args.addr, out, {"list_services": ""})
+        resp = reflect(args, out, {"list_services": ""})
         for svc in sorted(s.name for s in resp.list_services_response.service):
             print(svc)
         return 0
     if args.method == "describe":
-        return describe(args.addr, out, args.body)
+        return describe(args, out, args.body)
 
     service_name, method_name = args.method.rsplit("/", 1)
     method = pool.FindServiceByName(service_name).methods_by_name[method_name]
@@ -122,7 +141,7 @@ def main():
             body = f.read()
     request = json_format.Parse(body, req_cls())
 
-    channel = grpc.insecure_channel(args.addr)
+    channel = make_channel(args)
     call = channel.unary_unary(f"/{service_name}/{method_name}",
                                request_serializer=req_cls.SerializeToString,
                                response_deserializer=resp_cls.FromString)
