@@ -223,6 +223,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
   absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
   if (!sync.ok()) return sync.status();
+  if (options.max_queued_calls < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
+  }
   absl::StatusOr<std::unique_ptr<AccessControl>> access = MakeAccessControl(options);
   if (!access.ok()) return access.status();
   impl->access = *std::move(access);
@@ -257,8 +261,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   Impl* raw = impl.get();
   impl->metrics->ObserveCapacity(*impl->state);
   impl->metrics->ObserveMachineStates(*impl->state);
+  Engine::Options engine_options;
+  engine_options.max_queued = static_cast<size_t>(options.max_queued_calls);
   impl->engine = std::make_unique<Engine>(
-      impl->state.get(), impl->store.get(), Engine::Options{},
+      impl->state.get(), impl->store.get(), engine_options,
       /*on_commit=*/[raw](const CommitReport& report) {
         raw->metrics->ObserveCommit(report);
         raw->metrics->ObserveCapacity(*raw->state);

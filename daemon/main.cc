@@ -27,6 +27,9 @@ ABSL_FLAG(std::string, sync, "full",
           "'full': a reply means the write survives power loss; 'normal': it survives a "
           "process crash (faster commits)");
 ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts");
+ABSL_FLAG(int, max_queued_calls, 4096,
+          "calls waiting for the engine at once; more are refused at once with "
+          "RESOURCE_EXHAUSTED instead of queueing");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
 ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request snapshots");
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
   options.sync = absl::GetFlag(FLAGS_sync);
   options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);

@@ -133,7 +133,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
 
 void Metrics::ObserveCall(const std::string& method, grpc::StatusCode code, double seconds) {
   requests_.Add({{"method", method}, {"code", CodeName(code)}}).Increment();
-  request_duration_.Add({{"method", method}}, LatencyBuckets()).Observe(seconds);
+  request_duration_.Add({{"method", method}, {"code", CodeName(code)}}, LatencyBuckets())
+      .Observe(seconds);
 }
 
 void Metrics::ObserveCommit(const CommitReport& report) {

@@ -3,7 +3,7 @@
 // code and times it (the services log each write: service_support.h).
 //
 //   nvlsched_requests_total{method,code}            calls answered
-//   nvlsched_request_duration_seconds{method}       call latency (histogram)
+//   nvlsched_request_duration_seconds{method,code}  call latency (histogram)
 //   nvlsched_commits_total{result}                  group commits, ok / failed
 //   nvlsched_commit_duration_seconds                SQLite commit latency (histogram)
 //   nvlsched_commit_group_ops                       writes sharing one commit (histogram)

@@ -23,6 +23,8 @@ struct DaemonOptions {
   std::string sync = "full";
   // The largest batch BatchCreateInstances accepts.
   int max_batch_count = 18;
+  // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.
+  int max_queued_calls = 4096;
   // How long in-flight calls may run after SIGTERM before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Prometheus /metrics endpoint (host:port); empty turns it off.

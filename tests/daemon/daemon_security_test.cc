@@ -175,6 +175,8 @@ TEST_F(DaemonSecurityTest, RefusesToStartWithUnsafeOrIncompleteSettings) {
        absl::StatusCode::kNotFound, "cannot read --tokens_file"},
       {[](DaemonOptions& o) { o.tls_cert = Tls("server.pem"); }, absl::StatusCode::kInvalidArgument,
        "TLS needs both --tls_cert and --tls_key"},
+      {[](DaemonOptions& o) { o.max_queued_calls = 0; }, absl::StatusCode::kInvalidArgument,
+       "--max_queued_calls must be at least 1"},
       {[](DaemonOptions& o) { o.tls_client_ca = Tls("ca.pem"); },
        absl::StatusCode::kInvalidArgument, "--tls_client_ca needs --tls_cert and --tls_key"},
   };

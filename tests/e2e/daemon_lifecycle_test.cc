@@ -124,6 +124,8 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
   EXPECT_THAT(after, HasSubstr("nvlsched_machines{state=\"MAINTENANCE\"} 1"));
   EXPECT_THAT(body, HasSubstr(
       "nvlsched_requests_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
+  EXPECT_THAT(body, HasSubstr("nvlsched_request_duration_seconds_count{code=\"OK\",method=\"/grpc."
+                              "health.v1.Health/Check\"} 1"));
   ASSERT_TRUE(daemon.StopWith(SIGTERM).ok());
 }
 
