@@ -181,6 +181,9 @@ void ClientThread::PrepareCall(Slot* slot, OpKind kind, bool cleanup) {
   // gRPC deadlines are wall-clock time points; latency is measured on the steady clock.
   slot->context->set_deadline(std::chrono::system_clock::now() +
                               absl::ToChronoNanoseconds(options_.call_timeout));
+  if (!options_.token.empty()) {
+    slot->context->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+  }
 }
 
 void ClientThread::StartBatchCreate(Slot* slot) {

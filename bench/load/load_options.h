@@ -26,6 +26,7 @@ absl::StatusOr<Workload> ParseWorkload(absl::string_view name);
 
 struct LoadOptions {
   std::string target = "127.0.0.1:50051";
+  std::string token;  // bearer token for a daemon with --auth=tokens|jwt (empty: none)
   std::string org = std::string(daemon::kDemoTenantOrg);
   std::string tenant_id = std::string(daemon::kDemoTenantId);
   std::string instance_type_id = std::string(daemon::kDemoInstanceTypeId);

@@ -1,4 +1,5 @@
 // nvlsched-load: a gRPC load generator against a running nvlschedd. See kUsage.
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 
@@ -16,6 +17,8 @@
 #include "daemon/fleet.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "nvlschedd address (host:port)");
+ABSL_FLAG(std::string, token, "",
+          "bearer token for a daemon with --auth=tokens|jwt (default: $NVLSCHED_TOKEN)");
 ABSL_FLAG(std::string, fleet_file, "",
           "fleet file the daemon was seeded with (nvlsched-fleet output): org, tenant and "
           "instance type ids are read from it unless given by the flags below");
@@ -133,6 +136,10 @@ int main(int argc, char** argv) {
   if (!workload.ok()) return Fail(workload.status());
   options.workload = *workload;
   options.target = absl::GetFlag(FLAGS_target);
+  options.token = absl::GetFlag(FLAGS_token);
+  if (options.token.empty()) {
+    if (const char* env = std::getenv("NVLSCHED_TOKEN")) options.token = env;
+  }
   options.concurrency = absl::GetFlag(FLAGS_concurrency);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.duration = absl::GetFlag(FLAGS_duration);
