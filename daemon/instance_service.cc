@@ -23,6 +23,7 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::BatchCreateInstances(
   absl::StatusOr<CallInfo> call =
       BeginCall(*access_, ctx, "BatchCreateInstances", Permission::kInstanceWrite, req->org());
   if (!call.ok()) return FinishNow(ctx, call.status());
+  call->tenant_id = req->tenant_id();
   ValidationContext vctx;
   vctx.max_batch_count = options_.max_batch_count;
   if (absl::Status s = ValidateBatchCreateInstancesRequest(*req, vctx); !s.ok()) return FinishNow(ctx, s);
@@ -37,6 +38,7 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::CreateInstance(grpc::CallbackServ
   absl::StatusOr<CallInfo> call =
       BeginCall(*access_, ctx, "CreateInstance", Permission::kInstanceWrite, req->org());
   if (!call.ok()) return FinishNow(ctx, call.status());
+  call->tenant_id = req->tenant_id();
   if (absl::Status s = ValidateCreateInstanceRequest(*req, ValidationContext{}); !s.ok()) {
     return FinishNow(ctx, s);
   }

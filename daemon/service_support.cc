@@ -40,6 +40,14 @@ std::string Caller(const Principal& p) {
   return p.org.empty() ? p.subject : absl::StrCat(p.subject, "@", p.org);
 }
 
+// " org=acme tenant=7e00..." for what the request names.
+std::string Target(const CallInfo& call) {
+  std::string out;
+  if (!call.org.empty()) absl::StrAppend(&out, " org=", call.org);
+  if (!call.tenant_id.empty()) absl::StrAppend(&out, " tenant=", call.tenant_id);
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackServerContext* ctx,
@@ -47,6 +55,7 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
                                    absl::string_view org) {
   CallInfo call;
   call.method = method;
+  call.org = std::string(org);
   call.start = absl::Now();
   std::string client_id;
   const std::string* id = Metadata(ctx, "x-request-id", &client_id);
@@ -69,11 +78,12 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
 void LogWrite(const CallInfo& call, const absl::Status& status) {
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - call.start);
   if (status.ok()) {
-    spdlog::info("{} request_id={} caller={} OK in {:.3f} ms", call.method, call.request_id,
-                 Caller(call.principal), ms);
+    spdlog::info("{} request_id={} caller={}{} OK in {:.3f} ms", call.method, call.request_id,
+                 Caller(call.principal), Target(call), ms);
   } else {
-    spdlog::info("{} request_id={} caller={} {} in {:.3f} ms: {}", call.method, call.request_id,
-                 Caller(call.principal), absl::StatusCodeToString(status.code()), ms,
+    spdlog::info("{} request_id={} caller={}{} {} in {:.3f} ms: {}", call.method,
+                 call.request_id, Caller(call.principal), Target(call),
+                 absl::StatusCodeToString(status.code()), ms,
                  std::string(status.message()));
   }
 }

@@ -34,6 +34,8 @@ inline absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
 struct CallInfo {
   const char* method = "";  // e.g. "BatchCreateInstances"
   std::string request_id;   // the client's x-request-id, or one made up here
+  std::string org;          // the org the request names ("" when none)
+  std::string tenant_id;    // the tenant a create names ("" otherwise)
   Principal principal;
   absl::Time start;
 };

@@ -11,8 +11,14 @@
 #include <set>
 #include <string>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/auth.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "tests/daemon/instance_test_fixture.h"
 
@@ -391,6 +397,32 @@ TEST_F(AuthorizationTest, EchoesTheRequestIdOrMakesOne) {
   auto generated = made->GetServerInitialMetadata().find("x-request-id");
   ASSERT_NE(generated, made->GetServerInitialMetadata().end());
   EXPECT_EQ(generated->second.size(), 32u);
+}
+
+TEST_F(AuthorizationTest, LogsEachWriteWithRequestIdCallerTenantAndOutcome) {
+  std::ostringstream captured;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured)));
+  auto ctx = As(Caller::kTenantOwnOrg);
+  ctx->AddMetadata("x-request-id", "create-1");
+  v1::Instance created;
+  grpc::Status status = instances().CreateInstance(ctx.get(), Single("logged", 1), &created);
+  auto refused = As(Caller::kTenantNamesOther);
+  refused->AddMetadata("x-request-id", "create-2");
+  v1::CreateInstanceRequest other = Single("refused", 1);
+  other.set_org(kOtherOrg);
+  grpc::Status denied = instances().CreateInstance(refused.get(), other, &created);
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(denied.error_code(), DENIED);
+  const std::string log = captured.str();
+  EXPECT_THAT(log, ::testing::HasSubstr(absl::StrCat(
+                       "CreateInstance request_id=create-1 caller=alice@acme org=acme tenant=",
+                       f::kTenantId, " OK in ")));
+  EXPECT_THAT(log, ::testing::HasSubstr("CreateInstance request_id=create-2 peer="));
+  EXPECT_THAT(log, ::testing::HasSubstr("refused: PERMISSION_DENIED this token is for org 'acme'"));
+  EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("token-acme-admin")));  // never the token
 }
 
 }  // namespace
