@@ -1,10 +1,12 @@
 // Allocator: planning and applying placements and releases. Inventory changes are in
-// allocator_inventory.cc, the undo journal in allocator_journal.cc, reads in
-// allocator_read.cc. The placement rules themselves live in the *_policy.cc files.
+// allocator_inventory.cc, the undo journal and start-up recovery in allocator_recovery.cc,
+// reads in allocator_read.cc. The placement rules themselves live in the *_policy.cc files.
 #include "allocator/allocator.h"
 
 #include <algorithm>
 #include <cassert>
+#include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,8 @@ Allocator::Allocator()
 Allocator::~Allocator() = default;
 Allocator::Allocator(Allocator&&) noexcept = default;
 Allocator& Allocator::operator=(Allocator&&) noexcept = default;
+
+void Allocator::SetInstanceNamer(InstanceNamer namer) { state_->instance_namer = std::move(namer); }
 
 absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type,
                                    int64_t requested_gpus) const {
@@ -111,7 +115,7 @@ absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) cons
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = request.topology_optimized;
-  placement.planned_at = generation_;
+  placement.planned_at = version_;
   absl::Status placed =
       request.topology_optimized
           ? PlaceStrictBatch(s, type, request.count, PlacementScope{kNoIndex, partitions},
@@ -165,7 +169,7 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) co
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = true;
-  placement.planned_at = generation_;
+  placement.planned_at = version_;
   PlacementScope scope{site, partitions};
   absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
@@ -174,12 +178,12 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) co
   return result;
 }
 
-void Allocator::Apply(const Placement& placement, absl::Span<const std::string> instance_ids,
-                      std::string_view batch_id) {
+void Allocator::Apply(const Placement& placement, std::string_view batch_id,
+                      absl::Span<InstanceHandle> handles) {
   FleetState& s = *state_;
-  assert(placement.planned_at == generation_ && "placement planned against an older state");
-  assert(instance_ids.size() == placement.size());
-  ++generation_;
+  assert(placement.planned_at == version_ && "placement planned against an older state");
+  assert(handles.size() == placement.size());
+  ++version_;
   absl::InlinedVector<PartitionIndex, 4> partitions;
   for (const std::string& id : placement.nvlink_partition_ids) {
     partitions.push_back(s.InternPartition(id));
@@ -187,14 +191,17 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
 
+  BatchIndex batch = kNoIndex;
+  if (!batch_id.empty()) {
+    batch = s.AddBatch(batch_id);
+    journal_->Push(UndoKind::kBatchAdded, batch);
+  }
   DomainIndex pending = kNoIndex;  // SyncCell once per domain, not once per machine
   for (size_t i = 0; i < placement.size(); ++i) {
     const PlacedInstance& placed = placement.instances[i];
-    assert(!instance_ids[i].empty() && s.FindClaim(instance_ids[i]) == kNoIndex);
-    ClaimIndex c = s.claim_slots.Allocate(s.claims);
+    ClaimIndex c = s.AllocateClaim();
     ClaimRecord& claim = s.claims[c];
-    claim.id.assign(instance_ids[i]);  // reuses the slot's buffer: no allocation
-    claim.batch_id.assign(batch_id.data(), batch_id.size());
+    claim.batch = batch;
     claim.tenant = placement.tenant;
     claim.type = placement.type;
     claim.machine = placed.machine;
@@ -206,6 +213,7 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
     }
     s.AttachClaim(c);
     journal_->Push(UndoKind::kClaimAdded, c);
+    handles[i] = s.HandleOf(c);
     if (placed.domain != pending) {
       if (pending != kNoIndex) s.SyncCell(placement.type, pending);
       pending = placed.domain;
@@ -214,29 +222,29 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
   if (pending != kNoIndex) s.SyncCell(placement.type, pending);
 }
 
-absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const std::string> instance_ids,
+absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHandle> instances,
                                                    bool machine_health_issue) const {
   const FleetState& s = *state_;
   absl::StatusOr<ReleasePlan> result(absl::in_place);
   ReleasePlan& plan = *result;
   plan.machine_health_issue = machine_health_issue;
-  plan.planned_at = generation_;
+  plan.planned_at = version_;
   // Small lists (every batch) check duplicates by scanning, which does not allocate.
   constexpr size_t kScanLimit = 64;
   absl::flat_hash_set<ClaimIndex> seen;
-  for (const std::string& id : instance_ids) {
-    ClaimIndex c = s.FindClaim(id);
+  for (InstanceHandle handle : instances) {
+    ClaimIndex c = s.FindClaim(handle);
     if (c == kNoIndex) {
-      return absl::NotFoundError(absl::StrCat("instance \"", id,
-                                              "\" is not known (never created, or already "
-                                              "deleted); nothing was released"));
+      return absl::NotFoundError(absl::StrCat(
+          "instance \"", s.InstanceName(handle),
+          "\" is not known (never created, or already deleted); nothing was released"));
     }
-    bool duplicate = instance_ids.size() <= kScanLimit
+    bool duplicate = instances.size() <= kScanLimit
                          ? std::find(plan.claims.begin(), plan.claims.end(), c) != plan.claims.end()
                          : !seen.insert(c).second;
     if (duplicate) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "instance \"", id, "\" is listed twice; list each instance once"));
+          "instance \"", s.InstanceName(c), "\" is listed twice; list each instance once"));
     }
     plan.claims.push_back(c);
   }
@@ -244,8 +252,8 @@ absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const std::string>
 }
 
 void Allocator::Apply(const ReleasePlan& plan) {
-  assert(plan.planned_at == generation_ && "release planned against an older state");
-  ++generation_;
+  assert(plan.planned_at == version_ && "release planned against an older state");
+  ++version_;
   ReleaseClaims(plan.claims, plan.machine_health_issue);
 }
 
@@ -260,13 +268,20 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
     s.DetachClaim(c);
     s.claim_slots.Release(c);
     journal_->Push(UndoKind::kClaimReleased, c);
+    // Its last instance gone, the batch ends too. Journaled after the claim, so undo
+    // revives the batch before re-attaching the claim.
+    if (claim.batch != kNoIndex && s.batches[claim.batch].live_claims == 0) {
+      s.batches[claim.batch].live = false;
+      s.batch_slots.Release(claim.batch);
+      journal_->Push(UndoKind::kBatchReleased, claim.batch);
+    }
     if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
       journal_->Save(machine.spec);
       journal_->Push(UndoKind::kMachineChanged, m);
       s.RemoveContribution(m);
       machine.spec.state = MachineState::kMaintenance;
-      machine.spec.state_reason =
-          absl::StrCat("health issue reported when instance ", claim.id, " was released");
+      machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
+                                               s.InstanceName(c), " was released");
       s.AddContribution(m);
     }
     if (machine.domain != pending_domain || machine.type != pending_type) {

@@ -5,9 +5,10 @@
 // Records are plain structs in a reused vector — no std::function, no allocation once the
 // vector has grown to a group's size. A record names what changed by index; inventory
 // changes also save the previous boundary struct in a side table (those paths allocate
-// anyway). Placement records need nothing saved: a released claim keeps its data in its
-// slot, and slots are reused last-in first-out, so undoing in reverse order finds every
-// slot exactly where it was.
+// anyway). Placement records need nothing saved: a released claim or finished batch keeps
+// its data in its slot, and slots are reused last-in first-out, so undoing in reverse order
+// finds every slot exactly where it was. (A claim slot's generation is the one thing undo
+// does not lower, on purpose: see InstanceHandle.)
 //
 // Thread-safety: not synchronized; owned by Allocator.
 #ifndef NVLSCHED_ALLOCATOR_UNDO_JOURNAL_H_
@@ -34,9 +35,15 @@ enum class UndoKind : uint8_t {
   kTenantChanged,   // index: tenant      -> restore saved Tenant
   kClaimAdded,      // index: claim       -> detach it and free its slot
   kClaimReleased,   // index: claim       -> take its slot back and attach it again
+  kBatchAdded,      // index: batch       -> free its slot (its claims are undone already)
+  kBatchReleased,   // index: batch       -> take its slot back (before its last claim)
 };
 
 struct UndoRecord {
+  // A constructor, so Push builds the record in place: an aggregate built on the stack
+  // and copied in costs a store-forwarding stall per record on the hot path.
+  UndoRecord(UndoKind kind, uint32_t index) : kind(kind), index(index) {}
+
   UndoKind kind;
   uint32_t index;
 };
@@ -44,7 +51,7 @@ struct UndoRecord {
 class UndoJournal {
  public:
   // Cost: amortized O(1); no allocation once capacity covers a commit group.
-  void Push(UndoKind kind, uint32_t index) { records_.push_back(UndoRecord{kind, index}); }
+  void Push(UndoKind kind, uint32_t index) { records_.emplace_back(kind, index); }
 
   // Inventory changes save the previous value, then Push the matching *Changed record.
   void Save(const InstanceType& spec) { saved_types_.push_back(spec); }
