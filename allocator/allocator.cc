@@ -79,7 +79,31 @@ absl::Status UnknownType(std::string_view id) {
 
 }  // namespace
 
+// Each Plan* builds its result in place and returns that one named object, so the Placement
+// (18 instances stored inline, ~900 bytes) is neither zeroed nor copied on the way out.
 absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) const {
+  absl::StatusOr<Placement> result(absl::in_place);
+  if (absl::Status status = PlanBatchInto(request, &*result); !status.ok()) result = status;
+  return result;
+}
+
+absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+  absl::StatusOr<Placement> result(absl::in_place);
+  if (absl::Status status = PlanSingleInto(request, &*result); !status.ok()) result = status;
+  return result;
+}
+
+absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHandle> instances,
+                                                   bool machine_health_issue) const {
+  absl::StatusOr<ReleasePlan> result(absl::in_place);
+  if (absl::Status status = PlanReleaseInto(instances, machine_health_issue, &*result);
+      !status.ok()) {
+    result = status;
+  }
+  return result;
+}
+
+absl::Status Allocator::PlanBatchInto(const BatchRequest& request, Placement* out) const {
   const FleetState& s = *state_;
   if (request.count < 1) {
     return absl::InvalidArgumentError(
@@ -110,8 +134,7 @@ absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) cons
     return status;
   }
 
-  absl::StatusOr<Placement> result(absl::in_place);
-  Placement& placement = *result;
+  Placement& placement = *out;
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = request.topology_optimized;
@@ -123,10 +146,10 @@ absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) cons
           : PlaceCrossDomain(s, type, request.count, request.spread_policy, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
-  return result;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+absl::Status Allocator::PlanSingleInto(const SingleRequest& request, Placement* out) const {
   const FleetState& s = *state_;
   if (request.gpu_count < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -164,8 +187,7 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) co
     return status;
   }
 
-  absl::StatusOr<Placement> result(absl::in_place);
-  Placement& placement = *result;
+  Placement& placement = *out;
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = true;
@@ -175,7 +197,7 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) co
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
-  return result;
+  return absl::OkStatus();
 }
 
 void Allocator::Apply(const Placement& placement, std::string_view batch_id,
@@ -191,14 +213,15 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
 
+  UndoJournal& journal = *journal_;
   BatchIndex batch = kNoIndex;
   if (!batch_id.empty()) {
     batch = s.AddBatch(batch_id);
-    journal_->Push(UndoKind::kBatchAdded, batch);
+    journal.Push(UndoKind::kBatchAdded, batch);
   }
+  InstanceHandle* handle = handles.data();
   DomainIndex pending = kNoIndex;  // SyncCell once per domain, not once per machine
-  for (size_t i = 0; i < placement.size(); ++i) {
-    const PlacedInstance& placed = placement.instances[i];
+  for (const PlacedInstance& placed : placement.instances) {
     ClaimIndex c = s.AllocateClaim();
     ClaimRecord& claim = s.claims[c];
     claim.batch = batch;
@@ -211,9 +234,9 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
     if (!partitions.empty() || !claim.partitions.empty()) {
       claim.partitions.assign(partitions.begin(), partitions.end());
     }
-    s.AttachClaim(c);
-    journal_->Push(UndoKind::kClaimAdded, c);
-    handles[i] = s.HandleOf(c);
+    s.AttachClaim(c, claim);
+    journal.Push(UndoKind::kClaimAdded, c);
+    *handle++ = InstanceHandle{c, claim.generation};
     if (placed.domain != pending) {
       if (pending != kNoIndex) s.SyncCell(placement.type, pending);
       pending = placed.domain;
@@ -222,33 +245,42 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   if (pending != kNoIndex) s.SyncCell(placement.type, pending);
 }
 
-absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHandle> instances,
-                                                   bool machine_health_issue) const {
+absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instances,
+                                        bool machine_health_issue, ReleasePlan* out) const {
   const FleetState& s = *state_;
-  absl::StatusOr<ReleasePlan> result(absl::in_place);
-  ReleasePlan& plan = *result;
+  ReleasePlan& plan = *out;
   plan.machine_health_issue = machine_health_issue;
   plan.planned_at = version_;
-  // Small lists (every batch) check duplicates by scanning, which does not allocate.
+  plan.claims.resize(instances.size());  // inline up to kInlineBatch: no allocation
+  ClaimIndex* claims = plan.claims.data();
+  // Duplicates, without allocating for short lists (every batch): a 64-bit filter on the
+  // slot says "certainly not seen" for almost every handle, and only a possible repeat is
+  // confirmed by scanning the claims so far. Long lists use a hash set.
   constexpr size_t kScanLimit = 64;
+  uint64_t filter = 0;
   absl::flat_hash_set<ClaimIndex> seen;
-  for (InstanceHandle handle : instances) {
-    ClaimIndex c = s.FindClaim(handle);
+  for (size_t i = 0; i < instances.size(); ++i) {
+    ClaimIndex c = s.FindClaim(instances[i]);
     if (c == kNoIndex) {
       return absl::NotFoundError(absl::StrCat(
-          "instance \"", s.InstanceName(handle),
+          "instance \"", s.InstanceName(instances[i]),
           "\" is not known (never created, or already deleted); nothing was released"));
     }
-    bool duplicate = instances.size() <= kScanLimit
-                         ? std::find(plan.claims.begin(), plan.claims.end(), c) != plan.claims.end()
-                         : !seen.insert(c).second;
+    bool duplicate;
+    if (instances.size() <= kScanLimit) {
+      uint64_t bit = uint64_t{1} << (c & 63);
+      duplicate = (filter & bit) != 0 && std::find(claims, claims + i, c) != claims + i;
+      filter |= bit;
+    } else {
+      duplicate = !seen.insert(c).second;
+    }
     if (duplicate) {
       return absl::InvalidArgumentError(absl::StrCat(
           "instance \"", s.InstanceName(c), "\" is listed twice; list each instance once"));
     }
-    plan.claims.push_back(c);
+    claims[i] = c;
   }
-  return result;
+  return absl::OkStatus();
 }
 
 void Allocator::Apply(const ReleasePlan& plan) {
@@ -259,25 +291,26 @@ void Allocator::Apply(const ReleasePlan& plan) {
 
 void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue) {
   FleetState& s = *state_;
+  UndoJournal& journal = *journal_;
   DomainIndex pending_domain = kNoIndex;
   TypeIndex pending_type = kNoIndex;
   for (ClaimIndex c : claims) {
-    const ClaimRecord& claim = s.claims[c];
+    ClaimRecord& claim = s.claims[c];
     MachineIndex m = claim.machine;
     MachineRecord& machine = s.machines[m];
-    s.DetachClaim(c);
+    s.DetachClaim(c, claim);
     s.claim_slots.Release(c);
-    journal_->Push(UndoKind::kClaimReleased, c);
+    journal.Push(UndoKind::kClaimReleased, c);
     // Its last instance gone, the batch ends too. Journaled after the claim, so undo
     // revives the batch before re-attaching the claim.
     if (claim.batch != kNoIndex && s.batches[claim.batch].live_claims == 0) {
       s.batches[claim.batch].live = false;
       s.batch_slots.Release(claim.batch);
-      journal_->Push(UndoKind::kBatchReleased, claim.batch);
+      journal.Push(UndoKind::kBatchReleased, claim.batch);
     }
     if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
-      journal_->Save(machine.spec);
-      journal_->Push(UndoKind::kMachineChanged, m);
+      journal.Save(machine.spec);
+      journal.Push(UndoKind::kMachineChanged, m);
       s.RemoveContribution(m);
       machine.spec.state = MachineState::kMaintenance;
       machine.spec.state_reason = absl::StrCat("health issue reported when instance ",

@@ -199,6 +199,10 @@ class Allocator {
                                      absl::FunctionRef<void(const DomainCapacity&)> fn) const;
 
  private:
+  absl::Status PlanBatchInto(const BatchRequest& request, Placement* out) const;
+  absl::Status PlanSingleInto(const SingleRequest& request, Placement* out) const;
+  absl::Status PlanReleaseInto(absl::Span<const InstanceHandle> instances,
+                               bool machine_health_issue, ReleasePlan* out) const;
   absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;
   absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus) const;
   absl::Status ResolvePartitions(absl::Span<const std::string> ids,

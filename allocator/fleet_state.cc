@@ -275,12 +275,19 @@ void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_
 
 void FleetState::AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const {
   const DomainCell& c = cell(t, d);
-  const std::vector<MachineIndex>& order = domains[d].machines_by_tray;
+  const DomainRecord& domain = domains[d];
   for (int pos = c.free_mask.First(); pos >= 0 && n > 0; pos = c.free_mask.NextFrom(pos + 1)) {
-    MachineIndex m = order[pos];
+    MachineIndex m = domain.machines_by_tray[pos];
+    const MachineRecord& rec = machines[m];
     // Filled in place: building a PlacedInstance on the stack and copying it in costs a
     // store-forwarding stall per machine.
-    FillPlaced(m, machines[m].spec.gpu_count, true, &out->instances.emplace_back());
+    PlacedInstance& placed = out->instances.emplace_back();
+    placed.machine_id = rec.spec.id;
+    placed.domain_id = domain.spec.id;
+    placed.gpu_count = rec.spec.gpu_count;
+    placed.whole_machine = true;
+    placed.machine = m;
+    placed.domain = d;
     --n;
   }
   assert(n == 0);

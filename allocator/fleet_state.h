@@ -19,6 +19,8 @@
 // Index maintenance. For each (instance type, domain) a DomainCell counts machines, free
 // machines and free GPUs, with tray-ordered bitmaps. Every change to a machine goes
 //     RemoveContribution(m); <change the machine or its holdings>; AddContribution(m);
+// (claims use cheaper equivalents: ChangeContribution applies only the difference, and
+// TakeFreeMachine / ReturnFreeMachine the fixed difference of a free machine taken whole)
 // and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
 // what the per-type indexes (BestFitDomainIndex, GpuGranularIndex, histograms) currently
 // reflect and moves the domain between buckets. Syncing once per domain is what makes an
@@ -223,7 +225,7 @@ class FleetState {
   static Contribution ContributionOf(const MachineRecord& rec) {
     return {rec.free_whole(), rec.free_gpus()};
   }
-  void ChangeContribution(MachineIndex m, Contribution before);
+  void ChangeContribution(const MachineRecord& rec, Contribution before);
   void SyncCell(TypeIndex t, DomainIndex d);
 
   // A claim slot to fill (reused last-in first-out), its generation already bumped.
@@ -245,9 +247,11 @@ class FleetState {
 
   // The claim record is filled in (live = false); marks it live, holds its machine, counts
   // quota usage, partitions and its batch's claims. Caller then SyncCells the domain.
-  void AttachClaim(ClaimIndex c);
+  void AttachClaim(ClaimIndex c, ClaimRecord& claim);  // REQUIRES: claim is claims[c]
+  void AttachClaim(ClaimIndex c) { AttachClaim(c, claims[c]); }
   // Exact inverse of AttachClaim; the record keeps its data so it can be attached again.
-  void DetachClaim(ClaimIndex c);
+  void DetachClaim(ClaimIndex c, ClaimRecord& claim);  // REQUIRES: claim is claims[c]
+  void DetachClaim(ClaimIndex c) { DetachClaim(c, claims[c]); }
 
   // Appends the n lowest-tray free machines of type t in domain d (REQUIRES: n <= free).
   void AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const;
@@ -288,13 +292,17 @@ class FleetState {
  private:
   void ResetPositions(DomainIndex d);
   void SyncDomain(DomainIndex d, TypeIndex also);
+  // A free machine (READY, held by nothing) taken whole, and given back: its cell loses or
+  // regains one free machine and all its GPUs. Attach/DetachClaim's common case, cheaper
+  // than ChangeContribution's general diff.
+  void TakeFreeMachine(const MachineRecord& rec);
+  void ReturnFreeMachine(const MachineRecord& rec);
   void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
 };
 
 // ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls ----
 
-inline void FleetState::ChangeContribution(MachineIndex m, Contribution before) {
-  const MachineRecord& rec = machines[m];
+inline void FleetState::ChangeContribution(const MachineRecord& rec, Contribution before) {
   TypeState& ts = type_states[rec.type];
   DomainCell& cell = ts.cells[rec.domain];
   bool free_whole = rec.free_whole();
@@ -322,18 +330,47 @@ inline void FleetState::ChangeContribution(MachineIndex m, Contribution before) 
   }
 }
 
-inline void FleetState::AttachClaim(ClaimIndex c) {
-  ClaimRecord& claim = claims[c];
-  assert(!claim.live);
+inline void FleetState::TakeFreeMachine(const MachineRecord& rec) {
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  int32_t gpus = rec.spec.gpu_count;  // all free: nothing held it
+  --cell.free;
+  --ts.free_machines;
+  cell.free_mask.Reset(rec.position);
+  if (--cell.granular_hist[gpus] == 0) cell.granular_bits &= ~(1u << gpus);
+  cell.granular_mask.Reset(rec.position);
+  ts.free_gpus -= gpus;
+}
+
+inline void FleetState::ReturnFreeMachine(const MachineRecord& rec) {
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  int32_t gpus = rec.spec.gpu_count;
+  ++cell.free;
+  ++ts.free_machines;
+  cell.free_mask.Set(rec.position);
+  if (cell.granular_hist[gpus]++ == 0) cell.granular_bits |= 1u << gpus;
+  cell.granular_mask.Set(rec.position);
+  ts.free_gpus += gpus;
+}
+
+inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
+  assert(!claim.live && &claim == &claims[c]);
   MachineRecord& machine = machines[claim.machine];
-  Contribution before = ContributionOf(machine);
-  if (claim.whole_machine) {
+  if (claim.whole_machine && machine.free_whole()) {
+    assert(machine.granular_gpus == 0);
     machine.whole_claim = c;
+    TakeFreeMachine(machine);
   } else {
-    machine.granular_gpus += claim.gpu_count;
-    ++machine.granular_claims;
+    Contribution before = ContributionOf(machine);
+    if (claim.whole_machine) {
+      machine.whole_claim = c;
+    } else {
+      machine.granular_gpus += claim.gpu_count;
+      ++machine.granular_claims;
+    }
+    ChangeContribution(machine, before);
   }
-  ChangeContribution(claim.machine, before);
   tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
   if (claim.batch != kNoIndex) ++batches[claim.batch].live_claims;
@@ -341,18 +378,24 @@ inline void FleetState::AttachClaim(ClaimIndex c) {
   ++live_claims;
 }
 
-inline void FleetState::DetachClaim(ClaimIndex c) {
-  ClaimRecord& claim = claims[c];
-  assert(claim.live);
+inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
+  assert(claim.live && &claim == &claims[c]);
   MachineRecord& machine = machines[claim.machine];
-  Contribution before = ContributionOf(machine);
-  if (claim.whole_machine) {
+  if (claim.whole_machine && machine.ready()) {
+    // Held whole, so by invariant 1 nothing else holds it: it becomes free.
+    assert(machine.whole_claim == c && machine.granular_claims == 0);
     machine.whole_claim = kNoIndex;
+    ReturnFreeMachine(machine);
   } else {
-    machine.granular_gpus -= claim.gpu_count;
-    --machine.granular_claims;
+    Contribution before = ContributionOf(machine);
+    if (claim.whole_machine) {
+      machine.whole_claim = kNoIndex;
+    } else {
+      machine.granular_gpus -= claim.gpu_count;
+      --machine.granular_claims;
+    }
+    ChangeContribution(machine, before);
   }
-  ChangeContribution(claim.machine, before);
   tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
   if (claim.batch != kNoIndex) --batches[claim.batch].live_claims;

@@ -90,6 +90,10 @@ struct PlacedInstance {
 // in goes.
 // Machines come grouped by domain and, within a domain, in ascending tray order.
 struct Placement {
+  // User-provided, so value-initialization (absl::StatusOr's in-place construction) does
+  // not zero the inline instance buffer first.
+  Placement() {}
+
   absl::InlinedVector<PlacedInstance, kInlineBatch> instances;
   TenantIndex tenant = kNoIndex;
   TypeIndex type = kNoIndex;
@@ -105,6 +109,8 @@ struct Placement {
 
 // A planned release of instances; see Allocator::PlanRelease.
 struct ReleasePlan {
+  ReleasePlan() {}  // as Placement's
+
   absl::InlinedVector<ClaimIndex, kInlineBatch> claims;
   bool machine_health_issue = false;
   uint64_t planned_at = 0;

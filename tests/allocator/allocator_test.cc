@@ -192,6 +192,21 @@ TEST(AllocatorTest, ReleaseRefusesAHandleListedTwiceAmongOthers) {
   EXPECT_EQ(fleet.alloc().instance_count(), 3u);
 }
 
+TEST(AllocatorTest, HandlesWhoseSlotsShareADuplicateFilterBitAreNotDuplicates) {
+  // PlanRelease's duplicate check filters on slot % 64 before it scans.
+  TestFleet fleet({{"a", "s1", 100}});
+  ASSERT_OK(fleet.PlaceBatch(100, /*strict=*/false));
+  std::vector<InstanceHandle> h = fleet.HandlesOf(fleet.last_instances());
+  ASSERT_EQ(h[64].slot, h[0].slot + 64);
+  EXPECT_STATUS(fleet.alloc().PlanRelease({h[1], h[65], h[1]}, false),
+                absl::StatusCode::kInvalidArgument, "is listed twice");
+  absl::StatusOr<ReleasePlan> plan = fleet.alloc().PlanRelease({h[0], h[64], h[2]}, false);
+  ASSERT_OK(plan);
+  fleet.alloc().Apply(*plan);
+  EXPECT_EQ(fleet.alloc().instance_count(), 97u);
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
 TEST(AllocatorTest, WithoutANamerMessagesNameInstancesByHandle) {
   TestFleet fleet({{"a", "s1", 2}});
   ASSERT_OK(fleet.PlaceBatch(1));
