@@ -300,35 +300,8 @@ class FleetState {
   void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
 };
 
-// ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls ----
-
-inline void FleetState::ChangeContribution(const MachineRecord& rec, Contribution before) {
-  TypeState& ts = type_states[rec.type];
-  DomainCell& cell = ts.cells[rec.domain];
-  bool free_whole = rec.free_whole();
-  if (free_whole != before.free_whole) {
-    int32_t delta = free_whole ? 1 : -1;
-    cell.free += delta;
-    ts.free_machines += delta;
-    if (free_whole) {
-      cell.free_mask.Set(rec.position);
-    } else {
-      cell.free_mask.Reset(rec.position);
-    }
-  }
-  int32_t old_f = std::max(before.free_gpus, 0);
-  int32_t new_f = std::max(rec.free_gpus(), 0);
-  if (old_f != new_f) {
-    if (old_f > 0 && --cell.granular_hist[old_f] == 0) cell.granular_bits &= ~(1u << old_f);
-    if (new_f > 0 && cell.granular_hist[new_f]++ == 0) cell.granular_bits |= 1u << new_f;
-    if (new_f == 0) {
-      cell.granular_mask.Reset(rec.position);
-    } else if (old_f == 0) {
-      cell.granular_mask.Set(rec.position);
-    }
-    ts.free_gpus += new_f - old_f;
-  }
-}
+// ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls (the
+// general ChangeContribution, for drained machines and GPU-granular claims, is in the .cc) ----
 
 inline void FleetState::TakeFreeMachine(const MachineRecord& rec) {
   TypeState& ts = type_states[rec.type];
