@@ -1,10 +1,12 @@
 // Allocator: planning and applying placements and releases. Inventory changes are in
-// allocator_inventory.cc, the undo journal in allocator_journal.cc, reads in
-// allocator_read.cc. The placement rules themselves live in the *_policy.cc files.
+// allocator_inventory.cc, the undo journal and start-up recovery in allocator_recovery.cc,
+// reads in allocator_read.cc. The placement rules themselves live in the *_policy.cc files.
 #include "allocator/allocator.h"
 
 #include <algorithm>
 #include <cassert>
+#include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,8 @@ Allocator::Allocator()
 Allocator::~Allocator() = default;
 Allocator::Allocator(Allocator&&) noexcept = default;
 Allocator& Allocator::operator=(Allocator&&) noexcept = default;
+
+void Allocator::SetInstanceNamer(InstanceNamer namer) { state_->instance_namer = std::move(namer); }
 
 absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type,
                                    int64_t requested_gpus) const {
@@ -75,7 +79,31 @@ absl::Status UnknownType(std::string_view id) {
 
 }  // namespace
 
+// Each Plan* builds its result in place and returns that one named object, so the Placement
+// (18 instances stored inline, ~900 bytes) is neither zeroed nor copied on the way out.
 absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) const {
+  absl::StatusOr<Placement> result(absl::in_place);
+  if (absl::Status status = PlanBatchInto(request, &*result); !status.ok()) result = status;
+  return result;
+}
+
+absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+  absl::StatusOr<Placement> result(absl::in_place);
+  if (absl::Status status = PlanSingleInto(request, &*result); !status.ok()) result = status;
+  return result;
+}
+
+absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHandle> instances,
+                                                   bool machine_health_issue) const {
+  absl::StatusOr<ReleasePlan> result(absl::in_place);
+  if (absl::Status status = PlanReleaseInto(instances, machine_health_issue, &*result);
+      !status.ok()) {
+    result = status;
+  }
+  return result;
+}
+
+absl::Status Allocator::PlanBatchInto(const BatchRequest& request, Placement* out) const {
   const FleetState& s = *state_;
   if (request.count < 1) {
     return absl::InvalidArgumentError(
@@ -106,12 +134,11 @@ absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) cons
     return status;
   }
 
-  absl::StatusOr<Placement> result(absl::in_place);
-  Placement& placement = *result;
+  Placement& placement = *out;
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = request.topology_optimized;
-  placement.planned_at = generation_;
+  placement.planned_at = version_;
   absl::Status placed =
       request.topology_optimized
           ? PlaceStrictBatch(s, type, request.count, PlacementScope{kNoIndex, partitions},
@@ -119,10 +146,10 @@ absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) cons
           : PlaceCrossDomain(s, type, request.count, request.spread_policy, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
-  return result;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+absl::Status Allocator::PlanSingleInto(const SingleRequest& request, Placement* out) const {
   const FleetState& s = *state_;
   if (request.gpu_count < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -160,26 +187,25 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) co
     return status;
   }
 
-  absl::StatusOr<Placement> result(absl::in_place);
-  Placement& placement = *result;
+  Placement& placement = *out;
   placement.tenant = tenant;
   placement.type = type;
   placement.topology_optimized = true;
-  placement.planned_at = generation_;
+  placement.planned_at = version_;
   PlacementScope scope{site, partitions};
   absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
-  return result;
+  return absl::OkStatus();
 }
 
-void Allocator::Apply(const Placement& placement, absl::Span<const std::string> instance_ids,
-                      std::string_view batch_id) {
+void Allocator::Apply(const Placement& placement, std::string_view batch_id,
+                      absl::Span<InstanceHandle> handles) {
   FleetState& s = *state_;
-  assert(placement.planned_at == generation_ && "placement planned against an older state");
-  assert(instance_ids.size() == placement.size());
-  ++generation_;
+  assert(placement.planned_at == version_ && "placement planned against an older state");
+  assert(handles.size() == placement.size());
+  ++version_;
   absl::InlinedVector<PartitionIndex, 4> partitions;
   for (const std::string& id : placement.nvlink_partition_ids) {
     partitions.push_back(s.InternPartition(id));
@@ -187,14 +213,18 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
 
+  UndoJournal& journal = *journal_;
+  BatchIndex batch = kNoIndex;
+  if (!batch_id.empty()) {
+    batch = s.AddBatch(batch_id);
+    journal.Push(UndoKind::kBatchAdded, batch);
+  }
+  InstanceHandle* handle = handles.data();
   DomainIndex pending = kNoIndex;  // SyncCell once per domain, not once per machine
-  for (size_t i = 0; i < placement.size(); ++i) {
-    const PlacedInstance& placed = placement.instances[i];
-    assert(!instance_ids[i].empty() && s.FindClaim(instance_ids[i]) == kNoIndex);
-    ClaimIndex c = s.claim_slots.Allocate(s.claims);
+  for (const PlacedInstance& placed : placement.instances) {
+    ClaimIndex c = s.AllocateClaim();
     ClaimRecord& claim = s.claims[c];
-    claim.id.assign(instance_ids[i]);  // reuses the slot's buffer: no allocation
-    claim.batch_id.assign(batch_id.data(), batch_id.size());
+    claim.batch = batch;
     claim.tenant = placement.tenant;
     claim.type = placement.type;
     claim.machine = placed.machine;
@@ -204,8 +234,9 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
     if (!partitions.empty() || !claim.partitions.empty()) {
       claim.partitions.assign(partitions.begin(), partitions.end());
     }
-    s.AttachClaim(c);
-    journal_->Push(UndoKind::kClaimAdded, c);
+    s.AttachClaim(c, claim);
+    journal.Push(UndoKind::kClaimAdded, c);
+    *handle++ = InstanceHandle{c, claim.generation};
     if (placed.domain != pending) {
       if (pending != kNoIndex) s.SyncCell(placement.type, pending);
       pending = placed.domain;
@@ -214,59 +245,76 @@ void Allocator::Apply(const Placement& placement, absl::Span<const std::string> 
   if (pending != kNoIndex) s.SyncCell(placement.type, pending);
 }
 
-absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const std::string> instance_ids,
-                                                   bool machine_health_issue) const {
+absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instances,
+                                        bool machine_health_issue, ReleasePlan* out) const {
   const FleetState& s = *state_;
-  absl::StatusOr<ReleasePlan> result(absl::in_place);
-  ReleasePlan& plan = *result;
+  ReleasePlan& plan = *out;
   plan.machine_health_issue = machine_health_issue;
-  plan.planned_at = generation_;
-  // Small lists (every batch) check duplicates by scanning, which does not allocate.
+  plan.planned_at = version_;
+  plan.claims.resize(instances.size());  // inline up to kInlineBatch: no allocation
+  ClaimIndex* claims = plan.claims.data();
+  // Duplicates, without allocating for short lists (every batch): a 64-bit filter on the
+  // slot says "certainly not seen" for almost every handle, and only a possible repeat is
+  // confirmed by scanning the claims so far. Long lists use a hash set.
   constexpr size_t kScanLimit = 64;
+  uint64_t filter = 0;
   absl::flat_hash_set<ClaimIndex> seen;
-  for (const std::string& id : instance_ids) {
-    ClaimIndex c = s.FindClaim(id);
+  for (size_t i = 0; i < instances.size(); ++i) {
+    ClaimIndex c = s.FindClaim(instances[i]);
     if (c == kNoIndex) {
-      return absl::NotFoundError(absl::StrCat("instance \"", id,
-                                              "\" is not known (never created, or already "
-                                              "deleted); nothing was released"));
+      return absl::NotFoundError(absl::StrCat(
+          "instance \"", s.InstanceName(instances[i]),
+          "\" is not known (never created, or already deleted); nothing was released"));
     }
-    bool duplicate = instance_ids.size() <= kScanLimit
-                         ? std::find(plan.claims.begin(), plan.claims.end(), c) != plan.claims.end()
-                         : !seen.insert(c).second;
+    bool duplicate;
+    if (instances.size() <= kScanLimit) {
+      uint64_t bit = uint64_t{1} << (c & 63);
+      duplicate = (filter & bit) != 0 && std::find(claims, claims + i, c) != claims + i;
+      filter |= bit;
+    } else {
+      duplicate = !seen.insert(c).second;
+    }
     if (duplicate) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "instance \"", id, "\" is listed twice; list each instance once"));
+          "instance \"", s.InstanceName(c), "\" is listed twice; list each instance once"));
     }
-    plan.claims.push_back(c);
+    claims[i] = c;
   }
-  return result;
+  return absl::OkStatus();
 }
 
 void Allocator::Apply(const ReleasePlan& plan) {
-  assert(plan.planned_at == generation_ && "release planned against an older state");
-  ++generation_;
+  assert(plan.planned_at == version_ && "release planned against an older state");
+  ++version_;
   ReleaseClaims(plan.claims, plan.machine_health_issue);
 }
 
 void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue) {
   FleetState& s = *state_;
+  UndoJournal& journal = *journal_;
   DomainIndex pending_domain = kNoIndex;
   TypeIndex pending_type = kNoIndex;
   for (ClaimIndex c : claims) {
-    const ClaimRecord& claim = s.claims[c];
+    ClaimRecord& claim = s.claims[c];
     MachineIndex m = claim.machine;
     MachineRecord& machine = s.machines[m];
-    s.DetachClaim(c);
+    s.DetachClaim(c, claim);
     s.claim_slots.Release(c);
-    journal_->Push(UndoKind::kClaimReleased, c);
+    journal.Push(UndoKind::kClaimReleased, c);
+    // Its last instance gone, the batch ends too. Journaled after the claim, so undo
+    // revives the batch before re-attaching the claim.
+    if (claim.batch != kNoIndex && s.batches[claim.batch].live_claims == 0) {
+      s.batches[claim.batch].live = false;
+      s.batch_slots.Release(claim.batch);
+      journal.Push(UndoKind::kBatchReleased, claim.batch);
+    }
     if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
-      journal_->Save(machine.spec);
-      journal_->Push(UndoKind::kMachineChanged, m);
+      journal.Save(machine.spec);
+      journal.Push(UndoKind::kMachineChanged, m);
       s.RemoveContribution(m);
       machine.spec.state = MachineState::kMaintenance;
-      machine.spec.state_reason =
-          absl::StrCat("health issue reported when instance ", claim.id, " was released");
+      machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
+                                               s.InstanceName(c), " was released");
       s.AddContribution(m);
     }
     if (machine.domain != pending_domain || machine.type != pending_type) {

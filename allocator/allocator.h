@@ -2,8 +2,9 @@
 //
 // It owns the in-memory inventory (instance types, NVLink domains, machines, tenants) and
 // the instances placed on it, and decides where new instances go:
-//   - strict batch / whole-machine single -> strict_batch_policy.h (best-fit domain,
-//     chosen in O(1) by best_fit_domain_index.h)
+//   - strict batch / whole-machine single -> strict_batch_policy.h: PlaceStrictBatch
+//     chooses the one NVLink domain (best fit, in O(1) via best_fit_domain_index.h), then
+//     FleetState::AppendFreeMachines takes its lowest free trays
 //   - cross-domain batch (FILL / MIN_DOMAINS / SPREAD) -> cross_domain_policy.h
 //   - GPU-granular single -> gpu_granular_policy.h
 //   - NVLink partition affinity -> partition_affinity.h
@@ -14,9 +15,16 @@
 // group of changes can be rolled back exactly (Mark / RollbackTo) if the durable commit
 // fails, and forgotten (ClearJournal) once it succeeds.
 //
+// Instances have no string id here: Apply and RestoreInstance hand out an InstanceHandle
+// (placement.h) and PlanRelease / FindInstance take it back, so the hot path never hashes
+// or copies an instance id. The caller keeps its own ids next to the handles (the daemon's
+// State does) and installs an InstanceNamer so that messages still name instances by
+// those ids (SetInstanceNamer).
+//
 // Pure: no I/O, threads, clocks or randomness; ids come from the caller. Deterministic:
 // ids map to dense indices in insertion order and every tie is broken by index (domain
-// index = order in which domains were first added).
+// index = order in which domains were first added); handles are minted deterministically
+// too.
 //
 // Thread-safety: NOT thread-safe. One owner (the daemon's engine thread) calls everything;
 // others must go through it. Const methods are safe to call concurrently only while no
@@ -63,6 +71,11 @@ class Allocator {
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
 
+  // How messages and a drained machine's state_reason name an instance (placement.h).
+  // Without one, or when it returns "", an instance is named HandleName(handle), e.g.
+  // "#12.3". It must not call back into the Allocator's non-const methods.
+  void SetInstanceNamer(InstanceNamer namer);
+
   // ---------------------------------------------------------------- Inventory
   // Adds or updates by id. gpus_per_machine (1..kMaxGpusPerMachine) may change only while
   // no machine has the type. INVALID_ARGUMENT, FAILED_PRECONDITION.
@@ -102,17 +115,20 @@ class Allocator {
   // gpu_count outside 0..gpus_per_machine and NOT_FOUND for an unknown site_id.
   // Cost: O(kMaxGpusPerMachine + domain size) without a site filter; no allocation.
   absl::StatusOr<Placement> PlanSingle(const SingleRequest& request) const;
-  // Records the planned instances: instance_ids[i] goes to placement.instances[i].
-  // REQUIRES: the placement was planned against the current state (no mutation since);
-  // instance_ids.size() == placement.size(); ids are new, unique and non-empty. batch_id
-  // may be empty (singles). Cannot fail. Cost: O(size); no allocation in steady state.
-  void Apply(const Placement& placement, absl::Span<const std::string> instance_ids,
-             std::string_view batch_id);
+  // Records the planned instances as one batch named batch_id (empty for a single: no
+  // batch) and writes the handle of the instance placed at placement.instances[i] to
+  // handles[i]. REQUIRES: the placement was planned against the current state (no
+  // mutation since); handles.size() == placement.size(). Cannot fail.
+  // Cost: O(size), no hashing, one copy of batch_id; no allocation in steady state.
+  void Apply(const Placement& placement, std::string_view batch_id,
+             absl::Span<InstanceHandle> handles);
 
-  // Plans deleting instances, all or nothing: NOT_FOUND for an unknown id,
-  // INVALID_ARGUMENT for an id listed twice. With machine_health_issue, each machine goes
-  // to MAINTENANCE instead of back to the pool. Cost: O(n) hash lookups.
-  absl::StatusOr<ReleasePlan> PlanRelease(absl::Span<const std::string> instance_ids,
+  // Plans deleting instances, all or nothing: NOT_FOUND for a stale or never-valid handle
+  // (the instance was released, or rolled back), INVALID_ARGUMENT for a handle listed
+  // twice. With machine_health_issue, each machine goes to MAINTENANCE instead of back to
+  // the pool. Cost: O(n) handle checks, no hashing of ids; duplicates are found by a scan
+  // for n <= 64 (no allocation) and with a hash set of slots above.
+  absl::StatusOr<ReleasePlan> PlanRelease(absl::Span<const InstanceHandle> instances,
                                           bool machine_health_issue) const;
   // REQUIRES: planned against the current state. Cannot fail. No allocation in steady
   // state without a health issue.
@@ -122,34 +138,44 @@ class Allocator {
   // Mark() then RollbackTo(mark) restores exactly the state at Mark() (records, indexes,
   // quota usage, slot reuse order); ClearJournal() after the group is durable. NVLink
   // partition ids first seen after the mark stay interned with no instances, which is
-  // unobservable. Cost: RollbackTo is O(records undone), allocation-free for placements. Marks taken before a
-  // ClearJournal must not be used. The journal grows until ClearJournal: call it after
-  // every successful commit (and after start-up recovery).
+  // unobservable. Handles: an instance released since the mark is reachable by its old
+  // handle again; one added since the mark is gone and its handle stays stale for good
+  // (slot generations are not rolled back). Cost: RollbackTo is O(records undone),
+  // allocation-free for placements. Marks taken before a ClearJournal must not be used.
+  // The journal grows until ClearJournal: call it after every successful commit (and after
+  // start-up recovery).
   JournalMark Mark() const;
   void RollbackTo(JournalMark mark);
   void ClearJournal();
 
   // ---------------------------------------------------------------- Recovery
   // Re-inserts an instance read back from the store, on the machine it names (placement
-  // rules and quota are not re-applied: what was acknowledged stands). NOT_FOUND (tenant,
-  // type, machine), ALREADY_EXISTS (instance id), INVALID_ARGUMENT (gpu_count),
-  // FAILED_PRECONDITION when it would break invariant 1 (machine already held whole or
-  // partly, too many GPUs) or the machine is of another type. Strict batches spanning
-  // domains (invariant 2) are reported by CheckInvariants: call it once all are restored.
-  absl::Status RestoreInstance(const InstanceClaim& claim);
+  // rules and quota are not re-applied: what was acknowledged stands), and returns its new
+  // handle. Instances restored with the same non-empty batch_id form one batch. The
+  // allocator has no instance ids, so it cannot tell a duplicate: the caller keeps its ids
+  // unique (the store's primary key does). NOT_FOUND (tenant, type, machine),
+  // INVALID_ARGUMENT (gpu_count), FAILED_PRECONDITION when it would break invariant 1
+  // (machine already held whole or partly, too many GPUs) or the machine is of another
+  // type; messages describe "the restored instance" (the caller names it) and the
+  // instances already there through the InstanceNamer. Strict batches spanning domains
+  // (invariant 2) are reported by CheckInvariants: call it once all are restored.
+  absl::StatusOr<InstanceHandle> RestoreInstance(const InstanceClaim& claim);
   // Recounts everything from the records and compares with every index. OK, or
   // FAILED_PRECONDITION for a broken invariant 1/2 (the data is wrong), or INTERNAL for an
-  // index that disagrees with the recount (a bug); the message names the machine, domain
-  // or instance at fault. Cost: O(machines + instances + domains x types); allocates.
+  // index that disagrees with the recount (a bug); the message names the machine, domain,
+  // batch or instance (through the InstanceNamer) at fault.
+  // Cost: O(machines + instances + domains x types); allocates.
   absl::Status CheckInvariants() const;
 
   // ---------------------------------------------------------------- Read side
-  // Pointers stay valid until the next mutation. nullptr / nullopt when unknown.
+  // Pointers stay valid until the next mutation. nullptr / nullopt when unknown (for
+  // FindInstance: a stale handle).
   const InstanceType* FindInstanceType(std::string_view id) const;
   const Domain* FindDomain(std::string_view id) const;
   const Machine* FindMachine(std::string_view id) const;
   const Tenant* FindTenant(std::string_view id) const;
-  std::optional<InstanceClaim> FindInstance(std::string_view id) const;
+  // Cost: O(1) to find; building the InstanceClaim copies its strings (allocates).
+  std::optional<InstanceClaim> FindInstance(InstanceHandle instance) const;
   // GPUs of the type the tenant holds now. NOT_FOUND.
   absl::StatusOr<int64_t> QuotaUsageGpus(std::string_view tenant_id,
                                          std::string_view instance_type_id) const;
@@ -159,7 +185,7 @@ class Allocator {
   void ForEachDomain(absl::FunctionRef<void(const Domain&)> fn) const;
   void ForEachMachine(absl::FunctionRef<void(const Machine&)> fn) const;
   void ForEachTenant(absl::FunctionRef<void(const Tenant&)> fn) const;
-  void ForEachInstance(absl::FunctionRef<void(const InstanceClaim&)> fn) const;
+  void ForEachInstance(absl::FunctionRef<void(InstanceHandle, const InstanceClaim&)> fn) const;
   size_t machine_count() const;
   size_t instance_count() const;
 
@@ -173,6 +199,10 @@ class Allocator {
                                      absl::FunctionRef<void(const DomainCapacity&)> fn) const;
 
  private:
+  absl::Status PlanBatchInto(const BatchRequest& request, Placement* out) const;
+  absl::Status PlanSingleInto(const SingleRequest& request, Placement* out) const;
+  absl::Status PlanReleaseInto(absl::Span<const InstanceHandle> instances,
+                               bool machine_health_issue, ReleasePlan* out) const;
   absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;
   absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus) const;
   absl::Status ResolvePartitions(absl::Span<const std::string> ids,
@@ -185,7 +215,7 @@ class Allocator {
   std::unique_ptr<FleetState> state_;
   std::unique_ptr<UndoJournal> journal_;
   // Bumped by every mutation; plans carry it so Apply can assert they are current.
-  uint64_t generation_ = 0;
+  uint64_t version_ = 0;
 };
 
 }  // namespace nvlsched::allocator

@@ -23,7 +23,7 @@ bool SameStructure(const MachineRecord& rec, DomainIndex d, TypeIndex t, const M
 
 std::string DescribeHolders(const FleetState& s, const MachineRecord& rec) {
   if (rec.whole_claim != kNoIndex) {
-    return absl::StrCat("instance ", s.claims[rec.whole_claim].id);
+    return absl::StrCat("instance ", s.InstanceName(rec.whole_claim));
   }
   return absl::StrCat(rec.granular_claims, " GPU-granular instance(s) holding ", rec.granular_gpus,
                       " GPUs");
@@ -50,7 +50,7 @@ absl::Status Allocator::UpsertInstanceType(const InstanceType& type) {
         "instance type ", type.id, " has ", s.type_states[t].total_machines,
         " machines; gpus_per_machine can change only while no machine has the type"));
   }
-  ++generation_;
+  ++version_;
   if (t == kNoIndex) {
     journal_->Push(UndoKind::kTypeAdded, s.AppendType(type));
     return absl::OkStatus();
@@ -65,7 +65,7 @@ absl::Status Allocator::UpsertDomain(const Domain& domain) {
   FleetState& s = *state_;
   if (domain.id.empty()) return absl::InvalidArgumentError("domain id must not be empty");
   DomainIndex d = s.FindDomain(domain.id);
-  ++generation_;
+  ++version_;
   if (d == kNoIndex) {
     journal_->Push(UndoKind::kDomainAdded, s.AppendDomain(domain));
     return absl::OkStatus();
@@ -166,7 +166,7 @@ absl::Status Allocator::UpsertMachine(const Machine& machine) {
   FleetState& s = *state_;
   MachineIndex existing = s.FindMachine(machine.id);
   if (absl::Status status = ValidateMachine(machine, existing); !status.ok()) return status;
-  ++generation_;
+  ++version_;
   if (existing != kNoIndex) {
     journal_->Save(s.machines[existing].spec);
     journal_->Push(UndoKind::kMachineChanged, existing);
@@ -199,7 +199,7 @@ absl::Status Allocator::SetMachineState(std::string_view machine_id, MachineStat
   Machine spec = s.machines[m].spec;
   spec.state = state;
   spec.state_reason = std::string(reason);
-  ++generation_;
+  ++version_;
   journal_->Save(s.machines[m].spec);
   journal_->Push(UndoKind::kMachineChanged, m);
   SetMachineSpec(m, spec);
@@ -218,7 +218,7 @@ absl::Status Allocator::RemoveMachine(std::string_view machine_id) {
         "machine ", rec.spec.id, " is held by ", DescribeHolders(s, rec),
         "; delete those instances first (or drain it with MAINTENANCE)"));
   }
-  ++generation_;
+  ++version_;
   s.UnlinkMachine(m);
   s.machine_by_id.Erase(rec.spec.id);
   rec.live = false;
@@ -246,7 +246,7 @@ absl::Status Allocator::UpsertTenant(const Tenant& tenant) {
     }
   }
   TenantIndex t = s.FindTenant(tenant.id);
-  ++generation_;
+  ++version_;
   if (t == kNoIndex) {
     t = static_cast<TenantIndex>(s.tenants.size());
     s.tenants.emplace_back();

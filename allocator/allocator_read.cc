@@ -11,13 +11,12 @@ namespace {
 
 InstanceClaim ToClaim(const FleetState& s, const ClaimRecord& record) {
   InstanceClaim claim;
-  claim.id = record.id;
   claim.tenant_id = s.tenants[record.tenant].spec.id;
   claim.instance_type_id = s.types[record.type].spec.id;
   claim.machine_id = s.machines[record.machine].spec.id;
   claim.gpu_count = record.gpu_count;
   claim.whole_machine = record.whole_machine;
-  claim.batch_id = record.batch_id;
+  if (record.batch != kNoIndex) claim.batch_id = s.batches[record.batch].id;
   for (PartitionIndex p : record.partitions) claim.nvlink_partition_ids.push_back(s.partitions[p].id);
   claim.topology_optimized = record.topology_optimized;
   return claim;
@@ -49,8 +48,8 @@ const Tenant* Allocator::FindTenant(std::string_view id) const {
   return t == kNoIndex ? nullptr : &state_->tenants[t].spec;
 }
 
-std::optional<InstanceClaim> Allocator::FindInstance(std::string_view id) const {
-  ClaimIndex c = state_->FindClaim(id);
+std::optional<InstanceClaim> Allocator::FindInstance(InstanceHandle instance) const {
+  ClaimIndex c = state_->FindClaim(instance);
   if (c == kNoIndex) return std::nullopt;
   return ToClaim(*state_, state_->claims[c]);
 }
@@ -84,9 +83,11 @@ void Allocator::ForEachTenant(absl::FunctionRef<void(const Tenant&)> fn) const {
   for (const TenantRecord& record : state_->tenants) fn(record.spec);
 }
 
-void Allocator::ForEachInstance(absl::FunctionRef<void(const InstanceClaim&)> fn) const {
-  for (const ClaimRecord& record : state_->claims) {
-    if (record.live) fn(ToClaim(*state_, record));
+void Allocator::ForEachInstance(
+    absl::FunctionRef<void(InstanceHandle, const InstanceClaim&)> fn) const {
+  const FleetState& s = *state_;
+  for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
+    if (s.claims[c].live) fn(s.HandleOf(c), ToClaim(s, s.claims[c]));
   }
 }
 

@@ -19,13 +19,14 @@ void Allocator::RollbackTo(JournalMark mark) {
   assert(mark.epoch == journal_->epoch() && "mark taken before ClearJournal");
   assert(mark.position <= journal_->size());
   while (journal_->size() > mark.position) Undo();
-  ++generation_;
+  ++version_;
 }
 
 void Allocator::ClearJournal() {
   journal_->Clear();
   state_->machine_slots.Recycle();
   state_->claim_slots.Recycle();
+  state_->batch_slots.Recycle();
 }
 
 void Allocator::Undo() {
@@ -68,6 +69,7 @@ void Allocator::Undo() {
       SetTenantSpec(i, journal_->PopSavedTenant());
       break;
     case UndoKind::kClaimAdded: {
+      // The slot's generation stays bumped, so the handle Apply gave out stays stale.
       const MachineRecord& machine = s.machines[s.claims[i].machine];
       s.DetachClaim(i);
       s.claim_slots.Unallocate(i);
@@ -81,79 +83,96 @@ void Allocator::Undo() {
       s.SyncCell(machine.type, machine.domain);
       break;
     }
+    case UndoKind::kBatchAdded:
+      assert(s.batches[i].live_claims == 0);
+      s.batches[i].live = false;
+      s.batch_slots.Unallocate(i);
+      break;
+    case UndoKind::kBatchReleased:
+      s.batch_slots.Unrelease(i);
+      s.batches[i].live = true;
+      break;
   }
 }
 
-absl::Status Allocator::RestoreInstance(const InstanceClaim& claim) {
+// Messages say "the restored instance": it has no handle yet, and the caller knows which
+// one it passed (the daemon prefixes its id).
+absl::StatusOr<InstanceHandle> Allocator::RestoreInstance(const InstanceClaim& claim) {
   FleetState& s = *state_;
-  if (claim.id.empty()) return absl::InvalidArgumentError("instance id must not be empty");
-  if (s.FindClaim(claim.id) != kNoIndex) {
-    return absl::AlreadyExistsError(absl::StrCat("instance ", claim.id, " is already restored"));
-  }
   TenantIndex tenant = s.FindTenant(claim.tenant_id);
   if (tenant == kNoIndex) {
-    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names tenant \"",
+    return absl::NotFoundError(absl::StrCat("the restored instance names tenant \"",
                                             claim.tenant_id, "\", which is not known"));
   }
   TypeIndex type = s.FindType(claim.instance_type_id);
   if (type == kNoIndex) {
-    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names instance type \"",
+    return absl::NotFoundError(absl::StrCat("the restored instance names instance type \"",
                                             claim.instance_type_id, "\", which is not known"));
   }
   MachineIndex m = s.FindMachine(claim.machine_id);
   if (m == kNoIndex) {
-    return absl::NotFoundError(absl::StrCat("instance ", claim.id, " names machine \"",
+    return absl::NotFoundError(absl::StrCat("the restored instance names machine \"",
                                             claim.machine_id, "\", which is not known"));
   }
   const MachineRecord& machine = s.machines[m];
   if (machine.type != type) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "instance ", claim.id, " is of instance type ", claim.instance_type_id, " but machine ",
+        "the restored instance is of instance type ", claim.instance_type_id, " but machine ",
         machine.spec.id, " is of type ", machine.spec.instance_type_id));
   }
   int32_t gpus = claim.whole_machine ? machine.spec.gpu_count : claim.gpu_count;
   if (claim.whole_machine && claim.gpu_count != 0 && claim.gpu_count != machine.spec.gpu_count) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "whole-machine instance ", claim.id, " says it holds ", claim.gpu_count,
+        "the restored whole-machine instance says it holds ", claim.gpu_count,
         " GPUs but machine ", machine.spec.id, " has ", machine.spec.gpu_count));
   }
   if (!claim.whole_machine && (gpus < 1 || gpus > machine.spec.gpu_count)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "instance ", claim.id, " holds ", gpus, " GPUs of machine ", machine.spec.id,
+        "the restored instance holds ", gpus, " GPUs of machine ", machine.spec.id,
         ", which has ", machine.spec.gpu_count, "; it must hold 1..", machine.spec.gpu_count));
   }
   if (machine.whole_claim != kNoIndex) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "invariant 1: instance ", claim.id, " would share machine ", machine.spec.id,
-        ", which instance ", s.claims[machine.whole_claim].id, " already holds whole"));
+        "invariant 1: the restored instance would share machine ", machine.spec.id,
+        ", which instance ", s.InstanceName(machine.whole_claim), " already holds whole"));
   }
   if (claim.whole_machine && machine.granular_claims > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "invariant 1: instance ", claim.id, " would hold machine ", machine.spec.id,
+        "invariant 1: the restored instance would hold machine ", machine.spec.id,
         " whole, but ", machine.granular_claims, " GPU-granular instance(s) already hold ",
         machine.granular_gpus, " of its GPUs"));
   }
   if (!claim.whole_machine && machine.granular_gpus + gpus > machine.spec.gpu_count) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "invariant 1: instance ", claim.id, " would bring machine ", machine.spec.id, " to ",
+        "invariant 1: the restored instance would bring machine ", machine.spec.id, " to ",
         machine.granular_gpus + gpus, " GPUs held, more than its ", machine.spec.gpu_count));
   }
   for (const std::string& p : claim.nvlink_partition_ids) {
     if (p.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("instance ", claim.id, " lists an empty NVLink partition id"));
+      return absl::InvalidArgumentError("the restored instance lists an empty NVLink partition id");
     }
   }
 
-  ++generation_;
+  ++version_;
   absl::InlinedVector<PartitionIndex, 2> partitions;
   for (const std::string& p : claim.nvlink_partition_ids) partitions.push_back(s.InternPartition(p));
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
-  ClaimIndex c = s.claim_slots.Allocate(s.claims);
+  BatchIndex batch = kNoIndex;
+  if (!claim.batch_id.empty()) {
+    auto it = s.restored_batches.find(claim.batch_id);
+    if (it != s.restored_batches.end() && s.batches[it->second].live &&
+        s.batches[it->second].id == claim.batch_id) {
+      batch = it->second;
+    } else {
+      batch = s.AddBatch(claim.batch_id);
+      journal_->Push(UndoKind::kBatchAdded, batch);
+      s.restored_batches[claim.batch_id] = batch;
+    }
+  }
+  ClaimIndex c = s.AllocateClaim();
   ClaimRecord& record = s.claims[c];
-  record.id = claim.id;
-  record.batch_id = claim.batch_id;
+  record.batch = batch;
   record.tenant = tenant;
   record.type = type;
   record.machine = m;
@@ -164,7 +183,7 @@ absl::Status Allocator::RestoreInstance(const InstanceClaim& claim) {
   s.AttachClaim(c);
   s.SyncCell(type, machine.domain);
   journal_->Push(UndoKind::kClaimAdded, c);
-  return absl::OkStatus();
+  return s.HandleOf(c);
 }
 
 absl::Status Allocator::CheckInvariants() const { return CheckFleetInvariants(*state_); }

@@ -15,8 +15,6 @@ uint32_t Lookup(const Map& map, std::string_view id) {
   return it == map.end() ? kNoIndex : it->second;
 }
 
-
-
 }  // namespace
 
 TypeIndex FleetState::FindType(std::string_view id) const { return Lookup(type_by_id, id); }
@@ -25,10 +23,14 @@ MachineIndex FleetState::FindMachine(std::string_view id) const {
   return machine_by_id.Find(id);
 }
 TenantIndex FleetState::FindTenant(std::string_view id) const { return Lookup(tenant_by_id, id); }
-ClaimIndex FleetState::FindClaim(std::string_view id) const { return claim_by_id.Find(id); }
 SiteIndex FleetState::FindSite(std::string_view id) const { return Lookup(site_by_id, id); }
 PartitionIndex FleetState::FindPartition(std::string_view id) const {
   return Lookup(partition_by_id, id);
+}
+
+std::string FleetState::InstanceName(InstanceHandle handle) const {
+  std::string name = instance_namer ? instance_namer(handle) : std::string();
+  return name.empty() ? HandleName(handle) : name;
 }
 
 const std::string& FleetState::TypeName(TypeIndex t) const {
@@ -216,8 +218,7 @@ void FleetState::RemoveContribution(MachineIndex m) {
   }
 }
 
-void FleetState::ChangeContribution(MachineIndex m, Contribution before) {
-  const MachineRecord& rec = machines[m];
+void FleetState::ChangeContribution(const MachineRecord& rec, Contribution before) {
   TypeState& ts = type_states[rec.type];
   DomainCell& cell = ts.cells[rec.domain];
   bool free_whole = rec.free_whole();
@@ -300,66 +301,35 @@ void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_
   }
 }
 
-void FleetState::AttachClaim(ClaimIndex c) {
-  ClaimRecord& claim = claims[c];
-  assert(!claim.live);
-  MachineRecord& machine = machines[claim.machine];
-  Contribution before = ContributionOf(machine);
-  if (claim.whole_machine) {
-    machine.whole_claim = c;
-  } else {
-    machine.granular_gpus += claim.gpu_count;
-    ++machine.granular_claims;
-  }
-  ChangeContribution(claim.machine, before);
-  tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
-  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
-  claim.live = true;
-  ++live_claims;
-  claim.id_hash = IdViewIndex::Hash(claim.id);
-  claim_by_id.Insert(claim.id, claim.id_hash, c);
-}
-
-void FleetState::DetachClaim(ClaimIndex c) {
-  ClaimRecord& claim = claims[c];
-  assert(claim.live);
-  MachineRecord& machine = machines[claim.machine];
-  Contribution before = ContributionOf(machine);
-  if (claim.whole_machine) {
-    machine.whole_claim = kNoIndex;
-  } else {
-    machine.granular_gpus -= claim.gpu_count;
-    --machine.granular_claims;
-  }
-  ChangeContribution(claim.machine, before);
-  tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
-  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
-  claim.live = false;
-  --live_claims;
-  claim_by_id.Erase(claim.id, claim.id_hash);
-}
-
 void FleetState::AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const {
   const DomainCell& c = cell(t, d);
-  const std::vector<MachineIndex>& order = domains[d].machines_by_tray;
+  const DomainRecord& domain = domains[d];
   for (int pos = c.free_mask.First(); pos >= 0 && n > 0; pos = c.free_mask.NextFrom(pos + 1)) {
-    MachineIndex m = order[pos];
-    out->instances.push_back(MakePlaced(m, machines[m].spec.gpu_count, true));
+    MachineIndex m = domain.machines_by_tray[pos];
+    const MachineRecord& rec = machines[m];
+    // Filled in place: building a PlacedInstance on the stack and copying it in costs a
+    // store-forwarding stall per machine.
+    PlacedInstance& placed = out->instances.emplace_back();
+    placed.machine_id = rec.spec.id;
+    placed.domain_id = domain.spec.id;
+    placed.gpu_count = rec.spec.gpu_count;
+    placed.whole_machine = true;
+    placed.machine = m;
+    placed.domain = d;
     --n;
   }
   assert(n == 0);
 }
 
-PlacedInstance FleetState::MakePlaced(MachineIndex m, int32_t gpus, bool whole_machine) const {
+void FleetState::FillPlaced(MachineIndex m, int32_t gpus, bool whole_machine,
+                            PlacedInstance* placed) const {
   const MachineRecord& rec = machines[m];
-  PlacedInstance placed;
-  placed.machine_id = rec.spec.id;
-  placed.domain_id = domains[rec.domain].spec.id;
-  placed.gpu_count = gpus;
-  placed.whole_machine = whole_machine;
-  placed.machine = m;
-  placed.domain = rec.domain;
-  return placed;
+  placed->machine_id = rec.spec.id;
+  placed->domain_id = domains[rec.domain].spec.id;
+  placed->gpu_count = gpus;
+  placed->whole_machine = whole_machine;
+  placed->machine = m;
+  placed->domain = rec.domain;
 }
 
 }  // namespace nvlsched::allocator

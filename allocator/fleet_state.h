@@ -5,15 +5,22 @@
 // capacity view and the invariant checker read it. It knows no rules — only how to keep
 // the indexes equal to the tables.
 //
-// Records live in dense slots addressed by integer indices. Machines, domains and claims
-// sit in StableVectors so their addresses never move: the id maps key claims and machines by
-// string_view into the records themselves, and Placements hand out views of machine and
-// domain ids. Removed machines and released claims keep their data in the slot (the undo
-// journal puts them back) and the slot is reused last-in first-out.
+// Records live in dense slots addressed by integer indices. Machines, domains, claims and
+// batches sit in StableVectors so their addresses never move: the machine id map keys
+// machines by string_view into the records themselves, and Placements hand out views of
+// machine and domain ids. Removed machines, released claims and finished batches keep their
+// data in the slot (the undo journal puts them back) and the slot is reused last-in
+// first-out.
+//
+// Claims (instances) have no string id and no id map: callers hold an InstanceHandle (claim
+// slot + the slot's generation, placement.h), so finding a claim is an index and a compare.
+// A batch's id string is stored once, in its BatchRecord, not in each of its claims.
 //
 // Index maintenance. For each (instance type, domain) a DomainCell counts machines, free
 // machines and free GPUs, with tray-ordered bitmaps. Every change to a machine goes
 //     RemoveContribution(m); <change the machine or its holdings>; AddContribution(m);
+// (claims use cheaper equivalents: ChangeContribution applies only the difference, and
+// TakeFreeMachine / ReturnFreeMachine the fixed difference of a free machine taken whole)
 // and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
 // what the per-type indexes (BestFitDomainIndex, GpuGranularIndex, histograms) currently
 // reflect and moves the domain between buckets. Syncing once per domain is what makes an
@@ -25,7 +32,9 @@
 #ifndef NVLSCHED_ALLOCATOR_FLEET_STATE_H_
 #define NVLSCHED_ALLOCATOR_FLEET_STATE_H_
 
+#include <algorithm>
 #include <array>
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -85,9 +94,10 @@ struct TenantRecord {
 };
 
 struct ClaimRecord {
-  std::string id;
-  size_t id_hash = 0;  // IdViewIndex::Hash(id), set by AttachClaim
-  std::string batch_id;
+  // Bumped each time the slot is filled, never lowered: InstanceHandle{slot, generation}
+  // names this claim and nothing else, ever.
+  uint64_t generation = 0;
+  BatchIndex batch = kNoIndex;  // kNoIndex for a single
   TenantIndex tenant = kNoIndex;
   TypeIndex type = kNoIndex;
   MachineIndex machine = kNoIndex;
@@ -96,6 +106,14 @@ struct ClaimRecord {
   bool topology_optimized = true;
   bool live = false;
   absl::InlinedVector<PartitionIndex, 2> partitions;
+};
+
+// The instances one Apply (or RestoreInstance with one batch_id) created together. Lives
+// while any of them does; invariant 2 is checked over its claims.
+struct BatchRecord {
+  std::string id;           // the caller's batch id; the slot's buffer is reused
+  int32_t live_claims = 0;  // maintained by AttachClaim / DetachClaim
+  bool live = false;
 };
 
 struct PartitionRecord {
@@ -161,7 +179,18 @@ class FleetState {
   DomainIndex FindDomain(std::string_view id) const;
   MachineIndex FindMachine(std::string_view id) const;
   TenantIndex FindTenant(std::string_view id) const;
-  ClaimIndex FindClaim(std::string_view id) const;
+  // The live claim the handle names; kNoIndex when the handle is stale or was never valid.
+  // Cost: O(1), no hashing.
+  ClaimIndex FindClaim(InstanceHandle handle) const {
+    return handle.slot < claims.size() && claims[handle.slot].live &&
+                   claims[handle.slot].generation == handle.generation
+               ? handle.slot
+               : kNoIndex;
+  }
+  InstanceHandle HandleOf(ClaimIndex c) const { return InstanceHandle{c, claims[c].generation}; }
+  // An instance as text for people: instance_namer's name for it, or HandleName.
+  std::string InstanceName(InstanceHandle handle) const;
+  std::string InstanceName(ClaimIndex c) const { return InstanceName(HandleOf(c)); }
   SiteIndex FindSite(std::string_view id) const;
   PartitionIndex FindPartition(std::string_view id) const;
 
@@ -196,18 +225,38 @@ class FleetState {
   static Contribution ContributionOf(const MachineRecord& rec) {
     return {rec.free_whole(), rec.free_gpus()};
   }
-  void ChangeContribution(MachineIndex m, Contribution before);
+  void ChangeContribution(const MachineRecord& rec, Contribution before);
   void SyncCell(TypeIndex t, DomainIndex d);
 
+  // A claim slot to fill (reused last-in first-out), its generation already bumped.
+  ClaimIndex AllocateClaim() {
+    ClaimIndex c = claim_slots.Allocate(claims);
+    ++claims[c].generation;
+    return c;
+  }
+  // A live batch record with this id and no claims yet. Undo: batches[b].live = false and
+  // batch_slots.Unallocate(b).
+  BatchIndex AddBatch(std::string_view id) {
+    BatchIndex b = batch_slots.Allocate(batches);
+    BatchRecord& batch = batches[b];
+    batch.id.assign(id.data(), id.size());  // reuses the slot's buffer: no allocation
+    batch.live_claims = 0;
+    batch.live = true;
+    return b;
+  }
+
   // The claim record is filled in (live = false); marks it live, holds its machine, counts
-  // quota usage and partitions, indexes its id. Caller then SyncCells the domain.
-  void AttachClaim(ClaimIndex c);
+  // quota usage, partitions and its batch's claims. Caller then SyncCells the domain.
+  void AttachClaim(ClaimIndex c, ClaimRecord& claim);  // REQUIRES: claim is claims[c]
+  void AttachClaim(ClaimIndex c) { AttachClaim(c, claims[c]); }
   // Exact inverse of AttachClaim; the record keeps its data so it can be attached again.
-  void DetachClaim(ClaimIndex c);
+  void DetachClaim(ClaimIndex c, ClaimRecord& claim);  // REQUIRES: claim is claims[c]
+  void DetachClaim(ClaimIndex c) { DetachClaim(c, claims[c]); }
 
   // Appends the n lowest-tray free machines of type t in domain d (REQUIRES: n <= free).
   void AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const;
-  PlacedInstance MakePlaced(MachineIndex m, int32_t gpus, bool whole_machine) const;
+  // Where machine m goes in a plan: ids, indices, GPUs held.
+  void FillPlaced(MachineIndex m, int32_t gpus, bool whole_machine, PlacedInstance* placed) const;
 
   // ---- Tables ----
   std::vector<TypeRecord> types;
@@ -215,12 +264,14 @@ class FleetState {
   StableVector<MachineRecord> machines;  // includes dead slots (live == false)
   std::vector<TenantRecord> tenants;
   StableVector<ClaimRecord> claims;      // includes dead slots
+  StableVector<BatchRecord> batches;     // includes dead slots
   std::vector<PartitionRecord> partitions;
   std::vector<std::string> sites;
   std::vector<TypeState> type_states;  // by TypeIndex
 
   SlotRecycler machine_slots;  // over `machines`
   SlotRecycler claim_slots;    // over `claims`
+  SlotRecycler batch_slots;    // over `batches`
   int64_t live_machines = 0;
   int64_t live_claims = 0;
 
@@ -229,16 +280,101 @@ class FleetState {
   absl::flat_hash_map<std::string, TenantIndex> tenant_by_id;
   absl::flat_hash_map<std::string, SiteIndex> site_by_id;
   absl::flat_hash_map<std::string, PartitionIndex> partition_by_id;
-  // Keys view the records' own id strings (stable: StableVector + slot reuse), so inserting a
-  // claim id does not allocate in steady state.
+  // Keys view the records' own id strings (stable: StableVector + slot reuse).
   IdViewIndex machine_by_id;
-  IdViewIndex claim_by_id;
+  // Batches RestoreInstance created, by id, so instances restored one by one join their
+  // batch. Only RestoreInstance reads or writes it; an entry whose batch has since ended
+  // (or was rolled back) is stale and simply replaced.
+  absl::flat_hash_map<std::string, BatchIndex> restored_batches;
+
+  InstanceNamer instance_namer;  // Allocator::SetInstanceNamer; may be empty
 
  private:
   void ResetPositions(DomainIndex d);
   void SyncDomain(DomainIndex d, TypeIndex also);
+  // A free machine (READY, held by nothing) taken whole, and given back: its cell loses or
+  // regains one free machine and all its GPUs. Attach/DetachClaim's common case, cheaper
+  // than ChangeContribution's general diff.
+  void TakeFreeMachine(const MachineRecord& rec);
+  void ReturnFreeMachine(const MachineRecord& rec);
   void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
 };
+
+// ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls (the
+// general ChangeContribution, for drained machines and GPU-granular claims, is in the .cc) ----
+
+inline void FleetState::TakeFreeMachine(const MachineRecord& rec) {
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  int32_t gpus = rec.spec.gpu_count;  // all free: nothing held it
+  --cell.free;
+  --ts.free_machines;
+  cell.free_mask.Reset(rec.position);
+  if (--cell.granular_hist[gpus] == 0) cell.granular_bits &= ~(1u << gpus);
+  cell.granular_mask.Reset(rec.position);
+  ts.free_gpus -= gpus;
+}
+
+inline void FleetState::ReturnFreeMachine(const MachineRecord& rec) {
+  TypeState& ts = type_states[rec.type];
+  DomainCell& cell = ts.cells[rec.domain];
+  int32_t gpus = rec.spec.gpu_count;
+  ++cell.free;
+  ++ts.free_machines;
+  cell.free_mask.Set(rec.position);
+  if (cell.granular_hist[gpus]++ == 0) cell.granular_bits |= 1u << gpus;
+  cell.granular_mask.Set(rec.position);
+  ts.free_gpus += gpus;
+}
+
+inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
+  assert(!claim.live && &claim == &claims[c]);
+  MachineRecord& machine = machines[claim.machine];
+  if (claim.whole_machine && machine.free_whole()) {
+    assert(machine.granular_gpus == 0);
+    machine.whole_claim = c;
+    TakeFreeMachine(machine);
+  } else {
+    Contribution before = ContributionOf(machine);
+    if (claim.whole_machine) {
+      machine.whole_claim = c;
+    } else {
+      machine.granular_gpus += claim.gpu_count;
+      ++machine.granular_claims;
+    }
+    ChangeContribution(machine, before);
+  }
+  tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
+  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
+  if (claim.batch != kNoIndex) ++batches[claim.batch].live_claims;
+  claim.live = true;
+  ++live_claims;
+}
+
+inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
+  assert(claim.live && &claim == &claims[c]);
+  MachineRecord& machine = machines[claim.machine];
+  if (claim.whole_machine && machine.ready()) {
+    // Held whole, so by invariant 1 nothing else holds it: it becomes free.
+    assert(machine.whole_claim == c && machine.granular_claims == 0);
+    machine.whole_claim = kNoIndex;
+    ReturnFreeMachine(machine);
+  } else {
+    Contribution before = ContributionOf(machine);
+    if (claim.whole_machine) {
+      machine.whole_claim = kNoIndex;
+    } else {
+      machine.granular_gpus -= claim.gpu_count;
+      --machine.granular_claims;
+    }
+    ChangeContribution(machine, before);
+  }
+  tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
+  if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
+  if (claim.batch != kNoIndex) --batches[claim.batch].live_claims;
+  claim.live = false;
+  --live_claims;
+}
 
 }  // namespace nvlsched::allocator
 

@@ -103,7 +103,7 @@ absl::Status PlaceGpuGranular(const FleetState& state, TypeIndex t, int g,
   MachineIndex chosen = affinity.empty() ? BestFromIndex(state, t, g, filter)
                                          : BestAmong(state, t, g, filter);
   if (chosen == kNoIndex) return NoMachineError(state, t, g, scope, filter);
-  out->instances.push_back(state.MakePlaced(chosen, g, /*whole_machine=*/false));
+  state.FillPlaced(chosen, g, /*whole_machine=*/false, &out->instances.emplace_back());
   return absl::OkStatus();
 }
 

@@ -1,8 +1,8 @@
 // IdViewIndex: a hash index from id strings to dense indices, where the strings are owned
 // by the records themselves (stable addresses: StableVector slots), so inserting an id never
 // allocates a key. Each key carries its hash, so a caller that stored the hash at insert
-// time erases without hashing the id again — the release path hashes each instance id once
-// (PlanRelease's lookup) instead of twice.
+// time erases without hashing the id again. FleetState indexes machines with it (instances
+// have no id index at all: they are named by InstanceHandle).
 //
 // Thread-safety: not synchronized; owned by FleetState.
 // Cost: Find/Insert/Erase O(1) expected; no allocation once the table has grown (erased

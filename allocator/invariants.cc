@@ -25,17 +25,26 @@ absl::Status Mismatch(absl::string_view what, int64_t indexed, int64_t recount) 
 
 absl::Status CheckClaimsAndMachines(const FleetState& s) {
   std::vector<Holdings> holdings(s.machines.size());
+  std::vector<int32_t> batch_claims(s.batches.size());
   int64_t live_claims = 0;
   for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
     const ClaimRecord& claim = s.claims[c];
     if (!claim.live) continue;
     ++live_claims;
     if (claim.machine >= s.machines.size() || !s.machines[claim.machine].live) {
-      return absl::InternalError(
-          absl::StrCat("instance ", claim.id, " holds a machine that is no longer in the fleet"));
+      return absl::InternalError(absl::StrCat("instance ", s.InstanceName(c),
+                                              " holds a machine that is no longer in the fleet"));
     }
-    if (s.FindClaim(claim.id) != c) {
-      return absl::InternalError(absl::StrCat("instance ", claim.id, " is missing from the id map"));
+    if (s.FindClaim(s.HandleOf(c)) != c || claim.generation == 0) {
+      return absl::InternalError(
+          absl::StrCat("instance ", s.InstanceName(c), " is not found by its own handle"));
+    }
+    if (claim.batch != kNoIndex) {
+      if (claim.batch >= s.batches.size() || !s.batches[claim.batch].live) {
+        return absl::InternalError(absl::StrCat("instance ", s.InstanceName(c),
+                                                " belongs to a batch that has ended"));
+      }
+      ++batch_claims[claim.batch];
     }
     Holdings& h = holdings[claim.machine];
     if (claim.whole_machine) {
@@ -45,8 +54,21 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
       ++h.granular_claims;
     }
   }
-  if (live_claims != s.live_claims || s.claim_by_id.size() != static_cast<size_t>(live_claims)) {
-    return Mismatch("the number of instances", static_cast<int64_t>(s.claim_by_id.size()), live_claims);
+  if (live_claims != s.live_claims) {
+    return Mismatch("the number of instances", s.live_claims, live_claims);
+  }
+  // (Instances of a batch that is not live were reported above.)
+  for (BatchIndex b = 0; b < s.batches.size(); ++b) {
+    const BatchRecord& batch = s.batches[b];
+    if (!batch.live) continue;
+    if (batch.live_claims != batch_claims[b]) {
+      return Mismatch(absl::StrCat("the number of live instances of batch ", batch.id),
+                      batch.live_claims, batch_claims[b]);
+    }
+    if (batch_claims[b] == 0) {
+      return absl::InternalError(
+          absl::StrCat("invariant 4: batch ", batch.id, " is live but has no instances"));
+    }
   }
   int64_t live_machines = 0;
   for (MachineIndex m = 0; m < s.machines.size(); ++m) {
@@ -58,11 +80,11 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
     if (h.whole > 1) {
       return absl::FailedPreconditionError(absl::StrCat(
           "invariant 1: machine ", id, " is held whole by two instances, ",
-          s.claims[h.first_whole].id, " and ", s.claims[h.second_whole].id));
+          s.InstanceName(h.first_whole), " and ", s.InstanceName(h.second_whole)));
     }
     if (h.whole == 1 && h.granular_claims > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "invariant 1: machine ", id, " is held whole by instance ", s.claims[h.first_whole].id,
+          "invariant 1: machine ", id, " is held whole by instance ", s.InstanceName(h.first_whole),
           " and also by ", h.granular_claims, " GPU-granular instance(s)"));
     }
     if (h.granular_gpus > rec.spec.gpu_count) {
@@ -87,21 +109,24 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
   return absl::OkStatus();
 }
 
+// REQUIRES: CheckClaimsAndMachines passed (every live claim's batch is live).
 absl::Status CheckStrictBatches(const FleetState& s) {
-  absl::flat_hash_map<std::string_view, ClaimIndex> first_of_batch;
+  std::vector<ClaimIndex> first_of_batch(s.batches.size(), kNoIndex);
   for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
     const ClaimRecord& claim = s.claims[c];
-    if (!claim.live || !claim.topology_optimized || claim.batch_id.empty()) continue;
-    auto [it, inserted] = first_of_batch.emplace(claim.batch_id, c);
-    if (inserted) continue;
-    const ClaimRecord& first = s.claims[it->second];
-    DomainIndex a = s.machines[first.machine].domain;
+    if (!claim.live || !claim.topology_optimized || claim.batch == kNoIndex) continue;
+    ClaimIndex& first = first_of_batch[claim.batch];
+    if (first == kNoIndex) {
+      first = c;
+      continue;
+    }
+    DomainIndex a = s.machines[s.claims[first].machine].domain;
     DomainIndex b = s.machines[claim.machine].domain;
     if (a != b) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "invariant 2: topology-optimized batch ", claim.batch_id, " spans NVLink domains: instance ",
-          first.id, " is in domain ", s.DomainName(a), ", instance ", claim.id, " in domain ",
-          s.DomainName(b)));
+          "invariant 2: topology-optimized batch ", s.batches[claim.batch].id,
+          " spans NVLink domains: instance ", s.InstanceName(first), " is in domain ",
+          s.DomainName(a), ", instance ", s.InstanceName(c), " in domain ", s.DomainName(b)));
     }
   }
   return absl::OkStatus();

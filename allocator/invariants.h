@@ -8,7 +8,8 @@
 //   2. all instances of a topology-optimized batch lie in one NVLink domain;
 //   4. every free-capacity index (cells, best-fit buckets, GPU-granular sets, per-type
 //      totals, domain-size histogram) equals the recount;
-//   and quota usage per (tenant, type), partition counts and id maps equal the recount.
+//   and quota usage per (tenant, type), partition counts, batch instance counts, the machine
+//   id map and claim handles equal the recount.
 //
 // Thread-safety: reads a const FleetState.
 #ifndef NVLSCHED_ALLOCATOR_INVARIANTS_H_
@@ -21,7 +22,7 @@ namespace nvlsched::allocator {
 
 // OK; FAILED_PRECONDITION when the data breaks invariant 1 or 2 (e.g. a bad database);
 // INTERNAL when an index disagrees with the recount (a bug). The message names the
-// machine, domain, batch or instance at fault and both values.
+// machine, domain, batch or instance (FleetState::InstanceName) at fault and both values.
 // Cost: O(machines + instances + domains x types x (kMaxMachinesPerDomain / 64)); allocates.
 absl::Status CheckFleetInvariants(const FleetState& state);
 

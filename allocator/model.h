@@ -68,15 +68,19 @@ struct Tenant {
   std::map<std::string, int64_t> quota{};
 };
 
-// One instance as it is persisted: a claim on a whole machine or on some of its GPUs.
+// One instance as the allocator sees it: a claim on a whole machine or on some of its GPUs.
+// What RestoreInstance takes and FindInstance / ForEachInstance give back. It carries no
+// instance id: the allocator names instances by InstanceHandle (placement.h), and the
+// caller keeps its own ids.
 struct InstanceClaim {
-  std::string id{};
   std::string tenant_id{};
   std::string instance_type_id{};
   std::string machine_id{};
   int32_t gpu_count = 0;      // GPUs held (the machine's gpu_count when whole_machine)
   bool whole_machine = true;
-  std::string batch_id{};       // empty for a single instance
+  // The batch it was created with; empty for a single instance. Instances restored with
+  // the same batch_id form one batch again (invariant 2 is checked over it).
+  std::string batch_id{};
   std::vector<std::string> nvlink_partition_ids{};
   // True for instances of a topology-optimized (strict) batch and for singles: all
   // instances of a strict batch must lie in one NVLink domain (invariant 2). False for

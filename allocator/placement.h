@@ -1,5 +1,6 @@
 // Results of planning: what Allocator::PlanBatch / PlanSingle / PlanRelease return and
-// Allocator::Apply consumes. Plans are values; nothing changes until Apply.
+// Allocator::Apply consumes, and the InstanceHandle by which callers name the instances
+// Apply records. Plans and handles are values; nothing changes until Apply.
 //
 // Thread-safety: plain values. A plan is only valid against the Allocator state it was
 // planned on (Apply asserts that in debug builds).
@@ -8,8 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
@@ -25,7 +28,47 @@ using TenantIndex = uint32_t;
 using ClaimIndex = uint32_t;
 using SiteIndex = uint32_t;
 using PartitionIndex = uint32_t;
+using BatchIndex = uint32_t;
 inline constexpr uint32_t kNoIndex = UINT32_MAX;
+
+// How callers name an instance the allocator holds: Apply and RestoreInstance hand one out,
+// PlanRelease and FindInstance take it back. The allocator keeps no instance id strings —
+// the caller maps its ids to handles (the daemon keeps the handle next to each instance
+// record), so no instance id is hashed or copied on the hot path.
+//
+// A handle is the instance's claim slot plus that slot's generation. The generation goes up
+// every time the slot is filled and never goes back (not even on RollbackTo), so a handle
+// whose instance was released is stale for good, even once its slot holds another
+// instance; checking one is O(1): is the slot live, with this generation? Generations are
+// 64-bit and cannot wrap. Valid handles have generation >= 1; a default handle is never
+// valid.
+struct InstanceHandle {
+  ClaimIndex slot = kNoIndex;
+  uint64_t generation = 0;
+
+  friend bool operator==(InstanceHandle a, InstanceHandle b) {
+    return a.slot == b.slot && a.generation == b.generation;
+  }
+  friend bool operator!=(InstanceHandle a, InstanceHandle b) { return !(a == b); }
+  friend bool operator<(InstanceHandle a, InstanceHandle b) {
+    return a.slot != b.slot ? a.slot < b.slot : a.generation < b.generation;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, InstanceHandle handle) {
+    return H::combine(std::move(h), handle.slot, handle.generation);
+  }
+};
+
+// How text meant for people (error messages, the state_reason of a machine a health issue
+// drained) names an instance. The allocator has no instance ids, so its owner, which has,
+// installs one (Allocator::SetInstanceNamer). Called only off the hot path.
+using InstanceNamer = std::function<std::string(InstanceHandle)>;
+
+// "#<slot>.<generation>": the name used when no InstanceNamer is installed, or the one
+// installed returns an empty string.
+inline std::string HandleName(InstanceHandle handle) {
+  return "#" + std::to_string(handle.slot) + "." + std::to_string(handle.generation);
+}
 
 // A batch is at most 18 machines today; 18 entries are stored inline so planning a batch
 // does not allocate.
@@ -43,9 +86,14 @@ struct PlacedInstance {
   DomainIndex domain = kNoIndex;
 };
 
-// A planned placement. instances[i] is where the i-th instance id given to Apply goes.
+// A planned placement. instances[i] is where the instance of the i-th handle Apply fills
+// in goes.
 // Machines come grouped by domain and, within a domain, in ascending tray order.
 struct Placement {
+  // User-provided, so value-initialization (absl::StatusOr's in-place construction) does
+  // not zero the inline instance buffer first.
+  Placement() {}
+
   absl::InlinedVector<PlacedInstance, kInlineBatch> instances;
   TenantIndex tenant = kNoIndex;
   TypeIndex type = kNoIndex;
@@ -53,7 +101,7 @@ struct Placement {
   bool topology_optimized = true;
   // Copied from the request (empty on the common path, so no allocation).
   std::vector<std::string> nvlink_partition_ids;
-  // Allocator generation the plan was made against; Apply asserts it is still current.
+  // Allocator state version the plan was made against; Apply asserts it is still current.
   uint64_t planned_at = 0;
 
   size_t size() const { return instances.size(); }
@@ -61,6 +109,8 @@ struct Placement {
 
 // A planned release of instances; see Allocator::PlanRelease.
 struct ReleasePlan {
+  ReleasePlan() {}  // as Placement's
+
   absl::InlinedVector<ClaimIndex, kInlineBatch> claims;
   bool machine_health_issue = false;
   uint64_t planned_at = 0;

@@ -5,7 +5,7 @@
 // Recycle() (called by Allocator::ClearJournal). Undo calls the Un* twins in reverse
 // order, so both lists behave as exact stacks and a rollback finds every slot where it
 // was. Reuse is last-in first-out, which keeps the hot path on warm cache lines and lets a
-// reused claim slot keep its id string's buffer (no allocation).
+// reused batch slot keep its id string's buffer (no allocation).
 //
 // Thread-safety: not synchronized; owned by FleetState.
 // Cost: all O(1) amortized; no allocation once the lists have grown.

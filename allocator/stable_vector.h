@@ -14,6 +14,7 @@
 #include <cassert>
 #include <cstddef>
 #include <memory>
+#include <new>
 #include <vector>
 
 namespace nvlsched::allocator {
@@ -43,10 +44,13 @@ class StableVector {
     if ((size_ >> kChunkBits) == chunks_.size()) {
       chunks_.push_back(std::make_unique<T[]>(kChunkSize));
     }
-    T& slot = chunks_[size_ >> kChunkBits][size_ & (kChunkSize - 1)];
+    T* slot = &chunks_[size_ >> kChunkBits][size_ & (kChunkSize - 1)];
     ++size_;
-    slot = T();
-    return slot;
+    // Destroy and construct rather than assign T(): assigning a temporary makes GCC 12 warn
+    // (falsely) about copying the uninitialized inline storage of an empty InlinedVector.
+    slot->~T();
+    ::new (static_cast<void*>(slot)) T();
+    return *slot;
   }
   void pop_back() {
     assert(size_ > 0);

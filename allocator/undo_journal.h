@@ -5,9 +5,10 @@
 // Records are plain structs in a reused vector — no std::function, no allocation once the
 // vector has grown to a group's size. A record names what changed by index; inventory
 // changes also save the previous boundary struct in a side table (those paths allocate
-// anyway). Placement records need nothing saved: a released claim keeps its data in its
-// slot, and slots are reused last-in first-out, so undoing in reverse order finds every
-// slot exactly where it was.
+// anyway). Placement records need nothing saved: a released claim or finished batch keeps
+// its data in its slot, and slots are reused last-in first-out, so undoing in reverse order
+// finds every slot exactly where it was. (A claim slot's generation is the one thing undo
+// does not lower, on purpose: see InstanceHandle.)
 //
 // Thread-safety: not synchronized; owned by Allocator.
 #ifndef NVLSCHED_ALLOCATOR_UNDO_JOURNAL_H_
@@ -34,17 +35,26 @@ enum class UndoKind : uint8_t {
   kTenantChanged,   // index: tenant      -> restore saved Tenant
   kClaimAdded,      // index: claim       -> detach it and free its slot
   kClaimReleased,   // index: claim       -> take its slot back and attach it again
+  kBatchAdded,      // index: batch       -> free its slot (its claims are undone already)
+  kBatchReleased,   // index: batch       -> take its slot back (before its last claim)
 };
 
 struct UndoRecord {
-  UndoKind kind;
-  uint32_t index;
+  UndoKind kind = UndoKind::kClaimAdded;
+  uint32_t index = 0;
 };
 
 class UndoJournal {
  public:
-  // Cost: amortized O(1); no allocation once capacity covers a commit group.
-  void Push(UndoKind kind, uint32_t index) { records_.push_back(UndoRecord{kind, index}); }
+  // Cost: O(1) and inline, twice per placed instance; no allocation once capacity covers a
+  // commit group. Fields are stored one by one: a record built on the stack and copied in
+  // whole costs a store-forwarding stall.
+  void Push(UndoKind kind, uint32_t index) {
+    if (size_ == capacity_) Grow();
+    UndoRecord& record = records_[size_++];
+    record.kind = kind;
+    record.index = index;
+  }
 
   // Inventory changes save the previous value, then Push the matching *Changed record.
   void Save(const InstanceType& spec) { saved_types_.push_back(spec); }
@@ -52,14 +62,13 @@ class UndoJournal {
   void Save(const Machine& spec) { saved_machines_.push_back(spec); }
   void Save(const Tenant& spec) { saved_tenants_.push_back(spec); }
 
-  bool empty() const { return records_.empty(); }
-  size_t size() const { return records_.size(); }
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
   uint64_t epoch() const { return epoch_; }
 
   UndoRecord PopRecord() {
-    UndoRecord record = records_.back();
-    records_.pop_back();
-    return record;
+    assert(size_ > 0);
+    return records_[--size_];
   }
   // The value saved for the record just popped (saved values are LIFO like records).
   InstanceType PopSavedType() { return PopBack(saved_types_); }
@@ -67,9 +76,9 @@ class UndoJournal {
   Machine PopSavedMachine() { return PopBack(saved_machines_); }
   Tenant PopSavedTenant() { return PopBack(saved_tenants_); }
 
-  // Forgets everything; keeps the record vector's capacity. Marks taken before are stale.
+  // Forgets everything; keeps the record storage. Marks taken before are stale.
   void Clear() {
-    records_.clear();
+    size_ = 0;
     saved_types_.clear();
     saved_domains_.clear();
     saved_machines_.clear();
@@ -78,6 +87,11 @@ class UndoJournal {
   }
 
  private:
+  void Grow() {
+    records_.resize(capacity_ == 0 ? 64 : 2 * capacity_);
+    capacity_ = records_.size();
+  }
+
   template <typename T>
   static T PopBack(std::vector<T>& saved) {
     assert(!saved.empty());
@@ -86,7 +100,9 @@ class UndoJournal {
     return value;
   }
 
-  std::vector<UndoRecord> records_;
+  std::vector<UndoRecord> records_;  // [0, size_) in use; the rest is spare capacity
+  size_t size_ = 0;
+  size_t capacity_ = 0;  // records_.size(), kept here so Push needs no division
   std::vector<InstanceType> saved_types_;
   std::vector<Domain> saved_domains_;
   std::vector<Machine> saved_machines_;

@@ -79,7 +79,6 @@ Allocator BusyFleet(int machines) {
   Check(alloc.UpsertTenant({kTenant, "bench", "bench", {{kType, 1 << 30}}}));
   std::mt19937 rng(42);
   int domains = (machines + kDomainSize - 1) / kDomainSize;
-  uint32_t next_claim = 0;
   for (int d = 0; d < domains; ++d) {
     std::string domain = Uuid(d, 0xd0);
     Check(alloc.UpsertDomain({domain, "nvl72-" + std::to_string(d), "site-1"}));
@@ -91,12 +90,11 @@ Allocator BusyFleet(int machines) {
     std::shuffle(trays.begin(), trays.end(), rng);
     for (int i = 0; i < HeldInDomain(d); ++i) {
       InstanceClaim claim;
-      claim.id = Uuid(next_claim++, 0xc1);
       claim.tenant_id = kTenant;
       claim.instance_type_id = kType;
       claim.machine_id = Uuid(d * kDomainSize + trays[i], 0x3a);
       claim.batch_id = Uuid(d, 0xba);
-      Check(alloc.RestoreInstance(claim));
+      Check(alloc.RestoreInstance(claim).status());
     }
   }
   Check(alloc.CheckInvariants());
@@ -104,21 +102,15 @@ Allocator BusyFleet(int machines) {
   return alloc;
 }
 
-std::vector<std::string> InstanceIds(int n) {
-  std::vector<std::string> ids;
-  for (int i = 0; i < n; ++i) ids.push_back(Uuid(i, 0xbe));
-  return ids;
-}
-
-// One round trip; returns instances placed.
+// One round trip; returns instances placed. `handles` is scratch of at least the plan's size.
 size_t RoundTrip(Allocator& alloc, const absl::StatusOr<Placement>& plan,
-                 const std::vector<std::string>& ids, std::string_view batch_id) {
+                 std::vector<InstanceHandle>& handles, std::string_view batch_id) {
   if (!plan.ok()) {
     std::fprintf(stderr, "plan failed: %s\n", plan.status().ToString().c_str());
     std::abort();
   }
-  absl::Span<const std::string> used = absl::MakeConstSpan(ids).first(plan->size());
-  alloc.Apply(*plan, used, batch_id);
+  absl::Span<InstanceHandle> used = absl::MakeSpan(handles).first(plan->size());
+  alloc.Apply(*plan, batch_id, used);
   absl::StatusOr<ReleasePlan> release = alloc.PlanRelease(used, false);
   benchmark::DoNotOptimize(release);
   alloc.Apply(*release);
@@ -138,15 +130,15 @@ void ReportCounters(benchmark::State& state, long long allocations, size_t place
 void BM_StrictBatchPlaceRelease(benchmark::State& state) {
   Allocator alloc = BusyFleet(static_cast<int>(state.range(0)));
   BatchRequest request{kTenant, kType, static_cast<int32_t>(state.range(1))};
-  std::vector<std::string> ids = InstanceIds(request.count);
+  std::vector<InstanceHandle> handles(request.count);
   std::string batch_id = Uuid(7, 0xba7c);
   size_t placed = 0;
-  RoundTrip(alloc, alloc.PlanBatch(request), ids, batch_id);  // warm-up outside the count
+  RoundTrip(alloc, alloc.PlanBatch(request), handles, batch_id);  // warm-up outside the count
   long long before = g_allocations;
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
     benchmark::DoNotOptimize(plan);
-    placed += RoundTrip(alloc, plan, ids, batch_id);
+    placed += RoundTrip(alloc, plan, handles, batch_id);
   }
   ReportCounters(state, g_allocations - before, placed);
 }
@@ -171,15 +163,15 @@ BENCHMARK(BM_StrictBatchPlanOnly)->ArgName("machines")->Arg(1000)->Arg(100000);
 void BM_CrossDomainPlaceRelease(benchmark::State& state) {
   Allocator alloc = BusyFleet(static_cast<int>(state.range(0)));
   BatchRequest request{kTenant, kType, 18, false, static_cast<SpreadPolicy>(state.range(1))};
-  std::vector<std::string> ids = InstanceIds(request.count);
+  std::vector<InstanceHandle> handles(request.count);
   std::string batch_id = Uuid(8, 0xba7c);
   size_t placed = 0;
-  RoundTrip(alloc, alloc.PlanBatch(request), ids, batch_id);
+  RoundTrip(alloc, alloc.PlanBatch(request), handles, batch_id);
   long long before = g_allocations;
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
     benchmark::DoNotOptimize(plan);
-    placed += RoundTrip(alloc, plan, ids, batch_id);
+    placed += RoundTrip(alloc, plan, handles, batch_id);
   }
   ReportCounters(state, g_allocations - before, placed);
   state.SetLabel(std::string(SpreadPolicyName(request.spread_policy)));
@@ -194,14 +186,14 @@ BENCHMARK(BM_CrossDomainPlaceRelease)
 void BM_SinglePlaceRelease(benchmark::State& state) {
   Allocator alloc = BusyFleet(static_cast<int>(state.range(0)));
   SingleRequest request{kTenant, kType, static_cast<int32_t>(state.range(1))};
-  std::vector<std::string> ids = InstanceIds(1);
+  std::vector<InstanceHandle> handles(1);
   size_t placed = 0;
-  RoundTrip(alloc, alloc.PlanSingle(request), ids, "");
+  RoundTrip(alloc, alloc.PlanSingle(request), handles, "");
   long long before = g_allocations;
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanSingle(request);
     benchmark::DoNotOptimize(plan);
-    placed += RoundTrip(alloc, plan, ids, "");
+    placed += RoundTrip(alloc, plan, handles, "");
   }
   ReportCounters(state, g_allocations - before, placed);
 }

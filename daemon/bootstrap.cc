@@ -55,10 +55,11 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
           ": its columns and its stored record disagree (machine ", row.machine_id, " vs ",
           instance->machine_id(), ")"));
     }
-    if (absl::Status s = alloc.RestoreInstance(ClaimOf(*instance, row.whole_machine)); !s.ok()) {
-      return Refuse(absl::StrCat("instance ", row.id), s);
-    }
-    state->PutInstance(*std::move(instance));
+    // Ids are unique (the primary key), so each row gets a handle of its own.
+    absl::StatusOr<allocator::InstanceHandle> handle =
+        alloc.RestoreInstance(ClaimOf(*instance, row.whole_machine));
+    if (!handle.ok()) return Refuse(absl::StrCat("instance ", row.id), handle.status());
+    state->PutInstance(*std::move(instance), *handle);
   }
   for (const store::IdempotencyRow& row : loaded->idempotency) {
     state->PutIdempotency(row.tenant_id, row.request_id,

@@ -221,7 +221,6 @@ absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row) {
 
 allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine) {
   allocator::InstanceClaim claim;
-  claim.id = instance.id();
   claim.tenant_id = instance.tenant_id();
   claim.instance_type_id = instance.instance_type_id();
   claim.machine_id = instance.machine_id();

@@ -9,6 +9,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "daemon/convert.h"
 #include "daemon/field_checks.h"
 #include "daemon/field_violations.h"
@@ -51,11 +52,12 @@ absl::StatusOr<const allocator::InstanceType*> TypeOf(const State& state, const 
 }
 
 // An instance visible to `org` (another org's instance is reported exactly like a missing one).
-absl::StatusOr<const v1::Instance*> VisibleInstance(const State& state, const std::string& org,
-                                                    const std::string& id) {
-  const v1::Instance* instance = state.FindInstance(id);
+absl::StatusOr<const State::InstanceEntry*> VisibleInstance(const State& state,
+                                                            const std::string& org,
+                                                            const std::string& id) {
+  const State::InstanceEntry* instance = state.FindInstance(id);
   if (instance != nullptr) {
-    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->tenant_id());
+    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->record.tenant_id());
     if (tenant != nullptr && tenant->org == org) return instance;
   }
   return ResourceNotFoundError(kInstanceResource, id,
@@ -159,11 +161,12 @@ void ApplyAndRecord(State& state, ChangeBuilder& changes, const OpContext& ctx,
     const allocator::PlacedInstance& where = placement.instances[i];
     records.push_back(BuildInstance(state, ctx, spec, ids[i], names[i], batch_id, where));
   }
-  state.allocator().Apply(placement, ids, batch_id);
+  std::vector<allocator::InstanceHandle> handles(ids.size());
+  state.allocator().Apply(placement, batch_id, absl::MakeSpan(handles));
   for (size_t i = 0; i < records.size(); ++i) {
     changes.UpsertInstance(ToRow(records[i], placement.instances[i].whole_machine));
     *out->Add() = records[i];
-    state.PutInstance(std::move(records[i]));
+    state.PutInstance(std::move(records[i]), handles[i]);
   }
 }
 
@@ -288,14 +291,15 @@ absl::Status CreateInstance(State& state, ChangeBuilder& changes, const OpContex
 
 absl::Status UpdateInstanceStatus(State& state, ChangeBuilder& changes, const OpContext& ctx,
                                   const v1::UpdateInstanceStatusRequest& req, v1::Instance* resp) {
-  absl::StatusOr<const v1::Instance*> found = VisibleInstance(state, req.org(), req.id());
+  absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org(), req.id());
   if (!found.ok()) return found.status();
-  v1::Instance updated = **found;
+  v1::Instance updated = (*found)->record;
+  const allocator::InstanceHandle handle = (*found)->handle;
   AppendStatus(ctx, req.status(), req.message(), &updated);
-  const std::optional<allocator::InstanceClaim> claim = state.allocator().FindInstance(req.id());
+  const std::optional<allocator::InstanceClaim> claim = state.allocator().FindInstance(handle);
   changes.UpsertInstance(ToRow(updated, !claim.has_value() || claim->whole_machine));
   *resp = updated;
-  state.PutInstance(std::move(updated));
+  state.PutInstance(std::move(updated), handle);
   return absl::OkStatus();
 }
 
@@ -303,20 +307,22 @@ absl::Status BatchDeleteInstances(State& state, ChangeBuilder& changes, const Op
                                   const v1::BatchDeleteInstancesRequest& req,
                                   v1::BatchDeleteInstancesResponse* resp) {
   std::vector<std::string> ids;
+  std::vector<allocator::InstanceHandle> handles;
   for (const std::string& id : req.ids()) {
-    absl::StatusOr<const v1::Instance*> found = VisibleInstance(state, req.org(), id);
+    absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org(), id);
     if (!found.ok()) return found.status();
     ids.push_back(id);
+    handles.push_back((*found)->handle);
   }
   absl::StatusOr<allocator::ReleasePlan> release =
-      state.allocator().PlanRelease(ids, req.machine_health_issue());
+      state.allocator().PlanRelease(handles, req.machine_health_issue());
   if (!release.ok()) return release.status();
 
   std::vector<std::string> machine_ids;
   for (const std::string& id : ids) {
-    const v1::Instance* instance = state.FindInstance(id);
-    machine_ids.push_back(instance->machine_id());
-    *resp->add_instances() = *instance;
+    const v1::Instance& instance = state.FindInstance(id)->record;
+    machine_ids.push_back(instance.machine_id());
+    *resp->add_instances() = instance;
   }
   state.allocator().Apply(*release);
   for (const std::string& id : ids) {
@@ -345,9 +351,9 @@ absl::Status DeleteInstance(State& state, ChangeBuilder& changes, const OpContex
 }
 
 absl::Status GetInstance(const State& state, const v1::GetInstanceRequest& req, v1::Instance* resp) {
-  absl::StatusOr<const v1::Instance*> found = VisibleInstance(state, req.org(), req.id());
+  absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org(), req.id());
   if (!found.ok()) return found.status();
-  *resp = **found;
+  *resp = (*found)->record;
   return absl::OkStatus();
 }
 
@@ -363,7 +369,8 @@ absl::Status ListInstances(const State& state, const v1::ListInstancesRequest& r
   }
   const int page_size = req.page_size() > 0 ? req.page_size() : kDefaultPageSize;
   int total = 0;
-  for (const auto& [id, instance] : state.instances()) {
+  for (const auto& [id, entry] : state.instances()) {
+    const v1::Instance& instance = entry.record;
     if (!req.tenant_id().empty() && instance.tenant_id() != req.tenant_id()) continue;
     if (!req.batch_id().empty() && instance.batch_id() != req.batch_id()) continue;
     const allocator::Tenant* tenant = state.allocator().FindTenant(instance.tenant_id());

@@ -82,11 +82,12 @@ absl::Status UpsertFleet(allocator::Allocator& alloc, ChangeBuilder& changes,
 
 }  // namespace
 
-MachineHolding HoldingOf(const allocator::Allocator& alloc, absl::string_view machine_id) {
+MachineHolding HoldingOf(const State& state, absl::string_view machine_id) {
   MachineHolding holding;
-  alloc.ForEachInstance([&](const allocator::InstanceClaim& claim) {
+  state.allocator().ForEachInstance([&](allocator::InstanceHandle handle,
+                                        const allocator::InstanceClaim& claim) {
     if (claim.machine_id != machine_id) return;
-    holding.instance_ids.push_back(claim.id);
+    holding.instance_ids.push_back(state.InstanceIdOf(handle));
     if (claim.whole_machine) {
       holding.whole = true;
     } else {
@@ -146,7 +147,7 @@ absl::Status SetMachineState(State& state, ChangeBuilder& changes,
     machine = alloc.FindMachine(req.id());
     changes.UpsertMachine(ToRow(*machine));
   }
-  *resp = MachineView(*machine, HoldingOf(alloc, req.id()));
+  *resp = MachineView(*machine, HoldingOf(state, req.id()));
   return absl::OkStatus();
 }
 
@@ -155,7 +156,7 @@ absl::Status RemoveMachine(State& state, ChangeBuilder& changes,
   allocator::Allocator& alloc = state.allocator();
   const allocator::Machine* machine = alloc.FindMachine(req.id());
   if (machine == nullptr) return MachineNotFound(req.id());
-  MachineHolding holding = HoldingOf(alloc, req.id());
+  MachineHolding holding = HoldingOf(state, req.id());
   if (!holding.instance_ids.empty()) {
     absl::Status status = absl::FailedPreconditionError(absl::StrCat(
         "machine ", req.id(), " is held by ", holding.instance_ids.size(), " instance(s): ",

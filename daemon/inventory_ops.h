@@ -54,7 +54,7 @@ struct MachineHolding {
 };
 
 // Every instance on `machine_id`. Cost: O(live instances).
-MachineHolding HoldingOf(const allocator::Allocator& alloc, absl::string_view machine_id);
+MachineHolding HoldingOf(const State& state, absl::string_view machine_id);
 
 // The machine as the API shows it, with free_gpus and instance_ids from `holding`.
 v1::Machine MachineView(const allocator::Machine& machine, const MachineHolding& holding);

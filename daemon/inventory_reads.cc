@@ -65,10 +65,11 @@ absl::Status ListMachines(const State& state, const v1::ListMachinesRequest& req
   // Holders of the machines on this page, in one pass over the instances.
   absl::flat_hash_map<absl::string_view, MachineHolding> holdings;
   for (auto it = first; it != last; ++it) holdings.try_emplace(View((*it)->id));
-  alloc.ForEachInstance([&](const allocator::InstanceClaim& claim) {
+  alloc.ForEachInstance([&](allocator::InstanceHandle handle,
+                            const allocator::InstanceClaim& claim) {
     auto found = holdings.find(View(claim.machine_id));
     if (found == holdings.end()) return;
-    found->second.instance_ids.push_back(claim.id);
+    found->second.instance_ids.push_back(state.InstanceIdOf(handle));
     if (claim.whole_machine) {
       found->second.whole = true;
     } else {
@@ -93,7 +94,7 @@ absl::Status GetMachine(const State& state, const v1::GetMachineRequest& req, v1
         kMachineResource, req.id(),
         absl::StrCat("machine ", req.id(), " does not exist; ListMachines shows the known machines"));
   }
-  *resp = MachineView(*machine, HoldingOf(state.allocator(), req.id()));
+  *resp = MachineView(*machine, HoldingOf(state, req.id()));
   return absl::OkStatus();
 }
 

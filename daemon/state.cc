@@ -6,6 +6,12 @@
 
 namespace nvlsched::daemon {
 
+State::State() {
+  // Messages from the allocator (and a drained machine's state_reason) name instances by id.
+  allocator_.SetInstanceNamer(
+      [this](allocator::InstanceHandle handle) { return InstanceIdOf(handle); });
+}
+
 std::string State::NameKey(absl::string_view tenant_id, absl::string_view name) {
   return absl::StrCat(tenant_id, "\n", name);
 }
@@ -14,35 +20,42 @@ std::string State::IdempotencyKey(absl::string_view tenant_id, absl::string_view
   return absl::StrCat(tenant_id, "\n", request_id);
 }
 
-const v1::Instance* State::FindInstance(absl::string_view id) const {
+const State::InstanceEntry* State::FindInstance(absl::string_view id) const {
   auto it = instances_.find(id);
   return it == instances_.end() ? nullptr : &it->second;
+}
+
+std::string State::InstanceIdOf(allocator::InstanceHandle handle) const {
+  auto it = ids_by_handle_.find(handle);
+  return it == ids_by_handle_.end() ? std::string() : it->second;
 }
 
 bool State::NameTaken(absl::string_view tenant_id, absl::string_view name) const {
   return names_.contains(NameKey(tenant_id, name));
 }
 
-void State::RestoreInstance(const std::string& id, std::optional<v1::Instance> previous) {
+void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous) {
   auto it = instances_.find(id);
   if (it != instances_.end()) {
-    names_.erase(NameKey(it->second.tenant_id(), it->second.name()));
+    names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
+    ids_by_handle_.erase(it->second.handle);
     instances_.erase(it);
   }
   if (previous.has_value()) {
-    names_.insert(NameKey(previous->tenant_id(), previous->name()));
+    names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
+    ids_by_handle_[previous->handle] = id;
     instances_.emplace(id, *std::move(previous));
   }
 }
 
-void State::PutInstance(v1::Instance instance) {
+void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle) {
   std::string id = instance.id();
   auto it = instances_.find(id);
   RecordUndo undo;
   undo.instance_id = id;
   if (it != instances_.end()) undo.previous_instance = it->second;
   journal_.push_back(std::move(undo));
-  RestoreInstance(id, std::move(instance));
+  RestoreInstance(id, InstanceEntry{std::move(instance), handle});
 }
 
 void State::EraseInstance(absl::string_view id) {

@@ -2,6 +2,10 @@
 // what) plus the full record of every instance (its request fields, interfaces, status
 // history) as the API shows it, the per-tenant name index and the idempotency records.
 //
+// The allocator names instances by allocator::InstanceHandle, not by id: each record here
+// keeps its instance's handle, and State maps handles back to ids for the allocator's
+// messages (its InstanceNamer) and for machine views.
+//
 // Every change is journaled, so the engine can put memory back exactly as it was before a
 // group whose commit failed (Mark / RollbackTo), and forget the journal after a commit.
 //
@@ -16,6 +20,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "allocator/allocator.h"
 #include "nvlsched/v1/resources.pb.h"
@@ -35,7 +40,13 @@ class State {
     size_t records = 0;
   };
 
-  State() = default;
+  // One instance: its record as the API shows it, and the allocator's handle for it.
+  struct InstanceEntry {
+    v1::Instance record;
+    allocator::InstanceHandle handle;
+  };
+
+  State();
   State(const State&) = delete;
   State& operator=(const State&) = delete;
 
@@ -43,10 +54,12 @@ class State {
   const allocator::Allocator& allocator() const { return allocator_; }
 
   // Instance records, ordered by id (stable pagination).
-  const v1::Instance* FindInstance(absl::string_view id) const;
-  const absl::btree_map<std::string, v1::Instance>& instances() const { return instances_; }
-  // Inserts or replaces the record (and its name in the tenant's name index).
-  void PutInstance(v1::Instance instance);
+  const InstanceEntry* FindInstance(absl::string_view id) const;
+  const absl::btree_map<std::string, InstanceEntry>& instances() const { return instances_; }
+  // The id of the instance `handle` names; "" when no record has that handle.
+  std::string InstanceIdOf(allocator::InstanceHandle handle) const;
+  // Inserts or replaces the record and its handle (and its name in the tenant's name index).
+  void PutInstance(v1::Instance instance, allocator::InstanceHandle handle);
   // REQUIRES: the record exists.
   void EraseInstance(absl::string_view id);
   bool NameTaken(absl::string_view tenant_id, absl::string_view name) const;
@@ -68,14 +81,16 @@ class State {
   // An undo record: the previous value of one key (nullopt: the key did not exist).
   struct RecordUndo {
     std::string instance_id;  // empty for an idempotency undo
-    std::optional<v1::Instance> previous_instance;
+    std::optional<InstanceEntry> previous_instance;
     std::string idempotency_key;
     std::optional<IdempotencyEntry> previous_idempotency;
   };
-  void RestoreInstance(const std::string& id, std::optional<v1::Instance> previous);
+  void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
 
   allocator::Allocator allocator_;
-  absl::btree_map<std::string, v1::Instance> instances_;
+  absl::btree_map<std::string, InstanceEntry> instances_;
+  // The id of each record's handle; kept with instances_ by RestoreInstance.
+  absl::flat_hash_map<allocator::InstanceHandle, std::string> ids_by_handle_;
   absl::btree_set<std::string> names_;  // NameKey(tenant, name)
   absl::btree_map<std::string, IdempotencyEntry> idempotency_;
   std::vector<RecordUndo> journal_;

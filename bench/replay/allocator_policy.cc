@@ -66,14 +66,6 @@ absl::Status AllocatorPolicy::BuildFleet() {
   return absl::OkStatus();
 }
 
-void AllocatorPolicy::MakeInstanceIds(uint32_t job, int32_t count) {
-  if (static_cast<int32_t>(ids_.size()) < count) ids_.resize(count);
-  for (int32_t i = 0; i < count; ++i) {
-    ids_[i].clear();
-    absl::StrAppend(&ids_[i], "j", job, ".", i);
-  }
-}
-
 absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& shape) {
   absl::StatusOr<allocator::Placement> plan;
   bool batch = false;
@@ -104,13 +96,12 @@ absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& sha
                                             " GPUs) for a reason other than capacity: ",
                                             plan.status().ToString()));
   }
-  const int32_t count = static_cast<int32_t>(plan->size());
-  MakeInstanceIds(job, count);
   batch_id_.clear();
   if (batch) absl::StrAppend(&batch_id_, "b", job);
-  allocator_.Apply(*plan, absl::MakeConstSpan(ids_.data(), count), batch_id_);
+  std::vector<allocator::InstanceHandle>& handles = instances_of_job_[job];
+  handles.resize(plan->size());
+  allocator_.Apply(*plan, batch_id_, absl::MakeSpan(handles));
   allocator_.ClearJournal();  // no store to commit to: every change is final
-  instances_of_job_[job] = count;
   return true;
 }
 
@@ -119,9 +110,8 @@ absl::Status AllocatorPolicy::Release(uint32_t job) {
   if (it == instances_of_job_.end()) {
     return absl::InternalError(absl::StrCat("best-fit: job ", job, " holds nothing to release"));
   }
-  MakeInstanceIds(job, it->second);
-  absl::StatusOr<allocator::ReleasePlan> plan = allocator_.PlanRelease(
-      absl::MakeConstSpan(ids_.data(), it->second), /*machine_health_issue=*/false);
+  absl::StatusOr<allocator::ReleasePlan> plan =
+      allocator_.PlanRelease(it->second, /*machine_health_issue=*/false);
   if (!plan.ok()) {
     return absl::InternalError(absl::StrCat("best-fit: releasing job ", job,
                                             " failed: ", plan.status().ToString()));

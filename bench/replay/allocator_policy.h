@@ -41,14 +41,12 @@ class AllocatorPolicy final : public PlacementPolicy {
  private:
   explicit AllocatorPolicy(const FleetSpec& spec) : spec_(spec) {}
   absl::Status BuildFleet();
-  // Fills ids_[0..count) with the instance ids of `job`, reusing their buffers.
-  void MakeInstanceIds(uint32_t job, int32_t count);
 
   FleetSpec spec_;
   allocator::Allocator allocator_;
-  absl::flat_hash_map<uint32_t, int32_t> instances_of_job_;
-  std::vector<std::string> ids_;  // scratch, grown to the largest job
-  std::string batch_id_;          // scratch
+  // The allocator's handles of each job's instances (the replay needs no instance ids).
+  absl::flat_hash_map<uint32_t, std::vector<allocator::InstanceHandle>> instances_of_job_;
+  std::string batch_id_;  // scratch
   allocator::BatchRequest batch_request_;
   allocator::SingleRequest single_request_;
 };

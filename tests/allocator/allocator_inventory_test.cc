@@ -104,7 +104,7 @@ TEST(AllocatorInventoryTest, DrainingAHeldMachineDoesNotEvictAndKeepsItOutOfTheP
   ASSERT_OK(fleet.PlaceBatch(1));
   std::string instance = fleet.last_instances()[0];
   ASSERT_OK(fleet.alloc().SetMachineState("a-0", MachineState::kMaintenance, "firmware"));
-  EXPECT_TRUE(fleet.alloc().FindInstance(instance).has_value());
+  EXPECT_TRUE(fleet.Find(instance).has_value());
   ASSERT_OK(fleet.Release({instance}));
   EXPECT_EQ(fleet.FreeIn("a"), 1);  // drained: not back in the pool
   EXPECT_EQ(fleet.alloc().FindMachine("a-0")->state_reason, "firmware");

@@ -4,7 +4,10 @@
 // journal marks — run against the Allocator and against ReferenceModel (an independent
 // brute-force statement of the rules). After every step: CheckInvariants() passes, the
 // allocator chose exactly what the reference chose (or failed with the same code and
-// payload), and the whole observable state is equal.
+// payload), and the whole observable state is equal. The reference names instances by
+// string id; the test maps each id to the InstanceHandle Apply gave it, so state equality
+// also proves that exactly the reference's live ids have valid handles, across releases
+// and rollbacks, and a handle of a dead instance is checked to be stale after every step.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -90,6 +93,10 @@ class RandomizedWorld {
     }
     ASSERT_OK(alloc_.CheckInvariants());
     ASSERT_EQ(Describe(), ref_.Describe()) << "state diverged at step " << step;
+    if (std::string dead = RandomDeadId(); !dead.empty()) {
+      ASSERT_FALSE(alloc_.FindInstance(handles_.at(dead)).has_value())
+          << dead << " is not live, yet its handle still finds an instance";
+    }
   }
 
   int placements() const { return placements_; }
@@ -130,6 +137,18 @@ class RandomizedWorld {
     return ids;
   }
 
+  // An id whose instance the reference does not hold (released, or rolled back); "" if none
+  // among a few tries.
+  std::string RandomDeadId() {
+    if (all_ids_.empty()) return "";
+    std::vector<std::string> live = ref_.LiveInstanceIds();
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const std::string& id = all_ids_[rng_() % all_ids_.size()];
+      if (std::find(live.begin(), live.end(), id) == live.end()) return id;
+    }
+    return "";
+  }
+
   // Plans on both sides; on success checks the choice is identical and applies it.
   void Compare(const absl::StatusOr<Placement>& plan, const ReferenceModel::Decision& want,
                const std::string& batch_id, const std::string& what) {
@@ -154,7 +173,14 @@ class RandomizedWorld {
     ASSERT_EQ(machines, want.machines);
     ASSERT_EQ(gpus, want.gpus);
     std::vector<std::string> ids = NewIds(machines.size());
-    alloc_.Apply(*plan, ids, batch_id);
+    std::vector<InstanceHandle> handles(ids.size());
+    alloc_.Apply(*plan, batch_id, absl::MakeSpan(handles));
+    for (size_t i = 0; i < ids.size(); ++i) {
+      // Ids are never reused, so these maps only grow: nothing to roll back.
+      handles_[ids[i]] = handles[i];
+      ASSERT_TRUE(ids_.emplace(handles[i], ids[i]).second) << "handle handed out twice";
+      all_ids_.push_back(ids[i]);
+    }
     ref_.Apply(want, ids, batch_id);
     ++placements_;
   }
@@ -195,10 +221,19 @@ class RandomizedWorld {
       std::string id = live[rng_() % live.size()];
       if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
     }
-    if (Chance(5)) ids.push_back("i-unknown");
+    if (Chance(5)) {
+      // A stale handle (released or rolled back), or one never handed out.
+      std::string dead = RandomDeadId();
+      ids.push_back(dead.empty() ? "i-unknown" : dead);
+    }
     if (Chance(5)) ids.push_back(ids.front());
     bool health = Chance(20);
-    absl::StatusOr<ReleasePlan> plan = alloc_.PlanRelease(ids, health);
+    std::vector<InstanceHandle> handles;
+    for (const std::string& id : ids) {
+      auto it = handles_.find(id);
+      handles.push_back(it == handles_.end() ? InstanceHandle{} : it->second);
+    }
+    absl::StatusOr<ReleasePlan> plan = alloc_.PlanRelease(handles, health);
     absl::StatusCode want = ref_.Release(ids, health);
     ASSERT_EQ(plan.status().code(), want) << plan.status();
     if (plan.ok()) alloc_.Apply(*plan);
@@ -244,8 +279,11 @@ class RandomizedWorld {
                                    m.instance_type_id, " ", m.gpu_count, " ",
                                    MachineStateName(m.state).data()));
     });
-    alloc_.ForEachInstance([&](const InstanceClaim& c) {
-      std::string line = absl::StrCat("instance ", c.id, " ", c.tenant_id, " ", c.machine_id, " ",
+    alloc_.ForEachInstance([&](InstanceHandle h, const InstanceClaim& c) {
+      auto id = ids_.find(h);
+      std::string line = absl::StrCat("instance ",
+                                      id == ids_.end() ? "<unknown handle>" : id->second, " ",
+                                      c.tenant_id, " ", c.machine_id, " ",
                                       c.gpu_count, c.whole_machine ? " whole" : " gpus", " batch=",
                                       c.batch_id, c.topology_optimized ? " strict" : " cross");
       std::vector<std::string> partitions = c.nvlink_partition_ids;
@@ -264,6 +302,9 @@ class RandomizedWorld {
   ReferenceModel ref_;
   std::vector<Saved> marks_;
   std::vector<std::string> machine_ids_;  // every id ever added (some removed since)
+  std::map<std::string, InstanceHandle> handles_;  // every instance id ever applied
+  std::map<InstanceHandle, std::string> ids_;
+  std::vector<std::string> all_ids_;
   int next_id_ = 0;
   int placements_ = 0;
   int rollbacks_ = 0;

@@ -20,7 +20,7 @@ TEST(AllocatorReadTest, LookupsByIdReturnTheBoundaryStructs) {
   EXPECT_EQ(alloc.FindDomain("x"), nullptr);
   EXPECT_EQ(alloc.FindMachine("x"), nullptr);
   EXPECT_EQ(alloc.FindTenant("x"), nullptr);
-  EXPECT_FALSE(alloc.FindInstance("x").has_value());
+  EXPECT_FALSE(alloc.FindInstance(InstanceHandle{}).has_value());
   EXPECT_STATUS(alloc.QuotaUsageGpus("x", kGb200), absl::StatusCode::kNotFound, "tenant \"x\"");
   EXPECT_STATUS(alloc.QuotaUsageGpus(kAcme, "x"), absl::StatusCode::kNotFound, "instance type \"x\"");
 }
@@ -44,7 +44,10 @@ TEST(AllocatorReadTest, IterationIsInIndexOrderAndSkipsRemovedMachines) {
 
   ASSERT_OK(fleet.PlaceBatch(2));
   std::vector<std::string> instances;
-  fleet.alloc().ForEachInstance([&](const InstanceClaim& c) { instances.push_back(c.id); });
+  fleet.alloc().ForEachInstance([&](InstanceHandle h, const InstanceClaim& c) {
+    instances.push_back(fleet.IdOf(h));
+    EXPECT_EQ(fleet.alloc().FindInstance(h)->machine_id, c.machine_id);
+  });
   EXPECT_EQ(instances, fleet.last_instances());
 }
 

@@ -21,9 +21,11 @@ TEST(AllocatorTest, PlacementReportsMachineDomainAndGpusPerInstance) {
   EXPECT_EQ(plan->instances[0].domain_id, "a");
   EXPECT_EQ(plan->instances[0].gpu_count, 4);
   EXPECT_TRUE(plan->instances[0].whole_machine);
-  fleet.alloc().Apply(*plan, std::vector<std::string>{"i-1", "i-2"}, "batch-1");
+  InstanceHandle handles[2];
+  fleet.alloc().Apply(*plan, "batch-1", absl::MakeSpan(handles));
+  EXPECT_NE(handles[0], handles[1]);
 
-  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance("i-2");
+  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance(handles[1]);
   ASSERT_TRUE(claim.has_value());
   EXPECT_EQ(claim->machine_id, "a-1");
   EXPECT_EQ(claim->tenant_id, kAcme);
@@ -49,7 +51,7 @@ TEST(AllocatorTest, PlanningChangesNothing) {
 TEST(AllocatorTest, GpuGranularSinglesAreRecordedWithTheirGpus) {
   TestFleet fleet({{"a", "s1", 1}});
   ASSERT_OK(fleet.PlaceSingle(3));
-  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance(fleet.last_instances()[0]);
+  std::optional<InstanceClaim> claim = fleet.Find(fleet.last_instances()[0]);
   ASSERT_TRUE(claim.has_value());
   EXPECT_FALSE(claim->whole_machine);
   EXPECT_EQ(claim->gpu_count, 3);
@@ -131,15 +133,21 @@ TEST(AllocatorTest, ReleaseIsAllOrNothing) {
   TestFleet fleet({{"a", "s1", 2}});
   ASSERT_OK(fleet.PlaceBatch(2));
   std::vector<std::string> batch = fleet.last_instances();
-  EXPECT_STATUS(fleet.Release({batch[0], "i-unknown"}), absl::StatusCode::kNotFound,
-                "instance \"i-unknown\" is not known (never created, or already deleted); nothing "
+  // A handle the allocator never gave out: named by the handle itself.
+  absl::StatusOr<ReleasePlan> bogus = fleet.alloc().PlanRelease(
+      {fleet.HandleOf(batch[0]), InstanceHandle{7, 1}}, false);
+  EXPECT_STATUS(bogus, absl::StatusCode::kNotFound,
+                "instance \"#7.1\" is not known (never created, or already deleted); nothing "
                 "was released");
+  EXPECT_STATUS(fleet.alloc().PlanRelease({InstanceHandle{}}, false), absl::StatusCode::kNotFound,
+                "is not known");
   EXPECT_EQ(fleet.alloc().instance_count(), 2u);
   EXPECT_STATUS(fleet.Release({batch[0], batch[0]}), absl::StatusCode::kInvalidArgument,
-                "is listed twice");
+                "instance \"" + batch[0] + "\" is listed twice; list each instance once");
   EXPECT_EQ(fleet.alloc().instance_count(), 2u);
   ASSERT_OK(fleet.Release(batch));
-  EXPECT_STATUS(fleet.Release({batch[0]}), absl::StatusCode::kNotFound, "already deleted");
+  EXPECT_STATUS(fleet.Release({batch[0]}), absl::StatusCode::kNotFound,
+                "instance \"" + batch[0] + "\" is not known (never created, or already deleted)");
 }
 
 TEST(AllocatorTest, LongReleaseListsAreCheckedForDuplicatesToo) {
@@ -153,25 +161,70 @@ TEST(AllocatorTest, LongReleaseListsAreCheckedForDuplicatesToo) {
   EXPECT_EQ(fleet.FreeIn("a"), 100);
 }
 
-TEST(AllocatorTest, InstanceIdsOfReleasedInstancesCanBeReused) {
-  TestFleet fleet({{"a", "s1", 1}});
-  absl::StatusOr<Placement> plan = fleet.alloc().PlanSingle({kAcme, kGb200, 0});
-  ASSERT_OK(plan);
-  fleet.alloc().Apply(*plan, std::vector<std::string>{"same"}, "");
-  ASSERT_OK(fleet.Release({"same"}));
-  plan = fleet.alloc().PlanSingle({kAcme, kGb200, 2});
-  ASSERT_OK(plan);
-  fleet.alloc().Apply(*plan, std::vector<std::string>{"same"}, "");
-  EXPECT_EQ(fleet.alloc().FindInstance("same")->gpu_count, 2);
+TEST(AllocatorTest, AReleasedInstancesHandleIsStaleEvenOnceItsSlotIsReused) {
+  TestFleet fleet({{"a", "s1", 2}});
+  ASSERT_OK(fleet.PlaceSingle(0));
+  InstanceHandle first = fleet.HandleOf(fleet.last_instances()[0]);
+  EXPECT_GE(first.generation, 1u);
+  ASSERT_OK(fleet.Release(fleet.last_instances()));
+  EXPECT_FALSE(fleet.alloc().FindInstance(first).has_value());
+  fleet.alloc().ClearJournal();  // the slot becomes reusable
+
+  ASSERT_OK(fleet.PlaceSingle(2));
+  InstanceHandle second = fleet.HandleOf(fleet.last_instances()[0]);
+  EXPECT_EQ(second.slot, first.slot);  // reused last-in first-out
+  EXPECT_GT(second.generation, first.generation);
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(fleet.alloc().FindInstance(first).has_value());
+  EXPECT_EQ(fleet.alloc().FindInstance(second)->gpu_count, 2);
+  EXPECT_STATUS(fleet.alloc().PlanRelease({first}, false), absl::StatusCode::kNotFound,
+                "is not known (never created, or already deleted)");
   EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
+TEST(AllocatorTest, ReleaseRefusesAHandleListedTwiceAmongOthers) {
+  TestFleet fleet({{"a", "s1", 3}});
+  ASSERT_OK(fleet.PlaceBatch(3));
+  std::vector<InstanceHandle> handles = fleet.HandlesOf(fleet.last_instances());
+  handles.push_back(handles[1]);
+  EXPECT_STATUS(fleet.alloc().PlanRelease(handles, false), absl::StatusCode::kInvalidArgument,
+                "instance \"" + fleet.last_instances()[1] + "\" is listed twice");
+  EXPECT_EQ(fleet.alloc().instance_count(), 3u);
+}
+
+TEST(AllocatorTest, HandlesWhoseSlotsShareADuplicateFilterBitAreNotDuplicates) {
+  // PlanRelease's duplicate check filters on slot % 64 before it scans.
+  TestFleet fleet({{"a", "s1", 100}});
+  ASSERT_OK(fleet.PlaceBatch(100, /*strict=*/false));
+  std::vector<InstanceHandle> h = fleet.HandlesOf(fleet.last_instances());
+  ASSERT_EQ(h[64].slot, h[0].slot + 64);
+  EXPECT_STATUS(fleet.alloc().PlanRelease({h[1], h[65], h[1]}, false),
+                absl::StatusCode::kInvalidArgument, "is listed twice");
+  absl::StatusOr<ReleasePlan> plan = fleet.alloc().PlanRelease({h[0], h[64], h[2]}, false);
+  ASSERT_OK(plan);
+  fleet.alloc().Apply(*plan);
+  EXPECT_EQ(fleet.alloc().instance_count(), 97u);
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
+TEST(AllocatorTest, WithoutANamerMessagesNameInstancesByHandle) {
+  TestFleet fleet({{"a", "s1", 2}});
+  ASSERT_OK(fleet.PlaceBatch(1));
+  InstanceHandle handle = fleet.HandleOf(fleet.last_instances()[0]);
+  fleet.alloc().SetInstanceNamer(nullptr);
+  EXPECT_STATUS(fleet.alloc().PlanRelease({handle, handle}, false),
+                absl::StatusCode::kInvalidArgument,
+                "instance \"" + HandleName(handle) + "\" is listed twice");
+  EXPECT_EQ(HandleName(InstanceHandle{3, 12}), "#3.12");
 }
 
 TEST(AllocatorTest, AllocatorIsMovable) {
   TestFleet fleet({{"a", "s1", 3}});
   absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
   Allocator moved = std::move(fleet.alloc());
-  moved.Apply(*plan, std::vector<std::string>{"x", "y"}, "b");  // views stay valid
-  EXPECT_EQ(moved.FindInstance("y")->machine_id, "a-1");
+  InstanceHandle handles[2];
+  moved.Apply(*plan, "b", absl::MakeSpan(handles));  // views stay valid
+  EXPECT_EQ(moved.FindInstance(handles[1])->machine_id, "a-1");
   EXPECT_OK(moved.CheckInvariants());
 }
 

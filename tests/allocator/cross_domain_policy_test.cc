@@ -106,7 +106,7 @@ TEST(CrossDomainPolicyTest, LargerThanTheFleetIsInfeasible) {
 TEST(CrossDomainPolicyTest, InstancesAreRecordedAsNotTopologyOptimized) {
   TestFleet fleet = ThreeDomains();
   ASSERT_OK(fleet.PlaceBatch(4, kCrossDomain, SpreadPolicy::kSpread));
-  std::optional<InstanceClaim> claim = fleet.alloc().FindInstance(fleet.last_instances()[0]);
+  std::optional<InstanceClaim> claim = fleet.Find(fleet.last_instances()[0]);
   ASSERT_TRUE(claim.has_value());
   EXPECT_FALSE(claim->topology_optimized);
   EXPECT_TRUE(claim->whole_machine);

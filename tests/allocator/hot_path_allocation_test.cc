@@ -1,8 +1,8 @@
 // Proves the hot path allocates nothing after warm-up: this binary replaces the global
 // operator new with a counting one, then runs PlanBatch + Apply + PlanRelease +
 // Apply(release) + ClearJournal in a loop on a fleet at ~70% occupancy and expects zero
-// heap allocations. Instance and batch ids are 36-character UUID-like strings (longer than
-// the small-string buffer), as the daemon's are.
+// heap allocations. Batch ids are 36-character UUID-like strings (longer than the
+// small-string buffer), as the daemon's are; instances are named by handle.
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -68,20 +68,19 @@ long long AllocationsInSteadyState(Cycle cycle) {
   return g_allocations - before;
 }
 
+// Scratch the caller keeps across calls, as the daemon's engine would.
 struct Ids {
-  std::vector<std::string> instances;
+  std::vector<InstanceHandle> instances;
   std::string batch = Uuid(999999);
-  explicit Ids(int n) {
-    for (int i = 0; i < n; ++i) instances.push_back(Uuid(i));
-  }
+  explicit Ids(int n) : instances(n) {}
 };
 
-void PlaceAndRelease(Allocator& alloc, const BatchRequest& request, const Ids& ids) {
+void PlaceAndRelease(Allocator& alloc, const BatchRequest& request, Ids& ids) {
   absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  alloc.Apply(*plan, absl::MakeConstSpan(ids.instances).first(plan->size()), ids.batch);
-  absl::StatusOr<ReleasePlan> release =
-      alloc.PlanRelease(absl::MakeConstSpan(ids.instances).first(plan->size()), false);
+  absl::Span<InstanceHandle> handles = absl::MakeSpan(ids.instances).first(plan->size());
+  alloc.Apply(*plan, ids.batch, handles);
+  absl::StatusOr<ReleasePlan> release = alloc.PlanRelease(handles, false);
   ASSERT_TRUE(release.ok()) << release.status();
   alloc.Apply(*release);
   alloc.ClearJournal();
@@ -120,7 +119,7 @@ TEST(HotPathAllocationTest, SinglesAllocateNothing) {
     auto cycle = [&] {
       absl::StatusOr<Placement> plan = fleet.alloc().PlanSingle(request);
       ASSERT_TRUE(plan.ok()) << plan.status();
-      fleet.alloc().Apply(*plan, ids.instances, "");
+      fleet.alloc().Apply(*plan, "", absl::MakeSpan(ids.instances));
       absl::StatusOr<ReleasePlan> release = fleet.alloc().PlanRelease(ids.instances, false);
       ASSERT_TRUE(release.ok());
       fleet.alloc().Apply(*release);
@@ -138,7 +137,7 @@ TEST(HotPathAllocationTest, RollingBackAPlacementAllocatesNothing) {
     JournalMark mark = fleet.alloc().Mark();
     absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch(request);
     ASSERT_TRUE(plan.ok());
-    fleet.alloc().Apply(*plan, ids.instances, ids.batch);
+    fleet.alloc().Apply(*plan, ids.batch, absl::MakeSpan(ids.instances));
     fleet.alloc().RollbackTo(mark);
     fleet.alloc().ClearJournal();
   };

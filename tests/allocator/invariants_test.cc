@@ -2,6 +2,9 @@
 // reported with the right code and names what is at fault.
 #include "allocator/invariants.h"
 
+#include <map>
+#include <string>
+
 #include "allocator/fleet_state.h"
 #include "tests/allocator/test_fleet.h"
 
@@ -9,9 +12,14 @@ namespace nvlsched::allocator {
 namespace {
 
 // Two domains of 3 gb200 machines, built through FleetState's own maintenance API.
+// Instances get test names through FleetState's InstanceNamer, as the daemon's ids would.
 class InvariantsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    s_.instance_namer = [this](InstanceHandle h) {
+      auto it = names_.find(h);
+      return it == names_.end() ? std::string() : it->second;
+    };
     type_ = s_.AppendType({"gb200", "gb200-tray", "GB200", 4});
     for (const char* d : {"a", "b"}) {
       DomainIndex domain = s_.AppendDomain({d, std::string("rack ") + d, "s1"});
@@ -34,10 +42,9 @@ class InvariantsTest : public ::testing::Test {
 
   ClaimIndex Attach(const std::string& id, MachineIndex m, bool whole, int gpus,
                     const std::string& batch = "") {
-    ClaimIndex c = s_.claim_slots.Allocate(s_.claims);
+    ClaimIndex c = s_.AllocateClaim();
     ClaimRecord& claim = s_.claims[c];
-    claim.id = id;
-    claim.batch_id = batch;
+    claim.batch = batch.empty() ? kNoIndex : BatchNamed(batch);
     claim.tenant = 0;
     claim.type = type_;
     claim.machine = m;
@@ -45,11 +52,20 @@ class InvariantsTest : public ::testing::Test {
     claim.gpu_count = gpus;
     s_.AttachClaim(c);
     s_.SyncCell(type_, s_.machines[m].domain);
+    names_[s_.HandleOf(c)] = id;
     return c;
+  }
+
+  BatchIndex BatchNamed(const std::string& id) {
+    auto [it, inserted] = batches_.try_emplace(id, kNoIndex);
+    if (inserted) it->second = s_.AddBatch(id);
+    return it->second;
   }
 
   FleetState s_;
   TypeIndex type_ = kNoIndex;
+  std::map<InstanceHandle, std::string> names_;
+  std::map<std::string, BatchIndex> batches_;
 };
 
 TEST_F(InvariantsTest, AConsistentFleetPasses) {
@@ -109,6 +125,28 @@ TEST_F(InvariantsTest, AStrictBatchAcrossDomainsBreaksInvariantTwo) {
   Attach("y", 3, true, 4, "b1");
   EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kFailedPrecondition,
                 "invariant 2: topology-optimized batch b1 spans NVLink domains");
+}
+
+TEST_F(InvariantsTest, ABatchCountThatDisagreesIsInternal) {
+  Attach("x", 0, true, 4, "b1");
+  Attach("y", 1, true, 4, "b1");
+  --s_.batches[batches_["b1"]].live_claims;
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "the number of live instances of batch b1 is 1 in the index but 2 on recount");
+}
+
+TEST_F(InvariantsTest, AnInstanceOfAnEndedBatchIsInternal) {
+  Attach("x", 0, true, 4, "b1");
+  s_.batches[batches_["b1"]].live = false;
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "instance x belongs to a batch that has ended");
+}
+
+TEST_F(InvariantsTest, AnInstanceItsHandleDoesNotFindIsInternal) {
+  ClaimIndex c = Attach("x", 0, true, 4);
+  s_.claims[c].generation = 0;
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "is not found by its own handle");
 }
 
 TEST_F(InvariantsTest, QuotaUsageThatDisagreesIsInternal) {

@@ -6,14 +6,21 @@
 //
 // Machines are named "<domain>-<tray>"; every machine is instance type "gb200" (4 GPUs)
 // unless a MachineRow says otherwise. Tenant "acme" has a large quota on every type.
+// The allocator names instances by InstanceHandle; TestFleet gives each one a string id
+// ("i-<n>", "hold-<machine>", ...) and maps between the two the way the daemon does,
+// including an InstanceNamer, so messages name instances by those ids.
 #ifndef NVLSCHED_TESTS_ALLOCATOR_TEST_FLEET_H_
 #define NVLSCHED_TESTS_ALLOCATOR_TEST_FLEET_H_
 
+#include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "allocator/allocator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -51,6 +58,7 @@ inline std::vector<std::string> Trays(const std::string& domain, int from, int t
 }
 
 // A canonical text of everything observable, to compare states (e.g. around a rollback).
+// Instances are listed by handle: equal snapshots mean equal handles too.
 inline std::string Snapshot(const Allocator& alloc) {
   std::string out;
   alloc.ForEachInstanceType([&](const InstanceType& t) {
@@ -81,8 +89,8 @@ inline std::string Snapshot(const Allocator& alloc) {
     }
     out += "\n";
   });
-  alloc.ForEachInstance([&](const InstanceClaim& c) {
-    out += "instance " + c.id + " " + c.tenant_id + " " + c.machine_id + " " +
+  alloc.ForEachInstance([&](InstanceHandle h, const InstanceClaim& c) {
+    out += "instance " + HandleName(h) + " " + c.tenant_id + " " + c.machine_id + " " +
            std::to_string(c.gpu_count) + (c.whole_machine ? " whole" : " gpus") + " batch=" +
            c.batch_id + (c.topology_optimized ? " strict" : " cross");
     for (const std::string& p : c.nvlink_partition_ids) out += " p=" + p;
@@ -94,6 +102,8 @@ inline std::string Snapshot(const Allocator& alloc) {
 class TestFleet {
  public:
   explicit TestFleet(const std::vector<DomainRow>& domains, int64_t quota_machines = 100000) {
+    // The namer shares names_ rather than capturing `this`, so a TestFleet can be moved.
+    alloc_.SetInstanceNamer([names = names_](InstanceHandle h) { return names->IdOf(h); });
     Check(alloc_.UpsertInstanceType({kGb200, "gb200-tray", "GB200", 4, 189000, 4000000, "nvlink5"}));
     Check(alloc_.UpsertInstanceType({kH100, "h100-8x", "H100", 8, 80000, 20000000, "nvlink4"}));
     Check(alloc_.UpsertTenant({kAcme, "acme-org", "acme", {{kGb200, quota_machines}, {kH100, quota_machines}}}));
@@ -130,12 +140,11 @@ class TestFleet {
       const Machine* m = alloc_.FindMachine(id);
       ASSERT_NE(m, nullptr) << id;
       InstanceClaim claim;
-      claim.id = "hold-" + id;
       claim.tenant_id = kAcme;
       claim.instance_type_id = m->instance_type_id;
       claim.machine_id = id;
       claim.whole_machine = true;
-      Check(alloc_.RestoreInstance(claim));
+      Check(Restore("hold-" + id, claim));
     }
   }
 
@@ -144,14 +153,21 @@ class TestFleet {
     const Machine* m = alloc_.FindMachine(machine_id);
     EXPECT_NE(m, nullptr) << machine_id;
     InstanceClaim claim;
-    claim.id = "gpus-" + machine_id + "-" + std::to_string(next_id_++);
     claim.tenant_id = kAcme;
     claim.instance_type_id = m->instance_type_id;
     claim.machine_id = machine_id;
     claim.gpu_count = gpus;
     claim.whole_machine = false;
-    Check(alloc_.RestoreInstance(claim));
-    return claim.id;
+    std::string id = "gpus-" + machine_id + "-" + std::to_string(next_id_++);
+    Check(Restore(id, claim));
+    return id;
+  }
+
+  // RestoreInstance under the id `id`; the status (the handle is remembered).
+  absl::Status Restore(const std::string& id, const InstanceClaim& claim) {
+    absl::StatusOr<InstanceHandle> handle = alloc_.RestoreInstance(claim);
+    if (handle.ok()) Remember(id, *handle);
+    return handle.status();
   }
 
   // Plans and, on success, applies; returns the machine ids in placement order.
@@ -174,22 +190,41 @@ class TestFleet {
     return ApplyPlan(*plan, "").front();
   }
 
+  // Applies the plan and names its instances "i-<n>"; returns the machine ids.
   std::vector<std::string> ApplyPlan(const Placement& plan, const std::string& batch_id) {
+    std::vector<InstanceHandle> handles(plan.size());
+    alloc_.Apply(plan, batch_id, absl::MakeSpan(handles));
     last_instances_.clear();
     std::vector<std::string> machines;
-    for (const PlacedInstance& placed : plan.instances) {
+    for (size_t i = 0; i < plan.size(); ++i) {
       last_instances_.push_back("i-" + std::to_string(next_id_++));
-      machines.emplace_back(placed.machine_id);
+      Remember(last_instances_.back(), handles[i]);
+      machines.emplace_back(plan.instances[i].machine_id);
     }
-    alloc_.Apply(plan, last_instances_, batch_id);
     return machines;
   }
 
   // Instance ids given to the last Apply, in placement order.
   const std::vector<std::string>& last_instances() const { return last_instances_; }
 
+  // The handle an id was last given; a never-valid handle for an unknown id.
+  InstanceHandle HandleOf(const std::string& id) const {
+    auto it = names_->handles.find(id);
+    return it == names_->handles.end() ? InstanceHandle{} : it->second;
+  }
+  std::vector<InstanceHandle> HandlesOf(const std::vector<std::string>& ids) const {
+    std::vector<InstanceHandle> out;
+    for (const std::string& id : ids) out.push_back(HandleOf(id));
+    return out;
+  }
+  // The id of a handle this fleet handed out (stale ones too); "" for others.
+  std::string IdOf(InstanceHandle handle) const { return names_->IdOf(handle); }
+  std::optional<InstanceClaim> Find(const std::string& id) const {
+    return alloc_.FindInstance(HandleOf(id));
+  }
+
   absl::Status Release(const std::vector<std::string>& instance_ids, bool health_issue = false) {
-    absl::StatusOr<ReleasePlan> plan = alloc_.PlanRelease(instance_ids, health_issue);
+    absl::StatusOr<ReleasePlan> plan = alloc_.PlanRelease(HandlesOf(instance_ids), health_issue);
     if (!plan.ok()) return plan.status();
     alloc_.Apply(*plan);
     return absl::OkStatus();
@@ -203,7 +238,22 @@ class TestFleet {
 
  private:
   static void Check(const absl::Status& status) { ASSERT_TRUE(status.ok()) << status; }
+  // Ids and handles both ways, kept after release (so stale handles are still named) and
+  // never rolled back.
+  struct Names {
+    std::map<std::string, InstanceHandle> handles;
+    std::map<InstanceHandle, std::string> ids;
+    std::string IdOf(InstanceHandle handle) const {
+      auto it = ids.find(handle);
+      return it == ids.end() ? "" : it->second;
+    }
+  };
+  void Remember(const std::string& id, InstanceHandle handle) {
+    names_->handles[id] = handle;
+    names_->ids[handle] = id;
+  }
 
+  std::shared_ptr<Names> names_ = std::make_shared<Names>();
   Allocator alloc_;
   std::vector<std::string> last_instances_;
   int next_id_ = 0;

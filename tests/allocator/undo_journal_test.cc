@@ -24,6 +24,21 @@ TEST(UndoJournalTest, RecordsAndSavedValuesComeBackLastInFirstOut) {
   EXPECT_TRUE(journal.empty());
 }
 
+TEST(UndoJournalTest, GrowingKeepsEveryRecordInOrder) {
+  UndoJournal journal;
+  constexpr uint32_t kRecords = 1000;  // several doublings of the record storage
+  for (uint32_t i = 0; i < kRecords; ++i) {
+    journal.Push(i % 2 == 0 ? UndoKind::kClaimAdded : UndoKind::kClaimReleased, i);
+  }
+  ASSERT_EQ(journal.size(), kRecords);
+  for (uint32_t i = kRecords; i-- > 0;) {
+    UndoRecord record = journal.PopRecord();
+    ASSERT_EQ(record.index, i);
+    ASSERT_EQ(record.kind, i % 2 == 0 ? UndoKind::kClaimAdded : UndoKind::kClaimReleased);
+  }
+  EXPECT_TRUE(journal.empty());
+}
+
 TEST(UndoJournalTest, ClearForgetsEverythingAndBumpsTheEpoch) {
   UndoJournal journal;
   uint64_t epoch = journal.epoch();
@@ -32,6 +47,8 @@ TEST(UndoJournalTest, ClearForgetsEverythingAndBumpsTheEpoch) {
   journal.Clear();
   EXPECT_TRUE(journal.empty());
   EXPECT_NE(journal.epoch(), epoch);
+  journal.Push(UndoKind::kBatchAdded, 3);  // the storage is reused after Clear
+  EXPECT_EQ(journal.PopRecord().index, 3u);
 }
 
 }  // namespace

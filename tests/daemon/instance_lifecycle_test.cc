@@ -86,6 +86,8 @@ TEST_F(InstanceLifecycleTest, DeleteWithHealthIssueSendsTheMachineToMaintenanceF
   absl::StatusOr<v1::Machine> machine = GetMachine(inst.machine_id());
   ASSERT_TRUE(machine.ok());
   EXPECT_EQ(machine->state(), v1::MACHINE_STATE_MAINTENANCE);
+  EXPECT_EQ(machine->state_reason(),
+            "health issue reported when instance " + inst.id() + " was released");
   EXPECT_THAT(machine->instance_ids(), IsEmpty());
   EXPECT_EQ(TotalFree(), 11) << "the machine does not go back to the pool";
 

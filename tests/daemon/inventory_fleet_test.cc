@@ -180,7 +180,8 @@ TEST_F(ApplyFleetTest, ChangingTheStructureOfAHeldMachineFails) {
     if (m.id() == instance->machine_id()) m.set_tray_index(9);
   }
   grpc::Status status = ApplyFleet(fleet);
-  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::FAILED_PRECONDITION, "is held by"));
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::FAILED_PRECONDITION,
+                         "is held by instance " + instance->id()));
   EXPECT_NE(status.error_message().find(instance->machine_id()), std::string::npos);
 }
 
