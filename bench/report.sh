@@ -32,8 +32,10 @@ trap cleanup EXIT
   echo '```'
   echo
   echo "## Core benchmark (\`nvlsched_core_bench\`, in-process, no I/O)"
+  echo "Median of 5 repetitions (this machine is shared: single runs vary by 30% or more)."
   echo '```'
-  "$bin/nvlsched_core_bench" --benchmark_min_time=0.2 2>/dev/null | grep -E '^(BM_|-|Benchmark)'
+  "$bin/nvlsched_core_bench" --benchmark_min_time=0.2 --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true 2>/dev/null | grep -E '^(BM_.*_median|-|Benchmark)'
   echo '```'
 } > "$out"
 
