@@ -52,19 +52,36 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
 // Logs one line for a state-changing call: method, request id, caller, outcome, latency.
 void LogWrite(const CallInfo& call, const absl::Status& status);
 
+// The reactor of a write call: finished by the engine thread, it logs the call (LogWrite) in
+// OnDone, on a gRPC thread, so formatting and writing the log line stay off the engine's loop.
+class LoggedWriteReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit LoggedWriteReactor(CallInfo call) : call_(std::move(call)) {}
+  void FinishWith(absl::Status status) {
+    status_ = std::move(status);
+    Finish(ToGrpcStatus(status_));
+  }
+  void OnDone() override {
+    LogWrite(call_, status_);
+    delete this;
+  }
+
+ private:
+  const CallInfo call_;
+  absl::Status status_;  // written before Finish, read in OnDone (after it)
+};
+
 // Queues `write` (absl::Status(State&, ChangeBuilder&)) and finishes the call with its final
-// status after the group commit, logging it (LogWrite). `write` may fill the response message
-// the handler got: it stays valid until the reactor finishes.
+// status after the group commit; the call is logged when done. `write` may fill the response
+// message the handler got: it stays valid until the reactor finishes.
 template <typename WriteFn>
 grpc::ServerUnaryReactor* SubmitWriteCall(Engine* engine, grpc::CallbackServerContext* ctx,
                                           CallInfo call, WriteFn write) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto finish = [reactor, call = std::move(call)](absl::Status status) {
-    LogWrite(call, status);
-    reactor->Finish(ToGrpcStatus(status));
-  };
-  absl::Status queued = engine->SubmitWrite(std::move(write), finish, DeadlineOf(ctx));
-  if (!queued.ok()) finish(std::move(queued));
+  auto* reactor = new LoggedWriteReactor(std::move(call));
+  absl::Status queued = engine->SubmitWrite(
+      std::move(write), [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); },
+      DeadlineOf(ctx));
+  if (!queued.ok()) reactor->FinishWith(std::move(queued));
   return reactor;
 }
 

@@ -150,9 +150,9 @@ TEST_F(JwtTest, ChecksExpiryWithLeeway) {
                      SignRs(R"({"iss":"https://auth.example.test","aud":"nvlsched","org":"a"})"),
                      absl::Now()),
                  "no 'exp' claim");
-  ExpectRejected(Rs256()->Authenticate(SignRs(Claims(600, R"(,"exp2":1)").replace(
-                                           Claims(600).find("\"exp\""), 5, "\"exp\":\"soon\",\"x\"")),
-                                       absl::Now()),
+  ExpectRejected(Rs256()->Authenticate(
+                     SignRs(R"({"iss":"https://auth.example.test","aud":"nvlsched","exp":"soon"})"),
+                     absl::Now()),
                  "claim 'exp' must be a number");
 }
 

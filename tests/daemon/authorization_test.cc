@@ -11,12 +11,15 @@
 #include <set>
 #include <string>
 
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <sstream>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "daemon/auth.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -399,11 +402,39 @@ TEST_F(AuthorizationTest, EchoesTheRequestIdOrMakesOne) {
   EXPECT_EQ(generated->second.size(), 32u);
 }
 
-TEST_F(AuthorizationTest, LogsEachWriteWithRequestIdCallerTenantAndOutcome) {
-  std::ostringstream captured;
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured)));
+// Captures the log from before the harness starts until after it stops: swapping spdlog's
+// default logger while gRPC threads may log is not thread-safe.
+class AuthorizationLogTest : public AuthorizationTest {
+ protected:
+  void SetUp() override {
+    previous_ = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink_));
+    AuthorizationTest::SetUp();
+  }
+  void TearDown() override {
+    AuthorizationTest::TearDown();
+    spdlog::set_default_logger(previous_);
+  }
+  // Write lines are logged when the call is done, which may be just after the client has its
+  // answer: waits (bounded) until the log holds every needle.
+  std::string LogContaining(const std::vector<std::string>& needles) {
+    std::string log;
+    for (int attempt = 0; attempt < 500; ++attempt) {
+      log = absl::StrJoin(sink_->last_formatted(), "");
+      bool all = true;
+      for (const std::string& needle : needles) all &= log.find(needle) != std::string::npos;
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return log;
+  }
+
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
+      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(256);
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(AuthorizationLogTest, LogsEachWriteWithRequestIdCallerTenantAndOutcome) {
   auto ctx = As(Caller::kTenantOwnOrg);
   ctx->AddMetadata("x-request-id", "create-1");
   v1::Instance created;
@@ -413,13 +444,13 @@ TEST_F(AuthorizationTest, LogsEachWriteWithRequestIdCallerTenantAndOutcome) {
   v1::CreateInstanceRequest other = Single("refused", 1);
   other.set_org(kOtherOrg);
   grpc::Status denied = instances().CreateInstance(refused.get(), other, &created);
-  spdlog::set_default_logger(previous);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(denied.error_code(), DENIED);
-  const std::string log = captured.str();
-  EXPECT_THAT(log, ::testing::HasSubstr(absl::StrCat(
-                       "CreateInstance request_id=create-1 caller=alice@acme org=acme tenant=",
-                       f::kTenantId, " OK in ")));
+  const std::string ok_line = absl::StrCat(
+      "CreateInstance request_id=create-1 caller=alice@acme org=acme tenant=", f::kTenantId,
+      " OK in ");
+  const std::string log = LogContaining({ok_line, "CreateInstance request_id=create-2 peer="});
+  EXPECT_THAT(log, ::testing::HasSubstr(ok_line));
   EXPECT_THAT(log, ::testing::HasSubstr("CreateInstance request_id=create-2 peer="));
   EXPECT_THAT(log, ::testing::HasSubstr("refused: PERMISSION_DENIED this token is for org 'acme'"));
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("token-acme-admin")));  // never the token

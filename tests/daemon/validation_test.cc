@@ -14,6 +14,7 @@
 #include "daemon/field_violations.h"
 #include "google/protobuf/util/json_util.h"
 #include "tests/daemon/bad_request_matchers.h"
+#include "tests/daemon/seed_bodies.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -21,69 +22,6 @@ namespace {
 namespace v1 = ::nvlsched::v1;
 using testing::ExpectInvalid;
 
-// Verbatim from shared/seeds/000_*.txt, example "Topology-optimized batch with InfiniBand".
-constexpr char kSeedInfiniBandBody[] = R"json({
-  "namePrefix": "gpu-worker",
-  "count": 4,
-  "tenantId": "f97df110-f4de-492e-8849-4a6af68026b0",
-  "instanceTypeId": "41e36058-8403-4086-a9b8-39cb5bc9cb98",
-  "vpcId": "5e28ad7c-5fb7-46d6-a28a-fc0ba6fdc4a3",
-  "interfaces": [
-    {
-      "subnetId": "1f232bf0-7b90-456e-b9b0-38d9fea4171a",
-      "isPhysical": true
-    }
-  ],
-  "description": "GPU worker nodes for distributed training",
-  "operatingSystemId": "eaeb86ee-c435-444e-9e01-8346f67f194b",
-  "infinibandInterfaces": [
-    {
-      "partitionId": "4f4decba-7d7f-46b9-9e5f-e5d71c2e0666",
-      "device": "MT2910 Family [ConnectX-7]",
-      "deviceInstance": 0,
-      "isPhysical": true
-    }
-  ],
-  "nvLinkInterfaces": [
-    {
-      "deviceInstance": 0,
-      "nvLinkLogicalPartitionId": "2f8676fd-d228-4db5-ac76-1cfc74f48a23"
-    },
-    {
-      "deviceInstance": 1,
-      "nvLinkLogicalPartitionId": "2f8676fd-d228-4db5-ac76-1cfc74f48a23"
-    }
-  ],
-  "sshKeyGroupIds": [
-    "497f6eca-6276-4993-bfeb-53cbbbba6f08"
-  ],
-  "topologyOptimized": true
-})json";
-
-// Verbatim from shared/seeds/000_*.txt, example "Cross-domain batch with VPC Prefix".
-constexpr char kSeedVpcPrefixBody[] = R"json({
-  "namePrefix": "inference-node",
-  "count": 8,
-  "tenantId": "f97df110-f4de-492e-8849-4a6af68026b0",
-  "instanceTypeId": "83e71f8f-65d3-44ba-92ba-19daac2e497a",
-  "vpcId": "ebcd2d2a-deca-4ac4-b079-d7a97fff8a6b",
-  "interfaces": [
-    {
-      "vpcPrefixId": "000bc42b-f946-472e-83d4-ddf7e365e148",
-      "isPhysical": true
-    }
-  ],
-  "description": "Inference nodes spread across NVLink domains",
-  "operatingSystemId": "eaeb86ee-c435-444e-9e01-8346f67f194b",
-  "labels": {
-    "workload": "inference",
-    "tier": "production"
-  },
-  "sshKeyGroupIds": [
-    "a7bf2f9c-12f0-4673-be47-12be6d9e16c8"
-  ],
-  "topologyOptimized": false
-})json";
 
 constexpr char kOtherUuid[] = "0b9f6c7e-1a2b-4c3d-8e4f-5a6b7c8d9e0f";
 
@@ -106,7 +44,7 @@ ValidationContext Gb200Context() {
 }
 
 TEST(BatchCreateValidationTest, SeedInfiniBandExampleIsValid) {
-  const v1::BatchCreateInstancesRequest request = ParseSeed(kSeedInfiniBandBody);
+  const v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedStrictBody);
   EXPECT_EQ(request.nv_link_interfaces_size(), 2);
   EXPECT_EQ(request.nv_link_interfaces(1).nv_link_logical_partition_id(),
             "2f8676fd-d228-4db5-ac76-1cfc74f48a23");
@@ -117,7 +55,7 @@ TEST(BatchCreateValidationTest, SeedInfiniBandExampleIsValid) {
 }
 
 TEST(BatchCreateValidationTest, SeedVpcPrefixExampleIsValid) {
-  const v1::BatchCreateInstancesRequest request = ParseSeed(kSeedVpcPrefixBody);
+  const v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedCrossDomainBody);
   EXPECT_EQ(request.labels().at("tier"), "production");
   EXPECT_TRUE(request.has_topology_optimized() && !request.topology_optimized());
   EXPECT_TRUE(ValidateBatchCreateInstancesRequest(request, Gb200Context()).ok());
@@ -163,7 +101,7 @@ TEST(BatchCreateValidationTest, AcceptedVariations) {
        }},
   };
   for (const GoodBatch& good : cases) {
-    v1::BatchCreateInstancesRequest request = ParseSeed(kSeedInfiniBandBody);
+    v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedStrictBody);
     good.mutate(request);
     ValidationContext context = Gb200Context();
     context.instance_type_gpus = good.instance_type_gpus;
@@ -177,7 +115,7 @@ struct BadBatch {
   std::function<void(v1::BatchCreateInstancesRequest&)> mutate;
   std::vector<std::string> fields;
   std::string message;
-  const char* base = kSeedInfiniBandBody;
+  const char* base = testing::kSeedStrictBody;
 };
 
 void AddSubnetInterface(v1::BatchCreateInstancesRequest& r, bool physical) {
@@ -309,17 +247,17 @@ std::vector<BadBatch> BadBatches() {
        },
        {"secondary_vpc_ids[1]"},
        "secondary_vpc_ids must not repeat an id",
-       kSeedVpcPrefixBody},
+       testing::kSeedCrossDomainBody},
       {"SecondaryVpcIsPrimary",
        [](auto& r) { r.add_secondary_vpc_ids(r.vpc_id()); },
        {"secondary_vpc_ids[0]"},
        "secondary_vpc_ids must not include the primary vpc_id",
-       kSeedVpcPrefixBody},
+       testing::kSeedCrossDomainBody},
       {"SecondaryVpcNotUuid",
        [](auto& r) { r.add_secondary_vpc_ids("vpc-2"); },
        {"secondary_vpc_ids[0]"},
        "secondary_vpc_ids[0] must be a UUID",
-       kSeedVpcPrefixBody},
+       testing::kSeedCrossDomainBody},
       {"ElevenLabels",
        [](auto& r) {
          for (int i = 0; i < 11; ++i) (*r.mutable_labels())[absl::StrCat("k", i)] = "v";
@@ -459,7 +397,7 @@ INSTANTIATE_TEST_SUITE_P(Table, BadBatchTest, ::testing::ValuesIn(BadBatches()),
                          [](const auto& info) { return info.param.name; });
 
 TEST(BatchCreateValidationTest, MaxBatchCountComesFromTheContext) {
-  v1::BatchCreateInstancesRequest request = ParseSeed(kSeedInfiniBandBody);
+  v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedStrictBody);
   request.set_count(10);
   ValidationContext context = Gb200Context();
   context.max_batch_count = 8;
@@ -471,7 +409,7 @@ TEST(BatchCreateValidationTest, MaxBatchCountComesFromTheContext) {
 }
 
 TEST(BatchCreateValidationTest, SeveralBadFieldsYieldOneViolationEach) {
-  v1::BatchCreateInstancesRequest request = ParseSeed(kSeedInfiniBandBody);
+  v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedStrictBody);
   request.set_count(20);
   request.set_name_prefix("x");
   request.set_tenant_id("nope");
@@ -491,7 +429,7 @@ TEST(BatchCreateValidationTest, SeveralBadFieldsYieldOneViolationEach) {
 }
 
 TEST(BatchCreateValidationTest, TwoProblemsWithOneFieldShareOneViolation) {
-  v1::BatchCreateInstancesRequest request = ParseSeed(kSeedInfiniBandBody);
+  v1::BatchCreateInstancesRequest request = ParseSeed(testing::kSeedStrictBody);
   request.mutable_nv_link_interfaces(0)->set_device_instance(-1);
   request.clear_interfaces();
   request.add_interfaces()->set_vpc_prefix_id(kOtherUuid);
