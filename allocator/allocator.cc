@@ -219,30 +219,58 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
     batch = s.AddBatch(batch_id);
     journal.Push(UndoKind::kBatchAdded, batch);
   }
+  // AttachClaim for each instance, with its cell updates collected per domain (one
+  // FlushRun + SyncCell per domain) and its counts (quota usage, the batch's and the
+  // fleet's live claims) summed once: every instance has the placement's tenant and type.
+  // The placement's fields are read into locals first: the stores into claim records could
+  // alias them, and reloading them per instance is measurable here.
+  const TenantIndex tenant = placement.tenant;
+  const TypeIndex type = placement.type;
+  const bool topology_optimized = placement.topology_optimized;
+  const bool has_partitions = !partitions.empty();
+  const size_t n = placement.size();
+  const PlacedInstance* instances = placement.instances.data();
+  UndoRecord* undo = journal.Append(n);
   InstanceHandle* handle = handles.data();
-  DomainIndex pending = kNoIndex;  // SyncCell once per domain, not once per machine
-  for (const PlacedInstance& placed : placement.instances) {
+  FreeMachineRun run(/*taking=*/true);
+  DomainIndex pending = kNoIndex;
+  int64_t gpus = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const PlacedInstance& placed = instances[i];
+    if (placed.domain != pending) {
+      if (pending != kNoIndex) {
+        s.FlushRun(&run);
+        s.SyncCell(type, pending);
+      }
+      pending = placed.domain;
+    }
     ClaimIndex c = s.AllocateClaim();
     ClaimRecord& claim = s.claims[c];
     claim.batch = batch;
-    claim.tenant = placement.tenant;
-    claim.type = placement.type;
+    claim.tenant = tenant;
+    claim.type = type;
     claim.machine = placed.machine;
     claim.gpu_count = placed.gpu_count;
     claim.whole_machine = placed.whole_machine;
-    claim.topology_optimized = placement.topology_optimized;
-    if (!partitions.empty() || !claim.partitions.empty()) {
+    claim.topology_optimized = topology_optimized;
+    claim.live = true;
+    s.HoldMachine(c, claim, s.machines[placed.machine], &run);
+    if (has_partitions || !claim.partitions.empty()) {
       claim.partitions.assign(partitions.begin(), partitions.end());
+      if (has_partitions) s.CountPartitions(claim, placed.domain, +1);
     }
-    s.AttachClaim(c, claim);
-    journal.Push(UndoKind::kClaimAdded, c);
-    *handle++ = InstanceHandle{c, claim.generation};
-    if (placed.domain != pending) {
-      if (pending != kNoIndex) s.SyncCell(placement.type, pending);
-      pending = placed.domain;
-    }
+    gpus += placed.gpu_count;
+    undo[i].kind = UndoKind::kClaimAdded;
+    undo[i].index = c;
+    handle[i] = InstanceHandle{c, claim.generation};
   }
-  if (pending != kNoIndex) s.SyncCell(placement.type, pending);
+  if (pending != kNoIndex) {
+    s.FlushRun(&run);
+    s.SyncCell(type, pending);
+  }
+  s.tenants[tenant].used_gpus[type] += gpus;
+  if (batch != kNoIndex) s.batches[batch].live_claims += static_cast<int32_t>(n);
+  s.live_claims += static_cast<int64_t>(n);
 }
 
 absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instances,
@@ -289,26 +317,41 @@ void Allocator::Apply(const ReleasePlan& plan) {
   ReleaseClaims(plan.claims, plan.machine_health_issue);
 }
 
+// DetachClaim for each claim, with cell updates collected per (type, domain) run of claims
+// as in Apply (a health issue changes each machine in place, so it flushes first).
 void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue) {
   FleetState& s = *state_;
   UndoJournal& journal = *journal_;
+  FreeMachineRun run(/*taking=*/false);
   DomainIndex pending_domain = kNoIndex;
   TypeIndex pending_type = kNoIndex;
   for (ClaimIndex c : claims) {
     ClaimRecord& claim = s.claims[c];
     MachineIndex m = claim.machine;
     MachineRecord& machine = s.machines[m];
-    s.DetachClaim(c, claim);
+    if (machine.domain != pending_domain || machine.type != pending_type) {
+      if (pending_domain != kNoIndex) {
+        s.FlushRun(&run);
+        s.SyncCell(pending_type, pending_domain);
+      }
+      pending_domain = machine.domain;
+      pending_type = machine.type;
+    }
+    s.UnholdMachine(c, claim, machine, &run);
+    s.tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
+    if (!claim.partitions.empty()) s.CountPartitions(claim, machine.domain, -1);
+    claim.live = false;
     s.claim_slots.Release(c);
     journal.Push(UndoKind::kClaimReleased, c);
     // Its last instance gone, the batch ends too. Journaled after the claim, so undo
     // revives the batch before re-attaching the claim.
-    if (claim.batch != kNoIndex && s.batches[claim.batch].live_claims == 0) {
+    if (claim.batch != kNoIndex && --s.batches[claim.batch].live_claims == 0) {
       s.batches[claim.batch].live = false;
       s.batch_slots.Release(claim.batch);
       journal.Push(UndoKind::kBatchReleased, claim.batch);
     }
     if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
+      s.FlushRun(&run);
       journal.Save(machine.spec);
       journal.Push(UndoKind::kMachineChanged, m);
       s.RemoveContribution(m);
@@ -317,13 +360,12 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
                                                s.InstanceName(c), " was released");
       s.AddContribution(m);
     }
-    if (machine.domain != pending_domain || machine.type != pending_type) {
-      if (pending_domain != kNoIndex) s.SyncCell(pending_type, pending_domain);
-      pending_domain = machine.domain;
-      pending_type = machine.type;
-    }
   }
-  if (pending_domain != kNoIndex) s.SyncCell(pending_type, pending_domain);
+  s.live_claims -= static_cast<int64_t>(claims.size());
+  if (pending_domain != kNoIndex) {
+    s.FlushRun(&run);
+    s.SyncCell(pending_type, pending_domain);
+  }
 }
 
 }  // namespace nvlsched::allocator

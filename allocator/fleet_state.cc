@@ -288,6 +288,29 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
 
 // ---- Claims ----
 
+void FleetState::HoldMachineInPlace(ClaimIndex c, const ClaimRecord& claim,
+                                    MachineRecord& machine) {
+  Contribution before = ContributionOf(machine);
+  if (claim.whole_machine) {
+    machine.whole_claim = c;
+  } else {
+    machine.granular_gpus += claim.gpu_count;
+    ++machine.granular_claims;
+  }
+  ChangeContribution(machine, before);
+}
+
+void FleetState::UnholdMachineInPlace(const ClaimRecord& claim, MachineRecord& machine) {
+  Contribution before = ContributionOf(machine);
+  if (claim.whole_machine) {
+    machine.whole_claim = kNoIndex;
+  } else {
+    machine.granular_gpus -= claim.gpu_count;
+    --machine.granular_claims;
+  }
+  ChangeContribution(machine, before);
+}
+
 void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta) {
   for (PartitionIndex p : claim.partitions) {
     auto& entries = partitions[p].domains;
@@ -304,19 +327,23 @@ void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_
 void FleetState::AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const {
   const DomainCell& c = cell(t, d);
   const DomainRecord& domain = domains[d];
-  for (int pos = c.free_mask.First(); pos >= 0 && n > 0; pos = c.free_mask.NextFrom(pos + 1)) {
-    MachineIndex m = domain.machines_by_tray[pos];
-    const MachineRecord& rec = machines[m];
-    // Filled in place: building a PlacedInstance on the stack and copying it in costs a
-    // store-forwarding stall per machine.
-    PlacedInstance& placed = out->instances.emplace_back();
-    placed.machine_id = rec.spec.id;
-    placed.domain_id = domain.spec.id;
-    placed.gpu_count = rec.spec.gpu_count;
-    placed.whole_machine = true;
-    placed.machine = m;
-    placed.domain = d;
-    --n;
+  const MachineIndex* by_tray = domain.machines_by_tray.data();
+  std::string_view domain_id = domain.spec.id;
+  // Lowest trays first: the free mask a word at a time, lowest set bit first.
+  for (int w = 0; n > 0 && w < SmallBitset::kWords; ++w) {
+    for (uint64_t word = c.free_mask.Word(w); word != 0 && n > 0; word &= word - 1, --n) {
+      MachineIndex m = by_tray[(w << 6) + __builtin_ctzll(word)];
+      const MachineRecord& rec = machines[m];
+      // Filled in place: building a PlacedInstance on the stack and copying it in costs a
+      // store-forwarding stall per machine.
+      PlacedInstance& placed = out->instances.emplace_back();
+      placed.machine_id = rec.spec.id;
+      placed.domain_id = domain_id;
+      placed.gpu_count = rec.spec.gpu_count;
+      placed.whole_machine = true;
+      placed.machine = m;
+      placed.domain = d;
+    }
   }
   assert(n == 0);
 }

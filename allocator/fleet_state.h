@@ -5,10 +5,12 @@
 // capacity view and the invariant checker read it. It knows no rules — only how to keep
 // the indexes equal to the tables.
 //
-// Records live in dense slots addressed by integer indices. Machines, domains, claims and
-// batches sit in StableVectors so their addresses never move: the machine id map keys
-// machines by string_view into the records themselves, and Placements hand out views of
-// machine and domain ids. Removed machines, released claims and finished batches keep their
+// Records live in dense slots addressed by integer indices. Machines, domains and batches
+// sit in StableVectors so their addresses never move: the machine id map keys machines by
+// string_view into the records themselves, and Placements hand out views of machine and
+// domain ids. Claims are named by index only, so they sit in one contiguous std::vector
+// (one load cheaper per access on the hot path; it grows only while the fleet's instance
+// count reaches a new high). Removed machines, released claims and finished batches keep their
 // data in the slot (the undo journal puts them back) and the slot is reused last-in
 // first-out.
 //
@@ -19,9 +21,9 @@
 // Index maintenance. For each (instance type, domain) a DomainCell counts machines, free
 // machines and free GPUs, with tray-ordered bitmaps. Every change to a machine goes
 //     RemoveContribution(m); <change the machine or its holdings>; AddContribution(m);
-// (claims use cheaper equivalents: ChangeContribution applies only the difference, and
-// TakeFreeMachine / ReturnFreeMachine the fixed difference of a free machine taken whole)
-// and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
+// (claims use cheaper equivalents: ChangeContribution applies only the difference, and a
+// FreeMachineRun sums the fixed difference of free machines taken whole or given back, so
+// a batch's machines update their cell once) and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
 // what the per-type indexes (BestFitDomainIndex, GpuGranularIndex, histograms) currently
 // reflect and moves the domain between buckets. Syncing once per domain is what makes an
 // 18-machine batch one bucket move instead of eighteen.
@@ -172,6 +174,22 @@ struct DomainFilter {
   bool active() const { return site != kNoIndex || !affinity.empty(); }
 };
 
+// Free machines (READY, held by nothing, so every GPU free) taken whole, or given back, in
+// one cell with one GPU count. Apply and ReleaseClaims collect them here and FlushRun
+// updates the cell and its type's totals once: an 18-machine batch in one domain is one cell
+// update instead of eighteen. Until it is flushed the cell does not reflect the run, so
+// flush before anything reads or changes that cell (SyncCell included).
+struct FreeMachineRun {
+  explicit FreeMachineRun(bool taking) : taking(taking) {}
+
+  bool taking;  // true: taken whole (Apply); false: given back (release)
+  TypeIndex type = kNoIndex;
+  DomainIndex domain = kNoIndex;
+  int32_t gpus = 0;
+  int32_t count = 0;
+  SmallBitset positions;
+};
+
 class FleetState {
  public:
   // ---- Lookups: kNoIndex when unknown. Machines and claims: live ones only. ----
@@ -253,6 +271,20 @@ class FleetState {
   void DetachClaim(ClaimIndex c, ClaimRecord& claim);  // REQUIRES: claim is claims[c]
   void DetachClaim(ClaimIndex c) { DetachClaim(c, claims[c]); }
 
+  // The machine half of AttachClaim / DetachClaim: claim c (claims[c]) starts or stops
+  // holding `machine` (machines[claim.machine]). A free machine taken whole, or a whole
+  // machine given back free, joins `run` (whose `taking` must match); anything else flushes
+  // `run` and updates the cell at once. Apply and ReleaseClaims use these with one run per
+  // placement and do the counting half (quota usage, batch and live counts) in sums.
+  void HoldMachine(ClaimIndex c, const ClaimRecord& claim, MachineRecord& machine,
+                   FreeMachineRun* run);
+  void UnholdMachine(ClaimIndex c, const ClaimRecord& claim, MachineRecord& machine,
+                     FreeMachineRun* run);
+  // Applies a run to its cell and its type's totals and empties it. O(1).
+  void FlushRun(FreeMachineRun* run);
+  // Live partition counts of the claim's partitions in domain d move by delta.
+  void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
+
   // Appends the n lowest-tray free machines of type t in domain d (REQUIRES: n <= free).
   void AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const;
   // Where machine m goes in a plan: ids, indices, GPUs held.
@@ -263,7 +295,8 @@ class FleetState {
   StableVector<DomainRecord> domains;
   StableVector<MachineRecord> machines;  // includes dead slots (live == false)
   std::vector<TenantRecord> tenants;
-  StableVector<ClaimRecord> claims;      // includes dead slots
+  std::vector<ClaimRecord> claims;       // includes dead slots; never hold a reference
+                                         // across AllocateClaim (it may grow)
   StableVector<BatchRecord> batches;     // includes dead slots
   std::vector<PartitionRecord> partitions;
   std::vector<std::string> sites;
@@ -292,58 +325,88 @@ class FleetState {
  private:
   void ResetPositions(DomainIndex d);
   void SyncDomain(DomainIndex d, TypeIndex also);
-  // A free machine (READY, held by nothing) taken whole, and given back: its cell loses or
-  // regains one free machine and all its GPUs. Attach/DetachClaim's common case, cheaper
-  // than ChangeContribution's general diff.
-  void TakeFreeMachine(const MachineRecord& rec);
-  void ReturnFreeMachine(const MachineRecord& rec);
-  void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
+  void AddToRun(const MachineRecord& rec, FreeMachineRun* run);
+  // Hold/UnholdMachine's other cases (GPU-granular claims, machines not READY).
+  void HoldMachineInPlace(ClaimIndex c, const ClaimRecord& claim, MachineRecord& machine);
+  void UnholdMachineInPlace(const ClaimRecord& claim, MachineRecord& machine);
 };
 
 // ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls (the
-// general ChangeContribution, for drained machines and GPU-granular claims, is in the .cc) ----
+// general cases, for drained machines and GPU-granular claims, are in the .cc) ----
 
-inline void FleetState::TakeFreeMachine(const MachineRecord& rec) {
-  TypeState& ts = type_states[rec.type];
-  DomainCell& cell = ts.cells[rec.domain];
-  int32_t gpus = rec.spec.gpu_count;  // all free: nothing held it
-  --cell.free;
-  --ts.free_machines;
-  cell.free_mask.Reset(rec.position);
-  if (--cell.granular_hist[gpus] == 0) cell.granular_bits &= ~(1u << gpus);
-  cell.granular_mask.Reset(rec.position);
-  ts.free_gpus -= gpus;
+inline void FleetState::AddToRun(const MachineRecord& rec, FreeMachineRun* run) {
+  int32_t gpus = rec.spec.gpu_count;  // all free: nothing else holds it
+  if (rec.domain != run->domain || rec.type != run->type || gpus != run->gpus) {
+    FlushRun(run);
+    run->type = rec.type;
+    run->domain = rec.domain;
+    run->gpus = gpus;
+  }
+  run->positions.Set(rec.position);
+  ++run->count;
 }
 
-inline void FleetState::ReturnFreeMachine(const MachineRecord& rec) {
-  TypeState& ts = type_states[rec.type];
-  DomainCell& cell = ts.cells[rec.domain];
-  int32_t gpus = rec.spec.gpu_count;
-  ++cell.free;
-  ++ts.free_machines;
-  cell.free_mask.Set(rec.position);
-  if (cell.granular_hist[gpus]++ == 0) cell.granular_bits |= 1u << gpus;
-  cell.granular_mask.Set(rec.position);
-  ts.free_gpus += gpus;
+inline void FleetState::FlushRun(FreeMachineRun* run) {
+  if (run->count == 0) return;
+  TypeState& ts = type_states[run->type];
+  DomainCell& cell = ts.cells[run->domain];
+  uint16_t& hist = cell.granular_hist[run->gpus];
+  uint32_t bit = 1u << run->gpus;
+  if (run->taking) {
+    cell.free -= run->count;
+    ts.free_machines -= run->count;
+    ts.free_gpus -= int64_t{run->count} * run->gpus;
+    cell.free_mask.ResetAll(run->positions);
+    cell.granular_mask.ResetAll(run->positions);
+    hist = static_cast<uint16_t>(hist - run->count);
+    if (hist == 0) cell.granular_bits &= ~bit;
+  } else {
+    cell.free += run->count;
+    ts.free_machines += run->count;
+    ts.free_gpus += int64_t{run->count} * run->gpus;
+    cell.free_mask.SetAll(run->positions);
+    cell.granular_mask.SetAll(run->positions);
+    hist = static_cast<uint16_t>(hist + run->count);
+    cell.granular_bits |= bit;
+  }
+  run->count = 0;
+  run->positions.Clear();
+}
+
+inline void FleetState::HoldMachine(ClaimIndex c, const ClaimRecord& claim,
+                                    MachineRecord& machine, FreeMachineRun* run) {
+  assert(run->taking);
+  if (claim.whole_machine && machine.free_whole()) {
+    assert(machine.granular_gpus == 0);
+    machine.whole_claim = c;
+    AddToRun(machine, run);
+  } else {
+    FlushRun(run);
+    HoldMachineInPlace(c, claim, machine);
+  }
+}
+
+inline void FleetState::UnholdMachine(ClaimIndex c, const ClaimRecord& claim,
+                                      MachineRecord& machine, FreeMachineRun* run) {
+  assert(!run->taking);
+  (void)c;
+  if (claim.whole_machine && machine.ready()) {
+    // Held whole, so by invariant 1 nothing else holds it: it becomes free.
+    assert(machine.whole_claim == c && machine.granular_claims == 0);
+    machine.whole_claim = kNoIndex;
+    AddToRun(machine, run);
+  } else {
+    FlushRun(run);
+    UnholdMachineInPlace(claim, machine);
+  }
 }
 
 inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
   assert(!claim.live && &claim == &claims[c]);
   MachineRecord& machine = machines[claim.machine];
-  if (claim.whole_machine && machine.free_whole()) {
-    assert(machine.granular_gpus == 0);
-    machine.whole_claim = c;
-    TakeFreeMachine(machine);
-  } else {
-    Contribution before = ContributionOf(machine);
-    if (claim.whole_machine) {
-      machine.whole_claim = c;
-    } else {
-      machine.granular_gpus += claim.gpu_count;
-      ++machine.granular_claims;
-    }
-    ChangeContribution(machine, before);
-  }
+  FreeMachineRun run(/*taking=*/true);
+  HoldMachine(c, claim, machine, &run);
+  FlushRun(&run);
   tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
   if (claim.batch != kNoIndex) ++batches[claim.batch].live_claims;
@@ -354,21 +417,9 @@ inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
 inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
   assert(claim.live && &claim == &claims[c]);
   MachineRecord& machine = machines[claim.machine];
-  if (claim.whole_machine && machine.ready()) {
-    // Held whole, so by invariant 1 nothing else holds it: it becomes free.
-    assert(machine.whole_claim == c && machine.granular_claims == 0);
-    machine.whole_claim = kNoIndex;
-    ReturnFreeMachine(machine);
-  } else {
-    Contribution before = ContributionOf(machine);
-    if (claim.whole_machine) {
-      machine.whole_claim = kNoIndex;
-    } else {
-      machine.granular_gpus -= claim.gpu_count;
-      --machine.granular_claims;
-    }
-    ChangeContribution(machine, before);
-  }
+  FreeMachineRun run(/*taking=*/false);
+  UnholdMachine(c, claim, machine, &run);
+  FlushRun(&run);
   tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
   if (claim.batch != kNoIndex) --batches[claim.batch].live_claims;

@@ -1,4 +1,5 @@
-// SlotRecycler: which slots of a StableVector of records can be reused.
+// SlotRecycler: which slots of a table of records (StableVector or std::vector) can be
+// reused.
 //
 // Released slots are not reusable at once: while the undo journal is open, a released
 // record's data is exactly what RollbackTo puts back, so the slot is parked until
@@ -13,18 +14,17 @@
 #define NVLSCHED_ALLOCATOR_SLOT_RECYCLER_H_
 
 #include <cassert>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
-
-#include "allocator/stable_vector.h"
 
 namespace nvlsched::allocator {
 
 class SlotRecycler {
  public:
   // A slot to fill: the most recently recycled one, or a new one appended to `slots`.
-  template <typename T>
-  uint32_t Allocate(StableVector<T>& slots) {
+  template <typename Table>
+  uint32_t Allocate(Table& slots) {
     if (!free_.empty()) {
       uint32_t i = free_.back();
       free_.pop_back();

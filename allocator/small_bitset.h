@@ -19,6 +19,7 @@ namespace nvlsched::allocator {
 class SmallBitset {
  public:
   static constexpr int kBits = 192;
+  static constexpr int kWords = kBits / 64;
 
   void Set(int i) {
     assert(i >= 0 && i < kBits);
@@ -28,7 +29,17 @@ class SmallBitset {
     assert(i >= 0 && i < kBits);
     words_[i >> 6] &= ~Bit(i);
   }
+  // Every member of `other` added / removed: three word operations.
+  void SetAll(const SmallBitset& other) {
+    for (int w = 0; w < kWords; ++w) words_[w] |= other.words_[w];
+  }
+  void ResetAll(const SmallBitset& other) {
+    for (int w = 0; w < kWords; ++w) words_[w] &= ~other.words_[w];
+  }
   bool Test(int i) const { return (words_[i >> 6] & Bit(i)) != 0; }
+  // Members i with w * 64 <= i < (w + 1) * 64, as bit i - w * 64 of a word: for loops that
+  // walk the members in order a word at a time. REQUIRES: 0 <= w < kWords.
+  uint64_t Word(int w) const { return words_[w]; }
   bool None() const { return (words_[0] | words_[1] | words_[2]) == 0; }
   void Clear() { words_ = {}; }
 
@@ -72,7 +83,6 @@ class SmallBitset {
   friend bool operator!=(const SmallBitset& a, const SmallBitset& b) { return !(a == b); }
 
  private:
-  static constexpr int kWords = kBits / 64;
   static uint64_t Bit(int i) { return uint64_t{1} << (i & 63); }
 
   std::array<uint64_t, kWords> words_{};

@@ -56,6 +56,16 @@ class UndoJournal {
     record.index = index;
   }
 
+  // Appends n records for the caller to fill in (kind and index of each), for loops that
+  // journal one record per item: one capacity check instead of n. The pointer is valid
+  // until the next Push or Append.
+  UndoRecord* Append(size_t n) {
+    while (size_ + n > capacity_) Grow();
+    UndoRecord* first = records_.data() + size_;
+    size_ += n;
+    return first;
+  }
+
   // Inventory changes save the previous value, then Push the matching *Changed record.
   void Save(const InstanceType& spec) { saved_types_.push_back(spec); }
   void Save(const Domain& spec) { saved_domains_.push_back(spec); }

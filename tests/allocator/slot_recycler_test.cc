@@ -1,6 +1,9 @@
 // Tests allocator/slot_recycler.h.
 #include "allocator/slot_recycler.h"
 
+#include <vector>
+
+#include "allocator/stable_vector.h"
 #include "gtest/gtest.h"
 
 namespace nvlsched::allocator {
@@ -33,6 +36,21 @@ TEST(SlotRecyclerTest, UndoTwinsRestoreTheStacksExactly) {
   EXPECT_EQ(recycler.parked_count(), 0u);
   recycler.Unallocate(b);
   EXPECT_EQ(recycler.Allocate(slots), b);
+}
+
+// The claims table is a plain std::vector: the same rules hold for it.
+TEST(SlotRecyclerTest, WorksOverAStdVector) {
+  std::vector<int> slots;
+  SlotRecycler recycler;
+  uint32_t a = recycler.Allocate(slots);
+  uint32_t b = recycler.Allocate(slots);
+  EXPECT_EQ(slots.size(), 2u);
+  recycler.Release(a);
+  EXPECT_EQ(recycler.Allocate(slots), 2u);  // parked, so not reused yet
+  recycler.Recycle();
+  EXPECT_EQ(recycler.Allocate(slots), a);
+  EXPECT_EQ(slots.size(), 3u);
+  (void)b;
 }
 
 }  // namespace
