@@ -92,6 +92,13 @@ void Allocator::ForEachInstance(
 }
 
 size_t Allocator::machine_count() const { return static_cast<size_t>(state_->live_machines); }
+std::string_view Allocator::MachineId(MachineIndex machine) const {
+  return state_->machines[machine].spec.id;
+}
+std::string_view Allocator::DomainId(DomainIndex domain) const {
+  return state_->domains[domain].spec.id;
+}
+
 size_t Allocator::instance_count() const { return static_cast<size_t>(state_->live_claims); }
 
 absl::StatusOr<CapacityView> Allocator::Capacity(std::string_view instance_type_id) const {

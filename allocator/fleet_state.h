@@ -287,7 +287,7 @@ class FleetState {
 
   // Appends the n lowest-tray free machines of type t in domain d (REQUIRES: n <= free).
   void AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const;
-  // Where machine m goes in a plan: ids, indices, GPUs held.
+  // Where machine m goes in a plan: indices, GPUs held.
   void FillPlaced(MachineIndex m, int32_t gpus, bool whole_machine, PlacedInstance* placed) const;
 
   // ---- Tables ----

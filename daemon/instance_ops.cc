@@ -140,12 +140,12 @@ void Remember(State& state, ChangeBuilder& changes, const OpContext& ctx,
 
 // The NVLink domain every instance of `placement` lies in; "" when they span domains. A
 // cross-domain batch may well land in one domain, and then the response names it too.
-std::string CommonDomain(const allocator::Placement& placement) {
+std::string CommonDomain(const State& state, const allocator::Placement& placement) {
   if (placement.instances.empty()) return "";
   for (const allocator::PlacedInstance& where : placement.instances) {
-    if (where.domain_id != placement.instances[0].domain_id) return "";
+    if (where.domain != placement.instances[0].domain) return "";
   }
-  return std::string(placement.instances[0].domain_id);
+  return std::string(state.allocator().DomainId(placement.instances[0].domain));
 }
 
 // Applies `placement` for `names.size()` new instances built from `spec`, records them.
@@ -154,7 +154,7 @@ void ApplyAndRecord(State& state, ChangeBuilder& changes, const OpContext& ctx,
                     const std::vector<std::string>& ids, const std::vector<std::string>& names,
                     const std::string& batch_id,
                     google::protobuf::RepeatedPtrField<v1::Instance>* out) {
-  // Build the records first: PlacedInstance's ids are views into the allocator.
+  // Build the records first (from the plan's machine and domain, before Apply).
   std::vector<v1::Instance> records;
   records.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -205,7 +205,7 @@ absl::Status BatchCreateInstances(State& state, ChangeBuilder& changes, const Op
     return placement.status();
   }
 
-  resp->set_nvlink_domain_id(CommonDomain(*placement));
+  resp->set_nvlink_domain_id(CommonDomain(state, *placement));
   if (req.validate_only()) {
     DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
     return absl::OkStatus();

@@ -73,11 +73,12 @@ void FillPlacementFields(const State& state, const InstanceSpec& spec,
                          const allocator::PlacedInstance& where, v1::Instance* inst) {
   inst->set_tenant_id(spec.tenant_id);
   inst->set_instance_type_id(spec.instance_type_id);
-  inst->set_machine_id(std::string(where.machine_id));
-  inst->set_nvlink_domain_id(std::string(where.domain_id));
+  std::string_view domain_id = state.allocator().DomainId(where.domain);
+  inst->set_machine_id(std::string(state.allocator().MachineId(where.machine)));
+  inst->set_nvlink_domain_id(std::string(domain_id));
   inst->set_gpu_count(where.gpu_count);
   inst->set_topology_optimized(spec.topology_optimized);
-  const allocator::Domain* domain = state.allocator().FindDomain(where.domain_id);
+  const allocator::Domain* domain = state.allocator().FindDomain(domain_id);
   if (domain != nullptr) inst->set_site_id(domain->site_id);
 }
 
@@ -138,7 +139,7 @@ v1::Instance BuildInstance(const State& state, const OpContext& ctx, const Insta
     nv->set_id(NewUuid(ctx.rng));
     nv->set_instance_id(id);
     nv->set_nv_link_logical_partition_id(req.nv_link_logical_partition_id());
-    nv->set_nv_link_domain_id(std::string(where.domain_id));
+    nv->set_nv_link_domain_id(inst.nvlink_domain_id());
     nv->set_device_instance(req.device_instance());
     nv->set_status(v1::INTERFACE_STATUS_PENDING);
     *nv->mutable_created() = now;
@@ -155,8 +156,8 @@ v1::Instance BuildInstance(const State& state, const OpContext& ctx, const Insta
   }
   *inst.mutable_created() = now;
   AppendStatus(ctx, v1::INSTANCE_STATUS_PENDING,
-               absl::StrCat("placed on machine ", std::string(where.machine_id),
-                            " in NVLink domain ", std::string(where.domain_id)),
+               absl::StrCat("placed on machine ", inst.machine_id(), " in NVLink domain ",
+                            inst.nvlink_domain_id()),
                &inst);
   return inst;
 }

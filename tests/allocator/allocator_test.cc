@@ -17,8 +17,8 @@ TEST(AllocatorTest, PlacementReportsMachineDomainAndGpusPerInstance) {
   absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
   ASSERT_OK(plan);
   ASSERT_EQ(plan->size(), 2u);
-  EXPECT_EQ(plan->instances[0].machine_id, "a-0");
-  EXPECT_EQ(plan->instances[0].domain_id, "a");
+  EXPECT_EQ(fleet.alloc().MachineId(plan->instances[0].machine), "a-0");
+  EXPECT_EQ(fleet.alloc().DomainId(plan->instances[0].domain), "a");
   EXPECT_EQ(plan->instances[0].gpu_count, 4);
   EXPECT_TRUE(plan->instances[0].whole_machine);
   InstanceHandle handles[2];
@@ -44,7 +44,7 @@ TEST(AllocatorTest, PlanningChangesNothing) {
   absl::StatusOr<Placement> second = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
   ASSERT_OK(first);
   ASSERT_OK(second);
-  EXPECT_EQ(first->instances[0].machine_id, second->instances[0].machine_id);
+  EXPECT_EQ(first->instances[0].machine, second->instances[0].machine);
   EXPECT_EQ(testing::Snapshot(fleet.alloc()), before);
 }
 

@@ -81,9 +81,9 @@ TEST_F(FleetStateTest, AppendFreeMachinesTakesLowestTrays) {
   Placement placement;
   s_.AppendFreeMachines(type_, domain_, 2, &placement);
   ASSERT_EQ(placement.size(), 2u);
-  EXPECT_EQ(placement.instances[0].machine_id, "t0");
-  EXPECT_EQ(placement.instances[1].machine_id, "t2");
-  EXPECT_EQ(placement.instances[1].domain_id, "a");
+  EXPECT_EQ(s_.machines[placement.instances[0].machine].spec.id, "t0");
+  EXPECT_EQ(s_.machines[placement.instances[1].machine].spec.id, "t2");
+  EXPECT_EQ(placement.instances[1].domain, domain_);
   EXPECT_EQ(placement.instances[1].gpu_count, 4);
 }
 
