@@ -45,6 +45,7 @@ class SlotRecycler {
   }
   // Parked slots become reusable (the journal that could restore them is gone).
   void Recycle() {
+    if (parked_.empty()) return;  // most commits release no machine and end no batch
     free_.insert(free_.end(), parked_.begin(), parked_.end());
     parked_.clear();
   }

@@ -74,6 +74,50 @@ TEST_F(FleetStateTest, CellsCountFreeMachinesAndFreeGpus) {
   EXPECT_OK(CheckFleetInvariants(s_));
 }
 
+// Apply and ReleaseClaims collect free machines taken or given back in a FreeMachineRun and
+// update the cell once per run; a machine with another GPU count starts a new run.
+TEST_F(FleetStateTest, FreeMachineRunsUpdateTheCellOncePerRun) {
+  MachineIndex m[3] = {Add("r0", 0), Add("r1", 1, /*gpus=*/2), Add("r2", 2)};
+  Add("r3", 3);
+  const DomainCell& cell = s_.cell(type_, domain_);
+  ClaimIndex c[3];
+  FreeMachineRun take(/*taking=*/true);
+  for (int i = 0; i < 3; ++i) {
+    c[i] = s_.AllocateClaim();
+    ClaimRecord& claim = s_.claims[c[i]];
+    claim.machine = m[i];
+    claim.gpu_count = s_.machines[m[i]].spec.gpu_count;
+    claim.whole_machine = true;
+    s_.HoldMachine(c[i], claim, s_.machines[m[i]], &take);
+  }
+  // GPU counts 4, 2, 4: each machine ended the previous run, so r0 and r1 are in the cell
+  // and r2 is still pending.
+  EXPECT_EQ(cell.free, 2);
+  EXPECT_EQ(take.count, 1);
+  EXPECT_TRUE(cell.free_mask.Test(2));
+  s_.FlushRun(&take);
+  EXPECT_EQ(take.count, 0);
+  s_.SyncCell(type_, domain_);
+  EXPECT_EQ(cell.free, 1);
+  EXPECT_EQ(cell.free_mask.First(), 3);
+  EXPECT_EQ(cell.granular_hist[4], 1);
+  EXPECT_EQ(cell.granular_hist[2], 0);
+  EXPECT_EQ(cell.granular_bits, 1u << 4);
+  EXPECT_EQ(s_.type_states[type_].free_gpus, 4);
+  EXPECT_EQ(s_.machines[m[2]].whole_claim, c[2]);
+
+  FreeMachineRun give(/*taking=*/false);
+  for (int i = 2; i >= 0; --i) s_.UnholdMachine(c[i], s_.claims[c[i]], s_.machines[m[i]], &give);
+  s_.FlushRun(&give);
+  s_.SyncCell(type_, domain_);
+  EXPECT_EQ(cell.free, 4);
+  EXPECT_TRUE(cell.FullyFree());
+  EXPECT_EQ(cell.granular_hist[4], 3);
+  EXPECT_EQ(cell.granular_hist[2], 1);
+  EXPECT_EQ(s_.type_states[type_].free_gpus, 14);
+  EXPECT_EQ(s_.machines[m[0]].whole_claim, kNoIndex);
+}
+
 TEST_F(FleetStateTest, AppendFreeMachinesTakesLowestTrays) {
   Add("t4", 4);
   Add("t0", 0);
