@@ -7,12 +7,12 @@
 //
 // Records live in dense slots addressed by integer indices. Machines, domains and batches
 // sit in StableVectors so their addresses never move: the machine id map keys machines by
-// string_view into the records themselves, and Placements hand out views of machine and
-// domain ids. Claims are named by index only, so they sit in one contiguous std::vector
-// (one load cheaper per access on the hot path; it grows only while the fleet's instance
-// count reaches a new high). Removed machines, released claims and finished batches keep their
-// data in the slot (the undo journal puts them back) and the slot is reused last-in
-// first-out.
+// string_view into the records themselves, and Allocator::MachineId / DomainId hand out
+// views of their ids. Claims are named by index only, so they sit in one contiguous
+// std::vector (one load cheaper per access on the hot path; it grows only while the fleet's
+// instance count reaches a new high). Removed machines, released claims and finished
+// batches keep their data in the slot (the undo journal puts them back) and the slot is
+// reused last-in first-out.
 //
 // Claims (instances) have no string id and no id map: callers hold an InstanceHandle (claim
 // slot + the slot's generation, placement.h), so finding a claim is an index and a compare.
@@ -23,9 +23,10 @@
 //     RemoveContribution(m); <change the machine or its holdings>; AddContribution(m);
 // (claims use cheaper equivalents: ChangeContribution applies only the difference, and a
 // FreeMachineRun sums the fixed difference of free machines taken whole or given back, so
-// a batch's machines update their cell once) and then, once per touched domain, SyncCell(type, domain), which diffs the cell against
-// what the per-type indexes (BestFitDomainIndex, GpuGranularIndex, histograms) currently
-// reflect and moves the domain between buckets. Syncing once per domain is what makes an
+// a batch's machines update their cell once) and then, once per touched domain,
+// SyncCell(type, domain), which diffs the cell against what the per-type indexes
+// (BestFitDomainIndex, GpuGranularIndex, histograms) currently reflect and moves the
+// domain between buckets. Syncing once per domain is what makes an
 // 18-machine batch one bucket move instead of eighteen.
 //
 // Thread-safety: not synchronized; one owner.
