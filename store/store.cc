@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "store/file_lock.h"
 #include "store/row_reader.h"
 #include "store/row_writer.h"
 #include "store/schema.h"
@@ -113,6 +114,13 @@ absl::Status Store::Initialize() {
     db_ = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
         options_.busy_timeout_ms);
+    // Before the first read: one daemon per database (store/file_lock.h). After the open, so
+    // a missing directory is reported by SQLite as before.
+    if (!in_memory()) {
+      absl::StatusOr<std::unique_ptr<FileLock>> lock = FileLock::Acquire(path + ".lock");
+      if (!lock.ok()) return lock.status();
+      lock_ = *std::move(lock);
+    }
 
     // The version comes first: it is the first read of the file (a non-database fails here),
     // and a newer file must be refused before this build writes anything to it.

@@ -45,6 +45,7 @@ class Statement;
 
 namespace nvlsched::store {
 
+class FileLock;
 class RowWriter;
 
 enum class SyncMode {
@@ -86,6 +87,9 @@ class Store {
   //                      both versions), or the file system cannot hold a WAL database.
   //   DATA_LOSS          the file is not a database, or is corrupt (message names the path and
   //                      SQLite's message, or quick_check's first findings).
+  //   FAILED_PRECONDITION another Store holds the database (in this or another process): Open
+  //                      takes an exclusive lock on "<path>.lock" (store/file_lock.h), held
+  //                      until the Store is destroyed; the message names the holder's pid.
   //   UNAVAILABLE        cannot open/read/write the file (permissions, missing directory, I/O),
   //                      or a migration failed (the file stays at its last complete version).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
@@ -146,6 +150,9 @@ class Store {
   const StoreOptions options_;
 
   mutable Mutex mu_;
+  // The lock on "<path>.lock" (none for ":memory:"); declared first so it is released last,
+  // after the connection has closed.
+  std::unique_ptr<FileLock> lock_ ABSL_GUARDED_BY(mu_);
   // The connection and everything prepared on it; declared so the statements are finalized
   // before the connection closes.
   std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);

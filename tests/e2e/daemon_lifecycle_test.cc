@@ -159,6 +159,35 @@ TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSamePortExitsNonZeroWithAClearMessa
   EXPECT_EQ(*first_code, 0);
 }
 
+// Two daemons on one database would each keep their own inventory and hand out the same
+// machines twice: the second one is refused before it reads anything.
+TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSameDatabaseExitsNonZeroNamingTheHolder) {
+  testing::DaemonProcess first(NVLSCHEDD_PATH, dir_);
+  ASSERT_TRUE(first.Start({db()}).ok());
+
+  const std::string second_dir = dir_ + "/second";
+  std::filesystem::create_directories(second_dir);
+  testing::DaemonProcess second(NVLSCHEDD_PATH, second_dir);
+  absl::StatusOr<int> code = second.RunToExit(
+      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", db()}, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_NE(*code, 0);
+  EXPECT_THAT(second.Log(), HasSubstr(absl::StrCat("another process (pid ", first.pid(), ") holds ",
+                                                   dir_, "/nvlsched.db.lock")));
+
+  // The first daemon is untouched; once it has stopped, the database opens again.
+  EXPECT_EQ(CheckHealth(first.address()), grpc::health::v1::HealthCheckResponse::SERVING);
+  absl::StatusOr<int> first_code = first.StopWith(SIGTERM);
+  ASSERT_TRUE(first_code.ok());
+  EXPECT_EQ(*first_code, 0);
+  testing::DaemonProcess third(NVLSCHEDD_PATH, second_dir);
+  ASSERT_TRUE(third.Start({db()}).ok());
+  EXPECT_EQ(CheckHealth(third.address()), grpc::health::v1::HealthCheckResponse::SERVING);
+  absl::StatusOr<int> third_code = third.StopWith(SIGTERM);
+  ASSERT_TRUE(third_code.ok());
+  EXPECT_EQ(*third_code, 0);
+}
+
 TEST_F(DaemonLifecycleTest, VersionAndHelpExitZero) {
   testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
   absl::StatusOr<int> code = daemon.RunToExit({"--version"}, absl::Seconds(30));

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -141,6 +142,34 @@ TEST_F(StoreTest, MissingDirectoryIsUnavailable) {
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(store.status().message(), HasSubstr("unable to open database file"));
+}
+
+// One Store per database file: a second Open, from this process or another, is refused
+// until the first Store is gone (store/file_lock.h).
+TEST_F(StoreTest, SecondOpenOfTheSameFileIsRefusedUntilTheFirstCloses) {
+  std::unique_ptr<Store> first = Open();
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::unique_ptr<Store>> second = Store::Open(Options());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("another process (pid ", getpid(), ") holds ",
+                                     Options().path, ".lock")));
+  // The refused Open changed nothing: the first Store still commits.
+  EXPECT_TRUE(first->Commit(MakeFleet(1, 2, 0)).ok());
+
+  first.reset();
+  std::unique_ptr<Store> again = Open();
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(Load(*again).machines.size(), 2u);
+}
+
+TEST_F(StoreTest, InMemoryStoresTakeNoLock) {
+  StoreOptions options;
+  options.path = ":memory:";
+  std::unique_ptr<Store> a = Open(options);
+  std::unique_ptr<Store> b = Open(options);
+  EXPECT_NE(a, nullptr);
+  EXPECT_NE(b, nullptr);
 }
 
 TEST_F(StoreTest, EveryRowKindRoundTripsAcrossReopen) {
