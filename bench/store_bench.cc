@@ -125,7 +125,7 @@ void BM_CommitBatchGroup(benchmark::State& state) {
   const SyncMode sync = state.range(0) == 0 ? SyncMode::kFull : SyncMode::kNormal;
   const std::string path =
       absl::StrCat(BenchDir(), "/nvlsched_store_bench_commit_", state.range(0), ".db");
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
   std::unique_ptr<Store> store = OpenOrDie(path, sync, /*quick_check=*/true);
   constexpr int kMachines = 1800;
   Check(store->Commit(Fleet(kMachines)), "seeding the fleet");
@@ -146,7 +146,7 @@ void BM_CommitBatchGroup(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kTraysPerDomain);
   state.SetLabel(sync == SyncMode::kFull ? "sync=FULL" : "sync=NORMAL");
   store.reset();
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
 }
 BENCHMARK(BM_CommitBatchGroup)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
@@ -156,7 +156,7 @@ const std::string& FleetDatabase() {
     const std::string p = BenchDir() + "/nvlsched_store_bench_fleet.db";
     if (std::filesystem::exists(p)) return p;
     const std::string partial = p + ".building";
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(partial + suffix);
+    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(partial + suffix);
     std::unique_ptr<Store> store = OpenOrDie(partial, SyncMode::kNormal, false);
     Check(store->Commit(Fleet(kFleetMachines)), "building the fleet");
     ChangeSet chunk;

@@ -178,7 +178,7 @@ absl::StatusOr<std::vector<std::string>> PruneSnapshots(const std::string& dir, 
   const size_t remove_count = names.size() > static_cast<size_t>(keep) ? names.size() - keep : 0;
   for (size_t i = 0; i < remove_count; ++i) {
     const std::string path = (std::filesystem::path(dir) / names[i]).string();
-    for (const char* sidecar : {"-wal", "-shm"}) {
+    for (const char* sidecar : {"-wal", "-shm", ".lock"}) {
       std::filesystem::remove(path + sidecar, error);
       if (error) {
         return absl::UnavailableError(

@@ -26,7 +26,7 @@ std::string SnapshotFileName(absl::Time time);
 bool IsSnapshotFileName(absl::string_view file_name);
 
 // Deletes all but the newest `keep` snapshot files in `dir` (by name order), together with any
-// "-wal"/"-shm" files SQLite left beside them. Other files, and temporary files of snapshots
+// "-wal"/"-shm" files SQLite left beside them and the ".lock" file of a Store opened on one. Other files, and temporary files of snapshots
 // still being written, are left alone. Returns the paths of the deleted snapshots, oldest first.
 // Errors: INVALID_ARGUMENT (keep < 0), NOT_FOUND (dir missing), UNAVAILABLE (listing or deleting
 // failed; snapshots deleted before the failure stay deleted).

@@ -212,6 +212,8 @@ TEST(PruneSnapshotsTest, KeepsTheNewestAndTheirNeighboursAlone) {
   for (int i : {3, 0, 4, 1, 2}) WriteFile(dir.File(snapshots[i]), "db");
   WriteFile(dir.File(snapshots[0] + "-wal"), "wal");
   WriteFile(dir.File(snapshots[0] + "-shm"), "shm");
+  WriteFile(dir.File(snapshots[0] + ".lock"), "123");  // a Store was opened on it once
+  WriteFile(dir.File(snapshots[3] + ".lock"), "123");
   WriteFile(dir.File("state.db"), "live");
   WriteFile(dir.File("nvlsched-garbage.db"), "other");
   WriteFile(dir.File(snapshots[4] + ".partial-1-0"), "in progress");
@@ -223,9 +225,10 @@ TEST(PruneSnapshotsTest, KeepsTheNewestAndTheirNeighboursAlone) {
   for (int i : {0, 1, 2}) EXPECT_FALSE(std::filesystem::exists(dir.File(snapshots[i])));
   EXPECT_FALSE(std::filesystem::exists(dir.File(snapshots[0] + "-wal")));
   EXPECT_FALSE(std::filesystem::exists(dir.File(snapshots[0] + "-shm")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File(snapshots[0] + ".lock")));
   for (const std::string& kept :
        {snapshots[3], snapshots[4], std::string("state.db"), std::string("nvlsched-garbage.db"),
-        snapshots[4] + ".partial-1-0"}) {
+        snapshots[4] + ".partial-1-0", snapshots[3] + ".lock"}) {
     EXPECT_TRUE(std::filesystem::exists(dir.File(kept))) << kept;
   }
 
