@@ -223,7 +223,7 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   // FlushRun + SyncCell per domain) and its counts (quota usage, the batch's and the
   // fleet's live claims) summed once: every instance has the placement's tenant and type.
   // The placement's fields are read into locals first: the stores into claim records could
-  // alias them, and reloading them per instance is measurable here.
+  // alias them, so the compiler would otherwise reload them for every instance.
   const TenantIndex tenant = placement.tenant;
   const TypeIndex type = placement.type;
   const bool topology_optimized = placement.topology_optimized;
@@ -268,9 +268,7 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
     s.FlushRun(&run);
     s.SyncCell(type, pending);
   }
-  s.tenants[tenant].used_gpus[type] += gpus;
-  if (batch != kNoIndex) s.batches[batch].live_claims += static_cast<int32_t>(n);
-  s.live_claims += static_cast<int64_t>(n);
+  s.CountClaims(tenant, type, batch, static_cast<int32_t>(n), gpus);
 }
 
 absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instances,
@@ -338,14 +336,14 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       pending_type = machine.type;
     }
     s.UnholdMachine(c, claim, machine, &run);
-    s.tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
+    int32_t batch_left = s.CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
     if (!claim.partitions.empty()) s.CountPartitions(claim, machine.domain, -1);
     claim.live = false;
     s.claim_slots.Release(c);
     journal.Push(UndoKind::kClaimReleased, c);
     // Its last instance gone, the batch ends too. Journaled after the claim, so undo
     // revives the batch before re-attaching the claim.
-    if (claim.batch != kNoIndex && --s.batches[claim.batch].live_claims == 0) {
+    if (batch_left == 0) {
       s.batches[claim.batch].live = false;
       s.batch_slots.Release(claim.batch);
       journal.Push(UndoKind::kBatchReleased, claim.batch);
@@ -361,7 +359,6 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       s.AddContribution(m);
     }
   }
-  s.live_claims -= static_cast<int64_t>(claims.size());
   if (pending_domain != kNoIndex) {
     s.FlushRun(&run);
     s.SyncCell(pending_type, pending_domain);

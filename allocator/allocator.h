@@ -176,11 +176,11 @@ class Allocator {
   const Tenant* FindTenant(std::string_view id) const;
   // Cost: O(1) to find; building the InstanceClaim copies its strings (allocates).
   std::optional<InstanceClaim> FindInstance(InstanceHandle instance) const;
-  // The ids of the machine and the domain a PlacedInstance names (its `machine` and
-  // `domain`). The views stay valid until that machine or domain is removed. O(1).
+  // The machine and the domain a PlacedInstance names (its `machine` and `domain`), without
+  // an id lookup. References stay valid until the next mutation, like Find*'s pointers. O(1).
   // REQUIRES: the index comes from a plan made against this allocator's current state.
-  std::string_view MachineId(MachineIndex machine) const;
-  std::string_view DomainId(DomainIndex domain) const;
+  const Machine& MachineAt(MachineIndex machine) const;
+  const Domain& DomainAt(DomainIndex domain) const;
   // GPUs of the type the tenant holds now. NOT_FOUND.
   absl::StatusOr<int64_t> QuotaUsageGpus(std::string_view tenant_id,
                                          std::string_view instance_type_id) const;

@@ -92,12 +92,10 @@ void Allocator::ForEachInstance(
 }
 
 size_t Allocator::machine_count() const { return static_cast<size_t>(state_->live_machines); }
-std::string_view Allocator::MachineId(MachineIndex machine) const {
-  return state_->machines[machine].spec.id;
+const Machine& Allocator::MachineAt(MachineIndex machine) const {
+  return state_->machines[machine].spec;
 }
-std::string_view Allocator::DomainId(DomainIndex domain) const {
-  return state_->domains[domain].spec.id;
-}
+const Domain& Allocator::DomainAt(DomainIndex domain) const { return state_->domains[domain].spec; }
 
 size_t Allocator::instance_count() const { return static_cast<size_t>(state_->live_claims); }
 

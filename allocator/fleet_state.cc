@@ -327,7 +327,7 @@ void FleetState::CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_
 void FleetState::AppendFreeMachines(TypeIndex t, DomainIndex d, int n, Placement* out) const {
   const DomainCell& c = cell(t, d);
   const MachineIndex* by_tray = domains[d].machines_by_tray.data();
-  // Sized once, then filled through a pointer: cheaper than n emplace_backs.
+  // Sized once (one size update, not n), then filled through a pointer.
   size_t first = out->instances.size();
   out->instances.resize(first + static_cast<size_t>(n));
   PlacedInstance* placed = out->instances.data() + first;

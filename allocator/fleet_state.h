@@ -7,9 +7,9 @@
 //
 // Records live in dense slots addressed by integer indices. Machines, domains and batches
 // sit in StableVectors so their addresses never move: the machine id map keys machines by
-// string_view into the records themselves, and Allocator::MachineId / DomainId hand out
-// views of their ids. Claims are named by index only, so they sit in one contiguous
-// std::vector (one load cheaper per access on the hot path; it grows only while the fleet's
+// string_view into the records themselves, and Allocator::MachineAt / DomainAt hand out
+// references to them. Claims are named by index only, so they sit in one contiguous
+// std::vector (no chunk table to go through on the hot path; it grows only while the fleet's
 // instance count reaches a new high). Removed machines, released claims and finished
 // batches keep their data in the slot (the undo journal puts them back) and the slot is
 // reused last-in first-out.
@@ -115,7 +115,7 @@ struct ClaimRecord {
 // while any of them does; invariant 2 is checked over its claims.
 struct BatchRecord {
   std::string id;           // the caller's batch id; the slot's buffer is reused
-  int32_t live_claims = 0;  // maintained by AttachClaim / DetachClaim
+  int32_t live_claims = 0;  // maintained by FleetState::CountClaims
   bool live = false;
 };
 
@@ -283,6 +283,16 @@ class FleetState {
                      FreeMachineRun* run);
   // Applies a run to its cell and its type's totals and empties it. O(1).
   void FlushRun(FreeMachineRun* run);
+  // The counting half of AttachClaim (n > 0) / DetachClaim (n < 0) for n claims of one
+  // tenant, type and batch holding `gpus` GPUs between them (negative with n): quota usage,
+  // the batch's live claims, the fleet's. Apply counts a whole placement in one call.
+  // Returns the batch's live claims after the change (-1 without a batch).
+  int32_t CountClaims(TenantIndex tenant, TypeIndex type, BatchIndex batch, int32_t n,
+                      int64_t gpus) {
+    tenants[tenant].used_gpus[type] += gpus;
+    live_claims += n;
+    return batch == kNoIndex ? -1 : (batches[batch].live_claims += n);
+  }
   // Live partition counts of the claim's partitions in domain d move by delta.
   void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
 
@@ -408,11 +418,9 @@ inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
   FreeMachineRun run(/*taking=*/true);
   HoldMachine(c, claim, machine, &run);
   FlushRun(&run);
-  tenants[claim.tenant].used_gpus[claim.type] += claim.gpu_count;
+  CountClaims(claim.tenant, claim.type, claim.batch, +1, claim.gpu_count);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
-  if (claim.batch != kNoIndex) ++batches[claim.batch].live_claims;
   claim.live = true;
-  ++live_claims;
 }
 
 inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
@@ -421,11 +429,9 @@ inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
   FreeMachineRun run(/*taking=*/false);
   UnholdMachine(c, claim, machine, &run);
   FlushRun(&run);
-  tenants[claim.tenant].used_gpus[claim.type] -= claim.gpu_count;
+  CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
-  if (claim.batch != kNoIndex) --batches[claim.batch].live_claims;
   claim.live = false;
-  --live_claims;
 }
 
 }  // namespace nvlsched::allocator

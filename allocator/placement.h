@@ -75,7 +75,7 @@ inline std::string HandleName(InstanceHandle handle) {
 inline constexpr size_t kInlineBatch = 18;
 
 // Where one instance of a plan goes. 16 bytes: a batch plan fills one per machine, so the
-// ids are not copied in; Allocator::MachineId / DomainId give them when a response is built.
+// ids are not copied in; Allocator::MachineAt / DomainAt give them when a response is built.
 struct PlacedInstance {
   int32_t gpu_count = 0;  // GPUs held: the machine's gpu_count when whole_machine
   bool whole_machine = true;

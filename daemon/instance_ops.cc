@@ -145,7 +145,7 @@ std::string CommonDomain(const State& state, const allocator::Placement& placeme
   for (const allocator::PlacedInstance& where : placement.instances) {
     if (where.domain != placement.instances[0].domain) return "";
   }
-  return std::string(state.allocator().DomainId(placement.instances[0].domain));
+  return state.allocator().DomainAt(placement.instances[0].domain).id;
 }
 
 // Applies `placement` for `names.size()` new instances built from `spec`, records them.

@@ -73,13 +73,12 @@ void FillPlacementFields(const State& state, const InstanceSpec& spec,
                          const allocator::PlacedInstance& where, v1::Instance* inst) {
   inst->set_tenant_id(spec.tenant_id);
   inst->set_instance_type_id(spec.instance_type_id);
-  std::string_view domain_id = state.allocator().DomainId(where.domain);
-  inst->set_machine_id(std::string(state.allocator().MachineId(where.machine)));
-  inst->set_nvlink_domain_id(std::string(domain_id));
+  const allocator::Domain& domain = state.allocator().DomainAt(where.domain);
+  inst->set_machine_id(state.allocator().MachineAt(where.machine).id);
+  inst->set_nvlink_domain_id(domain.id);
   inst->set_gpu_count(where.gpu_count);
   inst->set_topology_optimized(spec.topology_optimized);
-  const allocator::Domain* domain = state.allocator().FindDomain(domain_id);
-  if (domain != nullptr) inst->set_site_id(domain->site_id);
+  inst->set_site_id(domain.site_id);
 }
 
 }  // namespace

@@ -48,9 +48,14 @@ absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(const std::string& p
                      ": its database is in use (is another nvlschedd running on it?)"));
   }
   std::string pid = absl::StrCat(getpid(), "\n");
-  if (ftruncate(fd, 0) != 0 ||
-      pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+  if (ftruncate(fd, 0) != 0) {
     int error = errno;
+    close(fd);
+    return Unavailable("write", path, error);
+  }
+  ssize_t written = pwrite(fd, pid.data(), pid.size(), 0);
+  if (written != static_cast<ssize_t>(pid.size())) {
+    int error = written < 0 ? errno : EIO;  // a short write sets no errno
     close(fd);
     return Unavailable("write", path, error);
   }

@@ -167,7 +167,7 @@ class RandomizedWorld {
     std::vector<std::string> machines;
     std::vector<int> gpus;
     for (const PlacedInstance& p : plan->instances) {
-      machines.emplace_back(alloc_.MachineId(p.machine));
+      machines.push_back(alloc_.MachineAt(p.machine).id);
       gpus.push_back(p.gpu_count);
     }
     ASSERT_EQ(machines, want.machines);

@@ -17,9 +17,9 @@ std::vector<std::string> NextPlans(Allocator& alloc) {
   std::vector<std::string> out;
   for (int k : {1, 2, 3}) {
     absl::StatusOr<Placement> plan = alloc.PlanBatch({kAcme, kGb200, k});
-    out.push_back(plan.ok() ? std::string(alloc.MachineId(plan->instances[0].machine)) : plan.status().ToString());
+    out.push_back(plan.ok() ? alloc.MachineAt(plan->instances[0].machine).id : plan.status().ToString());
     plan = alloc.PlanSingle({kAcme, kGb200, k});
-    out.push_back(plan.ok() ? std::string(alloc.MachineId(plan->instances[0].machine)) : plan.status().ToString());
+    out.push_back(plan.ok() ? alloc.MachineAt(plan->instances[0].machine).id : plan.status().ToString());
   }
   return out;
 }

@@ -17,8 +17,9 @@ TEST(AllocatorTest, PlacementReportsMachineDomainAndGpusPerInstance) {
   absl::StatusOr<Placement> plan = fleet.alloc().PlanBatch({kAcme, kGb200, 2});
   ASSERT_OK(plan);
   ASSERT_EQ(plan->size(), 2u);
-  EXPECT_EQ(fleet.alloc().MachineId(plan->instances[0].machine), "a-0");
-  EXPECT_EQ(fleet.alloc().DomainId(plan->instances[0].domain), "a");
+  EXPECT_EQ(fleet.alloc().MachineAt(plan->instances[0].machine).id, "a-0");
+  EXPECT_EQ(fleet.alloc().DomainAt(plan->instances[0].domain).id, "a");
+  EXPECT_EQ(fleet.alloc().DomainAt(plan->instances[0].domain).site_id, "s1");
   EXPECT_EQ(plan->instances[0].gpu_count, 4);
   EXPECT_TRUE(plan->instances[0].whole_machine);
   InstanceHandle handles[2];

@@ -199,7 +199,7 @@ class TestFleet {
     for (size_t i = 0; i < plan.size(); ++i) {
       last_instances_.push_back("i-" + std::to_string(next_id_++));
       Remember(last_instances_.back(), handles[i]);
-      machines.emplace_back(alloc_.MachineId(plan.instances[i].machine));
+      machines.push_back(alloc_.MachineAt(plan.instances[i].machine).id);
     }
     return machines;
   }

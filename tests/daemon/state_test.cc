@@ -45,7 +45,7 @@ class StateTest : public ::testing::Test {
       record.set_id(prefix + std::to_string(i));
       record.set_tenant_id("acme");
       record.set_name(record.id());
-      record.set_machine_id(std::string(state_.allocator().MachineId(plan->instances[i].machine)));
+      record.set_machine_id(state_.allocator().MachineAt(plan->instances[i].machine).id);
       state_.PutInstance(record, handles[i]);
       ids.push_back(record.id());
     }

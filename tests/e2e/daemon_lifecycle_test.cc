@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -38,6 +39,18 @@ class DaemonLifecycleTest : public ::testing::Test {
 
   std::string db() const { return absl::StrCat("--db=", dir_, "/nvlsched.db"); }
 
+  // Runs a second daemon with `args` (in a work directory of its own) while `first` serves,
+  // expects it to exit non-zero, and returns its log.
+  std::string RunRefusedSecondDaemon(const std::vector<std::string>& args) {
+    const std::string second_dir = dir_ + "/second";
+    std::filesystem::create_directories(second_dir);
+    testing::DaemonProcess second(NVLSCHEDD_PATH, second_dir);
+    absl::StatusOr<int> code = second.RunToExit(args, absl::Seconds(60));
+    EXPECT_TRUE(code.ok()) << code.status();
+    EXPECT_NE(code.value_or(0), 0);
+    return second.Log();
+  }
+
   std::string dir_;
 };
 
@@ -51,6 +64,14 @@ grpc::health::v1::HealthCheckResponse::ServingStatus CheckHealth(const std::stri
   grpc::Status st = stub->Check(&ctx, req, &resp);
   EXPECT_TRUE(st.ok()) << st.error_message();
   return resp.status();
+}
+
+// The daemon answers health checks, then exits 0 on SIGTERM.
+void ExpectServingThenStop(testing::DaemonProcess& daemon) {
+  EXPECT_EQ(CheckHealth(daemon.address()), grpc::health::v1::HealthCheckResponse::SERVING);
+  absl::StatusOr<int> code = daemon.StopWith(SIGTERM);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
 }
 
 TEST_F(DaemonLifecycleTest, ServesHealthAndExitsZeroOnSigterm) {
@@ -140,23 +161,11 @@ TEST_F(DaemonLifecycleTest, ExitsZeroOnSigint) {
 TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSamePortExitsNonZeroWithAClearMessage) {
   testing::DaemonProcess first(NVLSCHEDD_PATH, dir_);
   ASSERT_TRUE(first.Start({db()}).ok());
-
-  const std::string second_dir = dir_ + "/second";
-  std::filesystem::create_directories(second_dir);
-  testing::DaemonProcess second(NVLSCHEDD_PATH, second_dir);
-  absl::StatusOr<int> code =
-      second.RunToExit({absl::StrCat("--listen=", first.address()), "--metrics_listen=127.0.0.1:0",
-                        absl::StrCat("--db=", second_dir, "/other.db")},
-                       absl::Seconds(60));
-  ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_NE(*code, 0);
-  EXPECT_THAT(second.Log(), HasSubstr("address is in use"));
-
-  // The first daemon still owns the port and answers.
-  EXPECT_EQ(CheckHealth(first.address()), grpc::health::v1::HealthCheckResponse::SERVING);
-  absl::StatusOr<int> first_code = first.StopWith(SIGTERM);
-  ASSERT_TRUE(first_code.ok());
-  EXPECT_EQ(*first_code, 0);
+  std::string log = RunRefusedSecondDaemon(
+      {absl::StrCat("--listen=", first.address()), "--metrics_listen=127.0.0.1:0",
+       absl::StrCat("--db=", dir_, "/second/other.db")});
+  EXPECT_THAT(log, HasSubstr("address is in use"));
+  ExpectServingThenStop(first);  // it still owns the port
 }
 
 // Two daemons on one database would each keep their own inventory and hand out the same
@@ -164,28 +173,16 @@ TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSamePortExitsNonZeroWithAClearMessa
 TEST_F(DaemonLifecycleTest, SecondDaemonOnTheSameDatabaseExitsNonZeroNamingTheHolder) {
   testing::DaemonProcess first(NVLSCHEDD_PATH, dir_);
   ASSERT_TRUE(first.Start({db()}).ok());
+  std::string log =
+      RunRefusedSecondDaemon({"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", db()});
+  EXPECT_THAT(log, HasSubstr(absl::StrCat("another process (pid ", first.pid(), ") holds ", dir_,
+                                          "/nvlsched.db.lock")));
+  ExpectServingThenStop(first);  // untouched
 
-  const std::string second_dir = dir_ + "/second";
-  std::filesystem::create_directories(second_dir);
-  testing::DaemonProcess second(NVLSCHEDD_PATH, second_dir);
-  absl::StatusOr<int> code = second.RunToExit(
-      {"--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", db()}, absl::Seconds(60));
-  ASSERT_TRUE(code.ok()) << code.status();
-  EXPECT_NE(*code, 0);
-  EXPECT_THAT(second.Log(), HasSubstr(absl::StrCat("another process (pid ", first.pid(), ") holds ",
-                                                   dir_, "/nvlsched.db.lock")));
-
-  // The first daemon is untouched; once it has stopped, the database opens again.
-  EXPECT_EQ(CheckHealth(first.address()), grpc::health::v1::HealthCheckResponse::SERVING);
-  absl::StatusOr<int> first_code = first.StopWith(SIGTERM);
-  ASSERT_TRUE(first_code.ok());
-  EXPECT_EQ(*first_code, 0);
-  testing::DaemonProcess third(NVLSCHEDD_PATH, second_dir);
+  // Once the first has stopped, the database opens again.
+  testing::DaemonProcess third(NVLSCHEDD_PATH, dir_ + "/second");
   ASSERT_TRUE(third.Start({db()}).ok());
-  EXPECT_EQ(CheckHealth(third.address()), grpc::health::v1::HealthCheckResponse::SERVING);
-  absl::StatusOr<int> third_code = third.StopWith(SIGTERM);
-  ASSERT_TRUE(third_code.ok());
-  EXPECT_EQ(*third_code, 0);
+  ExpectServingThenStop(third);
 }
 
 TEST_F(DaemonLifecycleTest, VersionAndHelpExitZero) {
