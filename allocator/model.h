@@ -4,7 +4,8 @@
 //
 // Thread-safety: plain values; no shared state.
 //
-// These are what the daemon converts protos into and what the store persists. Inside the
+// The daemon converts API messages into these (daemon/api/convert.h) and these into the
+// store's rows (daemon/engine/rows.h); the store itself knows only its rows. Inside the
 // allocator every id is mapped once to a dense integer index; nothing on the hot path
 // compares strings. All quantities are integers (GPUs, machines, micro-dollars).
 #ifndef NVLSCHED_ALLOCATOR_MODEL_H_

@@ -13,8 +13,8 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "daemon/fleet.h"
-#include "daemon/validation.h"
+#include "daemon/api/fleet.h"
+#include "daemon/api/validation.h"
 
 ABSL_FLAG(bool, demo, false,
           "write the demo fleet (8 NVL72 domains of 18 gb200-tray machines, tenant org 'demo', "

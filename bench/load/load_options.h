@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "daemon/fleet.h"
+#include "daemon/api/fleet.h"
 
 namespace nvlsched::load {
 

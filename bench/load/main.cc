@@ -14,7 +14,7 @@
 #include "bench/load/load_options.h"
 #include "bench/load/load_runner.h"
 #include "bench/load/report.h"
-#include "daemon/fleet.h"
+#include "daemon/api/fleet.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "nvlschedd address (host:port)");
 ABSL_FLAG(std::string, token, "",

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "daemon/fleet.h"
-#include "daemon/status_mapping.h"
+#include "daemon/api/fleet.h"
+#include "daemon/api/status_mapping.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 

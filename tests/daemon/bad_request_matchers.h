@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "daemon/status_mapping.h"
+#include "daemon/api/status_mapping.h"
 #include "google/rpc/error_details.pb.h"
 
 namespace nvlsched::daemon::testing {

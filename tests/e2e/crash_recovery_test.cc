@@ -22,7 +22,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "daemon/fleet.h"
+#include "daemon/api/fleet.h"
 #include "gtest/gtest.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 #include "nvlsched/v1/inventory_service.grpc.pb.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "daemon/fleet.h"
+#include "daemon/api/fleet.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"

@@ -1,0 +1,98 @@
+#include "daemon/engine/capacity_reads.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "daemon/api/convert.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+// One site's share of one instance type.
+struct SiteCapacity {
+  std::string site_id;
+  int64_t free_machines = 0;
+  int64_t free_gpus = 0;
+  int32_t largest_strict_batch = 0;
+  int32_t fully_free_domains = 0;
+  int64_t stranded_machines = 0;
+};
+
+// The type's capacity per site, sites in the order their first domain was added.
+std::vector<SiteCapacity> CapacityBySite(const allocator::Allocator& alloc,
+                                         const allocator::InstanceType& type) {
+  std::vector<SiteCapacity> sites;
+  // The type is one the allocator iterates, so this cannot fail.
+  alloc.ForEachDomainCapacity(type.id, [&](const allocator::DomainCapacity& domain) {
+        const allocator::Domain* spec = alloc.FindDomain(domain.domain_id);
+        const std::string& site_id = spec != nullptr ? spec->site_id : std::string();
+        auto site = std::find_if(sites.begin(), sites.end(),
+                                 [&](const SiteCapacity& s) { return s.site_id == site_id; });
+        if (site == sites.end()) {
+          sites.push_back(SiteCapacity{site_id});
+          site = sites.end() - 1;
+        }
+        site->free_machines += domain.free_machines;
+        site->free_gpus += domain.free_gpus;
+        site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
+        if (domain.total_machines > 0 && domain.free_machines == domain.total_machines) {
+          ++site->fully_free_domains;
+        }
+        if (domain.free_machines == 1) ++site->stranded_machines;
+      }).IgnoreError();
+  if (sites.empty()) sites.push_back(SiteCapacity{});  // no machines: one UNAVAILABLE offer
+  return sites;
+}
+
+v1::StockStatus StockOf(const SiteCapacity& site) {
+  if (site.fully_free_domains > 0) return v1::STOCK_STATUS_AVAILABLE;
+  if (site.free_gpus > 0 || site.free_machines > 0) return v1::STOCK_STATUS_LOW;
+  return v1::STOCK_STATUS_UNAVAILABLE;
+}
+
+v1::Offer MakeOffer(const allocator::InstanceType& type, const SiteCapacity& site) {
+  v1::Offer offer;
+  offer.set_instance_type_id(type.id);
+  offer.set_instance_type_name(type.name);
+  offer.set_gpu_name(type.gpu_model);
+  offer.set_gpu_count(type.gpus_per_machine);
+  offer.set_gpu_memory_mib(type.gpu_memory_mib);
+  offer.set_nvlink(true);
+  offer.set_interconnect(type.interconnect);
+  offer.set_site_id(site.site_id);
+  offer.set_hourly_price(PriceFromMicros(type.price_per_hour_micros));
+  offer.set_stock_status(StockOf(site));
+  offer.set_free_machines(static_cast<int32_t>(site.free_machines));
+  offer.set_free_gpus(static_cast<int32_t>(site.free_gpus));
+  offer.set_largest_strict_batch(site.largest_strict_batch);
+  offer.set_fully_free_domains(site.fully_free_domains);
+  offer.set_stranded_machines(static_cast<int32_t>(site.stranded_machines));
+  return offer;
+}
+
+}  // namespace
+
+absl::Status ListOffers(const State& state, const v1::ListOffersRequest& req,
+                        v1::ListOffersResponse* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
+    if (!req.gpu_type().empty() && !absl::EqualsIgnoreCase(type.gpu_model, req.gpu_type())) return;
+    if (req.gpu_count() > 0 && type.gpus_per_machine < req.gpu_count()) return;
+    for (const SiteCapacity& site : CapacityBySite(alloc, type)) {
+      if (!req.site_id().empty() && site.site_id != req.site_id()) continue;
+      if (req.available() && site.free_gpus <= 0) continue;
+      *resp->add_offers() = MakeOffer(type, site);
+    }
+  });
+  if (req.sort() == "price") {
+    std::stable_sort(resp->mutable_offers()->begin(), resp->mutable_offers()->end(),
+                     [](const v1::Offer& a, const v1::Offer& b) {
+                       return a.hourly_price() < b.hourly_price();
+                     });
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace nvlsched::daemon

@@ -1,0 +1,164 @@
+#include "daemon/engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace nvlsched::daemon {
+
+Engine::Engine(State* state, store::Store* store, Options options,
+               std::function<void(const CommitReport&)> on_commit,
+               std::function<void(const absl::Status&)> on_read_only)
+    : state_(state),
+      store_(store),
+      options_(options),
+      on_commit_(std::move(on_commit)),
+      on_read_only_(std::move(on_read_only)) {}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Start() {
+  MutexLock lock(&mu_);
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Engine::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t Engine::queued() const {
+  MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+absl::Status Engine::Enqueue(Op op, bool is_write) {
+  MutexLock lock(&mu_);
+  if (stopping_ || !started_) {
+    return absl::UnavailableError("nvlschedd is shutting down; retry against the new instance");
+  }
+  if (is_write && read_only_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError(
+        "nvlschedd is read-only after a failed database commit; fix the disk and restart it");
+  }
+  if (queue_.size() >= options_.max_queued) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "nvlschedd is overloaded: ", queue_.size(), " calls are already queued; retry with backoff"));
+  }
+  queue_.push_back(std::move(op));
+  work_.Signal();
+  return absl::OkStatus();
+}
+
+absl::Status Engine::SubmitWrite(WriteFn write, DoneFn done, absl::Time deadline) {
+  Op op;
+  op.write = std::move(write);
+  op.done = std::move(done);
+  op.deadline = deadline;
+  return Enqueue(std::move(op), /*is_write=*/true);
+}
+
+absl::Status Engine::SubmitRead(ReadFn read, absl::Time deadline) {
+  Op op;
+  op.read = std::move(read);
+  op.deadline = deadline;
+  return Enqueue(std::move(op), /*is_write=*/false);
+}
+
+void Engine::Run() {
+  std::deque<Op> group;
+  while (true) {
+    {
+      MutexLock lock(&mu_);
+      while (queue_.empty() && !stopping_) work_.Wait(&mu_);
+      if (queue_.empty()) return;  // stopping, and everything queued has been served
+      // Take everything queued (up to max_group): these ops share one commit.
+      while (!queue_.empty() && group.size() < options_.max_group) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    RunGroup(group);
+    group.clear();
+  }
+}
+
+void Engine::RunGroup(std::deque<Op>& group) {
+  const State::JournalMark group_mark = state_->Mark();
+  std::vector<absl::Status> results(group.size());
+  int changed_ops = 0;
+
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < group.size(); ++i) {
+    Op& op = group[i];
+    if (!op.write) continue;
+    if (read_only_.load(std::memory_order_acquire)) {
+      results[i] = absl::UnavailableError(
+          "nvlschedd is read-only after a failed database commit; fix the disk and restart it");
+      continue;
+    }
+    if (op.deadline < now) {
+      results[i] = absl::DeadlineExceededError(
+          "the call's deadline passed while it was queued; nothing was done");
+      continue;
+    }
+    const State::JournalMark op_mark = state_->Mark();
+    results[i] = op.write(*state_);
+    if (!results[i].ok()) {
+      // Ops plan before they apply, so a failed op changed nothing; this only guards against
+      // an op that broke that rule, so one bad op can never leak into the commit.
+      state_->RollbackTo(op_mark);
+    } else if (state_->ChangedSince(op_mark)) {
+      ++changed_ops;
+    }
+  }
+
+  if (state_->ChangedSince(group_mark)) {
+    CommitReport report;
+    report.ops = changed_ops;
+    store::ChangeSet cs = state_->ChangesSince(group_mark);
+    report.rows = cs.size();
+    report.machines_changed = !cs.upsert_machines.empty() || !cs.delete_machine_ids.empty();
+    const absl::Time start = absl::Now();
+    report.status = store_->Commit(cs);
+    report.latency = absl::Now() - start;
+    if (!report.status.ok()) {
+      state_->RollbackTo(group_mark);
+      read_only_.store(true, std::memory_order_release);
+      spdlog::critical("commit of {} writes failed, they were undone; read-only until restart: {}",
+                       changed_ops, report.status.ToString());
+      for (size_t i = 0; i < group.size(); ++i) {
+        if (group[i].write && results[i].ok()) {
+          results[i] = absl::UnavailableError(absl::StrCat(
+              "the database commit failed, nothing of this call was kept (",
+              report.status.message(), "); nvlschedd is read-only until restarted"));
+        }
+      }
+      if (on_read_only_) on_read_only_(report.status);
+    }
+    if (on_commit_) on_commit_(report);
+  }
+  state_->ClearJournal();
+
+  // Complete in arrival order: writes get their final status; reads see the committed state.
+  for (size_t i = 0; i < group.size(); ++i) {
+    Op& op = group[i];
+    if (op.write) {
+      op.done(std::move(results[i]));
+    } else {
+      op.read(*state_);
+    }
+  }
+}
+
+}  // namespace nvlsched::daemon

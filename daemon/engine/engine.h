@@ -1,0 +1,116 @@
+// Engine: the ONE writer. Every call that reads or changes state becomes an op queued here; a
+// single engine thread takes the queued ops as a group, applies the writes to the in-memory
+// state (allocator + instance records), commits the whole group to the store in one SQLite
+// transaction (one fsync), and only then completes the calls — the leveldb DBImpl::Write
+// pattern. Reads run after the group's commit, so no caller ever sees a state that could
+// still be rolled back.
+//
+// If a commit fails, the group's changes are rolled back in memory, its writes fail with
+// UNAVAILABLE, and the engine turns read-only: reads are still served, writes are refused with
+// UNAVAILABLE until the daemon is restarted (DESIGN.md "Durability").
+//
+// Thread-safety: Submit* are thread-safe and never block (they are called from gRPC callback
+// threads). The ops themselves run on the engine thread only.
+#ifndef NVLSCHED_DAEMON_ENGINE_ENGINE_H_
+#define NVLSCHED_DAEMON_ENGINE_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
+
+#include "store/sync.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "daemon/engine/state.h"
+#include "store/store.h"
+
+namespace nvlsched::daemon {
+
+// What the engine reports about each group commit (for metrics and logs).
+struct CommitReport {
+  int ops = 0;              // write ops in the group that changed something
+  size_t rows = 0;          // rows written
+  absl::Duration latency;   // time in Store::Commit
+  bool machines_changed = false;  // the group added, changed or removed machine rows
+  absl::Status status;
+};
+
+class Engine {
+ public:
+  // Runs on the engine thread with exclusive access to `state`. Either returns an error having
+  // changed nothing (plan, then apply), or applies its change through State's change methods,
+  // which record it once: the rows committed and the undo are derived from that record.
+  using WriteFn = absl::AnyInvocable<absl::Status(State& state)>;
+  // Runs on the engine thread after the group's commit; gets the write's final status. It must
+  // not block (it finishes a gRPC reactor).
+  using DoneFn = absl::AnyInvocable<void(absl::Status)>;
+  // Runs on the engine thread, read-only, after the group's commit. Must not block.
+  using ReadFn = absl::AnyInvocable<void(const State& state)>;
+
+  struct Options {
+    // Ops queued and not yet taken by the engine thread; beyond this Submit* fail fast with
+    // RESOURCE_EXHAUSTED (the daemon's --max_queued_calls).
+    size_t max_queued = 4096;
+    // The most write ops one commit takes.
+    size_t max_group = 1024;
+  };
+
+  // `state` and `store` must outlive the engine. `on_commit` (optional) runs on the engine
+  // thread after every commit attempt; `on_read_only` (optional) runs once when a commit fails.
+  Engine(State* state, store::Store* store, Options options,
+         std::function<void(const CommitReport&)> on_commit = nullptr,
+         std::function<void(const absl::Status&)> on_read_only = nullptr);
+  ~Engine();  // Stop()s.
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void Start();
+  // Finishes the queued ops, then stops the thread. Later Submit* fail with UNAVAILABLE.
+  void Stop();
+
+  // Queues a write. If it returns non-OK, the op was not queued and `done` will not run
+  // (RESOURCE_EXHAUSTED: queue full; UNAVAILABLE: read-only or stopped). An op whose deadline
+  // has passed when its turn comes is not applied: done(DEADLINE_EXCEEDED).
+  absl::Status SubmitWrite(WriteFn write, DoneFn done, absl::Time deadline = absl::InfiniteFuture());
+  // Queues a read (same errors, except that reads are accepted while read-only).
+  absl::Status SubmitRead(ReadFn read, absl::Time deadline = absl::InfiniteFuture());
+
+  bool read_only() const { return read_only_.load(std::memory_order_acquire); }
+  size_t queued() const;
+
+ private:
+  struct Op {
+    WriteFn write;   // empty for a read
+    DoneFn done;
+    ReadFn read;
+    absl::Time deadline;
+  };
+
+  absl::Status Enqueue(Op op, bool is_write);
+  void Run();
+  void RunGroup(std::deque<Op>& group);
+
+  // Constant after construction.
+  State* const state_;
+  store::Store* const store_;
+  const Options options_;
+  const std::function<void(const CommitReport&)> on_commit_;
+  const std::function<void(const absl::Status&)> on_read_only_;
+
+  mutable Mutex mu_;
+  CondVar work_;  // signalled when queue_ gains an op or stopping_ is set
+  std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::atomic<bool> read_only_{false};
+  std::thread thread_;
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_ENGINE_H_

@@ -1,0 +1,22 @@
+// Random identifiers the daemon mints: UUIDv4 ids and the 6-character name suffixes of the
+// batch-create API. Randomness stays out of the allocator; it lives here.
+//
+// Thread-safety: pure functions of the generator passed in.
+#ifndef NVLSCHED_DAEMON_ENGINE_IDS_H_
+#define NVLSCHED_DAEMON_ENGINE_IDS_H_
+
+#include <string>
+
+#include "absl/random/bit_gen_ref.h"
+
+namespace nvlsched::daemon {
+
+// A random (version 4, variant 1) UUID in lowercase 8-4-4-4-12 form.
+std::string NewUuid(absl::BitGenRef gen);
+
+// `n` random characters from [a-z0-9] ("worker" + "-" + this = an instance name).
+std::string RandomNameSuffix(absl::BitGenRef gen, int n = 6);
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_IDS_H_

@@ -1,0 +1,320 @@
+#include "daemon/engine/instance_ops.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/types/span.h"
+#include "daemon/api/convert.h"
+#include "daemon/api/field_violations.h"
+#include "daemon/api/page_tokens.h"
+#include "daemon/api/status_mapping.h"
+#include "daemon/api/validation.h"
+#include "daemon/engine/ids.h"
+#include "daemon/engine/instance_records.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+constexpr int kNameAttempts = 32;
+constexpr int kDefaultPageSize = 100;
+
+// The tenant named by a create request, which must belong to the caller's org.
+absl::StatusOr<const allocator::Tenant*> TenantOf(const State& state, const std::string& org,
+                                                  const std::string& tenant_id) {
+  const allocator::Tenant* tenant = state.allocator().FindTenant(tenant_id);
+  if (tenant == nullptr) {
+    return ResourceNotFoundError(kTenantResource, tenant_id,
+                                absl::StrCat("tenant ", tenant_id,
+                                             " does not exist; create it with UpsertTenant"));
+  }
+  if (tenant->org != org) {
+    return PermissionDeniedError(
+        "TENANT_OF_OTHER_ORG",
+        absl::StrCat("tenant ", tenant_id, " does not belong to org '", org,
+                     "'; use a tenant of your org"));
+  }
+  return tenant;
+}
+
+absl::StatusOr<const allocator::InstanceType*> TypeOf(const State& state, const std::string& id) {
+  const allocator::InstanceType* type = state.allocator().FindInstanceType(id);
+  if (type == nullptr) {
+    return ResourceNotFoundError(
+        kInstanceTypeResource, id,
+        absl::StrCat("instance type ", id, " does not exist; ListInstanceTypes shows the known ones"));
+  }
+  return type;
+}
+
+// An instance visible to `org` (another org's instance is reported exactly like a missing one).
+absl::StatusOr<const State::InstanceEntry*> VisibleInstance(const State& state,
+                                                            const std::string& org,
+                                                            const std::string& id) {
+  const State::InstanceEntry* instance = state.FindInstance(id);
+  if (instance != nullptr) {
+    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->record.tenant_id());
+    if (tenant != nullptr && tenant->org == org) return instance;
+  }
+  return ResourceNotFoundError(kInstanceResource, id,
+                               absl::StrCat("instance ", id, " does not exist"));
+}
+
+// An unused "<prefix>-<6 random>" name for the tenant.
+absl::StatusOr<std::string> NewName(const State& state, const OpContext& ctx,
+                                    const std::string& tenant_id, const std::string& prefix) {
+  for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
+    std::string name = absl::StrCat(prefix, "-", RandomNameSuffix(ctx.rng));
+    if (!state.NameTaken(tenant_id, name)) return name;
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "could not find a free name with prefix '", prefix, "' for tenant ", tenant_id,
+      " after ", kNameAttempts, " attempts; use another name_prefix"));
+}
+
+// Idempotency: the earlier answer to this request_id, if any. ALREADY_EXISTS if the id was used
+// with another body.
+template <typename Resp>
+absl::StatusOr<bool> Replay(const State& state, const std::string& tenant_id,
+                            const std::string& request_id, const std::string& fingerprint,
+                            Resp* resp) {
+  if (request_id.empty()) return false;
+  const IdempotencyEntry* entry = state.FindIdempotency(tenant_id, request_id);
+  if (entry == nullptr) return false;
+  if (entry->fingerprint != fingerprint) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "request_id '", request_id, "' was already used with a different request; "
+        "use a new request_id for a new request"));
+  }
+  if (!resp->ParseFromString(entry->response)) {
+    return absl::InternalError(absl::StrCat("stored answer for request_id '", request_id,
+                                            "' does not parse"));
+  }
+  return true;
+}
+
+template <typename Resp>
+void Remember(State& state, const OpContext& ctx, const CreateRequest& req, const Resp& resp) {
+  if (req.request_id.empty()) return;
+  state.PutIdempotency(req.spec.tenant_id, req.request_id,
+                       IdempotencyEntry{req.fingerprint, resp.SerializeAsString(),
+                                        absl::ToUnixMicros(ctx.now)});
+}
+
+// The NVLink domain every instance of `placement` lies in; "" when they span domains. A
+// cross-domain batch may well land in one domain, and then the response names it too.
+std::string CommonDomain(const State& state, const allocator::Placement& placement) {
+  if (placement.instances.empty()) return "";
+  for (const allocator::PlacedInstance& where : placement.instances) {
+    if (where.domain != placement.instances[0].domain) return "";
+  }
+  return state.allocator().DomainAt(placement.instances[0].domain).id;
+}
+
+// Applies `placement` for `names.size()` new instances built from `spec`, records them.
+void ApplyAndRecord(State& state, const OpContext& ctx, const allocator::Placement& placement,
+                    const InstanceSpec& spec, const std::vector<std::string>& ids,
+                    const std::vector<std::string>& names, const std::string& batch_id,
+                    google::protobuf::RepeatedPtrField<v1::Instance>* out) {
+  // Build the records first (from the plan's machine and domain, before Apply).
+  std::vector<v1::Instance> records;
+  records.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const allocator::PlacedInstance& where = placement.instances[i];
+    records.push_back(BuildInstance(state, ctx, spec, ids[i], names[i], batch_id, where));
+    *out->Add() = records.back();
+  }
+  state.PlaceInstances(placement, batch_id, absl::MakeSpan(records));
+}
+
+// The rules that need the instance type (api/validation.h), then the allocator's
+// "infeasible" (INVALID_ARGUMENT: no fleet state could hold the request) as a field violation
+// of `field`, like every INVALID_ARGUMENT of the API (DESIGN.md, Errors).
+absl::Status InfeasibleAsViolation(const absl::Status& status, absl::string_view request_name,
+                                   const std::string& field) {
+  if (!absl::IsInvalidArgument(status)) return status;
+  FieldViolations v;
+  v.Add(field, std::string(status.message()));
+  return v.ToStatus(request_name);
+}
+
+}  // namespace
+
+absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
+                                  v1::BatchCreateInstancesResponse* resp) {
+  constexpr absl::string_view kRequest = "BatchCreateInstancesRequest";
+  const InstanceSpec& spec = req.spec;
+  absl::StatusOr<const allocator::Tenant*> tenant = TenantOf(state, req.org, spec.tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  absl::StatusOr<const allocator::InstanceType*> type = TypeOf(state, spec.instance_type_id);
+  if (!type.ok()) return type.status();
+  if (absl::Status s = ValidateInstanceTypeFit(
+          {kRequest, (*type)->gpus_per_machine, 0, spec.nvlink_device_instances});
+      !s.ok()) {
+    return s;
+  }
+
+  absl::StatusOr<bool> replayed =
+      Replay(state, spec.tenant_id, req.request_id, req.fingerprint, resp);
+  if (!replayed.ok() || *replayed) return replayed.status();
+
+  allocator::BatchRequest batch;
+  batch.tenant_id = spec.tenant_id;
+  batch.instance_type_id = spec.instance_type_id;
+  batch.count = req.count;
+  batch.topology_optimized = spec.topology_optimized;
+  batch.spread_policy = req.spread_policy;
+  batch.nvlink_partition_ids = spec.partition_ids;
+  absl::StatusOr<allocator::Placement> placement = state.allocator().PlanBatch(batch);
+  if (!placement.ok()) return InfeasibleAsViolation(placement.status(), kRequest, "count");
+
+  resp->set_nvlink_domain_id(CommonDomain(state, *placement));
+  if (req.validate_only) {
+    DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
+    return absl::OkStatus();
+  }
+
+  std::vector<std::string> ids;
+  std::vector<std::string> names;
+  absl::flat_hash_set<std::string> batch_names;
+  for (int i = 0; i < req.count; ++i) {
+    ids.push_back(NewUuid(ctx.rng));
+    absl::StatusOr<std::string> name;
+    do {
+      name = NewName(state, ctx, spec.tenant_id, req.name_prefix);
+      if (!name.ok()) return name.status();
+    } while (!batch_names.insert(*name).second);
+    names.push_back(*std::move(name));
+  }
+  const std::string batch_id = NewUuid(ctx.rng);
+  resp->set_batch_id(batch_id);
+  ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, resp->mutable_instances());
+  Remember(state, ctx, req, *resp);
+  return absl::OkStatus();
+}
+
+absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequest& req,
+                            v1::Instance* resp) {
+  constexpr absl::string_view kRequest = "CreateInstanceRequest";
+  const InstanceSpec& spec = req.spec;
+  absl::StatusOr<const allocator::Tenant*> tenant = TenantOf(state, req.org, spec.tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  absl::StatusOr<const allocator::InstanceType*> type = TypeOf(state, spec.instance_type_id);
+  if (!type.ok()) return type.status();
+  if (absl::Status s = ValidateInstanceTypeFit({kRequest, (*type)->gpus_per_machine,
+                                                req.gpu_count, spec.nvlink_device_instances});
+      !s.ok()) {
+    return s;
+  }
+  if (req.max_price_per_hour.has_value() &&
+      PriceToMicros(*req.max_price_per_hour) < (*type)->price_per_hour_micros) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance type ", (*type)->name, " costs ", PriceFromMicros((*type)->price_per_hour_micros),
+        " per hour, above max_price_per_hour ", *req.max_price_per_hour,
+        "; raise max_price_per_hour or pick a cheaper type (ListOffers sort=price)"));
+  }
+  // A retry must get its first answer, not "name taken" by the instance it created.
+  absl::StatusOr<bool> replayed =
+      Replay(state, spec.tenant_id, req.request_id, req.fingerprint, resp);
+  if (!replayed.ok() || *replayed) return replayed.status();
+
+  if (state.NameTaken(spec.tenant_id, req.name)) {
+    return absl::AlreadyExistsError(absl::StrCat("tenant ", spec.tenant_id,
+                                                 " already has an instance named '", req.name,
+                                                 "'; choose another name"));
+  }
+
+  allocator::SingleRequest single;
+  single.tenant_id = spec.tenant_id;
+  single.instance_type_id = spec.instance_type_id;
+  // Asking for every GPU of the machine is asking for the whole machine.
+  single.gpu_count = req.gpu_count < (*type)->gpus_per_machine ? req.gpu_count : 0;
+  single.site_id = req.site_id;
+  single.nvlink_partition_ids = spec.partition_ids;
+  absl::StatusOr<allocator::Placement> placement = state.allocator().PlanSingle(single);
+  if (!placement.ok()) {
+    const bool gpus = absl::StartsWith(placement.status().message(), "gpu_count");
+    return InfeasibleAsViolation(placement.status(), kRequest,
+                                 gpus ? "gpu_count" : "instance_type_id");
+  }
+
+  google::protobuf::RepeatedPtrField<v1::Instance> out;
+  if (req.validate_only) {
+    DescribePlacement(state, ctx, spec, *placement, &out);
+  } else {
+    ApplyAndRecord(state, ctx, *placement, spec, {NewUuid(ctx.rng)}, {req.name}, "", &out);
+  }
+  *resp = std::move(out[0]);
+  if (!req.validate_only) Remember(state, ctx, req, *resp);
+  return absl::OkStatus();
+}
+
+absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const StatusUpdate& req,
+                                  v1::Instance* resp) {
+  absl::StatusOr<const State::InstanceEntry*> found =
+      VisibleInstance(state, req.instance.org, req.instance.id);
+  if (!found.ok()) return found.status();
+  v1::Instance updated = (*found)->record;
+  AppendStatus(ctx, req.status, req.message, &updated);
+  *resp = updated;
+  state.PutInstance(std::move(updated), (*found)->handle, (*found)->whole_machine);
+  return absl::OkStatus();
+}
+
+absl::Status DeleteInstances(State& state, const DeleteRequest& req,
+                             google::protobuf::RepeatedPtrField<v1::Instance>* deleted) {
+  std::vector<allocator::InstanceHandle> handles;
+  for (const std::string& id : req.ids) {
+    absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, id);
+    if (!found.ok()) return found.status();
+    handles.push_back((*found)->handle);
+  }
+  absl::StatusOr<allocator::ReleasePlan> release =
+      state.allocator().PlanRelease(handles, req.machine_health_issue);
+  if (!release.ok()) return release.status();
+
+  for (const std::string& id : req.ids) *deleted->Add() = state.FindInstance(id)->record;
+  state.ReleaseInstances(*release, req.ids);
+  return absl::OkStatus();
+}
+
+absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instance* resp) {
+  absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, req.id);
+  if (!found.ok()) return found.status();
+  *resp = (*found)->record;
+  return absl::OkStatus();
+}
+
+absl::Status ListInstances(const State& state, const InstanceQuery& req,
+                           v1::ListInstancesResponse* resp) {
+  const int page_size = req.page_size > 0 ? req.page_size : kDefaultPageSize;
+  int total = 0;
+  for (const auto& [id, entry] : state.instances()) {
+    const v1::Instance& instance = entry.record;
+    if (!req.tenant_id.empty() && instance.tenant_id() != req.tenant_id) continue;
+    if (!req.batch_id.empty() && instance.batch_id() != req.batch_id) continue;
+    const allocator::Tenant* tenant = state.allocator().FindTenant(instance.tenant_id());
+    if (tenant == nullptr || tenant->org != req.org) continue;
+    bool labels_match = true;
+    for (const auto& [k, v] : req.labels) {
+      auto it = instance.labels().find(k);
+      if (it == instance.labels().end() || it->second != v) labels_match = false;
+    }
+    if (!labels_match) continue;
+    ++total;
+    if (id <= req.after && !req.after.empty()) continue;
+    if (resp->instances_size() < page_size) {
+      *resp->add_instances() = instance;
+    } else if (resp->next_page_token().empty()) {
+      resp->set_next_page_token(
+          EncodePageToken(resp->instances(resp->instances_size() - 1).id()));
+    }
+  }
+  resp->set_total_size(total);
+  return absl::OkStatus();
+}
+
+}  // namespace nvlsched::daemon

@@ -1,0 +1,52 @@
+// The instance operations of the API as engine ops: each runs on the engine thread against
+// State with a core request (requests.h), changes State through its change methods (which
+// record the change once) and fills the reply. daemon/services/instance_service.cc builds the
+// core requests and queues these ops.
+//
+// Every write plans first (tenant, type, quota, placement) and changes nothing if planning
+// fails; then it applies the placement, records the instances and, when the request carries a
+// request_id, the idempotency record, all in the same commit.
+//
+// Errors (DESIGN.md "Errors"):
+//   INVALID_ARGUMENT   a rule that needs the instance type (device_instance and gpu_count vs
+//                      its GPUs: api/validation.h ValidateInstanceTypeFit), or a request no
+//                      fleet state could satisfy ("infeasible") — with a google.rpc.BadRequest
+//                      naming the field (count for a batch; instance_type_id or gpu_count for
+//                      a single)
+//   NOT_FOUND          unknown tenant, instance type or instance (and another org's instance:
+//                      it is invisible, not forbidden)
+//   PERMISSION_DENIED  the tenant belongs to another org
+//   RESOURCE_EXHAUSTED no capacity now (ErrorInfo INSUFFICIENT_CAPACITY) or quota (QuotaFailure)
+//   ALREADY_EXISTS     request_id reused with a different body; a name already taken
+//   FAILED_PRECONDITION the type costs more than max_price_per_hour
+//
+// Thread-safety: engine thread only.
+#ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_OPS_H_
+#define NVLSCHED_DAEMON_ENGINE_INSTANCE_OPS_H_
+
+#include "absl/status/status.h"
+#include "daemon/engine/requests.h"
+#include "daemon/engine/state.h"
+#include "nvlsched/v1/instance_service.pb.h"
+
+namespace nvlsched::daemon {
+
+// Writes.
+absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
+                                  v1::BatchCreateInstancesResponse* resp);
+absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequest& req,
+                            v1::Instance* resp);
+absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const StatusUpdate& req,
+                                  v1::Instance* resp);
+// The deleted instances' records, in the order of req.ids.
+absl::Status DeleteInstances(State& state, const DeleteRequest& req,
+                             google::protobuf::RepeatedPtrField<v1::Instance>* deleted);
+
+// Reads.
+absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instance* resp);
+absl::Status ListInstances(const State& state, const InstanceQuery& req,
+                           v1::ListInstancesResponse* resp);
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_INSTANCE_OPS_H_

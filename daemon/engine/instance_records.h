@@ -1,0 +1,37 @@
+// Building the API's Instance records: what a create request asked for (InstanceSpec,
+// requests.h) plus where the allocator placed it.
+//
+// Thread-safety: pure functions; engine thread in practice.
+#ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_RECORDS_H_
+#define NVLSCHED_DAEMON_ENGINE_INSTANCE_RECORDS_H_
+
+#include <string>
+#include <vector>
+
+#include "allocator/placement.h"
+#include "daemon/engine/requests.h"
+#include "daemon/engine/state.h"
+#include "nvlsched/v1/instance_service.pb.h"
+
+namespace nvlsched::daemon {
+
+// A new instance, status PENDING, placed at `where`.
+v1::Instance BuildInstance(const State& state, const OpContext& ctx, const InstanceSpec& spec,
+                           const std::string& id, const std::string& name,
+                           const std::string& batch_id, const allocator::PlacedInstance& where);
+
+// validate_only: where each instance would go, with no id, name or status (nothing was taken).
+void DescribePlacement(const State& state, const OpContext& ctx, const InstanceSpec& spec,
+                       const allocator::Placement& placement,
+                       google::protobuf::RepeatedPtrField<v1::Instance>* out);
+
+// Sets the status and appends it to status_history; bumps `updated`.
+void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
+                  v1::Instance* instance);
+
+// "Pending", "Ready", ...: the seed API's spelling of a status.
+std::string StatusWord(v1::InstanceStatus status);
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_INSTANCE_RECORDS_H_

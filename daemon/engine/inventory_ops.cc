@@ -1,0 +1,214 @@
+// InventoryService writes (declared in inventory_ops.h). Reads are in inventory_reads.cc.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "daemon/api/convert.h"
+#include "daemon/engine/rows.h"
+#include "daemon/api/field_violations.h"
+#include "daemon/engine/inventory_ops.h"
+#include "daemon/api/status_mapping.h"
+#include "daemon/api/validation.h"
+#include "google/rpc/error_details.pb.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+// `status` with "<path> (id <id>): " in front of its message, payloads kept.
+absl::Status WithPath(const absl::Status& status, absl::string_view path, absl::string_view id) {
+  absl::Status out(status.code(), absl::StrCat(path, " (id ", id, "): ", status.message()));
+  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
+absl::Status MachineNotFound(absl::string_view id) {
+  return ResourceNotFoundError(
+      kMachineResource, id,
+      absl::StrCat("machine ", id, " does not exist; ListMachines shows the known machines"));
+}
+
+// The fleet's records in dependency order: types, domains, machines, tenants. Each record
+// that differs from what the allocator holds is upserted (State records the change).
+absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
+  const allocator::Allocator& alloc = state.allocator();
+  for (int i = 0; i < fleet.instance_types_size(); ++i) {
+    allocator::InstanceType type = ToCore(fleet.instance_types(i));
+    const allocator::InstanceType* before = alloc.FindInstanceType(type.id);
+    if (before != nullptr && ToRow(*before) == ToRow(type)) continue;
+    if (absl::Status s = state.UpsertInstanceType(type); !s.ok()) {
+      return WithPath(s, absl::StrCat("fleet.instance_types[", i, "]"), type.id);
+    }
+  }
+  for (int i = 0; i < fleet.domains_size(); ++i) {
+    allocator::Domain domain = ToCore(fleet.domains(i));
+    const allocator::Domain* before = alloc.FindDomain(domain.id);
+    if (before != nullptr && ToRow(*before) == ToRow(domain)) continue;
+    if (absl::Status s = state.UpsertDomain(domain); !s.ok()) {
+      return WithPath(s, absl::StrCat("fleet.domains[", i, "]"), domain.id);
+    }
+  }
+  for (int i = 0; i < fleet.machines_size(); ++i) {
+    const v1::Machine& proto = fleet.machines(i);
+    allocator::Machine machine = ToCore(proto);
+    const allocator::Machine* before = alloc.FindMachine(machine.id);
+    if (before != nullptr && proto.state() == v1::MACHINE_STATE_UNSPECIFIED) {
+      // A fleet that does not state a machine's state leaves it as it is: re-applying the
+      // seed fleet must not undrain machines an operator drained.
+      machine.state = before->state;
+      machine.state_reason = before->state_reason;
+    }
+    if (before != nullptr && ToRow(*before) == ToRow(machine)) continue;
+    if (absl::Status s = state.UpsertMachine(machine); !s.ok()) {
+      return WithPath(s, absl::StrCat("fleet.machines[", i, "]"), machine.id);
+    }
+  }
+  for (int i = 0; i < fleet.tenants_size(); ++i) {
+    allocator::Tenant tenant = ToCore(fleet.tenants(i));
+    const allocator::Tenant* before = alloc.FindTenant(tenant.id);
+    if (before != nullptr && ToRow(*before) == ToRow(tenant)) continue;
+    if (absl::Status s = state.UpsertTenant(tenant); !s.ok()) {
+      return WithPath(s, absl::StrCat("fleet.tenants[", i, "]"), tenant.id);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MachineHolding HoldingOf(const State& state, absl::string_view machine_id) {
+  MachineHolding holding;
+  state.allocator().ForEachInstance([&](allocator::InstanceHandle handle,
+                                        const allocator::InstanceClaim& claim) {
+    if (claim.machine_id != machine_id) return;
+    holding.instance_ids.push_back(state.InstanceIdOf(handle));
+    if (claim.whole_machine) {
+      holding.whole = true;
+    } else {
+      holding.granular_gpus += claim.gpu_count;
+    }
+  });
+  std::sort(holding.instance_ids.begin(), holding.instance_ids.end());
+  return holding;
+}
+
+v1::Machine MachineView(const allocator::Machine& machine, const MachineHolding& holding) {
+  v1::Machine view = ToProto(machine);
+  const bool ready = machine.state == allocator::MachineState::kReady;
+  view.set_free_gpus(ready && !holding.whole ? machine.gpu_count - holding.granular_gpus : 0);
+  for (const std::string& id : holding.instance_ids) view.add_instance_ids(id);
+  return view;
+}
+
+absl::Status ApplyFleet(State& state, const v1::ApplyFleetRequest& req,
+                        v1::ApplyFleetResponse* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  // Validated here rather than on the gRPC thread: references may resolve to records already
+  // in the inventory, which only the engine thread may read.
+  ValidationContext context;
+  context.known_instance_type_gpus = [&alloc](absl::string_view id) {
+    const allocator::InstanceType* type = alloc.FindInstanceType(std::string_view(id.data(), id.size()));
+    return type == nullptr ? 0 : type->gpus_per_machine;
+  };
+  context.known_domain = [&alloc](absl::string_view id) {
+    return alloc.FindDomain(std::string_view(id.data(), id.size())) != nullptr;
+  };
+  if (absl::Status s = ValidateApplyFleetRequest(req, context); !s.ok()) return s;
+
+  const State::JournalMark mark = state.Mark();
+  if (absl::Status s = UpsertFleet(state, req.fleet()); !s.ok()) {
+    // All or nothing: put back what the records before the failing one changed.
+    state.RollbackTo(mark);
+    return absl::Status(s.code(), absl::StrCat(s.message(), "; nothing of the fleet was applied"));
+  }
+  resp->set_instance_types(req.fleet().instance_types_size());
+  resp->set_domains(req.fleet().domains_size());
+  resp->set_machines(req.fleet().machines_size());
+  resp->set_tenants(req.fleet().tenants_size());
+  return absl::OkStatus();
+}
+
+absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Machine* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  const allocator::Machine* machine = alloc.FindMachine(req.id);
+  if (machine == nullptr) return MachineNotFound(req.id);
+  if (machine->state != req.state || machine->state_reason != req.reason) {
+    if (absl::Status s = state.SetMachineState(req.id, req.state, req.reason); !s.ok()) return s;
+    machine = alloc.FindMachine(req.id);
+  }
+  *resp = MachineView(*machine, HoldingOf(state, req.id));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveMachine(State& state, const std::string& id, v1::RemoveMachineResponse* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  const allocator::Machine* machine = alloc.FindMachine(id);
+  if (machine == nullptr) return MachineNotFound(id);
+  MachineHolding holding = HoldingOf(state, id);
+  if (!holding.instance_ids.empty()) {
+    absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+        "machine ", id, " is held by ", holding.instance_ids.size(), " instance(s): ",
+        absl::StrJoin(holding.instance_ids, ", "),
+        "; delete them first (DeleteInstance), or drain the machine with SetMachineState "
+        "MAINTENANCE so nothing new is placed on it"));
+    google::rpc::PreconditionFailure failure;
+    for (const std::string& id : holding.instance_ids) {
+      google::rpc::PreconditionFailure::Violation* v = failure.add_violations();
+      v->set_type("HELD");
+      v->set_subject(absl::StrCat("instance:", id));
+      v->set_description(absl::StrCat("instance ", id, " holds machine ", id));
+    }
+    AttachErrorDetail(status, failure);
+    return status;
+  }
+  *resp->mutable_machine() = MachineView(*machine, holding);
+  if (absl::Status s = state.RemoveMachine(id); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::Status UpsertTenant(State& state, const v1::UpsertTenantRequest& req, v1::Tenant* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  const v1::Tenant& proto = req.tenant();
+  FieldViolations unknown_types;
+  std::string first_unknown;
+  std::string first_path;
+  for (int i = 0; i < proto.quotas_size(); ++i) {
+    const std::string& type_id = proto.quotas(i).instance_type_id();
+    if (alloc.FindInstanceType(type_id) != nullptr) continue;
+    const std::string path = Child(Index("tenant.quotas", i), "instance_type_id");
+    unknown_types.Add(path, absl::StrCat(path, " \"", type_id, "\" names no instance type: add "
+                                         "the type with ApplyFleet first (ListInstanceTypes shows "
+                                         "the known ones)"));
+    if (first_unknown.empty()) {
+      first_unknown = type_id;
+      first_path = path;
+    }
+  }
+  if (!unknown_types.empty()) {
+    absl::Status status = ResourceNotFoundError(
+        kInstanceTypeResource, first_unknown,
+        absl::StrCat("instance type ", first_unknown, " named by ", first_path,
+                     unknown_types.size() > 1
+                         ? absl::StrCat(" (and ", unknown_types.size() - 1, " more quota(s))")
+                         : std::string(),
+                     " does not exist; add it with ApplyFleet first, or drop the quota "
+                     "(ListInstanceTypes shows the known types)"));
+    if (auto bad_request =
+            GetErrorDetail<google::rpc::BadRequest>(unknown_types.ToStatus("UpsertTenantRequest"))) {
+      AttachErrorDetail(status, *bad_request);
+    }
+    return status;
+  }
+  allocator::Tenant tenant = ToCore(proto);
+  const allocator::Tenant* before = alloc.FindTenant(tenant.id);
+  if (before == nullptr || ToRow(*before) != ToRow(tenant)) {
+    if (absl::Status s = state.UpsertTenant(tenant); !s.ok()) return s;
+  }
+  *resp = ToProto(*alloc.FindTenant(tenant.id));
+  return absl::OkStatus();
+}
+
+}  // namespace nvlsched::daemon

@@ -1,0 +1,31 @@
+// Start-up: rebuild the in-memory State from the database, then check every invariant
+// (DESIGN.md). A database that breaks one stops start-up with a message naming the problem;
+// it is never silently repaired.
+//
+// Thread-safety: called once, before the engine starts.
+#ifndef NVLSCHED_DAEMON_ENGINE_LOAD_STATE_H_
+#define NVLSCHED_DAEMON_ENGINE_LOAD_STATE_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "daemon/engine/state.h"
+#include "store/store.h"
+
+namespace nvlsched::daemon {
+
+struct LoadReport {
+  size_t machines = 0;
+  size_t instances = 0;
+  absl::Duration read_time;     // Store::LoadAll
+  absl::Duration rebuild_time;  // into the allocator and records, with the invariant check
+};
+
+// Errors: whatever LoadAll returns (DATA_LOSS, ...); FAILED_PRECONDITION when a row does not
+// fit the inventory (unknown machine, a machine held twice, ...) or an invariant fails.
+absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport* report);
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_LOAD_STATE_H_

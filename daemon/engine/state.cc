@@ -1,0 +1,248 @@
+#include "daemon/engine/state.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/engine/rows.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+// Last change wins per key; the output keeps the order in which keys were first changed
+// (deterministic).
+class TouchedKeys {
+ public:
+  bool Add(absl::string_view key) { return seen_.insert(std::string(key)).second; }
+
+ private:
+  absl::btree_set<std::string> seen_;
+};
+
+}  // namespace
+
+State::State() {
+  // Messages from the allocator (and a drained machine's state_reason) name instances by id.
+  allocator_.SetInstanceNamer(
+      [this](allocator::InstanceHandle handle) { return InstanceIdOf(handle); });
+}
+
+std::string State::NameKey(absl::string_view tenant_id, absl::string_view name) {
+  return absl::StrCat(tenant_id, "\n", name);
+}
+
+std::string State::IdempotencyKey(absl::string_view tenant_id, absl::string_view request_id) {
+  return absl::StrCat(tenant_id, "\n", request_id);
+}
+
+const State::InstanceEntry* State::FindInstance(absl::string_view id) const {
+  auto it = instances_.find(id);
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+std::string State::InstanceIdOf(allocator::InstanceHandle handle) const {
+  auto it = ids_by_handle_.find(handle);
+  return it == ids_by_handle_.end() ? std::string() : it->second;
+}
+
+bool State::NameTaken(absl::string_view tenant_id, absl::string_view name) const {
+  return names_.contains(NameKey(tenant_id, name));
+}
+
+const IdempotencyEntry* State::FindIdempotency(absl::string_view tenant_id,
+                                               absl::string_view request_id) const {
+  auto it = idempotency_.find(IdempotencyKey(tenant_id, request_id));
+  return it == idempotency_.end() ? nullptr : &it->second;
+}
+
+// ------------------------------------------------------------------ Inventory changes
+
+absl::Status State::UpsertInstanceType(const allocator::InstanceType& type) {
+  if (absl::Status s = allocator_.UpsertInstanceType(type); !s.ok()) return s;
+  Record(RecordKind::kInstanceType, type.id);
+  return absl::OkStatus();
+}
+
+absl::Status State::UpsertDomain(const allocator::Domain& domain) {
+  if (absl::Status s = allocator_.UpsertDomain(domain); !s.ok()) return s;
+  Record(RecordKind::kDomain, domain.id);
+  return absl::OkStatus();
+}
+
+absl::Status State::UpsertMachine(const allocator::Machine& machine) {
+  if (absl::Status s = allocator_.UpsertMachine(machine); !s.ok()) return s;
+  Record(RecordKind::kMachine, machine.id);
+  return absl::OkStatus();
+}
+
+absl::Status State::SetMachineState(absl::string_view machine_id, allocator::MachineState state,
+                                    absl::string_view reason) {
+  const std::string_view id(machine_id.data(), machine_id.size());
+  if (absl::Status s = allocator_.SetMachineState(id, state, std::string_view(reason.data(), reason.size())); !s.ok()) {
+    return s;
+  }
+  Record(RecordKind::kMachine, machine_id);
+  return absl::OkStatus();
+}
+
+absl::Status State::RemoveMachine(absl::string_view machine_id) {
+  const std::string_view id(machine_id.data(), machine_id.size());
+  if (absl::Status s = allocator_.RemoveMachine(id); !s.ok()) return s;
+  Record(RecordKind::kMachine, machine_id);
+  return absl::OkStatus();
+}
+
+absl::Status State::UpsertTenant(const allocator::Tenant& tenant) {
+  if (absl::Status s = allocator_.UpsertTenant(tenant); !s.ok()) return s;
+  Record(RecordKind::kTenant, tenant.id);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ Instance changes
+
+void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous) {
+  auto it = instances_.find(id);
+  if (it != instances_.end()) {
+    names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
+    ids_by_handle_.erase(it->second.handle);
+    instances_.erase(it);
+  }
+  if (previous.has_value()) {
+    names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
+    ids_by_handle_[previous->handle] = id;
+    instances_.emplace(id, *std::move(previous));
+  }
+}
+
+void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
+                        bool whole_machine) {
+  std::string id = instance.id();
+  ChangeEntry entry{RecordKind::kInstance, id, std::nullopt, std::nullopt};
+  if (const InstanceEntry* before = FindInstance(id)) entry.previous_instance = *before;
+  journal_.push_back(std::move(entry));
+  RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
+}
+
+void State::EraseInstance(const std::string& id) {
+  auto it = instances_.find(id);
+  if (it == instances_.end()) return;
+  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second, std::nullopt});
+  RestoreInstance(id, std::nullopt);
+}
+
+void State::PlaceInstances(const allocator::Placement& placement, absl::string_view batch_id,
+                           absl::Span<v1::Instance> records) {
+  absl::InlinedVector<allocator::InstanceHandle, allocator::kInlineBatch> handles(records.size());
+  allocator_.Apply(placement, std::string_view(batch_id.data(), batch_id.size()),
+                   absl::MakeSpan(handles));
+  for (size_t i = 0; i < records.size(); ++i) {
+    PutInstance(std::move(records[i]), handles[i], placement.instances[i].whole_machine);
+  }
+}
+
+void State::ReleaseInstances(const allocator::ReleasePlan& plan,
+                             absl::Span<const std::string> ids) {
+  std::vector<std::string> machine_ids;
+  if (plan.machine_health_issue) {
+    for (const std::string& id : ids) {
+      if (const InstanceEntry* entry = FindInstance(id)) {
+        machine_ids.push_back(entry->record.machine_id());
+      }
+    }
+  }
+  allocator_.Apply(plan);
+  for (const std::string& id : ids) EraseInstance(id);
+  // The allocator drained these machines (MAINTENANCE, with the instance named as reason).
+  for (const std::string& machine_id : machine_ids) Record(RecordKind::kMachine, machine_id);
+}
+
+void State::PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
+                           IdempotencyEntry entry) {
+  std::string key = IdempotencyKey(tenant_id, request_id);
+  ChangeEntry change{RecordKind::kIdempotency, key, std::nullopt, std::nullopt};
+  auto it = idempotency_.find(key);
+  if (it != idempotency_.end()) change.previous_idempotency = it->second;
+  journal_.push_back(std::move(change));
+  idempotency_[key] = std::move(entry);
+}
+
+// ------------------------------------------------------------------ The change record
+
+State::JournalMark State::Mark() const {
+  return JournalMark{allocator_.Mark(), journal_.size()};
+}
+
+store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
+  // One set of keys per kind: a record changed twice is written once, as it is now.
+  TouchedKeys touched[6];
+  store::ChangeSet cs;
+  for (size_t i = mark.records; i < journal_.size(); ++i) {
+    const ChangeEntry& e = journal_[i];
+    if (!touched[static_cast<int>(e.kind)].Add(e.key)) continue;
+    const std::string_view key(e.key);
+    switch (e.kind) {
+      case RecordKind::kInstanceType:
+        if (const allocator::InstanceType* t = allocator_.FindInstanceType(key)) {
+          cs.upsert_instance_types.push_back(ToRow(*t));
+        }
+        break;
+      case RecordKind::kDomain:
+        if (const allocator::Domain* d = allocator_.FindDomain(key)) {
+          cs.upsert_domains.push_back(ToRow(*d));
+        }
+        break;
+      case RecordKind::kMachine:
+        if (const allocator::Machine* m = allocator_.FindMachine(key)) {
+          cs.upsert_machines.push_back(ToRow(*m));
+        } else {
+          cs.delete_machine_ids.push_back(e.key);
+        }
+        break;
+      case RecordKind::kTenant:
+        if (const allocator::Tenant* t = allocator_.FindTenant(key)) {
+          cs.upsert_tenants.push_back(ToRow(*t));
+        }
+        break;
+      case RecordKind::kInstance:
+        if (const InstanceEntry* instance = FindInstance(e.key)) {
+          cs.upsert_instances.push_back(ToRow(instance->record, instance->whole_machine));
+        } else {
+          cs.delete_instance_ids.push_back(e.key);
+        }
+        break;
+      case RecordKind::kIdempotency: {
+        auto it = idempotency_.find(e.key);
+        if (it == idempotency_.end()) break;
+        const size_t newline = e.key.find('\n');
+        cs.put_idempotency.push_back(store::IdempotencyRow{
+            e.key.substr(0, newline), e.key.substr(newline + 1), it->second.fingerprint,
+            it->second.response, it->second.created_unix_micros});
+        break;
+      }
+    }
+  }
+  return cs;
+}
+
+void State::RollbackTo(const JournalMark& mark) {
+  while (journal_.size() > mark.records) {
+    ChangeEntry& undo = journal_.back();
+    if (undo.kind == RecordKind::kInstance) {
+      RestoreInstance(undo.key, std::move(undo.previous_instance));
+    } else if (undo.kind == RecordKind::kIdempotency) {
+      if (undo.previous_idempotency.has_value()) {
+        idempotency_[undo.key] = *std::move(undo.previous_idempotency);
+      } else {
+        idempotency_.erase(undo.key);
+      }
+    }
+    journal_.pop_back();
+  }
+  allocator_.RollbackTo(mark.allocator);
+}
+
+void State::ClearJournal() {
+  journal_.clear();
+  allocator_.ClearJournal();
+}
+
+}  // namespace nvlsched::daemon

@@ -1,0 +1,152 @@
+// State: everything nvlschedd knows at run time — the allocator (inventory and who holds
+// what) plus the full record of every instance (its request fields, interfaces, status
+// history) as the API shows it, the per-tenant name index and the idempotency records.
+//
+// The allocator names instances by allocator::InstanceHandle, not by id: each record here
+// keeps its instance's handle, and State maps handles back to ids for the allocator's
+// messages (its InstanceNamer) and for machine views.
+//
+// One record of each change (LevelDB's WriteBatch: the log record is also the memtable's
+// input). Ops change State only through the methods under "Changes" below; each writes one
+// entry to the change record, naming the record it changed and what it was before. From that
+// one record the engine derives both
+//   - the rows a group commits: ChangesSince(mark), the net rows of every record changed since
+//     the mark, read from State as it is now (a row changed twice is written once, as it
+//     ended; an instance created and deleted in one group is written as a delete), and
+//   - the undo of a group whose commit failed: RollbackTo(mark), newest entry first, with the
+//     allocator's own journal undoing inventory and claims.
+// Nothing else writes rows or undo records by hand.
+//
+// Thread-safety: not thread-safe. Owned by the engine thread (daemon/engine/engine.h).
+#ifndef NVLSCHED_DAEMON_ENGINE_STATE_H_
+#define NVLSCHED_DAEMON_ENGINE_STATE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "allocator/allocator.h"
+#include "nvlsched/v1/resources.pb.h"
+#include "store/rows.h"
+
+namespace nvlsched::daemon {
+
+struct IdempotencyEntry {
+  std::string fingerprint;  // hash of the request body
+  std::string response;     // serialized response message
+  int64_t created_unix_micros = 0;
+};
+
+class State {
+ public:
+  struct JournalMark {
+    allocator::JournalMark allocator;
+    size_t records = 0;
+  };
+
+  // One instance: its record as the API shows it, the allocator's handle for it, and whether
+  // it holds its machine whole (a batch member or whole-machine single) or some of its GPUs.
+  struct InstanceEntry {
+    v1::Instance record;
+    allocator::InstanceHandle handle;
+    bool whole_machine = true;
+  };
+
+  State();
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  // Reads of the inventory and claims. The mutable form is for loading State at start-up and
+  // for tests; ops change State through the methods under "Changes".
+  allocator::Allocator& allocator() { return allocator_; }
+  const allocator::Allocator& allocator() const { return allocator_; }
+
+  // Instance records, ordered by id (stable pagination).
+  const InstanceEntry* FindInstance(absl::string_view id) const;
+  const absl::btree_map<std::string, InstanceEntry>& instances() const { return instances_; }
+  // The id of the instance `handle` names; "" when no record has that handle.
+  std::string InstanceIdOf(allocator::InstanceHandle handle) const;
+  bool NameTaken(absl::string_view tenant_id, absl::string_view name) const;
+  const IdempotencyEntry* FindIdempotency(absl::string_view tenant_id,
+                                          absl::string_view request_id) const;
+
+  // ---------------------------------------------------------------- Changes
+  // Each writes one entry of the change record. The inventory methods return the allocator's
+  // error and then change nothing.
+  absl::Status UpsertInstanceType(const allocator::InstanceType& type);
+  absl::Status UpsertDomain(const allocator::Domain& domain);
+  absl::Status UpsertMachine(const allocator::Machine& machine);
+  absl::Status SetMachineState(absl::string_view machine_id, allocator::MachineState state,
+                               absl::string_view reason);
+  absl::Status RemoveMachine(absl::string_view machine_id);
+  absl::Status UpsertTenant(const allocator::Tenant& tenant);
+  // Applies `placement` (allocator::Allocator::Apply) and records one instance per placed
+  // instance: records[i] is placed at placement.instances[i]. REQUIRES: planned against the
+  // current state; records.size() == placement.size().
+  void PlaceInstances(const allocator::Placement& placement, absl::string_view batch_id,
+                      absl::Span<v1::Instance> records);
+  // Inserts or replaces the record (and its name in the tenant's name index).
+  void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
+                   bool whole_machine = true);
+  // Erases the record (not its claim: ReleaseInstances does both). No-op for an unknown id.
+  void EraseInstance(const std::string& id);
+  // Releases the planned claims and erases their records (`ids`, one per claim of `plan`, in
+  // its order). With the plan's machine_health_issue the machines, now in MAINTENANCE, are
+  // recorded too. REQUIRES: planned against the current state.
+  void ReleaseInstances(const allocator::ReleasePlan& plan, absl::Span<const std::string> ids);
+  void PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
+                      IdempotencyEntry entry);
+
+  // ---------------------------------------------------------------- The change record
+  JournalMark Mark() const;
+  // True when a change was recorded since `mark`.
+  bool ChangedSince(const JournalMark& mark) const { return journal_.size() > mark.records; }
+  // The net rows of every record changed since `mark`, in the order they were first changed.
+  // Cost: O(entries · log entries) plus one row conversion per changed record.
+  store::ChangeSet ChangesSince(const JournalMark& mark) const;
+  // Undoes every change made since `mark`, newest first, in the allocator and the records.
+  void RollbackTo(const JournalMark& mark);
+  // Forgets the record (after a commit): later marks start from an empty record.
+  void ClearJournal();
+
+ private:
+  enum class RecordKind : uint8_t {
+    kInstanceType, kDomain, kMachine, kTenant, kInstance, kIdempotency,
+  };
+  // One entry of the change record: the record changed and, for the records State keeps
+  // itself, its value before (nullopt: it did not exist). Inventory records are restored by
+  // the allocator's journal.
+  struct ChangeEntry {
+    RecordKind kind;
+    std::string key;  // the record's id; "<tenant>\n<request_id>" for idempotency
+    std::optional<InstanceEntry> previous_instance;
+    std::optional<IdempotencyEntry> previous_idempotency;
+  };
+
+  static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
+  static std::string IdempotencyKey(absl::string_view tenant_id, absl::string_view request_id);
+
+  void Record(RecordKind kind, absl::string_view key) {
+    journal_.push_back(ChangeEntry{kind, std::string(key), std::nullopt, std::nullopt});
+  }
+  void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
+
+  allocator::Allocator allocator_;
+  absl::btree_map<std::string, InstanceEntry> instances_;
+  // The id of each record's handle; kept with instances_ by RestoreInstance.
+  absl::flat_hash_map<allocator::InstanceHandle, std::string> ids_by_handle_;
+  absl::btree_set<std::string> names_;  // NameKey(tenant, name)
+  absl::btree_map<std::string, IdempotencyEntry> idempotency_;
+  std::vector<ChangeEntry> journal_;  // the change record since the last ClearJournal
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_STATE_H_

@@ -1,0 +1,365 @@
+#include "daemon/server/daemon.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/services/admin_service.h"
+#include "daemon/auth/auth.h"
+#include "daemon/engine/load_state.h"
+#include "daemon/services/capacity_service.h"
+#include "daemon/engine/engine.h"
+#include "daemon/api/fleet.h"
+#include "daemon/engine/inventory_ops.h"
+#include "daemon/services/instance_service.h"
+#include "daemon/server/metrics.h"
+#include "daemon/services/inventory_service.h"
+#include "daemon/services/snapshot_scheduler.h"
+#include "daemon/engine/state.h"
+#include "daemon/api/validation.h"
+#include "grpc/health/v1/health.pb.h"
+#include "store/store.h"
+#include "store/sync.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+// Writes the port through a temporary file and rename, so a reader never sees a partial file.
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    out.flush();
+    if (!out) {
+      return absl::UnavailableError(absl::StrCat("cannot write --port_file ", tmp));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot rename ", tmp, " to --port_file ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --", flag, "=", path));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (data.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, " is empty"));
+  return data;
+}
+
+// --auth and its files -> the AccessControl every service checks calls with.
+absl::StatusOr<std::unique_ptr<AccessControl>> MakeAccessControl(const DaemonOptions& options) {
+  if (options.auth == "none") {
+    if (!IsLoopbackListen(options.listen)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--auth=none treats every caller as ", kProviderAdminRole,
+          ", so it is allowed only on a loopback --listen (127.0.0.1, [::1], localhost); "
+          "--listen=", options.listen, " is not: use --auth=tokens or --auth=jwt"));
+    }
+    return AccessControl::AllowAll();
+  }
+  if (options.auth == "tokens") {
+    if (options.tokens_file.empty()) {
+      return absl::InvalidArgumentError("--auth=tokens needs --tokens_file");
+    }
+    absl::StatusOr<std::unique_ptr<TokensFileAuthenticator>> tokens =
+        TokensFileAuthenticator::Load(options.tokens_file);
+    if (!tokens.ok()) return tokens.status();
+    spdlog::info("auth: {} tokens from {}", (*tokens)->size(), options.tokens_file);
+    return std::make_unique<AccessControl>(*std::move(tokens));
+  }
+  if (options.auth == "jwt") {
+    if (options.jwt_key_file.empty()) {
+      return absl::InvalidArgumentError("--auth=jwt needs --jwt_key_file");
+    }
+    JwtOptions jwt;
+    jwt.algorithm = options.jwt_algorithm;
+    absl::StatusOr<std::string> key = ReadSecretFile("jwt_key_file", options.jwt_key_file);
+    if (!key.ok()) return key.status();
+    jwt.key = *std::move(key);
+    // A secret file usually ends with a newline the secret does not include.
+    if (jwt.algorithm == "HS256") {
+      while (!jwt.key.empty() && (jwt.key.back() == '\n' || jwt.key.back() == '\r')) {
+        jwt.key.pop_back();
+      }
+    }
+    jwt.issuer = options.jwt_issuer;
+    jwt.audience = options.jwt_audience;
+    absl::StatusOr<std::unique_ptr<JwtAuthenticator>> auth = JwtAuthenticator::Create(std::move(jwt));
+    if (!auth.ok()) return auth.status();
+    spdlog::info("auth: JWT {} issuer={} audience={}", options.jwt_algorithm, options.jwt_issuer,
+                 options.jwt_audience);
+    return std::make_unique<AccessControl>(*std::move(auth));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--auth=", options.auth, " is not known: use none, tokens or jwt"));
+}
+
+// --tls_* -> server credentials (insecure when no certificate is configured).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const DaemonOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert and --tls_key");
+  }
+  absl::StatusOr<std::string> cert = ReadSecretFile("tls_cert", options.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadSecretFile("tls_key", options.tls_key);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!options.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadSecretFile("tls_client_ca", options.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<store::SyncMode> ParseSync(const std::string& text) {
+  if (text == "full") return store::SyncMode::kFull;
+  if (text == "normal") return store::SyncMode::kNormal;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--sync=", text, " is not known: use full (survives power loss) or normal "
+                   "(survives a process crash)"));
+}
+
+// Runs `write` as one engine op and waits for it to be durable.
+absl::Status RunWriteAndWait(Engine& engine, Engine::WriteFn write) {
+  Notification done;
+  absl::Status result;
+  absl::Status queued = engine.SubmitWrite(std::move(write), [&](absl::Status s) {
+    result = std::move(s);
+    done.Notify();
+  });
+  if (!queued.ok()) return queued;
+  done.WaitForNotification();
+  return result;
+}
+
+// Applies --seed_fleet when the database holds no machines.
+absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine& engine) {
+  if (options.seed_fleet.empty()) return absl::OkStatus();
+  if (state.allocator().machine_count() > 0) {
+    spdlog::info("--seed_fleet={} ignored: the database already holds {} machines",
+                 options.seed_fleet, state.allocator().machine_count());
+    return absl::OkStatus();
+  }
+  v1::Fleet fleet;
+  if (options.seed_fleet == "demo") {
+    fleet = DemoFleet();
+  } else {
+    absl::StatusOr<v1::Fleet> read = ReadFleetFile(options.seed_fleet);
+    if (!read.ok()) return read.status();
+    fleet = *std::move(read);
+  }
+  v1::ApplyFleetRequest request;
+  *request.mutable_fleet() = fleet;
+  if (absl::Status s = ValidateApplyFleetRequest(request, ValidationContext{}); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seed_fleet=", options.seed_fleet, ": ", s.message()));
+  }
+  v1::ApplyFleetResponse response;
+  absl::Status s = RunWriteAndWait(engine, [&](State& st) {
+    return ApplyFleet(st, request, &response);
+  });
+  if (!s.ok()) return s;
+  spdlog::info("seeded the fleet from --seed_fleet={}: {} instance types, {} domains, {} machines, "
+               "{} tenants", options.seed_fleet, response.instance_types(), response.domains(),
+               response.machines(), response.tenants());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  DaemonOptions options;
+  std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<AccessControl> access;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<State> state;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<InstanceServiceImpl> instance_service;
+  std::unique_ptr<InventoryServiceImpl> inventory_service;
+  std::unique_ptr<CapacityServiceImpl> capacity_service;
+  std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<SnapshotScheduler> snapshots;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  // Set once the server runs; read by the engine thread when a commit fails.
+  std::atomic<grpc::HealthCheckServiceInterface*> health{nullptr};
+  std::atomic<bool> read_only{false};
+
+  Mutex shutdown_mu;
+  bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Daemon::~Daemon() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+
+  absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
+  if (!sync.ok()) return sync.status();
+  if (options.max_queued_calls < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
+  }
+  absl::StatusOr<std::unique_ptr<AccessControl>> access = MakeAccessControl(options);
+  if (!access.ok()) return access.status();
+  impl->access = *std::move(access);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Start(options.metrics_listen);
+  if (!metrics.ok()) return metrics.status();
+  impl->metrics = *std::move(metrics);
+  std::error_code ec;
+  const std::filesystem::path db_dir = std::filesystem::path(options.db_path).parent_path();
+  if (!db_dir.empty()) std::filesystem::create_directories(db_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the directory of --db=", options.db_path, ": ", ec.message()));
+  }
+  store::StoreOptions store_options;
+  store_options.path = options.db_path;
+  store_options.sync = *sync;
+  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  impl->store = *std::move(store);
+
+  LoadReport load;
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*impl->store, &load);
+  if (!state.ok()) return state.status();
+  impl->state = *std::move(state);
+  spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
+               options.db_path, load.machines, load.instances,
+               absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));
+
+  Impl* raw = impl.get();
+  impl->metrics->ObserveCapacity(*impl->state);
+  impl->metrics->ObserveMachineStates(*impl->state);
+  Engine::Options engine_options;
+  engine_options.max_queued = static_cast<size_t>(options.max_queued_calls);
+  impl->engine = std::make_unique<Engine>(
+      impl->state.get(), impl->store.get(), engine_options,
+      /*on_commit=*/[raw](const CommitReport& report) {
+        raw->metrics->ObserveCommit(report);
+        raw->metrics->ObserveCapacity(*raw->state);
+        if (report.machines_changed) raw->metrics->ObserveMachineStates(*raw->state);
+      },
+      /*on_read_only=*/[raw](const absl::Status&) {
+        raw->read_only.store(true);
+        grpc::HealthCheckServiceInterface* health = raw->health.load();
+        if (health != nullptr) health->SetServingStatus(false);
+      });
+  impl->engine->Start();
+  if (absl::Status s = SeedFleet(options, *impl->state, *impl->engine); !s.ok()) return s;
+
+  const AccessControl* access_control = impl->access.get();
+  impl->instance_service = std::make_unique<InstanceServiceImpl>(
+      impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count});
+  impl->inventory_service =
+      std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control);
+  impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control);
+  impl->admin_service =
+      std::make_unique<AdminServiceImpl>(impl->store.get(), access_control, options.snapshot_dir);
+
+  // Reflection can describe grpc.health.v1.Health only if its descriptor is in the generated
+  // pool: the default health service does not link the generated code (TOOLCHAIN.md).
+  grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  // Without this, a second daemon on the same port starts "fine" and steals half the calls.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(options.listen, *credentials, &impl->port);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(impl->metrics->InterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  builder.RegisterService(impl->instance_service.get());
+  builder.RegisterService(impl->inventory_service.get());
+  builder.RegisterService(impl->capacity_service.get());
+  builder.RegisterService(impl->admin_service.get());
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        ": the address is in use (is another nvlschedd running?) or not valid; "
+        "choose another with --listen=HOST:PORT (port 0 picks a free one)"));
+  }
+  impl->health.store(impl->server->GetHealthCheckService());
+  // A commit may have failed while seeding: then the daemon starts read-only.
+  impl->health.load()->SetServingStatus(!impl->read_only.load());
+
+  if (!options.port_file.empty()) {
+    if (absl::Status s = WritePortFile(options.port_file, impl->port); !s.ok()) {
+      impl->server->Shutdown();
+      return s;
+    }
+  }
+  if (!options.snapshot_dir.empty() && options.snapshot_interval > absl::ZeroDuration()) {
+    impl->snapshots = std::make_unique<SnapshotScheduler>(
+        impl->store.get(), options.snapshot_dir, options.snapshot_interval, options.snapshot_keep);
+    if (absl::Status s = impl->snapshots->Start(); !s.ok()) {
+      impl->server->Shutdown();
+      return s;
+    }
+  }
+  spdlog::info("serving on {} (port {}, {}, --auth={}); metrics on {}", options.listen, impl->port,
+               options.tls_cert.empty() ? "plaintext"
+               : options.tls_client_ca.empty() ? "TLS" : "mutual TLS",
+               options.auth,
+               impl->metrics->port() == 0
+                   ? std::string("(off)")
+                   : absl::StrCat("http://127.0.0.1:", impl->metrics->port(), "/metrics"));
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+int Daemon::port() const { return impl_->port; }
+
+void Daemon::Shutdown() {
+  {
+    MutexLock lock(&impl_->shutdown_mu);
+    if (impl_->shut_down) return;
+    impl_->shut_down = true;
+  }
+  spdlog::info("shutting down: no new calls; in-flight calls have {}s",
+               absl::ToDoubleSeconds(impl_->options.shutdown_grace));
+  impl_->server->GetHealthCheckService()->SetServingStatus(false);
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          absl::ToChronoSeconds(impl_->options.shutdown_grace));
+  // No call is in flight any more: finish what the engine holds, then close the database.
+  impl_->snapshots.reset();
+  impl_->admin_service->Stop();
+  impl_->engine->Stop();
+  impl_->store.reset();
+  spdlog::info("shut down cleanly");
+}
+
+void Daemon::Wait() { impl_->server->Wait(); }
+
+}  // namespace nvlsched::daemon

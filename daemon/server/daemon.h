@@ -1,0 +1,46 @@
+// Daemon: one running nvlschedd — the gRPC server, its services and health, over one engine
+// and one store. main() builds it from flags; in-process tests build it from DaemonOptions.
+//
+// Thread-safety: Start, Shutdown and Wait may be called from different threads; Shutdown is
+// idempotent.
+#ifndef NVLSCHED_DAEMON_SERVER_DAEMON_H_
+#define NVLSCHED_DAEMON_SERVER_DAEMON_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "daemon/server/options.h"
+
+namespace nvlsched::daemon {
+
+class Daemon {
+ public:
+  // Opens the store, loads and checks the inventory, seeds the fleet if the database holds no
+  // machines, then starts serving on options.listen and writes options.port_file.
+  // Errors: INVALID_ARGUMENT (bad option), UNAVAILABLE (cannot listen: address in use or not
+  // permitted), FAILED_PRECONDITION / DATA_LOSS (database refused at start-up).
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
+
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // The TCP port actually bound (useful with port 0).
+  int port() const;
+
+  // Stops accepting calls, lets in-flight calls finish until options.shutdown_grace has
+  // passed (then cancels them), stops the engine and closes the database cleanly.
+  void Shutdown();
+
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  struct Impl;
+  explicit Daemon(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_SERVER_DAEMON_H_

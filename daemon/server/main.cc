@@ -1,0 +1,128 @@
+// nvlschedd: the nvlsched daemon. Flags are documented by --help and in README.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/server/daemon.h"
+#include "daemon/server/logging.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve gRPC on; port 0 picks a free port");
+ABSL_FLAG(std::string, port_file, "", "if set, write the bound port to this file once serving");
+ABSL_FLAG(std::string, db, "var/nvlsched.db", "SQLite database file (created if missing)");
+ABSL_FLAG(std::string, seed_fleet, "",
+          "'demo' or a fleet file (JSON nvlsched.v1.Fleet); applied only when the database "
+          "holds no machines");
+ABSL_FLAG(std::string, sync, "full",
+          "'full': a reply means the write survives power loss; 'normal': it survives a "
+          "process crash (faster commits)");
+ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts");
+ABSL_FLAG(int, max_queued_calls, 4096,
+          "calls waiting for the engine at once; more are refused at once with "
+          "RESOURCE_EXHAUSTED instead of queueing");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "after SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
+ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request snapshots");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::ZeroDuration(),
+          "write a snapshot this often (0: only on request)");
+ABSL_FLAG(int, snapshot_keep, 5, "how many scheduled snapshots to keep in --snapshot_dir");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "host:port for the Prometheus /metrics endpoint; empty turns it off");
+ABSL_FLAG(std::string, auth, "none",
+          "'none' (every caller is a provider admin; only with a loopback --listen), 'tokens' "
+          "(--tokens_file) or 'jwt' (--jwt_*); calls send 'authorization: Bearer <token>'");
+ABSL_FLAG(std::string, tokens_file, "",
+          "--auth=tokens: lines '<sha256 hex of token> <subject> <org or -> <ROLE[,ROLE]>'");
+ABSL_FLAG(std::string, jwt_algorithm, "RS256", "--auth=jwt: the one algorithm accepted, RS256 or HS256");
+ABSL_FLAG(std::string, jwt_key_file, "",
+          "--auth=jwt: PEM public key (RS256) or shared secret of at least 32 bytes (HS256)");
+ABSL_FLAG(std::string, jwt_issuer, "", "--auth=jwt: the required 'iss' claim");
+ABSL_FLAG(std::string, jwt_audience, "", "--auth=jwt: the required 'aud' claim");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS on the gRPC port");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: clients must present a certificate it signed (mutual TLS)");
+ABSL_FLAG(std::string, log_format, "text", "log lines on stderr as 'text' or 'json'");
+
+namespace {
+
+std::string VersionString() { return absl::StrCat("nvlschedd ", NVLSCHED_VERSION, "\n"); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the shutdown signals in every thread, first of all (gRPC's included, which inherit this mask);
+  // one thread takes them with sigwait, so no handler runs in an arbitrary thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::SetProgramUsageMessage(
+      "nvlschedd: NVLink-domain aware GPU machine allocator (gRPC).\n"
+      "Usage: nvlschedd [--listen=127.0.0.1:50051] [--db=var/nvlsched.db] [--seed_fleet=demo]");
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = VersionString;
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::ParseCommandLine(argc, argv);
+
+  nvlsched::daemon::LogFormat log_format;
+  if (absl::Status s = nvlsched::daemon::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &log_format);
+      !s.ok()) {
+    std::fprintf(stderr, "nvlschedd: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  nvlsched::daemon::InitLogging(log_format);
+
+  nvlsched::daemon::DaemonOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.seed_fleet = absl::GetFlag(FLAGS_seed_fleet);
+  options.sync = absl::GetFlag(FLAGS_sync);
+  options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
+  options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
+  options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.auth = absl::GetFlag(FLAGS_auth);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.jwt_algorithm = absl::GetFlag(FLAGS_jwt_algorithm);
+  options.jwt_key_file = absl::GetFlag(FLAGS_jwt_key_file);
+  options.jwt_issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  options.jwt_audience = absl::GetFlag(FLAGS_jwt_audience);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+
+  auto daemon = nvlsched::daemon::Daemon::Start(options);
+  if (!daemon.ok()) {
+    spdlog::critical("cannot start: {}", daemon.status().ToString());
+    return 1;
+  }
+
+  std::thread signal_thread([&signals, d = daemon->get()] {
+    int signo = 0;
+    sigwait(&signals, &signo);
+    spdlog::info("received {}", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    d->Shutdown();
+  });
+  (*daemon)->Wait();
+  // Wait() returns only after Shutdown(); the signal thread has done its work.
+  signal_thread.join();
+  daemon->reset();
+  return 0;
+}

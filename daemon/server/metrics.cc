@@ -1,0 +1,188 @@
+#include "daemon/server/metrics.h"
+
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+      0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
+}
+
+class CallInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  CallInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
+      : metrics_(metrics), method_(info->method() != nullptr ? info->method() : "?"),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      metrics_->ObserveCall(method_, status.error_code(), seconds);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Metrics* const metrics_;
+  const std::string method_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class CallInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallInterceptor(metrics_, info);
+  }
+
+ private:
+  Metrics* const metrics_;
+};
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("nvlsched_requests_total")
+                    .Help("gRPC calls answered, by method and status code")
+                    .Register(*registry_)),
+      request_duration_(prometheus::BuildHistogram()
+                            .Name("nvlsched_request_duration_seconds")
+                            .Help("gRPC call latency, from arrival to status, by method")
+                            .Register(*registry_)),
+      commits_(prometheus::BuildCounter()
+                   .Name("nvlsched_commits_total")
+                   .Help("Group commits to SQLite, by result")
+                   .Register(*registry_)),
+      commit_duration_(prometheus::BuildHistogram()
+                           .Name("nvlsched_commit_duration_seconds")
+                           .Help("Time of one group commit (one SQLite transaction and sync)")
+                           .Register(*registry_)
+                           .Add({}, LatencyBuckets())),
+      commit_group_ops_(prometheus::BuildHistogram()
+                            .Name("nvlsched_commit_group_ops")
+                            .Help("Writes that shared one group commit")
+                            .Register(*registry_)
+                            .Add({}, prometheus::Histogram::BucketBoundaries{
+                                         1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})),
+      free_machines_(prometheus::BuildGauge()
+                         .Name("nvlsched_free_machines")
+                         .Help("Whole free READY machines, by instance type")
+                         .Register(*registry_)),
+      free_gpus_(prometheus::BuildGauge()
+                     .Name("nvlsched_free_gpus")
+                     .Help("Free GPUs on READY machines, by instance type")
+                     .Register(*registry_)),
+      fully_free_domains_(prometheus::BuildGauge()
+                              .Name("nvlsched_fully_free_domains")
+                              .Help("NVLink domains whose machines are all free, by instance type")
+                              .Register(*registry_)),
+      largest_strict_batch_(prometheus::BuildGauge()
+                                .Name("nvlsched_largest_strict_batch")
+                                .Help("Largest topology-optimized batch placeable now")
+                                .Register(*registry_)),
+      stranded_machines_(prometheus::BuildGauge()
+                             .Name("nvlsched_stranded_machines")
+                             .Help("Free machines in domains with fewer than 2 free")
+                             .Register(*registry_)),
+      machines_by_state_(prometheus::BuildGauge()
+                             .Name("nvlsched_machines")
+                             .Help("Machines by state: READY, MAINTENANCE, ERROR")
+                             .Register(*registry_)) {}
+
+absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
+  std::unique_ptr<Metrics> metrics(new Metrics());
+  if (!listen.empty()) {
+    try {
+      metrics->exposer_ = std::make_unique<prometheus::Exposer>(listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot serve metrics on --metrics_listen=", listen, ": ", e.what(),
+          "; choose a free port, or --metrics_listen= (empty) to turn the endpoint off"));
+    }
+    metrics->exposer_->RegisterCollectable(metrics->registry_);
+  }
+  return metrics;
+}
+
+void Metrics::ObserveCall(const std::string& method, grpc::StatusCode code, double seconds) {
+  requests_.Add({{"method", method}, {"code", CodeName(code)}}).Increment();
+  request_duration_.Add({{"method", method}, {"code", CodeName(code)}}, LatencyBuckets())
+      .Observe(seconds);
+}
+
+void Metrics::ObserveCommit(const CommitReport& report) {
+  commits_.Add({{"result", report.status.ok() ? "ok" : "failed"}}).Increment();
+  commit_duration_.Observe(absl::ToDoubleSeconds(report.latency));
+  commit_group_ops_.Observe(report.ops);
+}
+
+void Metrics::ObserveCapacity(const State& state) {
+  state.allocator().ForEachInstanceType([&](const allocator::InstanceType& type) {
+    absl::StatusOr<allocator::CapacityView> view = state.allocator().Capacity(type.id);
+    if (!view.ok()) return;
+    const prometheus::Labels labels{{"instance_type", type.name}};
+    free_machines_.Add(labels).Set(static_cast<double>(view->free_machines));
+    free_gpus_.Add(labels).Set(static_cast<double>(view->free_gpus));
+    fully_free_domains_.Add(labels).Set(view->fully_free_domains);
+    largest_strict_batch_.Add(labels).Set(view->largest_strict_batch);
+    stranded_machines_.Add(labels).Set(static_cast<double>(view->stranded_machines));
+  });
+}
+
+void Metrics::ObserveMachineStates(const State& state) {
+  int64_t ready = 0, maintenance = 0, error = 0;
+  state.allocator().ForEachMachine([&](const allocator::Machine& machine) {
+    switch (machine.state) {
+      case allocator::MachineState::kReady: ++ready; break;
+      case allocator::MachineState::kMaintenance: ++maintenance; break;
+      case allocator::MachineState::kError: ++error; break;
+    }
+  });
+  machines_by_state_.Add({{"state", "READY"}}).Set(static_cast<double>(ready));
+  machines_by_state_.Add({{"state", "MAINTENANCE"}}).Set(static_cast<double>(maintenance));
+  machines_by_state_.Add({{"state", "ERROR"}}).Set(static_cast<double>(error));
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+Metrics::InterceptorFactory() {
+  return std::make_unique<CallInterceptorFactory>(this);
+}
+
+int Metrics::port() const {
+  if (exposer_ == nullptr) return 0;
+  std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+std::string Metrics::Scrape() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace nvlsched::daemon

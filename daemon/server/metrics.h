@@ -1,0 +1,84 @@
+// Metrics: Prometheus metrics of nvlschedd, served on --metrics_listen at /metrics
+// (prometheus-cpp), and a gRPC server interceptor that counts every call by method and status
+// code and times it (the services log each write: service_support.h).
+//
+//   nvlsched_requests_total{method,code}            calls answered
+//   nvlsched_request_duration_seconds{method,code}  call latency (histogram)
+//   nvlsched_commits_total{result}                  group commits, ok / failed
+//   nvlsched_commit_duration_seconds                SQLite commit latency (histogram)
+//   nvlsched_commit_group_ops                       writes sharing one commit (histogram)
+//   nvlsched_free_machines{instance_type}           whole free READY machines
+//   nvlsched_free_gpus{instance_type}
+//   nvlsched_fully_free_domains{instance_type}
+//   nvlsched_largest_strict_batch{instance_type}    largest topology-optimized batch placeable now
+//   nvlsched_stranded_machines{instance_type}       free, in domains with fewer than 2 free
+//   nvlsched_machines{state}                        machines by state (READY, MAINTENANCE, ERROR)
+//
+// Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
+// prometheus-cpp's metrics are thread-safe.
+#ifndef NVLSCHED_DAEMON_SERVER_METRICS_H_
+#define NVLSCHED_DAEMON_SERVER_METRICS_H_
+
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "daemon/engine/engine.h"
+#include "daemon/engine/state.h"
+
+namespace nvlsched::daemon {
+
+class Metrics {
+ public:
+  // Serves /metrics on `listen` (host:port); empty `listen` keeps the metrics in memory only
+  // (tests). UNAVAILABLE if the port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Metrics>> Start(const std::string& listen);
+
+  // Engine thread, after each commit attempt.
+  void ObserveCommit(const CommitReport& report);
+  // Engine thread: refreshes the capacity gauges from the allocator (cost: O(instance types)).
+  void ObserveCapacity(const State& state);
+  // Engine thread: recounts machines by state (cost: O(machines); call it at start-up and
+  // after commits that changed machines, not after every commit).
+  void ObserveMachineStates(const State& state);
+
+  // For ServerBuilder::experimental().SetInterceptorCreators.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory();
+
+  // The port /metrics is served on (0 when off).
+  int port() const;
+
+  // The current metrics in Prometheus text format (for tests and logs).
+  std::string Scrape() const;
+
+  void ObserveCall(const std::string& method, grpc::StatusCode code, double seconds);
+
+ private:
+  Metrics();
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& request_duration_;
+  prometheus::Family<prometheus::Counter>& commits_;
+  prometheus::Histogram& commit_duration_;
+  prometheus::Histogram& commit_group_ops_;
+  prometheus::Family<prometheus::Gauge>& free_machines_;
+  prometheus::Family<prometheus::Gauge>& free_gpus_;
+  prometheus::Family<prometheus::Gauge>& fully_free_domains_;
+  prometheus::Family<prometheus::Gauge>& largest_strict_batch_;
+  prometheus::Family<prometheus::Gauge>& stranded_machines_;
+  prometheus::Family<prometheus::Gauge>& machines_by_state_;
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_SERVER_METRICS_H_

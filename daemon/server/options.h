@@ -1,0 +1,52 @@
+// DaemonOptions: everything nvlschedd is configured with. main() fills it from flags;
+// in-process tests fill it directly.
+#ifndef NVLSCHED_DAEMON_SERVER_OPTIONS_H_
+#define NVLSCHED_DAEMON_SERVER_OPTIONS_H_
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace nvlsched::daemon {
+
+struct DaemonOptions {
+  // host:port to serve gRPC on; port 0 picks a free port (see Daemon::port()).
+  std::string listen = "127.0.0.1:50051";
+  // If set, the bound port is written here (atomically, by rename) once serving.
+  std::string port_file;
+  // SQLite database file; its directory is created if missing.
+  std::string db_path = "var/nvlsched.db";
+  // "demo", a fleet file (JSON of nvlsched.v1.Fleet), or empty. Applied only when the database
+  // holds no machines.
+  std::string seed_fleet;
+  // "full" (survives power loss) or "normal" (survives a process crash).
+  std::string sync = "full";
+  // The largest batch BatchCreateInstances accepts.
+  int max_batch_count = 18;
+  // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.
+  int max_queued_calls = 4096;
+  // How long in-flight calls may run after SIGTERM before they are cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  // Prometheus /metrics endpoint (host:port); empty turns it off.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // Authentication (daemon/auth.h): "none" (only on a loopback --listen), "tokens" or "jwt".
+  std::string auth = "none";
+  std::string tokens_file;      // --auth=tokens
+  std::string jwt_algorithm;    // --auth=jwt: RS256 or HS256
+  std::string jwt_key_file;     // RS256: PEM public key; HS256: the secret
+  std::string jwt_issuer;
+  std::string jwt_audience;
+  // TLS for the gRPC port: certificate chain and private key (PEM files); with a client CA,
+  // clients must present a certificate it signed (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Snapshots: directory, period (zero = only on request) and how many to keep.
+  std::string snapshot_dir;
+  absl::Duration snapshot_interval = absl::ZeroDuration();
+  int snapshot_keep = 5;
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_SERVER_OPTIONS_H_

@@ -1,0 +1,161 @@
+// The one call path of every unary method of nvlschedd's services: on the gRPC thread,
+// authenticate and authorize (BeginCall), validate and convert the request into a core request
+// (the handler's `prepare`), queue the core request on the engine; on the engine thread, run
+// the op and build the reply; finish the call once the op's effect is durable. Calls never
+// block a gRPC callback thread.
+//
+// Thread-safety: the helpers are called from gRPC callback threads; the functions they queue
+// run on the engine thread.
+#ifndef NVLSCHED_DAEMON_SERVICES_UNARY_CALL_H_
+#define NVLSCHED_DAEMON_SERVICES_UNARY_CALL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "daemon/auth/auth.h"
+#include "daemon/engine/engine.h"
+#include "daemon/api/status_mapping.h"
+
+namespace nvlsched::daemon {
+
+// The call's deadline as absl::Time (InfiniteFuture when the client set none).
+inline absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+// Who made a call and how to find it in the logs.
+struct CallInfo {
+  const char* method = "";  // e.g. "BatchCreateInstances"
+  std::string request_id;   // the client's x-request-id, or one made up here
+  std::string org;          // the org the request names ("" when none)
+  std::string tenant_id;    // the tenant a create names ("" otherwise)
+  Principal principal;
+  absl::Time start;
+};
+
+// Starts every call of our services: takes (or makes) the request id and echoes it in the
+// response's initial metadata as x-request-id, then authenticates the call's
+// `authorization` metadata and checks `permission` on `org` (auth.h). On failure the call is
+// logged (never the token) and the status is what the handler must finish with:
+// UNAUTHENTICATED or PERMISSION_DENIED.
+absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackServerContext* ctx,
+                                   const char* method, Permission permission,
+                                   absl::string_view org);
+
+// Logs one line for a state-changing call: method, request id, caller, outcome, latency.
+void LogWrite(const CallInfo& call, const absl::Status& status);
+
+// The reactor of a write call: finished by the engine thread, it logs the call (LogWrite) in
+// OnDone, on a gRPC thread, so formatting and writing the log line stay off the engine's loop.
+class LoggedWriteReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit LoggedWriteReactor(CallInfo call) : call_(std::move(call)) {}
+  void FinishWith(absl::Status status) {
+    status_ = std::move(status);
+    Finish(ToGrpcStatus(status_));
+  }
+  void OnDone() override {
+    LogWrite(call_, status_);
+    delete this;
+  }
+
+ private:
+  const CallInfo call_;
+  absl::Status status_;  // written before Finish, read in OnDone (after it)
+};
+
+// Finishes the call at once with `status` (validation failures).
+inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+                                           const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// What a method is called (in logs) and what it needs (auth.h).
+struct Method {
+  const char* name;
+  Permission permission;
+};
+
+// The shared path from a gRPC handler to the engine. A handler is one call:
+//
+//   return calls_.Write(ctx, {"DeleteInstance", Permission::kInstanceWrite}, req->org(), "",
+//       [req] { return ToDeleteRequest(*req); },                      // gRPC thread
+//       [resp](State& state, const DeleteRequest& core) { ... });    // engine thread
+//
+// `prepare()` returns absl::StatusOr<Core>: the validated core request, or the error the call
+// finishes with at once. `op` runs on the engine thread with the State and the core request;
+// a write's op returns absl::Status and changes State only through its change methods; a
+// read's op gets const State. The response message the handler got stays valid until the
+// call finishes, so `op` may fill it.
+class CallPath {
+ public:
+  // `engine` and `access` outlive the CallPath.
+  CallPath(Engine* engine, const AccessControl* access) : engine_(engine), access_(access) {}
+
+  template <typename Prepare, typename Op>
+  grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Method method,
+                                  absl::string_view org, absl::string_view tenant_id,
+                                  Prepare prepare, Op op) const {
+    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
+    if (!call.ok()) return FinishNow(ctx, call.status());
+    call->tenant_id = std::string(tenant_id);
+    auto core = prepare();
+    if (!core.ok()) return FinishNow(ctx, core.status());
+    auto* reactor = new LoggedWriteReactor(*std::move(call));
+    absl::Status queued = engine_->SubmitWrite(
+        [op = std::move(op), core = *std::move(core)](State& state) mutable {
+          return op(state, core);
+        },
+        [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); },
+        DeadlineOf(ctx));
+    if (!queued.ok()) reactor->FinishWith(std::move(queued));
+    return reactor;
+  }
+
+  // A read runs after every write queued before it is durable.
+  template <typename Prepare, typename Op>
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, Method method,
+                                 absl::string_view org, Prepare prepare, Op op) const {
+    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
+    if (!call.ok()) return FinishNow(ctx, call.status());
+    auto core = prepare();
+    if (!core.ok()) return FinishNow(ctx, core.status());
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::Status queued = engine_->SubmitRead(
+        [reactor, op = std::move(op), core = *std::move(core)](const State& state) mutable {
+          reactor->Finish(ToGrpcStatus(op(state, core)));
+        },
+        DeadlineOf(ctx));
+    if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+    return reactor;
+  }
+
+ private:
+  Engine* const engine_;
+  const AccessControl* const access_;
+};
+
+// prepare() of a request that is only validated: the request itself is the core request
+// (small read-only queries whose fields the op reads as they are).
+template <typename Req>
+auto Validated(const Req* req, absl::Status (*validate)(const Req&)) {
+  return [req, validate]() -> absl::StatusOr<const Req*> {
+    if (absl::Status s = validate(*req); !s.ok()) return s;
+    return req;
+  };
+}
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_SERVICES_UNARY_CALL_H_
