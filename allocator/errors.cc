@@ -3,52 +3,68 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include <cstring>
+#include <string>
+
 #include "absl/strings/cord.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "allocator/string_view_compat.h"
 
 namespace nvlsched::allocator {
 namespace {
 
-// Payloads are "key=value" lines with C-escaped values: readable in a debugger, no
-// protobuf dependency (the allocator must stay pure), and robust to any id characters.
-using Fields = absl::flat_hash_map<std::string, std::string>;
+// Payloads are typed binary records, not text: each integer as its 8 bytes, each string as a
+// 4-byte length and its bytes, in a fixed order per payload. A payload never leaves the
+// process (the daemon maps it to google.rpc details), so host byte order is fine; a payload
+// of the wrong size or shape reads as none.
+class PayloadWriter {
+ public:
+  PayloadWriter& Int(int64_t v) {
+    out_.append(reinterpret_cast<const char*>(&v), sizeof(v));
+    return *this;
+  }
+  PayloadWriter& Str(std::string_view v) {
+    const uint32_t n = static_cast<uint32_t>(v.size());
+    out_.append(reinterpret_cast<const char*>(&n), sizeof(n));
+    out_.append(v.data(), v.size());
+    return *this;
+  }
+  absl::Cord Done() { return absl::Cord(std::move(out_)); }
 
-void AppendField(std::string& out, absl::string_view key, absl::string_view value) {
-  absl::StrAppend(&out, key, "=", absl::CEscape(value), "\n");
-}
-void AppendField(std::string& out, absl::string_view key, int64_t value) {
-  absl::StrAppend(&out, key, "=", value, "\n");
-}
+ private:
+  std::string out_;
+};
 
-std::optional<Fields> ParseFields(const absl::Status& status, std::string_view url) {
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string in) : in_(std::move(in)) {}
+  bool Int(int64_t* v) {
+    if (in_.size() - pos_ < sizeof(*v)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(*v));
+    pos_ += sizeof(*v);
+    return true;
+  }
+  bool Str(std::string* v) {
+    uint32_t n = 0;
+    if (in_.size() - pos_ < sizeof(n)) return false;
+    std::memcpy(&n, in_.data() + pos_, sizeof(n));
+    pos_ += sizeof(n);
+    if (in_.size() - pos_ < n) return false;
+    v->assign(in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool AtEnd() const { return pos_ == in_.size(); }
+
+ private:
+  std::string in_;
+  size_t pos_ = 0;
+};
+
+std::optional<PayloadReader> ReadPayload(const absl::Status& status, std::string_view url) {
   if (status.code() != absl::StatusCode::kResourceExhausted) return std::nullopt;
   absl::optional<absl::Cord> payload = status.GetPayload(AbslView(url));
   if (!payload.has_value()) return std::nullopt;
-  Fields fields;
-  std::string text(*payload);
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-    std::string value;
-    if (!absl::CUnescape(kv.second, &value)) return std::nullopt;
-    fields[std::string(kv.first)] = std::move(value);
-  }
-  return fields;
-}
-
-bool ReadInt(const Fields& fields, absl::string_view key, int64_t* out) {
-  auto it = fields.find(key);
-  return it != fields.end() && absl::SimpleAtoi(it->second, out);
-}
-bool ReadString(const Fields& fields, absl::string_view key, std::string* out) {
-  auto it = fields.find(key);
-  if (it == fields.end()) return false;
-  *out = it->second;
-  return true;
+  return PayloadReader(std::string(*payload));
 }
 
 }  // namespace
@@ -59,43 +75,42 @@ std::string_view CapacityUnitName(CapacityUnit unit) {
 
 absl::Status CapacityExhaustedError(std::string_view message, const CapacityShortfall& details) {
   absl::Status status = absl::ResourceExhaustedError(AbslView(message));
-  std::string payload;
-  AppendField(payload, "instance_type_id", details.instance_type_id);
-  AppendField(payload, "unit", AbslView(CapacityUnitName(details.unit)));
-  AppendField(payload, "requested", details.requested);
-  AppendField(payload, "largest_domain_free", details.largest_domain_free);
-  AppendField(payload, "total_free", details.total_free);
-  status.SetPayload(AbslView(kCapacityPayloadUrl), absl::Cord(payload));
+  status.SetPayload(AbslView(kCapacityPayloadUrl),
+                    PayloadWriter()
+                        .Str(details.instance_type_id)
+                        .Int(static_cast<int64_t>(details.unit))
+                        .Int(details.requested)
+                        .Int(details.largest_domain_free)
+                        .Int(details.total_free)
+                        .Done());
   return status;
 }
 
 absl::Status QuotaExceededError(std::string_view message, const QuotaViolation& details) {
   absl::Status status = absl::ResourceExhaustedError(AbslView(message));
-  std::string payload;
-  AppendField(payload, "tenant_id", details.tenant_id);
-  AppendField(payload, "instance_type_id", details.instance_type_id);
-  AppendField(payload, "max_machines", details.max_machines);
-  AppendField(payload, "limit_gpus", details.limit_gpus);
-  AppendField(payload, "in_use_gpus", details.in_use_gpus);
-  AppendField(payload, "requested_gpus", details.requested_gpus);
-  status.SetPayload(AbslView(kQuotaPayloadUrl), absl::Cord(payload));
+  status.SetPayload(AbslView(kQuotaPayloadUrl), PayloadWriter()
+                                                    .Str(details.tenant_id)
+                                                    .Str(details.instance_type_id)
+                                                    .Int(details.max_machines)
+                                                    .Int(details.limit_gpus)
+                                                    .Int(details.in_use_gpus)
+                                                    .Int(details.requested_gpus)
+                                                    .Done());
   return status;
 }
 
 std::optional<CapacityShortfall> GetCapacityShortfall(const absl::Status& status) {
-  std::optional<Fields> fields = ParseFields(status, kCapacityPayloadUrl);
-  if (!fields.has_value()) return std::nullopt;
+  std::optional<PayloadReader> in = ReadPayload(status, kCapacityPayloadUrl);
+  if (!in.has_value()) return std::nullopt;
   CapacityShortfall out;
-  std::string unit;
-  if (!ReadString(*fields, "instance_type_id", &out.instance_type_id) ||
-      !ReadString(*fields, "unit", &unit) || !ReadInt(*fields, "requested", &out.requested) ||
-      !ReadInt(*fields, "largest_domain_free", &out.largest_domain_free) ||
-      !ReadInt(*fields, "total_free", &out.total_free)) {
+  int64_t unit = -1;
+  if (!in->Str(&out.instance_type_id) || !in->Int(&unit) || !in->Int(&out.requested) ||
+      !in->Int(&out.largest_domain_free) || !in->Int(&out.total_free) || !in->AtEnd()) {
     return std::nullopt;
   }
-  if (unit == CapacityUnitName(CapacityUnit::kGpus)) {
+  if (unit == static_cast<int64_t>(CapacityUnit::kGpus)) {
     out.unit = CapacityUnit::kGpus;
-  } else if (unit == CapacityUnitName(CapacityUnit::kMachines)) {
+  } else if (unit == static_cast<int64_t>(CapacityUnit::kMachines)) {
     out.unit = CapacityUnit::kMachines;
   } else {
     return std::nullopt;
@@ -104,15 +119,12 @@ std::optional<CapacityShortfall> GetCapacityShortfall(const absl::Status& status
 }
 
 std::optional<QuotaViolation> GetQuotaViolation(const absl::Status& status) {
-  std::optional<Fields> fields = ParseFields(status, kQuotaPayloadUrl);
-  if (!fields.has_value()) return std::nullopt;
+  std::optional<PayloadReader> in = ReadPayload(status, kQuotaPayloadUrl);
+  if (!in.has_value()) return std::nullopt;
   QuotaViolation out;
-  if (!ReadString(*fields, "tenant_id", &out.tenant_id) ||
-      !ReadString(*fields, "instance_type_id", &out.instance_type_id) ||
-      !ReadInt(*fields, "max_machines", &out.max_machines) ||
-      !ReadInt(*fields, "limit_gpus", &out.limit_gpus) ||
-      !ReadInt(*fields, "in_use_gpus", &out.in_use_gpus) ||
-      !ReadInt(*fields, "requested_gpus", &out.requested_gpus)) {
+  if (!in->Str(&out.tenant_id) || !in->Str(&out.instance_type_id) ||
+      !in->Int(&out.max_machines) || !in->Int(&out.limit_gpus) || !in->Int(&out.in_use_gpus) ||
+      !in->Int(&out.requested_gpus) || !in->AtEnd()) {
     return std::nullopt;
   }
   return out;

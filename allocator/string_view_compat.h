@@ -12,6 +12,8 @@
 namespace nvlsched::allocator {
 
 inline absl::string_view AbslView(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+// The other way, for the allocator's API from code holding an absl::string_view.
+inline std::string_view StdView(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace nvlsched::allocator
 

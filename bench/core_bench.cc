@@ -19,27 +19,9 @@
 #include <vector>
 
 #include "allocator/allocator.h"
+#include "tests/testing/counting_allocator.h"
 #include "benchmark/benchmark.h"
 
-namespace {
-long long g_allocations = 0;
-}  // namespace
-
-// A counting replacement of the global allocation functions. GCC cannot see that the
-// matching operator new used malloc, so it flags free() here; the pairing is correct.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  ++g_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace nvlsched::allocator {
 namespace {
@@ -140,13 +122,13 @@ void BM_StrictBatchPlaceRelease(benchmark::State& state) {
   std::string batch_id = Uuid(7, 0xba7c);
   size_t placed = 0;
   RoundTrip(alloc, alloc.PlanBatch(request), handles, batch_id);  // warm-up outside the count
-  long long before = g_allocations;
+  long long before = ::nvlsched::testing::AllocationCount();
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
     benchmark::DoNotOptimize(plan);
     placed += RoundTrip(alloc, plan, handles, batch_id);
   }
-  ReportCounters(state, g_allocations - before, placed);
+  ReportCounters(state, ::nvlsched::testing::AllocationCount() - before, placed);
 }
 BENCHMARK(BM_StrictBatchPlaceRelease)
     ->ArgNames({"machines", "k"})
@@ -178,13 +160,13 @@ void BM_CrossDomainPlaceRelease(benchmark::State& state) {
   std::string batch_id = Uuid(8, 0xba7c);
   size_t placed = 0;
   RoundTrip(alloc, alloc.PlanBatch(request), handles, batch_id);
-  long long before = g_allocations;
+  long long before = ::nvlsched::testing::AllocationCount();
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
     benchmark::DoNotOptimize(plan);
     placed += RoundTrip(alloc, plan, handles, batch_id);
   }
-  ReportCounters(state, g_allocations - before, placed);
+  ReportCounters(state, ::nvlsched::testing::AllocationCount() - before, placed);
   state.SetLabel(std::string(SpreadPolicyName(request.spread_policy)));
 }
 BENCHMARK(BM_CrossDomainPlaceRelease)
@@ -201,13 +183,13 @@ void BM_SinglePlaceRelease(benchmark::State& state) {
   std::vector<InstanceHandle> handles(1);
   size_t placed = 0;
   RoundTrip(alloc, alloc.PlanSingle(request), handles, "");
-  long long before = g_allocations;
+  long long before = ::nvlsched::testing::AllocationCount();
   for (auto _ : state) {
     absl::StatusOr<Placement> plan = alloc.PlanSingle(request);
     benchmark::DoNotOptimize(plan);
     placed += RoundTrip(alloc, plan, handles, "");
   }
-  ReportCounters(state, g_allocations - before, placed);
+  ReportCounters(state, ::nvlsched::testing::AllocationCount() - before, placed);
 }
 BENCHMARK(BM_SinglePlaceRelease)
     ->ArgNames({"machines", "gpus"})

@@ -92,7 +92,7 @@ absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& sha
     // the job now either: a capacity refusal like any other.
     if (allocator::GetQuotaViolation(plan.status()).has_value()) return false;
     return absl::InternalError(absl::StrCat("best-fit: the allocator refused job ", job,
-                                            " (", ToAbsl(JobKindName(shape.kind)), ", ", shape.gpus,
+                                            " (", AbslView(JobKindName(shape.kind)), ", ", shape.gpus,
                                             " GPUs) for a reason other than capacity: ",
                                             plan.status().ToString()));
   }

@@ -40,7 +40,7 @@ absl::StatusOr<bool> BaselinePolicy::TryPlace(uint32_t job, const JobShape& shap
   }
   auto [it, inserted] = holdings_.try_emplace(job);
   if (!inserted) {
-    return absl::InternalError(absl::StrCat(ToAbsl(name()), ": job ", job, " is already placed"));
+    return absl::InternalError(absl::StrCat(AbslView(name()), ": job ", job, " is already placed"));
   }
   for (int32_t machine : chosen_) {
     fleet_.Take(machine, gpus_each);
@@ -52,7 +52,7 @@ absl::StatusOr<bool> BaselinePolicy::TryPlace(uint32_t job, const JobShape& shap
 absl::Status BaselinePolicy::Release(uint32_t job) {
   auto it = holdings_.find(job);
   if (it == holdings_.end()) {
-    return absl::InternalError(absl::StrCat(ToAbsl(name()), ": job ", job, " holds nothing to release"));
+    return absl::InternalError(absl::StrCat(AbslView(name()), ": job ", job, " holds nothing to release"));
   }
   for (const Holding& h : it->second) fleet_.Give(h.machine, h.gpus);
   holdings_.erase(it);

@@ -14,12 +14,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "allocator/string_view_compat.h"
 
 namespace nvlsched::replay {
 
-// Debian's Abseil 20220623 has its own absl::string_view (not std::string_view); StrCat
-// takes only that one.
-inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using allocator::AbslView;  // allocator/string_view_compat.h: the one copy of the shim
 
 // D domains x M machines x G GPUs, every machine of one instance type.
 struct FleetSpec {

@@ -85,7 +85,7 @@ absl::Status WritePlots(const std::string& dir, absl::Span<const ReplayResult> r
       "set xlabel 'simulated time (days)'\n"
       "subtitle = '%d domains x %d machines x %d GPUs, on_refusal=%s'\n",
       o.fleet.domains, o.fleet.machines_per_domain, o.fleet.gpus_per_machine,
-      ToAbsl(RefusalModeName(o.on_refusal)));
+      AbslView(RefusalModeName(o.on_refusal)));
   for (const PlotSpec& plot : kPlots) {
     // Nothing ever waits in drop mode: an all-zero plot says nothing.
     if (plot.column == kQueueColumn && o.on_refusal == RefusalMode::kDrop) continue;

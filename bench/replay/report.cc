@@ -136,7 +136,7 @@ std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> resul
       "= %d GPUs; on_refusal=%s, cross_domain_when_larger=%s, seed=%d\n\n",
       run.trace_path, run.jobs, results.front().window_s / 86400.0, o.fleet.domains,
       o.fleet.machines_per_domain, o.fleet.gpus_per_machine, o.fleet.gpus(),
-      ToAbsl(RefusalModeName(o.on_refusal)), o.cross_domain_when_larger ? "true" : "false",
+      AbslView(RefusalModeName(o.on_refusal)), o.cross_domain_when_larger ? "true" : "false",
       run.seed);
   std::vector<Row> rows = TableRows(wait);
   size_t label_width = 0;
@@ -178,7 +178,7 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
                     ",\"machines_per_domain\":", o.fleet.machines_per_domain,
                     ",\"gpus_per_machine\":", o.fleet.gpus_per_machine,
                     ",\"gpus\":", o.fleet.gpus(), "}",
-                    ",\"on_refusal\":", Quote(ToAbsl(RefusalModeName(o.on_refusal))),
+                    ",\"on_refusal\":", Quote(AbslView(RefusalModeName(o.on_refusal))),
                     ",\"cross_domain_when_larger\":", o.cross_domain_when_larger ? "true" : "false");
   }
   absl::StrAppend(&out, ",\"policies\":[");
@@ -188,7 +188,7 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
     absl::StrAppend(&out, "{\"name\":", Quote(r.policy), ",\"jobs\":{");
     for (int k = 0; k < kJobKinds; ++k) {
       if (k > 0) out.push_back(',');
-      absl::StrAppend(&out, Quote(ToAbsl(JobKindName(static_cast<JobKind>(k)))), ":");
+      absl::StrAppend(&out, Quote(AbslView(JobKindName(static_cast<JobKind>(k)))), ":");
       AppendKindJson(&out, r.by_kind[k]);
     }
     absl::StrAppend(&out, "},\"window_s\":", r.window_s, ",\"makespan_s\":", r.makespan_s,

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
 #include "absl/strings/str_join.h"
 #include "daemon/api/convert.h"
 #include "daemon/engine/rows.h"
@@ -110,11 +111,11 @@ absl::Status ApplyFleet(State& state, const v1::ApplyFleetRequest& req,
   // in the inventory, which only the engine thread may read.
   ValidationContext context;
   context.known_instance_type_gpus = [&alloc](absl::string_view id) {
-    const allocator::InstanceType* type = alloc.FindInstanceType(std::string_view(id.data(), id.size()));
+    const allocator::InstanceType* type = alloc.FindInstanceType(allocator::StdView(id));
     return type == nullptr ? 0 : type->gpus_per_machine;
   };
   context.known_domain = [&alloc](absl::string_view id) {
-    return alloc.FindDomain(std::string_view(id.data(), id.size())) != nullptr;
+    return alloc.FindDomain(allocator::StdView(id)) != nullptr;
   };
   if (absl::Status s = ValidateApplyFleetRequest(req, context); !s.ok()) return s;
 

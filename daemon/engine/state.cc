@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
 #include "daemon/engine/rows.h"
 
 namespace nvlsched::daemon {
@@ -76,8 +77,8 @@ absl::Status State::UpsertMachine(const allocator::Machine& machine) {
 
 absl::Status State::SetMachineState(absl::string_view machine_id, allocator::MachineState state,
                                     absl::string_view reason) {
-  const std::string_view id(machine_id.data(), machine_id.size());
-  if (absl::Status s = allocator_.SetMachineState(id, state, std::string_view(reason.data(), reason.size())); !s.ok()) {
+  const std::string_view id = allocator::StdView(machine_id);
+  if (absl::Status s = allocator_.SetMachineState(id, state, allocator::StdView(reason)); !s.ok()) {
     return s;
   }
   Record(RecordKind::kMachine, machine_id);
@@ -85,7 +86,7 @@ absl::Status State::SetMachineState(absl::string_view machine_id, allocator::Mac
 }
 
 absl::Status State::RemoveMachine(absl::string_view machine_id) {
-  const std::string_view id(machine_id.data(), machine_id.size());
+  const std::string_view id = allocator::StdView(machine_id);
   if (absl::Status s = allocator_.RemoveMachine(id); !s.ok()) return s;
   Record(RecordKind::kMachine, machine_id);
   return absl::OkStatus();
@@ -132,7 +133,7 @@ void State::EraseInstance(const std::string& id) {
 void State::PlaceInstances(const allocator::Placement& placement, absl::string_view batch_id,
                            absl::Span<v1::Instance> records) {
   absl::InlinedVector<allocator::InstanceHandle, allocator::kInlineBatch> handles(records.size());
-  allocator_.Apply(placement, std::string_view(batch_id.data(), batch_id.size()),
+  allocator_.Apply(placement, allocator::StdView(batch_id),
                    absl::MakeSpan(handles));
   for (size_t i = 0; i < records.size(); ++i) {
     PutInstance(std::move(records[i]), handles[i], placement.instances[i].whole_machine);
