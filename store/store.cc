@@ -113,7 +113,7 @@ absl::Status Store::Initialize() {
   try {
     db_ = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
-        options_.busy_timeout_ms);
+        options_.busy_timeout_ms, options_.vfs);
     // Before the first read: one daemon per database (store/file_lock.h). After the open, so
     // a missing directory is reported by SQLite as before.
     if (!in_memory()) {

@@ -68,6 +68,11 @@ struct StoreOptions {
   // Tests only: caps the database at this many pages (PRAGMA max_page_count) so that a commit
   // meets SQLITE_FULL. 0 keeps SQLite's limit.
   int64_t max_page_count = 0;
+  // Tests only: the name of a registered SQLite VFS that every connection of this Store (the
+  // main one and WriteSnapshot's) opens the database through, e.g. the fault-injection VFS of
+  // tests/store/fault_injection_vfs.h. Empty uses SQLite's default VFS. Open fails with
+  // UNAVAILABLE ("no such vfs") if no VFS of that name is registered.
+  std::string vfs;
 };
 
 // What one Commit did, for the daemon's metrics.
