@@ -161,8 +161,14 @@ class Model {
 inline std::string DescribeDifference(const LoadedState& got, const LoadedState& want) {
   std::string out;
   auto ids = [](const auto& rows) {
+    constexpr size_t kMaxShown = 8;
     std::string s;
+    size_t shown = 0;
     for (const auto& row : rows) {
+      if (++shown > kMaxShown) {
+        absl::StrAppend(&s, ",...");
+        break;
+      }
       if constexpr (std::is_same_v<std::decay_t<decltype(row)>, IdempotencyRow>) {
         absl::StrAppend(&s, s.empty() ? "" : ",", row.tenant_id, "/", row.request_id);
       } else if constexpr (std::is_same_v<std::decay_t<decltype(row)>, MetaRow>) {

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -283,6 +284,125 @@ TEST_F(StoreFaultTest, EveryFailedCallKeepsExactlyTheAcknowledgedCommits) {
                                 mode.error == FaultError::kDiskFull ? "_full" : "_ioerr"),
                    static_cast<int>(tally.points));
   }
+}
+
+// A live database after the workload's commits (synchronous=FULL, all acknowledged), copied
+// while the Store is still open, i.e. before its closing checkpoint: what a crash leaves.
+class StoreTornWalTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kWalHeaderBytes = 32;
+  static constexpr size_t kFrameHeaderBytes = 24;
+
+  void SetUp() override {
+    StoreOptions options;
+    options.path = dir_.File("live.db");
+    ASSERT_EQ(options.sync, SyncMode::kFull);
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    const std::string db_after_open = ReadFileBytes(options.path);
+    prefixes_.emplace_back(CurrentSchemaVersion());
+    commit_wal_end_.push_back(std::filesystem::file_size(options.path + "-wal"));
+    for (const WorkloadStep& step : DaemonLikeWorkload()) {
+      if (step.snapshot) continue;
+      ASSERT_TRUE((*store)->Commit(step.changes).ok()) << step.name;
+      prefixes_.push_back(prefixes_.back());
+      prefixes_.back().Apply(step.changes);
+      commit_wal_end_.push_back(std::filesystem::file_size(options.path + "-wal"));
+      ASSERT_GT(commit_wal_end_.back(), commit_wal_end_[commit_wal_end_.size() - 2]) << step.name;
+    }
+    db_ = ReadFileBytes(options.path);
+    wal_ = ReadFileBytes(options.path + "-wal");
+    // No checkpoint ran (the workload is far below wal_autocheckpoint's 1000 pages): the database
+    // file is as Open left it and the WAL, appended to only, holds every commit.
+    ASSERT_EQ(db_, db_after_open);
+    ASSERT_FALSE(db_.empty()) << "a WAL beside an empty database file is ignored";
+    ASSERT_EQ(wal_.size(), commit_wal_end_.back());
+    ASSERT_GE(wal_.size(), kWalHeaderBytes);
+    page_bytes_ = (static_cast<uint8_t>(wal_[8]) << 24) | (static_cast<uint8_t>(wal_[9]) << 16) |
+                  (static_cast<uint8_t>(wal_[10]) << 8) | static_cast<uint8_t>(wal_[11]);
+    frame_bytes_ = kFrameHeaderBytes + page_bytes_;
+    ASSERT_EQ((wal_.size() - kWalHeaderBytes) % frame_bytes_, 0u) << "page size " << page_bytes_;
+    frames_ = (wal_.size() - kWalHeaderBytes) / frame_bytes_;
+  }
+
+  size_t FrameStart(size_t frame) const { return kWalHeaderBytes + frame * frame_bytes_; }
+
+  // The commits whose last frame lies wholly within the first `wal_bytes` of the WAL.
+  const Model& DurablePrefix(size_t wal_bytes) {
+    size_t commits = 0;
+    for (size_t k = 1; k < commit_wal_end_.size(); ++k) {
+      if (commit_wal_end_[k] <= wal_bytes) commits = k;
+    }
+    prefixes_expected_.insert(commits);
+    return prefixes_[commits];
+  }
+
+  // Starts a Store on the database file and `wal` in a fresh directory; "" if it opens and
+  // loads exactly `want`.
+  std::string OpenCopy(const std::string& label, const std::string& wal, const Model& want) {
+    const std::string dir = dir_.File(label);
+    std::filesystem::create_directories(dir);
+    store_testing::WriteFile(dir + "/state.db", db_);
+    store_testing::WriteFile(dir + "/state.db-wal", wal);
+    absl::StatusOr<LoadedState> loaded = ReopenAndLoad(dir + "/state.db");
+    std::filesystem::remove_all(dir);
+    if (!loaded.ok()) return absl::StrCat("does not open: ", loaded.status().ToString());
+    return DescribeDifference(*loaded, want.state());
+  }
+
+  TempDir dir_;
+  std::string db_;
+  std::string wal_;
+  size_t page_bytes_ = 0;
+  size_t frame_bytes_ = 0;
+  size_t frames_ = 0;
+  std::vector<Model> prefixes_;          // [k]: the first k commits applied
+  std::vector<size_t> commit_wal_end_;  // [k]: WAL size once commit k was acknowledged; [0]: Open
+  std::set<size_t> prefixes_expected_;  // which k DurablePrefix has answered
+};
+
+TEST_F(StoreTornWalTest, EveryCutOfTheWalYieldsThePrefixOfCommitsItHolds) {
+  // Inside the WAL header; every frame boundary; inside every frame header and page.
+  std::vector<size_t> cuts = {0, 1, kWalHeaderBytes - 1, kWalHeaderBytes};
+  for (size_t f = 0; f < frames_; ++f) {
+    cuts.push_back(FrameStart(f) + 1);
+    cuts.push_back(FrameStart(f) + kFrameHeaderBytes + page_bytes_ / 2);
+    cuts.push_back(FrameStart(f) + frame_bytes_ - 1);
+    cuts.push_back(FrameStart(f + 1));
+  }
+  int problems = 0;
+  for (size_t cut : cuts) {
+    const std::string diff = OpenCopy(absl::StrCat("cut-", cut), wal_.substr(0, cut),
+                                      DurablePrefix(cut));
+    if (!diff.empty() && ++problems <= 5) {
+      ADD_FAILURE() << "WAL cut at byte " << cut << " of " << wal_.size() << ": " << diff;
+    }
+  }
+  EXPECT_EQ(problems, 0);
+  // Every prefix, from the empty database to all commits, was among the expectations.
+  EXPECT_EQ(prefixes_expected_.size(), prefixes_.size());
+  std::cout << "[torn wal] " << frames_ << " frames of " << page_bytes_ << "-byte pages, "
+            << commit_wal_end_.size() - 1 << " commits; " << cuts.size()
+            << " truncation points tried\n";
+  RecordProperty("wal_truncation_points", static_cast<int>(cuts.size()));
+}
+
+// A frame whose bytes did not all reach the disk fails its checksum: recovery keeps the commits
+// wholly before it and drops it and everything after, even frames that are intact.
+TEST_F(StoreTornWalTest, ADamagedFrameCutsTheWalBeforeIt) {
+  int problems = 0;
+  for (size_t f = 0; f < frames_; ++f) {
+    std::string wal = wal_;
+    wal[FrameStart(f) + kFrameHeaderBytes + page_bytes_ / 2] ^= 0x5a;
+    const std::string diff = OpenCopy(absl::StrCat("damaged-", f), wal, DurablePrefix(FrameStart(f)));
+    if (!diff.empty() && ++problems <= 5) {
+      ADD_FAILURE() << "frame " << f << " of " << frames_ << " damaged: " << diff;
+    }
+  }
+  EXPECT_EQ(problems, 0);
+  // Every prefix but the whole: a damaged frame always drops at least the last commit.
+  EXPECT_EQ(prefixes_expected_.size(), prefixes_.size() - 1);
+  std::cout << "[torn wal] " << frames_ << " frames damaged one at a time\n";
 }
 
 }  // namespace
