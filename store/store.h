@@ -15,7 +15,9 @@
 //
 // Failure policy: the first failed Commit (anything after BEGIN) rolls back and LATCHES the
 // store: every later Commit returns UNAVAILABLE quoting the first failure, without touching the
-// file, until the process restarts. Reads (LoadAll, WriteSnapshot) keep working. This mirrors the
+// file, until the process restarts. Before it returns, the failed Commit checkpoints and empties
+// the WAL, so that a crash cannot resurrect a transaction whose fsync failed after its frames
+// were written (tests/store/store_fault_test.cc). Reads (LoadAll, WriteSnapshot) keep working. This mirrors the
 // daemon's read-only-after-failure state and avoids retrying after an fsync error, whose
 // outcome on disk is unknown.
 //
