@@ -7,6 +7,12 @@
 // truncate and lock calls it makes (Open to close), then once per call with that call failing,
 // each time on a fresh file, and checks the store's answers and the reopened file.
 // StoreTornWalTest cuts a copy of a live WAL at every frame boundary and inside every frame.
+//
+// Measured at the commit that added this (the numbers are printed on every run): the workload
+// makes 250 writes, 17 syncs, 1 truncate (the closing checkpoint's) and 14 locks, all of them
+// exercised; 250 more runs fail each write with SQLITE_FULL. In WAL mode a commit takes no
+// file lock (xShmLock, not counted, serialises writers), so lock faults hit Open, the snapshot
+// and the close. The WAL of 7 commits has 91 frames: 368 cuts and 91 damaged frames are tried.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,16 +93,26 @@ struct RunOutcome {
   int hit = kHitNothing;
   Model acknowledged{CurrentSchemaVersion()};    // the ChangeSets whose Commit returned OK
   std::vector<Model> acknowledged_before_step;   // the same, as it was before each step
-  // The first refused commit, and `acknowledged` with it applied as well.
-  int refused_step = -1;
-  Model acknowledged_and_refused{CurrentSchemaVersion()};
-  // Set when a commit was refused: a copy of the database and WAL files made right after it,
-  // before the Store closed (the files a crash at that instant leaves).
+  // A copy of the database and WAL files made right after the Open or step the fault hit,
+  // before the Store closed: what a crash at that instant leaves. Empty if the fault hit the
+  // close. It must hold `acknowledged` as it was then; `refused` is that step's ChangeSet if it
+  // was a refused commit (to say so when the copy holds it).
   std::string crash_copy;
+  Model crash_expected{CurrentSchemaVersion()};
+  Model crash_expected_and_refused{CurrentSchemaVersion()};
 };
 
 void CopyIfPresent(const std::string& from, const std::string& to) {
   if (std::filesystem::exists(from)) std::filesystem::copy_file(from, to);
+}
+
+void MakeCrashCopy(const std::string& db_path, const std::string& dir, RunOutcome& run) {
+  run.crash_copy = dir + "/crash";
+  std::filesystem::create_directories(run.crash_copy);
+  CopyIfPresent(db_path, run.crash_copy + "/state.db");
+  CopyIfPresent(db_path + "-wal", run.crash_copy + "/state.db-wal");
+  run.crash_expected = run.acknowledged;
+  run.crash_expected_and_refused = run.acknowledged;
 }
 
 RunOutcome RunWorkload(const std::vector<WorkloadStep>& steps, FaultInjectionVfs& vfs,
@@ -112,6 +128,7 @@ RunOutcome RunWorkload(const std::vector<WorkloadStep>& steps, FaultInjectionVfs
   absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(options);
   note_hit(fired, kHitOpen);
   run.open = opened.status();
+  if (run.hit == kHitOpen) MakeCrashCopy(options.path, dir, run);
   if (!opened.ok()) return run;
   std::unique_ptr<Store> store = *std::move(opened);
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -122,14 +139,9 @@ RunOutcome RunWorkload(const std::vector<WorkloadStep>& steps, FaultInjectionVfs
                               : store->Commit(steps[i].changes);
     note_hit(fired, static_cast<int>(i));
     if (status.ok() && !steps[i].snapshot) run.acknowledged.Apply(steps[i].changes);
-    if (!status.ok() && !steps[i].snapshot && run.refused_step < 0) {
-      run.refused_step = static_cast<int>(i);
-      run.acknowledged_and_refused = run.acknowledged;
-      run.acknowledged_and_refused.Apply(steps[i].changes);
-      run.crash_copy = dir + "/crash";
-      std::filesystem::create_directories(run.crash_copy);
-      CopyIfPresent(options.path, run.crash_copy + "/state.db");
-      CopyIfPresent(options.path + "-wal", run.crash_copy + "/state.db-wal");
+    if (run.hit == static_cast<int>(i)) {
+      MakeCrashCopy(options.path, dir, run);
+      if (!status.ok()) run.crash_expected_and_refused.Apply(steps[i].changes);
     }
     run.steps.push_back(status);
   }
@@ -160,6 +172,11 @@ std::string CheckRun(const std::vector<WorkloadStep>& steps, const RunOutcome& r
       if (!status.ok() && !hit_here) problem(absl::StrCat(where, " failed without a fault: ", status.ToString()));
       if (!status.ok() && std::filesystem::exists(dir + "/snapshot.db")) {
         problem(absl::StrCat(where, " failed but left snapshot.db behind"));
+      }
+      for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (absl::StrContains(entry.path().filename().string(), ".partial-")) {
+          problem(absl::StrCat(where, " left its temporary file ", entry.path().string()));
+        }
       }
       continue;
     }
@@ -197,18 +214,20 @@ std::string CheckRun(const std::vector<WorkloadStep>& steps, const RunOutcome& r
     }
   }
 
-  // A crash right after the refusal: the copy holds exactly the acknowledged commits too; the
-  // refused one is absent even when its frames reached the WAL before a failed fsync.
+  // A crash right after the failed call's Open or step: the files hold exactly what was
+  // acknowledged by then; a refused commit is absent even when its frames reached the WAL
+  // before a failed fsync.
   if (!run.crash_copy.empty()) {
     absl::StatusOr<LoadedState> crashed = ReopenAndLoad(run.crash_copy + "/state.db");
     if (!crashed.ok()) {
-      problem(absl::StrCat("the crash copy does not open: ", crashed.status().ToString()));
-    } else if (std::string diff = DescribeDifference(*crashed, run.acknowledged.state());
+      problem(absl::StrCat("the files copied right after the fault do not open: ",
+                           crashed.status().ToString()));
+    } else if (std::string diff = DescribeDifference(*crashed, run.crash_expected.state());
                !diff.empty()) {
       const bool refused_whole =
-          DescribeDifference(*crashed, run.acknowledged_and_refused.state()).empty();
-      problem(absl::StrCat("the files copied right after the refused commit differ from the "
-                           "acknowledged commits",
+          DescribeDifference(*crashed, run.crash_expected_and_refused.state()).empty();
+      problem(absl::StrCat("the files copied right after the fault differ from the acknowledged "
+                           "commits",
                            refused_whole ? " (the refused commit is there in full)" : "", ": ",
                            diff));
     }
