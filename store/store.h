@@ -16,10 +16,10 @@
 // Failure policy: the first failed Commit (anything after BEGIN) rolls back and LATCHES the
 // store: every later Commit returns UNAVAILABLE quoting the first failure, without touching the
 // file, until the process restarts. Before it returns, the failed Commit checkpoints and empties
-// the WAL, so that a crash cannot resurrect a transaction whose fsync failed after its frames
-// were written (tests/store/store_fault_test.cc). Reads (LoadAll, WriteSnapshot) keep working. This mirrors the
-// daemon's read-only-after-failure state and avoids retrying after an fsync error, whose
-// outcome on disk is unknown.
+// the WAL (PRAGMA wal_checkpoint(TRUNCATE)), so that a crash cannot resurrect a transaction
+// whose fsync failed after its frames were written (tests/store/store_fault_test.cc). Reads
+// (LoadAll, WriteSnapshot) keep working. This mirrors the daemon's read-only-after-failure state
+// and avoids retrying after an fsync error, whose outcome on disk is unknown.
 //
 // Thread-safety: every method is thread-safe. Commit and LoadAll share one connection and are
 // serialised by an internal mutex. WriteSnapshot uses its own connection and takes no lock on
