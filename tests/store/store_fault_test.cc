@@ -160,7 +160,9 @@ std::string CheckRun(const std::vector<WorkloadStep>& steps, const RunOutcome& r
 
   if (!vfs.fired()) problem("the armed call was never made: the workload is not deterministic");
   if (!run.open.ok()) {
-    if (run.hit != kHitOpen) problem(absl::StrCat("Open failed without a fault: ", run.open.ToString()));
+    if (run.hit != kHitOpen) {
+      problem(absl::StrCat("Open failed without a fault: ", run.open.ToString()));
+    }
   }
   int first_failure = -1;
   for (size_t i = 0; i < run.steps.size(); ++i) {
@@ -169,7 +171,9 @@ std::string CheckRun(const std::vector<WorkloadStep>& steps, const RunOutcome& r
     const std::string where = absl::StrCat("step ", i, " (", steps[i].name, ")");
     if (steps[i].snapshot) {
       // A snapshot has its own connection: its failure latches nothing.
-      if (!status.ok() && !hit_here) problem(absl::StrCat(where, " failed without a fault: ", status.ToString()));
+      if (!status.ok() && !hit_here) {
+        problem(absl::StrCat(where, " failed without a fault: ", status.ToString()));
+      }
       if (!status.ok() && std::filesystem::exists(dir + "/snapshot.db")) {
         problem(absl::StrCat(where, " failed but left snapshot.db behind"));
       }
@@ -499,7 +503,8 @@ TEST_F(StoreTornWalTest, ADamagedFrameCutsTheWalBeforeIt) {
   for (size_t f = 0; f < frames_; ++f) {
     std::string wal = wal_;
     wal[FrameStart(f) + kFrameHeaderBytes + page_bytes_ / 2] ^= 0x5a;
-    const std::string diff = OpenCopy(absl::StrCat("damaged-", f), wal, DurablePrefix(FrameStart(f)));
+    const std::string diff =
+        OpenCopy(absl::StrCat("damaged-", f), wal, DurablePrefix(FrameStart(f)));
     if (!diff.empty() && ++problems <= 5) {
       ADD_FAILURE() << "frame " << f << " of " << frames_ << " damaged: " << diff;
     }
