@@ -115,7 +115,7 @@ absl::Status Store::WriteSnapshot(const std::string& dest_path) {
       VacuumInto(*db_, temp_path);
     } else {
       SQLite::Database reader(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
-                              options_.busy_timeout_ms);
+                              options_.busy_timeout_ms, options_.vfs);
       VacuumInto(reader, temp_path);
     }
   } catch (const SQLite::Exception& e) {

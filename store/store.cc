@@ -113,7 +113,7 @@ absl::Status Store::Initialize() {
   try {
     db_ = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
-        options_.busy_timeout_ms);
+        options_.busy_timeout_ms, options_.vfs);
     // Before the first read: one daemon per database (store/file_lock.h). After the open, so
     // a missing directory is reported by SQLite as before.
     if (!in_memory()) {
@@ -223,6 +223,18 @@ void Store::FailTransaction(const absl::Status& status) {
   rollback_->tryReset();
   rollback_->tryExecuteStep();
   rollback_->tryReset();
+  // A COMMIT that failed after writing its WAL frames (its fsync failed) leaves them in the WAL
+  // with a valid commit mark. This connection ignores them, but after a crash recovery would
+  // replay a commit the caller was told failed. A TRUNCATE checkpoint copies only committed
+  // frames into the database and then empties the WAL, dropping them. If it fails as well, the
+  // files are as before it (and the closing checkpoint drops the frames on a clean exit).
+  if (!in_memory()) {
+    try {
+      db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const SQLite::Exception&) {
+      // Already latched on the first failure; this one adds nothing an operator needs.
+    }
+  }
 }
 
 absl::Status Store::failure() const {

@@ -15,9 +15,11 @@
 //
 // Failure policy: the first failed Commit (anything after BEGIN) rolls back and LATCHES the
 // store: every later Commit returns UNAVAILABLE quoting the first failure, without touching the
-// file, until the process restarts. Reads (LoadAll, WriteSnapshot) keep working. This mirrors the
-// daemon's read-only-after-failure state and avoids retrying after an fsync error, whose
-// outcome on disk is unknown.
+// file, until the process restarts. Before it returns, the failed Commit checkpoints and empties
+// the WAL (PRAGMA wal_checkpoint(TRUNCATE)), so that a crash cannot resurrect a transaction
+// whose fsync failed after its frames were written (tests/store/store_fault_test.cc). Reads
+// (LoadAll, WriteSnapshot) keep working. This mirrors the daemon's read-only-after-failure state
+// and avoids retrying after an fsync error, whose outcome on disk is unknown.
 //
 // Thread-safety: every method is thread-safe. Commit and LoadAll share one connection and are
 // serialised by an internal mutex. WriteSnapshot uses its own connection and takes no lock on
@@ -68,6 +70,11 @@ struct StoreOptions {
   // Tests only: caps the database at this many pages (PRAGMA max_page_count) so that a commit
   // meets SQLITE_FULL. 0 keeps SQLite's limit.
   int64_t max_page_count = 0;
+  // Tests only: the name of a registered SQLite VFS that every connection of this Store (the
+  // main one and WriteSnapshot's) opens the database through, e.g. the fault-injection VFS of
+  // tests/store/fault_injection_vfs.h. Empty uses SQLite's default VFS. Open fails with
+  // UNAVAILABLE ("no such vfs") if no VFS of that name is registered.
+  std::string vfs;
 };
 
 // What one Commit did, for the daemon's metrics.

@@ -144,6 +144,14 @@ TEST_F(StoreTest, MissingDirectoryIsUnavailable) {
   EXPECT_THAT(store.status().message(), HasSubstr("unable to open database file"));
 }
 
+TEST_F(StoreTest, UnknownVfsIsUnavailableNamingIt) {
+  StoreOptions options = Options();
+  options.vfs = "no-such-vfs";
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(store.status().message(), HasSubstr("no such vfs: no-such-vfs"));
+}
+
 // One Store per database file: a second Open, from this process or another, is refused
 // until the first Store is gone (store/file_lock.h).
 TEST_F(StoreTest, SecondOpenOfTheSameFileIsRefusedUntilTheFirstCloses) {

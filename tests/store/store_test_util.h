@@ -15,11 +15,11 @@
 
 namespace nvlsched::store::store_testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+// A fresh directory under `base`, by default $TMPDIR (or /tmp), removed with everything in it.
 class TempDir {
  public:
-  TempDir() {
-    const char* base = ::getenv("TMPDIR");
+  explicit TempDir(const char* base = nullptr) {
+    if (base == nullptr) base = ::getenv("TMPDIR");
     std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/nvlsched_store_XXXXXX");
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed for " << pattern;
     path_ = pattern;
