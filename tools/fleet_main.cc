@@ -1,6 +1,6 @@
 // nvlsched-fleet: writes a fleet (JSON of nvlsched.v1.Fleet) that `nvlschedd --seed_fleet=FILE`
 // and InventoryService.ApplyFleet accept. Either the demo fleet with its fixed ids (--demo),
-// or a generated one of any shape with ids derived from names (see daemon/fleet.h).
+// or a generated one of any shape with ids derived from names (see daemon/api/fleet.h).
 //
 //   nvlsched-fleet --demo --out=demo.json
 //   nvlsched-fleet --domains=64 --machines_per_domain=18 --out=big.json

@@ -1,3 +1,5 @@
+// daemon/api — the wire rules (validation, conversion, status mapping, fleets): what tools/ and bench/ link.
+//
 // Request validation for every request of InstanceService, InventoryService and
 // CapacityService: the rules of the seed batch-create API (shared/seeds/000_*.txt) and of
 // nvlsched's additions, checked on the proto alone, before anything is looked up.

@@ -1,3 +1,5 @@
+// daemon/auth — who is calling and what they may do.
+//
 // Authentication and authorization of nvlschedd's API calls.
 //
 // Every call of our services (not health, not reflection) carries

@@ -1,3 +1,5 @@
+// daemon/engine — the single writer, the ops it runs and the in-memory State.
+//
 // Engine: the ONE writer. Every call that reads or changes state becomes an op queued here; a
 // single engine thread takes the queued ops as a group, applies the writes to the in-memory
 // state (allocator + instance records), commits the whole group to the store in one SQLite

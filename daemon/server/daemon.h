@@ -1,3 +1,5 @@
+// daemon/server — flags, start-up, signals, metrics and logs of nvlschedd.
+//
 // Daemon: one running nvlschedd — the gRPC server, its services and health, over one engine
 // and one store. main() builds it from flags; in-process tests build it from DaemonOptions.
 //

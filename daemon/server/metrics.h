@@ -1,6 +1,6 @@
 // Metrics: Prometheus metrics of nvlschedd, served on --metrics_listen at /metrics
 // (prometheus-cpp), and a gRPC server interceptor that counts every call by method and status
-// code and times it (the services log each write: service_support.h).
+// code and times it (the services log each write: services/unary_call.h).
 //
 //   nvlsched_requests_total{method,code}            calls answered
 //   nvlsched_request_duration_seconds{method,code}  call latency (histogram)

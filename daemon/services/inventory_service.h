@@ -1,7 +1,8 @@
 // InventoryServiceImpl: nvlsched.v1.InventoryService over the engine — the machines, NVLink
 // domains, instance types and tenants of the site. Each handler validates the request on the
 // gRPC thread where no state is needed (validation.h), then queues the operation from
-// daemon/engine/inventory_ops.h through the shared CallPath (unary_call.h); writes reply once durable, reads see only committed state.
+// daemon/engine/inventory_ops.h through the shared CallPath (unary_call.h); writes reply once
+// durable, reads see only committed state.
 //
 // Errors per method (gRPC code; details as google.rpc messages; see inventory_ops.h):
 //   ApplyFleet       INVALID_ARGUMENT + BadRequest (fleet.* paths; checked on the engine

@@ -1,3 +1,5 @@
+// daemon/services — the gRPC handlers, thin, over one shared call path.
+//
 // The one call path of every unary method of nvlschedd's services: on the gRPC thread,
 // authenticate and authorize (BeginCall), validate and convert the request into a core request
 // (the handler's `prepare`), queue the core request on the engine; on the engine thread, run

@@ -14,7 +14,7 @@
 // Extra services (e.g. one the daemon adds later) are registered by a ServiceFactory in
 // HarnessOptions::extra_services, or by overriding ServiceTest::Options().
 // Restart() stops everything and starts again on the same database (and loads it with
-// daemon/bootstrap.h), to check that what was acknowledged survives.
+// daemon/engine/load_state.h), to check that what was acknowledged survives.
 //
 // Thread-safety: the harness is driven from the test's thread.
 #ifndef NVLSCHED_TESTS_DAEMON_SERVICE_FIXTURE_H_
