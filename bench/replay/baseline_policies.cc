@@ -90,6 +90,23 @@ void BaselinePolicy::MachinesWithFreeGpus(int32_t gpus, std::vector<int32_t>* ou
   }
 }
 
+bool BaselinePolicy::SampleFreeMachines(int32_t machines, std::vector<int32_t>* out) {
+  if (fleet().free_machines() < machines) return false;
+  std::vector<int32_t>& pool = scratch();
+  pool.clear();
+  AllFreeMachines(&pool);
+  SampleInto(&pool, machines, out);
+  return true;
+}
+
+int32_t BaselinePolicy::RandomMachineWithFreeGpus(int32_t gpus) {
+  std::vector<int32_t>& pool = scratch();
+  pool.clear();
+  MachinesWithFreeGpus(gpus, &pool);
+  if (pool.empty()) return -1;
+  return pool[RandomBelow(static_cast<int32_t>(pool.size()))];
+}
+
 // ------------------------------------------------------------------ carbide
 
 bool CarbidePolicy::ChooseStrictBatch(int32_t machines, std::vector<int32_t>* out) {
@@ -116,21 +133,10 @@ bool CarbidePolicy::ChooseStrictBatch(int32_t machines, std::vector<int32_t>* ou
 }
 
 bool CarbidePolicy::ChooseCrossDomain(int32_t machines, std::vector<int32_t>* out) {
-  if (fleet().free_machines() < machines) return false;
-  std::vector<int32_t>& pool = scratch();
-  pool.clear();
-  AllFreeMachines(&pool);
-  SampleInto(&pool, machines, out);
-  return true;
+  return SampleFreeMachines(machines, out);
 }
 
-int32_t CarbidePolicy::ChooseSingle(int32_t gpus) {
-  std::vector<int32_t>& pool = scratch();
-  pool.clear();
-  MachinesWithFreeGpus(gpus, &pool);
-  if (pool.empty()) return -1;
-  return pool[RandomBelow(static_cast<int32_t>(pool.size()))];
-}
+int32_t CarbidePolicy::ChooseSingle(int32_t gpus) { return RandomMachineWithFreeGpus(gpus); }
 
 // ------------------------------------------------------------------ first-fit
 
@@ -178,20 +184,9 @@ bool RandomPolicy::ChooseStrictBatch(int32_t machines, std::vector<int32_t>* out
 }
 
 bool RandomPolicy::ChooseCrossDomain(int32_t machines, std::vector<int32_t>* out) {
-  if (fleet().free_machines() < machines) return false;
-  std::vector<int32_t>& pool = scratch();
-  pool.clear();
-  AllFreeMachines(&pool);
-  SampleInto(&pool, machines, out);
-  return true;
+  return SampleFreeMachines(machines, out);
 }
 
-int32_t RandomPolicy::ChooseSingle(int32_t gpus) {
-  std::vector<int32_t>& pool = scratch();
-  pool.clear();
-  MachinesWithFreeGpus(gpus, &pool);
-  if (pool.empty()) return -1;
-  return pool[RandomBelow(static_cast<int32_t>(pool.size()))];
-}
+int32_t RandomPolicy::ChooseSingle(int32_t gpus) { return RandomMachineWithFreeGpus(gpus); }
 
 }  // namespace nvlsched::replay

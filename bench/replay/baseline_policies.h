@@ -59,6 +59,11 @@ class BaselinePolicy : public PlacementPolicy {
   void AllFreeMachines(std::vector<int32_t>* out) const;
   // Every machine with >= gpus free GPUs, in index order, appended to *out.
   void MachinesWithFreeGpus(int32_t gpus, std::vector<int32_t>* out) const;
+  // `machines` free machines drawn uniformly from the whole fleet into *out; false when fewer
+  // are free. (Carbide's and random's cross-domain choice.)
+  bool SampleFreeMachines(int32_t machines, std::vector<int32_t>* out);
+  // A uniformly drawn machine with >= gpus free GPUs, or -1. (Carbide's and random's single.)
+  int32_t RandomMachineWithFreeGpus(int32_t gpus);
 
   const BaselineFleet& fleet() const { return fleet_; }
   std::vector<int32_t>& scratch() { return scratch_; }
