@@ -213,6 +213,27 @@ TEST_F(JwtTest, Hs256AcceptsItsSecretOnly) {
   ExpectRejected(Hs256()->Authenticate(SignRs(claims), absl::Now()), "token rejected");
 }
 
+// Regression (tests/fuzz/auth_fuzzer, corpus auth_fuzzer/regress_exp_out_of_range): an exp
+// or nbf beyond int64 seconds was cast to int64, which is undefined behaviour.
+TEST_F(JwtTest, RejectsTimeClaimsOutOfRange) {
+  const std::string base = absl::StrCat(
+      R"({"iss":")", kIssuer, R"(","aud":")", kAudience, R"(","sub":"alice","org":"acme",)");
+  ExpectRejected(Hs256()->Authenticate(
+                     testing::SignJwt("HS256", kSecret, base + R"("exp":20978492599999e99})"),
+                     absl::Now()),
+                 "claim 'exp' is out of range");
+  ExpectRejected(Hs256()->Authenticate(
+                     testing::SignJwt("HS256", kSecret, base + R"("exp":-1e19})"), absl::Now()),
+                 "claim 'exp' is out of range");
+  ExpectRejected(
+      Hs256()->Authenticate(
+          testing::SignJwt("HS256", kSecret,
+                           absl::StrCat(base, R"("exp":)", absl::ToUnixSeconds(absl::Now()) + 600,
+                                        R"(,"nbf":1e300})")),
+          absl::Now()),
+      "claim 'nbf' is out of range");
+}
+
 TEST(JwtCreateTest, RefusesWeakOrIncompleteConfiguration) {
   EXPECT_THAT(JwtAuthenticator::Create({"HS256", "short", kIssuer, kAudience}).status().message(),
               HasSubstr("has 5 bytes; use at least 32"));
