@@ -2,12 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
 namespace nvlsched::daemon {
 
-int64_t PriceToMicros(double usd_per_hour) { return std::llround(usd_per_hour * 1e6); }
+int64_t PriceToMicros(double usd_per_hour) {
+  const double micros = usd_per_hour * 1e6;
+  // llround's result is unspecified outside int64 (x86 gives INT64_MIN, which made a huge
+  // max_price_per_hour compare as a negative one); saturate instead. Found by tests/fuzz.
+  if (micros >= 9.2e18) return std::numeric_limits<int64_t>::max();
+  if (micros <= -9.2e18) return std::numeric_limits<int64_t>::min();
+  return std::llround(micros);
+}
 double PriceFromMicros(int64_t micros) { return static_cast<double>(micros) / 1e6; }
 
 google::protobuf::Timestamp ToTimestamp(absl::Time t) {

@@ -22,6 +22,7 @@
 
 namespace nvlsched::daemon {
 
+// Rounds to the nearest micro-dollar; saturates at the int64 limits.
 int64_t PriceToMicros(double usd_per_hour);
 double PriceFromMicros(int64_t micros);
 
