@@ -9,7 +9,7 @@ PACKAGES=(
   libabsl-dev libsqlitecpp-dev libsqlite3-dev sqlite3 prometheus-cpp-dev libgtest-dev libgmock-dev
   libbenchmark-dev libspdlog-dev libfmt-dev libjwt-dev libssl-dev
   golang-github-gogo-googleapis-dev
-  libclang-rt-14-dev
+  libclang-rt-14-dev    # clang's sanitizer runtimes, libFuzzer's included (tools/fuzz.sh)
   python3-grpcio python3-protobuf
   gnuplot-nox curl openssl
 )

@@ -4,6 +4,8 @@
 #   2. build-asan/   g++ ASan+UBSan: every tier again
 #   3. build-tsan/   clang TSan + -Wthread-safety (lock annotations checked): the tiers with
 #                    threads (grpc, e2e)
+#   4. build-fuzz/   clang libFuzzer + ASan + UBSan: every fuzz target for 20 s over its seed
+#                    corpus (tools/fuzz.sh)
 # Stops at the first failure. Uses 2 build jobs (CI machines have 2 cores); ccache speeds rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +40,8 @@ step "tests: build-tsan/"
 # tools/tsan.supp: races TSan reports inside the uninstrumented gRPC libraries Debian ships.
 NVLSCHED_CRASH_ROUNDS=4 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tools/tsan.supp" \
   ctest --test-dir build-tsan --output-on-failure -j2
+
+step "fuzz: build-fuzz/ (clang libFuzzer+ASan+UBSan, 20 s per target)"
+tools/fuzz.sh
 
 step "all test tiers passed"
