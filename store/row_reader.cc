@@ -189,6 +189,25 @@ void ReadMeta(SQLite::Database& db, LoadedState& state) {
 
 }  // namespace
 
+std::vector<EventRow> ReadEventRows(SQLite::Database& db, uint64_t after_sequence, size_t limit) {
+  SQLite::Statement q(db, R"sql(
+      SELECT sequence, time_unix_micros, type, org, tenant_id, payload FROM events
+      WHERE sequence > ?1 ORDER BY sequence LIMIT ?2)sql");
+  q.bind(1, static_cast<int64_t>(after_sequence));
+  q.bind(2, static_cast<int64_t>(limit));
+  std::vector<EventRow> rows;
+  while (q.executeStep()) {
+    EventRow& row = rows.emplace_back();
+    row.sequence = static_cast<uint64_t>(q.getColumn(0).getInt64());
+    row.time_unix_micros = q.getColumn(1).getInt64();
+    row.type = q.getColumn(2).getInt();
+    row.org = Text(q.getColumn(3));
+    row.tenant_id = Text(q.getColumn(4));
+    row.payload = Text(q.getColumn(5));
+  }
+  return rows;
+}
+
 absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db) {
   LoadedState state;
   try {
@@ -200,6 +219,11 @@ absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db) {
     ReadInstances(db, state);
     ReadIdempotency(db, state);
     ReadMeta(db, state);
+    SQLite::Statement bounds(db, "SELECT IFNULL(MIN(sequence), 0), IFNULL(MAX(sequence), 0) FROM events");
+    if (bounds.executeStep()) {
+      state.oldest_event = static_cast<uint64_t>(bounds.getColumn(0).getInt64());
+      state.newest_event = static_cast<uint64_t>(bounds.getColumn(1).getInt64());
+    }
   } catch (const SQLite::Exception& e) {
     const absl::StatusCode code = IsCorruptionCode(e.getErrorCode())
                                       ? absl::StatusCode::kDataLoss

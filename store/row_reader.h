@@ -22,6 +22,10 @@ namespace nvlsched::store {
 // Cost: O(total rows); about one allocation per string field.
 absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db);
 
+// Events with sequence > after_sequence, at most `limit`, in sequence order. Throws
+// SQLite::Exception on a read error.
+std::vector<EventRow> ReadEventRows(SQLite::Database& db, uint64_t after_sequence, size_t limit);
+
 }  // namespace nvlsched::store
 
 #endif  // NVLSCHED_STORE_ROW_READER_H_

@@ -97,7 +97,22 @@ RowWriter::RowWriter(SQLite::Database& db)
           created_unix_micros = excluded.created_unix_micros)sql"),
       put_meta_(db, R"sql(
         INSERT INTO meta (key, value) VALUES (?1, ?2)
-        ON CONFLICT (key) DO UPDATE SET value = excluded.value)sql") {}
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value)sql"),
+      append_event_(db, R"sql(
+        INSERT INTO events (sequence, time_unix_micros, type, org, tenant_id, payload)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql"),
+      prune_events_(db, "DELETE FROM events WHERE sequence <= ?1") {}
+
+int64_t RowWriter::AppendEvent(const EventRow& row) {
+  SQLite::Statement& s = append_event_;
+  s.bind(1, static_cast<int64_t>(row.sequence));
+  s.bind(2, row.time_unix_micros);
+  s.bind(3, row.type);
+  BindText(s, 4, row.org);
+  BindText(s, 5, row.tenant_id);
+  BindBlob(s, 6, row.payload);
+  return Run(s);
+}
 
 absl::StatusOr<std::unique_ptr<RowWriter>> RowWriter::Prepare(SQLite::Database& db) {
   try {
@@ -274,6 +289,19 @@ absl::StatusOr<int64_t> RowWriter::Apply(const ChangeSet& changes) {
       id = &row.key;
       changed += PutMeta(row);
     }
+    std::string sequence;
+    id = &sequence;
+    what = "appending event";
+    for (const EventRow& row : changes.append_events) {
+      sequence = absl::StrCat(row.sequence);
+      changed += AppendEvent(row);
+    }
+    if (changes.prune_events_through > 0) {
+      what = "pruning events through";
+      sequence = absl::StrCat(changes.prune_events_through);
+      prune_events_.bind(1, static_cast<int64_t>(changes.prune_events_through));
+      changed += Run(prune_events_);
+    }
   } catch (const SQLite::Exception& e) {
     ResetAll();
     return SqliteErrorStatus(absl::StatusCode::kUnavailable,
@@ -287,7 +315,8 @@ void RowWriter::ResetAll() noexcept {
        {&upsert_instance_type_, &upsert_domain_, &upsert_machine_, &delete_machine_labels_,
         &insert_machine_label_, &delete_machine_, &upsert_tenant_, &delete_tenant_quotas_,
         &insert_tenant_quota_, &upsert_instance_, &delete_instance_partitions_,
-        &insert_instance_partition_, &delete_instance_, &put_idempotency_, &put_meta_}) {
+        &insert_instance_partition_, &delete_instance_, &put_idempotency_, &put_meta_,
+        &append_event_, &prune_events_}) {
     s->tryReset();
   }
 }

@@ -52,6 +52,7 @@ class RowWriter {
   int64_t DeleteInstance(const std::string& id);
   int64_t PutIdempotency(const IdempotencyRow& row);
   int64_t PutMeta(const MetaRow& row);
+  int64_t AppendEvent(const EventRow& row);
 
   SQLite::Statement upsert_instance_type_;
   SQLite::Statement upsert_domain_;
@@ -68,6 +69,8 @@ class RowWriter {
   SQLite::Statement delete_instance_;
   SQLite::Statement put_idempotency_;
   SQLite::Statement put_meta_;
+  SQLite::Statement append_event_;
+  SQLite::Statement prune_events_;
 };
 
 }  // namespace nvlsched::store

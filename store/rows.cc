@@ -46,12 +46,19 @@ bool operator==(const MetaRow& a, const MetaRow& b) {
   return std::tie(a.key, a.value) == std::tie(b.key, b.value);
 }
 
+bool operator==(const EventRow& a, const EventRow& b) {
+  return a.sequence == b.sequence && a.time_unix_micros == b.time_unix_micros &&
+         a.type == b.type && a.org == b.org && a.tenant_id == b.tenant_id &&
+         a.payload == b.payload;
+}
+
 bool ChangeSet::empty() const { return size() == 0; }
 
 size_t ChangeSet::size() const {
   return upsert_instance_types.size() + upsert_domains.size() + upsert_machines.size() +
          delete_machine_ids.size() + upsert_tenants.size() + upsert_instances.size() +
-         delete_instance_ids.size() + put_idempotency.size() + put_meta.size();
+         delete_instance_ids.size() + put_idempotency.size() + put_meta.size() +
+         append_events.size() + (prune_events_through > 0 ? 1 : 0);
 }
 
 void ChangeSet::clear() {
@@ -63,6 +70,8 @@ void ChangeSet::clear() {
   upsert_instances.clear();
   delete_instance_ids.clear();
   put_idempotency.clear();
+  append_events.clear();
+  prune_events_through = 0;
   put_meta.clear();
 }
 

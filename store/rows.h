@@ -102,6 +102,18 @@ inline bool operator!=(const InstanceRow& a, const InstanceRow& b) { return !(a 
 inline bool operator!=(const IdempotencyRow& a, const IdempotencyRow& b) { return !(a == b); }
 inline bool operator!=(const MetaRow& a, const MetaRow& b) { return !(a == b); }
 
+// One committed event (daemon EventService): its sequence is the table's key; `payload` is the
+// whole event as the daemon serialized it. The store keeps the columns it filters on.
+struct EventRow {
+  uint64_t sequence = 0;
+  int64_t time_unix_micros = 0;
+  int32_t type = 0;
+  std::string org;
+  std::string tenant_id;
+  std::string payload;
+};
+bool operator==(const EventRow& a, const EventRow& b);
+
 // Everything one Store::Commit writes, in one transaction.
 //
 // The ChangeSet states the NET effect of a group: an id appears at most once per kind, and never
@@ -125,6 +137,11 @@ struct ChangeSet {
   std::vector<std::string> delete_instance_ids;
   std::vector<IdempotencyRow> put_idempotency;
   std::vector<MetaRow> put_meta;
+  // Appended in order; sequences strictly above every stored one (else UNAVAILABLE: the
+  // primary key refuses a duplicate).
+  std::vector<EventRow> append_events;
+  // Deletes every event with sequence <= this (0: none): retention.
+  uint64_t prune_events_through = 0;
 
   bool empty() const;
   // Number of top-level rows named (child rows not counted).
@@ -143,6 +160,9 @@ struct LoadedState {
   std::vector<InstanceRow> instances;
   std::vector<IdempotencyRow> idempotency;
   std::vector<MetaRow> meta;
+  // Events are not loaded (there may be millions): only the retained range, 0 and 0 when none.
+  uint64_t oldest_event = 0;
+  uint64_t newest_event = 0;
 };
 
 }  // namespace nvlsched::store

@@ -115,9 +115,23 @@ CREATE TABLE meta (
 );
 )sql";
 
+// Version 2: the event log of EventService. sequence is the rowid (appends are cheap, ranges
+// are a rowid range scan); the columns a watcher filters on, and the event itself.
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE events (
+  sequence         INTEGER PRIMARY KEY NOT NULL CHECK (sequence > 0),
+  time_unix_micros INTEGER NOT NULL,
+  type             INTEGER NOT NULL,
+  org              TEXT NOT NULL,
+  tenant_id        TEXT NOT NULL,
+  payload          BLOB NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: instance types, domains, machines, tenants, instances, idempotency, meta",
      kSchemaV1},
+    {2, "event log (EventService)", kSchemaV2},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

@@ -167,6 +167,25 @@ absl::StatusOr<LoadedState> Store::LoadAll() {
   }
 }
 
+absl::StatusOr<std::vector<EventRow>> Store::ReadEvents(uint64_t after_sequence, size_t limit) {
+  try {
+    if (in_memory()) {
+      MutexLock lock(&mu_);
+      return ReadEventRows(*db_, after_sequence, limit);
+    }
+    MutexLock lock(&read_mu_);
+    if (reader_ == nullptr) {
+      reader_ = std::make_unique<SQLite::Database>(
+          options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, options_.busy_timeout_ms,
+          options_.vfs);
+    }
+    return ReadEventRows(*reader_, after_sequence, limit);
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(CodeFor(e), absl::StrCat("reading events after ", after_sequence),
+                             e);
+  }
+}
+
 absl::Status Store::Commit(const ChangeSet& changes, CommitStats* stats) {
   if (stats != nullptr) *stats = CommitStats();
   absl::Status valid = CheckNotBothUpsertedAndDeleted(changes.upsert_instances,

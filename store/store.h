@@ -138,6 +138,13 @@ class Store {
   // Cost: reads and writes the whole database once.
   absl::Status WriteSnapshot(const std::string& dest_path) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Committed events with sequence > after_sequence, at most `limit`, in order. Reads on a
+  // separate read-only connection (opened on first use), so it never waits for or delays a
+  // Commit in WAL mode (":memory:" reads through the one connection).
+  // Errors: UNAVAILABLE (I/O), DATA_LOSS (corrupt file).
+  absl::StatusOr<std::vector<EventRow>> ReadEvents(uint64_t after_sequence, size_t limit)
+      ABSL_LOCKS_EXCLUDED(mu_, read_mu_);
+
   // OK, or the failure that latched the store.
   absl::Status failure() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -168,6 +175,10 @@ class Store {
   std::unique_ptr<SQLite::Statement> rollback_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RowWriter> writer_ ABSL_GUARDED_BY(mu_);
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
+
+  // ReadEvents' own connection.
+  Mutex read_mu_;
+  std::unique_ptr<SQLite::Database> reader_ ABSL_GUARDED_BY(read_mu_);
 };
 
 }  // namespace nvlsched::store

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -127,6 +129,24 @@ void Engine::RunGroup(std::deque<Op>& group) {
     CommitReport report;
     report.ops = changed_ops;
     store::ChangeSet cs = state_->ChangesSince(group_mark);
+    // The group's events, numbered after the last committed one, in the same transaction.
+    std::vector<v1::Event> events =
+        state_->EventsSince(group_mark, state_->newest_event() + 1, now);
+    cs.append_events.reserve(events.size());
+    for (const v1::Event& event : events) {
+      cs.append_events.push_back(store::EventRow{
+          event.sequence(), absl::ToUnixMicros(now), static_cast<int32_t>(event.type()),
+          event.org(), event.tenant_id(), event.SerializeAsString()});
+    }
+    uint64_t oldest = state_->oldest_event();
+    const uint64_t newest = state_->newest_event() + events.size();
+    if (oldest == 0 && !events.empty()) oldest = events.front().sequence();
+    if (oldest > 0 && newest - oldest + 1 > options_.event_retention) {
+      const uint64_t through =
+          std::min(newest - options_.event_retention, oldest - 1 + kMaxEventsPrunedPerCommit);
+      cs.prune_events_through = through;
+      oldest = through + 1;
+    }
     report.rows = cs.size();
     report.machines_changed = !cs.upsert_machines.empty() || !cs.delete_machine_ids.empty();
     const absl::Time start = absl::Now();
@@ -145,6 +165,13 @@ void Engine::RunGroup(std::deque<Op>& group) {
         }
       }
       if (on_read_only_) on_read_only_(report.status);
+    } else {
+      state_->SetEventBounds(oldest, newest);
+      report.oldest_event = oldest;
+      report.events.reserve(events.size());
+      for (v1::Event& event : events) {
+        report.events.push_back(std::make_shared<const v1::Event>(std::move(event)));
+      }
     }
     if (on_commit_) on_commit_(report);
   }

@@ -5,7 +5,8 @@
 // state (allocator + instance records), commits the whole group to the store in one SQLite
 // transaction (one fsync), and only then completes the calls — the leveldb DBImpl::Write
 // pattern. Reads run after the group's commit, so no caller ever sees a state that could
-// still be rolled back.
+// still be rolled back. The group's events (State::EventsSince) are written in the same
+// transaction and handed to on_commit only once it is durable.
 //
 // If a commit fails, the group's changes are rolled back in memory, its writes fail with
 // UNAVAILABLE, and the engine turns read-only: reads are still served, writes are refused with
@@ -20,13 +21,16 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "store/sync.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "daemon/engine/state.h"
+#include "nvlsched/v1/event_service.pb.h"
 #include "store/store.h"
 
 namespace nvlsched::daemon {
@@ -38,7 +42,14 @@ struct CommitReport {
   absl::Duration latency;   // time in Store::Commit
   bool machines_changed = false;  // the group added, changed or removed machine rows
   absl::Status status;
+  // The group's events, committed with it (empty when the commit failed), and the oldest
+  // event the store retains after it.
+  std::vector<std::shared_ptr<const v1::Event>> events;
+  uint64_t oldest_event = 0;
 };
+
+// The most events one commit prunes.
+inline constexpr uint64_t kMaxEventsPrunedPerCommit = 4096;
 
 class Engine {
  public:
@@ -58,6 +69,9 @@ class Engine {
     size_t max_queued = 4096;
     // The most write ops one commit takes.
     size_t max_group = 1024;
+    // Events kept (--event_retention); older ones are pruned, at most kMaxEventsPrunedPerCommit
+    // by each commit, so pruning a long backlog never makes one commit slow.
+    uint64_t event_retention = 1000000;
   };
 
   // `state` and `store` must outlive the engine. `on_commit` (optional) runs on the engine

@@ -71,6 +71,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     return Refuse("invariant check", s);
   }
   state->ClearJournal();
+  state->SetEventBounds(loaded->oldest_event, loaded->newest_event);
 
   if (report != nullptr) {
     report->machines = loaded->machines.size();

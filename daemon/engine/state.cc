@@ -69,32 +69,46 @@ absl::Status State::UpsertDomain(const allocator::Domain& domain) {
   return absl::OkStatus();
 }
 
+void State::RecordMachine(absl::string_view machine_id, const allocator::Machine* before) {
+  Record(RecordKind::kMachine, machine_id);
+  if (before != nullptr) journal_.back().previous_machine = *before;
+}
+
 absl::Status State::UpsertMachine(const allocator::Machine& machine) {
+  std::optional<allocator::Machine> before;
+  if (const allocator::Machine* m = allocator_.FindMachine(machine.id)) before = *m;
   if (absl::Status s = allocator_.UpsertMachine(machine); !s.ok()) return s;
-  Record(RecordKind::kMachine, machine.id);
+  RecordMachine(machine.id, before ? &*before : nullptr);
   return absl::OkStatus();
 }
 
 absl::Status State::SetMachineState(absl::string_view machine_id, allocator::MachineState state,
                                     absl::string_view reason) {
   const std::string_view id = allocator::StdView(machine_id);
+  std::optional<allocator::Machine> before;
+  if (const allocator::Machine* m = allocator_.FindMachine(id)) before = *m;
   if (absl::Status s = allocator_.SetMachineState(id, state, allocator::StdView(reason)); !s.ok()) {
     return s;
   }
-  Record(RecordKind::kMachine, machine_id);
+  RecordMachine(machine_id, before ? &*before : nullptr);
   return absl::OkStatus();
 }
 
 absl::Status State::RemoveMachine(absl::string_view machine_id) {
   const std::string_view id = allocator::StdView(machine_id);
+  std::optional<allocator::Machine> before;
+  if (const allocator::Machine* m = allocator_.FindMachine(id)) before = *m;
   if (absl::Status s = allocator_.RemoveMachine(id); !s.ok()) return s;
-  Record(RecordKind::kMachine, machine_id);
+  RecordMachine(machine_id, before ? &*before : nullptr);
   return absl::OkStatus();
 }
 
 absl::Status State::UpsertTenant(const allocator::Tenant& tenant) {
+  std::optional<allocator::Tenant> before;
+  if (const allocator::Tenant* t = allocator_.FindTenant(tenant.id)) before = *t;
   if (absl::Status s = allocator_.UpsertTenant(tenant); !s.ok()) return s;
   Record(RecordKind::kTenant, tenant.id);
+  journal_.back().previous_tenant = std::move(before);
   return absl::OkStatus();
 }
 
@@ -117,7 +131,8 @@ void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> 
 void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                         bool whole_machine) {
   std::string id = instance.id();
-  ChangeEntry entry{RecordKind::kInstance, id, std::nullopt, std::nullopt};
+  ChangeEntry entry{RecordKind::kInstance, id, std::nullopt, std::nullopt, std::nullopt,
+                    std::nullopt};
   if (const InstanceEntry* before = FindInstance(id)) entry.previous_instance = *before;
   journal_.push_back(std::move(entry));
   RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
@@ -126,7 +141,8 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
 void State::EraseInstance(const std::string& id) {
   auto it = instances_.find(id);
   if (it == instances_.end()) return;
-  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second, std::nullopt});
+  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second, std::nullopt,
+                                 std::nullopt, std::nullopt});
   RestoreInstance(id, std::nullopt);
 }
 
@@ -142,24 +158,27 @@ void State::PlaceInstances(const allocator::Placement& placement, absl::string_v
 
 void State::ReleaseInstances(const allocator::ReleasePlan& plan,
                              absl::Span<const std::string> ids) {
-  std::vector<std::string> machine_ids;
+  std::vector<allocator::Machine> drained;  // as they were before
   if (plan.machine_health_issue) {
     for (const std::string& id : ids) {
-      if (const InstanceEntry* entry = FindInstance(id)) {
-        machine_ids.push_back(entry->record.machine_id());
+      const InstanceEntry* entry = FindInstance(id);
+      if (entry == nullptr) continue;
+      if (const allocator::Machine* m = allocator_.FindMachine(entry->record.machine_id())) {
+        drained.push_back(*m);
       }
     }
   }
   allocator_.Apply(plan);
   for (const std::string& id : ids) EraseInstance(id);
   // The allocator drained these machines (MAINTENANCE, with the instance named as reason).
-  for (const std::string& machine_id : machine_ids) Record(RecordKind::kMachine, machine_id);
+  for (const allocator::Machine& before : drained) RecordMachine(before.id, &before);
 }
 
 void State::PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
                            IdempotencyEntry entry) {
   std::string key = IdempotencyKey(tenant_id, request_id);
-  ChangeEntry change{RecordKind::kIdempotency, key, std::nullopt, std::nullopt};
+  ChangeEntry change{RecordKind::kIdempotency, key, std::nullopt, std::nullopt, std::nullopt,
+                     std::nullopt};
   auto it = idempotency_.find(key);
   if (it != idempotency_.end()) change.previous_idempotency = it->second;
   journal_.push_back(std::move(change));

@@ -33,6 +33,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "allocator/allocator.h"
+#include "absl/time/time.h"
+#include "nvlsched/v1/event_service.pb.h"
 #include "nvlsched/v1/resources.pb.h"
 #include "store/rows.h"
 
@@ -104,6 +106,15 @@ class State {
   void PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
                       IdempotencyEntry entry);
 
+  // The event log's bounds: the oldest retained and the newest committed sequence (0 and 0
+  // when there is none). Set at start-up and by the engine after each commit.
+  uint64_t oldest_event() const { return oldest_event_; }
+  uint64_t newest_event() const { return newest_event_; }
+  void SetEventBounds(uint64_t oldest, uint64_t newest) {
+    oldest_event_ = oldest;
+    newest_event_ = newest;
+  }
+
   // ---------------------------------------------------------------- The change record
   JournalMark Mark() const;
   // True when a change was recorded since `mark`.
@@ -115,6 +126,13 @@ class State {
   void RollbackTo(const JournalMark& mark);
   // Forgets the record (after a commit): later marks start from an empty record.
   void ClearJournal();
+
+  // The events of every change recorded since `mark`, in the order made, sequence numbers
+  // from `first_sequence` on, each carrying the object as that change left it (defined in
+  // state_events.cc). Instance types, domains and idempotency records make no events.
+  // Cost: O(entries) plus one copy of each changed object.
+  std::vector<v1::Event> EventsSince(const JournalMark& mark, uint64_t first_sequence,
+                                     absl::Time commit_time) const;
 
  private:
   enum class RecordKind : uint8_t {
@@ -128,14 +146,20 @@ class State {
     std::string key;  // the record's id; "<tenant>\n<request_id>" for idempotency
     std::optional<InstanceEntry> previous_instance;
     std::optional<IdempotencyEntry> previous_idempotency;
+    // For events only (the allocator's journal undoes them): the record before the change.
+    std::optional<allocator::Machine> previous_machine;
+    std::optional<allocator::Tenant> previous_tenant;
   };
 
   static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
   static std::string IdempotencyKey(absl::string_view tenant_id, absl::string_view request_id);
 
   void Record(RecordKind kind, absl::string_view key) {
-    journal_.push_back(ChangeEntry{kind, std::string(key), std::nullopt, std::nullopt});
+    journal_.push_back(ChangeEntry{kind, std::string(key), std::nullopt, std::nullopt,
+                                   std::nullopt, std::nullopt});
   }
+  // Records a machine about to change, with its state before.
+  void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
 
   allocator::Allocator allocator_;
@@ -145,6 +169,8 @@ class State {
   absl::btree_set<std::string> names_;  // NameKey(tenant, name)
   absl::btree_map<std::string, IdempotencyEntry> idempotency_;
   std::vector<ChangeEntry> journal_;  // the change record since the last ClearJournal
+  uint64_t oldest_event_ = 0;
+  uint64_t newest_event_ = 0;
 };
 
 }  // namespace nvlsched::daemon

@@ -19,6 +19,8 @@
 #include "daemon/auth/auth.h"
 #include "daemon/engine/load_state.h"
 #include "daemon/services/capacity_service.h"
+#include "daemon/services/event_hub.h"
+#include "daemon/services/event_service.h"
 #include "daemon/engine/engine.h"
 #include "daemon/api/fleet.h"
 #include "daemon/engine/inventory_ops.h"
@@ -197,11 +199,14 @@ struct Daemon::Impl {
   std::unique_ptr<AccessControl> access;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<State> state;
+  // Before the engine: its on_commit publishes here, so the hub outlives it.
+  std::unique_ptr<EventHub> events;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<InstanceServiceImpl> instance_service;
   std::unique_ptr<InventoryServiceImpl> inventory_service;
   std::unique_ptr<CapacityServiceImpl> capacity_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
+  std::unique_ptr<EventServiceImpl> event_service;
   std::unique_ptr<SnapshotScheduler> snapshots;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -223,6 +228,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
   absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
   if (!sync.ok()) return sync.status();
+  if (options.event_retention < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--event_retention must be at least 1 (got ", options.event_retention, ")"));
+  }
+  if (options.watch_buffer < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--watch_buffer must be at least 1 (got ", options.watch_buffer, ")"));
+  }
   if (options.max_queued_calls < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
@@ -259,13 +272,25 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
                absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));
 
   Impl* raw = impl.get();
+  store::Store* store_for_events = impl->store.get();
+  EventHubOptions hub_options;
+  hub_options.watch_buffer = static_cast<size_t>(options.watch_buffer);
+  impl->events = std::make_unique<EventHub>(
+      [store_for_events](uint64_t after, size_t limit) {
+        return store_for_events->ReadEvents(after, limit);
+      },
+      impl->state->oldest_event(), impl->state->newest_event(), hub_options,
+      [raw](const EventHubStats& stats) { raw->metrics->ObserveEvents(stats); });
   impl->metrics->ObserveCapacity(*impl->state);
   impl->metrics->ObserveMachineStates(*impl->state);
   Engine::Options engine_options;
   engine_options.max_queued = static_cast<size_t>(options.max_queued_calls);
+  engine_options.event_retention = static_cast<uint64_t>(options.event_retention);
   impl->engine = std::make_unique<Engine>(
       impl->state.get(), impl->store.get(), engine_options,
       /*on_commit=*/[raw](const CommitReport& report) {
+        // Watchers get the group's events only once they are durable (off this thread).
+        if (report.status.ok()) raw->events->Publish(report.events, report.oldest_event);
         raw->metrics->ObserveCommit(report);
         raw->metrics->ObserveCapacity(*raw->state);
         if (report.machines_changed) raw->metrics->ObserveMachineStates(*raw->state);
@@ -286,6 +311,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control);
   impl->admin_service =
       std::make_unique<AdminServiceImpl>(impl->store.get(), access_control, options.snapshot_dir);
+  impl->event_service = std::make_unique<EventServiceImpl>(impl->events.get(), access_control);
 
   // Reflection can describe grpc.health.v1.Health only if its descriptor is in the generated
   // pool: the default health service does not link the generated code (TOOLCHAIN.md).
@@ -304,6 +330,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   builder.RegisterService(impl->inventory_service.get());
   builder.RegisterService(impl->capacity_service.get());
   builder.RegisterService(impl->admin_service.get());
+  builder.RegisterService(impl->event_service.get());
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -350,6 +377,8 @@ void Daemon::Shutdown() {
   spdlog::info("shutting down: no new calls; in-flight calls have {}s",
                absl::ToDoubleSeconds(impl_->options.shutdown_grace));
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
+  // Watch streams never end by themselves: end them first (UNAVAILABLE, resume elsewhere).
+  impl_->events->Stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           absl::ToChronoSeconds(impl_->options.shutdown_grace));
   // No call is in flight any more: finish what the engine holds, then close the database.

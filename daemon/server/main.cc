@@ -30,6 +30,12 @@ ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts"
 ABSL_FLAG(int, max_queued_calls, 4096,
           "calls waiting for the engine at once; more are refused at once with "
           "RESOURCE_EXHAUSTED instead of queueing");
+ABSL_FLAG(int64_t, event_retention, 1000000,
+          "events kept for WatchEvents resumes; older ones are pruned (a resume from before "
+          "them is OUT_OF_RANGE)");
+ABSL_FLAG(int64_t, watch_buffer, 10000,
+          "events a WatchEvents stream may fall behind before it is ended with "
+          "RESOURCE_EXHAUSTED (also the in-memory window of recent events)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
 ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request snapshots");
@@ -94,6 +100,8 @@ int main(int argc, char** argv) {
   options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.event_retention = absl::GetFlag(FLAGS_event_retention);
+  options.watch_buffer = absl::GetFlag(FLAGS_watch_buffer);
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);

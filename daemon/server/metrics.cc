@@ -114,7 +114,36 @@ Metrics::Metrics()
       machines_by_state_(prometheus::BuildGauge()
                              .Name("nvlsched_machines")
                              .Help("Machines by state: READY, MAINTENANCE, ERROR")
-                             .Register(*registry_)) {}
+                             .Register(*registry_)),
+      event_watchers_(prometheus::BuildGauge()
+                          .Name("nvlsched_event_watchers")
+                          .Help("WatchEvents streams connected")
+                          .Register(*registry_)
+                          .Add({})),
+      events_sent_(prometheus::BuildCounter()
+                       .Name("nvlsched_events_sent_total")
+                       .Help("Events written to WatchEvents streams")
+                       .Register(*registry_)
+                       .Add({})),
+      watchers_ended_for_lag_(prometheus::BuildCounter()
+                                  .Name("nvlsched_event_watchers_ended_for_lag_total")
+                                  .Help("WatchEvents streams ended because they fell more "
+                                        "than --watch_buffer events behind")
+                                  .Register(*registry_)
+                                  .Add({})) {}
+
+void Metrics::ObserveEvents(const EventHubStats& stats) {
+  MutexLock lock(&events_mu_);
+  event_watchers_.Set(static_cast<double>(stats.watchers));
+  if (stats.events_sent > last_events_.events_sent) {
+    events_sent_.Increment(static_cast<double>(stats.events_sent - last_events_.events_sent));
+  }
+  if (stats.ended_for_lag > last_events_.ended_for_lag) {
+    watchers_ended_for_lag_.Increment(
+        static_cast<double>(stats.ended_for_lag - last_events_.ended_for_lag));
+  }
+  last_events_ = stats;
+}
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
   std::unique_ptr<Metrics> metrics(new Metrics());

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "daemon/engine/engine.h"
 #include "daemon/engine/state.h"
+#include "daemon/services/event_hub.h"
 
 namespace nvlsched::daemon {
 
@@ -61,6 +62,9 @@ class Metrics {
 
   void ObserveCall(const std::string& method, grpc::StatusCode code, double seconds);
 
+  // Any thread: the event watchers (services/event_hub.h), as the hub counts them.
+  void ObserveEvents(const EventHubStats& stats);
+
  private:
   Metrics();
 
@@ -77,6 +81,12 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& largest_strict_batch_;
   prometheus::Family<prometheus::Gauge>& stranded_machines_;
   prometheus::Family<prometheus::Gauge>& machines_by_state_;
+  prometheus::Gauge& event_watchers_;
+  prometheus::Counter& events_sent_;
+  prometheus::Counter& watchers_ended_for_lag_;
+  // The hub's counters as last observed (the Prometheus counters grow by the difference).
+  Mutex events_mu_;
+  EventHubStats last_events_ ABSL_GUARDED_BY(events_mu_);
 };
 
 }  // namespace nvlsched::daemon

@@ -25,6 +25,10 @@ struct DaemonOptions {
   int max_batch_count = 18;
   // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.
   int max_queued_calls = 4096;
+  // Events kept in the database for WatchEvents resumes; older ones are pruned.
+  int64_t event_retention = 1000000;
+  // Events a live watcher may fall behind before it is ended (RESOURCE_EXHAUSTED).
+  int64_t watch_buffer = 10000;
   // How long in-flight calls may run after SIGTERM before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Prometheus /metrics endpoint (host:port); empty turns it off.

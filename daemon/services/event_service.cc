@@ -1,0 +1,97 @@
+#include "daemon/services/event_service.h"
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/api/field_checks.h"
+#include "daemon/api/field_violations.h"
+#include "daemon/api/status_mapping.h"
+#include "daemon/services/unary_call.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+absl::Status ValidateWatchEventsRequest(const v1::WatchEventsRequest& req) {
+  FieldViolations violations;
+  if (!req.org().empty()) CheckOrg(violations, "org", req.org());
+  CheckOptionalUuid(violations, "tenant_id", req.tenant_id());
+  for (int i = 0; i < req.types_size(); ++i) {
+    const int type = req.types(i);
+    if (type == v1::EVENT_TYPE_UNSPECIFIED || !v1::EventType_IsValid(type)) {
+      violations.Add(Index("types", i),
+                     absl::StrCat(Index("types", i),
+                                  " must be an EventType (EVENT_TYPE_INSTANCE_CREATED, ...), got ",
+                                  type));
+    }
+  }
+  return violations.ToStatus("WatchEventsRequest");
+}
+
+// One watch stream: the hub sends through it; gRPC completes it. Finish is called once, by
+// whichever comes first: a refusal at the start, the hub ending the watch, or a cancellation.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, public EventSink {
+ public:
+  explicit WatchReactor(EventHub* hub) : hub_(hub) {}
+
+  // Registers with the hub, or finishes with the error.
+  void Start(EventFilter filter, uint64_t after_sequence) {
+    if (absl::Status s = hub_->Add(this, std::move(filter), after_sequence); !s.ok()) {
+      FinishOnce(ToGrpcStatus(s));
+    }
+  }
+  void FinishOnce(const grpc::Status& status) {
+    if (!finished_.exchange(true)) Finish(status);
+  }
+
+  // EventSink (delivery thread).
+  void Send(std::shared_ptr<const v1::Event> event) override {
+    in_flight_ = std::move(event);
+    StartWrite(in_flight_.get());
+  }
+  void End(const absl::Status& status) override { FinishOnce(ToGrpcStatus(status)); }
+
+  // gRPC.
+  void OnWriteDone(bool ok) override {
+    if (ok) hub_->WriteDone(this);  // else the stream is broken; OnDone follows
+  }
+  void OnCancel() override {
+    hub_->Remove(this);
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the watch"));
+  }
+  void OnDone() override {
+    hub_->Remove(this);
+    delete this;
+  }
+
+ private:
+  EventHub* const hub_;
+  std::atomic<bool> finished_{false};
+  std::shared_ptr<const v1::Event> in_flight_;  // kept alive until the write completes
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::Event>* EventServiceImpl::WatchEvents(
+    grpc::CallbackServerContext* ctx, const v1::WatchEventsRequest* req) {
+  auto* reactor = new WatchReactor(hub_);
+  absl::StatusOr<CallInfo> call =
+      BeginCall(*access_, ctx, "WatchEvents", Permission::kInstanceRead, req->org());
+  if (!call.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(call.status()));
+    return reactor;
+  }
+  if (absl::Status s = ValidateWatchEventsRequest(*req); !s.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(s));
+    return reactor;
+  }
+  EventFilter filter;
+  filter.org = req->org();
+  filter.tenant_id = req->tenant_id();
+  for (int type : req->types()) filter.types.insert(type);
+  reactor->Start(std::move(filter), req->after_sequence());
+  return reactor;
+}
+
+}  // namespace nvlsched::daemon
