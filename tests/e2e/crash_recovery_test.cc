@@ -5,6 +5,10 @@
 //   - a create whose answer was lost (the kill cut it off) is either there whole or not at
 //     all: retrying it with the same request_id must return the same batch if it was kept;
 //   - nothing is there that no client asked for, and no machine is held twice.
+//   - the event stream (EventService/WatchEvents), resumed after every restart from the last
+//     sequence read, has no gap and no repeat, and tells every instance's story exactly once:
+//     one INSTANCE_CREATED for each instance that was ever kept, one INSTANCE_DELETED for each
+//     that is gone, none for a create that was not kept.
 // NVLSCHED_CRASH_ROUNDS (default 12) and NVLSCHED_CRASH_SEED (default: time) tune it.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -24,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "daemon/api/fleet.h"
 #include "gtest/gtest.h"
+#include "nvlsched/v1/event_service.grpc.pb.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
@@ -107,6 +112,22 @@ std::map<std::string, v1::Instance> ListAll(v1::InstanceService::Stub& stub) {
   return out;
 }
 
+// The events after `after`, read until the stream has been idle for a while (the daemon has no
+// other client then, so that is the newest). The events are appended to *out.
+void ReadEvents(const std::string& address, uint64_t after, std::vector<v1::Event>* out) {
+  auto stub = v1::EventService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::WatchEventsRequest req;
+  req.set_after_sequence(after);
+  std::unique_ptr<grpc::ClientReader<v1::Event>> reader = stub->WatchEvents(&ctx, req);
+  v1::Event event;
+  while (reader->Read(&event)) out->push_back(event);
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+}
+
 void RunClient(const std::string& address, uint64_t seed, int client, int round,
                std::atomic<bool>& stop, std::vector<std::string>& held, Ledger& ledger) {
   auto stub = Connect(address);
@@ -171,6 +192,10 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
   Ledger ledger;
   std::vector<std::vector<std::string>> held(kClients);
   int total_acked_creates = 0;
+  // The event stream as read so far, across restarts.
+  uint64_t last_event = 0;
+  std::map<std::string, int> created_events;  // instance id -> INSTANCE_CREATED events
+  std::map<std::string, int> deleted_events;
   for (int round = 0; round < rounds; ++round) {
     testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
     ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo"}).ok()) << daemon.Log();
@@ -222,6 +247,17 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
     }
     ledger.lost_creates.clear();
 
+    // Resume the event stream where the last round left it.
+    std::vector<v1::Event> events;
+    ReadEvents(again.address(), last_event, &events);
+    for (const v1::Event& event : events) {
+      ASSERT_EQ(event.sequence(), last_event + 1)
+          << "event stream gap or repeat after a kill -9 (round " << round << ")";
+      last_event = event.sequence();
+      if (event.type() == v1::EVENT_TYPE_INSTANCE_CREATED) ++created_events[event.instance().id()];
+      if (event.type() == v1::EVENT_TYPE_INSTANCE_DELETED) ++deleted_events[event.instance().id()];
+    }
+
     std::set<std::string> accounted;
     for (const auto& [batch_id, ids] : ledger.acked_batches) {
       for (const std::string& id : ids) {
@@ -233,6 +269,20 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
     }
     for (const std::string& id : ledger.acked_deleted) {
       EXPECT_FALSE(present.count(id)) << "acknowledged delete undone: " << id;
+      EXPECT_EQ(deleted_events[id], 1) << "acknowledged delete of " << id << " has "
+                                       << deleted_events[id] << " INSTANCE_DELETED events";
+    }
+    for (const auto& [id, count] : created_events) {
+      EXPECT_EQ(count, 1) << "instance " << id << " has " << count << " INSTANCE_CREATED events";
+      EXPECT_TRUE(accounted.count(id)) << "an event for instance " << id
+                                       << ", which no client was told of";
+      const int deleted = deleted_events.count(id) ? deleted_events.at(id) : 0;
+      EXPECT_EQ(deleted, present.count(id) ? 0 : 1)
+          << "instance " << id << (present.count(id) ? " is present" : " is gone") << " but has "
+          << deleted << " INSTANCE_DELETED events";
+    }
+    for (const auto& [id, instance] : present) {
+      EXPECT_EQ(created_events.count(id), 1u) << "instance " << id << " has no INSTANCE_CREATED";
     }
     std::set<std::string> machines;
     for (const auto& [id, instance] : present) {
