@@ -7,6 +7,9 @@ python3-protobuf, and protoc to compile the repository's .proto files on the fly
 
   tools/nvlsched_call.py [--addr 127.0.0.1:50051] [--token T] [--cacert CA [--cert C --key K]]
                         SERVICE/METHOD [JSON | @file | -]
+  tools/nvlsched_call.py nvlsched.v1.EventService/WatchEvents '{"afterSequence": 0}'
+                                               (a streaming method: every message as it comes,
+                                                until Ctrl-C; --oneline: "sequence type reason")
   tools/nvlsched_call.py list                  (services, through server reflection)
   tools/nvlsched_call.py describe SYMBOL       (a service's methods, through server reflection)
 
@@ -26,7 +29,8 @@ PROTO_ROOTS = [os.path.join(ROOT, "proto"), "/usr/share/grpc-proto",
                "/usr/share/gocode/src/github.com/gogo/googleapis", "/usr/include"]
 PROTOS = ["nvlsched/v1/resources.proto", "nvlsched/v1/instance_service.proto",
           "nvlsched/v1/inventory_service.proto", "nvlsched/v1/capacity_service.proto",
-          "nvlsched/v1/admin_service.proto", "grpc/health/v1/health.proto",
+          "nvlsched/v1/admin_service.proto", "nvlsched/v1/event_service.proto",
+          "grpc/health/v1/health.proto",
           "google/rpc/status.proto", "google/rpc/code.proto", "google/rpc/error_details.proto",
           "grpc/reflection/v1alpha/reflection.proto"]
 
@@ -109,6 +113,8 @@ def main():
     parser.add_argument("--cacert", help="TLS: the CA that signed the server's certificate")
     parser.add_argument("--cert", help="mutual TLS: client certificate (PEM)")
     parser.add_argument("--key", help="mutual TLS: client private key (PEM)")
+    parser.add_argument("--oneline", action="store_true",
+                        help="streaming methods: one line per event (sequence, type, reason)")
     parser.add_argument("method", help="SERVICE/METHOD, e.g. nvlsched.v1.InventoryService/ListDomains, or 'list'")
     parser.add_argument("body", nargs="?", default="{}", help="JSON request, @file, or - for stdin")
     args = parser.parse_args()
@@ -142,12 +148,26 @@ def main():
     request = json_format.Parse(body, req_cls())
 
     channel = make_channel(args)
-    call = channel.unary_unary(f"/{service_name}/{method_name}",
-                               request_serializer=req_cls.SerializeToString,
-                               response_deserializer=resp_cls.FromString)
     metadata = [("authorization", "Bearer " + args.token)] if args.token else None
     try:
+        if method.server_streaming:
+            call = channel.unary_stream(f"/{service_name}/{method_name}",
+                                        request_serializer=req_cls.SerializeToString,
+                                        response_deserializer=resp_cls.FromString)
+            for message in call(request, metadata=metadata):
+                if args.oneline:
+                    kind = message.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number[
+                        message.type].name
+                    print(f"{message.sequence} {kind} {message.reason}", flush=True)
+                else:
+                    print(json_format.MessageToJson(message, indent=2), flush=True)
+            return 0
+        call = channel.unary_unary(f"/{service_name}/{method_name}",
+                                   request_serializer=req_cls.SerializeToString,
+                                   response_deserializer=resp_cls.FromString)
         response = call(request, metadata=metadata, timeout=30)
+    except KeyboardInterrupt:
+        return 0
     except grpc.RpcError as err:
         print(f"ERROR:\n  Code: {err.code().name}\n  Message: {err.details()}", file=sys.stderr)
         for key, value in err.trailing_metadata() or []:

@@ -30,6 +30,9 @@ absl::StatusOr<Workload> ParseWorkload(absl::string_view name) {
 absl::Status ValidateLoadOptions(const LoadOptions& o) {
   auto bad = [](absl::string_view what) { return absl::InvalidArgumentError(what); };
   if (o.target.empty()) return bad("target is required (host:port)");
+  if (o.watchers < 0 || o.watchers > 10000) {
+    return bad(absl::StrCat("watchers must be between 0 and 10000, got ", o.watchers));
+  }
   if (o.concurrency < 1 || o.concurrency > 100000) {
     return bad(absl::StrCat("concurrency must be between 1 and 100000, got ", o.concurrency));
   }

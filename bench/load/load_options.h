@@ -53,6 +53,11 @@ struct LoadOptions {
 
   // After the run, delete everything still held (not counted in the measured calls).
   bool cleanup = true;
+
+  // EventService/WatchEvents streams held open during the run (0: none), reading every event
+  // of `watch_org` ("" = every org) on one extra channel and thread: what watchers cost.
+  int watchers = 0;
+  std::string watch_org;
 };
 
 // INVALID_ARGUMENT naming the first bad field and its allowed range.

@@ -78,6 +78,12 @@ struct LoadResult {
   // learned the ids of. Non-zero means the fleet may hold instances nobody will free.
   int64_t creates_outcome_unknown = 0;
 
+  // LoadOptions::watchers: the streams, the events they read during the run, and how many the
+  // daemon ended before the run did (e.g. for falling behind).
+  int watchers = 0;
+  int64_t watch_events = 0;
+  int64_t watchers_ended_early = 0;
+
   const OpStats& op(OpKind kind) const { return ops[static_cast<int>(kind)]; }
   OpStats& op(OpKind kind) { return ops[static_cast<int>(kind)]; }
   // Every measured call, all kinds together.

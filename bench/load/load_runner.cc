@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/load/client_thread.h"
+#include "bench/load/watcher_pool.h"
 
 namespace nvlsched::load {
 namespace {
@@ -56,6 +57,15 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
         options.seed * 1000003 + static_cast<uint64_t>(i),
         absl::StrCat("nvlsched-load-", run_nonce, "-t", i, "-")));
   }
+  std::unique_ptr<WatcherPool> watchers;
+  if (options.workload != Workload::kNoop && options.watchers > 0) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    watchers = std::make_unique<WatcherPool>(
+        grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args),
+        options.watchers, options.watch_org, options.token);
+    if (absl::Status s = watchers->Start(); !s.ok()) return s;
+  }
   budget.start = LoadClock::now();
   budget.end = budget.start + absl::ToChronoNanoseconds(options.duration);
 
@@ -69,6 +79,12 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
   LoadResult result;
   result.workload = options.workload;
   for (const std::unique_ptr<ClientThread>& client : clients) result.Merge(client->result());
+  if (watchers != nullptr) {
+    watchers->Stop();
+    result.watchers = options.watchers;
+    result.watch_events = watchers->events();
+    result.watchers_ended_early = watchers->ended_early();
+  }
   return result;
 }
 

@@ -30,6 +30,10 @@ ABSL_FLAG(std::string, instance_type_id, "",
           "type)");
 ABSL_FLAG(std::string, workload, "batch", "batch | single | mixed | noop");
 ABSL_FLAG(int, concurrency, 64, "calls in flight");
+ABSL_FLAG(int, watchers, 0,
+          "EventService/WatchEvents streams held open during the run, reading every event "
+          "(what watchers cost the write path)");
+ABSL_FLAG(std::string, watch_org, "", "the org the watchers watch (empty: every org)");
 ABSL_FLAG(int, threads, 2, "client threads, each with its own connection and completion queue");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "stop issuing calls after this long");
 ABSL_FLAG(int64_t, max_calls, 200000, "stop issuing calls after this many");
@@ -153,6 +157,8 @@ int main(int argc, char** argv) {
   options.single_fraction = absl::GetFlag(FLAGS_single_fraction);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.cleanup = absl::GetFlag(FLAGS_cleanup);
+  options.watchers = absl::GetFlag(FLAGS_watchers);
+  options.watch_org = absl::GetFlag(FLAGS_watch_org);
 
   nvlsched::load::LoadReport report;
   report.options = options;

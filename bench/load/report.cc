@@ -84,10 +84,12 @@ std::string JsonRun(const LoadResult& run) {
       R"("ops": {)", absl::StrJoin(ops, ", "), "}, ",
       absl::StrFormat(R"("cleanup": {"calls": %d, "errors": %d, "batches_deleted": %d, )"
                       R"("instances_deleted": %d}, "instances_left": %d, )"
-                      R"("creates_outcome_unknown": %d)",
+                      R"("creates_outcome_unknown": %d, "watchers": %d, "watch_events": %d, )"
+                      R"("watchers_ended_early": %d)",
                       run.cleanup_calls, run.cleanup_errors, run.cleanup.batches_deleted,
                       run.cleanup.InstancesDeleted(), run.instances_left,
-                      run.creates_outcome_unknown),
+                      run.creates_outcome_unknown, run.watchers, run.watch_events,
+                      run.watchers_ended_early),
       "}");
 }
 
@@ -146,6 +148,12 @@ std::string FormatText(const LoadReport& report) {
           t.batches_created, t.batch_instances_created, t.singles_created, t.batches_deleted,
           t.batch_instances_deleted, t.singles_deleted, run.cleanup_calls, run.cleanup_errors,
           run.cleanup.InstancesDeleted(), run.instances_left);
+      if (run.watchers > 0) {
+        absl::StrAppendFormat(&out,
+                              "  %d watchers read %d events during the run; %d were ended "
+                              "early by the daemon\n",
+                              run.watchers, run.watch_events, run.watchers_ended_early);
+      }
       if (run.creates_outcome_unknown > 0) {
         absl::StrAppendFormat(&out,
                               "  WARNING: %d creates ended without a verdict (deadline, "

@@ -78,7 +78,8 @@ void EventHub::Publish(std::vector<std::shared_ptr<const v1::Event>> events, uin
   work_.Signal();
 }
 
-absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_sequence) {
+absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_sequence,
+                           bool from_now) {
   auto watcher = std::make_shared<Watcher>();
   watcher->key = sink;
   watcher->filter = std::move(filter);
@@ -92,6 +93,7 @@ absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_s
       return absl::UnavailableError(
           "nvlschedd is shutting down; retry against the new instance");
     }
+    if (from_now) after_sequence = newest_;
     if (after_sequence > newest_) {
       return absl::OutOfRangeError(absl::StrCat(
           "after_sequence ", after_sequence, " is beyond the newest event, ", newest_,

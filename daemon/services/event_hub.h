@@ -96,7 +96,9 @@ class EventHub {
   // at the oldest retained event). OUT_OF_RANGE when events after it were pruned, or when it is
   // beyond the newest event; UNAVAILABLE when stopped. `sink` must stay valid until Remove;
   // it names the watcher.
-  absl::Status Add(EventSink* sink, EventFilter filter, uint64_t after_sequence);
+  // `from_now`: start after the newest event instead (after_sequence is then ignored).
+  absl::Status Add(EventSink* sink, EventFilter filter, uint64_t after_sequence,
+                   bool from_now = false);
   // The sink's write finished (any thread).
   void WriteDone(const EventSink* sink);
   // The stream is done: the hub forgets the watcher and never calls its sink again. No-op

@@ -17,6 +17,11 @@ absl::Status ValidateWatchEventsRequest(const v1::WatchEventsRequest& req) {
   FieldViolations violations;
   if (!req.org().empty()) CheckOrg(violations, "org", req.org());
   CheckOptionalUuid(violations, "tenant_id", req.tenant_id());
+  if (req.from_now() && req.after_sequence() != 0) {
+    violations.Add("after_sequence",
+                   absl::StrCat("after_sequence must be 0 with from_now (got ",
+                                req.after_sequence(), "): give one resume point or the other"));
+  }
   for (int i = 0; i < req.types_size(); ++i) {
     const int type = req.types(i);
     if (type == v1::EVENT_TYPE_UNSPECIFIED || !v1::EventType_IsValid(type)) {
@@ -36,8 +41,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, public Ev
   explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
   // Registers with the hub, or finishes with the error.
-  void Start(EventFilter filter, uint64_t after_sequence) {
-    if (absl::Status s = hub_->Add(this, std::move(filter), after_sequence); !s.ok()) {
+  void Start(EventFilter filter, uint64_t after_sequence, bool from_now) {
+    if (absl::Status s = hub_->Add(this, std::move(filter), after_sequence, from_now); !s.ok()) {
       FinishOnce(ToGrpcStatus(s));
     }
   }
@@ -90,7 +95,7 @@ grpc::ServerWriteReactor<v1::Event>* EventServiceImpl::WatchEvents(
   filter.org = req->org();
   filter.tenant_id = req->tenant_id();
   for (int type : req->types()) filter.types.insert(type);
-  reactor->Start(std::move(filter), req->after_sequence());
+  reactor->Start(std::move(filter), req->after_sequence(), req->from_now());
   return reactor;
 }
 
