@@ -51,15 +51,21 @@ EventHub::EventHub(StoreReader reader, uint64_t oldest, uint64_t newest, EventHu
 EventHub::~EventHub() { Stop(); }
 
 void EventHub::Stop() {
-  std::vector<std::shared_ptr<Watcher>> watchers;
   {
     MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    watchers.swap(watchers_);
     work_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
+  // The watchers stay registered until their streams are done (Remove), so a reactor that
+  // finishes meanwhile clears its sink under sink_mu before it is deleted, and End never calls
+  // a deleted sink.
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  {
+    MutexLock lock(&mu_);
+    watchers = watchers_;
+  }
   for (const std::shared_ptr<Watcher>& w : watchers) {
     End(w, absl::UnavailableError(
                "nvlschedd is shutting down; resume the watch against the new instance"));
