@@ -19,6 +19,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "store/sqlite_status.h"
 #include "store/store.h"
@@ -120,15 +121,17 @@ absl::Status Store::WriteSnapshot(const std::string& dest_path) {
     }
   } catch (const SQLite::Exception& e) {
     ::unlink(temp_path.c_str());
+    // Named by the file asked for: the temporary file is ours, not the caller's business.
     return SqliteErrorStatus(absl::StatusCode::kUnavailable,
-                             absl::StrCat("writing snapshot of ", options_.path, " to ", temp_path),
+                             absl::StrCat("writing snapshot of ", options_.path, " to ", dest_path),
                              e);
   }
   absl::Status status = SyncPath(temp_path, /*directory=*/false);
   if (status.ok()) status = RenameNoReplace(temp_path, dest_path);
   if (!status.ok()) {
     ::unlink(temp_path.c_str());
-    return status;
+    return absl::Status(status.code(),
+                        absl::StrReplaceAll(status.message(), {{temp_path, dest_path}}));
   }
   return SyncPath(DirectoryOf(dest_path), /*directory=*/true);
 }

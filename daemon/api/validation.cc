@@ -52,6 +52,23 @@ std::string IpAddressProblem(const std::string& text) {
   return "";
 }
 
+// The seed: virtual_function_id "must be specified if isPhysical is false". is_physical is
+// optional in the API, so only an explicit false requires one; a negative one is never valid.
+template <typename Interface>
+void CheckVirtualFunction(FieldViolations& violations, const std::string& path,
+                          const Interface& interface) {
+  const std::string field = Child(path, "virtual_function_id");
+  if (interface.has_virtual_function_id() && interface.virtual_function_id() < 0) {
+    violations.Add(field, absl::StrCat(field, " must be 0 or more, got ",
+                                       interface.virtual_function_id()));
+  } else if (interface.has_is_physical() && !interface.is_physical() &&
+             !interface.has_virtual_function_id()) {
+    violations.Add(field, absl::StrCat(field, " is required when ", Child(path, "is_physical"),
+                                       " is false: the index of the virtual function to attach "
+                                       "(or set is_physical to true)"));
+  }
+}
+
 InterfaceSummary CheckInterfaces(FieldViolations& violations,
                                  const Repeated<v1::InterfaceCreateRequest>& interfaces,
                                  Creation creation) {
@@ -102,12 +119,7 @@ InterfaceSummary CheckInterfaces(FieldViolations& violations,
                      absl::StrCat(Child(path, "device_instance"), " must be 0 or more, got ",
                                   interface.device_instance()));
     }
-    // See validation.h: only a negative virtual function is certainly wrong.
-    if (interface.has_virtual_function_id() && interface.virtual_function_id() < 0) {
-      violations.Add(Child(path, "virtual_function_id"),
-                     absl::StrCat(Child(path, "virtual_function_id"), " must be 0 or more, got ",
-                                  interface.virtual_function_id()));
-    }
+    CheckVirtualFunction(violations, path, interface);
   }
   if (summary.with_subnet > 0 && summary.with_vpc_prefix > 0) {
     violations.Add("interfaces",
@@ -194,11 +206,7 @@ void CheckInfiniBandInterfaces(FieldViolations& violations,
                      absl::StrCat(Child(path, "device_instance"), " must be 0 or more, got ",
                                   interface.device_instance()));
     }
-    if (interface.has_virtual_function_id() && interface.virtual_function_id() < 0) {
-      violations.Add(Child(path, "virtual_function_id"),
-                     absl::StrCat(Child(path, "virtual_function_id"), " must be 0 or more, got ",
-                                  interface.virtual_function_id()));
-    }
+    CheckVirtualFunction(violations, path, interface);
   }
 }
 

@@ -21,9 +21,10 @@
 //     machines already in the inventory but absent from the fleet (ApplyFleet upserts).
 //
 // Choices where the seed is ambiguous (see also the comments in validation.cc):
-//   - virtual_function_id "must be specified if isPhysical is false", yet the seed's own
-//     examples send isPhysical=true and never a virtual function. We do not require it; we
-//     reject only a negative one, which can never name a virtual function.
+//   - virtual_function_id "must be specified if isPhysical is false": is_physical is optional
+//     in the API, so an explicit false without a virtual function is INVALID_ARGUMENT at
+//     interfaces[i].virtual_function_id (and infiniband_interfaces[i]...); an absent
+//     is_physical states nothing and requires none. A negative one is never valid.
 //   - UUIDs are accepted in any case and any version; duplicates compare case-insensitively.
 //   - Instance, batch and machine ids are UUIDs (the seed's Instance.id is format: uuid).
 //   - A single CreateInstance may omit networking (vpc_id and interfaces) and the operating

@@ -70,9 +70,10 @@ absl::Status Engine::SubmitWrite(WriteFn write, DoneFn done, absl::Time deadline
   return Enqueue(std::move(op), /*is_write=*/true);
 }
 
-absl::Status Engine::SubmitRead(ReadFn read, absl::Time deadline) {
+absl::Status Engine::SubmitRead(ReadFn read, absl::Time deadline, DoneFn refused) {
   Op op;
   op.read = std::move(read);
+  op.done = std::move(refused);
   op.deadline = deadline;
   return Enqueue(std::move(op), /*is_write=*/false);
 }
@@ -177,11 +178,16 @@ void Engine::RunGroup(std::deque<Op>& group) {
   }
   state_->ClearJournal();
 
-  // Complete in arrival order: writes get their final status; reads see the committed state.
+  // Complete in arrival order: writes get their final status; reads see the committed state,
+  // unless their caller has given up already (an expired deadline never takes anything).
+  const absl::Time reply_time = absl::Now();
   for (size_t i = 0; i < group.size(); ++i) {
     Op& op = group[i];
     if (op.write) {
       op.done(std::move(results[i]));
+    } else if (op.done && op.deadline < reply_time) {
+      op.done(absl::DeadlineExceededError(
+          "the call's deadline passed while it was queued; nothing was read"));
     } else {
       op.read(*state_);
     }

@@ -92,8 +92,11 @@ class Engine {
   // (RESOURCE_EXHAUSTED: queue full; UNAVAILABLE: read-only or stopped). An op whose deadline
   // has passed when its turn comes is not applied: done(DEADLINE_EXCEEDED).
   absl::Status SubmitWrite(WriteFn write, DoneFn done, absl::Time deadline = absl::InfiniteFuture());
-  // Queues a read (same errors, except that reads are accepted while read-only).
-  absl::Status SubmitRead(ReadFn read, absl::Time deadline = absl::InfiniteFuture());
+  // Queues a read (same errors, except that reads are accepted while read-only). A read whose
+  // deadline has passed when its turn comes does not run: refused(DEADLINE_EXCEEDED) instead
+  // (when `refused` is empty, the read runs anyway).
+  absl::Status SubmitRead(ReadFn read, absl::Time deadline = absl::InfiniteFuture(),
+                          DoneFn refused = nullptr);
 
   bool read_only() const { return read_only_.load(std::memory_order_acquire); }
   size_t queued() const;
@@ -101,7 +104,7 @@ class Engine {
  private:
   struct Op {
     WriteFn write;   // empty for a read
-    DoneFn done;
+    DoneFn done;     // a write's completion, or a read's refusal
     ReadFn read;
     absl::Time deadline;
   };

@@ -1,5 +1,7 @@
 #include "daemon/server/metrics.h"
 
+#include <grpcpp/server_context.h>
+
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
@@ -32,7 +34,8 @@ std::string CodeName(grpc::StatusCode code) {
 class CallInterceptor final : public grpc::experimental::Interceptor {
  public:
   CallInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
-      : metrics_(metrics), method_(info->method() != nullptr ? info->method() : "?"),
+      : metrics_(metrics), info_(info),
+        method_(info->method() != nullptr ? info->method() : "?"),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -41,13 +44,22 @@ class CallInterceptor final : public grpc::experimental::Interceptor {
       const grpc::Status status = methods->GetSendStatus();
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->ObserveCall(method_, status.error_code(), seconds);
+      grpc::StatusCode code = status.error_code();
+      // A stream the client cancelled is CANCELLED, whatever status the handler finished it
+      // with (gRPC's health service ends a cancelled Watch with UNKNOWN "OnCancel()"), so
+      // error dashboards do not count clients that simply went away.
+      if (code == grpc::StatusCode::UNKNOWN && info_->server_context() != nullptr &&
+          info_->server_context()->IsCancelled()) {
+        code = grpc::StatusCode::CANCELLED;
+      }
+      metrics_->ObserveCall(method_, code, seconds);
     }
     methods->Proceed();
   }
 
  private:
   Metrics* const metrics_;
+  grpc::experimental::ServerRpcInfo* const info_;
   const std::string method_;
   const std::chrono::steady_clock::time_point start_;
 };

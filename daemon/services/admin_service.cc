@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -33,6 +34,51 @@ absl::Status ValidateSnapshotPath(const std::string& path) {
   return violations.ToStatus("CreateSnapshotRequest");
 }
 
+// Where a CreateSnapshot path may write: only inside --snapshot_dir. A bare file name is
+// written there; a path (relative to the directory, or absolute) must resolve, symbolic links
+// followed, to a file in the directory or below it.
+// Errors: FAILED_PRECONDITION (no --snapshot_dir; the directory the file would go in does not
+// exist), INVALID_ARGUMENT with a BadRequest at `path` (it leaves the directory, or names a
+// reserved temporary file).
+absl::StatusOr<std::string> ResolveSnapshotPath(const std::string& requested,
+                                                const std::string& snapshot_dir) {
+  namespace fs = std::filesystem;
+  if (snapshot_dir.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CreateSnapshot writes only inside --snapshot_dir, and this nvlschedd has none: start it "
+        "with --snapshot_dir=DIR, then pass a file name (or nothing, for a timestamped file)"));
+  }
+  std::error_code error;
+  const fs::path dir = fs::weakly_canonical(fs::path(snapshot_dir), error);
+  const fs::path asked(requested);
+  const fs::path target = (asked.is_absolute() ? asked : fs::path(snapshot_dir) / asked)
+                              .lexically_normal();
+  const fs::path parent = fs::weakly_canonical(target.parent_path(), error);
+  const std::string relative = parent.lexically_relative(dir).string();
+  const bool inside = !error && !relative.empty() && relative != ".." &&
+                      relative.rfind("../", 0) != 0;
+  const std::string name = target.filename().string();
+  FieldViolations violations;
+  if (!inside) {
+    violations.Add("path", absl::StrCat("path \"", requested, "\" is outside --snapshot_dir (",
+                                        dir.string(), "): give a file name such as "
+                                        "\"before-upgrade.db\", or a path inside that directory"));
+  } else if (name.empty() || name == "." || name == "..") {
+    violations.Add("path", absl::StrCat("path \"", requested, "\" must name a file"));
+  } else if (name.find(".partial-") != std::string::npos) {
+    violations.Add("path", absl::StrCat("path \"", requested, "\" names a temporary file of "
+                                        "the snapshot writer (\".partial-\"); choose another "
+                                        "name"));
+  }
+  if (!violations.empty()) return violations.ToStatus("CreateSnapshotRequest");
+  if (!fs::is_directory(parent, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "directory ", parent.string(), " does not exist inside --snapshot_dir ", dir.string(),
+        ": create it first, or give a file name directly in the snapshot directory"));
+  }
+  return (parent / name).string();
+}
+
 }  // namespace
 
 AdminServiceImpl::AdminServiceImpl(store::Store* store, const AccessControl* access,
@@ -49,6 +95,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
   absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, "CreateSnapshot", Permission::kAdmin, "");
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (absl::Status s = ValidateSnapshotPath(request->path()); !s.ok()) return FinishNow(ctx, s);
+  if (!request->path().empty()) {
+    if (absl::Status s = EnsureSnapshotDir(options_.snapshot_dir);
+        !options_.snapshot_dir.empty() && !s.ok()) {
+      return FinishNow(ctx, s);
+    }
+    absl::StatusOr<std::string> resolved =
+        ResolveSnapshotPath(request->path(), options_.snapshot_dir);
+    if (!resolved.ok()) return FinishNow(ctx, resolved.status());
+  }
   if (request->path().empty() && options_.snapshot_dir.empty()) {
     return FinishNow(ctx, absl::FailedPreconditionError(
                               "no path given and no snapshot directory configured: start "
@@ -112,6 +167,14 @@ void AdminServiceImpl::RunJob(const Job& job) {
     if (path.empty()) {
       dir_status = EnsureSnapshotDir(options_.snapshot_dir);
       path = SnapshotPathIn(options_.snapshot_dir, absl::Now());
+    } else {
+      // Resolved again here: the directory may have changed since the call was accepted.
+      absl::StatusOr<std::string> resolved = ResolveSnapshotPath(path, options_.snapshot_dir);
+      if (resolved.ok()) {
+        path = *std::move(resolved);
+      } else {
+        dir_status = resolved.status();
+      }
     }
     file = dir_status.ok() ? WriteSnapshotFile(*store_, path) : absl::StatusOr<SnapshotFile>(dir_status);
   } catch (const std::exception& e) {

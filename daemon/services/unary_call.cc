@@ -75,16 +75,16 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
   return call;
 }
 
-void LogWrite(const CallInfo& call, const absl::Status& status) {
+void LogCall(const CallInfo& call, const absl::Status& status, bool is_write) {
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - call.start);
   if (status.ok()) {
+    if (!is_write) return;
     spdlog::info("{} request_id={} caller={}{} OK in {:.3f} ms", call.method, call.request_id,
                  Caller(call.principal), Target(call), ms);
   } else {
-    spdlog::info("{} request_id={} caller={}{} {} in {:.3f} ms: {}", call.method,
+    spdlog::warn("{} request_id={} caller={}{} {} in {:.3f} ms: {}", call.method,
                  call.request_id, Caller(call.principal), Target(call),
-                 absl::StatusCodeToString(status.code()), ms,
-                 std::string(status.message()));
+                 absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
   }
 }
 

@@ -53,34 +53,45 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
                                    const char* method, Permission permission,
                                    absl::string_view org);
 
-// Logs one line for a state-changing call: method, request id, caller, outcome, latency.
-void LogWrite(const CallInfo& call, const absl::Status& status);
+// Logs one line for a call: method, request id, caller, outcome, latency. A refusal (any
+// non-OK outcome) is a warning; a state change that succeeded is info; a read that succeeded
+// is not logged (`is_write` false).
+void LogCall(const CallInfo& call, const absl::Status& status, bool is_write);
 
-// The reactor of a write call: finished by the engine thread, it logs the call (LogWrite) in
-// OnDone, on a gRPC thread, so formatting and writing the log line stay off the engine's loop.
-class LoggedWriteReactor final : public grpc::ServerUnaryReactor {
+// The reactor of a call that reaches the engine: finished by the engine thread, it logs the
+// call (LogCall) in OnDone, on a gRPC thread, so formatting and writing the log line stay off
+// the engine's loop.
+class LoggedReactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit LoggedWriteReactor(CallInfo call) : call_(std::move(call)) {}
+  LoggedReactor(CallInfo call, bool is_write) : call_(std::move(call)), is_write_(is_write) {}
   void FinishWith(absl::Status status) {
     status_ = std::move(status);
     Finish(ToGrpcStatus(status_));
   }
   void OnDone() override {
-    LogWrite(call_, status_);
+    LogCall(call_, status_, is_write_);
     delete this;
   }
 
  private:
   const CallInfo call_;
+  const bool is_write_;
   absl::Status status_;  // written before Finish, read in OnDone (after it)
 };
 
-// Finishes the call at once with `status` (validation failures).
+// Finishes the call at once with `status` (refused before it reached the engine).
 inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
                                            const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+// The same, logging the refusal (a call that passed authentication).
+inline grpc::ServerUnaryReactor* RefuseNow(grpc::CallbackServerContext* ctx,
+                                           const CallInfo& call, const absl::Status& status,
+                                           bool is_write) {
+  LogCall(call, status, is_write);
+  return FinishNow(ctx, status);
 }
 
 // What a method is called (in logs) and what it needs (auth.h).
@@ -113,8 +124,8 @@ class CallPath {
     if (!call.ok()) return FinishNow(ctx, call.status());
     call->tenant_id = std::string(tenant_id);
     auto core = prepare();
-    if (!core.ok()) return FinishNow(ctx, core.status());
-    auto* reactor = new LoggedWriteReactor(*std::move(call));
+    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/true);
+    auto* reactor = new LoggedReactor(*std::move(call), /*is_write=*/true);
     absl::Status queued = engine_->SubmitWrite(
         [op = std::move(op), core = *std::move(core)](State& state) mutable {
           return op(state, core);
@@ -132,14 +143,14 @@ class CallPath {
     absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
     if (!call.ok()) return FinishNow(ctx, call.status());
     auto core = prepare();
-    if (!core.ok()) return FinishNow(ctx, core.status());
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/false);
+    auto* reactor = new LoggedReactor(*std::move(call), /*is_write=*/false);
     absl::Status queued = engine_->SubmitRead(
         [reactor, op = std::move(op), core = *std::move(core)](const State& state) mutable {
-          reactor->Finish(ToGrpcStatus(op(state, core)));
+          reactor->FinishWith(op(state, core));
         },
-        DeadlineOf(ctx));
-    if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+        DeadlineOf(ctx), [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); });
+    if (!queued.ok()) reactor->FinishWith(std::move(queued));
     return reactor;
   }
 

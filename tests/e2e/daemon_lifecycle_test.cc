@@ -12,11 +12,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "nvlsched/v1/event_service.grpc.pb.h"
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/daemon_process.h"
@@ -147,6 +149,44 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
       "nvlsched_requests_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
   EXPECT_THAT(body, HasSubstr("nvlsched_request_duration_seconds_count{code=\"OK\",method=\"/grpc."
                               "health.v1.Health/Check\"} 1"));
+
+  // A Health/Watch the client cancels is counted as CANCELLED, not as an UNKNOWN error.
+  {
+    auto health = grpc::health::v1::Health::NewStub(
+        grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    auto reader = health->Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+    grpc::health::v1::HealthCheckResponse first;
+    ASSERT_TRUE(reader->Read(&first));
+    ctx.TryCancel();
+    while (reader->Read(&first)) {
+    }
+    reader->Finish();
+  }
+  // One event watcher connected, and the events it was sent.
+  auto events = nvlsched::v1::EventService::NewStub(
+      grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext watch_ctx;
+  nvlsched::v1::WatchEventsRequest watch;
+  watch.set_after_sequence(140);
+  auto watcher = events->WatchEvents(&watch_ctx, watch);
+  nvlsched::v1::Event event;
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(watcher->Read(&event));  // 141..145, and the drain
+  std::string watched;
+  for (int attempt = 0; attempt < 100; ++attempt) {  // the Watch's status lands just after
+    watched = HttpGetMetrics(port);
+    if (watched.find("Health/Watch") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(watched, HasSubstr(
+      "nvlsched_requests_total{code=\"CANCELLED\",method=\"/grpc.health.v1.Health/Watch\"} 1"));
+  EXPECT_THAT(watched, ::testing::Not(HasSubstr("code=\"UNKNOWN\"")));
+  EXPECT_THAT(watched, HasSubstr("nvlsched_event_watchers 1"));
+  EXPECT_THAT(watched, HasSubstr("nvlsched_events_sent_total 6"));
+  watch_ctx.TryCancel();
+  while (watcher->Read(&event)) {
+  }
+  watcher->Finish();
   ASSERT_TRUE(daemon.StopWith(SIGTERM).ok());
 }
 

@@ -73,8 +73,13 @@ TEST(BatchCreateValidationTest, AcceptedVariations) {
       {"uppercase UUIDs", [](auto& r) { r.set_tenant_id("F97DF110-F4DE-492E-8849-4A6AF68026B0"); }},
       {"count 2", [](auto& r) { r.set_count(2); }},
       {"count 18", [](auto& r) { r.set_count(18); }},
-      {"virtual interface without a virtual function",
-       [](auto& r) { r.mutable_interfaces(0)->set_is_physical(false); }},
+      {"virtual interface with its virtual function",
+       [](auto& r) {
+         r.mutable_interfaces(0)->set_is_physical(false);
+         r.mutable_interfaces(0)->set_virtual_function_id(0);
+       }},
+      {"is_physical not stated, no virtual function",
+       [](auto& r) { r.mutable_interfaces(0)->clear_is_physical(); }},
       {"iPXE instead of an operating system",
        [](auto& r) {
          r.clear_operating_system_id();
@@ -121,7 +126,8 @@ struct BadBatch {
 void AddSubnetInterface(v1::BatchCreateInstancesRequest& r, bool physical) {
   v1::InterfaceCreateRequest* interface = r.add_interfaces();
   interface->set_subnet_id(kOtherUuid);
-  interface->set_is_physical(physical);
+  // Not physical: is_physical left unstated (an explicit false would need a virtual function).
+  if (physical) interface->set_is_physical(true);
 }
 
 std::vector<BadBatch> BadBatches() {
@@ -236,6 +242,16 @@ std::vector<BadBatch> BadBatches() {
        },
        {"interfaces[0].virtual_function_id"},
        "interfaces[0].virtual_function_id must be 0 or more, got -2"},
+      // Seed 000: virtualFunctionId "must be specified if isPhysical is false".
+      {"VirtualInterfaceWithoutVirtualFunction",
+       [](auto& r) { r.mutable_interfaces(0)->set_is_physical(false); },
+       {"interfaces[0].virtual_function_id"},
+       "interfaces[0].virtual_function_id is required when interfaces[0].is_physical is false"},
+      {"VirtualInfiniBandWithoutVirtualFunction",
+       [](auto& r) { r.mutable_infiniband_interfaces(0)->set_is_physical(false); },
+       {"infiniband_interfaces[0].virtual_function_id"},
+       "infiniband_interfaces[0].virtual_function_id is required when "
+       "infiniband_interfaces[0].is_physical is false"},
       {"SecondaryVpcsWithSubnets",
        [](auto& r) { r.add_secondary_vpc_ids(kOtherUuid); },
        {"secondary_vpc_ids"},

@@ -27,9 +27,9 @@ class AdminServiceTest : public ServiceTest {
 
 TEST_F(AdminServiceTest, WritesASnapshotThatIsADatabaseHoldingTheFleet) {
   ASSERT_TRUE(ApplySmallFleet().ok());
-  const std::string path = temp_dir() + "/copy.db";
+  const std::string path = snapshot_dir() + "/copy.db";
   v1::CreateSnapshotResponse resp;
-  grpc::Status status = Snapshot(path, &resp);
+  grpc::Status status = Snapshot("copy.db", &resp);  // a bare name goes in --snapshot_dir
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(resp.path(), path);
   ASSERT_TRUE(std::filesystem::exists(path));
@@ -56,9 +56,9 @@ TEST_F(AdminServiceTest, ADaemonStartsFromTheSnapshotWithTheSameInventory) {
   v1::ListMachinesResponse before;
   ASSERT_TRUE(inventory().ListMachines(Context().get(), {}, &before).ok());
 
-  const std::string path = temp_dir() + "/restore.db";
+  const std::string path = snapshot_dir() + "/restore.db";
   v1::CreateSnapshotResponse resp;
-  ASSERT_TRUE(Snapshot(path, &resp).ok());
+  ASSERT_TRUE(Snapshot(path, &resp).ok());  // an absolute path inside --snapshot_dir
   HarnessOptions options;
   options.db_path = path;
   absl::StatusOr<std::unique_ptr<ServiceHarness>> restored = ServiceHarness::Start(options);
@@ -85,7 +85,8 @@ TEST_F(AdminServiceTest, AnEmptyPathWritesATimestampedFileInTheSnapshotDir) {
 }
 
 TEST_F(AdminServiceTest, NeverOverwritesAFile) {
-  const std::string path = temp_dir() + "/taken.db";
+  std::filesystem::create_directories(snapshot_dir());
+  const std::string path = snapshot_dir() + "/taken.db";
   std::ofstream(path) << "precious";
   v1::CreateSnapshotResponse resp;
   grpc::Status status = Snapshot(path, &resp);
@@ -97,10 +98,40 @@ TEST_F(AdminServiceTest, NeverOverwritesAFile) {
   EXPECT_EQ(contents, "precious");
 }
 
-TEST_F(AdminServiceTest, AMissingDirectoryIsUnavailable) {
+// A path that can never work is not UNAVAILABLE (which tells clients to retry).
+TEST_F(AdminServiceTest, AMissingDirectoryIsAFailedPrecondition) {
   v1::CreateSnapshotResponse resp;
-  grpc::Status status = Snapshot(temp_dir() + "/no/such/dir/x.db", &resp);
-  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::UNAVAILABLE, "no/such/dir"));
+  grpc::Status status = Snapshot(snapshot_dir() + "/no/such/dir/x.db", &resp);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::FAILED_PRECONDITION, "no/such/dir"));
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("does not exist inside --snapshot_dir"));
+}
+
+// CreateSnapshot writes only inside --snapshot_dir: "../" and absolute paths elsewhere, also
+// through a symbolic link, are INVALID_ARGUMENT naming the field, and nothing is written.
+TEST_F(AdminServiceTest, PathsOutsideTheSnapshotDirAreRefused) {
+  std::filesystem::create_directories(snapshot_dir());
+  std::filesystem::create_symlink(temp_dir(), snapshot_dir() + "/escape");
+  for (const std::string& path :
+       {std::string("../outside.db"), std::string("sub/../../outside.db"),
+        temp_dir() + "/outside.db", std::string("escape/outside.db"),
+        std::string("/etc/nvlsched-outside.db")}) {
+    v1::CreateSnapshotResponse resp;
+    grpc::Status status = Snapshot(path, &resp);
+    EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::INVALID_ARGUMENT, "outside --snapshot_dir"))
+        << path << ": " << status.error_message();
+    ASSERT_TRUE(DetailsOf(status).bad_request.has_value()) << path;
+    EXPECT_THAT(ViolationFields(*DetailsOf(status).bad_request), ElementsAre("path"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(temp_dir() + "/outside.db"));
+  // The snapshot writer's own temporary names are not for callers.
+  v1::CreateSnapshotResponse resp;
+  grpc::Status status = Snapshot("x.db.partial-1-2", &resp);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::INVALID_ARGUMENT, "temporary file"));
+  // A subdirectory that exists is fine.
+  std::filesystem::create_directories(snapshot_dir() + "/daily");
+  status = Snapshot("daily/one.db", &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.path(), snapshot_dir() + "/daily/one.db");
 }
 
 TEST_F(AdminServiceTest, InvalidPaths) {
@@ -123,13 +154,14 @@ class AdminWithoutSnapshotDirTest : public AdminServiceTest {
   }
 };
 
-TEST_F(AdminWithoutSnapshotDirTest, AnEmptyPathNeedsASnapshotDir) {
+TEST_F(AdminWithoutSnapshotDirTest, SnapshotsNeedASnapshotDir) {
   v1::CreateSnapshotResponse resp;
   grpc::Status status = Snapshot("", &resp);
   EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::FAILED_PRECONDITION, "--snapshot_dir"));
-  // An explicit path still works.
+  // An explicit path too: without a directory to confine it, nothing is written anywhere.
   status = Snapshot(temp_dir() + "/explicit.db", &resp);
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::FAILED_PRECONDITION, "--snapshot_dir"));
+  EXPECT_FALSE(std::filesystem::exists(temp_dir() + "/explicit.db"));
 }
 
 }  // namespace

@@ -456,5 +456,31 @@ TEST_F(AuthorizationLogTest, LogsEachWriteWithRequestIdCallerTenantAndOutcome) {
   EXPECT_THAT(log, ::testing::Not(::testing::HasSubstr("token-acme-admin")));  // never the token
 }
 
+// Every refusal is a warning (README, "Authentication, roles and TLS"): a write refused by
+// validation, and a read refused by the engine, not only authentication refusals.
+TEST_F(AuthorizationLogTest, LogsEveryRefusalAsAWarning) {
+  auto ctx = As(Caller::kTenantOwnOrg);
+  ctx->AddMetadata("x-request-id", "bad-write");
+  v1::CreateInstanceRequest bad = Single("x", 1);  // a name of 1 character
+  v1::Instance created;
+  EXPECT_EQ(instances().CreateInstance(ctx.get(), bad, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  auto read_ctx = As(Caller::kTenantOwnOrg);
+  read_ctx->AddMetadata("x-request-id", "missing-read");
+  v1::GetInstanceRequest get;
+  get.set_org(f::kOrg);
+  get.set_id("0badbad0-0000-4000-8000-000000000000");
+  v1::Instance found;
+  EXPECT_EQ(instances().GetInstance(read_ctx.get(), get, &found).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  const std::string write_line = "CreateInstance request_id=bad-write caller=alice@acme";
+  const std::string read_line = "GetInstance request_id=missing-read caller=alice@acme";
+  const std::string log = LogContaining({write_line, read_line});
+  EXPECT_THAT(log, ::testing::HasSubstr(absl::StrCat("[warning] ", write_line)));
+  EXPECT_THAT(log, ::testing::HasSubstr("INVALID_ARGUMENT in"));
+  EXPECT_THAT(log, ::testing::HasSubstr(absl::StrCat("[warning] ", read_line)));
+  EXPECT_THAT(log, ::testing::HasSubstr("NOT_FOUND in"));
+}
+
 }  // namespace
 }  // namespace nvlsched::daemon::testing

@@ -1,0 +1,90 @@
+// The engine's queue rules: a call whose deadline passed while it was queued takes nothing —
+// a write is not applied (DEADLINE_EXCEEDED) and a read does not run (its refusal gets
+// DEADLINE_EXCEEDED); a read without a refusal callback still runs.
+#include "daemon/engine/engine.h"
+
+#include <memory>
+
+#include "absl/time/clock.h"
+#include "daemon/engine/load_state.h"
+#include "gtest/gtest.h"
+#include "store/store.h"
+#include "store/sync.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store::StoreOptions options;
+    options.path = ":memory:";
+    absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    LoadReport report;
+    absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store_, &report);
+    ASSERT_TRUE(state.ok()) << state.status();
+    state_ = *std::move(state);
+    engine_ = std::make_unique<Engine>(state_.get(), store_.get(), Engine::Options{});
+    engine_->Start();
+  }
+  void TearDown() override { engine_.reset(); }
+
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, AnExpiredWriteTakesNothing) {
+  Notification done;
+  absl::Status result;
+  bool ran = false;
+  ASSERT_TRUE(engine_
+                  ->SubmitWrite(
+                      [&](State& state) {
+                        ran = true;
+                        return state.UpsertDomain({"d", "rack", "site"});
+                      },
+                      [&](absl::Status s) {
+                        result = std::move(s);
+                        done.Notify();
+                      },
+                      absl::Now() - absl::Seconds(1))
+                  .ok());
+  done.WaitForNotification();
+  EXPECT_EQ(result.code(), absl::StatusCode::kDeadlineExceeded) << result;
+  EXPECT_FALSE(ran);
+  EXPECT_EQ(state_->allocator().FindDomain("d"), nullptr);
+}
+
+TEST_F(EngineTest, AnExpiredReadDoesNotRun) {
+  Notification done;
+  absl::Status refused;
+  bool ran = false;
+  ASSERT_TRUE(engine_
+                  ->SubmitRead([&](const State&) { ran = true; },
+                               absl::Now() - absl::Seconds(1),
+                               [&](absl::Status s) {
+                                 refused = std::move(s);
+                                 done.Notify();
+                               })
+                  .ok());
+  done.WaitForNotification();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDeadlineExceeded) << refused;
+  EXPECT_FALSE(ran);
+
+  // In time: it runs, and the refusal is not called.
+  Notification read;
+  bool refused_again = false;
+  ASSERT_TRUE(engine_
+                  ->SubmitRead([&](const State&) { read.Notify(); },
+                               absl::Now() + absl::Seconds(30),
+                               [&](absl::Status) { refused_again = true; })
+                  .ok());
+  read.WaitForNotification();
+  EXPECT_FALSE(refused_again);
+}
+
+}  // namespace
+}  // namespace nvlsched::daemon
