@@ -131,17 +131,17 @@ void Engine::RunGroup(std::deque<Op>& group) {
     report.ops = changed_ops;
     store::ChangeSet cs = state_->ChangesSince(group_mark);
     // The group's events, numbered after the last committed one, in the same transaction.
-    std::vector<v1::Event> events =
+    std::vector<EncodedEvent> events =
         state_->EventsSince(group_mark, state_->newest_event() + 1, now);
     cs.append_events.reserve(events.size());
-    for (const v1::Event& event : events) {
-      cs.append_events.push_back(store::EventRow{
-          event.sequence(), absl::ToUnixMicros(now), static_cast<int32_t>(event.type()),
-          event.org(), event.tenant_id(), event.SerializeAsString()});
+    for (const EncodedEvent& event : events) {
+      cs.append_events.push_back(store::EventRow{event.sequence, absl::ToUnixMicros(now),
+                                                 event.type, event.org, event.tenant_id,
+                                                 event.bytes});
     }
     uint64_t oldest = state_->oldest_event();
     const uint64_t newest = state_->newest_event() + events.size();
-    if (oldest == 0 && !events.empty()) oldest = events.front().sequence();
+    if (oldest == 0 && !events.empty()) oldest = events.front().sequence;
     if (oldest > 0 && newest - oldest + 1 > options_.event_retention) {
       const uint64_t through =
           std::min(newest - options_.event_retention, oldest - 1 + kMaxEventsPrunedPerCommit);
@@ -170,8 +170,8 @@ void Engine::RunGroup(std::deque<Op>& group) {
       state_->SetEventBounds(oldest, newest);
       report.oldest_event = oldest;
       report.events.reserve(events.size());
-      for (v1::Event& event : events) {
-        report.events.push_back(std::make_shared<const v1::Event>(std::move(event)));
+      for (EncodedEvent& event : events) {
+        report.events.push_back(std::make_shared<const EncodedEvent>(std::move(event)));
       }
     }
     if (on_commit_) on_commit_(report);

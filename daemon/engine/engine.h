@@ -30,7 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "daemon/engine/state.h"
-#include "nvlsched/v1/event_service.pb.h"
+#include "daemon/engine/encoded_event.h"
 #include "store/store.h"
 
 namespace nvlsched::daemon {
@@ -44,7 +44,7 @@ struct CommitReport {
   absl::Status status;
   // The group's events, committed with it (empty when the commit failed), and the oldest
   // event the store retains after it.
-  std::vector<std::shared_ptr<const v1::Event>> events;
+  std::vector<std::shared_ptr<const EncodedEvent>> events;
   uint64_t oldest_event = 0;
 };
 

@@ -34,6 +34,7 @@
 #include "absl/types/span.h"
 #include "allocator/allocator.h"
 #include "absl/time/time.h"
+#include "daemon/engine/encoded_event.h"
 #include "nvlsched/v1/event_service.pb.h"
 #include "nvlsched/v1/resources.pb.h"
 #include "store/rows.h"
@@ -128,11 +129,11 @@ class State {
   void ClearJournal();
 
   // The events of every change recorded since `mark`, in the order made, sequence numbers
-  // from `first_sequence` on, each carrying the object as that change left it (defined in
-  // state_events.cc). Instance types, domains and idempotency records make no events.
-  // Cost: O(entries) plus one copy of each changed object.
-  std::vector<v1::Event> EventsSince(const JournalMark& mark, uint64_t first_sequence,
-                                     absl::Time commit_time) const;
+  // from `first_sequence` on, each carrying the object as that change left it, serialized
+  // (defined in state_events.cc). Instance types, domains and idempotency records make no
+  // events. Cost: O(entries) plus one serialization of each changed object; nothing is copied.
+  std::vector<EncodedEvent> EventsSince(const JournalMark& mark, uint64_t first_sequence,
+                                        absl::Time commit_time) const;
 
  private:
   enum class RecordKind : uint8_t {

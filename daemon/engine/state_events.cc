@@ -28,95 +28,68 @@ std::string MachineStateWord(allocator::MachineState state) {
 template <typename T>
 using AfterMap = absl::flat_hash_map<std::string, const T*>;
 
+// Appends field `number` (length-delimited) holding `bytes` to a serialized message: the
+// wire format lets a field follow the others in any order, so the instance record is
+// serialized straight into the event without building (and destroying) a copy of it.
+void AppendBytesField(int number, const std::string& bytes, std::string* out) {
+  uint64_t tag = (static_cast<uint64_t>(number) << 3) | 2;
+  uint64_t size = bytes.size();
+  for (uint64_t v : {tag, size}) {
+    while (v >= 0x80) {
+      out->push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out->push_back(static_cast<char>(v));
+  }
+  out->append(bytes);
+}
+
 }  // namespace
 
-std::vector<v1::Event> State::EventsSince(const JournalMark& mark, uint64_t first_sequence,
-                                          absl::Time commit_time) const {
-  std::vector<v1::Event> events;
+std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t first_sequence,
+                                             absl::Time commit_time) const {
+  // One change as the backwards walk finds it; encoded afterwards, in order.
+  struct Change {
+    RecordKind kind;
+    const InstanceEntry* instance_before = nullptr;
+    const InstanceEntry* instance_after = nullptr;
+    const allocator::Machine* machine_before = nullptr;
+    const allocator::Machine* machine_after = nullptr;
+    const allocator::Tenant* tenant_before = nullptr;
+    const allocator::Tenant* tenant_after = nullptr;
+  };
+  std::vector<Change> changes;
   AfterMap<InstanceEntry> instances_after;
   AfterMap<allocator::Machine> machines_after;
   AfterMap<allocator::Tenant> tenants_after;
-  const google::protobuf::Timestamp time = ToTimestamp(commit_time);
-
-  auto org_of = [this](const std::string& tenant_id) {
-    const allocator::Tenant* tenant = allocator_.FindTenant(tenant_id);
-    return tenant == nullptr ? std::string() : tenant->org;
-  };
-
   for (size_t i = journal_.size(); i > mark.records; --i) {
     const ChangeEntry& e = journal_[i - 1];
-    v1::Event event;
+    Change c{e.kind};
     switch (e.kind) {
       case RecordKind::kInstance: {
         auto found = instances_after.find(e.key);
-        const InstanceEntry* after =
-            found != instances_after.end() ? found->second : FindInstance(e.key);
-        const InstanceEntry* before =
-            e.previous_instance.has_value() ? &*e.previous_instance : nullptr;
-        instances_after[e.key] = before;
-        if (before == nullptr && after == nullptr) continue;
-        const v1::Instance& record = after != nullptr ? after->record : before->record;
-        *event.mutable_instance() = record;
-        event.set_org(org_of(record.tenant_id()));
-        event.set_tenant_id(record.tenant_id());
-        event.set_batch_id(record.batch_id());
-        const std::string last_message =
-            record.status_history().empty()
-                ? std::string()
-                : record.status_history(record.status_history_size() - 1).message();
-        if (before == nullptr) {
-          event.set_type(v1::EVENT_TYPE_INSTANCE_CREATED);
-          event.set_reason(last_message);
-        } else if (after == nullptr) {
-          event.set_type(v1::EVENT_TYPE_INSTANCE_DELETED);
-          event.set_reason(absl::StrCat("deleted; machine ", record.machine_id(), " released"));
-        } else {
-          event.set_type(v1::EVENT_TYPE_INSTANCE_STATUS_CHANGED);
-          event.set_reason(absl::StrCat("status ", StatusWord(before->record.status()), " -> ",
-                                        StatusWord(record.status()),
-                                        last_message.empty() ? "" : ": ", last_message));
-        }
+        c.instance_after = found != instances_after.end() ? found->second : FindInstance(e.key);
+        c.instance_before = e.previous_instance.has_value() ? &*e.previous_instance : nullptr;
+        instances_after[e.key] = c.instance_before;
+        if (c.instance_before == nullptr && c.instance_after == nullptr) continue;
         break;
       }
       case RecordKind::kMachine: {
         auto found = machines_after.find(e.key);
-        const allocator::Machine* after =
+        c.machine_after =
             found != machines_after.end() ? found->second : allocator_.FindMachine(e.key);
-        const allocator::Machine* before =
-            e.previous_machine.has_value() ? &*e.previous_machine : nullptr;
-        machines_after[e.key] = before;
-        if (before == nullptr && after == nullptr) continue;
-        const allocator::Machine& machine = after != nullptr ? *after : *before;
-        *event.mutable_machine() = ToProto(machine);
-        if (before == nullptr) {
-          event.set_type(v1::EVENT_TYPE_MACHINE_ADDED);
-          event.set_reason(absl::StrCat("added to NVLink domain ", machine.domain_id, " as tray ",
-                                        machine.tray_index));
-        } else if (after == nullptr) {
-          event.set_type(v1::EVENT_TYPE_MACHINE_REMOVED);
-          event.set_reason("removed from the inventory");
-        } else {
-          event.set_type(v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
-          event.set_reason(absl::StrCat(MachineStateWord(before->state), " -> ",
-                                        MachineStateWord(after->state),
-                                        after->state_reason.empty() ? "" : ": ",
-                                        after->state_reason));
-        }
+        c.machine_before = e.previous_machine.has_value() ? &*e.previous_machine : nullptr;
+        machines_after[e.key] = c.machine_before;
+        if (c.machine_before == nullptr && c.machine_after == nullptr) continue;
         break;
       }
       case RecordKind::kTenant: {
         auto found = tenants_after.find(e.key);
-        const allocator::Tenant* after =
+        c.tenant_after =
             found != tenants_after.end() ? found->second : allocator_.FindTenant(e.key);
-        const allocator::Tenant* before =
-            e.previous_tenant.has_value() ? &*e.previous_tenant : nullptr;
-        tenants_after[e.key] = before;
-        if (after == nullptr) continue;
-        *event.mutable_tenant() = ToProto(*after);
-        event.set_type(v1::EVENT_TYPE_TENANT_CHANGED);
-        event.set_org(after->org);
-        event.set_tenant_id(after->id);
-        event.set_reason(before == nullptr ? "tenant created" : "tenant or its quotas updated");
+        c.tenant_before = e.previous_tenant.has_value() ? &*e.previous_tenant : nullptr;
+        tenants_after[e.key] = c.tenant_before;
+        if (c.tenant_after == nullptr) continue;
         break;
       }
       case RecordKind::kInstanceType:
@@ -124,11 +97,88 @@ std::vector<v1::Event> State::EventsSince(const JournalMark& mark, uint64_t firs
       case RecordKind::kIdempotency:
         continue;
     }
-    *event.mutable_time() = time;
-    events.push_back(std::move(event));
+    changes.push_back(c);
   }
-  std::reverse(events.begin(), events.end());
-  for (size_t i = 0; i < events.size(); ++i) events[i].set_sequence(first_sequence + i);
+  std::reverse(changes.begin(), changes.end());
+
+  const google::protobuf::Timestamp time = ToTimestamp(commit_time);
+  std::vector<EncodedEvent> events;
+  events.reserve(changes.size());
+  for (const Change& c : changes) {
+    v1::Event header;  // the event without its instance, which is appended serialized
+    header.set_sequence(first_sequence + events.size());
+    *header.mutable_time() = time;
+    const v1::Instance* instance = nullptr;
+    switch (c.kind) {
+      case RecordKind::kInstance: {
+        const InstanceEntry* after = c.instance_after;
+        const InstanceEntry* before = c.instance_before;
+        const v1::Instance& record = after != nullptr ? after->record : before->record;
+        instance = &record;
+        const allocator::Tenant* tenant = allocator_.FindTenant(record.tenant_id());
+        header.set_org(tenant == nullptr ? std::string() : tenant->org);
+        header.set_tenant_id(record.tenant_id());
+        header.set_batch_id(record.batch_id());
+        const std::string last_message =
+            record.status_history().empty()
+                ? std::string()
+                : record.status_history(record.status_history_size() - 1).message();
+        if (before == nullptr) {
+          header.set_type(v1::EVENT_TYPE_INSTANCE_CREATED);
+          header.set_reason(last_message);
+        } else if (after == nullptr) {
+          header.set_type(v1::EVENT_TYPE_INSTANCE_DELETED);
+          header.set_reason(absl::StrCat("deleted; machine ", record.machine_id(), " released"));
+        } else {
+          header.set_type(v1::EVENT_TYPE_INSTANCE_STATUS_CHANGED);
+          header.set_reason(absl::StrCat("status ", StatusWord(before->record.status()), " -> ",
+                                         StatusWord(record.status()),
+                                         last_message.empty() ? "" : ": ", last_message));
+        }
+        break;
+      }
+      case RecordKind::kMachine: {
+        const allocator::Machine* after = c.machine_after;
+        const allocator::Machine* before = c.machine_before;
+        const allocator::Machine& machine = after != nullptr ? *after : *before;
+        *header.mutable_machine() = ToProto(machine);
+        if (before == nullptr) {
+          header.set_type(v1::EVENT_TYPE_MACHINE_ADDED);
+          header.set_reason(absl::StrCat("added to NVLink domain ", machine.domain_id,
+                                         " as tray ", machine.tray_index));
+        } else if (after == nullptr) {
+          header.set_type(v1::EVENT_TYPE_MACHINE_REMOVED);
+          header.set_reason("removed from the inventory");
+        } else {
+          header.set_type(v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
+          header.set_reason(absl::StrCat(MachineStateWord(before->state), " -> ",
+                                         MachineStateWord(after->state),
+                                         after->state_reason.empty() ? "" : ": ",
+                                         after->state_reason));
+        }
+        break;
+      }
+      case RecordKind::kTenant:
+        *header.mutable_tenant() = ToProto(*c.tenant_after);
+        header.set_type(v1::EVENT_TYPE_TENANT_CHANGED);
+        header.set_org(c.tenant_after->org);
+        header.set_tenant_id(c.tenant_after->id);
+        header.set_reason(c.tenant_before == nullptr ? "tenant created"
+                                                     : "tenant or its quotas updated");
+        break;
+      default:
+        break;
+    }
+    EncodedEvent& out = events.emplace_back();
+    out.sequence = header.sequence();
+    out.type = static_cast<int32_t>(header.type());
+    out.org = header.org();
+    out.tenant_id = header.tenant_id();
+    header.SerializeToString(&out.bytes);
+    if (instance != nullptr) {
+      AppendBytesField(v1::Event::kInstanceFieldNumber, instance->SerializeAsString(), &out.bytes);
+    }
+  }
   return events;
 }
 

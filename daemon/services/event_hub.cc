@@ -30,10 +30,10 @@ absl::Status PrunedError(uint64_t after_sequence, uint64_t oldest) {
 
 }  // namespace
 
-bool EventFilter::Matches(const v1::Event& event) const {
-  if (!org.empty() && event.org() != org) return false;
-  if (!tenant_id.empty() && event.tenant_id() != tenant_id) return false;
-  if (!types.empty() && !types.contains(static_cast<int>(event.type()))) return false;
+bool EventFilter::Matches(const EncodedEvent& event) const {
+  if (!org.empty() && event.org != org) return false;
+  if (!tenant_id.empty() && event.tenant_id != tenant_id) return false;
+  if (!types.empty() && !types.contains(event.type)) return false;
   return true;
 }
 
@@ -72,10 +72,10 @@ void EventHub::Stop() {
   }
 }
 
-void EventHub::Publish(std::vector<std::shared_ptr<const v1::Event>> events, uint64_t oldest) {
+void EventHub::Publish(std::vector<std::shared_ptr<const EncodedEvent>> events, uint64_t oldest) {
   MutexLock lock(&mu_);
-  for (std::shared_ptr<const v1::Event>& event : events) {
-    newest_ = event->sequence();
+  for (std::shared_ptr<const EncodedEvent>& event : events) {
+    newest_ = event->sequence;
     window_.push_back(std::move(event));
   }
   while (window_.size() > options_.watch_buffer) window_.pop_front();
@@ -161,9 +161,9 @@ uint64_t EventHub::newest() const {
   return newest_;
 }
 
-std::shared_ptr<const v1::Event> EventHub::FromWindow(uint64_t cursor) const {
+std::shared_ptr<const EncodedEvent> EventHub::FromWindow(uint64_t cursor) const {
   if (window_.empty()) return nullptr;
-  const uint64_t first = window_.front()->sequence();
+  const uint64_t first = window_.front()->sequence;
   if (cursor + 1 < first || cursor >= newest_) return nullptr;
   return window_[cursor + 1 - first];
 }
@@ -192,7 +192,7 @@ void EventHub::Run() {
 void EventHub::Step(const std::shared_ptr<Watcher>& w) {
   if (w->ended.load(std::memory_order_acquire)) return;
   for (int skipped = 0; skipped < kMaxSkipsPerStep; ++skipped) {
-    std::shared_ptr<const v1::Event> next;
+    std::shared_ptr<const EncodedEvent> next;
     uint64_t newest = 0;
     {
       MutexLock lock(&mu_);
@@ -220,7 +220,7 @@ void EventHub::Step(const std::shared_ptr<Watcher>& w) {
     }
     if (next == nullptr) {
       // Not in the window: catch up from the store, a page at a time.
-      while (!w->page.empty() && w->page.front()->sequence() <= w->cursor) w->page.pop_front();
+      while (!w->page.empty() && w->page.front()->sequence <= w->cursor) w->page.pop_front();
       if (w->page.empty()) {
         absl::StatusOr<std::vector<store::EventRow>> rows = reader_(w->cursor, options_.store_page);
         if (!rows.ok()) {
@@ -228,26 +228,22 @@ void EventHub::Step(const std::shared_ptr<Watcher>& w) {
                                                      " failed: ", rows.status().message())));
           return;
         }
-        for (const store::EventRow& row : *rows) {
-          auto event = std::make_shared<v1::Event>();
-          if (!event->ParseFromString(row.payload)) {
-            End(w, absl::DataLossError(absl::StrCat("event ", row.sequence,
-                                                    " does not parse")));
-            return;
-          }
-          w->page.push_back(std::move(event));
+        for (store::EventRow& row : *rows) {
+          w->page.push_back(std::make_shared<const EncodedEvent>(
+              EncodedEvent{row.sequence, row.type, std::move(row.org), std::move(row.tenant_id),
+                           std::move(row.payload)}));
         }
         if (w->page.empty()) return;  // nothing committed after the cursor yet
-        if (w->page.front()->sequence() != w->cursor + 1) {
+        if (w->page.front()->sequence != w->cursor + 1) {
           // Pruned while this watcher was catching up: never skip an event silently.
-          End(w, PrunedError(w->cursor, w->page.front()->sequence()));
+          End(w, PrunedError(w->cursor, w->page.front()->sequence));
           return;
         }
       }
       next = w->page.front();
       w->page.pop_front();
     }
-    w->cursor = next->sequence();
+    w->cursor = next->sequence;
     if (!w->filter.Matches(*next)) continue;
     w->busy.store(true, std::memory_order_release);
     {

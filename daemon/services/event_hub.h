@@ -28,7 +28,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "nvlsched/v1/event_service.pb.h"
+#include "daemon/engine/encoded_event.h"
 #include "store/rows.h"
 #include "store/sync.h"
 
@@ -38,8 +38,9 @@ namespace nvlsched::daemon {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // Starts writing `event`; the sink calls EventHub::WriteDone when the write completes.
-  virtual void Send(std::shared_ptr<const v1::Event> event) = 0;
+  // Starts writing `event` (its bytes as they are); the sink calls EventHub::WriteDone when
+  // the write completes.
+  virtual void Send(std::shared_ptr<const EncodedEvent> event) = 0;
   // Ends the stream with `status`. No Send follows.
   virtual void End(const absl::Status& status) = 0;
 };
@@ -50,7 +51,7 @@ struct EventFilter {
   std::string tenant_id;  // "" = every tenant
   absl::flat_hash_set<int> types;  // empty = every type
 
-  bool Matches(const v1::Event& event) const;
+  bool Matches(const EncodedEvent& event) const;
 };
 
 struct EventHubOptions {
@@ -90,7 +91,7 @@ class EventHub {
 
   // After a group's commit: its events, in sequence order (the first follows the last one
   // published), and the oldest sequence the store still holds.
-  void Publish(std::vector<std::shared_ptr<const v1::Event>> events, uint64_t oldest);
+  void Publish(std::vector<std::shared_ptr<const EncodedEvent>> events, uint64_t oldest);
 
   // Registers a watcher that has seen everything up to `after_sequence` (0: nothing; it starts
   // at the oldest retained event). OUT_OF_RANGE when events after it were pruned, or when it is
@@ -115,7 +116,7 @@ class EventHub {
     // Delivery thread only (and Add before it is shared).
     uint64_t cursor = 0;  // the last sequence handled (sent or filtered out)
     bool live = false;    // has caught up with the newest event once
-    std::deque<std::shared_ptr<const v1::Event>> page;  // read ahead from the store
+    std::deque<std::shared_ptr<const EncodedEvent>> page;  // read ahead from the store
     std::atomic<bool> busy{false};   // a write is in flight
     std::atomic<bool> ended{false};
     Mutex sink_mu;
@@ -127,7 +128,7 @@ class EventHub {
   void Step(const std::shared_ptr<Watcher>& watcher);
   // The event after `cursor` in the window, or null when the window no longer (or not yet)
   // holds it.
-  std::shared_ptr<const v1::Event> FromWindow(uint64_t cursor) const
+  std::shared_ptr<const EncodedEvent> FromWindow(uint64_t cursor) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void End(const std::shared_ptr<Watcher>& watcher, const absl::Status& status);
 
@@ -140,7 +141,7 @@ class EventHub {
   CondVar work_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;  // something changed since the last pass
-  std::deque<std::shared_ptr<const v1::Event>> window_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const EncodedEvent>> window_ ABSL_GUARDED_BY(mu_);
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t newest_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);

@@ -36,7 +36,7 @@ absl::Status ValidateWatchEventsRequest(const v1::WatchEventsRequest& req) {
 
 // One watch stream: the hub sends through it; gRPC completes it. Finish is called once, by
 // whichever comes first: a refusal at the start, the hub ending the watch, or a cancellation.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, public EventSink {
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public EventSink {
  public:
   explicit WatchReactor(EventHub* hub) : hub_(hub) {}
 
@@ -51,9 +51,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, public Ev
   }
 
   // EventSink (delivery thread).
-  void Send(std::shared_ptr<const v1::Event> event) override {
-    in_flight_ = std::move(event);
-    StartWrite(in_flight_.get());
+  void Send(std::shared_ptr<const EncodedEvent> event) override {
+    // The slice refers to the shared bytes and keeps them alive until gRPC is done with them.
+    auto* keep = new std::shared_ptr<const EncodedEvent>(std::move(event));
+    grpc::Slice slice(const_cast<char*>((*keep)->bytes.data()), (*keep)->bytes.size(),
+                      [](void* p) { delete static_cast<std::shared_ptr<const EncodedEvent>*>(p); },
+                      keep);
+    in_flight_ = grpc::ByteBuffer(&slice, 1);
+    StartWrite(&in_flight_);
   }
   void End(const absl::Status& status) override { FinishOnce(ToGrpcStatus(status)); }
 
@@ -73,14 +78,24 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Event>, public Ev
  private:
   EventHub* const hub_;
   std::atomic<bool> finished_{false};
-  std::shared_ptr<const v1::Event> in_flight_;  // kept alive until the write completes
+  grpc::ByteBuffer in_flight_;  // the write in flight (one at a time)
 };
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::Event>* EventServiceImpl::WatchEvents(
-    grpc::CallbackServerContext* ctx, const v1::WatchEventsRequest* req) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* EventServiceImpl::WatchEvents(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
   auto* reactor = new WatchReactor(hub_);
+  v1::WatchEventsRequest request;
+  grpc::ByteBuffer copy(*raw);
+  if (grpc::Status parsed =
+          grpc::SerializationTraits<v1::WatchEventsRequest>::Deserialize(&copy, &request);
+      !parsed.ok()) {
+    reactor->FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     "the request is not a nvlsched.v1.WatchEventsRequest"));
+    return reactor;
+  }
+  const v1::WatchEventsRequest* req = &request;
   absl::StatusOr<CallInfo> call =
       BeginCall(*access_, ctx, "WatchEvents", Permission::kInstanceRead, req->org());
   if (!call.ok()) {

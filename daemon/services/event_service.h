@@ -20,13 +20,17 @@
 
 namespace nvlsched::daemon {
 
-class EventServiceImpl final : public v1::EventService::CallbackService {
+// WatchEvents is served "raw": each event goes out as the bytes the engine serialized once
+// (EncodedEvent), shared by every watcher, never re-serialized per stream. Clients see the
+// ordinary nvlsched.v1.Event messages (reflection and grpcurl included).
+class EventServiceImpl final
+    : public v1::EventService::WithRawCallbackMethod_WatchEvents<v1::EventService::Service> {
  public:
   // `hub` and `access` outlive the service.
   EventServiceImpl(EventHub* hub, const AccessControl* access) : hub_(hub), access_(access) {}
 
-  grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* ctx,
-                                                  const v1::WatchEventsRequest* req) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* WatchEvents(grpc::CallbackServerContext* ctx,
+                                                          const grpc::ByteBuffer* req) override;
 
  private:
   EventHub* const hub_;

@@ -12,6 +12,7 @@
 #include "daemon/engine/load_state.h"
 #include "daemon/engine/state.h"
 #include "gtest/gtest.h"
+#include "nvlsched/v1/event_service.pb.h"
 #include "store/store.h"
 #include "tests/store/fault_injection_vfs.h"
 
@@ -103,18 +104,26 @@ TEST_F(EngineEventsTest, AGroupsEventsAreCommittedWithItAndNumberedGaplessly) {
   ASSERT_TRUE(AddFleet().ok());
   ASSERT_EQ(reports_.size(), 1u);
   ASSERT_EQ(reports_[0].events.size(), 3u);
-  EXPECT_EQ(reports_[0].events[0]->sequence(), 1u);
-  EXPECT_EQ(reports_[0].events[0]->type(), v1::EVENT_TYPE_MACHINE_ADDED);
-  EXPECT_EQ(reports_[0].events[2]->type(), v1::EVENT_TYPE_TENANT_CHANGED);
+  EXPECT_EQ(reports_[0].events[0]->sequence, 1u);
+  EXPECT_EQ(reports_[0].events[0]->type, v1::EVENT_TYPE_MACHINE_ADDED);
+  EXPECT_EQ(reports_[0].events[2]->type, v1::EVENT_TYPE_TENANT_CHANGED);
+  // The bytes are the whole event, as watchers get them.
+  v1::Event tenant;
+  ASSERT_TRUE(tenant.ParseFromString(reports_[0].events[2]->bytes));
+  EXPECT_EQ(tenant.sequence(), 3u);
+  EXPECT_EQ(tenant.tenant().id(), "acme");
+  EXPECT_EQ(tenant.org(), "org");
   ASSERT_TRUE(Write([](State& state) {
                 return state.SetMachineState("m1", allocator::MachineState::kMaintenance,
                                              "fabric");
               }).ok());
   ASSERT_EQ(reports_.size(), 2u);
   ASSERT_EQ(reports_[1].events.size(), 1u);
-  EXPECT_EQ(reports_[1].events[0]->sequence(), 4u);
-  EXPECT_EQ(reports_[1].events[0]->type(), v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
-  EXPECT_EQ(reports_[1].events[0]->reason(), "READY -> MAINTENANCE: fabric");
+  EXPECT_EQ(reports_[1].events[0]->sequence, 4u);
+  EXPECT_EQ(reports_[1].events[0]->type, v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
+  v1::Event drained;
+  ASSERT_TRUE(drained.ParseFromString(reports_[1].events[0]->bytes));
+  EXPECT_EQ(drained.reason(), "READY -> MAINTENANCE: fabric");
   EXPECT_EQ(state_->newest_event(), 4u);
   EXPECT_EQ(state_->oldest_event(), 1u);
 
@@ -161,7 +170,7 @@ TEST_F(EngineEventsTest, ARolledBackGroupEmitsNothing) {
                 return state.SetMachineState("m0", allocator::MachineState::kError, "gone");
               }).ok());
   ASSERT_EQ(reports_.back().events.size(), 1u);
-  EXPECT_EQ(reports_.back().events[0]->sequence(), 4u);
+  EXPECT_EQ(reports_.back().events[0]->sequence, 4u);
 }
 
 TEST_F(EngineEventsTest, RetentionPrunesTheOldestEvents) {
