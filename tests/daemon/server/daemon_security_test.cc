@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nvlsched/v1/capacity_service.grpc.pb.h"
+#include "tests/daemon/server/in_process_daemon.h"
 #include "tests/testing/test_tokens.h"
 
 namespace nvlsched::daemon {
@@ -34,34 +35,9 @@ std::string ReadFile(const std::string& path) {
 }
 std::string Tls(const std::string& name) { return absl::StrCat(NVLSCHED_TEST_TLS_DIR, "/", name); }
 
-class DaemonSecurityTest : public ::testing::Test {
+class DaemonSecurityTest : public nvlsched::testing::InProcessDaemonTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/nvlsched_security_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    daemon_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  DaemonOptions Base() {
-    DaemonOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_ + "/nvlsched.db";
-    options.metrics_listen = "";
-    options.seed_fleet = "demo";
-    options.shutdown_grace = absl::Seconds(1);
-    return options;
-  }
-  void Start(const DaemonOptions& options) {
-    absl::StatusOr<std::unique_ptr<Daemon>> started = Daemon::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    daemon_ = *std::move(started);
-  }
-  std::string Address() const { return absl::StrCat("127.0.0.1:", daemon_->port()); }
+  void Start(const DaemonOptions& options) { StartDaemon(options); }
 
   // A health check and a ListOffers on a fresh channel; returns the first failure.
   static grpc::Status Probe(const std::shared_ptr<grpc::Channel>& channel,
@@ -93,9 +69,6 @@ class DaemonSecurityTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> PlainChannel() {
     return grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
   }
-
-  std::string dir_;
-  std::unique_ptr<Daemon> daemon_;
 };
 
 TEST_F(DaemonSecurityTest, TlsServesTlsClientsOnly) {

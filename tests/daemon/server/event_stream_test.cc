@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "nvlsched/v1/event_service.grpc.pb.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"
+#include "tests/daemon/server/in_process_daemon.h"
 #include "tests/testing/test_tokens.h"
 
 namespace nvlsched::daemon {
@@ -37,34 +38,12 @@ using ::testing::HasSubstr;
 constexpr uint64_t kSeedEvents = 8 * 18 + 1;
 constexpr char kJwtSecret[] = "an-hs256-secret-of-at-least-32-bytes-for-tests";
 
-class EventStreamTest : public ::testing::Test {
+class EventStreamTest : public nvlsched::testing::InProcessDaemonTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/nvlsched_events_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    daemon_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  DaemonOptions Base() {
-    DaemonOptions options;
-    options.listen = "127.0.0.1:0";
-    options.db_path = dir_ + "/nvlsched.db";
-    options.metrics_listen = "";
-    options.seed_fleet = "demo";
-    options.shutdown_grace = absl::Seconds(1);
-    return options;
-  }
   void Start(const DaemonOptions& options) {
-    absl::StatusOr<std::unique_ptr<Daemon>> started = Daemon::Start(options);
-    ASSERT_TRUE(started.ok()) << started.status();
-    daemon_ = *std::move(started);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", daemon_->port()),
-                                   grpc::InsecureChannelCredentials());
+    StartDaemon(options);
+    if (daemon_ == nullptr) return;
+    channel_ = grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
     instances_ = v1::InstanceService::NewStub(channel_);
   }
 
@@ -74,8 +53,7 @@ class EventStreamTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-    return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", daemon_->port()),
-                                     grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(Address(), grpc::InsecureChannelCredentials(), args);
   }
 
   v1::BatchCreateInstancesRequest Batch(int count) {
@@ -147,8 +125,6 @@ class EventStreamTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
-  std::unique_ptr<Daemon> daemon_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::InstanceService::Stub> instances_;
 };
