@@ -70,7 +70,7 @@ class Engine {
     // The most write ops one commit takes.
     size_t max_group = 1024;
     // Events kept (--event_retention); older ones are pruned, at most kMaxEventsPrunedPerCommit
-    // by each commit, so pruning a long backlog never makes one commit slow.
+    // by each commit, which bounds the rows one commit deletes however long the backlog.
     uint64_t event_retention = 1000000;
   };
 

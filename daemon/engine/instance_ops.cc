@@ -6,7 +6,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/types/span.h"
 #include "daemon/api/convert.h"
 #include "daemon/api/field_violations.h"
@@ -235,11 +234,9 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   single.site_id = req.site_id;
   single.nvlink_partition_ids = spec.partition_ids;
   absl::StatusOr<allocator::Placement> placement = state.allocator().PlanSingle(single);
-  if (!placement.ok()) {
-    const bool gpus = absl::StartsWith(placement.status().message(), "gpu_count");
-    return InfeasibleAsViolation(placement.status(), kRequest,
-                                 gpus ? "gpu_count" : "instance_type_id");
-  }
+  // gpu_count was checked against the type above, so a single is infeasible only when its type
+  // has no machines.
+  if (!placement.ok()) return InfeasibleAsViolation(placement.status(), kRequest, "instance_type_id");
 
   google::protobuf::RepeatedPtrField<v1::Instance> out;
   if (req.validate_only) {

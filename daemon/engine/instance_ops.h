@@ -11,8 +11,7 @@
 //   INVALID_ARGUMENT   a rule that needs the instance type (device_instance and gpu_count vs
 //                      its GPUs: api/validation.h ValidateInstanceTypeFit), or a request no
 //                      fleet state could satisfy ("infeasible") — with a google.rpc.BadRequest
-//                      naming the field (count for a batch; instance_type_id or gpu_count for
-//                      a single)
+//                      naming the field (count for a batch; instance_type_id for a single)
 //   NOT_FOUND          unknown tenant, instance type or instance (and another org's instance:
 //                      it is invisible, not forbidden)
 //   PERMISSION_DENIED  the tenant belongs to another org

@@ -39,7 +39,7 @@ absl::Status ListMachines(const State& state, const v1::ListMachinesRequest& req
     std::optional<std::string> decoded = DecodePageToken(req.page_token());
     if (decoded.has_value()) after = *std::move(decoded);
   }
-  if (!req.page_token().empty() && after.empty()) {
+  if (!req.page_token().empty() && after.empty()) {  // a token that does not decode
     FieldViolations violations;
     violations.Add("page_token", "page_token is not one this server issued: pass the "
                                  "next_page_token of the previous page, or nothing for the "

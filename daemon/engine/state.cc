@@ -1,5 +1,6 @@
 #include "daemon/engine/state.h"
 
+#include <array>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -7,19 +8,6 @@
 #include "daemon/engine/rows.h"
 
 namespace nvlsched::daemon {
-namespace {
-
-// Last change wins per key; the output keeps the order in which keys were first changed
-// (deterministic).
-class TouchedKeys {
- public:
-  bool Add(absl::string_view key) { return seen_.insert(std::string(key)).second; }
-
- private:
-  absl::btree_set<std::string> seen_;
-};
-
-}  // namespace
 
 State::State() {
   // Messages from the allocator (and a drained machine's state_reason) name instances by id.
@@ -131,8 +119,7 @@ void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> 
 void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                         bool whole_machine) {
   std::string id = instance.id();
-  ChangeEntry entry{RecordKind::kInstance, id, std::nullopt, std::nullopt, std::nullopt,
-                    std::nullopt};
+  ChangeEntry entry{RecordKind::kInstance, id};
   if (const InstanceEntry* before = FindInstance(id)) entry.previous_instance = *before;
   journal_.push_back(std::move(entry));
   RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
@@ -141,8 +128,7 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
 void State::EraseInstance(const std::string& id) {
   auto it = instances_.find(id);
   if (it == instances_.end()) return;
-  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second, std::nullopt,
-                                 std::nullopt, std::nullopt});
+  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second});
   RestoreInstance(id, std::nullopt);
 }
 
@@ -177,8 +163,7 @@ void State::ReleaseInstances(const allocator::ReleasePlan& plan,
 void State::PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
                            IdempotencyEntry entry) {
   std::string key = IdempotencyKey(tenant_id, request_id);
-  ChangeEntry change{RecordKind::kIdempotency, key, std::nullopt, std::nullopt, std::nullopt,
-                     std::nullopt};
+  ChangeEntry change{RecordKind::kIdempotency, key};
   auto it = idempotency_.find(key);
   if (it != idempotency_.end()) change.previous_idempotency = it->second;
   journal_.push_back(std::move(change));
@@ -193,11 +178,11 @@ State::JournalMark State::Mark() const {
 
 store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
   // One set of keys per kind: a record changed twice is written once, as it is now.
-  TouchedKeys touched[6];
+  std::array<absl::btree_set<std::string>, kRecordKinds> touched;
   store::ChangeSet cs;
   for (size_t i = mark.records; i < journal_.size(); ++i) {
     const ChangeEntry& e = journal_[i];
-    if (!touched[static_cast<int>(e.kind)].Add(e.key)) continue;
+    if (!touched[static_cast<int>(e.kind)].insert(e.key).second) continue;
     const std::string_view key(e.key);
     switch (e.kind) {
       case RecordKind::kInstanceType:

@@ -139,25 +139,25 @@ class State {
   enum class RecordKind : uint8_t {
     kInstanceType, kDomain, kMachine, kTenant, kInstance, kIdempotency,
   };
+  static constexpr int kRecordKinds = 6;
   // One entry of the change record: the record changed and, for the records State keeps
   // itself, its value before (nullopt: it did not exist). Inventory records are restored by
   // the allocator's journal.
   struct ChangeEntry {
     RecordKind kind;
     std::string key;  // the record's id; "<tenant>\n<request_id>" for idempotency
-    std::optional<InstanceEntry> previous_instance;
-    std::optional<IdempotencyEntry> previous_idempotency;
+    std::optional<InstanceEntry> previous_instance{};
+    std::optional<IdempotencyEntry> previous_idempotency{};
     // For events only (the allocator's journal undoes them): the record before the change.
-    std::optional<allocator::Machine> previous_machine;
-    std::optional<allocator::Tenant> previous_tenant;
+    std::optional<allocator::Machine> previous_machine{};
+    std::optional<allocator::Tenant> previous_tenant{};
   };
 
   static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
   static std::string IdempotencyKey(absl::string_view tenant_id, absl::string_view request_id);
 
   void Record(RecordKind kind, absl::string_view key) {
-    journal_.push_back(ChangeEntry{kind, std::string(key), std::nullopt, std::nullopt,
-                                   std::nullopt, std::nullopt});
+    journal_.push_back(ChangeEntry{kind, std::string(key)});
   }
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);

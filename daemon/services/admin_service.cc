@@ -95,14 +95,18 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
   absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, "CreateSnapshot", Permission::kAdmin, "");
   if (!call.ok()) return FinishNow(ctx, call.status());
   if (absl::Status s = ValidateSnapshotPath(request->path()); !s.ok()) return FinishNow(ctx, s);
+  // An explicit path is resolved once, here; the job writes to the resolved file.
+  std::string path;
   if (!request->path().empty()) {
-    if (absl::Status s = EnsureSnapshotDir(options_.snapshot_dir);
-        !options_.snapshot_dir.empty() && !s.ok()) {
-      return FinishNow(ctx, s);
+    if (!options_.snapshot_dir.empty()) {
+      if (absl::Status s = EnsureSnapshotDir(options_.snapshot_dir); !s.ok()) {
+        return FinishNow(ctx, s);
+      }
     }
     absl::StatusOr<std::string> resolved =
         ResolveSnapshotPath(request->path(), options_.snapshot_dir);
     if (!resolved.ok()) return FinishNow(ctx, resolved.status());
+    path = *std::move(resolved);
   }
   if (request->path().empty() && options_.snapshot_dir.empty()) {
     return FinishNow(ctx, absl::FailedPreconditionError(
@@ -123,7 +127,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateSnapshot(
           "done"))));
       return reactor;
     }
-    jobs_.push_back(Job{request->path(), reactor, response});
+    jobs_.push_back(Job{std::move(path), reactor, response});
     work_.Signal();
   }
   return reactor;
@@ -167,14 +171,6 @@ void AdminServiceImpl::RunJob(const Job& job) {
     if (path.empty()) {
       dir_status = EnsureSnapshotDir(options_.snapshot_dir);
       path = SnapshotPathIn(options_.snapshot_dir, absl::Now());
-    } else {
-      // Resolved again here: the directory may have changed since the call was accepted.
-      absl::StatusOr<std::string> resolved = ResolveSnapshotPath(path, options_.snapshot_dir);
-      if (resolved.ok()) {
-        path = *std::move(resolved);
-      } else {
-        dir_status = resolved.status();
-      }
     }
     file = dir_status.ok() ? WriteSnapshotFile(*store_, path) : absl::StatusOr<SnapshotFile>(dir_status);
   } catch (const std::exception& e) {

@@ -69,7 +69,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
  private:
   struct Job {
-    std::string path;           // empty: a generated name in options_.snapshot_dir
+    std::string path;           // resolved inside the snapshot dir; empty: a generated name
     grpc::ServerUnaryReactor* reactor = nullptr;
     v1::CreateSnapshotResponse* response = nullptr;
   };

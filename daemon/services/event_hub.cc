@@ -64,7 +64,7 @@ void EventHub::Stop() {
   std::vector<std::shared_ptr<Watcher>> watchers;
   {
     MutexLock lock(&mu_);
-    watchers = watchers_;
+    for (const auto& [sink, w] : watchers_) watchers.push_back(w);
   }
   for (const std::shared_ptr<Watcher>& w : watchers) {
     End(w, absl::UnavailableError(
@@ -87,7 +87,6 @@ void EventHub::Publish(std::vector<std::shared_ptr<const EncodedEvent>> events, 
 absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_sequence,
                            bool from_now) {
   auto watcher = std::make_shared<Watcher>();
-  watcher->key = sink;
   watcher->filter = std::move(filter);
   {
     MutexLock lock(&watcher->sink_mu);
@@ -111,7 +110,8 @@ absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_s
       return PrunedError(after_sequence, oldest_);
     }
     watcher->cursor = after_sequence == 0 && oldest_ > 0 ? oldest_ - 1 : after_sequence;
-    watchers_.push_back(watcher);
+    watchers_.emplace(sink, watcher);
+    watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
     pending_ = true;
     work_.Signal();
   }
@@ -121,9 +121,8 @@ absl::Status EventHub::Add(EventSink* sink, EventFilter filter, uint64_t after_s
 
 void EventHub::WriteDone(const EventSink* sink) {
   MutexLock lock(&mu_);
-  for (const std::shared_ptr<Watcher>& w : watchers_) {
-    if (w->key == sink) w->busy.store(false, std::memory_order_release);
-  }
+  auto it = watchers_.find(sink);
+  if (it != watchers_.end()) it->second->busy.store(false, std::memory_order_release);
   pending_ = true;
   work_.Signal();
 }
@@ -132,11 +131,11 @@ void EventHub::Remove(const EventSink* sink) {
   std::shared_ptr<Watcher> removed;
   {
     MutexLock lock(&mu_);
-    auto it = std::find_if(watchers_.begin(), watchers_.end(),
-                           [sink](const std::shared_ptr<Watcher>& w) { return w->key == sink; });
+    auto it = watchers_.find(sink);
     if (it == watchers_.end()) return;
-    removed = *it;
+    removed = std::move(it->second);
     watchers_.erase(it);
+    watcher_count_.store(static_cast<int64_t>(watchers_.size()), std::memory_order_relaxed);
   }
   {
     MutexLock lock(&removed->sink_mu);
@@ -147,10 +146,7 @@ void EventHub::Remove(const EventSink* sink) {
 
 EventHubStats EventHub::Stats() const {
   EventHubStats stats;
-  {
-    MutexLock lock(&mu_);
-    stats.watchers = static_cast<int64_t>(watchers_.size());
-  }
+  stats.watchers = watcher_count_.load(std::memory_order_relaxed);
   stats.events_sent = events_sent_.load(std::memory_order_relaxed);
   stats.ended_for_lag = ended_for_lag_.load(std::memory_order_relaxed);
   return stats;
@@ -175,17 +171,18 @@ void EventHub::End(const std::shared_ptr<Watcher>& watcher, const absl::Status& 
 }
 
 void EventHub::Run() {
+  std::vector<std::shared_ptr<Watcher>> watchers;
   while (true) {
-    std::vector<std::shared_ptr<Watcher>> watchers;
+    watchers.clear();
     {
       MutexLock lock(&mu_);
       while (!pending_ && !stopping_) work_.Wait(&mu_);
       if (stopping_) return;
       pending_ = false;
-      watchers = watchers_;
+      for (const auto& [sink, w] : watchers_) watchers.push_back(w);
     }
     for (const std::shared_ptr<Watcher>& w : watchers) Step(w);
-    if (observer_) observer_(Stats());
+    if (observer_) observer_(Stats());  // Stats() takes no lock
   }
 }
 
@@ -194,6 +191,7 @@ void EventHub::Step(const std::shared_ptr<Watcher>& w) {
   for (int skipped = 0; skipped < kMaxSkipsPerStep; ++skipped) {
     std::shared_ptr<const EncodedEvent> next;
     uint64_t newest = 0;
+    bool lagging = false;
     {
       MutexLock lock(&mu_);
       newest = newest_;
@@ -201,15 +199,13 @@ void EventHub::Step(const std::shared_ptr<Watcher>& w) {
         w->live = true;
         return;
       }
-      if (w->live && newest - w->cursor > options_.watch_buffer) {
-        // Fall through to End below, outside mu_.
-      } else if (w->busy.load(std::memory_order_acquire)) {
-        return;  // one write at a time; WriteDone brings it back
-      } else {
+      lagging = w->live && newest - w->cursor > options_.watch_buffer;
+      if (!lagging) {
+        if (w->busy.load(std::memory_order_acquire)) return;  // WriteDone brings it back
         next = FromWindow(w->cursor);
       }
     }
-    if (w->live && newest - w->cursor > options_.watch_buffer) {
+    if (lagging) {  // ended outside mu_
       ended_for_lag_.fetch_add(1, std::memory_order_relaxed);
       End(w, absl::ResourceExhaustedError(absl::StrCat(
                  "this watcher fell more than --watch_buffer=", options_.watch_buffer,

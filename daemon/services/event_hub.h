@@ -8,8 +8,9 @@
 // stuck watcher never delays a write or another watcher.
 //
 // A watcher that has caught up once ("live") and then falls more than `watch_buffer` events
-// behind is ended with RESOURCE_EXHAUSTED naming the sequence to resume from: memory per
-// watcher is one event, and the window is bounded, whatever the clients do.
+// behind is ended with RESOURCE_EXHAUSTED naming the sequence to resume from. Memory is bounded
+// whatever the clients do: the shared window, and per watcher one event in flight plus, while
+// it catches up from the store, one page (`store_page` events) read ahead.
 //
 // Thread-safety: every method is thread-safe. Publish runs on the engine thread; Add,
 // WriteDone and Remove on gRPC threads; sinks are called on the delivery thread only.
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -111,7 +113,6 @@ class EventHub {
 
  private:
   struct Watcher {
-    const EventSink* key = nullptr;  // the sink's address names the watcher
     EventFilter filter;
     // Delivery thread only (and Add before it is shared).
     uint64_t cursor = 0;  // the last sequence handled (sent or filtered out)
@@ -144,7 +145,9 @@ class EventHub {
   std::deque<std::shared_ptr<const EncodedEvent>> window_ ABSL_GUARDED_BY(mu_);
   uint64_t oldest_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t newest_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
+  // By sink: the sink's address names its watcher.
+  absl::flat_hash_map<const EventSink*, std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> watcher_count_{0};
 
   std::atomic<int64_t> events_sent_{0};
   std::atomic<int64_t> ended_for_lag_{0};

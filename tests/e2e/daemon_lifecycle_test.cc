@@ -173,9 +173,13 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
   nvlsched::v1::Event event;
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(watcher->Read(&event));  // 141..145, and the drain
   std::string watched;
-  for (int attempt = 0; attempt < 100; ++attempt) {  // the Watch's status lands just after
+  for (int attempt = 0; attempt < 100; ++attempt) {
     watched = HttpGetMetrics(port);
-    if (watched.find("Health/Watch") != std::string::npos) break;
+    // The Watch's status and the event counters land just after the reads.
+    if (watched.find("Health/Watch") != std::string::npos &&
+        watched.find("nvlsched_events_sent_total 6") != std::string::npos) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_THAT(watched, HasSubstr(
