@@ -67,6 +67,9 @@ struct Tenant {
   // instance_type_id -> most machines the tenant may hold. A type missing here has quota 0
   // (not allowed). Usage is counted in GPUs: the limit is max_machines * gpus_per_machine.
   std::map<std::string, int64_t> quota{};
+  // Set by the provider only (UpsertTenant, the fleet), never by the tenant's own requests.
+  // Orders queued requests: a higher priority is scheduled first, equal ones by arrival.
+  int32_t priority = 0;
 };
 
 // One instance as the allocator sees it: a claim on a whole machine or on some of its GPUs.

@@ -112,12 +112,13 @@ void ReadMachines(SQLite::Database& db, LoadedState& state) {
 
 void ReadTenants(SQLite::Database& db, LoadedState& state) {
   state.tenants.reserve(CountRows(db, "tenants"));
-  SQLite::Statement q(db, "SELECT id, org, name FROM tenants ORDER BY rowid");
+  SQLite::Statement q(db, "SELECT id, org, name, priority FROM tenants ORDER BY rowid");
   while (q.executeStep()) {
     TenantRow& row = state.tenants.emplace_back();
     row.id = Text(q.getColumn(0));
     row.org = Text(q.getColumn(1));
     row.name = Text(q.getColumn(2));
+    row.priority = q.getColumn(3).getInt64();
   }
   const auto index = IndexById(state.tenants);
   SQLite::Statement quotas(db,

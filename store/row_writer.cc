@@ -64,8 +64,9 @@ RowWriter::RowWriter(SQLite::Database& db)
           db, "INSERT INTO machine_labels (machine_id, key, value) VALUES (?1, ?2, ?3)"),
       delete_machine_(db, "DELETE FROM machines WHERE id = ?1"),
       upsert_tenant_(db, R"sql(
-        INSERT INTO tenants (id, org, name) VALUES (?1, ?2, ?3)
-        ON CONFLICT (id) DO UPDATE SET org = excluded.org, name = excluded.name)sql"),
+        INSERT INTO tenants (id, org, name, priority) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (id) DO UPDATE SET org = excluded.org, name = excluded.name,
+          priority = excluded.priority)sql"),
       delete_tenant_quotas_(db, "DELETE FROM tenant_quotas WHERE tenant_id = ?1"),
       insert_tenant_quota_(db, R"sql(
         INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines)
@@ -176,6 +177,7 @@ int64_t RowWriter::UpsertTenant(const TenantRow& row) {
   BindText(s, 1, row.id);
   BindText(s, 2, row.org);
   BindText(s, 3, row.name);
+  s.bind(4, row.priority);
   int64_t changed = Run(s);
   BindText(delete_tenant_quotas_, 1, row.id);
   changed += Run(delete_tenant_quotas_);

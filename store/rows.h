@@ -53,6 +53,7 @@ struct TenantRow {
   std::string name;
   // instance_type_id -> max machines; every key must name a stored instance type.
   std::map<std::string, int64_t> quotas;
+  int64_t priority = 0;  // -1000..1000 (a CHECK in the schema)
 };
 
 struct InstanceRow {

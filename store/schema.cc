@@ -128,10 +128,18 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 3: the tenant's scheduling priority (queued requests of higher priority go first).
+// Tenants stored before it get the default, 0.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE tenants ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+  CHECK (priority BETWEEN -1000 AND 1000);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: instance types, domains, machines, tenants, instances, idempotency, meta",
      kSchemaV1},
     {2, "event log (EventService)", kSchemaV2},
+    {3, "tenant scheduling priority (tenants.priority, default 0)", kSchemaV3},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

@@ -122,6 +122,7 @@ allocator::Tenant ToCore(const v1::Tenant& p) {
   c.org = p.org();
   c.name = p.name();
   for (const v1::Quota& q : p.quotas()) c.quota[q.instance_type_id()] = q.max_machines();
+  c.priority = p.priority();
   return c;
 }
 
@@ -135,6 +136,7 @@ v1::Tenant ToProto(const allocator::Tenant& c) {
     q->set_instance_type_id(type_id);
     q->set_max_machines(max);
   }
+  p.set_priority(c.priority);
   return p;
 }
 

@@ -22,6 +22,9 @@ constexpr int kMaxGpuModelLength = 64;
 // Prices are held in micro-dollars in an int64; a million dollars an hour is far beyond any
 // real machine and far below the overflow.
 constexpr double kMaxPricePerHour = 1e6;
+// Tenant priority bounds; the store's CHECK on tenants.priority holds the same range.
+constexpr int32_t kMinTenantPriority = -1000;
+constexpr int32_t kMaxTenantPriority = 1000;
 
 // UUIDs compare case-insensitively everywhere in the fleet.
 std::string Key(absl::string_view id) { return absl::AsciiStrToLower(id); }
@@ -85,6 +88,13 @@ void CheckTenant(FieldViolations& violations, const std::string& path, const v1:
           absl::StrCat(Child(quota_path, "max_machines"),
                        " must be 0 or more (0 forbids the type), got ", quota.max_machines()));
     }
+  }
+  if (tenant.priority() < kMinTenantPriority || tenant.priority() > kMaxTenantPriority) {
+    const std::string priority_path = Child(path, "priority");
+    violations.Add(priority_path,
+                   absl::StrCat(priority_path, " must be between ", kMinTenantPriority, " and ",
+                                kMaxTenantPriority, " (higher is scheduled first, 0 is the "
+                                "default), got ", tenant.priority()));
   }
 }
 

@@ -61,7 +61,9 @@ allocator::Machine ToCore(const store::MachineRow& r) {
   return c;
 }
 
-store::TenantRow ToRow(const allocator::Tenant& c) { return store::TenantRow{c.id, c.org, c.name, c.quota}; }
+store::TenantRow ToRow(const allocator::Tenant& c) {
+  return store::TenantRow{c.id, c.org, c.name, c.quota, c.priority};
+}
 
 allocator::Tenant ToCore(const store::TenantRow& r) {
   allocator::Tenant c;
@@ -69,6 +71,7 @@ allocator::Tenant ToCore(const store::TenantRow& r) {
   c.org = r.org;
   c.name = r.name;
   c.quota = r.quotas;
+  c.priority = static_cast<int32_t>(r.priority);
   return c;
 }
 

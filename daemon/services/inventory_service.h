@@ -18,7 +18,7 @@
 //                    PreconditionFailure naming every holding instance.
 //   ListDomains      INVALID_ARGUMENT (site_id not a UUID).
 //   ListInstanceTypes none.
-//   UpsertTenant     INVALID_ARGUMENT + BadRequest (tenant missing, id, org, quotas);
+//   UpsertTenant     INVALID_ARGUMENT + BadRequest (tenant missing, id, org, quotas, priority);
 //                    NOT_FOUND + ResourceInfo + BadRequest for a quota on an unknown type.
 //   ListTenants      none.
 // Every method may also fail with the engine's UNAVAILABLE (shutting down, read-only after a

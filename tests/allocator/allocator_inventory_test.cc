@@ -156,6 +156,30 @@ TEST(AllocatorInventoryTest, TenantValidation) {
   EXPECT_STATUS(fleet.PlaceSingle(1), absl::StatusCode::kResourceExhausted, "quota exceeded");
 }
 
+TEST(AllocatorInventoryTest, TenantPriorityIsKeptReadBackAndRolledBack) {
+  TestFleet fleet({{"a", "s1", 1}});
+  Tenant globex{"globex", "globex-org", "Globex", {{kGb200, 1}}};
+  globex.priority = 250;
+  ASSERT_OK(fleet.alloc().UpsertTenant(globex));
+  ASSERT_NE(fleet.alloc().FindTenant("globex"), nullptr);
+  EXPECT_EQ(fleet.alloc().FindTenant("globex")->priority, 250);
+  EXPECT_EQ(fleet.alloc().FindTenant(kAcme)->priority, 0);
+  int32_t listed = 0;
+  fleet.alloc().ForEachTenant([&](const Tenant& t) {
+    if (t.id == "globex") listed = t.priority;
+  });
+  EXPECT_EQ(listed, 250);
+
+  // A rolled-back change restores the priority; priority alone is a change of the tenant.
+  JournalMark mark = fleet.alloc().Mark();
+  globex.priority = -1000;
+  ASSERT_OK(fleet.alloc().UpsertTenant(globex));
+  EXPECT_EQ(fleet.alloc().FindTenant("globex")->priority, -1000);
+  fleet.alloc().RollbackTo(mark);
+  EXPECT_EQ(fleet.alloc().FindTenant("globex")->priority, 250);
+  EXPECT_OK(fleet.alloc().CheckInvariants());
+}
+
 TEST(AllocatorInventoryTest, DomainUpsertRenamesAndMovesSites) {
   TestFleet fleet({{"a", "s1", 2}});
   ExpectRejectedWithoutEffect(

@@ -50,7 +50,8 @@ TEST(RowsTest, MachineTenantAndSmallRowEqualityComparesEveryField) {
   ExpectEveryFieldMatters<TenantRow>(
       MakeTenant(0),
       {[](TenantRow& r) { r.id += "x"; }, [](TenantRow& r) { r.org += "x"; },
-       [](TenantRow& r) { r.name += "x"; }, [](TenantRow& r) { r.quotas["it-0"]++; }});
+       [](TenantRow& r) { r.name += "x"; }, [](TenantRow& r) { r.quotas["it-0"]++; },
+       [](TenantRow& r) { r.priority++; }});
   ExpectEveryFieldMatters<InstanceTypeRow>(
       InstanceTypeRow{"a", "b", "c", 1, 2, 3, "d"},
       {[](InstanceTypeRow& r) { r.id += "x"; }, [](InstanceTypeRow& r) { r.name += "x"; },

@@ -3,6 +3,7 @@
 #include "store/schema.h"
 
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -35,7 +36,7 @@ TEST(SchemaTest, EmptyDatabaseMigratesToCurrentAndRerunIsANoOp) {
   ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
   EXPECT_EQ(*ReadSchemaVersion(db, "mem"), CurrentSchemaVersion());
   const int tables = TableCount(db);
-  EXPECT_EQ(tables, 11);  // v1: 10 tables; v2: events
+  EXPECT_EQ(tables, 11);  // v1: 10 tables; v2: events; v3: a column of tenants
   ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
   EXPECT_EQ(TableCount(db), tables);
 }
@@ -77,6 +78,23 @@ TEST(SchemaTest, LaterMigrationsRunOnTopOfEarlierOnes) {
   ASSERT_TRUE(ApplyMigrations(db, "mem", v2).ok());
   EXPECT_EQ(*ReadSchemaVersion(db, "mem"), 2);
   db.exec("INSERT INTO a (x, y) VALUES (1, 'y')");
+}
+
+TEST(SchemaTest, VersionThreeGivesExistingTenantsPriorityZeroAndChecksTheRange) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(2)).ok());
+  db.exec("INSERT INTO tenants (id, org, name) VALUES ('t-0', 'acme', 'Acme')");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 3);
+  EXPECT_EQ(db.execAndGet("SELECT priority FROM tenants WHERE id = 't-0'").getInt(), 0);
+  auto insert = [&db](const char* id, int priority) {
+    return db.exec(absl::StrCat("INSERT INTO tenants (id, org, name, priority) VALUES ('", id,
+                                "', 'o', '', ", priority, ")"));
+  };
+  EXPECT_EQ(insert("t-1", 1000), 1);
+  EXPECT_EQ(insert("t-2", -1000), 1);
+  EXPECT_THROW(insert("t-3", 1001), SQLite::Exception);
+  EXPECT_THROW(db.exec("UPDATE tenants SET priority = -1001 WHERE id = 't-0'"), SQLite::Exception);
 }
 
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {

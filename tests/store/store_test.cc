@@ -114,6 +114,74 @@ TEST_F(StoreTest, VersionZeroFileIsMigratedToCurrent) {
   EXPECT_TRUE(store->Commit(MakeFleet()).ok());
 }
 
+// A database written before tenant priorities (schema version 2) opens at the current
+// version with every tenant and quota kept, each tenant at the default priority 0.
+TEST_F(StoreTest, VersionTwoFileIsMigratedKeepingTenantsAtPriorityZero) {
+  {
+    SQLite::Database raw(Options().path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ASSERT_TRUE(ApplyMigrations(raw, Options().path, SchemaMigrations().first(2)).ok());
+    raw.exec(R"sql(
+      INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                  price_per_hour_micros, interconnect)
+        VALUES ('it-0', 'gb200', 'GB200', 4, 189000, 42000000, 'nvlink');
+      INSERT INTO tenants (id, org, name) VALUES ('t-0', 'acme', 'Acme'), ('t-1', 'globex', '');
+      INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines)
+        VALUES ('t-0', 'it-0', 72);
+    )sql");
+    ASSERT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 2);
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.schema_version, CurrentSchemaVersion());
+  ASSERT_EQ(state.tenants.size(), 2u);
+  EXPECT_EQ(state.tenants[0], (TenantRow{"t-0", "acme", "Acme", {{"it-0", 72}}, 0}));
+  EXPECT_EQ(state.tenants[1], (TenantRow{"t-1", "globex", "", {}, 0}));
+
+  // The migrated table takes priorities like a new one.
+  ChangeSet update;
+  update.upsert_tenants.push_back(state.tenants[1]);
+  update.upsert_tenants[0].priority = -7;
+  ASSERT_TRUE(store->Commit(update).ok());
+  EXPECT_EQ(Load(*store).tenants[1].priority, -7);
+}
+
+TEST_F(StoreTest, TenantPriorityRoundTripsAndUpsertReplacesIt) {
+  ChangeSet fleet = MakeFleet(1, 2, 3);
+  fleet.upsert_tenants[0].priority = 1000;
+  fleet.upsert_tenants[1].priority = -1000;
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(fleet).ok());
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Load(*store).tenants, fleet.upsert_tenants);
+
+  ChangeSet update;
+  update.upsert_tenants.push_back(fleet.upsert_tenants[0]);
+  update.upsert_tenants[0].priority = 3;
+  ASSERT_TRUE(store->Commit(update).ok());
+  LoadedState state = Load(*store);
+  ASSERT_EQ(state.tenants.size(), 3u);
+  EXPECT_EQ(state.tenants[0], update.upsert_tenants[0]);  // updated in place: still first
+  EXPECT_EQ(state.tenants[1].priority, -1000);
+  EXPECT_EQ(state.tenants[2].priority, 0);
+}
+
+// The schema holds the API's range too: a priority outside -1000..1000 never reaches the file.
+TEST_F(StoreTest, TenantPriorityOutsideTheRangeViolatesTheSchema) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet fleet = MakeFleet(1, 2, 1);
+  fleet.upsert_tenants[0].priority = 1001;
+  absl::Status status = store->Commit(fleet);
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("CHECK constraint failed"));
+  EXPECT_THAT(status.message(), HasSubstr("t-0"));
+}
+
 TEST_F(StoreTest, CorruptFileIsDataLoss) {
   {
     std::unique_ptr<Store> store = Open();

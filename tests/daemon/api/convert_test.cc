@@ -1,4 +1,4 @@
-// Tests daemon/api/convert.h: money conversions.
+// Tests daemon/api/convert.h: money conversions, tenants.
 #include "daemon/api/convert.h"
 
 #include <cstdint>
@@ -8,6 +8,8 @@
 
 namespace nvlsched::daemon {
 namespace {
+
+namespace v1 = ::nvlsched::v1;
 
 TEST(PriceToMicrosTest, RoundsToTheNearestMicroDollar) {
   EXPECT_EQ(PriceToMicros(42.0), 42000000);
@@ -25,6 +27,24 @@ TEST(PriceToMicrosTest, SaturatesBeyondInt64) {
   EXPECT_EQ(PriceToMicros(9.3e12), kMax);
   EXPECT_EQ(PriceToMicros(-1e300), std::numeric_limits<int64_t>::min());
   EXPECT_GT(PriceToMicros(9.1e12), PriceToMicros(42.0));
+}
+
+TEST(TenantConversionTest, PriorityRoundTrips) {
+  v1::Tenant proto;
+  proto.set_id("t");
+  proto.set_org("o");
+  proto.set_name("n");
+  v1::Quota* quota = proto.add_quotas();
+  quota->set_instance_type_id("type");
+  quota->set_max_machines(3);
+  EXPECT_EQ(ToCore(proto).priority, 0);  // unset is the default
+  for (int32_t priority : {-1000, 7, 1000}) {
+    proto.set_priority(priority);
+    allocator::Tenant core = ToCore(proto);
+    EXPECT_EQ(core.priority, priority);
+    EXPECT_EQ(core.quota.at("type"), 3);
+    EXPECT_EQ(ToProto(core).SerializeAsString(), proto.SerializeAsString());
+  }
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // Validation of fleets and of the other InventoryService and CapacityService requests.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "daemon/api/fleet.h"
 #include "daemon/api/validation.h"
@@ -202,6 +204,11 @@ std::vector<BadFleet> BadFleets() {
        [](auto& f) { *f.mutable_tenants(0)->add_quotas() = f.tenants(0).quotas(0); },
        {"tenants[0].quotas[1].instance_type_id"},
        "is already the instance type with a quota of tenants[0].quotas[0].instance_type_id"},
+      {"TenantPriorityAboveRange",
+       [](auto& f) { f.mutable_tenants(0)->set_priority(1001); },
+       {"tenants[0].priority"},
+       "tenants[0].priority must be between -1000 and 1000 (higher is scheduled first, 0 is the "
+       "default), got 1001"},
       {"TenantIdRepeated",
        [](auto& f) {
          v1::Tenant copy = f.tenants(0);
@@ -261,6 +268,30 @@ TEST(InventoryValidationTest, UpsertTenant) {
   ExpectInvalid(ValidateUpsertTenantRequest(request),
                 {"tenant.id", "tenant.org", "tenant.quotas[0].max_machines"},
                 "tenant.id is required: the UUID of the tenant");
+}
+
+TEST(InventoryValidationTest, UpsertTenantPriorityRange) {
+  v1::UpsertTenantRequest request;
+  *request.mutable_tenant() = DemoFleet().tenants(0);
+  for (int32_t priority : {-1000, -1, 0, 1, 1000}) {
+    request.mutable_tenant()->set_priority(priority);
+    EXPECT_TRUE(ValidateUpsertTenantRequest(request).ok()) << priority;
+  }
+  request.mutable_tenant()->set_priority(1001);
+  ExpectInvalid(ValidateUpsertTenantRequest(request), {"tenant.priority"},
+                "tenant.priority must be between -1000 and 1000 (higher is scheduled first, 0 is "
+                "the default), got 1001");
+  request.mutable_tenant()->set_priority(-1001);
+  ExpectInvalid(ValidateUpsertTenantRequest(request), {"tenant.priority"},
+                "tenant.priority must be between -1000 and 1000");
+  request.mutable_tenant()->set_priority(INT32_MIN);
+  ExpectInvalid(ValidateUpsertTenantRequest(request), {"tenant.priority"},
+                absl::StrCat("got ", INT32_MIN));
+  // One violation per field: a bad priority is reported next to the tenant's other problems.
+  request.mutable_tenant()->set_org("");
+  request.mutable_tenant()->set_priority(INT32_MAX);
+  ExpectInvalid(ValidateUpsertTenantRequest(request), {"tenant.org", "tenant.priority"},
+                "tenant.org is required");
 }
 
 TEST(InventoryValidationTest, MachineIdsAndLists) {

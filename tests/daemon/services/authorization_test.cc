@@ -385,6 +385,31 @@ TEST_F(AuthorizationTest, RefusalsSayWhatWasWrong) {
   EXPECT_TRUE(IsRpcError(hidden, NOT_FOUND, "does not exist"));
 }
 
+// A tenant's scheduling priority is the provider's to set: the tenant admin cannot raise its
+// own (UpsertTenant needs FORGE_PROVIDER_ADMIN) but reads what the provider set.
+TEST_F(AuthorizationTest, OnlyTheProviderSetsATenantsPriority) {
+  auto acme_priority = [this](Caller caller) {
+    v1::ListTenantsRequest list;
+    list.set_org(f::kOrg);
+    v1::ListTenantsResponse found;
+    grpc::Status status = inventory().ListTenants(As(caller).get(), list, &found);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return found.tenants_size() == 1 ? found.tenants(0).priority() : -1;
+  };
+  v1::UpsertTenantRequest raise;
+  *raise.mutable_tenant() = SmallFleet().tenants(0);
+  raise.mutable_tenant()->set_priority(1000);
+  v1::Tenant resp;
+  grpc::Status status = inventory().UpsertTenant(As(Caller::kTenantOwnOrg).get(), raise, &resp);
+  EXPECT_TRUE(IsRpcError(status, DENIED, "needs FORGE_PROVIDER_ADMIN"));
+  EXPECT_EQ(acme_priority(Caller::kProviderAdmin), 0);
+
+  raise.mutable_tenant()->set_priority(5);
+  status = inventory().UpsertTenant(As(Caller::kProviderAdmin).get(), raise, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(acme_priority(Caller::kTenantOwnOrg), 5);
+}
+
 TEST_F(AuthorizationTest, EchoesTheRequestIdOrMakesOne) {
   auto ctx = As(Caller::kViewer);
   ctx->AddMetadata("x-request-id", "trace-123.a");

@@ -1,4 +1,4 @@
-// InventoryService tenants over gRPC: UpsertTenant and ListTenants.
+// InventoryService tenants over gRPC: UpsertTenant and ListTenants (quotas, priority).
 #include <string>
 
 #include "gmock/gmock.h"
@@ -98,6 +98,57 @@ TEST_F(InventoryTenantTest, UpsertTenantValidation) {
               ElementsAre("tenant.id", "tenant.quotas[0].max_machines"));
 }
 
+TEST_F(InventoryTenantTest, PriorityRoundTripsThroughUpsertListAndRestart) {
+  EXPECT_EQ(ListTenants(f::kOrg).tenants(0).priority(), 0);  // the fleet set none
+  v1::Tenant tenant;
+  tenant.set_id(TestUuid(104));
+  tenant.set_org("globex");
+  v1::Quota* quota = tenant.add_quotas();
+  quota->set_instance_type_id(f::kTypeId);
+  quota->set_max_machines(1);
+  tenant.set_priority(250);
+  v1::Tenant stored;
+  ASSERT_TRUE(Upsert(tenant, &stored).ok());
+  EXPECT_EQ(stored.priority(), 250);
+  ASSERT_EQ(ListTenants("globex").tenants_size(), 1);
+  EXPECT_EQ(ListTenants("globex").tenants(0).priority(), 250);
+
+  // Changing only the priority is a change (stored, listed, kept across a restart).
+  tenant.set_priority(-1000);
+  ASSERT_TRUE(Upsert(tenant, &stored).ok());
+  EXPECT_EQ(stored.priority(), -1000);
+  Restart();
+  EXPECT_EQ(ListTenants("globex").tenants(0).priority(), -1000);
+
+  // UpsertTenant replaces the whole tenant: a request without priority sets it back to 0.
+  tenant.clear_priority();
+  ASSERT_TRUE(Upsert(tenant, &stored).ok());
+  EXPECT_EQ(stored.priority(), 0);
+  EXPECT_EQ(ListTenants("globex").tenants(0).priority(), 0);
+}
+
+TEST_F(InventoryTenantTest, PriorityOutOfRangeIsRefusedAndNothingChanges) {
+  v1::Tenant tenant = ListTenants(f::kOrg).tenants(0);
+  tenant.set_priority(1001);
+  grpc::Status status = Upsert(tenant);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::INVALID_ARGUMENT,
+                         "tenant.priority must be between -1000 and 1000"));
+  EXPECT_THAT(ViolationFields(*DetailsOf(status).bad_request), ElementsAre("tenant.priority"));
+  EXPECT_EQ(ListTenants(f::kOrg).tenants(0).priority(), 0);
+}
+
+TEST_F(InventoryTenantTest, ApplyFleetSetsPriority) {
+  v1::Fleet fleet = SmallFleet();
+  fleet.mutable_tenants(0)->set_priority(42);
+  ASSERT_TRUE(ApplyFleet(fleet).ok());
+  EXPECT_EQ(ListTenants(f::kOrg).tenants(0).priority(), 42);
+  fleet.mutable_tenants(0)->set_priority(-1001);
+  grpc::Status status = ApplyFleet(fleet);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::INVALID_ARGUMENT,
+                         "fleet.tenants[0].priority must be between -1000 and 1000"));
+  EXPECT_EQ(ListTenants(f::kOrg).tenants(0).priority(), 42);
+}
+
 TEST_F(InventoryTenantTest, TenantsSurviveARestart) {
   v1::Tenant tenant;
   tenant.set_id(TestUuid(103));
@@ -105,6 +156,7 @@ TEST_F(InventoryTenantTest, TenantsSurviveARestart) {
   v1::Quota* quota = tenant.add_quotas();
   quota->set_instance_type_id(f::kTypeId);
   quota->set_max_machines(3);
+  tenant.set_priority(9);
   ASSERT_TRUE(Upsert(tenant).ok());
   const std::string before = ListTenants().SerializeAsString();
   Restart();
