@@ -27,14 +27,16 @@ Allocator& Allocator::operator=(Allocator&&) noexcept = default;
 
 void Allocator::SetInstanceNamer(InstanceNamer namer) { state_->instance_namer = std::move(namer); }
 
-absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type,
-                                   int64_t requested_gpus) const {
+// committed_gpus: quota already promised to the tenant's queued requests (PlanConstraints);
+// it counts as in use.
+absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus,
+                                   int64_t committed_gpus) const {
   const FleetState& s = *state_;
   const TenantRecord& record = s.tenants[tenant];
   const InstanceType& spec = s.types[type].spec;
   int64_t max_machines = record.max_machines[type];
   int64_t limit = max_machines * spec.gpus_per_machine;
-  int64_t in_use = record.used_gpus[type];
+  int64_t in_use = record.used_gpus[type] + committed_gpus;
   if (in_use + requested_gpus <= limit) return absl::OkStatus();
   QuotaViolation details{record.spec.id, spec.id, max_machines, limit, in_use, requested_gpus};
   const std::string& tenant_name = record.spec.name.empty() ? record.spec.id : record.spec.name;
@@ -47,7 +49,11 @@ absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type,
   return QuotaExceededError(
       absl::StrCat("quota exceeded: tenant ", tenant_name, " may hold ", max_machines, " ",
                    s.TypeName(type), " machines (", limit, " GPUs); ", in_use,
-                   " GPUs are in use and this request needs ", requested_gpus,
+                   committed_gpus == 0
+                       ? " GPUs are in use"
+                       : absl::StrCat(" GPUs are in use or committed to queued requests (",
+                                      committed_gpus, " committed)"),
+                   " and this request needs ", requested_gpus,
                    " more; delete instances or ask for a higher quota"),
       details);
 }
@@ -82,14 +88,28 @@ absl::Status UnknownType(std::string_view id) {
 // Each Plan* builds its result in place and returns that one named object, so the Placement
 // (18 instances stored inline, ~900 bytes) is neither zeroed nor copied on the way out.
 absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request) const {
-  absl::StatusOr<Placement> result(absl::in_place);
-  if (absl::Status status = PlanBatchInto(request, &*result); !status.ok()) result = status;
-  return result;
+  return PlanBatch(request, PlanConstraints{});
 }
 
 absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request) const {
+  return PlanSingle(request, PlanConstraints{});
+}
+
+absl::StatusOr<Placement> Allocator::PlanBatch(const BatchRequest& request,
+                                               const PlanConstraints& constraints) const {
   absl::StatusOr<Placement> result(absl::in_place);
-  if (absl::Status status = PlanSingleInto(request, &*result); !status.ok()) result = status;
+  if (absl::Status status = PlanBatchInto(request, constraints, &*result); !status.ok()) {
+    result = status;
+  }
+  return result;
+}
+
+absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request,
+                                                const PlanConstraints& constraints) const {
+  absl::StatusOr<Placement> result(absl::in_place);
+  if (absl::Status status = PlanSingleInto(request, constraints, &*result); !status.ok()) {
+    result = status;
+  }
   return result;
 }
 
@@ -103,7 +123,8 @@ absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHand
   return result;
 }
 
-absl::Status Allocator::PlanBatchInto(const BatchRequest& request, Placement* out) const {
+absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
+                                      const PlanConstraints& constraints, Placement* out) const {
   const FleetState& s = *state_;
   if (request.count < 1) {
     return absl::InvalidArgumentError(
@@ -127,7 +148,11 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request, Placement* ou
         ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
   }
   int64_t requested_gpus = int64_t{request.count} * s.types[type].spec.gpus_per_machine;
-  if (absl::Status quota = CheckQuota(tenant, type, requested_gpus); !quota.ok()) return quota;
+  if (absl::Status quota =
+          CheckQuota(tenant, type, requested_gpus, constraints.committed_quota_gpus);
+      !quota.ok()) {
+    return quota;
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -141,15 +166,18 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request, Placement* ou
   placement.planned_at = version_;
   absl::Status placed =
       request.topology_optimized
-          ? PlaceStrictBatch(s, type, request.count, PlacementScope{kNoIndex, partitions},
+          ? PlaceStrictBatch(s, type, request.count,
+                             PlacementScope{kNoIndex, partitions, constraints.excluded_domains},
                              &placement)
-          : PlaceCrossDomain(s, type, request.count, request.spread_policy, &placement);
+          : PlaceCrossDomain(s, type, request.count, request.spread_policy,
+                             constraints.excluded_domains, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   return absl::OkStatus();
 }
 
-absl::Status Allocator::PlanSingleInto(const SingleRequest& request, Placement* out) const {
+absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
+                                       const PlanConstraints& constraints, Placement* out) const {
   const FleetState& s = *state_;
   if (request.gpu_count < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -180,7 +208,11 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request, Placement* 
   }
   bool whole = request.gpu_count == 0;
   int64_t requested_gpus = whole ? spec.gpus_per_machine : request.gpu_count;
-  if (absl::Status quota = CheckQuota(tenant, type, requested_gpus); !quota.ok()) return quota;
+  if (absl::Status quota =
+          CheckQuota(tenant, type, requested_gpus, constraints.committed_quota_gpus);
+      !quota.ok()) {
+    return quota;
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -192,7 +224,7 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request, Placement* 
   placement.type = type;
   placement.topology_optimized = true;
   placement.planned_at = version_;
-  PlacementScope scope{site, partitions};
+  PlacementScope scope{site, partitions, constraints.excluded_domains};
   absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
   if (!placed.ok()) return placed;

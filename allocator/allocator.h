@@ -9,6 +9,9 @@
 //   - GPU-granular single -> gpu_granular_policy.h
 //   - NVLink partition affinity -> partition_affinity.h
 //   - offers -> capacity_view.h; error payloads -> errors.h; checks -> invariants.h
+//   - queued requests (gang_queue.h): PlanBatch / PlanSingle with PlanConstraints
+//     (placement.h: domains reserved for requests ahead, quota committed to queued ones)
+//     and the planning queries by dense index (TypeIndexOf ... MostFreeDomain)
 //
 // Placement is plan, then apply: Plan* are const and return a value or an error;
 // Apply cannot fail. Every mutation appends an inverse record to an undo journal, so a
@@ -115,6 +118,27 @@ class Allocator {
   // gpu_count outside 0..gpus_per_machine and NOT_FOUND for an unknown site_id.
   // Cost: O(kMaxGpusPerMachine + domain size) without a site filter; no allocation.
   absl::StatusOr<Placement> PlanSingle(const SingleRequest& request) const;
+
+  // The same, for a queued request (gang_queue.h), honoring `constraints` (placement.h):
+  //   - no policy ever chooses a domain in constraints.excluded_domains (strict best fit,
+  //     with or without a site filter or partition affinity; GPU-granular; whole-machine
+  //     single; FILL / MIN_DOMAINS / SPREAD). Every other domain is chosen exactly as if the
+  //     excluded ones had no free machine of the type. Indices of unknown domains and
+  //     duplicates are ignored;
+  //   - the quota check counts constraints.committed_quota_gpus (>= 0) on top of the tenant's
+  //     usage: it refuses when usage + committed + requested > limit (the QuotaViolation's
+  //     in_use_gpus is then usage + committed).
+  // "infeasible" still speaks of the whole fleet (excluding a domain is not permanent); when
+  // only excluded domains could take the request it is RESOURCE_EXHAUSTED capacity, with
+  // shortfall counts that leave the excluded domains out. The overloads above are these
+  // with PlanConstraints{}.
+  // Cost: as above when nothing is excluded; otherwise each domain the policy looks at
+  // costs O(excluded) more, and excluded domains met on the way are skipped (strict best
+  // fit: O(k + excluded + buckets walked)). No allocation.
+  absl::StatusOr<Placement> PlanBatch(const BatchRequest& request,
+                                      const PlanConstraints& constraints) const;
+  absl::StatusOr<Placement> PlanSingle(const SingleRequest& request,
+                                       const PlanConstraints& constraints) const;
   // Records the planned instances as one batch named batch_id (empty for a single: no
   // batch) and writes the handle of the instance placed at placement.instances[i] to
   // handles[i]. REQUIRES: the placement was planned against the current state (no
@@ -203,13 +227,51 @@ class Allocator {
   absl::Status ForEachDomainCapacity(std::string_view instance_type_id,
                                      absl::FunctionRef<void(const DomainCapacity&)> fn) const;
 
+  // ---------------------------------------------------------------- Planning queries
+  // For a planner over queued requests (gang_queue.h), which names types, tenants and
+  // domains by dense index. All are const, never allocate, and take `excluded` as in
+  // PlanConstraints (any order, duplicates and unknown indices ignored). "Free" machines
+  // are READY and held by nothing, as for batches. An unknown TypeIndex (kNoIndex
+  // included) or DomainIndex gives 0 / kNoIndex rather than undefined behavior.
+  //
+  // Dense index of an id, or kNoIndex when unknown. O(1) hash lookup. Indices are stable
+  // (types, tenants and domains are never removed) and count up in insertion order.
+  TypeIndex TypeIndexOf(std::string_view instance_type_id) const;
+  TenantIndex TenantIndexOf(std::string_view tenant_id) const;
+  DomainIndex DomainIndexOf(std::string_view domain_id) const;
+  uint32_t domain_count() const;  // domain indices are 0..domain_count()-1
+  // Most free machines of type t in any one domain not excluded (0 if none).
+  // O(1) when none excluded; else O(excluded + buckets walked), at worst
+  // O(excluded * buckets).
+  int LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
+  // Free machines of type t in all domains not excluded. O(1) + O(excluded^2).
+  int64_t TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
+  // Most free GPUs on one READY machine of type t not held whole, outside excluded domains
+  // (0 if none): the largest GPU-granular single that fits now.
+  // O(kMaxGpusPerMachine) when none excluded; at worst O(kMaxGpusPerMachine * excluded).
+  int LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
+  // Free machines of type t in domain d, and machines of type t in d in any state (0 when
+  // the domain has none of the type). O(1).
+  int DomainFreeMachines(TypeIndex t, DomainIndex d) const;
+  int DomainTotalMachines(TypeIndex t, DomainIndex d) const;
+  // The domain with the most free machines of type t among the domains not excluded that
+  // have at least max(min_total, 1) machines of the type in total (any state); ties by
+  // lowest index; kNoIndex if none. Walks best-fit buckets from the top: O(domains with a
+  // free machine walked * excluded); when every candidate has 0 free, falls back to a scan
+  // for the lowest-index one, O(domains). Meant for choosing a reservation (rare).
+  DomainIndex MostFreeDomain(TypeIndex t, int min_total,
+                             absl::Span<const DomainIndex> excluded) const;
+
  private:
-  absl::Status PlanBatchInto(const BatchRequest& request, Placement* out) const;
-  absl::Status PlanSingleInto(const SingleRequest& request, Placement* out) const;
+  absl::Status PlanBatchInto(const BatchRequest& request, const PlanConstraints& constraints,
+                             Placement* out) const;
+  absl::Status PlanSingleInto(const SingleRequest& request, const PlanConstraints& constraints,
+                              Placement* out) const;
   absl::Status PlanReleaseInto(absl::Span<const InstanceHandle> instances,
                                bool machine_health_issue, ReleasePlan* out) const;
   absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;
-  absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus) const;
+  absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus,
+                          int64_t committed_gpus) const;
   absl::Status ResolvePartitions(absl::Span<const std::string> ids,
                                  absl::InlinedVector<PartitionIndex, 4>* out) const;
   void SetMachineSpec(MachineIndex m, const Machine& spec);  // no journaling

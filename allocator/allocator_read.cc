@@ -1,4 +1,6 @@
-// Allocator: the read side for the API (lookups, iteration in index order, capacity).
+// Allocator: the read side for the API (lookups, iteration in index order, capacity) and
+// the planning queries of a queue over it (by dense index, allocation-free).
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -124,6 +126,79 @@ absl::Status Allocator::ForEachDomainCapacity(
     if (state_->cell(t, d).total > 0) fn(ComputeDomainCapacity(*state_, t, d));
   }
   return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- Planning queries
+
+TypeIndex Allocator::TypeIndexOf(std::string_view instance_type_id) const {
+  return state_->FindType(instance_type_id);
+}
+
+TenantIndex Allocator::TenantIndexOf(std::string_view tenant_id) const {
+  return state_->FindTenant(tenant_id);
+}
+
+DomainIndex Allocator::DomainIndexOf(std::string_view domain_id) const {
+  return state_->FindDomain(domain_id);
+}
+
+uint32_t Allocator::domain_count() const { return static_cast<uint32_t>(state_->domains.size()); }
+
+int Allocator::LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> excluded) const {
+  if (t >= state_->type_states.size()) return 0;
+  return state_->type_states[t].best_fit.LargestFree(excluded);
+}
+
+int64_t Allocator::TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const {
+  if (t >= state_->type_states.size()) return 0;
+  return state_->type_states[t].free_machines - state_->FreeMachinesIn(t, excluded);
+}
+
+// GpuGranularIndex walked from the most free GPUs down: the first set with a domain not
+// excluded answers. Each set is walked only past excluded domains.
+int Allocator::LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const {
+  if (t >= state_->type_states.size()) return 0;
+  const GpuGranularIndex& index = state_->type_states[t].granular;
+  for (int f = kMaxGpusPerMachine; f >= 1; --f) {
+    for (bool fully_free : {false, true}) {
+      const DomainSet& domains = index.Domains(f, fully_free);
+      for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
+        if (!ListsDomain(excluded, d)) return f;
+      }
+    }
+  }
+  return 0;
+}
+
+int Allocator::DomainFreeMachines(TypeIndex t, DomainIndex d) const {
+  if (t >= state_->type_states.size() || d >= state_->domains.size()) return 0;
+  return state_->cell(t, d).free;
+}
+
+int Allocator::DomainTotalMachines(TypeIndex t, DomainIndex d) const {
+  if (t >= state_->type_states.size() || d >= state_->domains.size()) return 0;
+  return state_->cell(t, d).total;
+}
+
+DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
+                                      absl::Span<const DomainIndex> excluded) const {
+  const FleetState& s = *state_;
+  if (t >= s.type_states.size()) return kNoIndex;
+  const TypeState& ts = s.type_states[t];
+  min_total = std::max(min_total, 1);
+  if (min_total > ts.LargestDomain()) return kNoIndex;  // no domain is that large
+  const BestFitDomainIndex& index = ts.best_fit;
+  for (int c = index.LargestFree(); c != 0; c = index.BucketAtMost(c - 1)) {
+    const DomainSet& bucket = index.Bucket(c);
+    for (DomainIndex d = bucket.First(); d != DomainSet::kNone; d = bucket.Next(d)) {
+      if (ts.cells[d].total >= min_total && !ListsDomain(excluded, d)) return d;
+    }
+  }
+  // Every candidate has 0 free: the lowest-index one.
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    if (ts.cells[d].total >= min_total && !ListsDomain(excluded, d)) return d;
+  }
+  return kNoIndex;
 }
 
 }  // namespace nvlsched::allocator

@@ -39,6 +39,27 @@ int BestFitDomainIndex::LargestFree() const {
   return c < 0 ? 0 : c;
 }
 
+int BestFitDomainIndex::LargestFreeExcluding(absl::Span<const DomainIndex> excluded) const {
+  for (int c = LargestFree(); c != 0; c = BucketAtMost(c - 1)) {
+    const DomainSet& bucket = buckets_[c];
+    for (DomainIndex d = bucket.First(); d != DomainSet::kNone; d = bucket.Next(d)) {
+      if (!ListsDomain(excluded, d)) return c;
+    }
+  }
+  return 0;
+}
+
+DomainIndex BestFitDomainIndex::FindBestFitExcluding(int k,
+                                                     absl::Span<const DomainIndex> excluded) const {
+  for (int c = BucketAtLeast(k); c != 0; c = BucketAtLeast(c + 1)) {
+    const DomainSet& bucket = buckets_[c];
+    for (DomainIndex d = bucket.First(); d != DomainSet::kNone; d = bucket.Next(d)) {
+      if (!ListsDomain(excluded, d)) return d;
+    }
+  }
+  return kNoIndex;
+}
+
 int BestFitDomainIndex::BucketAtLeast(int c) const {
   if (c < 1) c = 1;
   int found = non_empty_.NextFrom(c);

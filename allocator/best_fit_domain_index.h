@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 
+#include "absl/types/span.h"
 #include "allocator/domain_set.h"
 #include "allocator/model.h"
 #include "allocator/placement.h"
@@ -42,6 +43,15 @@ class BestFitDomainIndex {
 
   // Most free machines in any one domain (0 if none).
   int LargestFree() const;
+  // The same, and the best fit, ignoring the domains listed in `excluded` (any order,
+  // duplicates allowed). Cost: O(1) when excluded is empty; else O(buckets visited +
+  // excluded), as each bucket is walked in index order only past excluded domains.
+  int LargestFree(absl::Span<const DomainIndex> excluded) const {
+    return excluded.empty() ? LargestFree() : LargestFreeExcluding(excluded);
+  }
+  DomainIndex FindBestFit(int k, absl::Span<const DomainIndex> excluded) const {
+    return excluded.empty() ? FindBestFit(k) : FindBestFitExcluding(k, excluded);
+  }
   // Smallest non-empty bucket >= c, or 0 if none.
   int BucketAtLeast(int c) const;
   // Largest non-empty bucket <= c, or 0 if none.
@@ -53,6 +63,9 @@ class BestFitDomainIndex {
   const DomainSet& DomainsWithFree() const { return with_free_; }
 
  private:
+  int LargestFreeExcluding(absl::Span<const DomainIndex> excluded) const;
+  DomainIndex FindBestFitExcluding(int k, absl::Span<const DomainIndex> excluded) const;
+
   std::array<DomainSet, kMaxMachinesPerDomain + 1> buckets_;  // [0] unused
   DomainSet with_free_;
   SmallBitset non_empty_;  // bit c <=> buckets_[c] is not empty

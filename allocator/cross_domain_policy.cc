@@ -11,11 +11,14 @@
 namespace nvlsched::allocator {
 namespace {
 
-// Takes from the domains of one bucket in index order; returns machines still wanted.
-int TakeFromBucket(const FleetState& state, TypeIndex t, int c, int remaining, Placement* out) {
+// Takes from the domains of one bucket in index order, skipping excluded ones; returns
+// machines still wanted.
+int TakeFromBucket(const FleetState& state, TypeIndex t, int c, int remaining,
+                   absl::Span<const DomainIndex> excluded, Placement* out) {
   const DomainSet& bucket = state.type_states[t].best_fit.Bucket(c);
   for (DomainIndex d = bucket.First(); d != DomainSet::kNone && remaining > 0;
        d = bucket.Next(d)) {
+    if (!excluded.empty() && ListsDomain(excluded, d)) continue;
     int take = std::min(c, remaining);
     state.AppendFreeMachines(t, d, take, out);
     remaining -= take;
@@ -23,32 +26,36 @@ int TakeFromBucket(const FleetState& state, TypeIndex t, int c, int remaining, P
   return remaining;
 }
 
-void Fill(const FleetState& state, TypeIndex t, int k, Placement* out) {
+void Fill(const FleetState& state, TypeIndex t, int k, absl::Span<const DomainIndex> excluded,
+          Placement* out) {
   const BestFitDomainIndex& index = state.type_states[t].best_fit;
   int remaining = k;
   for (int c = index.BucketAtLeast(1); c != 0 && remaining > 0; c = index.BucketAtLeast(c + 1)) {
-    remaining = TakeFromBucket(state, t, c, remaining, out);
+    remaining = TakeFromBucket(state, t, c, remaining, excluded, out);
   }
 }
 
-void MinDomains(const FleetState& state, TypeIndex t, int k, Placement* out) {
+void MinDomains(const FleetState& state, TypeIndex t, int k,
+                absl::Span<const DomainIndex> excluded, Placement* out) {
   const BestFitDomainIndex& index = state.type_states[t].best_fit;
   int remaining = k;
   for (int c = index.LargestFree(); c != 0 && remaining > 0; c = index.BucketAtMost(c - 1)) {
-    remaining = TakeFromBucket(state, t, c, remaining, out);
+    remaining = TakeFromBucket(state, t, c, remaining, excluded, out);
   }
 }
 
-void Spread(const FleetState& state, TypeIndex t, int k, Placement* out) {
+void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const DomainIndex> excluded,
+            Placement* out) {
   const DomainSet& with_free = state.type_states[t].best_fit.DomainsWithFree();
   // (domain, machines to take); at most k domains are ever useful.
   absl::InlinedVector<std::pair<DomainIndex, int>, kInlineBatch> picks;
   for (DomainIndex d = with_free.First();
        d != DomainSet::kNone && static_cast<int>(picks.size()) < k; d = with_free.Next(d)) {
+    if (!excluded.empty() && ListsDomain(excluded, d)) continue;
     picks.emplace_back(d, 0);
   }
   int remaining = k;
-  while (remaining > 0) {  // terminates: the caller checked total free >= k
+  while (remaining > 0) {  // terminates: the caller checked free outside excluded >= k
     for (auto& [d, take] : picks) {
       if (remaining == 0) break;
       if (take < state.cell(t, d).free) {
@@ -65,28 +72,29 @@ void Spread(const FleetState& state, TypeIndex t, int k, Placement* out) {
 }  // namespace
 
 absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
-                              Placement* out) {
+                              absl::Span<const DomainIndex> excluded, Placement* out) {
   const TypeState& ts = state.type_states[t];
-  if (ts.free_machines < k) {
-    CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k,
-                                ts.best_fit.LargestFree(), ts.free_machines};
+  int64_t free = ts.free_machines;
+  if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
+  if (free < k) {
+    int64_t largest = ts.best_fit.LargestFree(excluded);
+    CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k, largest, free};
     return CapacityExhaustedError(
         absl::StrCat("not enough free capacity now: ", k, " ", state.TypeName(t),
                      " machines requested across NVLink domains (", AbslView(SpreadPolicyName(policy)),
-                     "), but only ", ts.free_machines, " are free (most in one domain: ",
-                     ts.best_fit.LargestFree(), "); retry later or ask for at most ",
-                     ts.free_machines),
+                     "), but only ", free, " are free (most in one domain: ", largest,
+                     "); retry later or ask for at most ", free),
         shortfall);
   }
   switch (policy) {
     case SpreadPolicy::kFill:
-      Fill(state, t, k, out);
+      Fill(state, t, k, excluded, out);
       break;
     case SpreadPolicy::kMinDomains:
-      MinDomains(state, t, k, out);
+      MinDomains(state, t, k, excluded, out);
       break;
     case SpreadPolicy::kSpread:
-      Spread(state, t, k, out);
+      Spread(state, t, k, excluded, out);
       break;
   }
   return absl::OkStatus();

@@ -10,6 +10,8 @@
 // Ties between domains: lowest domain index. Inside a domain: lowest tray indices first.
 // Instances come out grouped by domain, in the order the domains were chosen.
 // Partition affinity does not bind a cross-domain batch (it spans domains by request).
+// Excluded domains (PlanConstraints: reserved for queued requests ahead) are skipped by all
+// three policies: the result is what the policy would choose if they had no free machine.
 //
 // Thread-safety: pure function over a const FleetState.
 #ifndef NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_
@@ -23,11 +25,13 @@
 namespace nvlsched::allocator {
 
 // Appends k whole machines of type t to out->instances. REQUIRES: k >= 1.
+// `excluded`: domains never taken from (any order, duplicates allowed; usually empty).
 // Errors: RESOURCE_EXHAUSTED with a CapacityShortfall payload (unit machines) when fewer
-// than k machines of the type are free in the whole fleet.
-// Cost: O(k + domains visited); FILL and MIN_DOMAINS visit only domains they take from.
+// than k machines of the type are free outside the excluded domains.
+// Cost: O(k + domains visited); FILL and MIN_DOMAINS visit only domains they take from
+// (and the excluded ones they pass); each domain visited costs O(excluded) more.
 absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
-                              Placement* out);
+                              absl::Span<const DomainIndex> excluded, Placement* out);
 
 }  // namespace nvlsched::allocator
 

@@ -49,7 +49,17 @@ bool FleetState::Accepts(const DomainFilter& filter, DomainIndex d) const {
       !std::binary_search(filter.affinity.begin(), filter.affinity.end(), d)) {
     return false;
   }
-  return true;
+  return !ListsDomain(filter.excluded, d);
+}
+
+int64_t FleetState::FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> domains) const {
+  int64_t free = 0;
+  for (size_t i = 0; i < domains.size(); ++i) {
+    DomainIndex d = domains[i];
+    if (d >= this->domains.size() || ListsDomain(domains.first(i), d)) continue;
+    free += cell(t, d).free;
+  }
+  return free;
 }
 
 // ---- Structure ----

@@ -160,19 +160,22 @@ struct TypeState {
   int32_t LargestDomain() const { return domain_sizes.None() ? 0 : domain_sizes.Last(); }
 };
 
-// What a request restricts: a site, and NVLink logical partitions whose existing
-// instances pin single-domain placements (see partition_affinity.h).
+// What a request restricts: a site, NVLink logical partitions whose existing instances pin
+// single-domain placements (see partition_affinity.h), and domains it must not use
+// (PlanConstraints::excluded_domains: reserved for queued requests ahead of it).
 struct PlacementScope {
   SiteIndex site = kNoIndex;                     // kNoIndex: any site
   absl::Span<const PartitionIndex> partitions;   // requested partitions already known
+  absl::Span<const DomainIndex> excluded;        // any order, duplicates allowed; never chosen
 };
 
 // Where a single-domain placement may go, once the scope is resolved to domains.
 struct DomainFilter {
   SiteIndex site = kNoIndex;                // kNoIndex: any site
   absl::Span<const DomainIndex> affinity;   // non-empty: only these domains (ascending)
+  absl::Span<const DomainIndex> excluded;   // never these (unordered, short)
 
-  bool active() const { return site != kNoIndex || !affinity.empty(); }
+  bool active() const { return site != kNoIndex || !affinity.empty() || !excluded.empty(); }
 };
 
 // Free machines (READY, held by nothing, so every GPU free) taken whole, or given back, in
@@ -217,6 +220,9 @@ class FleetState {
   const std::string& TypeName(TypeIndex t) const;    // name, or id when unnamed
   const std::string& DomainName(DomainIndex d) const;
   bool Accepts(const DomainFilter& filter, DomainIndex d) const;
+  // Free machines of type t in the listed domains, each counted once (duplicates and
+  // indices of unknown domains are ignored). O(excluded^2): the list is short.
+  int64_t FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> domains) const;
 
   // ---- Structure (inventory path; allocates) ----
   TypeIndex AppendType(const InstanceType& spec);

@@ -46,11 +46,12 @@ MachineIndex BestAmong(const FleetState& state, TypeIndex t, int g, const Domain
 // order; without a filter the first domain of the first non-empty set is the answer.
 MachineIndex BestFromIndex(const FleetState& state, TypeIndex t, int g, const DomainFilter& filter) {
   const GpuGranularIndex& index = state.type_states[t].granular;
+  const bool filtered = filter.active();
   for (int f = g; f <= kMaxGpusPerMachine; ++f) {
     for (bool fully_free : {false, true}) {
       const DomainSet& domains = index.Domains(f, fully_free);
       for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
-        if (state.Accepts(filter, d)) return LowestTrayWithFreeGpus(state, t, d, f);
+        if (!filtered || state.Accepts(filter, d)) return LowestTrayWithFreeGpus(state, t, d, f);
       }
     }
   }
@@ -99,7 +100,7 @@ absl::Status NoMachineError(const FleetState& state, TypeIndex t, int g,
 absl::Status PlaceGpuGranular(const FleetState& state, TypeIndex t, int g,
                               const PlacementScope& scope, Placement* out) {
   AffinityDomains affinity = FindAffinityDomains(state, scope.partitions);
-  DomainFilter filter{scope.site, affinity};
+  DomainFilter filter{scope.site, affinity, scope.excluded};
   MachineIndex chosen = affinity.empty() ? BestFromIndex(state, t, g, filter)
                                          : BestAmong(state, t, g, filter);
   if (chosen == kNoIndex) return NoMachineError(state, t, g, scope, filter);

@@ -9,7 +9,8 @@
 //      nothing), so whole domains stay whole for strict batches;
 //   3. lowest domain index; 4. lowest tray index.
 // Candidates are READY machines of the type not held by a whole-machine instance. Partition
-// affinity (partition_affinity.h) and a site filter restrict the candidate domains.
+// affinity (partition_affinity.h) and a site filter restrict the candidate domains; domains
+// in scope.excluded (PlanConstraints) are never candidates.
 //
 // Thread-safety: pure function over a const FleetState.
 #ifndef NVLSCHED_ALLOCATOR_GPU_GRANULAR_POLICY_H_
@@ -25,7 +26,9 @@ namespace nvlsched::allocator {
 // REQUIRES: 1 <= g <= kMaxGpusPerMachine.
 // Errors: RESOURCE_EXHAUSTED with a CapacityShortfall payload (unit GPUs: requested g, the
 // most free GPUs on one eligible machine, free GPUs in total) when no machine fits.
-// Cost: O(kMaxGpusPerMachine + machines of the chosen domain) without a filter.
+// Counts leave excluded domains out.
+// Cost: O(kMaxGpusPerMachine + machines of the chosen domain) without a filter; each
+// excluded domain met on the walk adds O(excluded).
 absl::Status PlaceGpuGranular(const FleetState& state, TypeIndex t, int g,
                               const PlacementScope& scope, Placement* out);
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "absl/types/span.h"
 
 namespace nvlsched::allocator {
 
@@ -114,6 +115,24 @@ struct ReleasePlan {
 
   size_t size() const { return claims.size(); }
 };
+
+// What a queued request's plan must respect beyond the request itself (allocator/gang_queue.h):
+// domains reserved for requests ahead of it, and GPUs of quota already committed to the
+// tenant's queued requests (counted with its usage against its quota for the request's type).
+// Used by Allocator::PlanBatch / PlanSingle; the default (nothing excluded, nothing committed)
+// plans exactly as the overloads without constraints. The span is only read during the call.
+struct PlanConstraints {
+  absl::Span<const DomainIndex> excluded_domains;  // any order; small (a few entries)
+  int64_t committed_quota_gpus = 0;
+};
+
+// True when d is one of `domains` (a short, unordered list: a linear scan).
+inline bool ListsDomain(absl::Span<const DomainIndex> domains, DomainIndex d) {
+  for (DomainIndex e : domains) {
+    if (e == d) return true;
+  }
+  return false;
+}
 
 // A position in the undo journal; see Allocator::Mark.
 struct JournalMark {

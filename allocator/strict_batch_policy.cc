@@ -25,8 +25,9 @@ DomainIndex BestFitAmong(const FleetState& state, TypeIndex t, int k, const Doma
   return best;
 }
 
-// Best fit restricted to one site: walk buckets upward, domains in index order.
-DomainIndex BestFitInSite(const FleetState& state, TypeIndex t, int k, const DomainFilter& filter) {
+// Best fit restricted to one site (and not excluded): walk buckets upward, domains in index
+// order, the first accepted wins (the order FindBestFit would take).
+DomainIndex BestFitFiltered(const FleetState& state, TypeIndex t, int k, const DomainFilter& filter) {
   const BestFitDomainIndex& index = state.type_states[t].best_fit;
   for (int c = index.BucketAtLeast(k); c != 0; c = index.BucketAtLeast(c + 1)) {
     const DomainSet& bucket = index.Bucket(c);
@@ -45,7 +46,10 @@ struct FreeSummary {
 // Error path only: O(domains) when filtered.
 FreeSummary SummarizeFree(const FleetState& state, TypeIndex t, const DomainFilter& filter) {
   const TypeState& ts = state.type_states[t];
-  if (!filter.active()) return {ts.best_fit.LargestFree(), ts.free_machines};
+  if (filter.affinity.empty() && filter.site == kNoIndex) {
+    return {ts.best_fit.LargestFree(filter.excluded),
+            ts.free_machines - state.FreeMachinesIn(t, filter.excluded)};
+  }
   FreeSummary summary;
   for (DomainIndex d = 0; d < state.domains.size(); ++d) {
     if (!state.Accepts(filter, d)) continue;
@@ -96,14 +100,15 @@ absl::Status NoDomainError(const FleetState& state, TypeIndex t, int k,
 absl::Status PlaceStrictBatch(const FleetState& state, TypeIndex t, int k,
                               const PlacementScope& scope, Placement* out) {
   AffinityDomains affinity = FindAffinityDomains(state, scope.partitions);
-  DomainFilter filter{scope.site, affinity};
+  DomainFilter filter{scope.site, affinity, scope.excluded};
   DomainIndex chosen;
   if (!affinity.empty()) {
     chosen = BestFitAmong(state, t, k, filter);
   } else if (scope.site != kNoIndex) {
-    chosen = BestFitInSite(state, t, k, filter);
+    chosen = BestFitFiltered(state, t, k, filter);
   } else {
-    chosen = state.type_states[t].best_fit.FindBestFit(k);  // the common path
+    // The common path: O(1) when nothing is excluded.
+    chosen = state.type_states[t].best_fit.FindBestFit(k, scope.excluded);
   }
   if (chosen == kNoIndex) return NoDomainError(state, t, k, scope, filter);
   state.AppendFreeMachines(t, chosen, k, out);

@@ -10,6 +10,9 @@
 //      in the number of domains. Leaving big free blocks whole keeps large batches
 //      placeable later.
 //   3. Inside the domain: the k lowest tray indices among its free machines.
+// Domains in scope.excluded (reserved for queued requests ahead, PlanConstraints) are never
+// candidates, on any of these paths; the rest are chosen exactly as if the excluded ones
+// had no free machine.
 // "Free" = READY and held by nothing (never partly held by GPU-granular instances). Free
 // counts are exact, so any domain the index offers can take the batch: the policy never
 // fails while some domain could hold it.
@@ -27,8 +30,9 @@ namespace nvlsched::allocator {
 // Appends k whole machines of type t from one domain to out->instances.
 // REQUIRES: 1 <= k <= kMaxMachinesPerDomain (the caller has already answered "infeasible").
 // Errors: RESOURCE_EXHAUSTED with a CapacityShortfall payload (unit machines) when no
-// eligible domain has k free machines now.
-// Cost: O(k) without a site filter or affinity; with a site filter, O(domains skipped).
+// eligible domain has k free machines now (counts leave excluded domains out).
+// Cost: O(k) without a site filter, affinity or excluded domains; with a site filter,
+// O(domains skipped); with excluded domains, O(k + excluded + buckets walked).
 absl::Status PlaceStrictBatch(const FleetState& state, TypeIndex t, int k,
                               const PlacementScope& scope, Placement* out);
 
