@@ -31,6 +31,18 @@ int64_t ToUnixMicros(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1000000 + ts.nanos() / 1000;
 }
 
+google::protobuf::Duration ToDurationProto(absl::Duration d) {
+  google::protobuf::Duration out;
+  const int64_t micros = absl::ToInt64Microseconds(d);
+  out.set_seconds(micros / 1000000);
+  out.set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+  return out;
+}
+
+absl::Duration FromDurationProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
 allocator::InstanceType ToCore(const v1::InstanceType& p) {
   allocator::InstanceType c;
   c.id = p.id();
@@ -114,6 +126,15 @@ allocator::SpreadPolicy ToCore(v1::SpreadPolicy p) {
     case v1::SPREAD_POLICY_SPREAD: return allocator::SpreadPolicy::kSpread;
     default: return allocator::SpreadPolicy::kFill;
   }
+}
+
+v1::SpreadPolicy ToProto(allocator::SpreadPolicy p) {
+  switch (p) {
+    case allocator::SpreadPolicy::kMinDomains: return v1::SPREAD_POLICY_MIN_DOMAINS;
+    case allocator::SpreadPolicy::kSpread: return v1::SPREAD_POLICY_SPREAD;
+    case allocator::SpreadPolicy::kFill: break;
+  }
+  return v1::SPREAD_POLICY_FILL;
 }
 
 allocator::Tenant ToCore(const v1::Tenant& p) {

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "allocator/model.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "nvlsched/v1/resources.pb.h"
 
@@ -27,6 +28,9 @@ double PriceFromMicros(int64_t micros);
 
 google::protobuf::Timestamp ToTimestamp(absl::Time t);
 int64_t ToUnixMicros(const google::protobuf::Timestamp& ts);
+// Durations, at microsecond precision (what the queue keeps).
+google::protobuf::Duration ToDurationProto(absl::Duration d);
+absl::Duration FromDurationProto(const google::protobuf::Duration& d);
 
 // Instance types.
 allocator::InstanceType ToCore(const v1::InstanceType& p);
@@ -44,6 +48,7 @@ v1::Machine ToProto(const allocator::Machine& c);
 
 // Spread policies. UNSPECIFIED is FILL, the default.
 allocator::SpreadPolicy ToCore(v1::SpreadPolicy p);
+v1::SpreadPolicy ToProto(allocator::SpreadPolicy p);
 
 // Tenants.
 allocator::Tenant ToCore(const v1::Tenant& p);

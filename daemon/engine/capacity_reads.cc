@@ -21,11 +21,30 @@ struct SiteCapacity {
 };
 
 // The type's capacity per site, sites in the order their first domain was added.
-std::vector<SiteCapacity> CapacityBySite(const allocator::Allocator& alloc,
-                                         const allocator::InstanceType& type) {
+// Domains reserved for waiting batches of the type (allocator/gang_queue.h): what is free
+// there is held, so offers do not count it as free.
+bool Reserved(const State& state, allocator::TypeIndex type, const std::string& domain_id) {
+  const allocator::Allocator& alloc = state.allocator();
+  for (const allocator::Reservation& r : state.queue().reservations()) {
+    if (r.type != type) continue;
+    for (allocator::DomainIndex d : r.domains) {
+      if (alloc.DomainAt(d).id == domain_id) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::InstanceType& type) {
+  const allocator::Allocator& alloc = state.allocator();
+  const allocator::TypeIndex type_index = alloc.TypeIndexOf(type.id);
+  const bool any_reserved = !state.queue().reservations().empty();
   std::vector<SiteCapacity> sites;
   // The type is one the allocator iterates, so this cannot fail.
-  alloc.ForEachDomainCapacity(type.id, [&](const allocator::DomainCapacity& domain) {
+  alloc.ForEachDomainCapacity(type.id, [&](allocator::DomainCapacity domain) {
+        if (any_reserved && Reserved(state, type_index, domain.domain_id)) {
+          domain.free_machines = 0;
+          domain.free_gpus = 0;
+        }
         const allocator::Domain* spec = alloc.FindDomain(domain.domain_id);
         const std::string& site_id = spec != nullptr ? spec->site_id : std::string();
         auto site = std::find_if(sites.begin(), sites.end(),
@@ -80,7 +99,7 @@ absl::Status ListOffers(const State& state, const v1::ListOffersRequest& req,
   alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
     if (!req.gpu_type().empty() && !absl::EqualsIgnoreCase(type.gpu_model, req.gpu_type())) return;
     if (req.gpu_count() > 0 && type.gpus_per_machine < req.gpu_count()) return;
-    for (const SiteCapacity& site : CapacityBySite(alloc, type)) {
+    for (const SiteCapacity& site : CapacityBySite(state, type)) {
       if (!req.site_id().empty() && site.site_id != req.site_id()) continue;
       if (req.available() && site.free_gpus <= 0) continue;
       *resp->add_offers() = MakeOffer(type, site);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,10 @@ void Engine::Start() {
   MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
+  // A loaded queue gets its first pass at once: it recomputes the reservations (the same
+  // ones as before the restart: they follow from the queue and the fleet) and expires what
+  // timed out while the daemon was down.
+  if (!state_->queue().empty()) next_deadline_ = absl::InfinitePast();
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -83,8 +88,15 @@ void Engine::Run() {
   while (true) {
     {
       MutexLock lock(&mu_);
-      while (queue_.empty() && !stopping_) work_.Wait(&mu_);
-      if (queue_.empty()) return;  // stopping, and everything queued has been served
+      while (queue_.empty() && !stopping_) {
+        // A queued request's deadline is a change with no op: wake for it.
+        if (next_deadline_ != absl::InfiniteFuture()) {
+          if (work_.WaitWithDeadline(&mu_, next_deadline_)) break;
+        } else {
+          work_.Wait(&mu_);
+        }
+      }
+      if (queue_.empty() && stopping_) return;  // everything queued has been served
       // Take everything queued (up to max_group): these ops share one commit.
       while (!queue_.empty() && group.size() < options_.max_group) {
         group.push_back(std::move(queue_.front()));
@@ -94,6 +106,14 @@ void Engine::Run() {
     RunGroup(group);
     group.clear();
   }
+}
+
+void Engine::PublishNextDeadline() {
+  // Read-only: no pass can run, so nothing is worth waking for.
+  std::optional<int64_t> deadline;
+  if (!read_only_.load(std::memory_order_acquire)) deadline = state_->queue().NextDeadline();
+  MutexLock lock(&mu_);
+  next_deadline_ = deadline ? absl::FromUnixMicros(*deadline) : absl::InfiniteFuture();
 }
 
 void Engine::RunGroup(std::deque<Op>& group) {
@@ -126,9 +146,17 @@ void Engine::RunGroup(std::deque<Op>& group) {
     }
   }
 
+  // Capacity or the queue may have changed (or a deadline passed): one pass of the queue, in
+  // the same commit. With nothing queued it costs nothing.
+  State::QueuePass queue_pass;
+  if (!state_->queue().empty() && !read_only_.load(std::memory_order_acquire)) {
+    queue_pass = state_->RunQueue(now);
+  }
+
   if (state_->ChangedSince(group_mark)) {
     CommitReport report;
     report.ops = changed_ops;
+    report.queue_pass = std::move(queue_pass);
     store::ChangeSet cs = state_->ChangesSince(group_mark);
     // The group's events, numbered after the last committed one, in the same transaction.
     std::vector<EncodedEvent> events =
@@ -165,6 +193,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
               report.status.message(), "); nvlschedd is read-only until restarted"));
         }
       }
+      report.queue_pass = State::QueuePass{};
       if (on_read_only_) on_read_only_(report.status);
     } else {
       state_->SetEventBounds(oldest, newest);
@@ -174,9 +203,12 @@ void Engine::RunGroup(std::deque<Op>& group) {
         report.events.push_back(std::make_shared<const EncodedEvent>(std::move(event)));
       }
     }
+    report.queue_length = state_->queue().size();
+    report.reservations = state_->queue().reservations().size();
     if (on_commit_) on_commit_(report);
   }
   state_->ClearJournal();
+  PublishNextDeadline();
 
   // Complete in arrival order: writes get their final status; reads see the committed state,
   // unless their caller has given up already (an expired deadline never takes anything).

@@ -46,6 +46,11 @@ struct CommitReport {
   // event the store retains after it.
   std::vector<std::shared_ptr<const EncodedEvent>> events;
   uint64_t oldest_event = 0;
+  // The queue pass of the group (counted only when the commit succeeded), and the queue as
+  // the group left it.
+  State::QueuePass queue_pass;
+  size_t queue_length = 0;
+  size_t reservations = 0;
 };
 
 // The most events one commit prunes.
@@ -112,6 +117,8 @@ class Engine {
   absl::Status Enqueue(Op op, bool is_write);
   void Run();
   void RunGroup(std::deque<Op>& group);
+  // The queue's earliest deadline (engine thread), published for the wait in Run.
+  void PublishNextDeadline();
 
   // Constant after construction.
   State* const state_;
@@ -125,6 +132,8 @@ class Engine {
   std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // When the engine must wake with no op queued, to expire queued requests.
+  absl::Time next_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
   std::atomic<bool> read_only_{false};
   std::thread thread_;

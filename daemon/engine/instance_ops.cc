@@ -1,5 +1,6 @@
 #include "daemon/engine/instance_ops.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "daemon/api/page_tokens.h"
 #include "daemon/api/status_mapping.h"
 #include "daemon/api/validation.h"
+#include "allocator/errors.h"
+#include "allocator/gang_queue.h"
 #include "daemon/engine/ids.h"
 #include "daemon/engine/instance_records.h"
 
@@ -140,12 +143,100 @@ absl::Status InfeasibleAsViolation(const absl::Status& status, absl::string_view
   return v.ToStatus(request_name);
 }
 
+// queue_timeout: zero (answer now) or positive up to the daemon's --max_queue_timeout.
+absl::Status CheckQueueTimeout(const State& state, const CreateRequest& req,
+                               absl::string_view request_name) {
+  if (req.queue_timeout >= absl::ZeroDuration() && req.queue_timeout <= state.max_queue_timeout()) {
+    return absl::OkStatus();
+  }
+  FieldViolations v;
+  v.Add("queue_timeout",
+        req.queue_timeout < absl::ZeroDuration()
+            ? absl::StrCat("must not be negative (got ", absl::FormatDuration(req.queue_timeout),
+                           "); omit it to be answered at once")
+            : absl::StrCat("must be at most ", absl::FormatDuration(state.max_queue_timeout()),
+                           " (--max_queue_timeout); got ", absl::FormatDuration(req.queue_timeout)));
+  return v.ToStatus(request_name);
+}
+
+// What a new request may use: the fleet outside the domains reserved for queued batches ahead
+// of it, and the quota its tenant's queued requests do not already hold.
+struct NewRequestScope {
+  absl::InlinedVector<allocator::DomainIndex, 8> excluded;
+  allocator::PlanConstraints constraints;
+};
+void ScopeForNew(const State& state, const allocator::Tenant& tenant, const std::string& type_id,
+                 NewRequestScope* scope) {
+  const allocator::Allocator& alloc = state.allocator();
+  scope->excluded = state.queue().ExclusionsForNew(tenant.priority);
+  scope->constraints.excluded_domains = scope->excluded;
+  scope->constraints.committed_quota_gpus =
+      state.queue().QueuedGpus(alloc.TenantIndexOf(tenant.id), alloc.TypeIndexOf(type_id));
+}
+
+// A request with a queue_timeout that could not be placed only for want of capacity waits.
+bool Queueable(const CreateRequest& req, const absl::Status& refusal) {
+  return req.queue_timeout > absl::ZeroDuration() &&
+         allocator::GetCapacityShortfall(refusal).has_value();
+}
+
+absl::Status QueueFull(const State& state) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the queue is full: ", state.queue().size(),
+      " requests are waiting (--max_queue_length); retry later, or without queue_timeout"));
+}
+
+// Count fresh ids and distinct unused names for a batch.
+absl::Status NewIdsAndNames(const State& state, const OpContext& ctx, const CreateRequest& req,
+                            std::vector<std::string>* ids, std::vector<std::string>* names) {
+  absl::flat_hash_set<std::string> batch_names;
+  for (int i = 0; i < req.count; ++i) {
+    ids->push_back(NewUuid(ctx.rng));
+    absl::StatusOr<std::string> name;
+    do {
+      name = NewName(state, ctx, req.spec.tenant_id, req.name_prefix);
+      if (!name.ok()) return name.status();
+    } while (!batch_names.insert(*name).second);
+    names->push_back(*std::move(name));
+  }
+  return absl::OkStatus();
+}
+
+// The queue fields of a new request's records.
+v1::QueueInfo NewQueueInfo(const OpContext& ctx, const allocator::QueuedRequest& q,
+                           int64_t position, int32_t count, allocator::SpreadPolicy spread,
+                           const std::string& site_id) {
+  v1::QueueInfo info;
+  info.set_sequence(q.sequence);
+  info.set_priority(q.priority);
+  *info.mutable_queued() = ToTimestamp(ctx.now);
+  *info.mutable_deadline() = ToTimestamp(absl::FromUnixMicros(q.deadline_micros));
+  info.set_position(position);
+  info.set_spread_policy(ToProto(spread));
+  info.set_count(count);
+  info.set_site_id(site_id);
+  return info;
+}
+
+allocator::QueuedRequest NewQueuedRequest(State& state, const OpContext& ctx,
+                                          const CreateRequest& req, const allocator::Tenant& tenant,
+                                          int64_t gpus) {
+  allocator::QueuedRequest q;
+  q.sequence = state.NextQueueSequence();
+  q.priority = tenant.priority;
+  q.queued_micros = absl::ToUnixMicros(ctx.now);
+  q.deadline_micros = absl::ToUnixMicros(ctx.now + req.queue_timeout);
+  q.gpus = gpus;
+  return q;
+}
+
 }  // namespace
 
 absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
                                   v1::BatchCreateInstancesResponse* resp) {
   constexpr absl::string_view kRequest = "BatchCreateInstancesRequest";
   const InstanceSpec& spec = req.spec;
+  if (absl::Status s = CheckQueueTimeout(state, req, kRequest); !s.ok()) return s;
   absl::StatusOr<const allocator::Tenant*> tenant = TenantOf(state, req.org, spec.tenant_id);
   if (!tenant.ok()) return tenant.status();
   absl::StatusOr<const allocator::InstanceType*> type = TypeOf(state, spec.instance_type_id);
@@ -167,30 +258,47 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   batch.topology_optimized = spec.topology_optimized;
   batch.spread_policy = req.spread_policy;
   batch.nvlink_partition_ids = spec.partition_ids;
-  absl::StatusOr<allocator::Placement> placement = state.allocator().PlanBatch(batch);
-  if (!placement.ok()) return InfeasibleAsViolation(placement.status(), kRequest, "count");
+  NewRequestScope scope;
+  ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
+  absl::StatusOr<allocator::Placement> placement =
+      state.allocator().PlanBatch(batch, scope.constraints);
+  if (!placement.ok() && !Queueable(req, placement.status())) {
+    return InfeasibleAsViolation(placement.status(), kRequest, "count");
+  }
+  if (!placement.ok() && state.queue().full()) return QueueFull(state);
 
-  resp->set_nvlink_domain_id(CommonDomain(state, *placement));
+  if (placement.ok()) resp->set_nvlink_domain_id(CommonDomain(state, *placement));
+  const int64_t position = placement.ok() ? 0 : state.queue().PositionForNew((*tenant)->priority);
+  if (!placement.ok()) {
+    resp->set_queued(true);
+    resp->set_queue_position(position);
+  }
   if (req.validate_only) {
-    DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
+    if (placement.ok()) DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
     return absl::OkStatus();
   }
 
   std::vector<std::string> ids;
   std::vector<std::string> names;
-  absl::flat_hash_set<std::string> batch_names;
-  for (int i = 0; i < req.count; ++i) {
-    ids.push_back(NewUuid(ctx.rng));
-    absl::StatusOr<std::string> name;
-    do {
-      name = NewName(state, ctx, spec.tenant_id, req.name_prefix);
-      if (!name.ok()) return name.status();
-    } while (!batch_names.insert(*name).second);
-    names.push_back(*std::move(name));
-  }
+  if (absl::Status s = NewIdsAndNames(state, ctx, req, &ids, &names); !s.ok()) return s;
   const std::string batch_id = NewUuid(ctx.rng);
   resp->set_batch_id(batch_id);
-  ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, resp->mutable_instances());
+  if (placement.ok()) {
+    ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, resp->mutable_instances());
+  } else {
+    allocator::QueuedRequest q = NewQueuedRequest(
+        state, ctx, req, **tenant, int64_t{req.count} * (*type)->gpus_per_machine);
+    q.is_batch = true;
+    q.batch = batch;
+    const v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "");
+    std::vector<v1::Instance> records;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      records.push_back(BuildQueuedInstance(ctx, spec, ids[i], names[i], batch_id,
+                                            (*type)->gpus_per_machine, info));
+      *resp->add_instances() = records.back();
+    }
+    state.EnqueueInstances(std::move(q), absl::MakeSpan(records));
+  }
   Remember(state, ctx, req, *resp);
   return absl::OkStatus();
 }
@@ -199,6 +307,7 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
                             v1::Instance* resp) {
   constexpr absl::string_view kRequest = "CreateInstanceRequest";
   const InstanceSpec& spec = req.spec;
+  if (absl::Status s = CheckQueueTimeout(state, req, kRequest); !s.ok()) return s;
   absl::StatusOr<const allocator::Tenant*> tenant = TenantOf(state, req.org, spec.tenant_id);
   if (!tenant.ok()) return tenant.status();
   absl::StatusOr<const allocator::InstanceType*> type = TypeOf(state, spec.instance_type_id);
@@ -233,18 +342,47 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   single.gpu_count = req.gpu_count < (*type)->gpus_per_machine ? req.gpu_count : 0;
   single.site_id = req.site_id;
   single.nvlink_partition_ids = spec.partition_ids;
-  absl::StatusOr<allocator::Placement> placement = state.allocator().PlanSingle(single);
+  NewRequestScope scope;
+  ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
+  absl::StatusOr<allocator::Placement> placement =
+      state.allocator().PlanSingle(single, scope.constraints);
   // gpu_count was checked against the type above, so a single is infeasible only when its type
   // has no machines.
-  if (!placement.ok()) return InfeasibleAsViolation(placement.status(), kRequest, "instance_type_id");
+  if (!placement.ok() && !Queueable(req, placement.status())) {
+    return InfeasibleAsViolation(placement.status(), kRequest, "instance_type_id");
+  }
+  if (!placement.ok() && state.queue().full()) return QueueFull(state);
 
   google::protobuf::RepeatedPtrField<v1::Instance> out;
-  if (req.validate_only) {
-    DescribePlacement(state, ctx, spec, *placement, &out);
+  if (placement.ok()) {
+    if (req.validate_only) {
+      DescribePlacement(state, ctx, spec, *placement, &out);
+    } else {
+      ApplyAndRecord(state, ctx, *placement, spec, {NewUuid(ctx.rng)}, {req.name}, "", &out);
+    }
+    *resp = std::move(out[0]);
   } else {
-    ApplyAndRecord(state, ctx, *placement, spec, {NewUuid(ctx.rng)}, {req.name}, "", &out);
+    const int64_t position = state.queue().PositionForNew((*tenant)->priority);
+    const int32_t gpus = single.gpu_count == 0 ? (*type)->gpus_per_machine : single.gpu_count;
+    allocator::QueuedRequest q = NewQueuedRequest(state, ctx, req, **tenant, gpus);
+    q.is_batch = false;
+    q.single = single;
+    const v1::QueueInfo info =
+        NewQueueInfo(ctx, q, position, 1, allocator::SpreadPolicy::kFill, req.site_id);
+    if (req.validate_only) {
+      // Where it would wait: nothing is taken, no id is given.
+      resp->set_tenant_id(spec.tenant_id);
+      resp->set_instance_type_id(spec.instance_type_id);
+      resp->set_gpu_count(gpus);
+      resp->set_status(v1::INSTANCE_STATUS_QUEUED);
+      *resp->mutable_queue() = info;
+      return absl::OkStatus();
+    }
+    std::vector<v1::Instance> records;
+    records.push_back(BuildQueuedInstance(ctx, spec, NewUuid(ctx.rng), req.name, "", gpus, info));
+    *resp = records.back();
+    state.EnqueueInstances(std::move(q), absl::MakeSpan(records));
   }
-  *resp = std::move(out[0]);
   if (!req.validate_only) Remember(state, ctx, req, *resp);
   return absl::OkStatus();
 }
@@ -254,6 +392,18 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
   absl::StatusOr<const State::InstanceEntry*> found =
       VisibleInstance(state, req.instance.org, req.instance.id);
   if (!found.ok()) return found.status();
+  if (req.status == v1::INSTANCE_STATUS_QUEUED || req.status == v1::INSTANCE_STATUS_TERMINATED) {
+    FieldViolations v;
+    v.Add("status", absl::StrCat(v1::InstanceStatus_Name(req.status),
+                                 " is set by the scheduler only, never reported"));
+    return v.ToStatus("UpdateInstanceStatusRequest");
+  }
+  if ((*found)->handle.generation == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
+        ": it holds no machine, so there is no provisioning to report; wait for it to be "
+        "placed (PENDING)"));
+  }
   v1::Instance updated = (*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);
   *resp = updated;
@@ -263,18 +413,50 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
 
 absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted) {
+  // Placed instances release their claims; queued ones cancel their request, which must be
+  // named whole (a queued batch is one request); terminated ones only drop their record.
   std::vector<allocator::InstanceHandle> handles;
+  std::vector<std::string> placed_ids;
+  std::vector<uint64_t> cancelled;
+  std::vector<std::string> dropped_ids;
+  absl::flat_hash_set<std::string> named(req.ids.begin(), req.ids.end());
   for (const std::string& id : req.ids) {
     absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, id);
     if (!found.ok()) return found.status();
-    handles.push_back((*found)->handle);
+    const v1::Instance& record = (*found)->record;
+    if (record.status() == v1::INSTANCE_STATUS_QUEUED) {
+      const uint64_t sequence = record.queue().sequence();
+      const std::vector<std::string>* members = state.QueuedIds(sequence);
+      if (members == nullptr) {
+        return absl::InternalError(absl::StrCat("instance ", id, " is QUEUED but not in the queue"));
+      }
+      for (const std::string& member : *members) {
+        if (!named.contains(member)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "instance ", id, " is queued as one of the ", members->size(),
+              " instances of batch ", record.batch_id(),
+              ", which is placed or cancelled whole; cancel the batch: BatchDeleteInstances with "
+              "all of its ids (ListInstances batch_id=", record.batch_id(), ")"));
+        }
+      }
+      if (std::find(cancelled.begin(), cancelled.end(), sequence) == cancelled.end()) {
+        cancelled.push_back(sequence);
+      }
+    } else if ((*found)->handle.generation == 0) {
+      dropped_ids.push_back(id);  // TERMINATED: it holds nothing
+    } else {
+      handles.push_back((*found)->handle);
+      placed_ids.push_back(id);
+    }
   }
   absl::StatusOr<allocator::ReleasePlan> release =
       state.allocator().PlanRelease(handles, req.machine_health_issue);
   if (!release.ok()) return release.status();
 
   for (const std::string& id : req.ids) *deleted->Add() = state.FindInstance(id)->record;
-  state.ReleaseInstances(*release, req.ids);
+  state.ReleaseInstances(*release, placed_ids);
+  for (uint64_t sequence : cancelled) state.CancelQueued(sequence);
+  for (const std::string& id : dropped_ids) state.EraseInstance(id);
   return absl::OkStatus();
 }
 
@@ -282,6 +464,10 @@ absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instanc
   absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, req.id);
   if (!found.ok()) return found.status();
   *resp = (*found)->record;
+  if (resp->status() == v1::INSTANCE_STATUS_QUEUED) {
+    resp->mutable_queue()->set_position(
+        static_cast<int64_t>(state.queue().PositionOf(resp->queue().sequence())));
+  }
   return absl::OkStatus();
 }
 

@@ -48,15 +48,21 @@ void FillPlacementFields(const State& state, const InstanceSpec& spec,
 
 }  // namespace
 
-v1::Instance BuildInstance(const State& state, const OpContext& ctx, const InstanceSpec& spec,
-                           const std::string& id, const std::string& name,
-                           const std::string& batch_id, const allocator::PlacedInstance& where) {
+namespace {
+
+// Everything of a new record but where it is and its status.
+v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const std::string& id,
+                         const std::string& name, const std::string& batch_id,
+                         const std::string& nvlink_domain_id) {
   const google::protobuf::Timestamp now = ToTimestamp(ctx.now);
   v1::Instance inst;
   inst.set_id(id);
   inst.set_name(name);
   inst.set_batch_id(batch_id);
-  FillPlacementFields(state, spec, where, &inst);
+  inst.set_tenant_id(spec.tenant_id);
+  inst.set_instance_type_id(spec.instance_type_id);
+  inst.set_topology_optimized(spec.topology_optimized);
+  inst.set_nvlink_domain_id(nvlink_domain_id);
   inst.set_description(spec.description);
   inst.set_vpc_id(spec.vpc_id);
   for (const std::string& v : spec.secondary_vpc_ids) inst.add_secondary_vpc_ids(v);
@@ -119,9 +125,36 @@ v1::Instance BuildInstance(const State& state, const OpContext& ctx, const Insta
     *dpu->mutable_updated() = now;
   }
   *inst.mutable_created() = now;
+  return inst;
+}
+
+}  // namespace
+
+v1::Instance BuildInstance(const State& state, const OpContext& ctx, const InstanceSpec& spec,
+                           const std::string& id, const std::string& name,
+                           const std::string& batch_id, const allocator::PlacedInstance& where) {
+  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id,
+                                  state.allocator().DomainAt(where.domain).id);
+  FillPlacementFields(state, spec, where, &inst);
   AppendStatus(ctx, v1::INSTANCE_STATUS_PENDING,
                absl::StrCat("placed on machine ", inst.machine_id(), " in NVLink domain ",
                             inst.nvlink_domain_id()),
+               &inst);
+  return inst;
+}
+
+v1::Instance BuildQueuedInstance(const OpContext& ctx, const InstanceSpec& spec,
+                                 const std::string& id, const std::string& name,
+                                 const std::string& batch_id, int32_t gpu_count,
+                                 const v1::QueueInfo& queue) {
+  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id, "");
+  inst.set_gpu_count(gpu_count);
+  inst.set_site_id(queue.site_id());
+  *inst.mutable_queue() = queue;
+  AppendStatus(ctx, v1::INSTANCE_STATUS_QUEUED,
+               absl::StrCat("queued at position ", queue.position(),
+                            ": no capacity now; it is placed as soon as capacity frees up, or "
+                            "terminated if that has not happened by its deadline"),
                &inst);
   return inst;
 }

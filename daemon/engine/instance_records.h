@@ -20,6 +20,12 @@ v1::Instance BuildInstance(const State& state, const OpContext& ctx, const Insta
                            const std::string& id, const std::string& name,
                            const std::string& batch_id, const allocator::PlacedInstance& where);
 
+// A new instance, status QUEUED, placed nowhere yet (State::EnqueueInstances).
+v1::Instance BuildQueuedInstance(const OpContext& ctx, const InstanceSpec& spec,
+                                 const std::string& id, const std::string& name,
+                                 const std::string& batch_id, int32_t gpu_count,
+                                 const v1::QueueInfo& queue);
+
 // validate_only: where each instance would go, with no id, name or status (nothing was taken).
 void DescribePlacement(const State& state, const OpContext& ctx, const InstanceSpec& spec,
                        const allocator::Placement& placement,

@@ -119,6 +119,14 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
           c.free += capacity.free_machines;
         }).IgnoreError();
   });
+  // Free machines held for waiting batches: all that is free of the holder's type in each
+  // domain it reserved.
+  absl::flat_hash_map<std::string, int32_t> reserved;
+  for (const allocator::Reservation& r : state.queue().reservations()) {
+    for (allocator::DomainIndex d : r.domains) {
+      reserved[alloc.DomainAt(d).id] += alloc.DomainFreeMachines(r.type, d);
+    }
+  }
   alloc.ForEachDomain([&](const allocator::Domain& domain) {
     if (!req.site_id().empty() && domain.site_id != req.site_id()) return;
     v1::Domain* out = resp->add_domains();
@@ -128,6 +136,8 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
       out->set_total_machines(it->second.total);
       out->set_free_machines(it->second.free);
     }
+    auto r = reserved.find(domain.id);
+    if (r != reserved.end()) out->set_reserved_machines(r->second);
   });
   return absl::OkStatus();
 }

@@ -24,7 +24,12 @@ struct LoadReport {
 
 // Errors: whatever LoadAll returns (DATA_LOSS, ...); FAILED_PRECONDITION when a row does not
 // fit the inventory (unknown machine, a machine held twice, ...) or an invariant fails.
-absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport* report);
+// Queued requests (status QUEUED) are queued again in their stored order with the given queue
+// options; the first pass of the started engine recomputes their reservations.
+absl::StatusOr<std::unique_ptr<State>> LoadState(
+    store::Store& store, LoadReport* report,
+    allocator::GangQueue::Options queue_options = allocator::GangQueue::Options{},
+    absl::Duration max_queue_timeout = absl::Hours(7 * 24));
 
 }  // namespace nvlsched::daemon
 

@@ -60,6 +60,9 @@ struct CreateRequest {
   std::string request_id;
   std::string fingerprint;
   bool validate_only = false;
+  // Zero: no capacity now is RESOURCE_EXHAUSTED at once. Positive: wait in the queue this
+  // long (checked against State::max_queue_timeout by the op).
+  absl::Duration queue_timeout = absl::ZeroDuration();
 
   // BatchCreateInstances: count instances named "<name_prefix>-<6 random>".
   int32_t count = 1;

@@ -5,6 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
+#include "absl/time/time.h"
+#include "daemon/api/convert.h"
+#include "daemon/engine/instance_records.h"
 #include "daemon/engine/rows.h"
 
 namespace nvlsched::daemon {
@@ -106,12 +109,13 @@ void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> 
   auto it = instances_.find(id);
   if (it != instances_.end()) {
     names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
-    ids_by_handle_.erase(it->second.handle);
+    // Queued and terminated records hold no claim: their handle is the default, never valid.
+    if (it->second.handle.generation != 0) ids_by_handle_.erase(it->second.handle);
     instances_.erase(it);
   }
   if (previous.has_value()) {
     names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
-    ids_by_handle_[previous->handle] = id;
+    if (previous->handle.generation != 0) ids_by_handle_[previous->handle] = id;
     instances_.emplace(id, *std::move(previous));
   }
 }
@@ -170,10 +174,145 @@ void State::PutIdempotency(absl::string_view tenant_id, absl::string_view reques
   idempotency_[key] = std::move(entry);
 }
 
+// ------------------------------------------------------------------ The queue
+
+const std::vector<std::string>* State::QueuedIds(uint64_t sequence) const {
+  auto it = queued_ids_.find(sequence);
+  return it == queued_ids_.end() ? nullptr : &it->second;
+}
+
+void State::EnqueueInstances(allocator::QueuedRequest request, absl::Span<v1::Instance> records) {
+  const uint64_t sequence = request.sequence;
+  std::vector<std::string> ids;
+  ids.reserve(records.size());
+  for (v1::Instance& record : records) {
+    ids.push_back(record.id());
+    PutInstance(std::move(record), allocator::InstanceHandle{}, /*whole_machine=*/
+                request.is_batch || request.single.gpu_count == 0);
+  }
+  journal_.push_back(ChangeEntry{RecordKind::kQueue, absl::StrCat(sequence)});
+  queue_.Insert(allocator_, std::move(request));
+  queued_ids_[sequence] = std::move(ids);
+}
+
+std::vector<std::string> State::Dequeue(uint64_t sequence) {
+  std::optional<allocator::QueuedRequest> request = queue_.Remove(sequence);
+  auto it = queued_ids_.find(sequence);
+  std::vector<std::string> ids = std::move(it->second);
+  queued_ids_.erase(it);
+  ChangeEntry entry{RecordKind::kQueue, absl::StrCat(sequence)};
+  entry.previous_queued = std::move(request);
+  entry.previous_queued_ids = ids;
+  journal_.push_back(std::move(entry));
+  return ids;
+}
+
+void State::CancelQueued(uint64_t sequence) {
+  for (const std::string& id : Dequeue(sequence)) EraseInstance(id);
+}
+
+State::QueuePass State::RunQueue(absl::Time now) {
+  // The pass removes each request from the queue before it calls the sink; the sink records
+  // that removal and the records' new state through the change methods.
+  class Sink : public allocator::GangQueue::Sink {
+   public:
+    Sink(State& state, absl::Time now, QueuePass& pass) : state_(state), now_(now), pass_(pass) {}
+
+    void Placed(const allocator::QueuedRequest& request,
+                const allocator::Placement& placement) override {
+      std::vector<std::string> ids = Record(request);
+      const absl::Duration waited = now_ - absl::FromUnixMicros(request.queued_micros);
+      std::vector<v1::Instance> records;
+      records.reserve(ids.size());
+      for (size_t i = 0; i < ids.size(); ++i) {
+        v1::Instance record = state_.FindInstance(ids[i])->record;
+        const allocator::PlacedInstance& where = placement.instances[i];
+        const allocator::Domain& domain = state_.allocator().DomainAt(where.domain);
+        record.set_machine_id(state_.allocator().MachineAt(where.machine).id);
+        record.set_nvlink_domain_id(domain.id);
+        record.set_site_id(domain.site_id);
+        record.set_gpu_count(where.gpu_count);
+        for (v1::NVLinkInterface& nv : *record.mutable_nv_link_interfaces()) {
+          nv.set_nv_link_domain_id(domain.id);
+        }
+        v1::QueueInfo* info = record.mutable_queue();
+        info->set_position(0);
+        *info->mutable_waited() = ToDurationProto(waited);
+        SetStatus(v1::INSTANCE_STATUS_PENDING,
+                  absl::StrCat("placed from the queue after ", absl::FormatDuration(waited),
+                               " on machine ", record.machine_id(), " in NVLink domain ",
+                               domain.id),
+                  &record);
+        records.push_back(std::move(record));
+      }
+      const std::string batch_id = records.empty() ? "" : records[0].batch_id();
+      state_.PlaceInstances(placement, batch_id, absl::MakeSpan(records));
+      ++pass_.placed;
+      pass_.waits.push_back(waited);
+    }
+
+    void Expired(const allocator::QueuedRequest& request) override {
+      std::vector<std::string> ids = Record(request);
+      const absl::Time queued = absl::FromUnixMicros(request.queued_micros);
+      const absl::Time deadline = absl::FromUnixMicros(request.deadline_micros);
+      for (const std::string& id : ids) {
+        const InstanceEntry* entry = state_.FindInstance(id);
+        v1::Instance record = entry->record;
+        v1::QueueInfo* info = record.mutable_queue();
+        info->set_position(0);
+        *info->mutable_waited() = ToDurationProto(now_ - queued);
+        SetStatus(v1::INSTANCE_STATUS_TERMINATED,
+                  absl::StrCat("queue_timeout of ", absl::FormatDuration(deadline - queued),
+                               " passed before capacity was free; nothing was placed and its "
+                               "quota is released. Delete it, or create it again"),
+                  &record);
+        state_.PutInstance(std::move(record), allocator::InstanceHandle{}, entry->whole_machine);
+      }
+      ++pass_.expired;
+    }
+
+   private:
+    // The queue has removed the request already: record that, for the undo.
+    std::vector<std::string> Record(const allocator::QueuedRequest& request) {
+      auto it = state_.queued_ids_.find(request.sequence);
+      std::vector<std::string> ids = std::move(it->second);
+      state_.queued_ids_.erase(it);
+      ChangeEntry entry{RecordKind::kQueue, absl::StrCat(request.sequence)};
+      entry.previous_queued = request;
+      entry.previous_queued_ids = ids;
+      state_.journal_.push_back(std::move(entry));
+      return ids;
+    }
+    void SetStatus(v1::InstanceStatus status, const std::string& message, v1::Instance* record) {
+      const google::protobuf::Timestamp time = ToTimestamp(now_);
+      record->set_status(status);
+      *record->mutable_updated() = time;
+      v1::StatusDetail* detail = record->add_status_history();
+      detail->set_status(StatusWord(status));
+      detail->set_message(message);
+      *detail->mutable_created() = time;
+      *detail->mutable_updated() = time;
+    }
+
+    State& state_;
+    absl::Time now_;
+    QueuePass& pass_;
+  };
+
+  QueuePass pass;
+  if (queue_.empty()) {
+    if (!queue_.reservations().empty()) queue_.RestoreReservations({});
+    return pass;
+  }
+  Sink sink(*this, now, pass);
+  queue_.Schedule(allocator_, absl::ToUnixMicros(now), sink);
+  return pass;
+}
+
 // ------------------------------------------------------------------ The change record
 
 State::JournalMark State::Mark() const {
-  return JournalMark{allocator_.Mark(), journal_.size()};
+  return JournalMark{allocator_.Mark(), journal_.size(), queue_.reservations()};
 }
 
 store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
@@ -214,6 +353,8 @@ store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
           cs.delete_instance_ids.push_back(e.key);
         }
         break;
+      case RecordKind::kQueue:
+        break;  // the queued records carry it
       case RecordKind::kIdempotency: {
         auto it = idempotency_.find(e.key);
         if (it == idempotency_.end()) break;
@@ -233,6 +374,15 @@ void State::RollbackTo(const JournalMark& mark) {
     ChangeEntry& undo = journal_.back();
     if (undo.kind == RecordKind::kInstance) {
       RestoreInstance(undo.key, std::move(undo.previous_instance));
+    } else if (undo.kind == RecordKind::kQueue) {
+      const uint64_t sequence = std::stoull(undo.key);
+      if (undo.previous_queued.has_value()) {
+        queue_.Insert(allocator_, *std::move(undo.previous_queued));
+        queued_ids_[sequence] = std::move(undo.previous_queued_ids);
+      } else {
+        queue_.Remove(sequence);
+        queued_ids_.erase(sequence);
+      }
     } else if (undo.kind == RecordKind::kIdempotency) {
       if (undo.previous_idempotency.has_value()) {
         idempotency_[undo.key] = *std::move(undo.previous_idempotency);
@@ -243,6 +393,7 @@ void State::RollbackTo(const JournalMark& mark) {
     journal_.pop_back();
   }
   allocator_.RollbackTo(mark.allocator);
+  queue_.RestoreReservations(mark.reservations);
 }
 
 void State::ClearJournal() {

@@ -21,6 +21,7 @@
 #ifndef NVLSCHED_DAEMON_ENGINE_STATE_H_
 #define NVLSCHED_DAEMON_ENGINE_STATE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "allocator/allocator.h"
+#include "allocator/gang_queue.h"
 #include "absl/time/time.h"
 #include "daemon/engine/encoded_event.h"
 #include "nvlsched/v1/event_service.pb.h"
@@ -52,6 +54,16 @@ class State {
   struct JournalMark {
     allocator::JournalMark allocator;
     size_t records = 0;
+    // The queue's reservations are derived by each pass, not journaled: a rollback restores
+    // the ones in force at the mark.
+    std::vector<allocator::Reservation> reservations;
+  };
+
+  // What one pass of the queue did (RunQueue).
+  struct QueuePass {
+    int placed = 0;
+    int expired = 0;
+    std::vector<absl::Duration> waits;  // of the requests placed
   };
 
   // One instance: its record as the API shows it, the allocator's handle for it, and whether
@@ -107,6 +119,32 @@ class State {
   void PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
                       IdempotencyEntry entry);
 
+  // ---------------------------------------------------------------- The queue
+  // Requests waiting for capacity (allocator/gang_queue.h). Each is one batch or one single;
+  // its instances are records here with status QUEUED and no machine (no handle).
+  const allocator::GangQueue& queue() const { return queue_; }
+  // Before anything is queued (start-up). max_timeout bounds a request's queue_timeout.
+  void ConfigureQueue(allocator::GangQueue::Options options, absl::Duration max_timeout) {
+    queue_ = allocator::GangQueue(options);
+    max_queue_timeout_ = max_timeout;
+  }
+  absl::Duration max_queue_timeout() const { return max_queue_timeout_; }
+  // A fresh arrival number (never reused while this State lives; LoadState resumes after the
+  // largest one stored).
+  uint64_t NextQueueSequence() { return next_queue_sequence_++; }
+  void ResumeQueueSequencesAfter(uint64_t sequence) {
+    next_queue_sequence_ = std::max(next_queue_sequence_, sequence + 1);
+  }
+  // The instance ids of a queued request, in batch order; nullptr when not queued.
+  const std::vector<std::string>* QueuedIds(uint64_t sequence) const;
+  // Queues `request` with its instance records (status QUEUED, no machine).
+  void EnqueueInstances(allocator::QueuedRequest request, absl::Span<v1::Instance> records);
+  // Cancels a queued request: takes it out of the queue and erases its records.
+  void CancelQueued(uint64_t sequence);
+  // One pass of the queue at `now`: places what fits (records QUEUED -> PENDING, with a
+  // machine) and expires what waited past its deadline (-> TERMINATED, kept until deleted).
+  QueuePass RunQueue(absl::Time now);
+
   // The event log's bounds: the oldest retained and the newest committed sequence (0 and 0
   // when there is none). Set at start-up and by the engine after each commit.
   uint64_t oldest_event() const { return oldest_event_; }
@@ -137,9 +175,9 @@ class State {
 
  private:
   enum class RecordKind : uint8_t {
-    kInstanceType, kDomain, kMachine, kTenant, kInstance, kIdempotency,
+    kInstanceType, kDomain, kMachine, kTenant, kInstance, kIdempotency, kQueue,
   };
-  static constexpr int kRecordKinds = 6;
+  static constexpr int kRecordKinds = 7;
   // One entry of the change record: the record changed and, for the records State keeps
   // itself, its value before (nullopt: it did not exist). Inventory records are restored by
   // the allocator's journal.
@@ -151,6 +189,10 @@ class State {
     // For events only (the allocator's journal undoes them): the record before the change.
     std::optional<allocator::Machine> previous_machine{};
     std::optional<allocator::Tenant> previous_tenant{};
+    // kQueue (no rows, no events: the records of its instances carry both): the request as
+    // it was before, with its instance ids; nullopt when it was just queued.
+    std::optional<allocator::QueuedRequest> previous_queued{};
+    std::vector<std::string> previous_queued_ids{};
   };
 
   static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
@@ -162,6 +204,8 @@ class State {
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
+  // Takes a request out of the queue, recording it for the undo; its ids are returned.
+  std::vector<std::string> Dequeue(uint64_t sequence);
 
   allocator::Allocator allocator_;
   absl::btree_map<std::string, InstanceEntry> instances_;
@@ -169,6 +213,10 @@ class State {
   absl::flat_hash_map<allocator::InstanceHandle, std::string> ids_by_handle_;
   absl::btree_set<std::string> names_;  // NameKey(tenant, name)
   absl::btree_map<std::string, IdempotencyEntry> idempotency_;
+  allocator::GangQueue queue_;
+  absl::flat_hash_map<uint64_t, std::vector<std::string>> queued_ids_;  // sequence -> ids
+  uint64_t next_queue_sequence_ = 1;
+  absl::Duration max_queue_timeout_ = absl::Hours(7 * 24);
   std::vector<ChangeEntry> journal_;  // the change record since the last ClearJournal
   uint64_t oldest_event_ = 0;
   uint64_t newest_event_ = 0;

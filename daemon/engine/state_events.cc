@@ -95,6 +95,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
       case RecordKind::kInstanceType:
       case RecordKind::kDomain:
       case RecordKind::kIdempotency:
+      case RecordKind::kQueue:
         continue;
     }
     changes.push_back(c);
@@ -128,7 +129,12 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
           header.set_reason(last_message);
         } else if (after == nullptr) {
           header.set_type(v1::EVENT_TYPE_INSTANCE_DELETED);
-          header.set_reason(absl::StrCat("deleted; machine ", record.machine_id(), " released"));
+          header.set_reason(record.machine_id().empty()
+                                ? std::string(record.status() == v1::INSTANCE_STATUS_QUEUED
+                                                  ? "deleted while queued; its request is cancelled"
+                                                  : "deleted; it held no machine")
+                                : absl::StrCat("deleted; machine ", record.machine_id(),
+                                               " released"));
         } else {
           header.set_type(v1::EVENT_TYPE_INSTANCE_STATUS_CHANGED);
           header.set_reason(absl::StrCat("status ", StatusWord(before->record.status()), " -> ",

@@ -27,6 +27,7 @@
 #include "daemon/services/instance_service.h"
 #include "daemon/server/metrics.h"
 #include "daemon/services/inventory_service.h"
+#include "daemon/services/scheduler_service.h"
 #include "daemon/services/snapshot_scheduler.h"
 #include "daemon/engine/state.h"
 #include "daemon/api/validation.h"
@@ -205,6 +206,7 @@ struct Daemon::Impl {
   std::unique_ptr<InstanceServiceImpl> instance_service;
   std::unique_ptr<InventoryServiceImpl> inventory_service;
   std::unique_ptr<CapacityServiceImpl> capacity_service;
+  std::unique_ptr<SchedulerServiceImpl> scheduler_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<EventServiceImpl> event_service;
   std::unique_ptr<SnapshotScheduler> snapshots;
@@ -236,6 +238,19 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
     return absl::InvalidArgumentError(
         absl::StrCat("--watch_buffer must be at least 1 (got ", options.watch_buffer, ")"));
   }
+  if (options.max_queue_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_queue_timeout must not be negative (got ",
+        absl::FormatDuration(options.max_queue_timeout), ")"));
+  }
+  if (options.max_queue_length < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_queue_length must be at least 1 (got ", options.max_queue_length, ")"));
+  }
+  if (options.reservation_depth < 0 || options.reservation_depth > 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--reservation_depth must be within 0..64 (got ", options.reservation_depth, ")"));
+  }
   if (options.max_queued_calls < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
@@ -264,7 +279,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->store = *std::move(store);
 
   LoadReport load;
-  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*impl->store, &load);
+  allocator::GangQueue::Options queue_options;
+  queue_options.reservation_depth = options.reservation_depth;
+  queue_options.max_length = static_cast<size_t>(options.max_queue_length);
+  absl::StatusOr<std::unique_ptr<State>> state =
+      LoadState(*impl->store, &load, queue_options, options.max_queue_timeout);
   if (!state.ok()) return state.status();
   impl->state = *std::move(state);
   spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
@@ -282,6 +301,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       impl->state->oldest_event(), impl->state->newest_event(), hub_options,
       [raw](const EventHubStats& stats) { raw->metrics->ObserveEvents(stats); });
   impl->metrics->ObserveCapacity(*impl->state);
+  impl->metrics->ObserveQueue(*impl->state);
   impl->metrics->ObserveMachineStates(*impl->state);
   Engine::Options engine_options;
   engine_options.max_queued = static_cast<size_t>(options.max_queued_calls);
@@ -293,6 +313,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
         if (report.status.ok()) raw->events->Publish(report.events, report.oldest_event);
         raw->metrics->ObserveCommit(report);
         raw->metrics->ObserveCapacity(*raw->state);
+        raw->metrics->ObserveQueue(*raw->state);
         if (report.machines_changed) raw->metrics->ObserveMachineStates(*raw->state);
       },
       /*on_read_only=*/[raw](const absl::Status&) {
@@ -309,6 +330,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->inventory_service =
       std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control);
   impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control);
+  impl->scheduler_service =
+      std::make_unique<SchedulerServiceImpl>(impl->engine.get(), access_control);
   impl->admin_service =
       std::make_unique<AdminServiceImpl>(impl->store.get(), access_control, options.snapshot_dir);
   impl->event_service = std::make_unique<EventServiceImpl>(impl->events.get(), access_control);
@@ -329,6 +352,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   builder.RegisterService(impl->instance_service.get());
   builder.RegisterService(impl->inventory_service.get());
   builder.RegisterService(impl->capacity_service.get());
+  builder.RegisterService(impl->scheduler_service.get());
   builder.RegisterService(impl->admin_service.get());
   builder.RegisterService(impl->event_service.get());
   impl->server = builder.BuildAndStart();

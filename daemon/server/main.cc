@@ -36,6 +36,14 @@ ABSL_FLAG(int64_t, event_retention, 1000000,
 ABSL_FLAG(int64_t, watch_buffer, 10000,
           "events a WatchEvents stream may fall behind before it is ended with "
           "RESOURCE_EXHAUSTED (also the in-memory window of recent events)");
+ABSL_FLAG(absl::Duration, max_queue_timeout, absl::Hours(7 * 24),
+          "the longest queue_timeout a create request may ask for (longer is INVALID_ARGUMENT)");
+ABSL_FLAG(int64_t, max_queue_length, 100000,
+          "requests waiting in the queue at once; beyond it a request with queue_timeout is "
+          "refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, reservation_depth, 4,
+          "waiting batches that hold an NVLink domain reservation (the first ones in queue "
+          "order); 0 turns reservations off (plain backfill)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
 ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request snapshots");
@@ -102,6 +110,9 @@ int main(int argc, char** argv) {
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   options.event_retention = absl::GetFlag(FLAGS_event_retention);
   options.watch_buffer = absl::GetFlag(FLAGS_watch_buffer);
+  options.max_queue_timeout = absl::GetFlag(FLAGS_max_queue_timeout);
+  options.max_queue_length = absl::GetFlag(FLAGS_max_queue_length);
+  options.reservation_depth = absl::GetFlag(FLAGS_reservation_depth);
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);

@@ -1,5 +1,6 @@
 #include "daemon/server/metrics.h"
 
+
 #include <grpcpp/server_context.h>
 
 #include <prometheus/text_serializer.h>
@@ -127,6 +128,27 @@ Metrics::Metrics()
                              .Name("nvlsched_machines")
                              .Help("Machines by state: READY, MAINTENANCE, ERROR")
                              .Register(*registry_)),
+      queue_length_(prometheus::BuildGauge()
+                        .Name("nvlsched_queue_length")
+                        .Help("Requests waiting in the queue (queue_timeout), by instance type")
+                        .Register(*registry_)),
+      queue_wait_(prometheus::BuildHistogram()
+                      .Name("nvlsched_queue_wait_seconds")
+                      .Help("How long requests placed from the queue waited")
+                      .Register(*registry_)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{
+                                   0.01, 0.1, 1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600,
+                                   86400, 3 * 86400, 7 * 86400})),
+      queue_reservations_(prometheus::BuildGauge()
+                              .Name("nvlsched_queue_reservations")
+                              .Help("Waiting batches holding an NVLink domain reservation")
+                              .Register(*registry_)
+                              .Add({})),
+      queue_expired_(prometheus::BuildCounter()
+                         .Name("nvlsched_queue_expired_total")
+                         .Help("Queued requests whose queue_timeout passed before they were placed")
+                         .Register(*registry_)
+                         .Add({})),
       event_watchers_(prometheus::BuildGauge()
                           .Name("nvlsched_event_watchers")
                           .Help("WatchEvents streams connected")
@@ -182,6 +204,17 @@ void Metrics::ObserveCommit(const CommitReport& report) {
   commits_.Add({{"result", report.status.ok() ? "ok" : "failed"}}).Increment();
   commit_duration_.Observe(absl::ToDoubleSeconds(report.latency));
   commit_group_ops_.Observe(report.ops);
+  for (absl::Duration wait : report.queue_pass.waits) queue_wait_.Observe(absl::ToDoubleSeconds(wait));
+  if (report.queue_pass.expired > 0) queue_expired_.Increment(report.queue_pass.expired);
+}
+
+void Metrics::ObserveQueue(const State& state) {
+  const allocator::Allocator& alloc = state.allocator();
+  alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
+    queue_length_.Add({{"instance_type", type.name}})
+        .Set(static_cast<double>(state.queue().size_of_type(alloc.TypeIndexOf(type.id))));
+  });
+  queue_reservations_.Set(static_cast<double>(state.queue().reservations().size()));
 }
 
 void Metrics::ObserveCapacity(const State& state) {

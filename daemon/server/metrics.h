@@ -47,6 +47,8 @@ class Metrics {
   void ObserveCommit(const CommitReport& report);
   // Engine thread: refreshes the capacity gauges from the allocator (cost: O(instance types)).
   void ObserveCapacity(const State& state);
+  // The queue: requests waiting by instance type, reservations held.
+  void ObserveQueue(const State& state);
   // Engine thread: recounts machines by state (cost: O(machines); call it at start-up and
   // after commits that changed machines, not after every commit).
   void ObserveMachineStates(const State& state);
@@ -81,6 +83,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& largest_strict_batch_;
   prometheus::Family<prometheus::Gauge>& stranded_machines_;
   prometheus::Family<prometheus::Gauge>& machines_by_state_;
+  prometheus::Family<prometheus::Gauge>& queue_length_;
+  prometheus::Histogram& queue_wait_;
+  prometheus::Gauge& queue_reservations_;
+  prometheus::Counter& queue_expired_;
   prometheus::Gauge& event_watchers_;
   prometheus::Counter& events_sent_;
   prometheus::Counter& watchers_ended_for_lag_;

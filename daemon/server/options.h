@@ -29,6 +29,11 @@ struct DaemonOptions {
   int64_t event_retention = 1000000;
   // Events a live watcher may fall behind before it is ended (RESOURCE_EXHAUSTED).
   int64_t watch_buffer = 10000;
+  // The scheduler queue (allocator/gang_queue.h): the longest queue_timeout a request may ask
+  // for, the most requests waiting at once, and how many waiting batches hold reservations.
+  absl::Duration max_queue_timeout = absl::Hours(7 * 24);
+  int64_t max_queue_length = 100000;
+  int reservation_depth = 4;
   // How long in-flight calls may run after SIGTERM before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Prometheus /metrics endpoint (host:port); empty turns it off.

@@ -29,6 +29,22 @@ std::string Fingerprint(const Req& req) {
   return out;
 }
 
+// A google.protobuf.Duration that is well formed (nanos within +-999,999,999, same sign as
+// seconds). Its range against --max_queue_timeout is checked by the engine op.
+template <typename Req>
+absl::Status CheckQueueTimeoutWellFormed(const Req& req, absl::string_view request_name) {
+  if (!req.has_queue_timeout()) return absl::OkStatus();
+  const google::protobuf::Duration& d = req.queue_timeout();
+  if (d.nanos() > -1000000000 && d.nanos() < 1000000000 &&
+      !(d.seconds() > 0 && d.nanos() < 0) && !(d.seconds() < 0 && d.nanos() > 0)) {
+    return absl::OkStatus();
+  }
+  FieldViolations v;
+  v.Add("queue_timeout", "is not a valid duration (nanos out of range or of another sign "
+                         "than seconds); write it as \"300s\" in JSON");
+  return v.ToStatus(request_name);
+}
+
 template <typename Req>
 CreateRequest CommonCreate(const Req& req) {
   CreateRequest core;
@@ -36,6 +52,7 @@ CreateRequest CommonCreate(const Req& req) {
   core.request_id = req.request_id();
   core.fingerprint = Fingerprint(req);
   core.validate_only = req.validate_only();
+  core.queue_timeout = FromDurationProto(req.queue_timeout());
   InstanceSpec& spec = core.spec;
   spec.tenant_id = req.tenant_id();
   spec.instance_type_id = req.instance_type_id();
@@ -60,6 +77,9 @@ CreateRequest CommonCreate(const Req& req) {
 absl::StatusOr<CreateRequest> ToCreateRequest(const v1::BatchCreateInstancesRequest& req,
                                               const ValidationContext& context) {
   if (absl::Status s = ValidateBatchCreateInstancesRequest(req, context); !s.ok()) return s;
+  if (absl::Status s = CheckQueueTimeoutWellFormed(req, "BatchCreateInstancesRequest"); !s.ok()) {
+    return s;
+  }
   CreateRequest core = CommonCreate(req);
   InstanceSpec& spec = core.spec;
   spec.secondary_vpc_ids.assign(req.secondary_vpc_ids().begin(), req.secondary_vpc_ids().end());
@@ -77,6 +97,7 @@ absl::StatusOr<CreateRequest> ToCreateRequest(const v1::BatchCreateInstancesRequ
 
 absl::StatusOr<CreateRequest> ToCreateRequest(const v1::CreateInstanceRequest& req) {
   if (absl::Status s = ValidateCreateInstanceRequest(req, ValidationContext{}); !s.ok()) return s;
+  if (absl::Status s = CheckQueueTimeoutWellFormed(req, "CreateInstanceRequest"); !s.ok()) return s;
   CreateRequest core = CommonCreate(req);
   core.name = req.name();
   core.gpu_count = req.has_gpu_count() ? req.gpu_count() : 0;

@@ -27,7 +27,8 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   h->store_ = *std::move(store);
-  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*h->store_, nullptr);
+  absl::StatusOr<std::unique_ptr<State>> state =
+      LoadState(*h->store_, nullptr, h->options_.queue, h->options_.max_queue_timeout);
   if (!state.ok()) return state.status();
   h->state_ = *std::move(state);
   h->engine_ = std::make_unique<Engine>(h->state_.get(), h->store_.get(), h->options_.engine,

@@ -60,6 +60,9 @@ struct HarnessOptions {
   bool with_instance_service = true;
   std::vector<ServiceFactory> extra_services;
   Engine::Options engine;
+  // The scheduler queue (daemon --max_queue_length, --reservation_depth, --max_queue_timeout).
+  allocator::GangQueue::Options queue;
+  absl::Duration max_queue_timeout = absl::Hours(7 * 24);
   // How calls are authenticated; null: every caller is a provider admin (--auth=none).
   std::shared_ptr<AccessControl> access;
   // Runs on the engine thread after every commit attempt (e.g. to count commits).
