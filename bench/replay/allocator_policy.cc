@@ -1,7 +1,10 @@
 #include "bench/replay/allocator_policy.h"
 
+#include <cstdint>
+#include <optional>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -13,13 +16,40 @@ namespace {
 
 constexpr char kTypeId[] = "replay-gpu";
 constexpr char kTenantId[] = "replay";
+// Unlimited for the replay (see the header); small enough that machines x GPUs per machine
+// cannot overflow.
+constexpr int64_t kUnlimitedQuotaMachines = int64_t{1} << 40;
+constexpr int64_t kMicrosPerSecond = 1000000;
 
 std::string DomainId(int32_t d) { return absl::StrFormat("d%03d", d); }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AllocatorPolicy>> AllocatorPolicy::Create(const FleetSpec& spec) {
-  std::unique_ptr<AllocatorPolicy> policy(new AllocatorPolicy(spec));
+// Applies what a pass places (GangQueue requires it before the pass plans the next request)
+// and tells the simulator.
+class AllocatorPolicy::QueueSink final : public allocator::GangQueue::Sink {
+ public:
+  QueueSink(AllocatorPolicy* policy, QueueingPolicy::Events* events)
+      : policy_(policy), events_(events) {}
+
+  void Placed(const allocator::QueuedRequest& request,
+              const allocator::Placement& placement) override {
+    const uint32_t job = static_cast<uint32_t>(request.sequence - 1);
+    policy_->ApplyPlacement(job, request.is_batch, placement);
+    events_->Started(job);
+  }
+  void Expired(const allocator::QueuedRequest& request) override {
+    events_->Expired(static_cast<uint32_t>(request.sequence - 1));
+  }
+
+ private:
+  AllocatorPolicy* policy_;
+  QueueingPolicy::Events* events_;
+};
+
+absl::StatusOr<std::unique_ptr<AllocatorPolicy>> AllocatorPolicy::Create(
+    const FleetSpec& spec, allocator::GangQueue::Options queue_options) {
+  std::unique_ptr<AllocatorPolicy> policy(new AllocatorPolicy(spec, queue_options));
   if (absl::Status status = policy->BuildFleet(); !status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("best-fit: the allocator rejected the fleet: ", status.message()));
@@ -54,9 +84,11 @@ absl::Status AllocatorPolicy::BuildFleet() {
   tenant.id = kTenantId;
   tenant.org = "replay";
   tenant.name = "replay";
-  tenant.quota[kTypeId] = spec_.machines();
+  tenant.quota[kTypeId] = kUnlimitedQuotaMachines;
   if (absl::Status s = allocator_.UpsertTenant(tenant); !s.ok()) return s;
   allocator_.ClearJournal();
+  tenant_ = allocator_.TenantIndexOf(kTenantId);
+  type_ = allocator_.TypeIndexOf(kTypeId);
 
   batch_request_.tenant_id = kTenantId;
   batch_request_.instance_type_id = kTypeId;
@@ -66,43 +98,104 @@ absl::Status AllocatorPolicy::BuildFleet() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& shape) {
-  absl::StatusOr<allocator::Placement> plan;
-  bool batch = false;
-  switch (shape.kind) {
-    case JobKind::kGpuSingle:
-    case JobKind::kWholeSingle:
-      single_request_.gpu_count = shape.kind == JobKind::kGpuSingle ? shape.gpus : 0;
-      plan = allocator_.PlanSingle(single_request_);
-      break;
-    case JobKind::kStrictBatch:
-    case JobKind::kCrossDomainBatch:
-      batch = true;
-      batch_request_.count = shape.machines;
-      batch_request_.topology_optimized = shape.kind == JobKind::kStrictBatch;
-      plan = allocator_.PlanBatch(batch_request_);
-      break;
-    case JobKind::kInfeasible:
-      return absl::InvalidArgumentError("an infeasible job must not be offered to a policy");
+bool AllocatorPolicy::PrepareRequest(const JobShape& shape) {
+  if (shape.kind == JobKind::kGpuSingle || shape.kind == JobKind::kWholeSingle) {
+    single_request_.gpu_count = shape.kind == JobKind::kGpuSingle ? shape.gpus : 0;
+    return false;
   }
-  if (!plan.ok()) {
-    if (allocator::GetCapacityShortfall(plan.status()).has_value()) return false;
-    // The Allocator checks quota before capacity. The tenant's quota is the whole fleet, so
-    // "quota exceeded" means in_use + requested > fleet GPUs, i.e. the fleet cannot hold
-    // the job now either: a capacity refusal like any other.
-    if (allocator::GetQuotaViolation(plan.status()).has_value()) return false;
-    return absl::InternalError(absl::StrCat("best-fit: the allocator refused job ", job,
-                                            " (", AbslView(JobKindName(shape.kind)), ", ", shape.gpus,
-                                            " GPUs) for a reason other than capacity: ",
-                                            plan.status().ToString()));
-  }
+  batch_request_.count = shape.machines;
+  batch_request_.topology_optimized = shape.kind == JobKind::kStrictBatch;
+  return true;
+}
+
+void AllocatorPolicy::ApplyPlacement(uint32_t job, bool batch,
+                                     const allocator::Placement& placement) {
   batch_id_.clear();
   if (batch) absl::StrAppend(&batch_id_, "b", job);
   std::vector<allocator::InstanceHandle>& handles = instances_of_job_[job];
-  handles.resize(plan->size());
-  allocator_.Apply(*plan, batch_id_, absl::MakeSpan(handles));
+  handles.resize(placement.size());
+  allocator_.Apply(placement, batch_id_, absl::MakeSpan(handles));
   allocator_.ClearJournal();  // no store to commit to: every change is final
+}
+
+absl::Status AllocatorPolicy::NotCapacity(uint32_t job, const JobShape& shape,
+                                          const absl::Status& status) const {
+  return absl::InternalError(absl::StrCat("best-fit: the allocator refused job ", job, " (",
+                                          AbslView(JobKindName(shape.kind)), ", ", shape.gpus,
+                                          " GPUs) for a reason other than capacity: ",
+                                          status.ToString()));
+}
+
+absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& shape) {
+  if (shape.kind == JobKind::kInfeasible) {
+    return absl::InvalidArgumentError("an infeasible job must not be offered to a policy");
+  }
+  const bool batch = PrepareRequest(shape);
+  absl::StatusOr<allocator::Placement> plan =
+      batch ? allocator_.PlanBatch(batch_request_) : allocator_.PlanSingle(single_request_);
+  if (!plan.ok()) {
+    if (allocator::GetCapacityShortfall(plan.status()).has_value()) return false;
+    return NotCapacity(job, shape, plan.status());
+  }
+  ApplyPlacement(job, batch, *plan);
   return true;
+}
+
+absl::StatusOr<bool> AllocatorPolicy::Submit(uint32_t job, const JobShape& shape, int64_t now_s,
+                                             int64_t deadline_s) {
+  if (shape.kind == JobKind::kInfeasible) {
+    return absl::InvalidArgumentError("an infeasible job must not be offered to a policy");
+  }
+  const bool batch = PrepareRequest(shape);
+  // A new request arrives behind every waiting one of its priority: it must not take the
+  // domains reserved for them, and their quota is promised.
+  const absl::InlinedVector<allocator::DomainIndex, 8> excluded =
+      queue_.ExclusionsForNew(/*priority=*/0);
+  allocator::PlanConstraints constraints;
+  constraints.excluded_domains = excluded;
+  constraints.committed_quota_gpus = queue_.QueuedGpus(tenant_, type_);
+  absl::StatusOr<allocator::Placement> plan =
+      batch ? allocator_.PlanBatch(batch_request_, constraints)
+            : allocator_.PlanSingle(single_request_, constraints);
+  if (plan.ok()) {
+    ApplyPlacement(job, batch, *plan);
+    return true;
+  }
+  if (!allocator::GetCapacityShortfall(plan.status()).has_value()) {
+    return NotCapacity(job, shape, plan.status());
+  }
+  if (queue_.full()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "best-fit: the queue is full (", queue_.size(), " requests) when job ", job,
+        " arrives; raise GangQueue::Options::max_length"));
+  }
+  allocator::QueuedRequest request;
+  request.sequence = uint64_t{job} + 1;  // arrival order; 0 is never a ticket
+  request.priority = 0;
+  request.queued_micros = now_s * kMicrosPerSecond;
+  request.deadline_micros =
+      deadline_s == kNoDeadline ? INT64_MAX : deadline_s * kMicrosPerSecond;
+  request.is_batch = batch;
+  if (batch) {
+    request.batch = batch_request_;
+  } else {
+    request.single = single_request_;
+  }
+  request.gpus = shape.gpus;
+  queue_.Insert(allocator_, std::move(request));
+  return false;
+}
+
+absl::Status AllocatorPolicy::Schedule(int64_t now_s, Events& events) {
+  QueueSink sink(this, &events);
+  queue_.Schedule(allocator_, now_s * kMicrosPerSecond, sink);
+  return absl::OkStatus();
+}
+
+std::optional<int64_t> AllocatorPolicy::NextDeadline() const {
+  std::optional<int64_t> micros = queue_.NextDeadline();
+  if (!micros.has_value() || *micros == INT64_MAX) return std::nullopt;
+  return (*micros + kMicrosPerSecond - 1) / kMicrosPerSecond;
 }
 
 absl::Status AllocatorPolicy::Release(uint32_t job) {

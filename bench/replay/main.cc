@@ -18,6 +18,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "bench/replay/policy_factory.h"
 #include "bench/replay/report.h"
 #include "bench/replay/simulator.h"
@@ -33,7 +35,14 @@ ABSL_FLAG(std::vector<std::string>, policies,
 ABSL_FLAG(uint64_t, seed, 1, "seed of the randomized policies (a run is reproducible)");
 ABSL_FLAG(std::string, on_refusal, "drop",
           "drop: a refused job is lost; wait: it queues (batches FIFO head-of-line, singles "
-          "backfill) and is retried whenever capacity is freed");
+          "backfill) and is retried whenever capacity is freed; queue: best-fit queues it in "
+          "nvlsched's GangQueue (priority, reservations for the first --reservation_depth "
+          "waiting batches, backfill outside them; baselines run wait instead). A comma list "
+          "(e.g. wait,queue) runs each mode and reports them side by side");
+ABSL_FLAG(int64_t, queue_timeout_s, 0,
+          "queue mode: a job waiting this long expires (0 = it waits until placed)");
+ABSL_FLAG(int32_t, reservation_depth, 4,
+          "queue mode: waiting batches that hold domain reservations (0 = plain backfill)");
 ABSL_FLAG(bool, cross_domain_when_larger, true,
           "a job needing more machines than a domain holds becomes a cross-domain batch; "
           "false: it is refused as infeasible");
@@ -45,7 +54,8 @@ ABSL_FLAG(int32_t, threads, 0, "policies replayed in parallel; 0 = one per core"
 namespace nvlsched::replay {
 namespace {
 
-absl::StatusOr<ReplayOptions> OptionsFromFlags() {
+// The options of the first mode; `modes` gets every mode of --on_refusal, in order.
+absl::StatusOr<ReplayOptions> OptionsFromFlags(std::vector<RefusalMode>* modes) {
   ReplayOptions options;
   options.fleet.domains = absl::GetFlag(FLAGS_domains);
   options.fleet.machines_per_domain = absl::GetFlag(FLAGS_machines_per_domain);
@@ -62,32 +72,83 @@ absl::StatusOr<ReplayOptions> OptionsFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--gpus_per_machine must be 1..16 (got ",
                                                    options.fleet.gpus_per_machine, ")"));
   }
-  const std::string mode = absl::GetFlag(FLAGS_on_refusal);
-  if (mode == "drop") {
-    options.on_refusal = RefusalMode::kDrop;
-  } else if (mode == "wait") {
-    options.on_refusal = RefusalMode::kWait;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--on_refusal must be drop or wait (got \"", mode, "\")"));
+  modes->clear();
+  for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_on_refusal), ',')) {
+    RefusalMode parsed;
+    if (mode == "drop") {
+      parsed = RefusalMode::kDrop;
+    } else if (mode == "wait") {
+      parsed = RefusalMode::kWait;
+    } else if (mode == "queue") {
+      parsed = RefusalMode::kQueue;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--on_refusal must be drop, wait, queue or a comma list of them (got \"", mode, "\")"));
+    }
+    if (std::find(modes->begin(), modes->end(), parsed) != modes->end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--on_refusal names \"", mode, "\" twice"));
+    }
+    modes->push_back(parsed);
   }
+  options.on_refusal = modes->front();
   options.cross_domain_when_larger = absl::GetFlag(FLAGS_cross_domain_when_larger);
+  options.queue_timeout_s = absl::GetFlag(FLAGS_queue_timeout_s);
+  if (options.queue_timeout_s < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--queue_timeout_s must be >= 0 (got ",
+                                                   options.queue_timeout_s, ")"));
+  }
+  options.reservation_depth = absl::GetFlag(FLAGS_reservation_depth);
+  if (options.reservation_depth < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--reservation_depth must be >= 0 (got ",
+                                                   options.reservation_depth, ")"));
+  }
   return options;
 }
 
-// Replays every policy, `threads` at a time; results in the order of `names`.
+// One replay to run: a policy in one mode.
+struct Run {
+  std::string policy;
+  ReplayOptions options;
+};
+
+// The mode a policy runs when asked for `mode` (simulator.h).
+RefusalMode ModeThatRuns(const std::string& policy, RefusalMode mode) {
+  return mode == RefusalMode::kQueue && !PolicyCanQueue(policy) ? RefusalMode::kWait : mode;
+}
+
+// Every (policy, mode) pair, by mode then policy; a baseline asked to queue runs wait mode,
+// so when wait is asked for too it runs once.
+std::vector<Run> PlanRuns(const ReplayOptions& base, const std::vector<RefusalMode>& modes,
+                          const std::vector<std::string>& names) {
+  std::vector<Run> runs;
+  for (RefusalMode mode : modes) {
+    for (const std::string& name : names) {
+      const bool seen = std::any_of(runs.begin(), runs.end(), [&](const Run& run) {
+        return run.policy == name &&
+               ModeThatRuns(name, run.options.on_refusal) == ModeThatRuns(name, mode);
+      });
+      if (seen) continue;
+      Run run{name, base};
+      run.options.on_refusal = mode;
+      runs.push_back(std::move(run));
+    }
+  }
+  return runs;
+}
+
+// Replays every run, `threads` at a time; results in the order of `runs`.
 absl::StatusOr<std::vector<ReplayResult>> ReplayAll(const std::vector<TraceJob>& trace,
-                                                    const ReplayOptions& options,
-                                                    const std::vector<std::string>& names,
-                                                    uint64_t seed, int threads) {
-  std::vector<absl::StatusOr<ReplayResult>> results(names.size(),
-                                                    absl::UnknownError("not run"));
+                                                    const std::vector<Run>& runs, uint64_t seed,
+                                                    int threads) {
+  std::vector<absl::StatusOr<ReplayResult>> results(runs.size(), absl::UnknownError("not run"));
   std::atomic<size_t> next{0};
   auto worker = [&] {
-    for (size_t i = next++; i < names.size(); i = next++) {
+    for (size_t i = next++; i < runs.size(); i = next++) {
+      const Run& run = runs[i];
       absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy =
-          MakePolicy(names[i], options.fleet, seed);
-      results[i] = policy.ok() ? Replay(trace, options, policy->get()) : policy.status();
+          MakePolicy(run.policy, run.options.fleet, seed, run.options.reservation_depth);
+      results[i] = policy.ok() ? Replay(trace, run.options, policy->get()) : policy.status();
     }
   };
   std::vector<std::thread> pool;
@@ -95,10 +156,11 @@ absl::StatusOr<std::vector<ReplayResult>> ReplayAll(const std::vector<TraceJob>&
   worker();
   for (std::thread& t : pool) t.join();
   std::vector<ReplayResult> out;
-  for (size_t i = 0; i < names.size(); ++i) {
+  for (size_t i = 0; i < runs.size(); ++i) {
     if (!results[i].ok()) {
       return absl::Status(results[i].status().code(),
-                          absl::StrCat(names[i], ": ", results[i].status().message()));
+                          absl::StrCat(runs[i].policy, " (", AbslView(RefusalModeName(runs[i].options.on_refusal)),
+                                       "): ", results[i].status().message()));
     }
     out.push_back(*std::move(results[i]));
   }
@@ -127,7 +189,8 @@ absl::Status WriteOutDir(const std::string& dir, const std::string& table,
 }
 
 absl::Status Main() {
-  absl::StatusOr<ReplayOptions> options = OptionsFromFlags();
+  std::vector<RefusalMode> modes;
+  absl::StatusOr<ReplayOptions> options = OptionsFromFlags(&modes);
   if (!options.ok()) return options.status();
   const std::string trace_path = absl::GetFlag(FLAGS_trace);
   if (trace_path.empty()) {
@@ -145,17 +208,19 @@ absl::Status Main() {
   absl::StatusOr<std::vector<TraceJob>> trace = ReadTraceFile(trace_path);
   if (!trace.ok()) return trace.status();
 
+  const std::vector<Run> runs = PlanRuns(*options, modes, names);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::min<int>(threads, static_cast<int>(names.size()));
+  threads = std::min<int>(threads, static_cast<int>(runs.size()));
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
 
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<std::vector<ReplayResult>> results =
-      ReplayAll(*trace, *options, names, seed, threads);
+  absl::StatusOr<std::vector<ReplayResult>> results = ReplayAll(*trace, runs, seed, threads);
   if (!results.ok()) return results.status();
+  LabelByMode(absl::MakeSpan(*results));
   RunInfo run{trace_path, static_cast<int64_t>(trace->size()), seed, threads,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              modes};
 
   const std::string table = FormatTable(run, *results);
   const std::string json = FormatJson(run, *results);
@@ -176,7 +241,7 @@ int main(int argc, char** argv) {
       "Job mapping: <= G GPUs -> one single instance (G GPUs = a whole machine); more -> a "
       "strict batch of ceil(gpus/G) machines in one NVLink domain; more machines than a "
       "domain holds -> cross-domain batch (or infeasible).\n"
-      "Example: nvlsched-replay --trace=philly.csv --on_refusal=wait --out_dir=/tmp/replay");
+      "Example: nvlsched-replay --trace=philly.csv --on_refusal=wait,queue --out_dir=/tmp/replay");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = nvlsched::replay::Main();
   if (!status.ok()) {

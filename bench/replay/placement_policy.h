@@ -18,6 +18,8 @@
 
 namespace nvlsched::replay {
 
+class QueueingPolicy;  // queueing_policy.h
+
 using allocator::AbslView;  // allocator/string_view_compat.h: the one copy of the shim
 
 // D domains x M machines x G GPUs, every machine of one instance type.
@@ -74,6 +76,10 @@ class PlacementPolicy {
   virtual absl::Status Release(uint32_t job) = 0;
 
   virtual FleetStats Stats() const = 0;
+
+  // The policy's own queue for --on_refusal=queue, or nullptr when it has none (it then
+  // runs FIFO wait mode). Owned by the policy.
+  virtual QueueingPolicy* queueing() { return nullptr; }
 };
 
 }  // namespace nvlsched::replay

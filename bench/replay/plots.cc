@@ -1,10 +1,12 @@
 // CSV time series and gnuplot PNGs (see report.h).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -28,7 +30,8 @@ constexpr PlotSpec kPlots[] = {
     {"queue_length.png", "jobs waiting", kQueueColumn},
 };
 
-std::string SeriesFileName(const ReplayResult& r) { return absl::StrCat("series_", r.policy, ".csv"); }
+const std::string& Label(const ReplayResult& r) { return r.label.empty() ? r.policy : r.label; }
+std::string SeriesFileName(const ReplayResult& r) { return absl::StrCat("series_", Label(r), ".csv"); }
 
 std::string ShellQuote(const std::string& s) {
   return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
@@ -76,6 +79,13 @@ absl::Status WritePlots(const std::string& dir, absl::Span<const ReplayResult> r
   }
   if (results.empty()) return absl::OkStatus();
   const ReplayOptions& o = results.front().options;
+  std::string modes;  // the modes that ran, in first-seen order
+  for (const ReplayResult& r : results) {
+    const std::string_view name = RefusalModeName(r.mode);
+    if (!absl::StrContains(absl::StrCat(",", modes, ","), absl::StrCat(",", AbslView(name), ","))) {
+      absl::StrAppend(&modes, modes.empty() ? "" : ",", AbslView(name));
+    }
+  }
   // Paths in the script are relative: gnuplot runs inside `dir`, so no quoting trouble.
   std::string script = absl::StrFormat(
       "set terminal pngcairo size 1400,500 noenhanced\n"
@@ -84,17 +94,20 @@ absl::Status WritePlots(const std::string& dir, absl::Span<const ReplayResult> r
       "set grid\n"
       "set xlabel 'simulated time (days)'\n"
       "subtitle = '%d domains x %d machines x %d GPUs, on_refusal=%s'\n",
-      o.fleet.domains, o.fleet.machines_per_domain, o.fleet.gpus_per_machine,
-      AbslView(RefusalModeName(o.on_refusal)));
+      o.fleet.domains, o.fleet.machines_per_domain, o.fleet.gpus_per_machine, modes);
   for (const PlotSpec& plot : kPlots) {
     // Nothing ever waits in drop mode: an all-zero plot says nothing.
-    if (plot.column == kQueueColumn && o.on_refusal == RefusalMode::kDrop) continue;
+    if (plot.column == kQueueColumn &&
+        std::all_of(results.begin(), results.end(),
+                    [](const ReplayResult& r) { return r.mode == RefusalMode::kDrop; })) {
+      continue;
+    }
     absl::StrAppend(&script, "set output '", plot.file, "'\n", "set title '", plot.title,
                     " (hourly samples); ' . subtitle\nplot ");
     for (size_t p = 0; p < results.size(); ++p) {
       absl::StrAppend(&script, p == 0 ? "" : ", \\\n     ", "'", SeriesFileName(results[p]),
                       "' skip 1 using ($1/86400):", plot.column, " with lines lw 1.5 title '",
-                      results[p].policy, "'");
+                      Label(results[p]), "'");
     }
     absl::StrAppend(&script, "\n");
   }

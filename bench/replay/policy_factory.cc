@@ -1,5 +1,7 @@
 #include "bench/replay/policy_factory.h"
 
+#include <cstddef>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -32,12 +34,19 @@ bool IsKnownPolicy(const std::string& name) {
   return false;
 }
 
+bool PolicyCanQueue(const std::string& name) { return name == "best-fit"; }
+
 absl::StatusOr<std::unique_ptr<PlacementPolicy>> MakePolicy(const std::string& name,
                                                             const FleetSpec& spec,
-                                                            uint64_t seed) {
+                                                            uint64_t seed,
+                                                            int32_t reservation_depth) {
   const uint64_t policy_seed = PolicySeed(seed, name);
   if (name == "best-fit") {
-    absl::StatusOr<std::unique_ptr<AllocatorPolicy>> policy = AllocatorPolicy::Create(spec);
+    allocator::GangQueue::Options queue_options;
+    queue_options.reservation_depth = reservation_depth;
+    queue_options.max_length = std::numeric_limits<size_t>::max();
+    absl::StatusOr<std::unique_ptr<AllocatorPolicy>> policy =
+        AllocatorPolicy::Create(spec, queue_options);
     if (!policy.ok()) return policy.status();
     return std::unique_ptr<PlacementPolicy>(std::move(*policy));
   }

@@ -15,14 +15,20 @@ namespace nvlsched::replay {
 
 std::vector<std::string> KnownPolicies();
 bool IsKnownPolicy(const std::string& name);
+// True when the policy has its own queue for --on_refusal=queue (queueing_policy.h): only
+// "best-fit". The others run FIFO wait mode when asked to queue.
+bool PolicyCanQueue(const std::string& name);
 
 // A policy holding an empty fleet of `spec`. A randomized policy draws from a generator
 // seeded by (seed, its name): the same --seed gives the same run, whichever other
-// policies run beside it. INVALID_ARGUMENT for an unknown name or a fleet the policy
-// cannot hold.
+// policies run beside it. A policy with a queue holds reservations for up to
+// `reservation_depth` waiting batches, and its queue has no length limit (the replay
+// measures waiting, not admission). INVALID_ARGUMENT for an unknown name or a fleet the
+// policy cannot hold.
 absl::StatusOr<std::unique_ptr<PlacementPolicy>> MakePolicy(const std::string& name,
                                                             const FleetSpec& spec,
-                                                            uint64_t seed);
+                                                            uint64_t seed,
+                                                            int32_t reservation_depth = 4);
 
 }  // namespace nvlsched::replay
 

@@ -15,6 +15,24 @@ constexpr double kHour = 3600.0;
 std::string Count(int64_t n) { return absl::StrCat(n); }
 std::string Pair(int64_t a, int64_t b) { return absl::StrCat(a, " / ", b); }
 std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
+// "mean / p99 / max" in hours.
+std::string WaitHours(const WaitStats& w) {
+  return absl::StrCat(Fixed(w.mean_s / kHour, 2), " / ", Fixed(w.p99_s / kHour, 2), " / ",
+                      Fixed(w.max_s / kHour, 2));
+}
+const std::string& Label(const ReplayResult& r) { return r.label.empty() ? r.policy : r.label; }
+
+// The modes asked for: RunInfo's, or the first result's.
+std::vector<RefusalMode> RequestedModes(const RunInfo& run, absl::Span<const ReplayResult> results) {
+  if (!run.modes.empty() || results.empty()) return run.modes;
+  return {results.front().options.on_refusal};
+}
+
+std::string ModeList(const std::vector<RefusalMode>& modes) {
+  std::string out;
+  for (RefusalMode m : modes) absl::StrAppend(&out, out.empty() ? "" : ",", AbslView(RefusalModeName(m)));
+  return out;
+}
 
 // A table row: a label and one cell per policy.
 struct Row {
@@ -54,6 +72,11 @@ std::vector<Row> TableRows(bool wait) {
        [](auto& r) { return Count(r.kind(JobKind::kInfeasible).submitted); }},
   };
   if (wait) {
+    auto total = [](const ReplayResult& r, int64_t KindCounts::*field) {
+      int64_t n = 0;
+      for (const KindCounts& c : r.by_kind) n += c.*field;
+      return n;
+    };
     rows.push_back({"batches queued behind a waiting batch", [=](auto& r) {
                       return Count(strict(r).queued_behind_batch + cross(r).queued_behind_batch);
                     }});
@@ -61,16 +84,23 @@ std::vector<Row> TableRows(bool wait) {
                       return Pair(strict(r).placed_after_wait + cross(r).placed_after_wait,
                                   whole(r).placed_after_wait + gpu(r).placed_after_wait);
                     }});
+    rows.push_back({"jobs placed / expired", [=](auto& r) {
+                      return Pair(total(r, &KindCounts::placed), total(r, &KindCounts::expired));
+                    }});
     rows.push_back({"wait, all jobs: mean / p99 (h)", [](auto& r) {
                       return absl::StrCat(Fixed(r.wait_all.mean_s / kHour, 2), " / ",
                                           Fixed(r.wait_all.p99_s / kHour, 2));
                     }});
-    rows.push_back({"wait, batches: mean / p99 (h)", [](auto& r) {
-                      return absl::StrCat(Fixed(r.wait_batches.mean_s / kHour, 2), " / ",
-                                          Fixed(r.wait_batches.p99_s / kHour, 2));
-                    }});
+    rows.push_back({"wait, batches: mean / p99 / max (h)",
+                    [](auto& r) { return WaitHours(r.wait_batches); }});
+    rows.push_back({"wait, singles: mean / p99 / max (h)",
+                    [](auto& r) { return WaitHours(r.wait_singles); }});
     rows.push_back({"queue length: max / at end",
                     [](auto& r) { return Pair(r.max_queue_length, r.queue_at_end); }});
+    rows.push_back({"free GPUs while jobs wait (mean)",
+                    [](auto& r) { return Fixed(r.mean_free_gpus_while_waiting, 1); }});
+    rows.push_back({"  time with jobs waiting (days)",
+                    [](auto& r) { return Fixed(r.waiting_s / 86400.0, 2); }});
   }
   std::vector<Row> fleet = {
       {"GPU utilization (time-weighted)",
@@ -94,7 +124,8 @@ std::vector<Row> TableRows(bool wait) {
 void AppendKindJson(std::string* out, const KindCounts& c) {
   absl::StrAppend(out, "{\"submitted\":", c.submitted, ",\"placed\":", c.placed,
                   ",\"placed_at_arrival\":", c.placed - c.placed_after_wait,
-                  ",\"placed_after_wait\":", c.placed_after_wait, ",\"refused\":", c.refused,
+                  ",\"placed_after_wait\":", c.placed_after_wait, ",\"expired\":", c.expired,
+                  ",\"refused\":", c.refused,
                   ",\"refused_with_room\":", c.refused_with_room,
                   ",\"refused_domain_had_room\":", c.refused_domain_had_room,
                   ",\"queued_behind_batch\":", c.queued_behind_batch, "}");
@@ -124,26 +155,50 @@ std::string Quote(absl::string_view s) {
 }  // namespace
 
 std::string_view RefusalModeName(RefusalMode mode) {
-  return mode == RefusalMode::kWait ? "wait" : "drop";
+  switch (mode) {
+    case RefusalMode::kDrop: return "drop";
+    case RefusalMode::kWait: return "wait";
+    case RefusalMode::kQueue: return "queue";
+  }
+  return "unknown";
+}
+
+void LabelByMode(absl::Span<ReplayResult> results) {
+  bool one_mode = true;
+  for (const ReplayResult& r : results) one_mode = one_mode && r.mode == results.front().mode;
+  for (ReplayResult& r : results) {
+    r.label = one_mode ? r.policy : absl::StrCat(r.policy, "@", AbslView(RefusalModeName(r.mode)));
+  }
 }
 
 std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> results) {
   if (results.empty()) return "no policy ran\n";
   const ReplayOptions& o = results.front().options;
-  const bool wait = o.on_refusal == RefusalMode::kWait;
+  const std::vector<RefusalMode> modes = RequestedModes(run, results);
+  const bool wait = std::any_of(results.begin(), results.end(),
+                                [](const ReplayResult& r) { return r.mode != RefusalMode::kDrop; });
   std::string out = absl::StrFormat(
       "nvlsched-replay: %s, %d jobs over %.1f days; fleet %d domains x %d machines x %d GPUs "
-      "= %d GPUs; on_refusal=%s, cross_domain_when_larger=%s, seed=%d\n\n",
+      "= %d GPUs; on_refusal=%s, cross_domain_when_larger=%s, seed=%d\n",
       run.trace_path, run.jobs, results.front().window_s / 86400.0, o.fleet.domains,
-      o.fleet.machines_per_domain, o.fleet.gpus_per_machine, o.fleet.gpus(),
-      AbslView(RefusalModeName(o.on_refusal)), o.cross_domain_when_larger ? "true" : "false",
-      run.seed);
+      o.fleet.machines_per_domain, o.fleet.gpus_per_machine, o.fleet.gpus(), ModeList(modes),
+      o.cross_domain_when_larger ? "true" : "false", run.seed);
+  if (std::find(modes.begin(), modes.end(), RefusalMode::kQueue) != modes.end()) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "queue mode: nvlsched's GangQueue (reservation_depth=%d, queue_timeout_s=%d%s); "
+            "the baselines cannot hold reservations, so in queue mode they run FIFO wait "
+            "mode (columns @wait)\n",
+            o.reservation_depth, o.queue_timeout_s, o.queue_timeout_s == 0 ? " = never" : ""));
+  }
+  absl::StrAppend(&out, "\n");
   std::vector<Row> rows = TableRows(wait);
   size_t label_width = 0;
   for (const Row& row : rows) label_width = std::max(label_width, row.label.size());
   std::vector<std::vector<std::string>> cells(rows.size());
   std::vector<size_t> widths;
-  for (const ReplayResult& r : results) widths.push_back(r.policy.size());
+  for (const ReplayResult& r : results) widths.push_back(Label(r).size());
   for (size_t i = 0; i < rows.size(); ++i) {
     for (size_t p = 0; p < results.size(); ++p) {
       cells[i].push_back(rows[i].cell(results[p]));
@@ -152,7 +207,7 @@ std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> resul
   }
   absl::StrAppend(&out, absl::StrFormat("%-*s", static_cast<int>(label_width), "policy"));
   for (size_t p = 0; p < results.size(); ++p) {
-    absl::StrAppend(&out, absl::StrFormat("  %*s", static_cast<int>(widths[p]), results[p].policy));
+    absl::StrAppend(&out, absl::StrFormat("  %*s", static_cast<int>(widths[p]), Label(results[p])));
   }
   absl::StrAppend(&out, "\n");
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -178,14 +233,17 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
                     ",\"machines_per_domain\":", o.fleet.machines_per_domain,
                     ",\"gpus_per_machine\":", o.fleet.gpus_per_machine,
                     ",\"gpus\":", o.fleet.gpus(), "}",
-                    ",\"on_refusal\":", Quote(AbslView(RefusalModeName(o.on_refusal))),
-                    ",\"cross_domain_when_larger\":", o.cross_domain_when_larger ? "true" : "false");
+                    ",\"on_refusal\":", Quote(ModeList(RequestedModes(run, results))),
+                    ",\"cross_domain_when_larger\":", o.cross_domain_when_larger ? "true" : "false",
+                    ",\"queue_timeout_s\":", o.queue_timeout_s,
+                    ",\"reservation_depth\":", o.reservation_depth);
   }
   absl::StrAppend(&out, ",\"policies\":[");
   for (size_t p = 0; p < results.size(); ++p) {
     const ReplayResult& r = results[p];
     if (p > 0) out.push_back(',');
-    absl::StrAppend(&out, "{\"name\":", Quote(r.policy), ",\"jobs\":{");
+    absl::StrAppend(&out, "{\"name\":", Quote(r.policy), ",\"label\":", Quote(Label(r)),
+                    ",\"mode\":", Quote(AbslView(RefusalModeName(r.mode))), ",\"jobs\":{");
     for (int k = 0; k < kJobKinds; ++k) {
       if (k > 0) out.push_back(',');
       absl::StrAppend(&out, Quote(AbslView(JobKindName(static_cast<JobKind>(k)))), ":");
@@ -205,6 +263,10 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
     AppendWaitJson(&out, r.wait_all);
     absl::StrAppend(&out, ",\"wait_batches\":");
     AppendWaitJson(&out, r.wait_batches);
+    absl::StrAppend(&out, ",\"wait_singles\":");
+    AppendWaitJson(&out, r.wait_singles);
+    absl::StrAppend(&out, ",\"mean_free_gpus_while_waiting\":",
+                    Fixed(r.mean_free_gpus_while_waiting, 3), ",\"waiting_s\":", r.waiting_s);
     absl::StrAppend(&out, ",\"wall_s\":", Fixed(r.wall_s, 3), "}");
   }
   absl::StrAppend(&out, "]}\n");

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -20,9 +22,16 @@ struct RunInfo {
   uint64_t seed = 0;
   int threads = 1;
   double wall_s = 0;  // the whole replay (all policies), measured
+  // The --on_refusal modes asked for, in order (several run side by side); empty: the
+  // mode of the first result.
+  std::vector<RefusalMode> modes;
 };
 
 std::string_view RefusalModeName(RefusalMode mode);
+
+// Names each result's column: the policy, plus "@<mode that ran>" when the results do not
+// all share one mode (e.g. "best-fit@queue", "carbide@wait").
+void LabelByMode(absl::Span<ReplayResult> results);
 
 // One column per policy, one row per metric.
 std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> results);
@@ -30,14 +39,15 @@ std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> resul
 // (without the time series, which go to CSV).
 std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> results);
 
-// Writes <dir>/series_<policy>.csv (time_s,time_h,used_gpus,free_machines,
+// Writes <dir>/series_<label>.csv (time_s,time_h,used_gpus,free_machines,
 // fully_free_domains,stranded_machines,queue_length), one row per sample.
 // Creates `dir` if needed. INTERNAL when a file cannot be written (message names it).
 absl::Status WriteSeriesCsv(const std::string& dir, const ReplayResult& result);
 
 // Writes <dir>/plots.gp and runs gnuplot on it, producing one PNG per metric with a line
-// per policy (used_gpus.png, free_machines.png, fully_free_domains.png,
-// stranded_machines.png, and queue_length.png in wait mode). REQUIRES: WriteSeriesCsv ran for each result.
+// per result (used_gpus.png, free_machines.png, fully_free_domains.png,
+// stranded_machines.png, and queue_length.png unless every result dropped refusals).
+// REQUIRES: WriteSeriesCsv ran for each result.
 // UNAVAILABLE when gnuplot is not installed (the CSVs are still there); INTERNAL when it
 // fails (message says where its output went).
 absl::Status WritePlots(const std::string& dir, absl::Span<const ReplayResult> results);

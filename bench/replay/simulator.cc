@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "bench/replay/job_shape.h"
+#include "bench/replay/queueing_policy.h"
 #include "bench/replay/wait_queue.h"
 
 namespace nvlsched::replay {
@@ -43,16 +45,27 @@ class Simulation {
       shapes_.push_back(ShapeJob(job.num_gpus, options.fleet, options.cross_domain_when_larger));
     }
     result_.policy = std::string(policy->name());
+    result_.label = result_.policy;
     result_.options = options;
+    mode_ = options.on_refusal;
+    if (mode_ == RefusalMode::kQueue) {
+      queueing_ = policy->queueing();
+      if (queueing_ == nullptr) mode_ = RefusalMode::kWait;  // no reservations: FIFO wait
+    }
+    result_.mode = mode_;
     result_.window_s = trace.empty() ? 0 : trace.back().submit_s;
   }
 
   absl::StatusOr<ReplayResult> Run() {
     stats_ = policy_->Stats();
     size_t next_arrival = 0;
-    while (next_arrival < trace_.size() || !completions_.empty()) {
+    while (true) {
       int64_t now = next_arrival < trace_.size() ? trace_[next_arrival].submit_s : INT64_MAX;
       if (!completions_.empty()) now = std::min(now, completions_.top().first);
+      std::optional<int64_t> deadline;
+      if (queueing_ != nullptr) deadline = queueing_->NextDeadline();
+      if (deadline.has_value()) now = std::min(now, std::max(*deadline, time_));
+      if (now == INT64_MAX) break;
       AdvanceTo(now);
 
       bool freed = false;
@@ -62,27 +75,40 @@ class Simulation {
         if (absl::Status s = policy_->Release(job); !s.ok()) return s;
         freed = true;
       }
-      if (freed && queue_.size() > 0) {
-        absl::Status s = queue_.OfferAll(
-            [&](uint32_t job, const JobShape& shape) { return Offer(job, shape, now, /*from_queue=*/true); });
+      if (queueing_ != nullptr) {
+        if ((freed || (deadline.has_value() && *deadline <= now)) && QueueLength() > 0) {
+          if (absl::Status s = SchedulePass(now); !s.ok()) return s;
+        }
+      } else if (freed && queue_.size() > 0) {
+        absl::Status s = queue_.OfferAll([&](uint32_t job, const JobShape& shape) {
+          return Offer(job, shape, now, /*from_queue=*/true);
+        });
         if (!s.ok()) return s;
       }
+      const bool arrived = next_arrival < trace_.size() && trace_[next_arrival].submit_s == now;
       while (next_arrival < trace_.size() && trace_[next_arrival].submit_s == now) {
+        const size_t waiting = QueueLength();
         if (absl::Status s = Arrive(static_cast<uint32_t>(next_arrival), now); !s.ok()) return s;
         ++next_arrival;
+        // Queue mode: the queue changed, so a pass runs before the next arrival (as the
+        // daemon would), giving a batch that just joined its reservation.
+        if (queueing_ != nullptr && QueueLength() > waiting) {
+          if (absl::Status s = SchedulePass(now); !s.ok()) return s;
+        }
       }
       stats_ = policy_->Stats();
+      queue_length_ = QueueLength();
       if (next_arrival == trace_.size() && !end_recorded_) {
         result_.at_end = stats_;
-        result_.queue_at_end = static_cast<int64_t>(queue_.size());
+        result_.queue_at_end = static_cast<int64_t>(queue_length_);
         end_recorded_ = true;
       }
       result_.max_queue_length =
-          std::max(result_.max_queue_length, static_cast<int64_t>(queue_.size()));
-      result_.makespan_s = now;
+          std::max(result_.max_queue_length, static_cast<int64_t>(queue_length_));
+      if (freed || arrived) result_.makespan_s = now;
     }
-    if (queue_.size() > 0) {
-      return absl::InternalError(absl::StrCat(queue_.size(),
+    if (QueueLength() > 0) {
+      return absl::InternalError(absl::StrCat(QueueLength(),
                                               " jobs still wait after every job finished"));
     }
     AdvanceTo(result_.makespan_s + 1);  // the last sample, at or before the makespan
@@ -98,13 +124,22 @@ class Simulation {
     KindCounts& counts = Counts(shape.kind);
     ++counts.submitted;
     if (shape.kind == JobKind::kInfeasible) return absl::OkStatus();
-    const bool wait = options_.on_refusal == RefusalMode::kWait;
+    const bool wait = mode_ == RefusalMode::kWait;
     if (wait && IsBatch(shape.kind) && queue_.batch_waiting()) {
       ++counts.queued_behind_batch;
       queue_.Push(job, shape);
       return absl::OkStatus();
     }
-    absl::StatusOr<bool> placed = Offer(job, shape, now, /*from_queue=*/false);
+    absl::StatusOr<bool> placed;
+    if (queueing_ != nullptr) {
+      const int64_t deadline = options_.queue_timeout_s > 0
+                                   ? trace_[job].submit_s + options_.queue_timeout_s
+                                   : kNoDeadline;
+      placed = queueing_->Submit(job, shape, now, deadline);
+      if (placed.ok() && *placed) Started(job, now, /*from_queue=*/false);
+    } else {
+      placed = Offer(job, shape, now, /*from_queue=*/false);
+    }
     if (!placed.ok()) return placed.status();
     if (*placed) return absl::OkStatus();
     ++counts.refused;
@@ -124,15 +159,37 @@ class Simulation {
                              bool from_queue) {
     absl::StatusOr<bool> placed = policy_->TryPlace(job, shape);
     if (!placed.ok() || !*placed) return placed;
+    Started(job, now, from_queue);
+    return true;
+  }
+
+  // The job holds its placement from `now` on.
+  void Started(uint32_t job, int64_t now, bool from_queue) {
+    const JobShape& shape = shapes_[job];
     const TraceJob& trace_job = trace_[job];
     const int64_t waited = now - trace_job.submit_s;
     KindCounts& counts = Counts(shape.kind);
     ++counts.placed;
     if (from_queue) ++counts.placed_after_wait;
     waits_.push_back(waited);
-    if (IsBatch(shape.kind)) batch_waits_.push_back(waited);
+    (IsBatch(shape.kind) ? batch_waits_ : single_waits_).push_back(waited);
     completions_.emplace(now + trace_job.duration_s, job);
-    return true;
+  }
+
+  // Queue mode: one pass of the policy's queue.
+  absl::Status SchedulePass(int64_t now) {
+    struct Events final : QueueingPolicy::Events {
+      Simulation* sim;
+      int64_t now;
+      Events(Simulation* s, int64_t t) : sim(s), now(t) {}
+      void Started(uint32_t job) override { sim->Started(job, now, /*from_queue=*/true); }
+      void Expired(uint32_t job) override { ++sim->Counts(sim->shapes_[job].kind).expired; }
+    } events(this, now);
+    return queueing_->Schedule(now, events);
+  }
+
+  size_t QueueLength() const {
+    return queueing_ != nullptr ? queueing_->queue_length() : queue_.size();
   }
 
   // Integrates the current fleet state over [time_, t) and emits the samples in it.
@@ -145,13 +202,17 @@ class Simulation {
       free_machine_s_ += dt * static_cast<double>(stats_.free_machines);
       fully_free_domain_s_ += dt * static_cast<double>(stats_.fully_free_domains);
       stranded_machine_s_ += dt * static_cast<double>(stats_.stranded_machines);
+      if (queue_length_ > 0) {
+        free_gpu_s_while_waiting_ += dt * static_cast<double>(stats_.free_gpus);
+        result_.waiting_s += to - from;
+      }
     }
     if (options_.sample_interval_s > 0) {
       while (next_sample_s_ < t) {
         result_.series.push_back(SeriesPoint{next_sample_s_, stats_.used_gpus,
                                              stats_.free_machines, stats_.fully_free_domains,
                                              stats_.stranded_machines,
-                                             static_cast<int64_t>(queue_.size())});
+                                             static_cast<int64_t>(queue_length_)});
         next_sample_s_ += options_.sample_interval_s;
       }
     }
@@ -167,18 +228,26 @@ class Simulation {
     result_.mean_stranded_machines = stranded_machine_s_ / window;
     result_.wait_all = Summarize(&waits_);
     result_.wait_batches = Summarize(&batch_waits_);
+    result_.wait_singles = Summarize(&single_waits_);
+    if (result_.waiting_s > 0) {
+      result_.mean_free_gpus_while_waiting =
+          free_gpu_s_while_waiting_ / static_cast<double>(result_.waiting_s);
+    }
   }
 
   absl::Span<const TraceJob> trace_;
   const ReplayOptions& options_;
   PlacementPolicy* policy_;
+  RefusalMode mode_;                        // the mode that runs
+  QueueingPolicy* queueing_ = nullptr;      // queue mode: the policy's queue
   std::vector<JobShape> shapes_;  // per arrival index
-  WaitQueue queue_;
+  WaitQueue queue_;                         // wait mode
   using Completion = std::pair<int64_t, uint32_t>;  // (time, job)
   std::priority_queue<Completion, std::vector<Completion>, std::greater<Completion>> completions_;
 
   ReplayResult result_;
-  FleetStats stats_;  // the fleet since time_
+  FleetStats stats_;         // the fleet since time_
+  size_t queue_length_ = 0;  // jobs waiting since time_
   int64_t time_ = 0;
   int64_t next_sample_s_ = 0;
   bool end_recorded_ = false;
@@ -186,8 +255,10 @@ class Simulation {
   double free_machine_s_ = 0;
   double fully_free_domain_s_ = 0;
   double stranded_machine_s_ = 0;
+  double free_gpu_s_while_waiting_ = 0;
   std::vector<int64_t> waits_;
   std::vector<int64_t> batch_waits_;
+  std::vector<int64_t> single_waits_;
 };
 
 }  // namespace

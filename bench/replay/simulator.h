@@ -1,17 +1,26 @@
 // Replay: runs a job trace through one PlacementPolicy in simulated time.
 //
-// Discrete events, no wall clock: arrivals (trace order) and completions (start +
-// duration, from a min-heap; ties by arrival index). At each instant, completions are
-// handled first (freeing capacity), then, in wait mode, the wait queue is offered the freed
-// capacity (wait_queue.h), then the arrivals of that instant in trace order. A job is mapped
-// to a shape by job_shape.h; infeasible jobs are counted and never offered.
+// Discrete events, no wall clock: arrivals (trace order), completions (start + duration,
+// from a min-heap; ties by arrival index) and, in queue mode, queue deadlines. At each
+// instant, completions are handled first (freeing capacity), then the waiting jobs are
+// offered the freed capacity, then the arrivals of that instant in trace order. A job is
+// mapped to a shape by job_shape.h; infeasible jobs are counted and never offered.
 //
-// --on_refusal: kDrop loses a refused job; kWait queues it (wait_queue.h). In wait mode an
-// arriving batch queues behind an already waiting batch without being offered (FIFO).
+// --on_refusal:
+//   kDrop  a refused job is lost.
+//   kWait  it queues in the simulator's FIFO WaitQueue (wait_queue.h). An arriving batch
+//          queues behind an already waiting batch without being offered (FIFO).
+//   kQueue the policy's own queue (queueing_policy.h; for best-fit, allocator::GangQueue as
+//          the daemon runs it): every arrival is offered (outside the domains reserved
+//          ahead); the queue decides order, reservations and backfill. A pass runs after
+//          the completions of an instant, after each arrival that joined the queue, and
+//          at each deadline (submit + queue_timeout_s). A policy without its own queue (the baselines) runs
+//          kWait instead: ReplayResult::mode says which mode ran.
 //
 // Time-weighted means (utilization, fully free domains, stranded machines, free machines)
 // are exact integrals over the arrival window [0, last submit]: after it the fleet only
-// drains. "At end" values are the fleet right after the last arrival was handled.
+// drains. "While waiting" means: within the arrival window, while at least one job waits.
+// "At end" values are the fleet right after the last arrival was handled.
 //
 // Thread-safety: Replay uses only its arguments; run different policies on different
 // threads freely.
@@ -30,20 +39,26 @@
 
 namespace nvlsched::replay {
 
-enum class RefusalMode : uint8_t { kDrop, kWait };
+enum class RefusalMode : uint8_t { kDrop, kWait, kQueue };
 
 struct ReplayOptions {
   FleetSpec fleet;
   RefusalMode on_refusal = RefusalMode::kDrop;
   bool cross_domain_when_larger = true;
   int64_t sample_interval_s = 3600;  // time series step; 0 = no series
+  // Queue mode: a job waits at most this long (0 = until placed), and the policy holds
+  // reservations for this many waiting batches (the policy is built with it:
+  // policy_factory.h).
+  int64_t queue_timeout_s = 0;
+  int32_t reservation_depth = 4;
 };
 
 // Per job kind (JobKind). "Refused" = the policy said no when the job arrived.
 struct KindCounts {
   int64_t submitted = 0;
-  int64_t placed = 0;               // placed at arrival or, in wait mode, later
-  int64_t placed_after_wait = 0;    // wait mode
+  int64_t placed = 0;               // placed at arrival or, in wait/queue mode, later
+  int64_t placed_after_wait = 0;    // wait/queue mode
+  int64_t expired = 0;              // queue mode: waited past its deadline, never ran
   int64_t refused = 0;              // at arrival (drop mode: lost)
   int64_t refused_with_room = 0;    // ... though the fleet had enough free in total
                                     // (machines for batches/whole singles, GPUs for singles)
@@ -69,7 +84,9 @@ struct WaitStats {
 
 struct ReplayResult {
   std::string policy;
+  std::string label;  // column name in reports: the policy, "@mode" when modes differ
   ReplayOptions options;
+  RefusalMode mode = RefusalMode::kDrop;  // the mode that ran (kWait for a baseline asked to queue)
   std::array<KindCounts, kJobKinds> by_kind{};  // index: static_cast<int>(JobKind)
   int64_t window_s = 0;    // last submit time: the arrival window is [0, window_s]
   int64_t makespan_s = 0;  // last completion
@@ -82,6 +99,11 @@ struct ReplayResult {
   int64_t max_queue_length = 0;
   WaitStats wait_all;          // every placed job (0 for jobs placed at arrival)
   WaitStats wait_batches;      // placed strict and cross-domain batches
+  WaitStats wait_singles;      // placed whole-machine and GPU singles
+  // Capacity idle behind the queue: free GPUs, time-weighted over the part of the arrival
+  // window during which at least one job waited (waiting_s long; 0 when nothing waited).
+  double mean_free_gpus_while_waiting = 0;
+  int64_t waiting_s = 0;
   double wall_s = 0;           // real time the replay took (measurement only)
   std::vector<SeriesPoint> series;
 

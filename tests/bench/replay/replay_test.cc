@@ -1,5 +1,6 @@
 // Tests for nvlsched-replay: tiny literal traces whose outcome per policy is computed by
-// hand in the comments, the CSV reader's errors, the wait queue's order, determinism.
+// hand in the comments, the CSV reader's errors, the wait queue's order, queue mode
+// (GangQueue) against FIFO wait mode, determinism.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "bench/replay/allocator_policy.h"
 #include "bench/replay/job_shape.h"
 #include "bench/replay/policy_factory.h"
+#include "bench/replay/queueing_policy.h"
 #include "bench/replay/report.h"
 #include "bench/replay/simulator.h"
 #include "bench/replay/trace.h"
@@ -32,7 +34,7 @@ std::vector<TraceJob> Parse(const std::string& csv) {
 ReplayResult RunPolicy(const std::string& policy_name, const std::vector<TraceJob>& trace,
                  const ReplayOptions& options, uint64_t seed = 1) {
   absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy =
-      MakePolicy(policy_name, options.fleet, seed);
+      MakePolicy(policy_name, options.fleet, seed, options.reservation_depth);
   EXPECT_TRUE(policy.ok()) << policy.status();
   absl::StatusOr<ReplayResult> result = Replay(trace, options, policy->get());
   EXPECT_TRUE(result.ok()) << result.status();
@@ -252,6 +254,8 @@ TEST(WaitModeTest, BatchesAreFifoHeadOfLineAndSinglesBackfill) {
     EXPECT_EQ(r.kind(JobKind::kWholeSingle).placed_after_wait, 0) << name;
     EXPECT_EQ(r.wait_batches.max_s, 211) << name;
     EXPECT_DOUBLE_EQ(r.wait_batches.mean_s, (0 + 202 + 211) / 3.0) << name;
+    EXPECT_EQ(r.wait_singles.jobs, 1) << name;
+    EXPECT_EQ(r.wait_singles.max_s, 0) << name;
     EXPECT_DOUBLE_EQ(r.wait_all.mean_s, (0 + 202 + 211 + 0) / 4.0) << name;
     EXPECT_EQ(r.makespan_s, 223) << name;
     EXPECT_EQ(r.max_queue_length, 2) << name;
@@ -285,7 +289,7 @@ std::string WithoutWallTime(const ReplayResult& r) {
 
 TEST(DeterminismTest, SameSeedSameRunDifferentSeedDifferentRun) {
   std::vector<TraceJob> trace = Parse(RandomTraceCsv(3000));
-  for (RefusalMode mode : {RefusalMode::kDrop, RefusalMode::kWait}) {
+  for (RefusalMode mode : {RefusalMode::kDrop, RefusalMode::kWait, RefusalMode::kQueue}) {
     ReplayOptions options = Fleet(4, 8, 4, mode);
     options.sample_interval_s = 600;
     for (const std::string& name : KnownPolicies()) {
@@ -296,6 +300,193 @@ TEST(DeterminismTest, SameSeedSameRunDifferentSeedDifferentRun) {
       }
     }
   }
+}
+
+// ------------------------------------------------------------------ queue mode
+
+// 2 domains x 4 machines x 4 GPUs, best-fit, the same trace in wait and in queue mode.
+//   t=0   Q1 3 machines until 50 -> d0 (tie: lowest index); Q2 a whole machine until 100
+//         -> d0 (fewest free that suffice); R1, R2 2 machines until 50 / 100 -> d1.
+//   t=50  Q1, R1 end: d0 has 3 free, d1 2.
+//   t=60  B 4 machines (10 s) fits nowhere: waits in both modes. Queue mode: B holds a
+//         reservation on the most free domain, d0.
+//   t=61  C 2 machines (10 s). Wait mode: queued behind B (FIFO), not offered. Queue mode:
+//         offered outside d0 -> d1 (backfill), wait 0, ends at 71.
+//   t=62  D 1 GPU (5 s). Wait mode: placed at once on d0, ends at 67. Queue mode: only d0
+//         has free GPUs, and d0 is reserved for B ahead of it: D waits, and starts at 71
+//         when C frees d1 (wait 9).
+//   t=100 Q2, R2 end: B starts in both modes (wait 40). Wait mode: C starts (wait 39).
+// Free GPUs while jobs wait (the window is [0, 62]): wait mode 20 over [60, 62]; queue mode
+// 20 over [60, 61), then 12 (C runs) over [61, 62): 16.
+TEST(QueueModeTest, BackfillsTheBatchFifoWaitBlocksAndPlacesTheBigBatchNoLater) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,50,12\n2,0,100,4\n3,0,50,8\n4,0,100,8\n"
+                                      "5,60,10,16\n6,61,10,8\n7,62,5,1\n");
+  ReplayResult wait = RunPolicy("best-fit", trace, Fleet(2, 4, 4, RefusalMode::kWait));
+  ReplayResult queue = RunPolicy("best-fit", trace, Fleet(2, 4, 4, RefusalMode::kQueue));
+  EXPECT_EQ(wait.mode, RefusalMode::kWait);
+  EXPECT_EQ(queue.mode, RefusalMode::kQueue);
+
+  EXPECT_EQ(wait.kind(JobKind::kStrictBatch).queued_behind_batch, 1);  // C
+  EXPECT_EQ(wait.wait_batches.max_s, 40);
+  EXPECT_DOUBLE_EQ(wait.wait_batches.mean_s, (40 + 39) / 5.0);
+  EXPECT_EQ(wait.wait_singles.jobs, 2);
+  EXPECT_EQ(wait.wait_singles.max_s, 0);
+  EXPECT_EQ(wait.max_queue_length, 2);
+  EXPECT_EQ(wait.waiting_s, 2);
+  EXPECT_DOUBLE_EQ(wait.mean_free_gpus_while_waiting, 20.0);
+
+  const KindCounts& batches = queue.kind(JobKind::kStrictBatch);
+  EXPECT_EQ(batches.queued_behind_batch, 0);  // queue mode offers every arrival
+  EXPECT_EQ(batches.placed, 5);  // Q1, R1, R2, B, C
+  EXPECT_EQ(batches.refused, 1);            // B
+  EXPECT_EQ(batches.placed_after_wait, 1);  // B
+  EXPECT_EQ(queue.wait_batches.max_s, 40);  // B: no later than in wait mode
+  EXPECT_DOUBLE_EQ(queue.wait_batches.mean_s, 40 / 5.0);  // C waited 0
+  EXPECT_EQ(queue.kind(JobKind::kGpuSingle).refused, 1);  // D: free GPUs only in d0
+  EXPECT_EQ(queue.kind(JobKind::kGpuSingle).refused_with_room, 1);
+  EXPECT_EQ(queue.wait_singles.jobs, 2);
+  EXPECT_EQ(queue.wait_singles.max_s, 9);
+  EXPECT_DOUBLE_EQ(queue.wait_singles.mean_s, 4.5);
+  EXPECT_EQ(queue.max_queue_length, 2);  // B and D
+  EXPECT_EQ(queue.queue_at_end, 2);
+  EXPECT_EQ(queue.waiting_s, 2);
+  EXPECT_DOUBLE_EQ(queue.mean_free_gpus_while_waiting, 16.0);
+  for (const ReplayResult* r : {&wait, &queue}) {
+    int64_t expired = 0;
+    for (const KindCounts& c : r->by_kind) expired += c.expired;
+    EXPECT_EQ(expired, 0);
+    EXPECT_EQ(r->makespan_s, 110);  // B: 100 + 10 (wait mode: C too)
+  }
+}
+
+// 1 domain x 2 machines x 4 GPUs, queue_timeout_s = 30. A holds both machines until 100.
+//   t=1  B 1 GPU: waits, deadline 31 -> expires.   t=2  C 2 machines: deadline 32 -> expires.
+//   t=40 D 1 GPU: deadline 70 -> expires.          t=80 E 1 GPU: deadline 110; A ends at
+//   100 -> E starts (wait 20), ends at 110.
+// Without a timeout every job is placed in the end.
+TEST(QueueModeTest, JobsExpireAfterTheQueueTimeout) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,100,8\n2,1,10,1\n3,2,10,8\n4,40,10,1\n5,80,10,1\n");
+  ReplayOptions options = Fleet(1, 2, 4, RefusalMode::kQueue);
+  options.queue_timeout_s = 30;
+  ReplayResult r = RunPolicy("best-fit", trace, options);
+  EXPECT_EQ(r.kind(JobKind::kGpuSingle).expired, 2);
+  EXPECT_EQ(r.kind(JobKind::kStrictBatch).expired, 1);
+  EXPECT_EQ(r.kind(JobKind::kGpuSingle).placed, 1);
+  EXPECT_EQ(r.kind(JobKind::kGpuSingle).placed_after_wait, 1);
+  EXPECT_EQ(r.kind(JobKind::kStrictBatch).placed, 1);
+  EXPECT_EQ(r.wait_singles.max_s, 20);
+  EXPECT_EQ(r.wait_batches.max_s, 0);
+  EXPECT_EQ(r.makespan_s, 110);
+  EXPECT_EQ(r.max_queue_length, 2);  // B and C, until 31
+  // Jobs wait over [1, 32) and [40, 70) and from 80 to the end of the window (80): 61 s.
+  EXPECT_EQ(r.waiting_s, 61);
+  EXPECT_DOUBLE_EQ(r.mean_free_gpus_while_waiting, 0.0);
+
+  options.queue_timeout_s = 0;
+  ReplayResult forever = RunPolicy("best-fit", trace, options);
+  for (const KindCounts& c : forever.by_kind) EXPECT_EQ(c.expired, 0);
+  EXPECT_EQ(forever.kind(JobKind::kGpuSingle).placed, 3);
+  EXPECT_EQ(forever.kind(JobKind::kStrictBatch).placed, 2);
+  // In arrival order: at 100, B (1 GPU) starts; C (2 machines) cannot and reserves the
+  // domain, so D and E wait behind it; at 110 B ends and C starts; at 120 D and E.
+  EXPECT_EQ(forever.wait_batches.max_s, 108);                   // C: 2 -> 110
+  EXPECT_EQ(forever.wait_singles.max_s, 99);                    // B: 1 -> 100
+  EXPECT_DOUBLE_EQ(forever.wait_singles.mean_s, (99 + 80 + 40) / 3.0);  // D, E: -> 120
+}
+
+// The baselines have no queue of their own: asked to queue, they run FIFO wait mode.
+TEST(QueueModeTest, BaselinesRunWaitModeAndReportsLabelThem) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,100,12\n2,1,10,16\n3,2,10,8\n4,3,200,4\n");
+  ReplayOptions options = Fleet(1, 4, 4, RefusalMode::kQueue);
+  std::vector<ReplayResult> results;
+  for (const std::string& name : KnownPolicies()) {
+    results.push_back(RunPolicy(name, trace, options));
+    EXPECT_EQ(results.back().mode, PolicyCanQueue(name) ? RefusalMode::kQueue : RefusalMode::kWait)
+        << name;
+    // Wait mode's FIFO rule (WaitModeTest) for the baselines.
+    if (!PolicyCanQueue(name)) {
+      EXPECT_EQ(results.back().kind(JobKind::kStrictBatch).queued_behind_batch, 1) << name;
+    }
+  }
+  LabelByMode(absl::MakeSpan(results));
+  EXPECT_EQ(results[0].label, "best-fit@queue");
+  EXPECT_EQ(results[1].label, "carbide@wait");
+  RunInfo run;
+  run.modes = {RefusalMode::kQueue};
+  const std::string table = FormatTable(run, results);
+  EXPECT_THAT(table, HasSubstr("on_refusal=queue"));
+  EXPECT_THAT(table, HasSubstr("in queue mode they run FIFO wait mode"));
+  EXPECT_THAT(table, HasSubstr("best-fit@queue"));
+  EXPECT_THAT(table, HasSubstr("wait, singles: mean / p99 / max (h)"));
+  EXPECT_THAT(table, HasSubstr("free GPUs while jobs wait"));
+  EXPECT_THAT(table, HasSubstr("jobs placed / expired"));
+  const std::string json = FormatJson(run, results);
+  EXPECT_THAT(json, HasSubstr("\"on_refusal\":\"queue\""));
+  EXPECT_THAT(json, HasSubstr("\"mode\":\"wait\""));
+  EXPECT_THAT(json, HasSubstr("\"wait_singles\":{"));
+  EXPECT_THAT(json, HasSubstr("\"mean_free_gpus_while_waiting\":"));
+  EXPECT_THAT(json, HasSubstr("\"expired\":0"));
+}
+
+// Queue mode on a busy random trace: the allocator's invariants hold after every step,
+// every job is placed or expires, and the queue is empty at the end.
+TEST(QueueModeTest, RandomTraceDrainsAndKeepsAllocatorInvariants) {
+  FleetSpec fleet{4, 8, 4};
+  std::vector<TraceJob> trace = Parse(RandomTraceCsv(2000));
+  for (int64_t timeout : {int64_t{0}, int64_t{900}}) {
+    ReplayOptions options = Fleet(4, 8, 4, RefusalMode::kQueue);
+    options.queue_timeout_s = timeout;
+    ReplayResult r = RunPolicy("best-fit", trace, options);
+    int64_t placed = 0, expired = 0, infeasible = r.kind(JobKind::kInfeasible).submitted;
+    for (const KindCounts& c : r.by_kind) {
+      placed += c.placed;
+      expired += c.expired;
+    }
+    EXPECT_EQ(placed + expired + infeasible, static_cast<int64_t>(trace.size())) << timeout;
+    EXPECT_GT(r.max_queue_length, 0) << timeout;
+    EXPECT_EQ(expired > 0, timeout > 0) << timeout;
+  }
+
+  // The same path step by step, checking the allocator after each.
+  absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy = MakePolicy("best-fit", fleet, 1);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  QueueingPolicy* queue = (*policy)->queueing();
+  ASSERT_NE(queue, nullptr);
+  struct Recorder final : QueueingPolicy::Events {
+    std::vector<uint32_t> started;
+    void Started(uint32_t job) override { started.push_back(job); }
+    void Expired(uint32_t) override {}
+  } events;
+  std::vector<uint32_t> live;
+  for (uint32_t job = 0; job < 600; ++job) {
+    const JobShape shape = ShapeJob(trace[job].num_gpus, fleet, true);
+    if (shape.kind == JobKind::kInfeasible) continue;
+    absl::StatusOr<bool> placed = queue->Submit(job, shape, job, kNoDeadline);
+    ASSERT_TRUE(placed.ok()) << placed.status();
+    if (*placed) live.push_back(job);
+    if (job % 3 == 0 && !live.empty()) {
+      ASSERT_TRUE((*policy)->Release(live.front()).ok());
+      live.erase(live.begin());
+    }
+    events.started.clear();
+    ASSERT_TRUE(queue->Schedule(job, events).ok());
+    live.insert(live.end(), events.started.begin(), events.started.end());
+    const auto& allocator = static_cast<AllocatorPolicy*>(policy->get())->allocator();
+    absl::Status invariants = allocator.CheckInvariants();
+    ASSERT_TRUE(invariants.ok()) << "after job " << job << ": " << invariants;
+  }
+  while (!live.empty()) {
+    ASSERT_TRUE((*policy)->Release(live.back()).ok());
+    live.pop_back();
+    events.started.clear();
+    ASSERT_TRUE(queue->Schedule(1000, events).ok());
+    live.insert(live.end(), events.started.begin(), events.started.end());
+  }
+  EXPECT_EQ(queue->queue_length(), 0u);
+  EXPECT_EQ((*policy)->Stats().used_gpus, 0);
 }
 
 // ------------------------------------------------------------------ best-fit adapter
