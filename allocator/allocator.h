@@ -120,21 +120,26 @@ class Allocator {
   absl::StatusOr<Placement> PlanSingle(const SingleRequest& request) const;
 
   // The same, for a queued request (gang_queue.h), honoring `constraints` (placement.h):
-  //   - no policy ever chooses a domain in constraints.excluded_domains (strict best fit,
-  //     with or without a site filter or partition affinity; GPU-granular; whole-machine
-  //     single; FILL / MIN_DOMAINS / SPREAD). Every other domain is chosen exactly as if the
-  //     excluded ones had no free machine of the type. Indices of unknown domains and
-  //     duplicates are ignored;
+  //   - no policy ever takes a free machine (READY, every GPU free) in a domain of
+  //     constraints.excluded_domains, and only the GPU-granular policy goes there at all:
+  //     strict best fit (with or without a site filter or partition affinity), whole-machine
+  //     singles and FILL / MIN_DOMAINS / SPREAD never choose an excluded domain, exactly as
+  //     if its machines were all drained; a GPU-granular single may take a partly held
+  //     machine there (some GPUs held by GPU-granular instances), ranked by its usual rule,
+  //     exactly as if only the excluded domains' free machines were drained. Indices of
+  //     unknown domains and duplicates are ignored;
   //   - the quota check counts constraints.committed_quota_gpus (>= 0) on top of the tenant's
   //     usage: it refuses when usage + committed + requested > limit (the QuotaViolation's
   //     in_use_gpus is then usage + committed).
   // "infeasible" still speaks of the whole fleet (excluding a domain is not permanent); when
   // only excluded domains could take the request it is RESOURCE_EXHAUSTED capacity, with
-  // shortfall counts that leave the excluded domains out. The overloads above are these
-  // with PlanConstraints{}.
+  // shortfall counts that leave out what the request may not use there (everything, or
+  // for a GPU-granular single the free machines). The overloads above are these with
+  // PlanConstraints{}.
   // Cost: as above when nothing is excluded; otherwise each domain the policy looks at
   // costs O(excluded) more, and excluded domains met on the way are skipped (strict best
-  // fit: O(k + excluded + buckets walked)). No allocation.
+  // fit: O(k + excluded + buckets walked)), or for a GPU-granular single searched for a
+  // partly held machine (O(its machines)). No allocation.
   absl::StatusOr<Placement> PlanBatch(const BatchRequest& request,
                                       const PlanConstraints& constraints) const;
   absl::StatusOr<Placement> PlanSingle(const SingleRequest& request,
@@ -246,9 +251,12 @@ class Allocator {
   int LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
   // Free machines of type t in all domains not excluded. O(1) + O(excluded^2).
   int64_t TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
-  // Most free GPUs on one READY machine of type t not held whole, outside excluded domains
-  // (0 if none): the largest GPU-granular single that fits now.
-  // O(kMaxGpusPerMachine) when none excluded; at worst O(kMaxGpusPerMachine * excluded).
+  // Most free GPUs on one READY machine of type t not held whole (0 if none), counting in
+  // excluded domains only the partly held machines (some GPUs held by GPU-granular
+  // instances) and never their free ones: the largest GPU-granular single PlanSingle with
+  // these exclusions places now (before site, partition affinity and quota are looked at).
+  // O(kMaxGpusPerMachine) when none excluded; else O(kMaxGpusPerMachine * excluded) plus
+  // O(machines) of each excluded domain with a machine of more free GPUs than found outside.
   int LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
   // Free machines of type t in domain d, and machines of type t in d in any state (0 when
   // the domain has none of the type). O(1).

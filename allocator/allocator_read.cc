@@ -7,6 +7,7 @@
 #include "allocator/string_view_compat.h"
 #include "allocator/allocator.h"
 #include "allocator/fleet_state.h"
+#include "allocator/gpu_granular_policy.h"
 
 namespace nvlsched::allocator {
 namespace {
@@ -155,19 +156,32 @@ int64_t Allocator::TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> 
 }
 
 // GpuGranularIndex walked from the most free GPUs down: the first set with a domain not
-// excluded answers. Each set is walked only past excluded domains.
+// excluded answers for the domains not excluded (each set is walked only past excluded
+// domains); then the partly held machines of the excluded domains may raise it.
 int Allocator::LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const {
-  if (t >= state_->type_states.size()) return 0;
-  const GpuGranularIndex& index = state_->type_states[t].granular;
-  for (int f = kMaxGpusPerMachine; f >= 1; --f) {
+  const FleetState& s = *state_;
+  if (t >= s.type_states.size()) return 0;
+  const GpuGranularIndex& index = s.type_states[t].granular;
+  int largest = 0;
+  for (int f = kMaxGpusPerMachine; f >= 1 && largest == 0; --f) {
     for (bool fully_free : {false, true}) {
       const DomainSet& domains = index.Domains(f, fully_free);
       for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
-        if (!ListsDomain(excluded, d)) return f;
+        if (!ListsDomain(excluded, d)) {
+          largest = f;
+          break;
+        }
       }
+      if (largest != 0) break;
     }
   }
-  return 0;
+  // Excluded domains still offer their partly held machines (PlaceGpuGranular's rule); only
+  // those with a machine of more free GPUs than found so far are worth a scan.
+  for (DomainIndex d : excluded) {
+    if (d >= s.domains.size() || (s.cell(t, d).granular_bits >> (largest + 1)) == 0) continue;
+    largest = std::max(largest, MostFreeGpusOnPartlyHeld(s, t, d));
+  }
+  return largest;
 }
 
 int Allocator::DomainFreeMachines(TypeIndex t, DomainIndex d) const {

@@ -44,12 +44,13 @@ const std::string& FleetState::DomainName(DomainIndex d) const {
 }
 
 bool FleetState::Accepts(const DomainFilter& filter, DomainIndex d) const {
+  return InSiteAndAffinity(filter, d) && !ListsDomain(filter.excluded, d);
+}
+
+bool FleetState::InSiteAndAffinity(const DomainFilter& filter, DomainIndex d) const {
   if (filter.site != kNoIndex && domains[d].site != filter.site) return false;
-  if (!filter.affinity.empty() &&
-      !std::binary_search(filter.affinity.begin(), filter.affinity.end(), d)) {
-    return false;
-  }
-  return !ListsDomain(filter.excluded, d);
+  return filter.affinity.empty() ||
+         std::binary_search(filter.affinity.begin(), filter.affinity.end(), d);
 }
 
 int64_t FleetState::FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> domains) const {

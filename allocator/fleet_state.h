@@ -166,14 +166,16 @@ struct TypeState {
 struct PlacementScope {
   SiteIndex site = kNoIndex;                     // kNoIndex: any site
   absl::Span<const PartitionIndex> partitions;   // requested partitions already known
-  absl::Span<const DomainIndex> excluded;        // any order, duplicates allowed; never chosen
+  // Any order, duplicates allowed. Never chosen, except that a GPU-granular single may take
+  // a machine there that is already partly held (gpu_granular_policy.h).
+  absl::Span<const DomainIndex> excluded;
 };
 
 // Where a single-domain placement may go, once the scope is resolved to domains.
 struct DomainFilter {
   SiteIndex site = kNoIndex;                // kNoIndex: any site
   absl::Span<const DomainIndex> affinity;   // non-empty: only these domains (ascending)
-  absl::Span<const DomainIndex> excluded;   // never these (unordered, short)
+  absl::Span<const DomainIndex> excluded;   // not these (unordered, short); see PlacementScope
 
   bool active() const { return site != kNoIndex || !affinity.empty() || !excluded.empty(); }
 };
@@ -220,6 +222,9 @@ class FleetState {
   const std::string& TypeName(TypeIndex t) const;    // name, or id when unnamed
   const std::string& DomainName(DomainIndex d) const;
   bool Accepts(const DomainFilter& filter, DomainIndex d) const;
+  // Accepts without the excluded list: for the GPU-granular policy, which may still use
+  // partly held machines of excluded domains.
+  bool InSiteAndAffinity(const DomainFilter& filter, DomainIndex d) const;
   // Free machines of type t in the listed domains, each counted once (duplicates and
   // indices of unknown domains are ignored). O(excluded^2): the list is short.
   int64_t FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> domains) const;

@@ -17,7 +17,11 @@
 //      ties by the lowest index. A cross-domain batch reserves, in the same order, as many
 //      whole domains as it takes for their machines to add up to its count. Reserved domains
 //      are excluded for every request behind the holder (and for new requests, which arrive
-//      behind it unless their priority is higher).
+//      behind it unless their priority is higher), with one exception: a GPU-granular single
+//      behind it may still take a machine there that is already partly held (some GPUs held
+//      by GPU-granular instances), never a free one (placement.h, PlanConstraints). The
+//      reservation holds the domain's free machines, and those that become free, for the
+//      holder; a partly held machine is not one it could take.
 // Reservations are recomputed by every pass from the queue and the fleet alone, so the same
 // queue on the same fleet always has the same reservations (after a restart too).
 //
@@ -177,7 +181,8 @@ class GangQueue {
   absl::btree_map<int32_t, KeySet>& BucketsOf(TypeQueue& q, Shape shape);
   static std::optional<QueueKey> FirstAfter(const absl::btree_map<int32_t, KeySet>& buckets,
                                             int64_t max_size, const std::optional<QueueKey>& after);
-  // The first request after `after` that could fit what is free outside `excluded`.
+  // The first request after `after` that could fit what it may use with `excluded` excluded
+  // (free machines outside them; for GPU singles also partly held machines inside them).
   std::optional<QueueKey> NextCandidate(const Allocator& allocator,
                                         absl::Span<const DomainIndex> excluded,
                                         const std::optional<QueueKey>& after) const;

@@ -21,15 +21,30 @@ MachineIndex LowestTrayWithFreeGpus(const FleetState& state, TypeIndex t, Domain
   return kNoIndex;
 }
 
+// The same among partly held machines only (in granular_mask, so READY with free GPUs, but
+// not in free_mask, so some GPUs are held): what a GPU-granular single may take in an
+// excluded domain.
+MachineIndex LowestPartlyHeldWithFreeGpus(const FleetState& state, TypeIndex t, DomainIndex d,
+                                          int f) {
+  const DomainCell& cell = state.cell(t, d);
+  const std::vector<MachineIndex>& order = state.domains[d].machines_by_tray;
+  for (int pos = cell.granular_mask.First(); pos >= 0; pos = cell.granular_mask.NextFrom(pos + 1)) {
+    if (!cell.free_mask.Test(pos) && state.machines[order[pos]].free_gpus() == f) return order[pos];
+  }
+  return kNoIndex;
+}
+
 // Affinity domains are few: evaluate the rule's sort key directly over their machines.
 MachineIndex BestAmong(const FleetState& state, TypeIndex t, int g, const DomainFilter& filter) {
   MachineIndex best = kNoIndex;
   std::tuple<int, bool, DomainIndex, int> best_key;
   for (DomainIndex d : filter.affinity) {
-    if (!state.Accepts(filter, d)) continue;
+    if (!state.InSiteAndAffinity(filter, d)) continue;
+    const bool partly_held_only = ListsDomain(filter.excluded, d);
     const DomainCell& cell = state.cell(t, d);
     const std::vector<MachineIndex>& order = state.domains[d].machines_by_tray;
     for (int pos = cell.granular_mask.First(); pos >= 0; pos = cell.granular_mask.NextFrom(pos + 1)) {
+      if (partly_held_only && cell.free_mask.Test(pos)) continue;
       int free = state.machines[order[pos]].free_gpus();
       if (free < g) continue;
       auto key = std::make_tuple(free, cell.FullyFree(), d, pos);
@@ -42,6 +57,16 @@ MachineIndex BestAmong(const FleetState& state, TypeIndex t, int g, const Domain
   return best;
 }
 
+// With a filter, the machine of domain d (a member of the set of f free GPUs) the walk
+// below takes, or kNoIndex to go on: outside the site, nothing; in an excluded domain, only
+// a partly held machine, of which a fully free domain has none.
+MachineIndex FilteredCandidate(const FleetState& state, TypeIndex t, DomainIndex d, int f,
+                               bool fully_free, const DomainFilter& filter) {
+  if (!state.InSiteAndAffinity(filter, d)) return kNoIndex;
+  if (!ListsDomain(filter.excluded, d)) return LowestTrayWithFreeGpus(state, t, d, f);
+  return fully_free ? kNoIndex : LowestPartlyHeldWithFreeGpus(state, t, d, f);
+}
+
 // Walks free-GPU values upward, broken domains before fully free ones, domains in index
 // order; without a filter the first domain of the first non-empty set is the answer.
 MachineIndex BestFromIndex(const FleetState& state, TypeIndex t, int g, const DomainFilter& filter) {
@@ -51,7 +76,9 @@ MachineIndex BestFromIndex(const FleetState& state, TypeIndex t, int g, const Do
     for (bool fully_free : {false, true}) {
       const DomainSet& domains = index.Domains(f, fully_free);
       for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
-        if (!filtered || state.Accepts(filter, d)) return LowestTrayWithFreeGpus(state, t, d, f);
+        if (!filtered) return LowestTrayWithFreeGpus(state, t, d, f);
+        MachineIndex m = FilteredCandidate(state, t, d, f, fully_free, filter);
+        if (m != kNoIndex) return m;
       }
     }
   }
@@ -63,7 +90,12 @@ absl::Status NoMachineError(const FleetState& state, TypeIndex t, int g,
   int64_t most_on_one_machine = 0;
   int64_t total_free = 0;
   for (DomainIndex d = 0; d < state.domains.size(); ++d) {
-    if (!state.Accepts(filter, d)) continue;
+    if (!state.InSiteAndAffinity(filter, d)) continue;
+    if (ListsDomain(filter.excluded, d)) {  // its partly held machines only
+      int most = MostFreeGpusOnPartlyHeld(state, t, d, &total_free);
+      most_on_one_machine = std::max<int64_t>(most_on_one_machine, most);
+      continue;
+    }
     const DomainCell& cell = state.cell(t, d);
     for (int f = 1; f <= kMaxGpusPerMachine; ++f) {
       if (cell.granular_hist[f] == 0) continue;
@@ -96,6 +128,20 @@ absl::Status NoMachineError(const FleetState& state, TypeIndex t, int g,
 }
 
 }  // namespace
+
+int MostFreeGpusOnPartlyHeld(const FleetState& state, TypeIndex t, DomainIndex d,
+                             int64_t* total_free) {
+  const DomainCell& cell = state.cell(t, d);
+  const std::vector<MachineIndex>& order = state.domains[d].machines_by_tray;
+  int most = 0;
+  for (int pos = cell.granular_mask.First(); pos >= 0; pos = cell.granular_mask.NextFrom(pos + 1)) {
+    if (cell.free_mask.Test(pos)) continue;
+    int free = state.machines[order[pos]].free_gpus();
+    most = std::max(most, free);
+    if (total_free != nullptr) *total_free += free;
+  }
+  return most;
+}
 
 absl::Status PlaceGpuGranular(const FleetState& state, TypeIndex t, int g,
                               const PlacementScope& scope, Placement* out) {

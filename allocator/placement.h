@@ -121,6 +121,13 @@ struct ReleasePlan {
 // tenant's queued requests (counted with its usage against its quota for the request's type).
 // Used by Allocator::PlanBatch / PlanSingle; the default (nothing excluded, nothing committed)
 // plans exactly as the overloads without constraints. The span is only read during the call.
+//
+// What excluding a domain withholds is its free machines (READY, every GPU free), now and as
+// they become free: those are what the waiting batch it is reserved for will take. So
+// strict and cross-domain batches and whole-machine singles never go there, while a
+// GPU-granular single may still take a machine there that is already partly held (some GPUs
+// held by GPU-granular instances: not a free machine, so no use to the batch) — never a free
+// machine of the domain.
 struct PlanConstraints {
   absl::Span<const DomainIndex> excluded_domains;  // any order; small (a few entries)
   int64_t committed_quota_gpus = 0;

@@ -2,10 +2,14 @@
 // with constraints, and the planning queries (Allocator::TypeIndexOf ... MostFreeDomain).
 //
 // Rules, one literal table each: no policy chooses an excluded domain (strict best fit, with
-// a site filter, with partition affinity; GPU-granular; FILL / MIN_DOMAINS / SPREAD), and
-// the quota check counts committed GPUs, refusing exactly past the boundary. Then a
-// reference: on seeded random fleets, the constrained plan equals the unconstrained plan on
-// a copy of the fleet whose excluded domains' machines are all drained.
+// a site filter, with partition affinity; whole-machine singles; FILL / MIN_DOMAINS /
+// SPREAD) except a GPU-granular single, which may take a partly held machine there but never
+// a free one (with and without a site filter or partition affinity; LargestFreeGpus
+// agrees); and the quota check counts committed GPUs, refusing exactly past the boundary.
+// Then a reference: on seeded random fleets, the constrained plan equals the unconstrained
+// plan on a copy of the fleet whose excluded domains' machines are all drained, or for a
+// GPU-granular single only their free machines (every GPU free); and LargestFreeGpus is the
+// largest single that plan places.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -235,8 +239,12 @@ TEST(PlanConstraintsTest, PartitionAffinityNeverPicksAnExcludedDomain) {
 
 // ------------------------------------------------------------------ GPU-granular
 
-TEST(PlanConstraintsTest, GpuGranularNeverPicksAnExcludedDomain) {
-  // a-0 has 2 free GPUs, b-0 has 3, c-0 has 2 (c comes after a); d is fully free.
+TEST(PlanConstraintsTest, GpuGranularTakesOnlyPartlyHeldMachinesInExcludedDomains) {
+  // domain | site | machines (free GPUs)               | kind
+  // a      | s1   | a-0 (2, partly held), a-1 (4, free) | broken
+  // b      | s2   | b-0 (3, partly held), b-1 (4, free) | broken
+  // c      | s1   | c-0 (2, partly held), c-1 (4, free) | broken, after a
+  // d      | s1   | d-0, d-1 (4, free)                  | fully free
   TestFleet fleet({{"a", "s1", 2}, {"b", "s2", 2}, {"c", "s1", 2}, {"d", "s1", 2}});
   fleet.HoldGpus("a-0", 2);
   fleet.HoldGpus("b-0", 1);
@@ -252,16 +260,20 @@ TEST(PlanConstraintsTest, GpuGranularNeverPicksAnExcludedDomain) {
   const Row rows[] = {
       // gpus site excluded           machine (or shortfall: most on one machine, total)
       {2, "", {}, "a-0"},                   // fewest free GPUs that fit, lowest domain
-      {2, "", {"a"}, "c-0"},                // next with 2 free
-      {2, "", {"a", "c"}, "b-0"},           // then 3 free
-      {2, "", {"a", "c", "b"}, "d-0"},      // then 4 free, in the fully free domain
-      {3, "", {"b"}, "a-1"},                // 4 free on a-1 (a is broken, so before d)
-      {3, "", {"b", "a", "c"}, "d-0"},
-      {2, "s1", {"a", "c"}, "d-0"},         // b is in s2
-      {2, "s2", {"b"}, "", 0, 0},
-      {1, "", {"a", "b", "c", "d"}, "", 0, 0},
+      {2, "", {"a"}, "a-0"},                // partly held: still taken in an excluded domain
+      {1, "", {"a", "b", "c", "d"}, "a-0"},
+      {3, "", {}, "b-0"},
+      {3, "", {"b", "a", "c"}, "b-0"},
+      {4, "", {}, "a-1"},                   // a is broken, so before d
+      {4, "", {"a"}, "b-1"},                // a-1 is free: never taken while a is excluded
+      {4, "", {"a", "b", "c"}, "d-0"},
       {4, "", {"a", "c", "d"}, "b-1"},
-      {4, "", {"a", "b", "c", "d"}, "", 0, 0},
+      {4, "", {"a", "b", "c", "d"}, "", 3, 7},  // counts: the partly held machines only
+      {3, "s1", {"a", "c"}, "d-0"},         // b is in s2; a-0, c-0 have 2
+      {2, "s1", {"a", "c"}, "a-0"},
+      {2, "s2", {"b"}, "b-0"},
+      {4, "s2", {"b"}, "", 3, 3},
+      {4, "s1", {"a", "c", "d"}, "", 2, 4},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(absl::StrCat(row.gpus, " GPUs, site '", row.site, "' excluding ",
@@ -279,8 +291,9 @@ TEST(PlanConstraintsTest, GpuGranularNeverPicksAnExcludedDomain) {
     EXPECT_EQ(shortfall->largest_domain_free, row.most_on_one_machine);
     EXPECT_EQ(shortfall->total_free, row.total_free);
   }
-  // The shortfall counts leave only the excluded domains out: without d, a (2 + 4),
-  // b (3 + 4) and c (2 + 4) have 19 free GPUs, at most 4 on one machine.
+  // The shortfall counts leave the free machines of excluded domains out: without d (no
+  // partly held machine), a (2 + 4), b (3 + 4) and c (2 + 4) have 19 free GPUs, at most 4
+  // on one machine.
   EXPECT_EQ(*PlanSingleExcluding(fleet, 4, {"d"}), "a-1");
   fleet.HoldGpus("a-1", 1);
   fleet.HoldGpus("b-1", 1);
@@ -292,6 +305,59 @@ TEST(PlanConstraintsTest, GpuGranularNeverPicksAnExcludedDomain) {
   ASSERT_TRUE(shortfall.has_value());
   EXPECT_EQ(shortfall->largest_domain_free, 3);
   EXPECT_EQ(shortfall->total_free, 16);
+}
+
+TEST(PlanConstraintsTest, ReservedDomainTakesGpuSinglesOnlyOnItsPartlyHeldMachine) {
+  // r is reserved (excluded): r-0 has 1 of 4 GPUs held, r-1 is free. o is held whole.
+  TestFleet fleet({{"r", "s1", 2}, {"o", "s1", 2}});
+  fleet.HoldGpus("r-0", 1);
+  fleet.HoldWhole({"o-0", "o-1"});
+  const Allocator& alloc = fleet.alloc();
+  const TypeIndex gb = alloc.TypeIndexOf(kGb200);
+  const std::vector<DomainIndex> r = Indices(alloc, {"r"});
+
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 1, {"r"}), "r-0");
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 3, {"r"}), "r-0");
+  EXPECT_EQ(alloc.LargestFreeGpus(gb, r), 3);
+  EXPECT_EQ(alloc.LargestFreeGpus(gb, {}), 4);
+  // The free machine is the reservation's: no GPU single, whole-machine single or batch.
+  auto four = PlanSingleExcluding(fleet, 4, {"r"});
+  EXPECT_STATUS(four, absl::StatusCode::kResourceExhausted,
+                "the most free on one machine is 3 (3 free GPUs in total)");
+  EXPECT_STATUS(PlanSingleExcluding(fleet, 0, {"r"}), absl::StatusCode::kResourceExhausted,
+                "no READY gb200-tray machine is free");
+  ExpectOutcome(PlanBatchExcluding(fleet, 1, kStrict, SpreadPolicy::kFill, {"r"}), {{}, 0, 0}, 1);
+  ExpectOutcome(PlanBatchExcluding(fleet, 1, kCrossDomain, SpreadPolicy::kFill, {"r"}), {{}, 0, 0},
+                1);
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 4, {}), "r-1");  // not excluded: the free machine
+
+  // Once r-0 is full, nothing in r is left for GPU singles, though r-1 is still free.
+  fleet.HoldGpus("r-0", 3);
+  EXPECT_EQ(alloc.LargestFreeGpus(gb, r), 0);
+  EXPECT_STATUS(PlanSingleExcluding(fleet, 1, {"r"}), absl::StatusCode::kResourceExhausted,
+                "the most free on one machine is 0 (0 free GPUs in total)");
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 1, {}), "r-1");
+}
+
+TEST(PlanConstraintsTest, ReservedDomainBoundByAffinityTakesGpuSinglesOnItsPartlyHeldMachine) {
+  // Partition p1 has a 1-GPU instance on r-0, so GPU singles naming p1 are bound to r.
+  TestFleet fleet({{"r", "s1", 2}, {"o", "s1", 2}});
+  InstanceClaim claim;
+  claim.tenant_id = kAcme;
+  claim.instance_type_id = kGb200;
+  claim.machine_id = "r-0";
+  claim.whole_machine = false;
+  claim.gpu_count = 1;
+  claim.nvlink_partition_ids = {"p1"};
+  ASSERT_OK(fleet.Restore("p1-r-0", claim));
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 2, {"r"}, "", {"p1"}), "r-0");
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 3, {"r"}, "", {"p1"}), "r-0");
+  EXPECT_STATUS(PlanSingleExcluding(fleet, 4, {"r"}, "", {"p1"}),
+                absl::StatusCode::kResourceExhausted, "bound to");  // r-1 is free: not taken
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 4, {}, "", {"p1"}), "r-1");
+  // The site path as well.
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 3, {"r"}, "s1"), "r-0");
+  EXPECT_EQ(*PlanSingleExcluding(fleet, 4, {"r"}, "s1"), "o-0");
 }
 
 // ------------------------------------------------------------------ cross-domain
@@ -535,9 +601,11 @@ TEST(PlanConstraintsTest, LargestFreeGpus) {
       {gb, {}, 4},
       {gb, {a}, 4},   // b-1..b-5
       {gb, {b}, 4},   // a-1, a-2 (a-3 is drained)
-      {gb, {a, b}, 0},  // c's machines are held whole
+      {gb, {a, b}, 3},  // b-0 is partly held: still usable; c's machines are held whole
       {h, {}, 8},     // c-11
-      {h, {c}, 0},
+      {h, {c}, 5},    // c-10 is partly held, c-11 free: only c-10 counts
+      {h, {c, c}, 5},
+      {gb, {a, b, 99}, 3},
       {kNoIndex, {}, 0},
   };
   for (const Row& row : rows) {
@@ -548,6 +616,10 @@ TEST(PlanConstraintsTest, LargestFreeGpus) {
   fleet.HoldWhole({"a-1", "a-2", "b-1", "b-2", "b-3", "b-4", "b-5", "c-11"});
   EXPECT_EQ(alloc.LargestFreeGpus(gb, {}), 3);
   EXPECT_EQ(alloc.LargestFreeGpus(h, {}), 5);
+  EXPECT_EQ(alloc.LargestFreeGpus(gb, std::vector<DomainIndex>{b}), 3);
+  EXPECT_EQ(alloc.LargestFreeGpus(h, std::vector<DomainIndex>{c}), 5);
+  fleet.HoldGpus("b-0", 3);  // full: no GPU of gb200 left anywhere
+  EXPECT_EQ(alloc.LargestFreeGpus(gb, {}), 0);
   EXPECT_EQ(alloc.LargestFreeGpus(gb, std::vector<DomainIndex>{b}), 0);
 }
 
@@ -692,18 +764,30 @@ TEST(PlanConstraintsTest, ConstrainedPlanEqualsPlanOnAFleetWithExcludedDomainsDr
     std::mt19937 rng(seed * 7919u);
     auto uniform = [&](int lo, int hi) { return lo + static_cast<int>(rng() % (hi - lo + 1)); };
     const uint32_t domain_count = constrained.domain_count();
+    std::map<std::string, MachineState> drained_state;  // what `drained` has now, by machine
+    for (const RandomFleet::MachineSpec& m : fleet.machines) drained_state[m.id] = m.state;
+    // Drains, in the copy, the machines of excluded domains that the request may not use:
+    // all of them, or for a GPU-granular single only the free ones (READY and held by
+    // nothing in `constrained`); every other machine gets its own state back.
+    auto drain = [&](absl::Span<const DomainIndex> excluded, bool gpu_single) {
+      std::map<std::string, bool> held;
+      constrained.ForEachInstance(
+          [&](InstanceHandle, const InstanceClaim& claim) { held[claim.machine_id] = true; });
+      for (const RandomFleet::MachineSpec& m : fleet.machines) {
+        bool out = ListsDomain(excluded, drained.DomainIndexOf(m.domain)) &&
+                   (!gpu_single || (m.state == MachineState::kReady && !held.count(m.id)));
+        MachineState want = out ? MachineState::kMaintenance : m.state;
+        if (drained_state[m.id] == want) continue;
+        ASSERT_OK(drained.SetMachineState(m.id, want, out ? "excluded" : "random"));
+        drained_state[m.id] = want;
+      }
+    };
     for (int round = 0; round < 6; ++round) {
-      // Pick the excluded domains (duplicates and an unknown index now and then) and drain
-      // exactly those in the copy; every other machine gets its state back.
+      // Pick the excluded domains (duplicates and an unknown index now and then).
       std::vector<DomainIndex> excluded;
       for (int i = uniform(0, 3); i > 0; --i) excluded.push_back(uniform(0, domain_count - 1));
       if (!excluded.empty() && uniform(0, 4) == 0) excluded.push_back(excluded.front());
       if (uniform(0, 9) == 0) excluded.push_back(domain_count + 3);
-      for (const RandomFleet::MachineSpec& m : fleet.machines) {
-        bool out = ListsDomain(excluded, drained.DomainIndexOf(m.domain));
-        ASSERT_OK(drained.SetMachineState(m.id, out ? MachineState::kMaintenance : m.state,
-                                          out ? "excluded" : "random"));
-      }
       PlanConstraints constraints{excluded};
       for (int step = 0; step < 25; ++step) {
         std::string tenant = tenants[rng() % 4];
@@ -714,6 +798,9 @@ TEST(PlanConstraintsTest, ConstrainedPlanEqualsPlanOnAFleetWithExcludedDomainsDr
         absl::StatusOr<Placement> want;
         std::string what;
         int kind = uniform(0, 3);
+        bool gpu_single = kind == 3;
+        drain(excluded, gpu_single);
+        ASSERT_FALSE(::testing::Test::HasFatalFailure());
         if (kind <= 1) {
           bool strict = kind == 0;
           BatchRequest r{tenant, type, strict ? uniform(1, 12) : uniform(1, 30), strict,
@@ -724,11 +811,24 @@ TEST(PlanConstraintsTest, ConstrainedPlanEqualsPlanOnAFleetWithExcludedDomainsDr
           want = drained.PlanBatch(r);
         } else {
           int max_gpus = type == kH100 ? 8 : 4;
-          SingleRequest r{tenant, type, kind == 2 ? 0 : uniform(1, max_gpus), sites[rng() % 4],
+          SingleRequest r{tenant, type, gpu_single ? uniform(1, max_gpus) : 0, sites[rng() % 4],
                           partitions};
           what = absl::StrCat("single ", r.gpu_count, " ", type, " site '", r.site_id, "'");
           got = constrained.PlanSingle(r, constraints);
           want = drained.PlanSingle(r);
+          if (gpu_single) {
+            // The queue's fit test agrees with the plan: the largest single that fits.
+            const int largest = constrained.LargestFreeGpus(constrained.TypeIndexOf(type),
+                                                            excluded);
+            SingleRequest bare{kAcme, type, largest};
+            if (largest > 0) {
+              ASSERT_OK(constrained.PlanSingle(bare, constraints));
+            }
+            if (largest < max_gpus) {
+              bare.gpu_count = largest + 1;
+              ASSERT_FALSE(constrained.PlanSingle(bare, constraints).ok());
+            }
+          }
         }
         SCOPED_TRACE(absl::StrCat("round ", round, " step ", step, ": ", what, " excluding ",
                                   excluded.size(), partitions.empty() ? "" : " with partition"));
@@ -738,7 +838,11 @@ TEST(PlanConstraintsTest, ConstrainedPlanEqualsPlanOnAFleetWithExcludedDomainsDr
                   Outcome(drained, want, compare_message));
         if (got.ok()) {
           for (const PlacedInstance& p : got->instances) {
-            ASSERT_FALSE(ListsDomain(excluded, p.domain));
+            if (!ListsDomain(excluded, p.domain)) continue;
+            // Only a GPU single, only on a machine that was partly held.
+            ASSERT_TRUE(gpu_single);
+            ASSERT_FALSE(p.whole_machine);
+            ++outcomes["OK in an excluded domain"];
           }
         }
         ++outcomes[got.ok()                                     ? "OK"
@@ -758,6 +862,7 @@ TEST(PlanConstraintsTest, ConstrainedPlanEqualsPlanOnAFleetWithExcludedDomainsDr
   EXPECT_GT(outcomes["OK"], 1000);
   EXPECT_GT(outcomes["RESOURCE_EXHAUSTED"], 500);
   EXPECT_GT(outcomes["QUOTA"], 50);
+  EXPECT_GT(outcomes["OK in an excluded domain"], 50);
   for (const auto& [outcome, n] : outcomes) std::printf("%s: %d\n", outcome.c_str(), n);
 }
 
