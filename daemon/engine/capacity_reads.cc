@@ -42,8 +42,10 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
   // The type is one the allocator iterates, so this cannot fail.
   alloc.ForEachDomainCapacity(type.id, [&](allocator::DomainCapacity domain) {
         if (any_reserved && Reserved(state, type_index, domain.domain_id)) {
+          // Its free machines are held; GPUs free on machines already partly held there are
+          // still open to GPU-granular instances (allocator/gang_queue.h).
+          domain.free_gpus -= domain.free_machines * type.gpus_per_machine;
           domain.free_machines = 0;
-          domain.free_gpus = 0;
         }
         const allocator::Domain* spec = alloc.FindDomain(domain.domain_id);
         const std::string& site_id = spec != nullptr ? spec->site_id : std::string();

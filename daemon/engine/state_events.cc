@@ -170,7 +170,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
         header.set_org(c.tenant_after->org);
         header.set_tenant_id(c.tenant_after->id);
         header.set_reason(c.tenant_before == nullptr ? "tenant created"
-                                                     : "tenant or its quotas updated");
+                                                     : "tenant, its quotas or its priority updated");
         break;
       default:
         break;

@@ -288,6 +288,11 @@ TEST_F(SchedulerTest, TheHeadBatchReservesADomainAndSinglesBackfillElsewhere) {
   for (const v1::Domain& d : domains.domains()) {
     EXPECT_EQ(d.reserved_machines(), d.id() == f::DomainId(0) ? 1 : 0) << d.id();
   }
+  v1::ListOffersResponse offers;
+  ASSERT_TRUE(capacity().ListOffers(Context().get(), {}, &offers).ok());
+  ASSERT_EQ(offers.offers_size(), 1);
+  EXPECT_EQ(offers.offers(0).free_machines(), 0);  // the one free machine is held
+  EXPECT_EQ(offers.offers(0).free_gpus(), 0);
   // A machine frees elsewhere: the single backfills there.
   ASSERT_TRUE(Delete(on(2, 1)).ok());
   v1::Instance placed = MustGet(waiting.id());
