@@ -149,8 +149,13 @@ void Engine::RunGroup(std::deque<Op>& group) {
   // Capacity or the queue may have changed (or a deadline passed): one pass of the queue, in
   // the same commit. With nothing queued it costs nothing.
   State::QueuePass queue_pass;
-  if (!state_->queue().empty() && !read_only_.load(std::memory_order_acquire)) {
-    queue_pass = state_->RunQueue(now);
+  if (!read_only_.load(std::memory_order_acquire)) {
+    const absl::Time pass_time = absl::Now();  // after the ops: no wait comes out negative
+    std::optional<int64_t> deadline = state_->queue().NextDeadline();
+    if (state_->queue_pass_due() ||
+        (deadline.has_value() && *deadline <= absl::ToUnixMicros(pass_time))) {
+      queue_pass = state_->RunQueue(pass_time);
+    }
   }
 
   if (state_->ChangedSince(group_mark)) {

@@ -17,6 +17,7 @@
 #include "allocator/gang_queue.h"
 #include "daemon/engine/ids.h"
 #include "daemon/engine/instance_records.h"
+#include "google/rpc/error_details.pb.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -174,6 +175,13 @@ void ScopeForNew(const State& state, const allocator::Tenant& tenant, const std:
       state.queue().QueuedGpus(alloc.TenantIndexOf(tenant.id), alloc.TypeIndexOf(type_id));
 }
 
+// Capacity freed earlier in this group goes to the queue first: a new request must not take
+// what a waiting one ahead of it could use (the pass is in this op's part of the change
+// record, so a failed op undoes it too).
+void ServeQueueFirst(State& state, const OpContext& ctx) {
+  if (state.queue_pass_due()) state.RunQueue(ctx.now);
+}
+
 // A request with a queue_timeout that could not be placed only for want of capacity waits.
 bool Queueable(const CreateRequest& req, const absl::Status& refusal) {
   return req.queue_timeout > absl::ZeroDuration() &&
@@ -258,6 +266,7 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   batch.topology_optimized = spec.topology_optimized;
   batch.spread_policy = req.spread_policy;
   batch.nvlink_partition_ids = spec.partition_ids;
+  if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
   absl::StatusOr<allocator::Placement> placement =
@@ -342,6 +351,7 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   single.gpu_count = req.gpu_count < (*type)->gpus_per_machine ? req.gpu_count : 0;
   single.site_id = req.site_id;
   single.nvlink_partition_ids = spec.partition_ids;
+  if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
   absl::StatusOr<allocator::Placement> placement =
@@ -364,20 +374,23 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   } else {
     const int64_t position = state.queue().PositionForNew((*tenant)->priority);
     const int32_t gpus = single.gpu_count == 0 ? (*type)->gpus_per_machine : single.gpu_count;
+    if (req.validate_only) {
+      // Where it would wait: nothing is taken, no id or sequence is given.
+      resp->set_tenant_id(spec.tenant_id);
+      resp->set_instance_type_id(spec.instance_type_id);
+      resp->set_gpu_count(gpus);
+      resp->set_status(v1::INSTANCE_STATUS_QUEUED);
+      resp->mutable_queue()->set_position(position);
+      *resp->mutable_queue()->mutable_deadline() = ToTimestamp(ctx.now + req.queue_timeout);
+      resp->mutable_queue()->set_site_id(req.site_id);
+      resp->mutable_queue()->set_count(1);
+      return absl::OkStatus();
+    }
     allocator::QueuedRequest q = NewQueuedRequest(state, ctx, req, **tenant, gpus);
     q.is_batch = false;
     q.single = single;
     const v1::QueueInfo info =
         NewQueueInfo(ctx, q, position, 1, allocator::SpreadPolicy::kFill, req.site_id);
-    if (req.validate_only) {
-      // Where it would wait: nothing is taken, no id is given.
-      resp->set_tenant_id(spec.tenant_id);
-      resp->set_instance_type_id(spec.instance_type_id);
-      resp->set_gpu_count(gpus);
-      resp->set_status(v1::INSTANCE_STATUS_QUEUED);
-      *resp->mutable_queue() = info;
-      return absl::OkStatus();
-    }
     std::vector<v1::Instance> records;
     records.push_back(BuildQueuedInstance(ctx, spec, NewUuid(ctx.rng), req.name, "", gpus, info));
     *resp = records.back();
@@ -401,8 +414,10 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
   if ((*found)->handle.generation == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
-        ": it holds no machine, so there is no provisioning to report; wait for it to be "
-        "placed (PENDING)"));
+        ": it holds no machine, so there is no provisioning to report",
+        (*found)->record.status() == v1::INSTANCE_STATUS_QUEUED
+            ? "; report it once it is placed (PENDING)"
+            : "; it left the queue unplaced and never will be"));
   }
   v1::Instance updated = (*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);
@@ -419,7 +434,14 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
   std::vector<std::string> placed_ids;
   std::vector<uint64_t> cancelled;
   std::vector<std::string> dropped_ids;
-  absl::flat_hash_set<std::string> named(req.ids.begin(), req.ids.end());
+  absl::flat_hash_set<std::string> named;
+  for (const std::string& id : req.ids) {
+    if (!named.insert(id).second) {
+      FieldViolations v;
+      v.Add("ids", absl::StrCat("instance ", id, " is listed more than once; list each once"));
+      return v.ToStatus("BatchDeleteInstancesRequest");
+    }
+  }
   for (const std::string& id : req.ids) {
     absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, id);
     if (!found.ok()) return found.status();
@@ -432,11 +454,18 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
       }
       for (const std::string& member : *members) {
         if (!named.contains(member)) {
-          return absl::FailedPreconditionError(absl::StrCat(
+          absl::Status status = absl::FailedPreconditionError(absl::StrCat(
               "instance ", id, " is queued as one of the ", members->size(),
               " instances of batch ", record.batch_id(),
               ", which is placed or cancelled whole; cancel the batch: BatchDeleteInstances with "
               "all of its ids (ListInstances batch_id=", record.batch_id(), ")"));
+          google::rpc::PreconditionFailure failure;
+          google::rpc::PreconditionFailure::Violation* v = failure.add_violations();
+          v->set_type("QUEUED_BATCH");
+          v->set_subject(absl::StrCat("batch:", record.batch_id()));
+          v->set_description(absl::StrCat("instance ", member, " of the queued batch is not listed"));
+          AttachErrorDetail(status, failure);
+          return status;
         }
       }
       if (std::find(cancelled.begin(), cancelled.end(), sequence) == cancelled.end()) {

@@ -73,15 +73,23 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     if (instance->has_queue()) {
       max_sequence = std::max<uint64_t>(max_sequence, instance->queue().sequence());
     }
-    if (instance->status() == v1::INSTANCE_STATUS_QUEUED) {
+    const bool queued_row = instance->status() == v1::INSTANCE_STATUS_QUEUED;
+    const bool terminated_row = instance->status() == v1::INSTANCE_STATUS_TERMINATED;
+    if ((queued_row || terminated_row) != row.machine_id.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database does not load: instance ", row.id, " is ",
+          v1::InstanceStatus_Name(instance->status()),
+          row.machine_id.empty() ? " but holds no machine" : " but holds a machine"));
+    }
+    if (queued_row) {
       // Queued again below, request by request, once every row is read.
       const uint64_t sequence = instance->queue().sequence();
       if (queued.find(sequence) == queued.end()) queued_order.push_back(sequence);
       queued[sequence].push_back(QueuedRow{*std::move(instance), row.whole_machine});
       continue;
     }
-    if (row.machine_id.empty()) {
-      // TERMINATED (left the queue unplaced): a record that holds nothing.
+    if (terminated_row) {
+      // Left the queue unplaced: a record that holds nothing.
       state->PutInstance(*std::move(instance), allocator::InstanceHandle{}, row.whole_machine);
       continue;
     }
@@ -100,6 +108,21 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       return absl::FailedPreconditionError(absl::StrCat(
           "the database does not load: queued instance ", first.id(),
           " names an unknown tenant or instance type"));
+    }
+    for (const QueuedRow& r : rows) {
+      if (r.record.tenant_id() != first.tenant_id() ||
+          r.record.instance_type_id() != first.instance_type_id() ||
+          r.record.batch_id() != first.batch_id() ||
+          r.whole_machine != rows.front().whole_machine) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database does not load: queued instances ", first.id(), " and ", r.record.id(),
+            " share queue sequence ", sequence, " but not their tenant, type, batch or shape"));
+      }
+    }
+    if (first.batch_id().empty() && rows.size() != 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the database does not load: ", rows.size(), " queued singles share queue sequence ",
+          sequence));
     }
     if (!first.batch_id().empty() && static_cast<int32_t>(rows.size()) != info.count()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -61,6 +61,7 @@ absl::Status State::UpsertDomain(const allocator::Domain& domain) {
 }
 
 void State::RecordMachine(absl::string_view machine_id, const allocator::Machine* before) {
+  queue_changed_ = true;
   Record(RecordKind::kMachine, machine_id);
   if (before != nullptr) journal_.back().previous_machine = *before;
 }
@@ -100,6 +101,7 @@ absl::Status State::UpsertTenant(const allocator::Tenant& tenant) {
   if (absl::Status s = allocator_.UpsertTenant(tenant); !s.ok()) return s;
   Record(RecordKind::kTenant, tenant.id);
   journal_.back().previous_tenant = std::move(before);
+  queue_changed_ = true;  // a quota change may unblock a waiting request
   return absl::OkStatus();
 }
 
@@ -159,6 +161,7 @@ void State::ReleaseInstances(const allocator::ReleasePlan& plan,
     }
   }
   allocator_.Apply(plan);
+  queue_changed_ = true;
   for (const std::string& id : ids) EraseInstance(id);
   // The allocator drained these machines (MAINTENANCE, with the instance named as reason).
   for (const allocator::Machine& before : drained) RecordMachine(before.id, &before);
@@ -192,6 +195,7 @@ void State::EnqueueInstances(allocator::QueuedRequest request, absl::Span<v1::In
   }
   journal_.push_back(ChangeEntry{RecordKind::kQueue, absl::StrCat(sequence)});
   queue_.Insert(allocator_, std::move(request));
+  queue_changed_ = true;
   queued_ids_[sequence] = std::move(ids);
 }
 
@@ -204,6 +208,7 @@ std::vector<std::string> State::Dequeue(uint64_t sequence) {
   entry.previous_queued = std::move(request);
   entry.previous_queued_ids = ids;
   journal_.push_back(std::move(entry));
+  queue_changed_ = true;
   return ids;
 }
 
@@ -264,7 +269,8 @@ State::QueuePass State::RunQueue(absl::Time now) {
         SetStatus(v1::INSTANCE_STATUS_TERMINATED,
                   absl::StrCat("queue_timeout of ", absl::FormatDuration(deadline - queued),
                                " passed before capacity was free; nothing was placed and its "
-                               "quota is released. Delete it, or create it again"),
+                               "quota is released. Delete it to free its name, then create it "
+                               "again if it is still wanted"),
                   &record);
         state_.PutInstance(std::move(record), allocator::InstanceHandle{}, entry->whole_machine);
       }
@@ -300,12 +306,15 @@ State::QueuePass State::RunQueue(absl::Time now) {
   };
 
   QueuePass pass;
+  queue_changed_ = false;
   if (queue_.empty()) {
+    // The last request left (cancelled): its reservation goes with it.
     if (!queue_.reservations().empty()) queue_.RestoreReservations({});
     return pass;
   }
   Sink sink(*this, now, pass);
   queue_.Schedule(allocator_, absl::ToUnixMicros(now), sink);
+  queue_changed_ = false;  // the pass's own placements need no second pass
   return pass;
 }
 
@@ -394,6 +403,7 @@ void State::RollbackTo(const JournalMark& mark) {
   }
   allocator_.RollbackTo(mark.allocator);
   queue_.RestoreReservations(mark.reservations);
+  queue_changed_ = true;
 }
 
 void State::ClearJournal() {

@@ -144,6 +144,11 @@ class State {
   // One pass of the queue at `now`: places what fits (records QUEUED -> PENDING, with a
   // machine) and expires what waited past its deadline (-> TERMINATED, kept until deleted).
   QueuePass RunQueue(absl::Time now);
+  // True when something changed since the last pass that a pass must see: capacity (a
+  // release, a machine added, changed or removed), the queue, or reservations still held.
+  bool queue_pass_due() const {
+    return queue_changed_ && (!queue_.empty() || !queue_.reservations().empty());
+  }
 
   // The event log's bounds: the oldest retained and the newest committed sequence (0 and 0
   // when there is none). Set at start-up and by the engine after each commit.
@@ -217,6 +222,8 @@ class State {
   absl::flat_hash_map<uint64_t, std::vector<std::string>> queued_ids_;  // sequence -> ids
   uint64_t next_queue_sequence_ = 1;
   absl::Duration max_queue_timeout_ = absl::Hours(7 * 24);
+  // See queue_pass_due(). Not journaled: a rollback sets it (conservative).
+  bool queue_changed_ = true;
   std::vector<ChangeEntry> journal_;  // the change record since the last ClearJournal
   uint64_t oldest_event_ = 0;
   uint64_t newest_event_ = 0;
