@@ -188,6 +188,18 @@ bool Queueable(const CreateRequest& req, const absl::Status& refusal) {
          allocator::GetCapacityShortfall(refusal).has_value();
 }
 
+// True when some domain of the site holds machines of the type (in any state).
+bool SiteHasMachinesOfType(const State& state, const std::string& site_id,
+                           const std::string& type_id) {
+  const allocator::Allocator& alloc = state.allocator();
+  bool found = false;
+  alloc.ForEachDomainCapacity(type_id, [&](const allocator::DomainCapacity& d) {
+        const allocator::Domain* domain = alloc.FindDomain(d.domain_id);
+        if (domain != nullptr && domain->site_id == site_id && d.total_machines > 0) found = true;
+      }).IgnoreError();
+  return found;
+}
+
 absl::Status QueueFull(const State& state) {
   return absl::ResourceExhaustedError(absl::StrCat(
       "the queue is full: ", state.queue().size(),
@@ -360,6 +372,15 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   // has no machines.
   if (!placement.ok() && !Queueable(req, placement.status())) {
     return InfeasibleAsViolation(placement.status(), kRequest, "instance_type_id");
+  }
+  if (!placement.ok() && !req.site_id.empty() &&
+      !SiteHasMachinesOfType(state, req.site_id, spec.instance_type_id)) {
+    // It would wait for capacity that can never come.
+    FieldViolations v;
+    v.Add("site_id", absl::StrCat("site ", req.site_id, " has no ", (*type)->name,
+                                  " machines, so the request could never be placed; pick a site "
+                                  "that has them (ListOffers) or leave site_id empty"));
+    return v.ToStatus(kRequest);
   }
   if (!placement.ok() && state.queue().full()) return QueueFull(state);
 

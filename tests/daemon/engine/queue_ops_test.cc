@@ -142,6 +142,22 @@ TEST_F(QueueOpsTest, CancellingTheLastQueuedBatchDropsItsReservation) {
   EXPECT_TRUE(state_.queue().ExclusionsForNew(0).empty());
 }
 
+TEST_F(QueueOpsTest, ASingleBoundToASiteWithoutMachinesOfItsTypeIsNotQueued) {
+  ASSERT_TRUE(state_.allocator().UpsertDomain({"empty", "rack", "s2"}).ok());
+  CreateRequest req = Single("nowhere", absl::Minutes(10));
+  req.site_id = "s2";
+  absl::StatusOr<v1::Instance> out = Create(req);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument) << out.status();
+  EXPECT_THAT(std::string(out.status().message()), ::testing::HasSubstr("could never be placed"));
+  EXPECT_TRUE(state_.queue().empty());
+  // A site that has them queues as usual when full.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Create(Single("filler" + std::to_string(i))).ok());
+  req.site_id = "s1";
+  out = Create(req);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->status(), v1::INSTANCE_STATUS_QUEUED);
+}
+
 TEST_F(QueueOpsTest, DuplicateIdsInADeleteAreInvalidArgument) {
   absl::StatusOr<v1::Instance> one = Create(Single("one"));
   ASSERT_TRUE(one.ok());
