@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace nvlsched::daemon {
 
@@ -32,13 +33,11 @@ int64_t ToUnixMicros(const google::protobuf::Timestamp& ts) {
 }
 
 google::protobuf::Duration ToDurationProto(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t micros = absl::ToInt64Microseconds(d);
-  out.set_seconds(micros / 1000000);
-  out.set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
-  return out;
+  return google::protobuf::util::TimeUtil::MicrosecondsToDuration(absl::ToInt64Microseconds(d));
 }
 
+// Not TimeUtil::DurationToNanoseconds: it overflows int64 past ~292 years, which a request may
+// ask for; absl saturates.
 absl::Duration FromDurationProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }

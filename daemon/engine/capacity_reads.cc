@@ -21,19 +21,6 @@ struct SiteCapacity {
 };
 
 // The type's capacity per site, sites in the order their first domain was added.
-// Domains reserved for waiting batches of the type (allocator/gang_queue.h): what is free
-// there is held, so offers do not count it as free.
-bool Reserved(const State& state, allocator::TypeIndex type, const std::string& domain_id) {
-  const allocator::Allocator& alloc = state.allocator();
-  for (const allocator::Reservation& r : state.queue().reservations()) {
-    if (r.type != type) continue;
-    for (allocator::DomainIndex d : r.domains) {
-      if (alloc.DomainAt(d).id == domain_id) return true;
-    }
-  }
-  return false;
-}
-
 std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::InstanceType& type) {
   const allocator::Allocator& alloc = state.allocator();
   const allocator::TypeIndex type_index = alloc.TypeIndexOf(type.id);
@@ -41,7 +28,9 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
   std::vector<SiteCapacity> sites;
   // The type is one the allocator iterates, so this cannot fail.
   alloc.ForEachDomainCapacity(type.id, [&](allocator::DomainCapacity domain) {
-        if (any_reserved && Reserved(state, type_index, domain.domain_id)) {
+        // Free machines of a domain reserved for a waiting batch are held for it.
+        if (any_reserved &&
+            state.queue().Reserves(type_index, alloc.DomainIndexOf(domain.domain_id))) {
           // Its free machines are held; GPUs free on machines already partly held there are
           // still open to GPU-granular instances (allocator/gang_queue.h).
           domain.free_gpus -= domain.free_machines * type.gpus_per_machine;

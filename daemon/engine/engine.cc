@@ -146,8 +146,8 @@ void Engine::RunGroup(std::deque<Op>& group) {
     }
   }
 
-  // Capacity or the queue may have changed (or a deadline passed): one pass of the queue, in
-  // the same commit. With nothing queued it costs nothing.
+  // One pass of the queue, in the same commit, when the group changed what a pass sees
+  // (State::queue_pass_due) or a queued request's deadline passed; a group of reads runs none.
   State::QueuePass queue_pass;
   if (!read_only_.load(std::memory_order_acquire)) {
     const absl::Time pass_time = absl::Now();  // after the ops: no wait comes out negative

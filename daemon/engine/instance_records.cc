@@ -19,9 +19,9 @@ std::string StatusWord(v1::InstanceStatus status) {
   return out;
 }
 
-void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
+void AppendStatus(absl::Time time, v1::InstanceStatus status, const std::string& message,
                   v1::Instance* instance) {
-  const google::protobuf::Timestamp now = ToTimestamp(ctx.now);
+  const google::protobuf::Timestamp now = ToTimestamp(time);
   instance->set_status(status);
   *instance->mutable_updated() = now;
   v1::StatusDetail* detail = instance->add_status_history();
@@ -31,6 +31,23 @@ void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::st
   *detail->mutable_updated() = now;
 }
 
+void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
+                  v1::Instance* instance) {
+  AppendStatus(ctx.now, status, message, instance);
+}
+
+void SetPlacement(const State& state, const allocator::PlacedInstance& where,
+                  v1::Instance* inst) {
+  const allocator::Domain& domain = state.allocator().DomainAt(where.domain);
+  inst->set_machine_id(state.allocator().MachineAt(where.machine).id);
+  inst->set_nvlink_domain_id(domain.id);
+  inst->set_gpu_count(where.gpu_count);
+  inst->set_site_id(domain.site_id);
+  for (v1::NVLinkInterface& nv : *inst->mutable_nv_link_interfaces()) {
+    nv.set_nv_link_domain_id(domain.id);
+  }
+}
+
 namespace {
 
 // Fills what does not depend on the instance's identity.
@@ -38,12 +55,8 @@ void FillPlacementFields(const State& state, const InstanceSpec& spec,
                          const allocator::PlacedInstance& where, v1::Instance* inst) {
   inst->set_tenant_id(spec.tenant_id);
   inst->set_instance_type_id(spec.instance_type_id);
-  const allocator::Domain& domain = state.allocator().DomainAt(where.domain);
-  inst->set_machine_id(state.allocator().MachineAt(where.machine).id);
-  inst->set_nvlink_domain_id(domain.id);
-  inst->set_gpu_count(where.gpu_count);
   inst->set_topology_optimized(spec.topology_optimized);
-  inst->set_site_id(domain.site_id);
+  SetPlacement(state, where, inst);
 }
 
 }  // namespace
@@ -52,8 +65,7 @@ namespace {
 
 // Everything of a new record but where it is and its status.
 v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const std::string& id,
-                         const std::string& name, const std::string& batch_id,
-                         const std::string& nvlink_domain_id) {
+                         const std::string& name, const std::string& batch_id) {
   const google::protobuf::Timestamp now = ToTimestamp(ctx.now);
   v1::Instance inst;
   inst.set_id(id);
@@ -62,7 +74,6 @@ v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const s
   inst.set_tenant_id(spec.tenant_id);
   inst.set_instance_type_id(spec.instance_type_id);
   inst.set_topology_optimized(spec.topology_optimized);
-  inst.set_nvlink_domain_id(nvlink_domain_id);
   inst.set_description(spec.description);
   inst.set_vpc_id(spec.vpc_id);
   for (const std::string& v : spec.secondary_vpc_ids) inst.add_secondary_vpc_ids(v);
@@ -109,7 +120,6 @@ v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const s
     nv->set_id(NewUuid(ctx.rng));
     nv->set_instance_id(id);
     nv->set_nv_link_logical_partition_id(req.nv_link_logical_partition_id());
-    nv->set_nv_link_domain_id(inst.nvlink_domain_id());
     nv->set_device_instance(req.device_instance());
     nv->set_status(v1::INTERFACE_STATUS_PENDING);
     *nv->mutable_created() = now;
@@ -133,9 +143,8 @@ v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const s
 v1::Instance BuildInstance(const State& state, const OpContext& ctx, const InstanceSpec& spec,
                            const std::string& id, const std::string& name,
                            const std::string& batch_id, const allocator::PlacedInstance& where) {
-  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id,
-                                  state.allocator().DomainAt(where.domain).id);
-  FillPlacementFields(state, spec, where, &inst);
+  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id);
+  SetPlacement(state, where, &inst);
   AppendStatus(ctx, v1::INSTANCE_STATUS_PENDING,
                absl::StrCat("placed on machine ", inst.machine_id(), " in NVLink domain ",
                             inst.nvlink_domain_id()),
@@ -147,7 +156,7 @@ v1::Instance BuildQueuedInstance(const OpContext& ctx, const InstanceSpec& spec,
                                  const std::string& id, const std::string& name,
                                  const std::string& batch_id, int32_t gpu_count,
                                  const v1::QueueInfo& queue) {
-  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id, "");
+  v1::Instance inst = BuildRecord(ctx, spec, id, name, batch_id);
   inst.set_gpu_count(gpu_count);
   inst.set_site_id(queue.site_id());
   *inst.mutable_queue() = queue;

@@ -32,8 +32,14 @@ void DescribePlacement(const State& state, const OpContext& ctx, const InstanceS
                        google::protobuf::RepeatedPtrField<v1::Instance>* out);
 
 // Sets the status and appends it to status_history; bumps `updated`.
+void AppendStatus(absl::Time time, v1::InstanceStatus status, const std::string& message,
+                  v1::Instance* instance);
 void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
                   v1::Instance* instance);
+
+// Where the record is: machine, NVLink domain (its NVLink interfaces' too), site, GPUs held.
+void SetPlacement(const State& state, const allocator::PlacedInstance& where,
+                  v1::Instance* inst);
 
 // "Pending", "Ready", ...: the seed API's spelling of a status.
 std::string StatusWord(v1::InstanceStatus status);

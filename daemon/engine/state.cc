@@ -199,22 +199,23 @@ void State::EnqueueInstances(allocator::QueuedRequest request, absl::Span<v1::In
   queued_ids_[sequence] = std::move(ids);
 }
 
-std::vector<std::string> State::Dequeue(uint64_t sequence) {
-  std::optional<allocator::QueuedRequest> request = queue_.Remove(sequence);
-  auto it = queued_ids_.find(sequence);
+std::vector<std::string> State::RecordDequeued(const allocator::QueuedRequest& request) {
+  auto it = queued_ids_.find(request.sequence);
   std::vector<std::string> ids = std::move(it->second);
   queued_ids_.erase(it);
-  ChangeEntry entry{RecordKind::kQueue, absl::StrCat(sequence)};
-  entry.previous_queued = std::move(request);
+  ChangeEntry entry{RecordKind::kQueue, absl::StrCat(request.sequence)};
+  entry.previous_queued = request;
   entry.previous_queued_ids = ids;
   journal_.push_back(std::move(entry));
-  queue_changed_ = true;
   return ids;
 }
 
 void State::CancelQueued(uint64_t sequence) {
-  for (const std::string& id : Dequeue(sequence)) EraseInstance(id);
+  std::optional<allocator::QueuedRequest> request = queue_.Remove(sequence);
+  queue_changed_ = true;
+  for (const std::string& id : RecordDequeued(*request)) EraseInstance(id);
 }
+
 
 State::QueuePass State::RunQueue(absl::Time now) {
   // The pass removes each request from the queue before it calls the sink; the sink records
@@ -225,29 +226,22 @@ State::QueuePass State::RunQueue(absl::Time now) {
 
     void Placed(const allocator::QueuedRequest& request,
                 const allocator::Placement& placement) override {
-      std::vector<std::string> ids = Record(request);
+      // The queue has removed it already: record that, for the undo.
+      std::vector<std::string> ids = state_.RecordDequeued(request);
       const absl::Duration waited = now_ - absl::FromUnixMicros(request.queued_micros);
       std::vector<v1::Instance> records;
       records.reserve(ids.size());
       for (size_t i = 0; i < ids.size(); ++i) {
         v1::Instance record = state_.FindInstance(ids[i])->record;
-        const allocator::PlacedInstance& where = placement.instances[i];
-        const allocator::Domain& domain = state_.allocator().DomainAt(where.domain);
-        record.set_machine_id(state_.allocator().MachineAt(where.machine).id);
-        record.set_nvlink_domain_id(domain.id);
-        record.set_site_id(domain.site_id);
-        record.set_gpu_count(where.gpu_count);
-        for (v1::NVLinkInterface& nv : *record.mutable_nv_link_interfaces()) {
-          nv.set_nv_link_domain_id(domain.id);
-        }
+        SetPlacement(state_, placement.instances[i], &record);
         v1::QueueInfo* info = record.mutable_queue();
         info->set_position(0);
         *info->mutable_waited() = ToDurationProto(waited);
-        SetStatus(v1::INSTANCE_STATUS_PENDING,
-                  absl::StrCat("placed from the queue after ", absl::FormatDuration(waited),
-                               " on machine ", record.machine_id(), " in NVLink domain ",
-                               domain.id),
-                  &record);
+        AppendStatus(now_, v1::INSTANCE_STATUS_PENDING,
+                     absl::StrCat("placed from the queue after ", absl::FormatDuration(waited),
+                                  " on machine ", record.machine_id(), " in NVLink domain ",
+                                  record.nvlink_domain_id()),
+                     &record);
         records.push_back(std::move(record));
       }
       const std::string batch_id = records.empty() ? "" : records[0].batch_id();
@@ -257,7 +251,8 @@ State::QueuePass State::RunQueue(absl::Time now) {
     }
 
     void Expired(const allocator::QueuedRequest& request) override {
-      std::vector<std::string> ids = Record(request);
+      // The queue has removed it already: record that, for the undo.
+      std::vector<std::string> ids = state_.RecordDequeued(request);
       const absl::Time queued = absl::FromUnixMicros(request.queued_micros);
       const absl::Time deadline = absl::FromUnixMicros(request.deadline_micros);
       for (const std::string& id : ids) {
@@ -266,7 +261,7 @@ State::QueuePass State::RunQueue(absl::Time now) {
         v1::QueueInfo* info = record.mutable_queue();
         info->set_position(0);
         *info->mutable_waited() = ToDurationProto(now_ - queued);
-        SetStatus(v1::INSTANCE_STATUS_TERMINATED,
+        AppendStatus(now_, v1::INSTANCE_STATUS_TERMINATED,
                   absl::StrCat("queue_timeout of ", absl::FormatDuration(deadline - queued),
                                " passed before capacity was free; nothing was placed and its "
                                "quota is released. Delete it to free its name, then create it "
@@ -278,28 +273,6 @@ State::QueuePass State::RunQueue(absl::Time now) {
     }
 
    private:
-    // The queue has removed the request already: record that, for the undo.
-    std::vector<std::string> Record(const allocator::QueuedRequest& request) {
-      auto it = state_.queued_ids_.find(request.sequence);
-      std::vector<std::string> ids = std::move(it->second);
-      state_.queued_ids_.erase(it);
-      ChangeEntry entry{RecordKind::kQueue, absl::StrCat(request.sequence)};
-      entry.previous_queued = request;
-      entry.previous_queued_ids = ids;
-      state_.journal_.push_back(std::move(entry));
-      return ids;
-    }
-    void SetStatus(v1::InstanceStatus status, const std::string& message, v1::Instance* record) {
-      const google::protobuf::Timestamp time = ToTimestamp(now_);
-      record->set_status(status);
-      *record->mutable_updated() = time;
-      v1::StatusDetail* detail = record->add_status_history();
-      detail->set_status(StatusWord(status));
-      detail->set_message(message);
-      *detail->mutable_created() = time;
-      *detail->mutable_updated() = time;
-    }
-
     State& state_;
     absl::Time now_;
     QueuePass& pass_;
@@ -314,7 +287,6 @@ State::QueuePass State::RunQueue(absl::Time now) {
   }
   Sink sink(*this, now, pass);
   queue_.Schedule(allocator_, absl::ToUnixMicros(now), sink);
-  queue_changed_ = false;  // the pass's own placements need no second pass
   return pass;
 }
 

@@ -144,8 +144,9 @@ class State {
   // One pass of the queue at `now`: places what fits (records QUEUED -> PENDING, with a
   // machine) and expires what waited past its deadline (-> TERMINATED, kept until deleted).
   QueuePass RunQueue(absl::Time now);
-  // True when something changed since the last pass that a pass must see: capacity (a
-  // release, a machine added, changed or removed), the queue, or reservations still held.
+  // True when something changed since the last pass that a pass must see — capacity (a
+  // release, a machine added, changed or removed), a tenant's quota, the queue — and there is
+  // a queue or a reservation left over from the last one.
   bool queue_pass_due() const {
     return queue_changed_ && (!queue_.empty() || !queue_.reservations().empty());
   }
@@ -209,8 +210,8 @@ class State {
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
-  // Takes a request out of the queue, recording it for the undo; its ids are returned.
-  std::vector<std::string> Dequeue(uint64_t sequence);
+  // Records a request just taken out of the queue, for the undo; returns its instance ids.
+  std::vector<std::string> RecordDequeued(const allocator::QueuedRequest& request);
 
   allocator::Allocator allocator_;
   absl::btree_map<std::string, InstanceEntry> instances_;
