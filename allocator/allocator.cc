@@ -14,6 +14,7 @@
 #include "allocator/cross_domain_policy.h"
 #include "allocator/fleet_state.h"
 #include "allocator/gpu_granular_policy.h"
+#include "allocator/preemption_policy.h"
 #include "allocator/strict_batch_policy.h"
 #include "allocator/undo_journal.h"
 
@@ -167,12 +168,14 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
   absl::Status placed =
       request.topology_optimized
           ? PlaceStrictBatch(s, type, request.count,
-                             PlacementScope{kNoIndex, partitions, constraints.excluded_domains},
+                             PlacementScope{kNoIndex, partitions, constraints.excluded_domains,
+                                            constraints.pinned_domain},
                              &placement)
           : PlaceCrossDomain(s, type, request.count, request.spread_policy,
                              constraints.excluded_domains, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
+  placement.spot = request.spot;
   return absl::OkStatus();
 }
 
@@ -224,11 +227,12 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
   placement.type = type;
   placement.topology_optimized = true;
   placement.planned_at = version_;
-  PlacementScope scope{site, partitions, constraints.excluded_domains};
+  PlacementScope scope{site, partitions, constraints.excluded_domains, constraints.pinned_domain};
   absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
+  placement.spot = request.spot;
   return absl::OkStatus();
 }
 
@@ -259,6 +263,8 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   const TenantIndex tenant = placement.tenant;
   const TypeIndex type = placement.type;
   const bool topology_optimized = placement.topology_optimized;
+  const bool spot = placement.spot;
+  const int64_t started_micros = placement.started_micros;
   const bool has_partitions = !partitions.empty();
   const size_t n = placement.size();
   const PlacedInstance* instances = placement.instances.data();
@@ -285,8 +291,12 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
     claim.gpu_count = placed.gpu_count;
     claim.whole_machine = placed.whole_machine;
     claim.topology_optimized = topology_optimized;
+    claim.spot = spot;
+    claim.preempted = false;
+    claim.started_micros = started_micros;
     claim.live = true;
     s.HoldMachine(c, claim, s.machines[placed.machine], &run);
+    if (batch != kNoIndex) s.LinkToBatch(c, claim);
     if (has_partitions || !claim.partitions.empty()) {
       claim.partitions.assign(partitions.begin(), partitions.end());
       if (has_partitions) s.CountPartitions(claim, placed.domain, +1);
@@ -368,6 +378,7 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       pending_type = machine.type;
     }
     s.UnholdMachine(c, claim, machine, &run);
+    if (claim.batch != kNoIndex) s.UnlinkFromBatch(claim);
     int32_t batch_left = s.CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
     if (!claim.partitions.empty()) s.CountPartitions(claim, machine.domain, -1);
     claim.live = false;
@@ -395,6 +406,120 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
     s.FlushRun(&run);
     s.SyncCell(pending_type, pending_domain);
   }
+}
+
+// ---- Preemption ----
+
+absl::Status Allocator::PlanPreemptionInto(TenantIndex tenant, TypeIndex type, int k, bool spot,
+                                           int64_t requested_gpus, const PlacementScope& scope,
+                                           const PlanConstraints& constraints,
+                                           int64_t now_micros, PreemptionPlan* out) const {
+  if (spot) {
+    return absl::FailedPreconditionError(
+        "a spot request never preempts: it waits or fails like any other");
+  }
+  if (absl::Status quota = CheckQuota(tenant, type, requested_gpus, constraints.committed_quota_gpus);
+      !quota.ok()) {
+    return quota;
+  }
+  out->planned_at = version_;
+  return PlanPreemptionInDomain(*state_, type, k, tenant, scope, now_micros, out);
+}
+
+absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& request,
+                                                         const PlanConstraints& constraints,
+                                                         int64_t now_micros) const {
+  const FleetState& s = *state_;
+  TenantIndex tenant = s.FindTenant(request.tenant_id);
+  if (tenant == kNoIndex) return UnknownTenant(request.tenant_id);
+  TypeIndex type = s.FindType(request.instance_type_id);
+  if (type == kNoIndex) return UnknownType(request.instance_type_id);
+  if (!request.topology_optimized) {
+    return absl::FailedPreconditionError(
+        "a cross-domain batch (topology_optimized=false) does not preempt: it waits or fails");
+  }
+  if (request.count < 1 || request.count > s.type_states[type].LargestDomain()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a topology-optimized batch of ", request.count, " ", s.TypeName(type),
+        " machines can never fit in one NVLink domain (the largest has ",
+        s.type_states[type].LargestDomain(), ")"));
+  }
+  absl::InlinedVector<PartitionIndex, 4> partitions;
+  if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<PreemptionPlan> result(absl::in_place);
+  if (absl::Status status = PlanPreemptionInto(
+          tenant, type, request.count, request.spot,
+          int64_t{request.count} * s.types[type].spec.gpus_per_machine,
+          PlacementScope{kNoIndex, partitions, constraints.excluded_domains}, constraints,
+          now_micros, &*result);
+      !status.ok()) {
+    result = status;
+  }
+  return result;
+}
+
+absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const SingleRequest& request,
+                                                         const PlanConstraints& constraints,
+                                                         int64_t now_micros) const {
+  const FleetState& s = *state_;
+  TenantIndex tenant = s.FindTenant(request.tenant_id);
+  if (tenant == kNoIndex) return UnknownTenant(request.tenant_id);
+  TypeIndex type = s.FindType(request.instance_type_id);
+  if (type == kNoIndex) return UnknownType(request.instance_type_id);
+  const InstanceType& spec = s.types[type].spec;
+  if (request.gpu_count < 0 || request.gpu_count > spec.gpus_per_machine) {
+    return absl::InvalidArgumentError(absl::StrCat("gpu_count must be 0..", spec.gpus_per_machine,
+                                                   " (got ", request.gpu_count, ")"));
+  }
+  SiteIndex site = kNoIndex;
+  if (!request.site_id.empty()) {
+    site = s.FindSite(request.site_id);
+    if (site == kNoIndex) {
+      return absl::NotFoundError(absl::StrCat("site \"", request.site_id,
+                                              "\" is not known (no NVLink domain is in it)"));
+    }
+  }
+  absl::InlinedVector<PartitionIndex, 4> partitions;
+  if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<PreemptionPlan> result(absl::in_place);
+  const int64_t gpus = request.gpu_count == 0 ? spec.gpus_per_machine : request.gpu_count;
+  if (absl::Status status = PlanPreemptionInto(
+          tenant, type, 1, request.spot, gpus,
+          PlacementScope{site, partitions, constraints.excluded_domains}, constraints, now_micros,
+          &*result);
+      !status.ok()) {
+    result = status;
+  }
+  return result;
+}
+
+void Allocator::MarkPreempted(const PreemptionPlan& plan) {
+  FleetState& s = *state_;
+  assert(plan.planned_at == version_ && "preemption planned against an older state");
+  ++version_;
+  for (InstanceHandle handle : plan.victims) {
+    ClaimIndex c = s.FindClaim(handle);
+    assert(c != kNoIndex && s.claims[c].spot && !s.claims[c].preempted);
+    s.SetPreempted(c, true);
+    journal_->Push(UndoKind::kClaimPreempted, c);
+    const MachineRecord& machine = s.machines[s.claims[c].machine];
+    s.SyncCell(machine.type, machine.domain);
+  }
+}
+
+int64_t Allocator::ReclaimableMachines(TypeIndex t) const {
+  return t < state_->type_states.size() ? state_->type_states[t].reclaimable_machines : 0;
+}
+
+int Allocator::DomainReclaimableMachines(TypeIndex t, DomainIndex d) const {
+  if (t >= state_->type_states.size() || d >= state_->domains.size()) return 0;
+  return state_->cell(t, d).reclaimable;
 }
 
 }  // namespace nvlsched::allocator

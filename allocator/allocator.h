@@ -63,6 +63,7 @@
 namespace nvlsched::allocator {
 
 class FleetState;
+struct PlacementScope;
 class UndoJournal;
 
 class Allocator {
@@ -162,6 +163,31 @@ class Allocator {
   // REQUIRES: planned against the current state. Cannot fail. No allocation in steady
   // state without a health issue.
   void Apply(const ReleasePlan& plan);
+
+  // ---------------------------------------------------------------- Preemption
+  // For an on-demand request that free capacity cannot hold now (PlanBatch / PlanSingle said
+  // RESOURCE_EXHAUSTED capacity): the spot instances to evict so it fits in one NVLink domain
+  // (preemption_policy.h: fewest whole gangs, then fewest spot GPU-seconds run at now_micros,
+  // then lowest domain index; the requester's own tenant's gangs only if nothing else works).
+  // constraints.excluded_domains are respected (reservations ahead); committed quota counts as
+  // in PlanBatch. A GPU-granular single gets a whole machine freed. Errors: NOT_FOUND (tenant,
+  // type), INVALID_ARGUMENT (count, gpu_count, infeasible as in PlanBatch),
+  // FAILED_PRECONDITION (a spot request, or a cross-domain batch: neither preempts),
+  // RESOURCE_EXHAUSTED (quota; or no domain could hold it even with its spot instances gone).
+  // Cost: see preemption_policy.h; allocates only past 18 victims.
+  absl::StatusOr<PreemptionPlan> PlanPreemption(const BatchRequest& request,
+                                                const PlanConstraints& constraints,
+                                                int64_t now_micros) const;
+  absl::StatusOr<PreemptionPlan> PlanPreemption(const SingleRequest& request,
+                                                const PlanConstraints& constraints,
+                                                int64_t now_micros) const;
+  // Marks the plan's victims preempted: they keep their machines until released (PlanRelease),
+  // but no later preemption counts on them. REQUIRES: planned against the current state.
+  // Journaled; cannot fail.
+  void MarkPreempted(const PreemptionPlan& plan);
+  // Spot-held machines of type t a preemption could free, in total and in domain d. O(1).
+  int64_t ReclaimableMachines(TypeIndex t) const;
+  int DomainReclaimableMachines(TypeIndex t, DomainIndex d) const;
 
   // ---------------------------------------------------------------- Undo journal
   // Mark() then RollbackTo(mark) restores exactly the state at Mark() (records, indexes,
@@ -275,6 +301,10 @@ class Allocator {
                              Placement* out) const;
   absl::Status PlanSingleInto(const SingleRequest& request, const PlanConstraints& constraints,
                               Placement* out) const;
+  absl::Status PlanPreemptionInto(TenantIndex tenant, TypeIndex type, int k, bool spot,
+                                  int64_t requested_gpus, const PlacementScope& scope,
+                                  const PlanConstraints& constraints, int64_t now_micros,
+                                  PreemptionPlan* out) const;
   absl::Status PlanReleaseInto(absl::Span<const InstanceHandle> instances,
                                bool machine_health_issue, ReleasePlan* out) const;
   absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;

@@ -22,6 +22,9 @@ InstanceClaim ToClaim(const FleetState& s, const ClaimRecord& record) {
   if (record.batch != kNoIndex) claim.batch_id = s.batches[record.batch].id;
   for (PartitionIndex p : record.partitions) claim.nvlink_partition_ids.push_back(s.partitions[p].id);
   claim.topology_optimized = record.topology_optimized;
+  claim.spot = record.spot;
+  claim.preempted = record.preempted;
+  claim.started_micros = record.started_micros;
   return claim;
 }
 

@@ -92,6 +92,12 @@ void Allocator::Undo() {
       s.batch_slots.Unrelease(i);
       s.batches[i].live = true;
       break;
+    case UndoKind::kClaimPreempted: {
+      const MachineRecord& machine = s.machines[s.claims[i].machine];
+      s.SetPreempted(i, false);
+      s.SyncCell(machine.type, machine.domain);
+      break;
+    }
   }
 }
 
@@ -179,6 +185,9 @@ absl::StatusOr<InstanceHandle> Allocator::RestoreInstance(const InstanceClaim& c
   record.gpu_count = gpus;
   record.whole_machine = claim.whole_machine;
   record.topology_optimized = claim.topology_optimized;
+  record.spot = claim.spot;
+  record.preempted = claim.spot && claim.preempted;
+  record.started_micros = claim.started_micros;
   record.partitions = partitions;
   s.AttachClaim(c);
   s.SyncCell(type, machine.domain);

@@ -73,6 +73,7 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   ts.cells.resize(domains.size());
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
+  ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
   for (TenantRecord& tenant : tenants) {
     tenant.max_machines.push_back(0);
     tenant.used_gpus.push_back(0);
@@ -105,6 +106,7 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
       uint32_t capacity = std::max<uint32_t>(64, needed * 2);
       ts.best_fit.Reserve(capacity);
       ts.granular.Reserve(capacity);
+      ts.reclaim.Reserve(capacity);
     }
   }
   return d;
@@ -208,6 +210,11 @@ void FleetState::AddContribution(MachineIndex m) {
     if (cell.granular_hist[f]++ == 0) cell.granular_bits |= 1u << f;
     ts.free_gpus += f;
   }
+  if (rec.reclaimable()) {
+    ++cell.reclaimable;
+    cell.reclaim_mask.Set(rec.position);
+    ++ts.reclaimable_machines;
+  }
 }
 
 void FleetState::RemoveContribution(MachineIndex m) {
@@ -226,6 +233,11 @@ void FleetState::RemoveContribution(MachineIndex m) {
     cell.granular_mask.Reset(rec.position);
     if (--cell.granular_hist[f] == 0) cell.granular_bits &= ~(1u << f);
     ts.free_gpus -= f;
+  }
+  if (rec.reclaimable()) {
+    --cell.reclaimable;
+    cell.reclaim_mask.Reset(rec.position);
+    --ts.reclaimable_machines;
   }
 }
 
@@ -255,6 +267,17 @@ void FleetState::ChangeContribution(const MachineRecord& rec, Contribution befor
     }
     ts.free_gpus += new_f - old_f;
   }
+  bool reclaimable = rec.reclaimable();
+  if (reclaimable != before.reclaimable) {
+    int32_t delta = reclaimable ? 1 : -1;
+    cell.reclaimable += delta;
+    ts.reclaimable_machines += delta;
+    if (reclaimable) {
+      cell.reclaim_mask.Set(rec.position);
+    } else {
+      cell.reclaim_mask.Reset(rec.position);
+    }
+  }
 }
 
 void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
@@ -270,6 +293,10 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
   if (cell.indexed_free != cell.free) {
     ts.best_fit.Update(d, cell.indexed_free, cell.free);
     cell.indexed_free = cell.free;
+  }
+  if (int32_t reach = cell.Reach(); reach != cell.indexed_reach) {
+    ts.reclaim.Update(d, cell.indexed_reach, reach);
+    cell.indexed_reach = reach;
   }
   bool fully_free = cell.FullyFree();
   if (fully_free != cell.indexed_fully_free) {
@@ -304,6 +331,7 @@ void FleetState::HoldMachineInPlace(ClaimIndex c, const ClaimRecord& claim,
   Contribution before = ContributionOf(machine);
   if (claim.whole_machine) {
     machine.whole_claim = c;
+    machine.spot_whole = claim.Reclaimable();
   } else {
     machine.granular_gpus += claim.gpu_count;
     ++machine.granular_claims;
@@ -315,10 +343,20 @@ void FleetState::UnholdMachineInPlace(const ClaimRecord& claim, MachineRecord& m
   Contribution before = ContributionOf(machine);
   if (claim.whole_machine) {
     machine.whole_claim = kNoIndex;
+    machine.spot_whole = false;
   } else {
     machine.granular_gpus -= claim.gpu_count;
     --machine.granular_claims;
   }
+  ChangeContribution(machine, before);
+}
+
+void FleetState::SetPreempted(ClaimIndex c, bool preempted) {
+  ClaimRecord& claim = claims[c];
+  MachineRecord& machine = machines[claim.machine];
+  Contribution before = ContributionOf(machine);
+  claim.preempted = preempted;
+  if (claim.whole_machine && machine.whole_claim == c) machine.spot_whole = claim.Reclaimable();
   ChangeContribution(machine, before);
 }
 

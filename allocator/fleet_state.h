@@ -79,6 +79,8 @@ struct MachineRecord {
   ClaimIndex whole_claim = kNoIndex;  // the whole-machine instance holding it
   int32_t granular_gpus = 0;          // GPUs held by GPU-granular instances
   int32_t granular_claims = 0;        // how many GPU-granular instances
+  // Held whole by a spot instance no preemption has chosen yet (ClaimRecord::Reclaimable).
+  bool spot_whole = false;
 
   bool ready() const { return spec.state == MachineState::kReady; }
   bool held() const { return whole_claim != kNoIndex || granular_claims > 0; }
@@ -88,6 +90,10 @@ struct MachineRecord {
   int32_t free_gpus() const {
     return ready() && whole_claim == kNoIndex ? spec.gpu_count - granular_gpus : 0;
   }
+  // A preemption could free it: READY and held whole by a spot instance not yet preempted.
+  // (GPU-granular spot instances are never preempted: nothing here lists a machine's
+  // GPU-granular holders.)
+  bool reclaimable() const { return spot_whole && ready(); }
 };
 
 struct TenantRecord {
@@ -108,7 +114,17 @@ struct ClaimRecord {
   bool whole_machine = true;
   bool topology_optimized = true;
   bool live = false;
+  bool spot = false;
+  bool preempted = false;     // chosen as a victim (Allocator::MarkPreempted)
+  int64_t started_micros = 0;
+  // The live claims of one batch form a doubly linked list (BatchRecord::first_claim), kept
+  // by Attach/Detach, so a spot batch spanning domains can be evicted whole.
+  ClaimIndex batch_prev = kNoIndex;
+  ClaimIndex batch_next = kNoIndex;
   absl::InlinedVector<PartitionIndex, 2> partitions;
+
+  // Holding its machine whole, a preemption may evict it.
+  bool Reclaimable() const { return spot && !preempted && whole_machine; }
 };
 
 // The instances one Apply (or RestoreInstance with one batch_id) created together. Lives
@@ -116,6 +132,8 @@ struct ClaimRecord {
 struct BatchRecord {
   std::string id;           // the caller's batch id; the slot's buffer is reused
   int32_t live_claims = 0;  // maintained by FleetState::CountClaims
+  int64_t gpus = 0;         // GPUs its live claims hold (CountClaims)
+  ClaimIndex first_claim = kNoIndex;  // its live claims, linked through ClaimRecord
   bool live = false;
 };
 
@@ -133,14 +151,20 @@ struct DomainCell {
   SmallBitset granular_mask;     // positions of machines with free GPUs (READY, not whole)
   std::array<uint16_t, kMaxGpusPerMachine + 1> granular_hist{};  // machines by free GPUs
   uint32_t granular_bits = 0;    // bit f <=> granular_hist[f] > 0
+  int32_t reclaimable = 0;       // MachineRecord::reclaimable
+  SmallBitset reclaim_mask;      // their positions
 
   // What the per-type indexes reflect; SyncCell moves them to the values above.
   int32_t indexed_total = 0;
   int32_t indexed_free = 0;
   bool indexed_fully_free = false;
   uint32_t indexed_granular_bits = 0;
+  int32_t indexed_reach = 0;
 
   bool FullyFree() const { return total > 0 && free == total; }
+  // What a strict preemptor could have here: free plus reclaimable machines, or 0 when
+  // nothing is reclaimable (such a domain needs no preemption, or cannot be helped by one).
+  int32_t Reach() const { return reclaimable > 0 ? free + reclaimable : 0; }
 };
 
 // Per instance type: cells by domain plus the indexes over them.
@@ -148,6 +172,9 @@ struct TypeState {
   std::vector<DomainCell> cells;  // by DomainIndex
   BestFitDomainIndex best_fit;
   GpuGranularIndex granular;
+  // Domains with a reclaimable machine, bucketed by DomainCell::Reach (preemption_policy.h).
+  BestFitDomainIndex reclaim;
+  int64_t reclaimable_machines = 0;
   int64_t total_machines = 0;
   int64_t free_machines = 0;
   int64_t free_gpus = 0;
@@ -169,6 +196,7 @@ struct PlacementScope {
   // Any order, duplicates allowed. Never chosen, except that a GPU-granular single may take
   // a machine there that is already partly held (gpu_granular_policy.h).
   absl::Span<const DomainIndex> excluded;
+  DomainIndex pinned = kNoIndex;                 // PlanConstraints::pinned_domain
 };
 
 // Where a single-domain placement may go, once the scope is resolved to domains.
@@ -189,6 +217,7 @@ struct FreeMachineRun {
   explicit FreeMachineRun(bool taking) : taking(taking) {}
 
   bool taking;  // true: taken whole (Apply); false: given back (release)
+  bool spot = false;  // by reclaimable claims (ClaimRecord::Reclaimable): count them too
   TypeIndex type = kNoIndex;
   DomainIndex domain = kNoIndex;
   int32_t gpus = 0;
@@ -251,9 +280,10 @@ class FleetState {
   struct Contribution {
     bool free_whole;
     int32_t free_gpus;
+    bool reclaimable;
   };
   static Contribution ContributionOf(const MachineRecord& rec) {
-    return {rec.free_whole(), rec.free_gpus()};
+    return {rec.free_whole(), rec.free_gpus(), rec.reclaimable()};
   }
   void ChangeContribution(const MachineRecord& rec, Contribution before);
   void SyncCell(TypeIndex t, DomainIndex d);
@@ -271,6 +301,8 @@ class FleetState {
     BatchRecord& batch = batches[b];
     batch.id.assign(id.data(), id.size());  // reuses the slot's buffer: no allocation
     batch.live_claims = 0;
+    batch.gpus = 0;
+    batch.first_claim = kNoIndex;
     batch.live = true;
     return b;
   }
@@ -302,8 +334,16 @@ class FleetState {
                       int64_t gpus) {
     tenants[tenant].used_gpus[type] += gpus;
     live_claims += n;
-    return batch == kNoIndex ? -1 : (batches[batch].live_claims += n);
+    if (batch == kNoIndex) return -1;
+    batches[batch].gpus += gpus;
+    return batches[batch].live_claims += n;
   }
+  // The batch's list of live claims (ClaimRecord::batch_prev / batch_next). O(1).
+  void LinkToBatch(ClaimIndex c, ClaimRecord& claim);   // REQUIRES: claim is claims[c]
+  void UnlinkFromBatch(const ClaimRecord& claim);
+  // A live claim, not yet preempted, is chosen as a victim (or, undo: no longer). Keeps the
+  // machine's reclaimable contribution; caller then SyncCells the domain.
+  void SetPreempted(ClaimIndex c, bool preempted);
   // Live partition counts of the claim's partitions in domain d move by delta.
   void CountPartitions(const ClaimRecord& claim, DomainIndex d, int32_t delta);
 
@@ -347,7 +387,7 @@ class FleetState {
  private:
   void ResetPositions(DomainIndex d);
   void SyncDomain(DomainIndex d, TypeIndex also);
-  void AddToRun(const MachineRecord& rec, FreeMachineRun* run);
+  void AddToRun(const MachineRecord& rec, bool spot, FreeMachineRun* run);
   // Hold/UnholdMachine's other cases (GPU-granular claims, machines not READY).
   void HoldMachineInPlace(ClaimIndex c, const ClaimRecord& claim, MachineRecord& machine);
   void UnholdMachineInPlace(const ClaimRecord& claim, MachineRecord& machine);
@@ -356,13 +396,15 @@ class FleetState {
 // ---- The per-instance hot path, inline so Apply and ReleaseClaims pay no calls (the
 // general cases, for drained machines and GPU-granular claims, are in the .cc) ----
 
-inline void FleetState::AddToRun(const MachineRecord& rec, FreeMachineRun* run) {
+inline void FleetState::AddToRun(const MachineRecord& rec, bool spot, FreeMachineRun* run) {
   int32_t gpus = rec.spec.gpu_count;  // all free: nothing else holds it
-  if (rec.domain != run->domain || rec.type != run->type || gpus != run->gpus) {
+  if (rec.domain != run->domain || rec.type != run->type || gpus != run->gpus ||
+      spot != run->spot) {
     FlushRun(run);
     run->type = rec.type;
     run->domain = rec.domain;
     run->gpus = gpus;
+    run->spot = spot;
   }
   run->positions.Set(rec.position);
   ++run->count;
@@ -382,6 +424,11 @@ inline void FleetState::FlushRun(FreeMachineRun* run) {
     cell.granular_mask.ResetAll(run->positions);
     hist = static_cast<uint16_t>(hist - run->count);
     if (hist == 0) cell.granular_bits &= ~bit;
+    if (run->spot) {
+      cell.reclaimable += run->count;
+      ts.reclaimable_machines += run->count;
+      cell.reclaim_mask.SetAll(run->positions);
+    }
   } else {
     cell.free += run->count;
     ts.free_machines += run->count;
@@ -390,6 +437,11 @@ inline void FleetState::FlushRun(FreeMachineRun* run) {
     cell.granular_mask.SetAll(run->positions);
     hist = static_cast<uint16_t>(hist + run->count);
     cell.granular_bits |= bit;
+    if (run->spot) {
+      cell.reclaimable -= run->count;
+      ts.reclaimable_machines -= run->count;
+      cell.reclaim_mask.ResetAll(run->positions);
+    }
   }
   run->count = 0;
   run->positions.Clear();
@@ -401,7 +453,8 @@ inline void FleetState::HoldMachine(ClaimIndex c, const ClaimRecord& claim,
   if (claim.whole_machine && machine.free_whole()) {
     assert(machine.granular_gpus == 0);
     machine.whole_claim = c;
-    AddToRun(machine, run);
+    machine.spot_whole = claim.Reclaimable();
+    AddToRun(machine, machine.spot_whole, run);
   } else {
     FlushRun(run);
     HoldMachineInPlace(c, claim, machine);
@@ -415,8 +468,10 @@ inline void FleetState::UnholdMachine(ClaimIndex c, const ClaimRecord& claim,
   if (claim.whole_machine && machine.ready()) {
     // Held whole, so by invariant 1 nothing else holds it: it becomes free.
     assert(machine.whole_claim == c && machine.granular_claims == 0);
+    bool spot = machine.spot_whole;
     machine.whole_claim = kNoIndex;
-    AddToRun(machine, run);
+    machine.spot_whole = false;
+    AddToRun(machine, spot, run);
   } else {
     FlushRun(run);
     UnholdMachineInPlace(claim, machine);
@@ -430,6 +485,7 @@ inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
   HoldMachine(c, claim, machine, &run);
   FlushRun(&run);
   CountClaims(claim.tenant, claim.type, claim.batch, +1, claim.gpu_count);
+  if (claim.batch != kNoIndex) LinkToBatch(c, claim);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
   claim.live = true;
 }
@@ -441,8 +497,26 @@ inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
   UnholdMachine(c, claim, machine, &run);
   FlushRun(&run);
   CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
+  if (claim.batch != kNoIndex) UnlinkFromBatch(claim);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
   claim.live = false;
+}
+
+inline void FleetState::LinkToBatch(ClaimIndex c, ClaimRecord& claim) {
+  BatchRecord& batch = batches[claim.batch];
+  claim.batch_prev = kNoIndex;
+  claim.batch_next = batch.first_claim;
+  if (batch.first_claim != kNoIndex) claims[batch.first_claim].batch_prev = c;
+  batch.first_claim = c;
+}
+
+inline void FleetState::UnlinkFromBatch(const ClaimRecord& claim) {
+  if (claim.batch_prev != kNoIndex) {
+    claims[claim.batch_prev].batch_next = claim.batch_next;
+  } else {
+    batches[claim.batch].first_claim = claim.batch_next;
+  }
+  if (claim.batch_next != kNoIndex) claims[claim.batch_next].batch_prev = claim.batch_prev;
 }
 
 }  // namespace nvlsched::allocator

@@ -145,7 +145,7 @@ int MostFreeGpusOnPartlyHeld(const FleetState& state, TypeIndex t, DomainIndex d
 
 absl::Status PlaceGpuGranular(const FleetState& state, TypeIndex t, int g,
                               const PlacementScope& scope, Placement* out) {
-  AffinityDomains affinity = FindAffinityDomains(state, scope.partitions);
+  AffinityDomains affinity = ScopeAffinity(state, scope);
   DomainFilter filter{scope.site, affinity, scope.excluded};
   MachineIndex chosen = affinity.empty() ? BestFromIndex(state, t, g, filter)
                                          : BestAmong(state, t, g, filter);

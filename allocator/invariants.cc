@@ -26,6 +26,7 @@ absl::Status Mismatch(absl::string_view what, int64_t indexed, int64_t recount) 
 absl::Status CheckClaimsAndMachines(const FleetState& s) {
   std::vector<Holdings> holdings(s.machines.size());
   std::vector<int32_t> batch_claims(s.batches.size());
+  std::vector<int64_t> batch_gpus(s.batches.size());
   int64_t live_claims = 0;
   for (ClaimIndex c = 0; c < s.claims.size(); ++c) {
     const ClaimRecord& claim = s.claims[c];
@@ -45,6 +46,11 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
                                                 " belongs to a batch that has ended"));
       }
       ++batch_claims[claim.batch];
+      batch_gpus[claim.batch] += claim.gpu_count;
+    }
+    if (claim.preempted && !claim.spot) {
+      return absl::InternalError(absl::StrCat("instance ", s.InstanceName(c),
+                                              " is preempted but was never spot"));
     }
     Holdings& h = holdings[claim.machine];
     if (claim.whole_machine) {
@@ -69,6 +75,24 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
       return absl::InternalError(
           absl::StrCat("invariant 4: batch ", batch.id, " is live but has no instances"));
     }
+    if (batch.gpus != batch_gpus[b]) {
+      return Mismatch(absl::StrCat("the GPUs of batch ", batch.id), batch.gpus, batch_gpus[b]);
+    }
+    // Its list of claims: exactly its live claims, linked both ways.
+    int32_t listed = 0;
+    ClaimIndex prev = kNoIndex;
+    for (ClaimIndex c = batch.first_claim; c != kNoIndex; c = s.claims[c].batch_next) {
+      if (c >= s.claims.size() || !s.claims[c].live || s.claims[c].batch != b ||
+          s.claims[c].batch_prev != prev || ++listed > batch_claims[b]) {
+        return absl::InternalError(absl::StrCat("invariant 4: the list of instances of batch ",
+                                                batch.id, " is broken at ", s.InstanceName(c)));
+      }
+      prev = c;
+    }
+    if (listed != batch_claims[b]) {
+      return Mismatch(absl::StrCat("the listed instances of batch ", batch.id), listed,
+                      batch_claims[b]);
+    }
   }
   int64_t live_machines = 0;
   for (MachineIndex m = 0; m < s.machines.size(); ++m) {
@@ -92,8 +116,9 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
           "invariant 1: GPU-granular instances hold ", h.granular_gpus, " GPUs of machine ", id,
           ", which has ", rec.spec.gpu_count));
     }
+    const bool spot_whole = h.first_whole != kNoIndex && s.claims[h.first_whole].Reclaimable();
     if (rec.whole_claim != h.first_whole || rec.granular_gpus != h.granular_gpus ||
-        rec.granular_claims != h.granular_claims) {
+        rec.granular_claims != h.granular_claims || rec.spot_whole != spot_whole) {
       return absl::InternalError(absl::StrCat("invariant 4: the holdings recorded on machine ", id,
                                               " disagree with its instances"));
     }
@@ -147,6 +172,10 @@ DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
       ++cell.granular_hist[f];
       cell.granular_bits |= 1u << f;
     }
+    if (rec.reclaimable()) {
+      ++cell.reclaimable;
+      cell.reclaim_mask.Set(rec.position);
+    }
   }
   return cell;
 }
@@ -169,6 +198,7 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   const std::string& type = s.TypeName(t);
   TypeState totals;  // recounted per-type counters
   int64_t domains_with_free = 0;
+  int64_t domains_with_reach = 0;
   std::array<int64_t, kMaxGpusPerMachine + 1> granular_members[2] = {};
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
     const DomainCell& cell = ts.cells[d];
@@ -191,6 +221,20 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
       return absl::InternalError(
           absl::StrCat("invariant 4: the free-GPU counts of ", where, " disagree with a recount"));
     }
+    if (cell.reclaimable != want.reclaimable || cell.reclaim_mask != want.reclaim_mask ||
+        cell.indexed_reach != want.Reach()) {
+      return Mismatch(absl::StrCat("the reclaimable (spot-held) count of ", where),
+                      cell.reclaimable, want.reclaimable);
+    }
+    if (want.Reach() > 0) {
+      ++domains_with_reach;
+      if (!ts.reclaim.Bucket(want.Reach()).Contains(d)) {
+        return absl::InternalError(absl::StrCat("invariant 4: domain ", s.DomainName(d),
+                                                " is not in the preemption index bucket ",
+                                                want.Reach(), " of ", type));
+      }
+    }
+    totals.reclaimable_machines += want.reclaimable;
     bool fully_free = want.FullyFree();
     if (cell.indexed_fully_free != fully_free) {
       return Mismatch(absl::StrCat("'fully free' of ", where), cell.indexed_fully_free, fully_free);
@@ -226,6 +270,16 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
       return absl::InternalError(absl::StrCat("invariant 4: the non-empty bucket bitmap of ", type,
                                               " is wrong at ", c, " free"));
     }
+  }
+  int64_t reach_members = 0;
+  for (int c = 1; c <= kMaxMachinesPerDomain; ++c) reach_members += ts.reclaim.Bucket(c).size();
+  if (reach_members != domains_with_reach) {
+    return Mismatch(absl::StrCat("the preemption index size of ", type), reach_members,
+                    domains_with_reach);
+  }
+  if (ts.reclaimable_machines != totals.reclaimable_machines) {
+    return Mismatch(absl::StrCat("reclaimable ", type, " machines"), ts.reclaimable_machines,
+                    totals.reclaimable_machines);
   }
   if (bucket_members != domains_with_free || ts.best_fit.DomainsWithFree().size() != domains_with_free) {
     return Mismatch(absl::StrCat("the number of domains with free ", type, " machines"),

@@ -90,6 +90,13 @@ struct InstanceClaim {
   // instances of a strict batch must lie in one NVLink domain (invariant 2). False for
   // instances of a cross-domain batch. Persist it: CheckInvariants needs it after restart.
   bool topology_optimized = true;
+  // Spot billing (BatchRequest::spot), whether a preemption already chose it as a victim
+  // (Allocator::MarkPreempted: it holds its machine until released, but no other preemptor
+  // may count on it), and when it was placed (Placement::started_micros): what preemption
+  // weighs. Persist all three.
+  bool spot = false;
+  bool preempted = false;
+  int64_t started_micros = 0;
 };
 
 // How a cross-domain batch (topology_optimized = false) spreads over domains.
@@ -108,6 +115,9 @@ struct BatchRequest {
   bool topology_optimized = true;  // all in one NVLink domain
   SpreadPolicy spread_policy = SpreadPolicy::kFill;  // used only when !topology_optimized
   std::vector<std::string> nvlink_partition_ids{};
+  // Billing: a spot batch may be preempted (evicted whole) to make room for an on-demand
+  // request (preemption_policy.h); spot never preempts.
+  bool spot = false;
 };
 
 // One instance: a whole machine (gpu_count = 0) or gpu_count GPUs of one machine.
@@ -117,6 +127,7 @@ struct SingleRequest {
   int32_t gpu_count = 0;  // 0 = whole machine
   std::string site_id{};    // empty = any site
   std::vector<std::string> nvlink_partition_ids{};
+  bool spot = false;        // as BatchRequest::spot
 };
 
 }  // namespace nvlsched::allocator

@@ -41,4 +41,11 @@ std::string DescribeAffinity(const FleetState& state, TypeIndex t,
   return absl::StrJoin(parts, "; ");
 }
 
+AffinityDomains ScopeAffinity(const FleetState& state, const PlacementScope& scope) {
+  if (scope.pinned != kNoIndex && scope.pinned < state.domains.size()) {
+    return AffinityDomains{scope.pinned};
+  }
+  return FindAffinityDomains(state, scope.partitions);
+}
+
 }  // namespace nvlsched::allocator

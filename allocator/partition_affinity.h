@@ -29,6 +29,10 @@ AffinityDomains FindAffinityDomains(const FleetState& state,
 // Operator words for an error: which partition lives in which domain and how much of type
 // t is free there, e.g. "NVLink logical partition p-1 has instances in domain rack-3
 // (2 of 18 gb200-tray machines free, most free GPUs on one machine: 4)".
+// The domains a single-domain placement in `scope` is bound to: its pinned domain if it has
+// one (PlacementScope::pinned), else FindAffinityDomains of its partitions; empty = unbound.
+AffinityDomains ScopeAffinity(const FleetState& state, const PlacementScope& scope);
+
 std::string DescribeAffinity(const FleetState& state, TypeIndex t,
                              absl::Span<const PartitionIndex> partitions,
                              absl::Span<const DomainIndex> domains);

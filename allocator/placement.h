@@ -99,6 +99,11 @@ struct Placement {
   bool topology_optimized = true;
   // Copied from the request (empty on the common path, so no allocation).
   std::vector<std::string> nvlink_partition_ids;
+  // Copied from the request: spot instances may be preempted later.
+  bool spot = false;
+  // When the instances start holding their machines, in the caller's clock (the allocator
+  // has none): set it before Apply. Preemption weighs spot GPU-hours already run from it.
+  int64_t started_micros = 0;
   // Allocator state version the plan was made against; Apply asserts it is still current.
   uint64_t planned_at = 0;
 
@@ -116,6 +121,25 @@ struct ReleasePlan {
   size_t size() const { return claims.size(); }
 };
 
+// What must be evicted for a request that free capacity cannot hold
+// (Allocator::PlanPreemption, preemption_policy.h): whole spot gangs (a spot batch with every
+// one of its instances, wherever they are, or one spot single) whose machines in `domain`,
+// with that domain's free ones, hold the request once they are released.
+struct PreemptionPlan {
+  PreemptionPlan() {}  // as Placement's
+
+  DomainIndex domain = kNoIndex;  // where the request goes once the victims are released
+  // Every instance to evict, gang by gang (in the order chosen), each batch's in claim order.
+  absl::InlinedVector<InstanceHandle, kInlineBatch> victims;
+  int32_t gangs = 0;          // spot batches and spot singles evicted
+  int64_t gpu_seconds = 0;    // spot GPU-seconds the victims had run at plan time
+  int64_t gpus = 0;           // GPUs the victims hold
+  bool own_tenant = false;    // a victim belongs to the requester's own tenant
+  uint64_t planned_at = 0;
+
+  size_t size() const { return victims.size(); }
+};
+
 // What a queued request's plan must respect beyond the request itself (allocator/gang_queue.h):
 // domains reserved for requests ahead of it, and GPUs of quota already committed to the
 // tenant's queued requests (counted with its usage against its quota for the request's type).
@@ -128,9 +152,14 @@ struct ReleasePlan {
 // GPU-granular single may still take a machine there that is already partly held (some GPUs
 // held by GPU-granular instances: not a free machine, so no use to the batch) — never a free
 // machine of the domain.
+//
+// pinned_domain: a request that preempted spot instances (PreemptionPlan) is placed only in
+// the domain its victims are leaving; strict batches and singles then look at that domain
+// alone (cross-domain batches ignore it: they never preempt).
 struct PlanConstraints {
   absl::Span<const DomainIndex> excluded_domains;  // any order; small (a few entries)
   int64_t committed_quota_gpus = 0;
+  DomainIndex pinned_domain = kNoIndex;
 };
 
 // True when d is one of `domains` (a short, unordered list: a linear scan).

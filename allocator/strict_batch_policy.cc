@@ -99,7 +99,7 @@ absl::Status NoDomainError(const FleetState& state, TypeIndex t, int k,
 
 absl::Status PlaceStrictBatch(const FleetState& state, TypeIndex t, int k,
                               const PlacementScope& scope, Placement* out) {
-  AffinityDomains affinity = FindAffinityDomains(state, scope.partitions);
+  AffinityDomains affinity = ScopeAffinity(state, scope);
   DomainFilter filter{scope.site, affinity, scope.excluded};
   DomainIndex chosen;
   if (!affinity.empty()) {

@@ -37,6 +37,7 @@ enum class UndoKind : uint8_t {
   kClaimReleased,   // index: claim       -> take its slot back and attach it again
   kBatchAdded,      // index: batch       -> free its slot (its claims are undone already)
   kBatchReleased,   // index: batch       -> take its slot back (before its last claim)
+  kClaimPreempted,  // index: claim       -> no longer preempted (reclaimable again)
 };
 
 struct UndoRecord {
