@@ -43,9 +43,13 @@ void GangQueue::Insert(const Allocator& allocator, QueuedRequest request) {
   const QueueKey key = QueueKey::Of(request);
   if (by_type_.size() <= entry.type) by_type_.resize(entry.type + 1);
   TypeQueue& q = by_type_[entry.type];
-  BucketsOf(q, entry.shape)[entry.size].insert(key);
+  if (request.pinned_domain != kNoIndex) {
+    pinned_.insert(key);
+  } else {
+    BucketsOf(q, entry.shape)[entry.size].insert(key);
+    if (request.is_batch) batches_.insert(key);
+  }
   ++q.size;
-  if (request.is_batch) batches_.insert(key);
   deadlines_.insert({request.deadline_micros, request.sequence});
   ++count_by_priority_[request.priority];
   queued_gpus_[{entry.tenant, entry.type}] += request.gpus;
@@ -63,12 +67,16 @@ std::optional<QueuedRequest> GangQueue::Remove(uint64_t sequence) {
   assert(it != entries_.end());
   Entry& entry = it->second;
   TypeQueue& q = by_type_[entry.type];
-  auto& buckets = BucketsOf(q, entry.shape);
-  auto bucket = buckets.find(entry.size);
-  bucket->second.erase(key);
-  if (bucket->second.empty()) buckets.erase(bucket);
+  if (entry.request.pinned_domain != kNoIndex) {
+    pinned_.erase(key);
+  } else {
+    auto& buckets = BucketsOf(q, entry.shape);
+    auto bucket = buckets.find(entry.size);
+    bucket->second.erase(key);
+    if (bucket->second.empty()) buckets.erase(bucket);
+    if (entry.request.is_batch) batches_.erase(key);
+  }
   --q.size;
-  if (entry.request.is_batch) batches_.erase(key);
   deadlines_.erase({entry.request.deadline_micros, sequence});
   auto p = count_by_priority_.find(entry.request.priority);
   if (--p->second == 0) count_by_priority_.erase(p);
@@ -113,7 +121,7 @@ absl::InlinedVector<DomainIndex, 8> GangQueue::ExclusionsForNew(int32_t priority
   absl::InlinedVector<DomainIndex, 8> out;
   const QueueKey arriving{-priority, std::numeric_limits<uint64_t>::max()};
   for (const Reservation& r : reservations_) {
-    if (r.key < arriving) out.insert(out.end(), r.domains.begin(), r.domains.end());
+    if (r.pinned || r.key < arriving) out.insert(out.end(), r.domains.begin(), r.domains.end());
   }
   return out;
 }
@@ -192,6 +200,7 @@ absl::Status GangQueue::Plan(const Allocator& allocator, const Entry& entry,
   PlanConstraints constraints;
   constraints.excluded_domains = excluded;
   constraints.committed_quota_gpus = QueuedGpus(entry.tenant, entry.type) - entry.request.gpus;
+  constraints.pinned_domain = entry.request.pinned_domain;
   absl::StatusOr<Placement> plan =
       entry.request.is_batch ? allocator.PlanBatch(entry.request.batch, constraints)
                              : allocator.PlanSingle(entry.request.single, constraints);
@@ -215,6 +224,28 @@ size_t GangQueue::Schedule(const Allocator& allocator, int64_t now_micros, Sink&
   absl::InlinedVector<DomainIndex, 8> excluded;
   std::optional<QueueKey> cursor;
   size_t placed = 0;
+  // Pinned requests first: placed in their domain, or it is reserved for them.
+  // (btree iterators do not survive an erase: each step looks the next key up.)
+  for (std::optional<QueueKey> after;;) {
+    auto it = after ? pinned_.upper_bound(*after) : pinned_.begin();
+    if (it == pinned_.end()) break;
+    const QueueKey key = *it;
+    after = key;
+    const Entry& entry = entries_.at(key);
+    Placement placement;
+    if (Plan(allocator, entry, {}, &placement).ok()) {
+      placement.started_micros = now_micros;
+      std::optional<QueuedRequest> request = Remove(key.sequence);
+      sink.Placed(*request, placement);
+      ++placed;
+      continue;
+    }
+    const DomainIndex d = entry.request.pinned_domain;
+    excluded.push_back(d);
+    Reservation r{key.sequence, key, entry.type, {d}};
+    r.pinned = true;
+    reservations_.push_back(std::move(r));
+  }
   auto reserve = [&](const QueueKey& key) {
     ++holders_considered;
     const Entry& holder = entries_.at(key);
@@ -239,6 +270,7 @@ size_t GangQueue::Schedule(const Allocator& allocator, int64_t now_micros, Sink&
       absl::Status planned = Plan(allocator, entry, excluded, &placement);
       cursor = *candidate;
       if (planned.ok()) {
+        placement.started_micros = now_micros;
         std::optional<QueuedRequest> request = Remove(candidate->sequence);
         sink.Placed(*request, placement);
         ++placed;

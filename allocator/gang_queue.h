@@ -22,6 +22,10 @@
 //      by GPU-granular instances), never a free one (placement.h, PlanConstraints). The
 //      reservation holds the domain's free machines, and those that become free, for the
 //      holder; a partly held machine is not one it could take.
+// Before all this, requests pinned to a domain (preemptors, QueuedRequest::pinned_domain) are
+// visited in queue order: each is placed in its domain if it fits there now, and otherwise
+// that domain is reserved for it against every other request (queued or new, whatever its
+// priority): its spot victims were evicted to make room for it.
 // Reservations are recomputed by every pass from the queue and the fleet alone, so the same
 // queue on the same fleet always has the same reservations (after a restart too).
 //
@@ -65,6 +69,10 @@ struct QueuedRequest {
   BatchRequest batch{};           // when is_batch
   SingleRequest single{};         // when !is_batch
   int64_t gpus = 0;               // quota GPUs it holds while queued
+  // A request that preempted spot instances (Allocator::PlanPreemption) waits for the domain
+  // its victims are leaving: it is placed there and nowhere else, and that domain is
+  // reserved for it ahead of every other request (see Schedule). kNoIndex: not pinned.
+  DomainIndex pinned_domain = kNoIndex;
 };
 
 // The order of the queue: priority descending, then sequence ascending.
@@ -88,6 +96,7 @@ struct Reservation {
   QueueKey key{};
   TypeIndex type = kNoIndex;
   absl::InlinedVector<DomainIndex, 2> domains;  // reserved whole, for its type
+  bool pinned = false;  // a preemptor's domain: reserved against every request, new or queued
 };
 
 class GangQueue {
@@ -206,7 +215,8 @@ class GangQueue {
   absl::btree_map<QueueKey, Entry> entries_;
   absl::flat_hash_map<uint64_t, QueueKey> key_of_;
   std::vector<TypeQueue> by_type_;  // indexed by TypeIndex
-  KeySet batches_;                  // every waiting batch (the holders are among the first)
+  KeySet batches_;                  // every waiting batch not pinned (holders come from here)
+  KeySet pinned_;                   // requests pinned to a domain (not in by_type_/batches_)
   absl::btree_set<std::pair<int64_t, uint64_t>> deadlines_;  // (deadline, sequence)
   absl::btree_map<int32_t, size_t> count_by_priority_;
   absl::flat_hash_map<std::pair<TenantIndex, TypeIndex>, int64_t> queued_gpus_;

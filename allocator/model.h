@@ -33,6 +33,7 @@ struct InstanceType {
   int64_t gpu_memory_mib = 0;
   int64_t price_per_hour_micros = 0;  // per machine, in micro-units of the currency
   std::string interconnect{};           // e.g. "nvlink5"
+  int64_t spot_price_per_hour_micros = 0;  // 0: not sold as spot
 };
 
 // One NVLink domain (an NVL72 rack, or racks cabled into one fabric).

@@ -61,7 +61,7 @@ void ReadInstanceTypes(SQLite::Database& db, LoadedState& state) {
   state.instance_types.reserve(CountRows(db, "instance_types"));
   SQLite::Statement q(db, R"sql(
       SELECT id, name, gpu_model, gpus_per_machine, gpu_memory_mib, price_per_hour_micros,
-             interconnect
+             interconnect, spot_price_per_hour_micros
       FROM instance_types ORDER BY rowid)sql");
   while (q.executeStep()) {
     InstanceTypeRow& row = state.instance_types.emplace_back();
@@ -72,6 +72,7 @@ void ReadInstanceTypes(SQLite::Database& db, LoadedState& state) {
     row.gpu_memory_mib = q.getColumn(4).getInt64();
     row.price_per_hour_micros = q.getColumn(5).getInt64();
     row.interconnect = Text(q.getColumn(6));
+    row.spot_price_per_hour_micros = q.getColumn(7).getInt64();
   }
 }
 

@@ -41,13 +41,15 @@ int64_t Run(SQLite::Statement& stmt) {
 RowWriter::RowWriter(SQLite::Database& db)
     : upsert_instance_type_(db, R"sql(
         INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
-                                    price_per_hour_micros, interconnect)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                    price_per_hour_micros, interconnect,
+                                    spot_price_per_hour_micros)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
         ON CONFLICT (id) DO UPDATE SET
           name = excluded.name, gpu_model = excluded.gpu_model,
           gpus_per_machine = excluded.gpus_per_machine, gpu_memory_mib = excluded.gpu_memory_mib,
           price_per_hour_micros = excluded.price_per_hour_micros,
-          interconnect = excluded.interconnect)sql"),
+          interconnect = excluded.interconnect,
+          spot_price_per_hour_micros = excluded.spot_price_per_hour_micros)sql"),
       upsert_domain_(db, R"sql(
         INSERT INTO domains (id, name, site_id) VALUES (?1, ?2, ?3)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id)sql"),
@@ -133,6 +135,7 @@ int64_t RowWriter::UpsertInstanceType(const InstanceTypeRow& row) {
   s.bind(5, row.gpu_memory_mib);
   s.bind(6, row.price_per_hour_micros);
   BindText(s, 7, row.interconnect);
+  s.bind(8, row.spot_price_per_hour_micros);
   return Run(s);
 }
 

@@ -6,9 +6,9 @@ namespace nvlsched::store {
 
 bool operator==(const InstanceTypeRow& a, const InstanceTypeRow& b) {
   return std::tie(a.id, a.name, a.gpu_model, a.gpus_per_machine, a.gpu_memory_mib,
-                  a.price_per_hour_micros, a.interconnect) ==
+                  a.price_per_hour_micros, a.interconnect, a.spot_price_per_hour_micros) ==
          std::tie(b.id, b.name, b.gpu_model, b.gpus_per_machine, b.gpu_memory_mib,
-                  b.price_per_hour_micros, b.interconnect);
+                  b.price_per_hour_micros, b.interconnect, b.spot_price_per_hour_micros);
 }
 
 bool operator==(const DomainRow& a, const DomainRow& b) {

@@ -25,6 +25,7 @@ struct InstanceTypeRow {
   int64_t gpu_memory_mib = 0;
   int64_t price_per_hour_micros = 0;
   std::string interconnect;
+  int64_t spot_price_per_hour_micros = 0;  // 0: not sold as spot (schema v4)
 };
 
 struct DomainRow {

@@ -128,6 +128,12 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 4: the spot price of an instance type (0: not sold as spot).
+constexpr char kSchemaV4[] = R"sql(
+ALTER TABLE instance_types ADD COLUMN spot_price_per_hour_micros INTEGER NOT NULL DEFAULT 0
+  CHECK (spot_price_per_hour_micros >= 0);
+)sql";
+
 // Version 3: the tenant's scheduling priority (queued requests of higher priority go first).
 // Tenants stored before it get the default, 0.
 constexpr char kSchemaV3[] = R"sql(
@@ -140,6 +146,8 @@ constexpr Migration kMigrations[] = {
      kSchemaV1},
     {2, "event log (EventService)", kSchemaV2},
     {3, "tenant scheduling priority (tenants.priority, default 0)", kSchemaV3},
+    {4, "spot price of instance types (instance_types.spot_price_per_hour_micros, default 0)",
+     kSchemaV4},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

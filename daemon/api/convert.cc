@@ -51,6 +51,7 @@ allocator::InstanceType ToCore(const v1::InstanceType& p) {
   c.gpu_memory_mib = p.gpu_memory_mib();
   c.price_per_hour_micros = PriceToMicros(p.price_per_hour());
   c.interconnect = p.interconnect();
+  c.spot_price_per_hour_micros = PriceToMicros(p.spot_hourly_price());
   return c;
 }
 
@@ -63,6 +64,7 @@ v1::InstanceType ToProto(const allocator::InstanceType& c) {
   p.set_gpu_memory_mib(c.gpu_memory_mib);
   p.set_price_per_hour(PriceFromMicros(c.price_per_hour_micros));
   p.set_interconnect(c.interconnect);
+  p.set_spot_hourly_price(PriceFromMicros(c.spot_price_per_hour_micros));
   return p;
 }
 

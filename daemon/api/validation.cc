@@ -258,6 +258,15 @@ void CheckIdRequest(FieldViolations& violations, absl::string_view org, absl::st
 
 }  // namespace
 
+// billing_mode: one of the enum's values (UNSPECIFIED means ON_DEMAND).
+static void CheckBillingMode(FieldViolations& violations, int value) {
+  if (!v1::BillingMode_IsValid(value)) {
+    violations.Add("billing_mode",
+                   absl::StrCat("billing_mode must be BILLING_MODE_ON_DEMAND or BILLING_MODE_SPOT "
+                                "(or absent: on-demand), got ", value));
+  }
+}
+
 absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesRequest& request,
                                                  const ValidationContext& context) {
   FieldViolations violations;
@@ -314,6 +323,7 @@ absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesR
                                 " the batch stays in one NVLink domain: remove spread_policy or "
                                 "set topology_optimized to false"));
   }
+  CheckBillingMode(violations, request.billing_mode());
   CheckRequestId(violations, "request_id", request.request_id());
   return violations.ToStatus("BatchCreateInstancesRequest");
 }
@@ -342,6 +352,7 @@ absl::Status ValidateCreateInstanceRequest(const v1::CreateInstanceRequest& requ
   }
   CheckLabels(violations, "labels", request.labels());
   if (request.has_site_id()) CheckOptionalUuid(violations, "site_id", request.site_id());
+  CheckBillingMode(violations, request.billing_mode());
   if (request.has_max_price_per_hour() &&
       !(std::isfinite(request.max_price_per_hour()) && request.max_price_per_hour() >= 0)) {
     violations.Add("max_price_per_hour",

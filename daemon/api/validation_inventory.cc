@@ -134,6 +134,7 @@ void CheckFleet(FieldViolations& violations, const std::string& prefix, const v1
                        " must be the MiB of one GPU, 0 or more, got ", type.gpu_memory_mib()));
     }
     CheckPrice(violations, Child(path, "price_per_hour"), type.price_per_hour());
+    CheckPrice(violations, Child(path, "spot_hourly_price"), type.spot_hourly_price());
     CheckMaxLength(violations, Child(path, "interconnect"), type.interconnect(),
                    kMaxTypeNameLength);
     if (IsUuid(type.id())) {

@@ -18,6 +18,7 @@ struct SiteCapacity {
   int32_t largest_strict_batch = 0;
   int32_t fully_free_domains = 0;
   int64_t stranded_machines = 0;
+  int64_t spot_machines = 0;  // held by spot instances an on-demand request could preempt
 };
 
 // The type's capacity per site, sites in the order their first domain was added.
@@ -36,6 +37,8 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
           domain.free_gpus -= domain.free_machines * type.gpus_per_machine;
           domain.free_machines = 0;
         }
+        const int spot =
+            alloc.DomainReclaimableMachines(type_index, alloc.DomainIndexOf(domain.domain_id));
         const allocator::Domain* spec = alloc.FindDomain(domain.domain_id);
         const std::string& site_id = spec != nullptr ? spec->site_id : std::string();
         auto site = std::find_if(sites.begin(), sites.end(),
@@ -46,6 +49,7 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
         }
         site->free_machines += domain.free_machines;
         site->free_gpus += domain.free_gpus;
+        site->spot_machines += spot;
         site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
         if (domain.total_machines > 0 && domain.free_machines == domain.total_machines) {
           ++site->fully_free_domains;
@@ -79,6 +83,10 @@ v1::Offer MakeOffer(const allocator::InstanceType& type, const SiteCapacity& sit
   offer.set_largest_strict_batch(site.largest_strict_batch);
   offer.set_fully_free_domains(site.fully_free_domains);
   offer.set_stranded_machines(static_cast<int32_t>(site.stranded_machines));
+  offer.set_spot_hourly_price(PriceFromMicros(type.spot_price_per_hour_micros));
+  offer.set_spot_machines(static_cast<int32_t>(site.spot_machines));
+  offer.set_on_demand_available_machines(
+      static_cast<int32_t>(site.free_machines + site.spot_machines));
   return offer;
 }
 

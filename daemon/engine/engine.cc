@@ -110,10 +110,13 @@ void Engine::Run() {
 
 void Engine::PublishNextDeadline() {
   // Read-only: no pass can run, so nothing is worth waking for.
-  std::optional<int64_t> deadline;
-  if (!read_only_.load(std::memory_order_acquire)) deadline = state_->queue().NextDeadline();
+  absl::Time next = absl::InfiniteFuture();
+  if (!read_only_.load(std::memory_order_acquire)) {
+    if (std::optional<int64_t> d = state_->queue().NextDeadline()) next = absl::FromUnixMicros(*d);
+    if (std::optional<absl::Time> d = state_->NextPreemptionDeadline()) next = std::min(next, *d);
+  }
   MutexLock lock(&mu_);
-  next_deadline_ = deadline ? absl::FromUnixMicros(*deadline) : absl::InfiniteFuture();
+  next_deadline_ = next;
 }
 
 void Engine::RunGroup(std::deque<Op>& group) {
@@ -151,10 +154,17 @@ void Engine::RunGroup(std::deque<Op>& group) {
   State::QueuePass queue_pass;
   if (!read_only_.load(std::memory_order_acquire)) {
     const absl::Time pass_time = absl::Now();  // after the ops: no wait comes out negative
+    // Preempted instances not released by their deadline are released now (their
+    // preemptors are then placed by the pass).
+    if (std::optional<absl::Time> d = state_->NextPreemptionDeadline(); d && *d <= pass_time) {
+      queue_pass.preemptions_released = state_->ReleaseOverduePreemptions(pass_time);
+    }
     std::optional<int64_t> deadline = state_->queue().NextDeadline();
     if (state_->queue_pass_due() ||
         (deadline.has_value() && *deadline <= absl::ToUnixMicros(pass_time))) {
+      const int released = queue_pass.preemptions_released;
       queue_pass = state_->RunQueue(pass_time);
+      queue_pass.preemptions_released = released;
     }
   }
 
@@ -162,6 +172,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
     CommitReport report;
     report.ops = changed_ops;
     report.queue_pass = std::move(queue_pass);
+    report.preemptions = state_->TakePreemptions();
     store::ChangeSet cs = state_->ChangesSince(group_mark);
     // The group's events, numbered after the last committed one, in the same transaction.
     std::vector<EncodedEvent> events =
@@ -199,6 +210,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
         }
       }
       report.queue_pass = State::QueuePass{};
+      report.preemptions.clear();
       if (on_read_only_) on_read_only_(report.status);
     } else {
       state_->SetEventBounds(oldest, newest);

@@ -51,6 +51,8 @@ struct CommitReport {
   State::QueuePass queue_pass;
   size_t queue_length = 0;
   size_t reservations = 0;
+  // Preemptions decided by the group's ops (empty when the commit failed).
+  std::vector<State::PreemptionStat> preemptions;
 };
 
 // The most events one commit prunes.

@@ -1,6 +1,7 @@
 #include "daemon/engine/instance_ops.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -200,6 +201,42 @@ bool SiteHasMachinesOfType(const State& state, const std::string& site_id,
   return found;
 }
 
+// A spot request needs a type sold as spot.
+absl::Status CheckSpotOffered(const InstanceSpec& spec, const allocator::InstanceType& type) {
+  if (!spec.spot || type.spot_price_per_hour_micros > 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "instance type ", type.name.empty() ? type.id : type.name,
+      " is not sold as spot (its spot_hourly_price is 0); ask for BILLING_MODE_ON_DEMAND, or "
+      "pick a type whose offer shows a spot_hourly_price"));
+}
+
+// An on-demand request refused for capacity may preempt spot instances when it may wait
+// longer than the grace period its victims get (else it would expire before they leave).
+bool MayPreempt(const State& state, const CreateRequest& req, const absl::Status& refusal) {
+  return !req.spec.spot && Queueable(req, refusal) && req.queue_timeout > state.preemption_grace();
+}
+
+// The preemption recorded on each victim.
+v1::Preemption NewPreemption(const State& state, const OpContext& ctx,
+                             const allocator::PreemptionPlan& plan, const std::string& batch_id,
+                             const std::string& instance_id) {
+  v1::Preemption p;
+  p.set_reason("PREEMPTED");
+  *p.mutable_preempted() = ToTimestamp(ctx.now);
+  *p.mutable_preemption_deadline() = ToTimestamp(ctx.now + state.preemption_grace());
+  p.set_preemptor_batch_id(batch_id);
+  p.set_preemptor_instance_id(instance_id);
+  p.set_nvlink_domain_id(state.allocator().DomainAt(plan.domain).id);
+  return p;
+}
+
+std::vector<std::string> VictimIds(const State& state, const allocator::PreemptionPlan& plan) {
+  std::vector<std::string> ids;
+  ids.reserve(plan.victims.size());
+  for (allocator::InstanceHandle h : plan.victims) ids.push_back(state.InstanceIdOf(h));
+  return ids;
+}
+
 absl::Status QueueFull(const State& state) {
   return absl::ResourceExhaustedError(absl::StrCat(
       "the queue is full: ", state.queue().size(),
@@ -225,7 +262,9 @@ absl::Status NewIdsAndNames(const State& state, const OpContext& ctx, const Crea
 // The queue fields of a new request's records.
 v1::QueueInfo NewQueueInfo(const OpContext& ctx, const allocator::QueuedRequest& q,
                            int64_t position, int32_t count, allocator::SpreadPolicy spread,
-                           const std::string& site_id) {
+                           const std::string& site_id,
+                           const std::string& pinned_domain_id = "",
+                           const std::vector<std::string>& preempted = {}) {
   v1::QueueInfo info;
   info.set_sequence(q.sequence);
   info.set_priority(q.priority);
@@ -235,6 +274,8 @@ v1::QueueInfo NewQueueInfo(const OpContext& ctx, const allocator::QueuedRequest&
   info.set_spread_policy(ToProto(spread));
   info.set_count(count);
   info.set_site_id(site_id);
+  info.set_pinned_domain_id(pinned_domain_id);
+  for (const std::string& id : preempted) info.add_preempted_instance_ids(id);
   return info;
 }
 
@@ -271,6 +312,8 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
       Replay(state, spec.tenant_id, req.request_id, req.fingerprint, resp);
   if (!replayed.ok() || *replayed) return replayed.status();
 
+  if (absl::Status s = CheckSpotOffered(spec, **type); !s.ok()) return s;
+
   allocator::BatchRequest batch;
   batch.tenant_id = spec.tenant_id;
   batch.instance_type_id = spec.instance_type_id;
@@ -278,6 +321,7 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   batch.topology_optimized = spec.topology_optimized;
   batch.spread_policy = req.spread_policy;
   batch.nvlink_partition_ids = spec.partition_ids;
+  batch.spot = spec.spot;
   if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
@@ -287,12 +331,24 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
     return InfeasibleAsViolation(placement.status(), kRequest, "count");
   }
   if (!placement.ok() && state.queue().full()) return QueueFull(state);
+  std::optional<allocator::PreemptionPlan> preemption;
+  if (!placement.ok() && MayPreempt(state, req, placement.status())) {
+    absl::StatusOr<allocator::PreemptionPlan> plan = state.allocator().PlanPreemption(
+        batch, scope.constraints, absl::ToUnixMicros(ctx.now));
+    if (plan.ok()) preemption = *std::move(plan);
+  }
+  const std::vector<std::string> victims =
+      preemption ? VictimIds(state, *preemption) : std::vector<std::string>{};
 
   if (placement.ok()) resp->set_nvlink_domain_id(CommonDomain(state, *placement));
   const int64_t position = placement.ok() ? 0 : state.queue().PositionForNew((*tenant)->priority);
   if (!placement.ok()) {
     resp->set_queued(true);
     resp->set_queue_position(position);
+  }
+  if (preemption) {
+    resp->set_nvlink_domain_id(state.allocator().DomainAt(preemption->domain).id);
+    for (const std::string& id : victims) resp->add_preempted_instance_ids(id);
   }
   if (req.validate_only) {
     if (placement.ok()) DescribePlacement(state, ctx, spec, *placement, resp->mutable_instances());
@@ -305,13 +361,22 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   const std::string batch_id = NewUuid(ctx.rng);
   resp->set_batch_id(batch_id);
   if (placement.ok()) {
+    placement->started_micros = absl::ToUnixMicros(ctx.now);
     ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, resp->mutable_instances());
   } else {
     allocator::QueuedRequest q = NewQueuedRequest(
         state, ctx, req, **tenant, int64_t{req.count} * (*type)->gpus_per_machine);
     q.is_batch = true;
     q.batch = batch;
-    const v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "");
+    std::string pinned;
+    if (preemption) {
+      q.pinned_domain = preemption->domain;
+      pinned = state.allocator().DomainAt(preemption->domain).id;
+      state.PreemptInstances(*preemption, NewPreemption(state, ctx, *preemption, batch_id, ""),
+                             ctx.now);
+    }
+    const v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "",
+                                            pinned, victims);
     std::vector<v1::Instance> records;
     for (size_t i = 0; i < ids.size(); ++i) {
       records.push_back(BuildQueuedInstance(ctx, spec, ids[i], names[i], batch_id,
@@ -338,11 +403,13 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
       !s.ok()) {
     return s;
   }
-  if (req.max_price_per_hour.has_value() &&
-      PriceToMicros(*req.max_price_per_hour) < (*type)->price_per_hour_micros) {
+  if (absl::Status s = CheckSpotOffered(spec, **type); !s.ok()) return s;
+  const int64_t price = spec.spot ? (*type)->spot_price_per_hour_micros
+                                  : (*type)->price_per_hour_micros;
+  if (req.max_price_per_hour.has_value() && PriceToMicros(*req.max_price_per_hour) < price) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "instance type ", (*type)->name, " costs ", PriceFromMicros((*type)->price_per_hour_micros),
-        " per hour, above max_price_per_hour ", *req.max_price_per_hour,
+        "instance type ", (*type)->name, " costs ", PriceFromMicros(price), " per hour",
+        spec.spot ? " as spot" : "", ", above max_price_per_hour ", *req.max_price_per_hour,
         "; raise max_price_per_hour or pick a cheaper type (ListOffers sort=price)"));
   }
   // A retry must get its first answer, not "name taken" by the instance it created.
@@ -363,6 +430,7 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   single.gpu_count = req.gpu_count < (*type)->gpus_per_machine ? req.gpu_count : 0;
   single.site_id = req.site_id;
   single.nvlink_partition_ids = spec.partition_ids;
+  single.spot = spec.spot;
   if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
@@ -383,12 +451,23 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
     return v.ToStatus(kRequest);
   }
   if (!placement.ok() && state.queue().full()) return QueueFull(state);
+  std::optional<allocator::PreemptionPlan> preemption;
+  if (!placement.ok() && MayPreempt(state, req, placement.status())) {
+    absl::StatusOr<allocator::PreemptionPlan> plan = state.allocator().PlanPreemption(
+        single, scope.constraints, absl::ToUnixMicros(ctx.now));
+    if (plan.ok()) preemption = *std::move(plan);
+  }
+  const std::vector<std::string> victims =
+      preemption ? VictimIds(state, *preemption) : std::vector<std::string>{};
+  const std::string pinned =
+      preemption ? state.allocator().DomainAt(preemption->domain).id : std::string();
 
   google::protobuf::RepeatedPtrField<v1::Instance> out;
   if (placement.ok()) {
     if (req.validate_only) {
       DescribePlacement(state, ctx, spec, *placement, &out);
     } else {
+      placement->started_micros = absl::ToUnixMicros(ctx.now);
       ApplyAndRecord(state, ctx, *placement, spec, {NewUuid(ctx.rng)}, {req.name}, "", &out);
     }
     *resp = std::move(out[0]);
@@ -405,15 +484,22 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
       *resp->mutable_queue()->mutable_deadline() = ToTimestamp(ctx.now + req.queue_timeout);
       resp->mutable_queue()->set_site_id(req.site_id);
       resp->mutable_queue()->set_count(1);
+      resp->mutable_queue()->set_pinned_domain_id(pinned);
+      for (const std::string& id : victims) resp->mutable_queue()->add_preempted_instance_ids(id);
       return absl::OkStatus();
     }
     allocator::QueuedRequest q = NewQueuedRequest(state, ctx, req, **tenant, gpus);
     q.is_batch = false;
     q.single = single;
-    const v1::QueueInfo info =
-        NewQueueInfo(ctx, q, position, 1, allocator::SpreadPolicy::kFill, req.site_id);
+    const std::string id = NewUuid(ctx.rng);
+    if (preemption) {
+      q.pinned_domain = preemption->domain;
+      state.PreemptInstances(*preemption, NewPreemption(state, ctx, *preemption, "", id), ctx.now);
+    }
+    const v1::QueueInfo info = NewQueueInfo(ctx, q, position, 1, allocator::SpreadPolicy::kFill,
+                                            req.site_id, pinned, victims);
     std::vector<v1::Instance> records;
-    records.push_back(BuildQueuedInstance(ctx, spec, NewUuid(ctx.rng), req.name, "", gpus, info));
+    records.push_back(BuildQueuedInstance(ctx, spec, id, req.name, "", gpus, info));
     *resp = records.back();
     state.EnqueueInstances(std::move(q), absl::MakeSpan(records));
   }
@@ -436,9 +522,15 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
     return absl::FailedPreconditionError(absl::StrCat(
         "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
         ": it holds no machine, so there is no provisioning to report",
-        (*found)->record.status() == v1::INSTANCE_STATUS_QUEUED
-            ? "; report it once it is placed (PENDING)"
-            : "; it left the queue unplaced and never will be"));
+        (*found)->record.status() == v1::INSTANCE_STATUS_QUEUED ? "; report it once it is placed (PENDING)"
+        : (*found)->record.has_preemption() ? "; it was preempted and its machine released"
+                                            : "; it left the queue unplaced and never will be"));
+  }
+  if ((*found)->record.has_preemption() && req.status != v1::INSTANCE_STATUS_TERMINATING &&
+      req.status != v1::INSTANCE_STATUS_ERROR) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", req.instance.id, " was preempted (PREEMPTED) and must be released by its "
+        "preemption_deadline; it may only be reported TERMINATING or ERROR, then deleted"));
   }
   v1::Instance updated = (*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);

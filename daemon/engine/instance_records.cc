@@ -56,6 +56,7 @@ void FillPlacementFields(const State& state, const InstanceSpec& spec,
   inst->set_tenant_id(spec.tenant_id);
   inst->set_instance_type_id(spec.instance_type_id);
   inst->set_topology_optimized(spec.topology_optimized);
+  inst->set_billing_mode(spec.spot ? v1::BILLING_MODE_SPOT : v1::BILLING_MODE_ON_DEMAND);
   SetPlacement(state, where, inst);
 }
 
@@ -74,6 +75,7 @@ v1::Instance BuildRecord(const OpContext& ctx, const InstanceSpec& spec, const s
   inst.set_tenant_id(spec.tenant_id);
   inst.set_instance_type_id(spec.instance_type_id);
   inst.set_topology_optimized(spec.topology_optimized);
+  inst.set_billing_mode(spec.spot ? v1::BILLING_MODE_SPOT : v1::BILLING_MODE_ON_DEMAND);
   inst.set_description(spec.description);
   inst.set_vpc_id(spec.vpc_id);
   for (const std::string& v : spec.secondary_vpc_ids) inst.add_secondary_vpc_ids(v);

@@ -109,6 +109,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
   struct Counts {
     int32_t total = 0;
     int32_t free = 0;
+    int32_t spot = 0;
   };
   absl::flat_hash_map<std::string, Counts> counts;
   alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
@@ -117,6 +118,8 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
           Counts& c = counts[capacity.domain_id];
           c.total += capacity.total_machines;
           c.free += capacity.free_machines;
+          c.spot += alloc.DomainReclaimableMachines(alloc.TypeIndexOf(type.id),
+                                                    alloc.DomainIndexOf(capacity.domain_id));
         }).IgnoreError();
   });
   // Free machines held for waiting batches: all that is free of the holder's type in each
@@ -135,6 +138,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
     if (it != counts.end()) {
       out->set_total_machines(it->second.total);
       out->set_free_machines(it->second.free);
+      out->set_spot_machines(it->second.spot);
     }
     auto r = reserved.find(domain.id);
     if (r != reserved.end()) out->set_reserved_machines(r->second);

@@ -143,12 +143,22 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       q.batch.topology_optimized = first.topology_optimized();
       q.batch.spread_policy = ToCore(info.spread_policy());
       q.batch.nvlink_partition_ids = std::move(partitions);
+      q.batch.spot = first.billing_mode() == v1::BILLING_MODE_SPOT;
     } else {
       q.single.tenant_id = first.tenant_id();
       q.single.instance_type_id = first.instance_type_id();
       q.single.gpu_count = rows.front().whole_machine ? 0 : first.gpu_count();
       q.single.site_id = info.site_id();
       q.single.nvlink_partition_ids = std::move(partitions);
+      q.single.spot = first.billing_mode() == v1::BILLING_MODE_SPOT;
+    }
+    if (!info.pinned_domain_id().empty()) {
+      q.pinned_domain = alloc.DomainIndexOf(info.pinned_domain_id());
+      if (q.pinned_domain == allocator::kNoIndex) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database does not load: queued instance ", first.id(),
+            " waits for NVLink domain ", info.pinned_domain_id(), ", which does not exist"));
+      }
     }
     std::vector<v1::Instance> records;
     for (QueuedRow& r : rows) {

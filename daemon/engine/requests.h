@@ -49,6 +49,8 @@ struct InstanceSpec {
   std::vector<std::string> partition_ids;
   // nv_link_interfaces[i].device_instance, for the checks that need the instance type.
   std::vector<int32_t> nvlink_device_instances;
+  // billing_mode SPOT: cheaper, preemptible, never preempts; ON_DEMAND may preempt spot.
+  bool spot = false;
 };
 
 // BatchCreateInstances or CreateInstance.

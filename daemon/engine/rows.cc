@@ -10,7 +10,8 @@ namespace nvlsched::daemon {
 
 store::InstanceTypeRow ToRow(const allocator::InstanceType& c) {
   return store::InstanceTypeRow{c.id, c.name, c.gpu_model, c.gpus_per_machine,
-                                c.gpu_memory_mib, c.price_per_hour_micros, c.interconnect};
+                                c.gpu_memory_mib, c.price_per_hour_micros, c.interconnect,
+                                c.spot_price_per_hour_micros};
 }
 
 allocator::InstanceType ToCore(const store::InstanceTypeRow& r) {
@@ -22,6 +23,7 @@ allocator::InstanceType ToCore(const store::InstanceTypeRow& r) {
   c.gpu_memory_mib = r.gpu_memory_mib;
   c.price_per_hour_micros = r.price_per_hour_micros;
   c.interconnect = r.interconnect;
+  c.spot_price_per_hour_micros = r.spot_price_per_hour_micros;
   return c;
 }
 
@@ -113,7 +115,18 @@ allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machin
   claim.batch_id = instance.batch_id();
   claim.topology_optimized = instance.topology_optimized();
   claim.nvlink_partition_ids = PartitionsOf(instance);
+  claim.spot = instance.billing_mode() == v1::BILLING_MODE_SPOT;
+  claim.preempted = claim.spot && instance.has_preemption();
+  claim.started_micros = PlacedMicros(instance);
   return claim;
+}
+
+int64_t PlacedMicros(const v1::Instance& instance) {
+  int64_t placed = ToUnixMicros(instance.created());
+  if (instance.has_queue() && instance.queue().has_waited()) {
+    placed += absl::ToInt64Microseconds(FromDurationProto(instance.queue().waited()));
+  }
+  return placed;
 }
 
 std::vector<std::string> PartitionsOf(const v1::Instance& instance) {

@@ -33,6 +33,8 @@ absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row);
 // The allocator's view of a stored instance. NVLink partitions are listed once each, in the
 // order the instance first names them.
 allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine);
+// When the instance started holding its machine: created, plus its wait if it was queued.
+int64_t PlacedMicros(const v1::Instance& instance);
 std::vector<std::string> PartitionsOf(const v1::Instance& instance);
 
 }  // namespace nvlsched::daemon

@@ -1,6 +1,7 @@
 #include "daemon/engine/state.h"
 
 #include <array>
+#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -107,15 +108,28 @@ absl::Status State::UpsertTenant(const allocator::Tenant& tenant) {
 
 // ------------------------------------------------------------------ Instance changes
 
+namespace {
+
+// The (deadline, id) key of a preempted instance that still holds its machine, or nullopt.
+std::optional<std::pair<int64_t, std::string>> PreemptionKey(const std::string& id,
+                                                             const State::InstanceEntry& entry) {
+  if (entry.handle.generation == 0 || !entry.record.has_preemption()) return std::nullopt;
+  return std::make_pair(ToUnixMicros(entry.record.preemption().preemption_deadline()), id);
+}
+
+}  // namespace
+
 void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous) {
   auto it = instances_.find(id);
   if (it != instances_.end()) {
+    if (auto key = PreemptionKey(id, it->second)) preemption_deadlines_.erase(*key);
     names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
     // Queued and terminated records hold no claim: their handle is the default, never valid.
     if (it->second.handle.generation != 0) ids_by_handle_.erase(it->second.handle);
     instances_.erase(it);
   }
   if (previous.has_value()) {
+    if (auto key = PreemptionKey(id, *previous)) preemption_deadlines_.insert(*std::move(key));
     names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
     if (previous->handle.generation != 0) ids_by_handle_[previous->handle] = id;
     instances_.emplace(id, *std::move(previous));
@@ -248,6 +262,7 @@ State::QueuePass State::RunQueue(absl::Time now) {
       state_.PlaceInstances(placement, batch_id, absl::MakeSpan(records));
       ++pass_.placed;
       pass_.waits.push_back(waited);
+      if (request.pinned_domain != allocator::kNoIndex) pass_.preemptor_waits.push_back(waited);
     }
 
     void Expired(const allocator::QueuedRequest& request) override {
@@ -288,6 +303,77 @@ State::QueuePass State::RunQueue(absl::Time now) {
   Sink sink(*this, now, pass);
   queue_.Schedule(allocator_, absl::ToUnixMicros(now), sink);
   return pass;
+}
+
+// ------------------------------------------------------------------ Preemption
+
+void State::PreemptInstances(const allocator::PreemptionPlan& plan,
+                             const v1::Preemption& preemption, absl::Time now) {
+  allocator_.MarkPreempted(plan);
+  PreemptionStat stat;
+  stat.victims = static_cast<int>(plan.victims.size());
+  stat.gangs = plan.gangs;
+  stat.gpu_hours = static_cast<double>(plan.gpu_seconds) / 3600.0;
+  for (allocator::InstanceHandle handle : plan.victims) {
+    const InstanceEntry* entry = FindInstance(InstanceIdOf(handle));
+    if (stat.instance_type.empty()) {
+      const allocator::InstanceType* type =
+          allocator_.FindInstanceType(entry->record.instance_type_id());
+      stat.instance_type = type->name.empty() ? type->id : type->name;
+    }
+    v1::Instance record = entry->record;
+    *record.mutable_preemption() = preemption;
+    AppendStatus(now, v1::INSTANCE_STATUS_TERMINATING,
+                 absl::StrCat("PREEMPTED: its machines are needed by an on-demand request (",
+                              preemption.preemptor_batch_id().empty()
+                                  ? absl::StrCat("instance ", preemption.preemptor_instance_id())
+                                  : absl::StrCat("batch ", preemption.preemptor_batch_id()),
+                              "); release it by ",
+                              absl::FormatTime(absl::RFC3339_sec,
+                                               absl::FromUnixMicros(ToUnixMicros(preemption.preemption_deadline())),
+                                               absl::UTCTimeZone()),
+                              ", or nvlsched releases it then"),
+                 &record);
+    PutInstance(std::move(record), handle, entry->whole_machine);
+  }
+  stat.journal_position = journal_.size();
+  preemptions_.push_back(std::move(stat));
+}
+
+std::optional<absl::Time> State::NextPreemptionDeadline() const {
+  if (preemption_deadlines_.empty()) return std::nullopt;
+  return absl::FromUnixMicros(preemption_deadlines_.begin()->first);
+}
+
+int State::ReleaseOverduePreemptions(absl::Time now) {
+  std::vector<std::string> ids;
+  std::vector<allocator::InstanceHandle> handles;
+  const int64_t now_micros = absl::ToUnixMicros(now);
+  for (const auto& [deadline, id] : preemption_deadlines_) {
+    if (deadline > now_micros) break;
+    ids.push_back(id);
+    handles.push_back(FindInstance(id)->handle);
+  }
+  if (ids.empty()) return 0;
+  absl::StatusOr<allocator::ReleasePlan> plan =
+      allocator_.PlanRelease(handles, /*machine_health_issue=*/false);
+  // Every handle is a live claim of a record here (RestoreInstance keeps them together).
+  assert(plan.ok());
+  allocator_.Apply(*plan);
+  queue_changed_ = true;
+  for (const std::string& id : ids) {
+    const InstanceEntry* entry = FindInstance(id);
+    v1::Instance record = entry->record;
+    const std::string machine = record.machine_id();
+    record.clear_machine_id();
+    AppendStatus(now, v1::INSTANCE_STATUS_TERMINATED,
+                 absl::StrCat("PREEMPTED: not released by its preemption deadline, so nvlsched "
+                              "released machine ", machine,
+                              " itself; delete the record to free its name"),
+                 &record);
+    PutInstance(std::move(record), allocator::InstanceHandle{}, entry->whole_machine);
+  }
+  return static_cast<int>(ids.size());
 }
 
 // ------------------------------------------------------------------ The change record
@@ -376,6 +462,9 @@ void State::RollbackTo(const JournalMark& mark) {
   allocator_.RollbackTo(mark.allocator);
   queue_.RestoreReservations(mark.reservations);
   queue_changed_ = true;
+  while (!preemptions_.empty() && preemptions_.back().journal_position > mark.records) {
+    preemptions_.pop_back();
+  }
 }
 
 void State::ClearJournal() {

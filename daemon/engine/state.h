@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -64,6 +65,18 @@ class State {
     int placed = 0;
     int expired = 0;
     std::vector<absl::Duration> waits;  // of the requests placed
+    // Of the preemptors placed (pinned requests): from their preemption to their placement.
+    std::vector<absl::Duration> preemptor_waits;
+    int preemptions_released = 0;  // preempted instances released at their deadline
+  };
+
+  // One preemption decision, for the metrics (TakePreemptions).
+  struct PreemptionStat {
+    std::string instance_type;  // the type's name
+    int victims = 0;            // instances
+    int gangs = 0;              // spot batches and singles
+    double gpu_hours = 0;       // spot GPU-hours the victims had run
+    size_t journal_position = 0;
   };
 
   // One instance: its record as the API shows it, the allocator's handle for it, and whether
@@ -151,6 +164,23 @@ class State {
     return queue_changed_ && (!queue_.empty() || !queue_.reservations().empty());
   }
 
+  // ---------------------------------------------------------------- Preemption
+  // How long a preempted spot instance has to be released (--preemption_grace).
+  void ConfigurePreemption(absl::Duration grace) { preemption_grace_ = grace; }
+  absl::Duration preemption_grace() const { return preemption_grace_; }
+  // Marks the plan's victims preempted (allocator::Allocator::MarkPreempted) and moves their
+  // records to TERMINATING with `preemption` (reason, times, preemptor). REQUIRES: planned
+  // against the current state; `preemption` has its deadline.
+  void PreemptInstances(const allocator::PreemptionPlan& plan, const v1::Preemption& preemption,
+                        absl::Time now);
+  // The earliest deadline of a preempted instance that still holds its machine.
+  std::optional<absl::Time> NextPreemptionDeadline() const;
+  // Releases every preempted instance whose deadline is at or before `now` (its record becomes
+  // TERMINATED, holding nothing, kept until deleted). Returns how many.
+  int ReleaseOverduePreemptions(absl::Time now);
+  // The preemptions decided since the last call (and not rolled back), for the metrics.
+  std::vector<PreemptionStat> TakePreemptions() { return std::exchange(preemptions_, {}); }
+
   // The event log's bounds: the oldest retained and the newest committed sequence (0 and 0
   // when there is none). Set at start-up and by the engine after each commit.
   uint64_t oldest_event() const { return oldest_event_; }
@@ -228,6 +258,11 @@ class State {
   std::vector<ChangeEntry> journal_;  // the change record since the last ClearJournal
   uint64_t oldest_event_ = 0;
   uint64_t newest_event_ = 0;
+  absl::Duration preemption_grace_ = absl::Seconds(30);
+  // (deadline, id) of every preempted instance that still holds its machine; kept by
+  // RestoreInstance, the one place every record change goes through.
+  absl::btree_set<std::pair<int64_t, std::string>> preemption_deadlines_;
+  std::vector<PreemptionStat> preemptions_;
 };
 
 }  // namespace nvlsched::daemon

@@ -251,6 +251,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
     return absl::InvalidArgumentError(absl::StrCat(
         "--reservation_depth must be within 0..64 (got ", options.reservation_depth, ")"));
   }
+  if (options.preemption_grace < absl::ZeroDuration() ||
+      options.preemption_grace >= options.max_queue_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--preemption_grace must be within 0 and --max_queue_timeout (",
+        absl::FormatDuration(options.max_queue_timeout), "), got ",
+        absl::FormatDuration(options.preemption_grace)));
+  }
   if (options.max_queued_calls < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
@@ -286,6 +293,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       LoadState(*impl->store, &load, queue_options, options.max_queue_timeout);
   if (!state.ok()) return state.status();
   impl->state = *std::move(state);
+  impl->state->ConfigurePreemption(options.preemption_grace);
   spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
                options.db_path, load.machines, load.instances,
                absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));

@@ -44,6 +44,10 @@ ABSL_FLAG(int64_t, max_queue_length, 100000,
 ABSL_FLAG(int, reservation_depth, 4,
           "waiting batches that hold an NVLink domain reservation (the first ones in queue "
           "order); 0 turns reservations off (plain backfill)");
+ABSL_FLAG(absl::Duration, preemption_grace, absl::Seconds(30),
+          "how long a preempted spot instance has to be released (deleted) before nvlsched "
+          "releases its machines itself; an on-demand request preempts only if its "
+          "queue_timeout is longer");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "after SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled");
 ABSL_FLAG(std::string, snapshot_dir, "", "directory for scheduled and on-request snapshots");
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
   options.max_queue_timeout = absl::GetFlag(FLAGS_max_queue_timeout);
   options.max_queue_length = absl::GetFlag(FLAGS_max_queue_length);
   options.reservation_depth = absl::GetFlag(FLAGS_reservation_depth);
+  options.preemption_grace = absl::GetFlag(FLAGS_preemption_grace);
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);

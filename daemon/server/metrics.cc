@@ -149,6 +149,32 @@ Metrics::Metrics()
                          .Help("Queued requests whose queue_timeout passed before they were placed")
                          .Register(*registry_)
                          .Add({})),
+      preemptions_(prometheus::BuildCounter()
+                       .Name("nvlsched_preemptions_total")
+                       .Help("On-demand requests that preempted spot instances, by instance type")
+                       .Register(*registry_)),
+      preempted_instances_(prometheus::BuildCounter()
+                               .Name("nvlsched_preempted_instances_total")
+                               .Help("Spot instances preempted, by instance type")
+                               .Register(*registry_)),
+      preempted_gpu_hours_(prometheus::BuildCounter()
+                               .Name("nvlsched_preempted_spot_gpu_hours_total")
+                               .Help("Spot GPU-hours the preempted instances had run (lost "
+                                     "work), by instance type")
+                               .Register(*registry_)),
+      preemption_to_placement_(
+          prometheus::BuildHistogram()
+              .Name("nvlsched_preemption_to_placement_seconds")
+              .Help("From a preemption to the placement of the request it made room for")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 1, 5, 10, 30, 60, 120, 300,
+                                                               900, 3600})),
+      preemptions_released_(prometheus::BuildCounter()
+                                .Name("nvlsched_preemptions_released_at_deadline_total")
+                                .Help("Preempted instances nvlsched released itself because "
+                                      "nobody deleted them by their preemption deadline")
+                                .Register(*registry_)
+                                .Add({})),
       event_watchers_(prometheus::BuildGauge()
                           .Name("nvlsched_event_watchers")
                           .Help("WatchEvents streams connected")
@@ -206,6 +232,18 @@ void Metrics::ObserveCommit(const CommitReport& report) {
   commit_group_ops_.Observe(report.ops);
   for (absl::Duration wait : report.queue_pass.waits) queue_wait_.Observe(absl::ToDoubleSeconds(wait));
   if (report.queue_pass.expired > 0) queue_expired_.Increment(report.queue_pass.expired);
+  for (absl::Duration wait : report.queue_pass.preemptor_waits) {
+    preemption_to_placement_.Observe(absl::ToDoubleSeconds(wait));
+  }
+  if (report.queue_pass.preemptions_released > 0) {
+    preemptions_released_.Increment(report.queue_pass.preemptions_released);
+  }
+  for (const State::PreemptionStat& p : report.preemptions) {
+    const prometheus::Labels labels{{"instance_type", p.instance_type}};
+    preemptions_.Add(labels).Increment();
+    preempted_instances_.Add(labels).Increment(p.victims);
+    preempted_gpu_hours_.Add(labels).Increment(p.gpu_hours);
+  }
 }
 
 void Metrics::ObserveQueue(const State& state) {

@@ -87,6 +87,11 @@ class Metrics {
   prometheus::Histogram& queue_wait_;
   prometheus::Gauge& queue_reservations_;
   prometheus::Counter& queue_expired_;
+  prometheus::Family<prometheus::Counter>& preemptions_;
+  prometheus::Family<prometheus::Counter>& preempted_instances_;
+  prometheus::Family<prometheus::Counter>& preempted_gpu_hours_;
+  prometheus::Histogram& preemption_to_placement_;
+  prometheus::Counter& preemptions_released_;
   prometheus::Gauge& event_watchers_;
   prometheus::Counter& events_sent_;
   prometheus::Counter& watchers_ended_for_lag_;

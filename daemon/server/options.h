@@ -34,6 +34,8 @@ struct DaemonOptions {
   absl::Duration max_queue_timeout = absl::Hours(7 * 24);
   int64_t max_queue_length = 100000;
   int reservation_depth = 4;
+  // How long a preempted spot instance has to be released before nvlsched releases it.
+  absl::Duration preemption_grace = absl::Seconds(30);
   // How long in-flight calls may run after SIGTERM before they are cancelled.
   absl::Duration shutdown_grace = absl::Seconds(10);
   // Prometheus /metrics endpoint (host:port); empty turns it off.

@@ -54,6 +54,7 @@ CreateRequest CommonCreate(const Req& req) {
   core.validate_only = req.validate_only();
   core.queue_timeout = FromDurationProto(req.queue_timeout());
   InstanceSpec& spec = core.spec;
+  spec.spot = req.billing_mode() == v1::BILLING_MODE_SPOT;
   spec.tenant_id = req.tenant_id();
   spec.instance_type_id = req.instance_type_id();
   spec.description = req.description();
