@@ -88,13 +88,24 @@ bool Evaluate(const FleetState& s, TypeIndex t, DomainIndex d, int k, TenantInde
   out->gangs = 0;
   out->gpu_seconds = 0;
   out->victims.clear();
+  // Largest first until one more gang can cover the rest; that last one is the cheapest
+  // (fewest GPU-seconds) of those that can, so the count stays the minimum.
   int freed = 0;
-  for (const Gang& gang : gangs) {
-    if (freed >= need) break;
-    freed += gang.here;
+  size_t i = 0;
+  while (freed < need) {
+    const int rest = need - freed;
+    size_t pick = i;
+    if (gangs[i].here >= rest) {
+      for (size_t j = i + 1; j < gangs.size() && gangs[j].here >= rest; ++j) {
+        if (gangs[j].gpu_seconds < gangs[pick].gpu_seconds) pick = j;
+      }
+    }
+    std::swap(gangs[i], gangs[pick]);
+    freed += gangs[i].here;
     ++out->gangs;
-    out->gpu_seconds += gang.gpu_seconds;
-    out->victims.push_back(gang);
+    out->gpu_seconds += gangs[i].gpu_seconds;
+    out->victims.push_back(gangs[i]);
+    ++i;
   }
   return true;
 }

@@ -15,10 +15,13 @@
 //      of the type reach k. TypeState::reclaim buckets the domains that have a reclaimable
 //      machine by that reach, so finding them never scans the fleet.
 //   2. In one candidate, the victims are the fewest gangs whose machines in the domain, with
-//      its free machines, make k: gangs with the most machines there first, then the fewest
-//      spot GPU-seconds already run (GPUs x time since placed: the youngest first), then the
-//      lowest index. Taking the largest first gives the fewest gangs (any smaller set could
-//      swap in a larger gang and still cover).
+//      its free machines, make k: gangs with the most machines there first (ties: fewest spot
+//      GPU-seconds already run, i.e. GPUs x time since placed, the youngest first; then the
+//      lowest index) until one more gang can cover the rest, and that last one is the
+//      cheapest in GPU-seconds of those that can. Taking the largest first gives the fewest
+//      gangs (any smaller set could swap in a larger gang and still cover); the last pick
+//      keeps that count and spares bigger or older gangs (a 1-machine need evicts the
+//      youngest gang that has a machine there, not the largest).
 //   3. Across candidates: fewest gangs, then fewest GPU-seconds, then lowest domain index.
 //   4. Gangs of the requester's own tenant count only when no candidate works without them.
 //
