@@ -1,5 +1,6 @@
 #include "bench/replay/allocator_policy.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -29,27 +30,36 @@ std::string DomainId(int32_t d) { return absl::StrFormat("d%03d", d); }
 // and tells the simulator.
 class AllocatorPolicy::QueueSink final : public allocator::GangQueue::Sink {
  public:
-  QueueSink(AllocatorPolicy* policy, QueueingPolicy::Events* events)
-      : policy_(policy), events_(events) {}
+  QueueSink(AllocatorPolicy* policy, QueueingPolicy::Events* events, int64_t now_s)
+      : policy_(policy), events_(events), now_s_(now_s) {}
 
   void Placed(const allocator::QueuedRequest& request,
               const allocator::Placement& placement) override {
-    const uint32_t job = static_cast<uint32_t>(request.sequence - 1);
-    policy_->ApplyPlacement(job, request.is_batch, placement);
+    const uint32_t job = TakeJob(request.sequence);
+    policy_->ApplyPlacement(job, request.is_batch, placement, now_s_);
     events_->Started(job);
   }
   void Expired(const allocator::QueuedRequest& request) override {
-    events_->Expired(static_cast<uint32_t>(request.sequence - 1));
+    events_->Expired(TakeJob(request.sequence));
   }
 
  private:
+  uint32_t TakeJob(uint64_t sequence) {
+    auto it = policy_->job_of_sequence_.find(sequence);
+    const uint32_t job = it->second;  // every queued sequence has one (Submit)
+    policy_->job_of_sequence_.erase(it);
+    return job;
+  }
+
   AllocatorPolicy* policy_;
   QueueingPolicy::Events* events_;
+  int64_t now_s_;
 };
 
 absl::StatusOr<std::unique_ptr<AllocatorPolicy>> AllocatorPolicy::Create(
-    const FleetSpec& spec, allocator::GangQueue::Options queue_options) {
-  std::unique_ptr<AllocatorPolicy> policy(new AllocatorPolicy(spec, queue_options));
+    const FleetSpec& spec, allocator::GangQueue::Options queue_options, bool preemption) {
+  std::unique_ptr<AllocatorPolicy> policy(
+      new AllocatorPolicy(spec, queue_options, preemption));
   if (absl::Status status = policy->BuildFleet(); !status.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("best-fit: the allocator rejected the fleet: ", status.message()));
@@ -101,21 +111,27 @@ absl::Status AllocatorPolicy::BuildFleet() {
 bool AllocatorPolicy::PrepareRequest(const JobShape& shape) {
   if (shape.kind == JobKind::kGpuSingle || shape.kind == JobKind::kWholeSingle) {
     single_request_.gpu_count = shape.kind == JobKind::kGpuSingle ? shape.gpus : 0;
+    single_request_.spot = shape.spot;
     return false;
   }
   batch_request_.count = shape.machines;
   batch_request_.topology_optimized = shape.kind == JobKind::kStrictBatch;
+  batch_request_.spot = shape.spot;
   return true;
 }
 
 void AllocatorPolicy::ApplyPlacement(uint32_t job, bool batch,
-                                     const allocator::Placement& placement) {
+                                     const allocator::Placement& placement, int64_t started_s) {
   batch_id_.clear();
   if (batch) absl::StrAppend(&batch_id_, "b", job);
   std::vector<allocator::InstanceHandle>& handles = instances_of_job_[job];
   handles.resize(placement.size());
-  allocator_.Apply(placement, batch_id_, absl::MakeSpan(handles));
+  // The queue's sink gets the plan const: stamp a copy (a few hundred bytes) with the start.
+  allocator::Placement started = placement;
+  started.started_micros = started_s * kMicrosPerSecond;
+  allocator_.Apply(started, batch_id_, absl::MakeSpan(handles));
   allocator_.ClearJournal();  // no store to commit to: every change is final
+  for (allocator::InstanceHandle handle : handles) job_of_instance_[handle] = job;
 }
 
 absl::Status AllocatorPolicy::NotCapacity(uint32_t job, const JobShape& shape,
@@ -137,12 +153,13 @@ absl::StatusOr<bool> AllocatorPolicy::TryPlace(uint32_t job, const JobShape& sha
     if (allocator::GetCapacityShortfall(plan.status()).has_value()) return false;
     return NotCapacity(job, shape, plan.status());
   }
-  ApplyPlacement(job, batch, *plan);
+  // Drop and wait modes have no clock here; their instances never meet a preemption.
+  ApplyPlacement(job, batch, *plan, /*started_s=*/0);
   return true;
 }
 
 absl::StatusOr<bool> AllocatorPolicy::Submit(uint32_t job, const JobShape& shape, int64_t now_s,
-                                             int64_t deadline_s) {
+                                             int64_t deadline_s, Events& events) {
   if (shape.kind == JobKind::kInfeasible) {
     return absl::InvalidArgumentError("an infeasible job must not be offered to a policy");
   }
@@ -158,11 +175,16 @@ absl::StatusOr<bool> AllocatorPolicy::Submit(uint32_t job, const JobShape& shape
       batch ? allocator_.PlanBatch(batch_request_, constraints)
             : allocator_.PlanSingle(single_request_, constraints);
   if (plan.ok()) {
-    ApplyPlacement(job, batch, *plan);
+    ApplyPlacement(job, batch, *plan, now_s);
     return true;
   }
   if (!allocator::GetCapacityShortfall(plan.status()).has_value()) {
     return NotCapacity(job, shape, plan.status());
+  }
+  if (preemption_ && !shape.spot && shape.kind != JobKind::kCrossDomainBatch) {
+    absl::StatusOr<bool> preempted =
+        PlaceByPreempting(job, shape, batch, constraints, now_s, events);
+    if (!preempted.ok() || *preempted) return preempted;
   }
   if (queue_.full()) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -170,7 +192,8 @@ absl::StatusOr<bool> AllocatorPolicy::Submit(uint32_t job, const JobShape& shape
         " arrives; raise GangQueue::Options::max_length"));
   }
   allocator::QueuedRequest request;
-  request.sequence = uint64_t{job} + 1;  // arrival order; 0 is never a ticket
+  request.sequence = next_sequence_++;  // Submit order
+  job_of_sequence_[request.sequence] = job;
   request.priority = 0;
   request.queued_micros = now_s * kMicrosPerSecond;
   request.deadline_micros =
@@ -186,8 +209,81 @@ absl::StatusOr<bool> AllocatorPolicy::Submit(uint32_t job, const JobShape& shape
   return false;
 }
 
+absl::StatusOr<bool> AllocatorPolicy::PlaceByPreempting(uint32_t job, const JobShape& shape,
+                                                        bool batch,
+                                                        allocator::PlanConstraints constraints,
+                                                        int64_t now_s, Events& events) {
+  const int64_t now_micros = now_s * kMicrosPerSecond;
+  absl::StatusOr<allocator::PreemptionPlan> preemption =
+      batch ? allocator_.PlanPreemption(batch_request_, constraints, now_micros)
+            : allocator_.PlanPreemption(single_request_, constraints, now_micros);
+  if (!preemption.ok()) {
+    if (absl::IsResourceExhausted(preemption.status())) return false;  // no domain would do
+    return absl::InternalError(absl::StrCat(
+        "best-fit: PlanPreemption for job ", job, " (", AbslView(JobKindName(shape.kind)), ", ",
+        shape.gpus, " GPUs) failed: ", preemption.status().ToString()));
+  }
+  if (absl::Status killed = KillVictims(*preemption, events); !killed.ok()) return killed;
+  constraints.pinned_domain = preemption->domain;
+  absl::StatusOr<allocator::Placement> plan =
+      batch ? allocator_.PlanBatch(batch_request_, constraints)
+            : allocator_.PlanSingle(single_request_, constraints);
+  if (!plan.ok()) {
+    return absl::InternalError(absl::StrCat(
+        "best-fit: job ", job, " does not fit in domain ", preemption->domain,
+        " after its ", preemption->gangs, " spot victims were released: ",
+        plan.status().ToString()));
+  }
+  ApplyPlacement(job, batch, *plan, now_s);
+  return true;
+}
+
+absl::Status AllocatorPolicy::KillVictims(const allocator::PreemptionPlan& plan,
+                                          Events& events) {
+  // The victims come gang by gang; each gang must be one job, all of it.
+  victim_jobs_.clear();
+  size_t instances = 0;
+  for (allocator::InstanceHandle handle : plan.victims) {
+    auto it = job_of_instance_.find(handle);
+    if (it == job_of_instance_.end()) {
+      return absl::InternalError(absl::StrCat("best-fit: preemption victim ",
+                                              allocator::HandleName(handle), " is no job's"));
+    }
+    const uint32_t job = it->second;
+    if (!victim_jobs_.empty() && victim_jobs_.back() == job) continue;
+    if (std::find(victim_jobs_.begin(), victim_jobs_.end(), job) != victim_jobs_.end()) {
+      return absl::InternalError(
+          absl::StrCat("best-fit: the instances of victim job ", job, " are not listed together"));
+    }
+    victim_jobs_.push_back(job);
+    instances += instances_of_job_[job].size();
+  }
+  // Every listed handle is one of these jobs' and PlanRelease refuses a handle listed twice:
+  // equal counts mean the victims are exactly these jobs' instances.
+  if (instances != plan.victims.size()) {
+    return absl::InternalError(absl::StrCat(
+        "best-fit: a preemption evicts ", plan.victims.size(), " instances of jobs holding ",
+        instances, ": part of a gang"));
+  }
+  absl::StatusOr<allocator::ReleasePlan> release =
+      allocator_.PlanRelease(plan.victims, /*machine_health_issue=*/false);
+  if (!release.ok()) {
+    return absl::InternalError(absl::StrCat("best-fit: releasing preemption victims failed: ",
+                                            release.status().ToString()));
+  }
+  allocator_.Apply(*release);
+  allocator_.ClearJournal();
+  for (uint32_t job : victim_jobs_) {
+    auto it = instances_of_job_.find(job);
+    for (allocator::InstanceHandle handle : it->second) job_of_instance_.erase(handle);
+    instances_of_job_.erase(it);
+    events.Preempted(job);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AllocatorPolicy::Schedule(int64_t now_s, Events& events) {
-  QueueSink sink(this, &events);
+  QueueSink sink(this, &events, now_s);
   queue_.Schedule(allocator_, now_s * kMicrosPerSecond, sink);
   return absl::OkStatus();
 }
@@ -211,6 +307,7 @@ absl::Status AllocatorPolicy::Release(uint32_t job) {
   }
   allocator_.Apply(*plan);
   allocator_.ClearJournal();
+  for (allocator::InstanceHandle handle : it->second) job_of_instance_.erase(handle);
   instances_of_job_.erase(it);
   return absl::OkStatus();
 }

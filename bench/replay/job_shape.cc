@@ -28,4 +28,16 @@ JobShape ShapeJob(int32_t num_gpus, const FleetSpec& fleet, bool cross_domain_wh
   return shape;
 }
 
+bool IsSpotJob(uint32_t arrival_index, double spot_share, uint64_t seed) {
+  if (spot_share <= 0) return false;
+  // Output number arrival_index + 1 of SplitMix64 (Steele, Lea, Flood 2014) seeded with
+  // `seed`: state seed + n * golden gamma, then its finalizer. Random access, no state.
+  uint64_t z = seed + (uint64_t{arrival_index} + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+  return u < spot_share;
+}
+
 }  // namespace nvlsched::replay

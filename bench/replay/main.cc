@@ -18,10 +18,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/types/span.h"
 #include "bench/replay/policy_factory.h"
 #include "bench/replay/report.h"
+#include "bench/replay/run_plan.h"
 #include "bench/replay/simulator.h"
 #include "bench/replay/trace.h"
 
@@ -43,6 +43,18 @@ ABSL_FLAG(int64_t, queue_timeout_s, 0,
           "queue mode: a job waiting this long expires (0 = it waits until placed)");
 ABSL_FLAG(int32_t, reservation_depth, 4,
           "queue mode: waiting batches that hold domain reservations (0 = plain backfill)");
+ABSL_FLAG(double, spot_share, 0,
+          "share of the jobs (0..1) that are spot: job i is spot when output i+1 of a SplitMix64 "
+          "generator seeded with --seed, as a fraction of 2^64, is below it (the same jobs in "
+          "every run). Spot jobs may be preempted and never preempt");
+ABSL_FLAG(std::string, preemption, "off",
+          "off, on, or off,on (both side by side): with on, best-fit in queue mode lets an "
+          "arriving on-demand job the fleet cannot hold kill whole spot jobs in one NVLink "
+          "domain at once (no grace period) and take their machines. The baselines, and "
+          "drop/wait modes, have no notion of spot: they run as with off");
+ABSL_FLAG(bool, resubmit_preempted, true,
+          "a killed spot job arrives again at the kill time with its full duration; false: it "
+          "is lost");
 ABSL_FLAG(bool, cross_domain_when_larger, true,
           "a job needing more machines than a domain holds becomes a cross-domain batch; "
           "false: it is refused as infeasible");
@@ -54,8 +66,10 @@ ABSL_FLAG(int32_t, threads, 0, "policies replayed in parallel; 0 = one per core"
 namespace nvlsched::replay {
 namespace {
 
-// The options of the first mode; `modes` gets every mode of --on_refusal, in order.
-absl::StatusOr<ReplayOptions> OptionsFromFlags(std::vector<RefusalMode>* modes) {
+// The options of the first mode and preemption setting; `modes` gets every mode of
+// --on_refusal, `preemption` every setting of --preemption, in order.
+absl::StatusOr<ReplayOptions> OptionsFromFlags(std::vector<RefusalMode>* modes,
+                                               std::vector<bool>* preemption) {
   ReplayOptions options;
   options.fleet.domains = absl::GetFlag(FLAGS_domains);
   options.fleet.machines_per_domain = absl::GetFlag(FLAGS_machines_per_domain);
@@ -72,25 +86,10 @@ absl::StatusOr<ReplayOptions> OptionsFromFlags(std::vector<RefusalMode>* modes) 
     return absl::InvalidArgumentError(absl::StrCat("--gpus_per_machine must be 1..16 (got ",
                                                    options.fleet.gpus_per_machine, ")"));
   }
-  modes->clear();
-  for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_on_refusal), ',')) {
-    RefusalMode parsed;
-    if (mode == "drop") {
-      parsed = RefusalMode::kDrop;
-    } else if (mode == "wait") {
-      parsed = RefusalMode::kWait;
-    } else if (mode == "queue") {
-      parsed = RefusalMode::kQueue;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--on_refusal must be drop, wait, queue or a comma list of them (got \"", mode, "\")"));
-    }
-    if (std::find(modes->begin(), modes->end(), parsed) != modes->end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--on_refusal names \"", mode, "\" twice"));
-    }
-    modes->push_back(parsed);
-  }
+  absl::StatusOr<std::vector<RefusalMode>> parsed_modes =
+      ParseRefusalModes(absl::GetFlag(FLAGS_on_refusal));
+  if (!parsed_modes.ok()) return parsed_modes.status();
+  *modes = *std::move(parsed_modes);
   options.on_refusal = modes->front();
   options.cross_domain_when_larger = absl::GetFlag(FLAGS_cross_domain_when_larger);
   options.queue_timeout_s = absl::GetFlag(FLAGS_queue_timeout_s);
@@ -103,51 +102,33 @@ absl::StatusOr<ReplayOptions> OptionsFromFlags(std::vector<RefusalMode>* modes) 
     return absl::InvalidArgumentError(absl::StrCat("--reservation_depth must be >= 0 (got ",
                                                    options.reservation_depth, ")"));
   }
-  return options;
-}
-
-// One replay to run: a policy in one mode.
-struct Run {
-  std::string policy;
-  ReplayOptions options;
-};
-
-// The mode a policy runs when asked for `mode` (simulator.h).
-RefusalMode ModeThatRuns(const std::string& policy, RefusalMode mode) {
-  return mode == RefusalMode::kQueue && !PolicyCanQueue(policy) ? RefusalMode::kWait : mode;
-}
-
-// Every (policy, mode) pair, by mode then policy; a baseline asked to queue runs wait mode,
-// so when wait is asked for too it runs once.
-std::vector<Run> PlanRuns(const ReplayOptions& base, const std::vector<RefusalMode>& modes,
-                          const std::vector<std::string>& names) {
-  std::vector<Run> runs;
-  for (RefusalMode mode : modes) {
-    for (const std::string& name : names) {
-      const bool seen = std::any_of(runs.begin(), runs.end(), [&](const Run& run) {
-        return run.policy == name &&
-               ModeThatRuns(name, run.options.on_refusal) == ModeThatRuns(name, mode);
-      });
-      if (seen) continue;
-      Run run{name, base};
-      run.options.on_refusal = mode;
-      runs.push_back(std::move(run));
-    }
+  options.spot_share = absl::GetFlag(FLAGS_spot_share);
+  if (!(options.spot_share >= 0 && options.spot_share <= 1)) {  // NaN too
+    return absl::InvalidArgumentError(
+        absl::StrCat("--spot_share must be in [0, 1] (got ", options.spot_share, ")"));
   }
-  return runs;
+  options.spot_seed = absl::GetFlag(FLAGS_seed);
+  options.resubmit_preempted = absl::GetFlag(FLAGS_resubmit_preempted);
+  absl::StatusOr<std::vector<bool>> parsed_preemption =
+      ParsePreemption(absl::GetFlag(FLAGS_preemption));
+  if (!parsed_preemption.ok()) return parsed_preemption.status();
+  *preemption = *std::move(parsed_preemption);
+  options.preemption = preemption->front();
+  return options;
 }
 
 // Replays every run, `threads` at a time; results in the order of `runs`.
 absl::StatusOr<std::vector<ReplayResult>> ReplayAll(const std::vector<TraceJob>& trace,
-                                                    const std::vector<Run>& runs, uint64_t seed,
+                                                    const std::vector<PlannedRun>& runs, uint64_t seed,
                                                     int threads) {
   std::vector<absl::StatusOr<ReplayResult>> results(runs.size(), absl::UnknownError("not run"));
   std::atomic<size_t> next{0};
   auto worker = [&] {
     for (size_t i = next++; i < runs.size(); i = next++) {
-      const Run& run = runs[i];
+      const PlannedRun& run = runs[i];
       absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy =
-          MakePolicy(run.policy, run.options.fleet, seed, run.options.reservation_depth);
+          MakePolicy(run.policy, run.options.fleet, seed, run.options.reservation_depth,
+                     run.options.preemption);
       results[i] = policy.ok() ? Replay(trace, run.options, policy->get()) : policy.status();
     }
   };
@@ -160,6 +141,7 @@ absl::StatusOr<std::vector<ReplayResult>> ReplayAll(const std::vector<TraceJob>&
     if (!results[i].ok()) {
       return absl::Status(results[i].status().code(),
                           absl::StrCat(runs[i].policy, " (", AbslView(RefusalModeName(runs[i].options.on_refusal)),
+                                       runs[i].options.preemption ? ", preemption" : "",
                                        "): ", results[i].status().message()));
     }
     out.push_back(*std::move(results[i]));
@@ -190,7 +172,8 @@ absl::Status WriteOutDir(const std::string& dir, const std::string& table,
 
 absl::Status Main() {
   std::vector<RefusalMode> modes;
-  absl::StatusOr<ReplayOptions> options = OptionsFromFlags(&modes);
+  std::vector<bool> preemption;
+  absl::StatusOr<ReplayOptions> options = OptionsFromFlags(&modes, &preemption);
   if (!options.ok()) return options.status();
   const std::string trace_path = absl::GetFlag(FLAGS_trace);
   if (trace_path.empty()) {
@@ -208,7 +191,7 @@ absl::Status Main() {
   absl::StatusOr<std::vector<TraceJob>> trace = ReadTraceFile(trace_path);
   if (!trace.ok()) return trace.status();
 
-  const std::vector<Run> runs = PlanRuns(*options, modes, names);
+  const std::vector<PlannedRun> runs = PlanRuns(*options, modes, preemption, names);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::min<int>(threads, static_cast<int>(runs.size()));
@@ -217,10 +200,10 @@ absl::Status Main() {
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::vector<ReplayResult>> results = ReplayAll(*trace, runs, seed, threads);
   if (!results.ok()) return results.status();
-  LabelByMode(absl::MakeSpan(*results));
+  LabelResults(absl::MakeSpan(*results));
   RunInfo run{trace_path, static_cast<int64_t>(trace->size()), seed, threads,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-              modes};
+              modes, preemption};
 
   const std::string table = FormatTable(run, *results);
   const std::string json = FormatJson(run, *results);
@@ -241,7 +224,9 @@ int main(int argc, char** argv) {
       "Job mapping: <= G GPUs -> one single instance (G GPUs = a whole machine); more -> a "
       "strict batch of ceil(gpus/G) machines in one NVLink domain; more machines than a "
       "domain holds -> cross-domain batch (or infeasible).\n"
-      "Example: nvlsched-replay --trace=philly.csv --on_refusal=wait,queue --out_dir=/tmp/replay");
+      "Example: nvlsched-replay --trace=philly.csv --on_refusal=wait,queue --out_dir=/tmp/replay\n"
+      "Spot: nvlsched-replay --trace=philly.csv --on_refusal=queue --spot_share=0.3 "
+      "--preemption=off,on --policies=best-fit");
   absl::ParseCommandLine(argc, argv);
   absl::Status status = nvlsched::replay::Main();
   if (!status.ok()) {

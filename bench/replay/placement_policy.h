@@ -47,6 +47,10 @@ struct JobShape {
   JobKind kind = JobKind::kGpuSingle;
   int32_t gpus = 0;      // GPUs the job holds (machines * G for whole-machine kinds)
   int32_t machines = 0;  // whole machines (0 for a GPU-granular single)
+  // Billing (--spot_share, job_shape.h IsSpotJob): a spot job may be preempted by an
+  // on-demand one and never preempts. Only a policy that preempts looks at it; the others
+  // place spot jobs like any other.
+  bool spot = false;
 };
 
 // What the fleet looks like now, for the report and the refusal diagnosis.

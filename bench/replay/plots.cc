@@ -62,11 +62,13 @@ absl::Status MakeDir(const std::string& dir) {
 absl::Status WriteSeriesCsv(const std::string& dir, const ReplayResult& result) {
   if (absl::Status s = MakeDir(dir); !s.ok()) return s;
   std::string csv =
-      "time_s,time_h,used_gpus,free_machines,fully_free_domains,stranded_machines,queue_length\n";
+      "time_s,time_h,used_gpus,free_machines,fully_free_domains,stranded_machines,queue_length,"
+      "preempted_jobs,spot_gpu_hours_lost\n";
   for (const SeriesPoint& p : result.series) {
     absl::StrAppend(&csv, p.time_s, ",", absl::StrFormat("%.2f", p.time_s / 3600.0), ",",
                     p.used_gpus, ",", p.free_machines, ",", p.fully_free_domains, ",",
-                    p.stranded_machines, ",", p.queue_length, "\n");
+                    p.stranded_machines, ",", p.queue_length, ",", p.preemptions, ",",
+                    absl::StrFormat("%.2f", p.spot_gpu_seconds_lost / 3600.0), "\n");
   }
   return WriteFile(std::filesystem::path(dir) / SeriesFileName(result), csv);
 }

@@ -36,17 +36,20 @@ bool IsKnownPolicy(const std::string& name) {
 
 bool PolicyCanQueue(const std::string& name) { return name == "best-fit"; }
 
+bool PolicyCanPreempt(const std::string& name) { return name == "best-fit"; }
+
 absl::StatusOr<std::unique_ptr<PlacementPolicy>> MakePolicy(const std::string& name,
                                                             const FleetSpec& spec,
                                                             uint64_t seed,
-                                                            int32_t reservation_depth) {
+                                                            int32_t reservation_depth,
+                                                            bool preemption) {
   const uint64_t policy_seed = PolicySeed(seed, name);
   if (name == "best-fit") {
     allocator::GangQueue::Options queue_options;
     queue_options.reservation_depth = reservation_depth;
     queue_options.max_length = std::numeric_limits<size_t>::max();
     absl::StatusOr<std::unique_ptr<AllocatorPolicy>> policy =
-        AllocatorPolicy::Create(spec, queue_options);
+        AllocatorPolicy::Create(spec, queue_options, preemption);
     if (!policy.ok()) return policy.status();
     return std::unique_ptr<PlacementPolicy>(std::move(*policy));
   }

@@ -20,6 +20,11 @@ std::string WaitHours(const WaitStats& w) {
   return absl::StrCat(Fixed(w.mean_s / kHour, 2), " / ", Fixed(w.p99_s / kHour, 2), " / ",
                       Fixed(w.max_s / kHour, 2));
 }
+// "mean / p50 / p99" in hours.
+std::string WaitPercentilesHours(const WaitStats& w) {
+  return absl::StrCat(Fixed(w.mean_s / kHour, 2), " / ", Fixed(w.p50_s / kHour, 2), " / ",
+                      Fixed(w.p99_s / kHour, 2));
+}
 const std::string& Label(const ReplayResult& r) { return r.label.empty() ? r.policy : r.label; }
 
 // The modes asked for: RunInfo's, or the first result's.
@@ -34,13 +39,59 @@ std::string ModeList(const std::vector<RefusalMode>& modes) {
   return out;
 }
 
+// The preemption settings asked for: RunInfo's, or the first result's.
+std::vector<bool> RequestedPreemption(const RunInfo& run, absl::Span<const ReplayResult> results) {
+  if (!run.preemption.empty() || results.empty()) return run.preemption;
+  return {results.front().options.preemption};
+}
+
+std::string OnOffList(const std::vector<bool>& settings) {
+  std::string out;
+  for (bool on : settings) absl::StrAppend(&out, out.empty() ? "" : ",", on ? "on" : "off");
+  return out;
+}
+
+// The spot rows belong in the report once a run had spot jobs or preemption was asked for.
+bool ShowsSpot(const std::vector<bool>& preemption, absl::Span<const ReplayResult> results) {
+  return std::find(preemption.begin(), preemption.end(), true) != preemption.end() ||
+         std::any_of(results.begin(), results.end(),
+                     [](const ReplayResult& r) { return r.spot.spot_jobs > 0; });
+}
+
 // A table row: a label and one cell per policy.
 struct Row {
   std::string label;
   std::function<std::string(const ReplayResult&)> cell;
 };
 
-std::vector<Row> TableRows(bool wait) {
+std::vector<Row> SpotRows() {
+  return {
+      {"spot / on-demand jobs in the trace",
+       [](auto& r) { return Pair(r.spot.spot_jobs, r.spot.on_demand_jobs); }},
+      {"preemption (ran)", [](auto& r) -> std::string { return r.preemption ? "on" : "off"; }},
+      {"wait, on-demand: mean / p50 / p99 (h)",
+       [](auto& r) { return WaitPercentilesHours(r.spot.wait_on_demand); }},
+      {"wait, spot: mean / p50 / p99 (h)",
+       [](auto& r) { return WaitPercentilesHours(r.spot.wait_spot); }},
+      {"spot jobs preempted: kills / distinct jobs",
+       [](auto& r) { return Pair(r.spot.preemptions, r.spot.jobs_preempted); }},
+      {"spot GPU-hours lost (run, then killed)",
+       [](auto& r) { return Fixed(r.spot.gpu_seconds_lost / kHour, 1); }},
+      {"on-demand jobs placed by preempting", [](auto& r) {
+         const SpotStats& s = r.spot;
+         const double share = s.on_demand_placed > 0 ? 100.0 * static_cast<double>(s.on_demand_preempting) /
+                                                           static_cast<double>(s.on_demand_placed)
+                                                     : 0.0;
+         return absl::StrCat(s.on_demand_preempting, " of ", s.on_demand_placed, " (",
+                             Fixed(share, 2), "%)");
+       }},
+      {"  spot GPUs evicted / on-demand GPUs placed so",
+       [](auto& r) { return Pair(r.spot.evicted_gpus, r.spot.preempting_gpus); }},
+      {"killed spot jobs resubmitted", [](auto& r) { return Count(r.spot.resubmitted); }},
+  };
+}
+
+std::vector<Row> TableRows(bool wait, bool spot) {
   auto kind = [](JobKind k) {
     return [k](const ReplayResult& r) -> const KindCounts& { return r.kind(k); };
   };
@@ -102,6 +153,10 @@ std::vector<Row> TableRows(bool wait) {
     rows.push_back({"  time with jobs waiting (days)",
                     [](auto& r) { return Fixed(r.waiting_s / 86400.0, 2); }});
   }
+  if (spot) {
+    std::vector<Row> spot_rows = SpotRows();
+    rows.insert(rows.end(), spot_rows.begin(), spot_rows.end());
+  }
   std::vector<Row> fleet = {
       {"GPU utilization (time-weighted)",
        [](auto& r) { return absl::StrCat(Fixed(100 * r.gpu_utilization, 2), "%"); }},
@@ -133,7 +188,21 @@ void AppendKindJson(std::string* out, const KindCounts& c) {
 
 void AppendWaitJson(std::string* out, const WaitStats& w) {
   absl::StrAppend(out, "{\"jobs\":", w.jobs, ",\"mean_s\":", Fixed(w.mean_s, 1),
-                  ",\"p99_s\":", w.p99_s, ",\"max_s\":", w.max_s, "}");
+                  ",\"p50_s\":", w.p50_s, ",\"p99_s\":", w.p99_s, ",\"max_s\":", w.max_s, "}");
+}
+
+void AppendSpotJson(std::string* out, const SpotStats& s) {
+  absl::StrAppend(out, "{\"spot_jobs\":", s.spot_jobs, ",\"on_demand_jobs\":", s.on_demand_jobs,
+                  ",\"wait_on_demand\":");
+  AppendWaitJson(out, s.wait_on_demand);
+  absl::StrAppend(out, ",\"wait_spot\":");
+  AppendWaitJson(out, s.wait_spot);
+  absl::StrAppend(out, ",\"preemptions\":", s.preemptions, ",\"jobs_preempted\":",
+                  s.jobs_preempted, ",\"gpu_seconds_lost\":", s.gpu_seconds_lost,
+                  ",\"on_demand_placed\":", s.on_demand_placed,
+                  ",\"on_demand_preempting\":", s.on_demand_preempting,
+                  ",\"preempting_gpus\":", s.preempting_gpus, ",\"evicted_gpus\":", s.evicted_gpus,
+                  ",\"resubmitted\":", s.resubmitted, "}");
 }
 
 // JSON string literal; the names here are plain ASCII, but paths may hold anything.
@@ -163,11 +232,16 @@ std::string_view RefusalModeName(RefusalMode mode) {
   return "unknown";
 }
 
-void LabelByMode(absl::Span<ReplayResult> results) {
+void LabelResults(absl::Span<ReplayResult> results) {
   bool one_mode = true;
-  for (const ReplayResult& r : results) one_mode = one_mode && r.mode == results.front().mode;
+  bool one_preemption = true;
+  for (const ReplayResult& r : results) {
+    one_mode = one_mode && r.mode == results.front().mode;
+    one_preemption = one_preemption && r.preemption == results.front().preemption;
+  }
   for (ReplayResult& r : results) {
     r.label = one_mode ? r.policy : absl::StrCat(r.policy, "@", AbslView(RefusalModeName(r.mode)));
+    if (!one_preemption && r.preemption) absl::StrAppend(&r.label, "+preempt");
   }
 }
 
@@ -175,6 +249,8 @@ std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> resul
   if (results.empty()) return "no policy ran\n";
   const ReplayOptions& o = results.front().options;
   const std::vector<RefusalMode> modes = RequestedModes(run, results);
+  const std::vector<bool> preemption = RequestedPreemption(run, results);
+  const bool spot = ShowsSpot(preemption, results);
   const bool wait = std::any_of(results.begin(), results.end(),
                                 [](const ReplayResult& r) { return r.mode != RefusalMode::kDrop; });
   std::string out = absl::StrFormat(
@@ -192,8 +268,24 @@ std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> resul
             "mode (columns @wait)\n",
             o.reservation_depth, o.queue_timeout_s, o.queue_timeout_s == 0 ? " = never" : ""));
   }
+  if (spot) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("spot: spot_share=%.3f (jobs drawn by a seeded hash of their arrival "
+                        "index, seed=%d); preemption=%s; resubmit_preempted=%s\n",
+                        o.spot_share, o.spot_seed, OnOffList(preemption),
+                        o.resubmit_preempted ? "true" : "false"),
+        "preemption: only best-fit in queue mode preempts, and only on arrival: an on-demand "
+        "job the fleet cannot hold outside the domains reserved ahead of it kills whole spot "
+        "jobs in one NVLink domain and takes it. Grace period 0: a victim is killed at once "
+        "and the GPU-hours it ran are lost (GPU utilization still counts them)",
+        o.resubmit_preempted ? "; it arrives again at the kill time with its full duration"
+                             : "; it is not run again",
+        ". Queued jobs never preempt. The baselines (and drop/wait modes) have no notion of "
+        "spot: they run as with preemption off\n");
+  }
   absl::StrAppend(&out, "\n");
-  std::vector<Row> rows = TableRows(wait);
+  std::vector<Row> rows = TableRows(wait, spot);
   size_t label_width = 0;
   for (const Row& row : rows) label_width = std::max(label_width, row.label.size());
   std::vector<std::vector<std::string>> cells(rows.size());
@@ -236,14 +328,18 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
                     ",\"on_refusal\":", Quote(ModeList(RequestedModes(run, results))),
                     ",\"cross_domain_when_larger\":", o.cross_domain_when_larger ? "true" : "false",
                     ",\"queue_timeout_s\":", o.queue_timeout_s,
-                    ",\"reservation_depth\":", o.reservation_depth);
+                    ",\"reservation_depth\":", o.reservation_depth,
+                    ",\"spot_share\":", Fixed(o.spot_share, 6), ",\"spot_seed\":", o.spot_seed,
+                    ",\"preemption\":", Quote(OnOffList(RequestedPreemption(run, results))),
+                    ",\"resubmit_preempted\":", o.resubmit_preempted ? "true" : "false");
   }
   absl::StrAppend(&out, ",\"policies\":[");
   for (size_t p = 0; p < results.size(); ++p) {
     const ReplayResult& r = results[p];
     if (p > 0) out.push_back(',');
     absl::StrAppend(&out, "{\"name\":", Quote(r.policy), ",\"label\":", Quote(Label(r)),
-                    ",\"mode\":", Quote(AbslView(RefusalModeName(r.mode))), ",\"jobs\":{");
+                    ",\"mode\":", Quote(AbslView(RefusalModeName(r.mode))),
+                    ",\"preemption\":", r.preemption ? "true" : "false", ",\"jobs\":{");
     for (int k = 0; k < kJobKinds; ++k) {
       if (k > 0) out.push_back(',');
       absl::StrAppend(&out, Quote(AbslView(JobKindName(static_cast<JobKind>(k)))), ":");
@@ -265,6 +361,8 @@ std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> result
     AppendWaitJson(&out, r.wait_batches);
     absl::StrAppend(&out, ",\"wait_singles\":");
     AppendWaitJson(&out, r.wait_singles);
+    absl::StrAppend(&out, ",\"spot\":");
+    AppendSpotJson(&out, r.spot);
     absl::StrAppend(&out, ",\"mean_free_gpus_while_waiting\":",
                     Fixed(r.mean_free_gpus_while_waiting, 3), ",\"waiting_s\":", r.waiting_s);
     absl::StrAppend(&out, ",\"wall_s\":", Fixed(r.wall_s, 3), "}");

@@ -25,22 +25,28 @@ struct RunInfo {
   // The --on_refusal modes asked for, in order (several run side by side); empty: the
   // mode of the first result.
   std::vector<RefusalMode> modes;
+  // The --preemption settings asked for, in order (off,on: both side by side); empty: the
+  // first result's options.preemption.
+  std::vector<bool> preemption;
 };
 
 std::string_view RefusalModeName(RefusalMode mode);
 
 // Names each result's column: the policy, plus "@<mode that ran>" when the results do not
-// all share one mode (e.g. "best-fit@queue", "carbide@wait").
-void LabelByMode(absl::Span<ReplayResult> results);
+// all share one mode (e.g. "best-fit@queue", "carbide@wait"), plus "+preempt" when it ran
+// with preemption and another result did not (e.g. "best-fit@queue+preempt").
+void LabelResults(absl::Span<ReplayResult> results);
 
-// One column per policy, one row per metric.
+// One column per policy, one row per metric; the spot and preemption rows when some run had
+// spot jobs or preemption was asked for.
 std::string FormatTable(const RunInfo& run, absl::Span<const ReplayResult> results);
 // One JSON object: run, fleet, options and, per policy, every counter and statistic
 // (without the time series, which go to CSV).
 std::string FormatJson(const RunInfo& run, absl::Span<const ReplayResult> results);
 
 // Writes <dir>/series_<label>.csv (time_s,time_h,used_gpus,free_machines,
-// fully_free_domains,stranded_machines,queue_length), one row per sample.
+// fully_free_domains,stranded_machines,queue_length,preempted_jobs,spot_gpu_hours_lost; the
+// last two cumulative), one row per sample.
 // Creates `dir` if needed. INTERNAL when a file cannot be written (message names it).
 absl::Status WriteSeriesCsv(const std::string& dir, const ReplayResult& result);
 

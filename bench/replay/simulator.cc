@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <queue>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -27,10 +29,15 @@ WaitStats Summarize(std::vector<int64_t>* waits) {
   double sum = 0;
   for (int64_t w : *waits) sum += static_cast<double>(w);
   stats.mean_s = sum / static_cast<double>(waits->size());
-  // p99 = the smallest wait that at least 99% of the jobs do not exceed.
-  size_t rank = (waits->size() * 99 + 99) / 100 - 1;
-  std::nth_element(waits->begin(), waits->begin() + rank, waits->end());
-  stats.p99_s = (*waits)[rank];
+  // pN = the smallest wait that at least N% of the jobs do not exceed.
+  auto percentile = [waits](size_t n) {
+    size_t rank = (waits->size() * n + 99) / 100 - 1;
+    std::nth_element(waits->begin(), waits->begin() + static_cast<std::ptrdiff_t>(rank),
+                     waits->end());
+    return (*waits)[rank];
+  };
+  stats.p50_s = percentile(50);
+  stats.p99_s = percentile(99);
   stats.max_s = *std::max_element(waits->begin(), waits->end());
   return stats;
 }
@@ -41,9 +48,18 @@ class Simulation {
              PlacementPolicy* policy)
       : trace_(trace), options_(options), policy_(policy), queue_(options.fleet.gpus_per_machine) {
     shapes_.reserve(trace.size());
-    for (const TraceJob& job : trace) {
-      shapes_.push_back(ShapeJob(job.num_gpus, options.fleet, options.cross_domain_when_larger));
+    submitted_at_.reserve(trace.size());
+    for (size_t i = 0; i < trace.size(); ++i) {
+      JobShape shape =
+          ShapeJob(trace[i].num_gpus, options.fleet, options.cross_domain_when_larger);
+      shape.spot = IsSpotJob(static_cast<uint32_t>(i), options.spot_share, options.spot_seed);
+      ++(shape.spot ? result_.spot.spot_jobs : result_.spot.on_demand_jobs);
+      shapes_.push_back(shape);
+      submitted_at_.push_back(trace[i].submit_s);
     }
+    started_at_.assign(trace.size(), kNotRunning);
+    run_.assign(trace.size(), 0);
+    ever_preempted_.assign(trace.size(), false);
     result_.policy = std::string(policy->name());
     result_.label = result_.policy;
     result_.options = options;
@@ -53,6 +69,7 @@ class Simulation {
       if (queueing_ == nullptr) mode_ = RefusalMode::kWait;  // no reservations: FIFO wait
     }
     result_.mode = mode_;
+    result_.preemption = queueing_ != nullptr && queueing_->preempts();
     result_.window_s = trace.empty() ? 0 : trace.back().submit_s;
   }
 
@@ -60,8 +77,9 @@ class Simulation {
     stats_ = policy_->Stats();
     size_t next_arrival = 0;
     while (true) {
+      DropKilledCompletions();
       int64_t now = next_arrival < trace_.size() ? trace_[next_arrival].submit_s : INT64_MAX;
-      if (!completions_.empty()) now = std::min(now, completions_.top().first);
+      if (!completions_.empty()) now = std::min(now, completions_.top().time);
       std::optional<int64_t> deadline;
       if (queueing_ != nullptr) deadline = queueing_->NextDeadline();
       if (deadline.has_value()) now = std::min(now, std::max(*deadline, time_));
@@ -69,10 +87,12 @@ class Simulation {
       AdvanceTo(now);
 
       bool freed = false;
-      while (!completions_.empty() && completions_.top().first == now) {
-        uint32_t job = completions_.top().second;
+      while (!completions_.empty() && completions_.top().time == now) {
+        const Completion done = completions_.top();
         completions_.pop();
-        if (absl::Status s = policy_->Release(job); !s.ok()) return s;
+        if (done.run != run_[done.job]) continue;  // killed by a preemption
+        started_at_[done.job] = kNotRunning;
+        if (absl::Status s = policy_->Release(done.job); !s.ok()) return s;
         freed = true;
       }
       if (queueing_ != nullptr) {
@@ -87,14 +107,11 @@ class Simulation {
       }
       const bool arrived = next_arrival < trace_.size() && trace_[next_arrival].submit_s == now;
       while (next_arrival < trace_.size() && trace_[next_arrival].submit_s == now) {
-        const size_t waiting = QueueLength();
-        if (absl::Status s = Arrive(static_cast<uint32_t>(next_arrival), now); !s.ok()) return s;
-        ++next_arrival;
-        // Queue mode: the queue changed, so a pass runs before the next arrival (as the
-        // daemon would), giving a batch that just joined its reservation.
-        if (queueing_ != nullptr && QueueLength() > waiting) {
-          if (absl::Status s = SchedulePass(now); !s.ok()) return s;
+        if (absl::Status s = ArriveAndPass(static_cast<uint32_t>(next_arrival), now); !s.ok()) {
+          return s;
         }
+        ++next_arrival;
+        if (absl::Status s = ResubmitKilled(now); !s.ok()) return s;
       }
       stats_ = policy_->Stats();
       queue_length_ = QueueLength();
@@ -117,7 +134,86 @@ class Simulation {
   }
 
  private:
+  static constexpr int64_t kNotRunning = -1;
+
+  // What the policy's queue reports, at `now`.
+  struct Events final : QueueingPolicy::Events {
+    Simulation* sim;
+    int64_t now;
+    Events(Simulation* s, int64_t t) : sim(s), now(t) {}
+    void Started(uint32_t job) override { sim->Started(job, now, /*from_queue=*/true); }
+    void Expired(uint32_t job) override { ++sim->Counts(sim->shapes_[job].kind).expired; }
+    void Preempted(uint32_t job) override { sim->Killed(job, now); }
+  };
+
+  // A pending completion; `run` tells a killed run's from the job's current one.
+  struct Completion {
+    int64_t time;
+    uint32_t job;
+    uint32_t run;
+    friend bool operator>(const Completion& a, const Completion& b) {
+      return a.time != b.time ? a.time > b.time : a.job != b.job ? a.job > b.job : a.run > b.run;
+    }
+  };
+
   KindCounts& Counts(JobKind kind) { return result_.by_kind[static_cast<int>(kind)]; }
+
+  void DropKilledCompletions() {
+    while (!completions_.empty() && completions_.top().run != run_[completions_.top().job]) {
+      completions_.pop();
+    }
+  }
+
+  // An arrival, then, in queue mode, a pass when the queue grew (as the daemon would run
+  // one, giving a batch that just joined its reservation) or a preemption freed machines.
+  absl::Status ArriveAndPass(uint32_t job, int64_t now) {
+    const size_t waiting = QueueLength();
+    const size_t kills = killed_.size();
+    if (absl::Status s = Arrive(job, now); !s.ok()) return s;
+    if (queueing_ != nullptr && (QueueLength() > waiting || killed_.size() > kills)) {
+      return SchedulePass(now);
+    }
+    return absl::OkStatus();
+  }
+
+  // The jobs killed by the last arrival arrive again now (or are lost).
+  absl::Status ResubmitKilled(int64_t now) {
+    std::vector<uint32_t> killed;
+    while (!killed_.empty()) {  // once: a resubmitted job is spot, and spot never preempts
+      killed.clear();
+      killed.swap(killed_);
+      if (!options_.resubmit_preempted) return absl::OkStatus();
+      for (uint32_t job : killed) {
+        ++result_.spot.resubmitted;
+        submitted_at_[job] = now;
+        if (absl::Status s = ArriveAndPass(job, now); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // A running spot job was killed at `now` (Events::Preempted); its machines are free.
+  void Killed(uint32_t job, int64_t now) {
+    if (started_at_[job] == kNotRunning || !shapes_[job].spot) {
+      if (bug_.ok()) {
+        bug_ = absl::InternalError(absl::StrCat(
+            "the policy preempted job ", job, ", which is ",
+            started_at_[job] == kNotRunning ? "not running" : "on-demand"));
+      }
+      return;
+    }
+    SpotStats& spot = result_.spot;
+    ++spot.preemptions;
+    if (!ever_preempted_[job]) {
+      ever_preempted_[job] = true;
+      ++spot.jobs_preempted;
+    }
+    spot.gpu_seconds_lost += int64_t{shapes_[job].gpus} * (now - started_at_[job]);
+    spot.evicted_gpus += shapes_[job].gpus;
+    started_at_[job] = kNotRunning;
+    ++run_[job];  // its pending completion is void
+    killed_.push_back(job);
+  }
 
   absl::Status Arrive(uint32_t job, int64_t now) {
     const JobShape& shape = shapes_[job];
@@ -133,10 +229,19 @@ class Simulation {
     absl::StatusOr<bool> placed;
     if (queueing_ != nullptr) {
       const int64_t deadline = options_.queue_timeout_s > 0
-                                   ? trace_[job].submit_s + options_.queue_timeout_s
+                                   ? submitted_at_[job] + options_.queue_timeout_s
                                    : kNoDeadline;
-      placed = queueing_->Submit(job, shape, now, deadline);
-      if (placed.ok() && *placed) Started(job, now, /*from_queue=*/false);
+      const size_t kills = killed_.size();
+      Events events(this, now);
+      placed = queueing_->Submit(job, shape, now, deadline, events);
+      if (!bug_.ok()) return bug_;
+      if (placed.ok() && *placed) {
+        Started(job, now, /*from_queue=*/false);
+        if (killed_.size() > kills) {
+          ++result_.spot.on_demand_preempting;
+          result_.spot.preempting_gpus += shape.gpus;
+        }
+      }
     } else {
       placed = Offer(job, shape, now, /*from_queue=*/false);
     }
@@ -166,26 +271,23 @@ class Simulation {
   // The job holds its placement from `now` on.
   void Started(uint32_t job, int64_t now, bool from_queue) {
     const JobShape& shape = shapes_[job];
-    const TraceJob& trace_job = trace_[job];
-    const int64_t waited = now - trace_job.submit_s;
+    const int64_t waited = now - submitted_at_[job];
     KindCounts& counts = Counts(shape.kind);
     ++counts.placed;
     if (from_queue) ++counts.placed_after_wait;
     waits_.push_back(waited);
     (IsBatch(shape.kind) ? batch_waits_ : single_waits_).push_back(waited);
-    completions_.emplace(now + trace_job.duration_s, job);
+    (shape.spot ? spot_waits_ : on_demand_waits_).push_back(waited);
+    if (!shape.spot) ++result_.spot.on_demand_placed;
+    started_at_[job] = now;
+    completions_.push(Completion{now + trace_[job].duration_s, job, run_[job]});
   }
 
   // Queue mode: one pass of the policy's queue.
   absl::Status SchedulePass(int64_t now) {
-    struct Events final : QueueingPolicy::Events {
-      Simulation* sim;
-      int64_t now;
-      Events(Simulation* s, int64_t t) : sim(s), now(t) {}
-      void Started(uint32_t job) override { sim->Started(job, now, /*from_queue=*/true); }
-      void Expired(uint32_t job) override { ++sim->Counts(sim->shapes_[job].kind).expired; }
-    } events(this, now);
-    return queueing_->Schedule(now, events);
+    Events events(this, now);
+    if (absl::Status s = queueing_->Schedule(now, events); !s.ok()) return s;
+    return bug_;
   }
 
   size_t QueueLength() const {
@@ -212,7 +314,9 @@ class Simulation {
         result_.series.push_back(SeriesPoint{next_sample_s_, stats_.used_gpus,
                                              stats_.free_machines, stats_.fully_free_domains,
                                              stats_.stranded_machines,
-                                             static_cast<int64_t>(queue_length_)});
+                                             static_cast<int64_t>(queue_length_),
+                                             result_.spot.preemptions,
+                                             result_.spot.gpu_seconds_lost});
         next_sample_s_ += options_.sample_interval_s;
       }
     }
@@ -229,6 +333,8 @@ class Simulation {
     result_.wait_all = Summarize(&waits_);
     result_.wait_batches = Summarize(&batch_waits_);
     result_.wait_singles = Summarize(&single_waits_);
+    result_.spot.wait_on_demand = Summarize(&on_demand_waits_);
+    result_.spot.wait_spot = Summarize(&spot_waits_);
     if (result_.waiting_s > 0) {
       result_.mean_free_gpus_while_waiting =
           free_gpu_s_while_waiting_ / static_cast<double>(result_.waiting_s);
@@ -241,8 +347,16 @@ class Simulation {
   RefusalMode mode_;                        // the mode that runs
   QueueingPolicy* queueing_ = nullptr;      // queue mode: the policy's queue
   std::vector<JobShape> shapes_;  // per arrival index
+  // Per arrival index: when the job was last submitted (the trace's time, or its last kill
+  // when resubmitted), when its current run started (kNotRunning), its run number (bumped
+  // by a kill), and whether it was ever killed.
+  std::vector<int64_t> submitted_at_;
+  std::vector<int64_t> started_at_;
+  std::vector<uint32_t> run_;
+  std::vector<bool> ever_preempted_;
+  std::vector<uint32_t> killed_;  // by the current arrival, in kill order
+  absl::Status bug_;              // a policy event that cannot be (Killed)
   WaitQueue queue_;                         // wait mode
-  using Completion = std::pair<int64_t, uint32_t>;  // (time, job)
   std::priority_queue<Completion, std::vector<Completion>, std::greater<Completion>> completions_;
 
   ReplayResult result_;
@@ -259,6 +373,8 @@ class Simulation {
   std::vector<int64_t> waits_;
   std::vector<int64_t> batch_waits_;
   std::vector<int64_t> single_waits_;
+  std::vector<int64_t> on_demand_waits_;
+  std::vector<int64_t> spot_waits_;
 };
 
 }  // namespace

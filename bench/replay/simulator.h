@@ -17,6 +17,23 @@
 //          at each deadline (submit + queue_timeout_s). A policy without its own queue (the baselines) runs
 //          kWait instead: ReplayResult::mode says which mode ran.
 //
+// Spot and preemption (--spot_share, --preemption, --resubmit_preempted):
+//   - IsSpotJob (job_shape.h) marks options.spot_share of the trace's jobs spot, by arrival
+//     index and options.spot_seed: every run of a replay sees the same spot jobs.
+//   - Only in kQueue mode, with a policy whose queue preempts (QueueingPolicy::preempts:
+//     nvlsched's, built with options.preemption), does anything get preempted: an arriving
+//     on-demand job the fleet cannot hold may have running spot jobs killed (whole jobs) and
+//     take their machines. ReplayResult::preemption says whether that ran; everywhere else
+//     spot jobs are placed and run like any other (the baselines have no notion of spot).
+//   - A kill is immediate (no grace period in the replay: the victims' machines are free at
+//     the arrival's instant), the job's pending completion is dropped, and the GPU-seconds
+//     it ran are lost (SpotStats). Then a queue pass runs (the victims may have freed more
+//     than the preemptor took), then, with resubmit_preempted, each killed job arrives again
+//     at the kill time with its full duration (a new arrival: behind every job already
+//     queued; its deadline, if any, counts from then), in kill order; without it, it is lost.
+//   - A resubmission counts as an arrival in every counter (KindCounts::submitted, placed,
+//     refused ...) and its wait runs from the kill; SpotStats::resubmitted counts them.
+//
 // Time-weighted means (utilization, fully free domains, stranded machines, free machines)
 // are exact integrals over the arrival window [0, last submit]: after it the fleet only
 // drains. "While waiting" means: within the arrival window, while at least one job waits.
@@ -51,6 +68,12 @@ struct ReplayOptions {
   // policy_factory.h).
   int64_t queue_timeout_s = 0;
   int32_t reservation_depth = 4;
+  // See "Spot and preemption" above. The policy is built with `preemption`
+  // (policy_factory.h); spot_share is in [0, 1].
+  double spot_share = 0;
+  uint64_t spot_seed = 1;
+  bool preemption = false;
+  bool resubmit_preempted = true;
 };
 
 // Per job kind (JobKind). "Refused" = the policy said no when the job arrived.
@@ -73,13 +96,32 @@ struct SeriesPoint {
   int64_t fully_free_domains = 0;
   int64_t stranded_machines = 0;
   int64_t queue_length = 0;
+  int64_t preemptions = 0;             // so far (SpotStats::preemptions)
+  int64_t spot_gpu_seconds_lost = 0;   // so far
 };
 
 struct WaitStats {
   int64_t jobs = 0;  // placed jobs the statistics cover
   double mean_s = 0;
+  int64_t p50_s = 0;
   int64_t p99_s = 0;
   int64_t max_s = 0;
+};
+
+// Spot jobs, on-demand jobs and preemption (see "Spot and preemption" above).
+struct SpotStats {
+  int64_t spot_jobs = 0;       // trace jobs drawn spot (infeasible ones included)
+  int64_t on_demand_jobs = 0;  // the other trace jobs
+  WaitStats wait_on_demand;    // placements of on-demand jobs
+  WaitStats wait_spot;         // placements of spot jobs, resubmissions included
+  int64_t preemptions = 0;     // spot jobs killed (a job killed twice counts twice)
+  int64_t jobs_preempted = 0;  // distinct trace jobs killed at least once
+  int64_t gpu_seconds_lost = 0;  // GPUs x seconds run by the killed runs
+  int64_t on_demand_placed = 0;
+  int64_t on_demand_preempting = 0;  // of those, placed by killing spot jobs
+  int64_t preempting_gpus = 0;  // GPUs those on-demand jobs hold
+  int64_t evicted_gpus = 0;     // GPUs the killed runs held (every kill)
+  int64_t resubmitted = 0;     // kills that arrived again (resubmit_preempted)
 };
 
 struct ReplayResult {
@@ -87,6 +129,7 @@ struct ReplayResult {
   std::string label;  // column name in reports: the policy, "@mode" when modes differ
   ReplayOptions options;
   RefusalMode mode = RefusalMode::kDrop;  // the mode that ran (kWait for a baseline asked to queue)
+  bool preemption = false;  // preemption ran (kQueue mode, a policy that preempts)
   std::array<KindCounts, kJobKinds> by_kind{};  // index: static_cast<int>(JobKind)
   int64_t window_s = 0;    // last submit time: the arrival window is [0, window_s]
   int64_t makespan_s = 0;  // last completion
@@ -100,6 +143,7 @@ struct ReplayResult {
   WaitStats wait_all;          // every placed job (0 for jobs placed at arrival)
   WaitStats wait_batches;      // placed strict and cross-domain batches
   WaitStats wait_singles;      // placed whole-machine and GPU singles
+  SpotStats spot;
   // Capacity idle behind the queue: free GPUs, time-weighted over the part of the arrival
   // window during which at least one job waited (waiting_s long; 0 when nothing waited).
   double mean_free_gpus_while_waiting = 0;

@@ -1,6 +1,7 @@
 // Tests for nvlsched-replay: tiny literal traces whose outcome per policy is computed by
 // hand in the comments, the CSV reader's errors, the wait queue's order, queue mode
-// (GangQueue) against FIFO wait mode, determinism.
+// (GangQueue) against FIFO wait mode, determinism, spot jobs and preemption.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "bench/replay/policy_factory.h"
 #include "bench/replay/queueing_policy.h"
 #include "bench/replay/report.h"
+#include "bench/replay/run_plan.h"
 #include "bench/replay/simulator.h"
 #include "bench/replay/trace.h"
 #include "bench/replay/wait_queue.h"
@@ -34,7 +36,7 @@ std::vector<TraceJob> Parse(const std::string& csv) {
 ReplayResult RunPolicy(const std::string& policy_name, const std::vector<TraceJob>& trace,
                  const ReplayOptions& options, uint64_t seed = 1) {
   absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy =
-      MakePolicy(policy_name, options.fleet, seed, options.reservation_depth);
+      MakePolicy(policy_name, options.fleet, seed, options.reservation_depth, options.preemption);
   EXPECT_TRUE(policy.ok()) << policy.status();
   absl::StatusOr<ReplayResult> result = Replay(trace, options, policy->get());
   EXPECT_TRUE(result.ok()) << result.status();
@@ -282,7 +284,8 @@ std::string WithoutWallTime(const ReplayResult& r) {
   std::string out = FormatJson(RunInfo{}, {copy});
   for (const SeriesPoint& p : r.series) {
     absl::StrAppend(&out, p.time_s, ",", p.used_gpus, ",", p.free_machines, ",",
-                    p.fully_free_domains, ",", p.stranded_machines, ",", p.queue_length, ";");
+                    p.fully_free_domains, ",", p.stranded_machines, ",", p.queue_length, ",",
+                    p.preemptions, ",", p.spot_gpu_seconds_lost, ";");
   }
   return out;
 }
@@ -300,6 +303,16 @@ TEST(DeterminismTest, SameSeedSameRunDifferentSeedDifferentRun) {
       }
     }
   }
+  // Spot jobs and preemption too; another spot seed draws other spot jobs.
+  ReplayOptions options = Fleet(4, 8, 4, RefusalMode::kQueue);
+  options.sample_interval_s = 600;
+  options.spot_share = 0.5;
+  options.preemption = true;
+  ReplayResult first = RunPolicy("best-fit", trace, options);
+  EXPECT_GT(first.spot.preemptions, 0);
+  EXPECT_EQ(WithoutWallTime(first), WithoutWallTime(RunPolicy("best-fit", trace, options)));
+  options.spot_seed = 2;
+  EXPECT_NE(WithoutWallTime(first), WithoutWallTime(RunPolicy("best-fit", trace, options)));
 }
 
 // ------------------------------------------------------------------ queue mode
@@ -412,7 +425,7 @@ TEST(QueueModeTest, BaselinesRunWaitModeAndReportsLabelThem) {
       EXPECT_EQ(results.back().kind(JobKind::kStrictBatch).queued_behind_batch, 1) << name;
     }
   }
-  LabelByMode(absl::MakeSpan(results));
+  LabelResults(absl::MakeSpan(results));
   EXPECT_EQ(results[0].label, "best-fit@queue");
   EXPECT_EQ(results[1].label, "carbide@wait");
   RunInfo run;
@@ -460,12 +473,13 @@ TEST(QueueModeTest, RandomTraceDrainsAndKeepsAllocatorInvariants) {
     std::vector<uint32_t> started;
     void Started(uint32_t job) override { started.push_back(job); }
     void Expired(uint32_t) override {}
+    void Preempted(uint32_t) override { ADD_FAILURE() << "nothing is spot here"; }
   } events;
   std::vector<uint32_t> live;
   for (uint32_t job = 0; job < 600; ++job) {
     const JobShape shape = ShapeJob(trace[job].num_gpus, fleet, true);
     if (shape.kind == JobKind::kInfeasible) continue;
-    absl::StatusOr<bool> placed = queue->Submit(job, shape, job, kNoDeadline);
+    absl::StatusOr<bool> placed = queue->Submit(job, shape, job, kNoDeadline, events);
     ASSERT_TRUE(placed.ok()) << placed.status();
     if (*placed) live.push_back(job);
     if (job % 3 == 0 && !live.empty()) {
@@ -524,6 +538,365 @@ TEST(AllocatorPolicyTest, ReleasingAnUnknownJobIsAnError) {
   absl::Status status = (*policy)->Release(42);
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(std::string(status.message()), HasSubstr("job 42 holds nothing"));
+}
+
+// ------------------------------------------------------------------ spot and preemption
+
+TEST(SpotTest, IsSpotJobIsDeterministicAndNearTheShare) {
+  int spot = 0;
+  int differs = 0;
+  for (uint32_t i = 0; i < 100000; ++i) {
+    EXPECT_FALSE(IsSpotJob(i, 0.0, 1));
+    EXPECT_TRUE(IsSpotJob(i, 1.0, 1));
+    const bool drawn = IsSpotJob(i, 0.3, 1);
+    EXPECT_EQ(drawn, IsSpotJob(i, 0.3, 1));
+    spot += drawn;
+    differs += drawn != IsSpotJob(i, 0.3, 2);
+  }
+  EXPECT_NEAR(spot / 100000.0, 0.3, 0.005);
+  EXPECT_GT(differs, 30000);  // another seed draws other jobs (independent draws: ~42%)
+}
+
+// The first seed under which IsSpotJob at share 0.5 marks exactly the jobs `spot` says: lets
+// a literal trace say which of its jobs are spot.
+uint64_t SeedMarkingSpot(const std::vector<bool>& spot) {
+  for (uint64_t seed = 1;; ++seed) {
+    bool matches = true;
+    for (uint32_t i = 0; i < spot.size() && matches; ++i) {
+      matches = IsSpotJob(i, 0.5, seed) == spot[i];
+    }
+    if (matches) return seed;
+  }
+}
+
+// Records what a queue reports.
+struct RecordingEvents final : QueueingPolicy::Events {
+  std::vector<uint32_t> started;
+  std::vector<uint32_t> expired;
+  std::vector<uint32_t> preempted;
+  void Started(uint32_t job) override { started.push_back(job); }
+  void Expired(uint32_t job) override { expired.push_back(job); }
+  void Preempted(uint32_t job) override { preempted.push_back(job); }
+};
+
+JobShape Spot(JobShape shape) {
+  shape.spot = true;
+  return shape;
+}
+
+// 2 domains x 4 machines x 4 GPUs, best-fit with preemption, driven job by job.
+//   0 on-demand 2 machines -> d0.   1 spot cross-domain 5 machines -> FILL: d0's 2, then 3 in
+//   d1.   2 spot whole single -> d1's last machine. The fleet is full.
+//   3 on-demand 4 machines at t=10: only d1 can be freed (d0 holds 2 spot machines, not 4);
+//     there job 1 has 3 machines and job 2 one: both are killed, job 1 with its 2 machines
+//     in d0 as well (whole gangs), and job 3 takes d1. d0's 2 machines are free.
+//   4 spot 2 machines at t=20 -> d0.   5 spot whole single at t=21: nothing free; it queues
+//     although job 4 could be preempted: spot never preempts.
+//   6 the same single, on-demand, at t=22: kills job 4, goes to d0; the pass then places 5.
+TEST(PreemptionTest, OnDemandArrivalKillsWholeSpotJobsAndSpotNeverPreempts) {
+  FleetSpec fleet{2, 4, 4};
+  absl::StatusOr<std::unique_ptr<PlacementPolicy>> made =
+      MakePolicy("best-fit", fleet, 1, /*reservation_depth=*/4, /*preemption=*/true);
+  ASSERT_TRUE(made.ok()) << made.status();
+  auto* policy = static_cast<AllocatorPolicy*>(made->get());
+  QueueingPolicy* queue = policy->queueing();
+  ASSERT_NE(queue, nullptr);
+  EXPECT_TRUE(queue->preempts());
+  const JobShape batch2 = ShapeJob(8, fleet, true);
+  const JobShape cross5 = ShapeJob(20, fleet, true);
+  const JobShape whole = ShapeJob(4, fleet, true);
+  const JobShape batch4 = ShapeJob(16, fleet, true);
+  ASSERT_EQ(cross5.kind, JobKind::kCrossDomainBatch);
+  RecordingEvents events;
+  auto submit = [&](uint32_t job, const JobShape& shape, int64_t now) {
+    absl::StatusOr<bool> placed = queue->Submit(job, shape, now, kNoDeadline, events);
+    EXPECT_TRUE(placed.ok()) << placed.status();
+    absl::Status invariants = policy->allocator().CheckInvariants();
+    EXPECT_TRUE(invariants.ok()) << "after job " << job << ": " << invariants;
+    return placed.ok() && *placed;
+  };
+  EXPECT_TRUE(submit(0, batch2, 0));
+  EXPECT_TRUE(submit(1, Spot(cross5), 0));
+  EXPECT_TRUE(submit(2, Spot(whole), 0));
+  EXPECT_EQ(policy->Stats().free_machines, 0);
+
+  EXPECT_TRUE(submit(3, batch4, 10));
+  EXPECT_THAT(events.preempted, ::testing::ElementsAre(1, 2));
+  EXPECT_EQ(policy->allocator().instance_count(), 6u);  // jobs 0 and 3 only
+  EXPECT_EQ(policy->Stats().free_machines, 2);          // job 1's machines in d0
+  EXPECT_EQ(policy->Stats().largest_domain_free, 2);
+  absl::Status gone = policy->Release(1);  // a killed job holds nothing
+  EXPECT_EQ(gone.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(gone.message()), HasSubstr("job 1 holds nothing"));
+
+  EXPECT_TRUE(submit(4, Spot(batch2), 20));
+  EXPECT_FALSE(submit(5, Spot(whole), 21));
+  EXPECT_THAT(events.preempted, ::testing::ElementsAre(1, 2));  // nothing more
+  EXPECT_EQ(queue->queue_length(), 1u);
+
+  EXPECT_TRUE(submit(6, whole, 22));
+  EXPECT_THAT(events.preempted, ::testing::ElementsAre(1, 2, 4));
+  ASSERT_TRUE(queue->Schedule(22, events).ok());
+  EXPECT_THAT(events.started, ::testing::ElementsAre(5));
+  EXPECT_EQ(queue->queue_length(), 0u);
+  EXPECT_EQ(policy->Stats().free_machines, 0);
+  EXPECT_TRUE(policy->allocator().CheckInvariants().ok());
+}
+
+// 2 domains x 2 machines x 4 GPUs. Spot batches 0 and 1 (2 machines, t=0) fill d0 and d1.
+// Spot batch 2 arrives at t=1: it cannot preempt, so it queues, and the pass reserves d0
+// for it (both domains have 0 free: the lowest index). An on-demand single at t=2 then may
+// not preempt in d0 — where, both victims being alike, it would otherwise go (lowest
+// index) — and kills job 1 in d1 instead.
+TEST(PreemptionTest, RespectsTheReservationsOfBatchesQueuedAhead) {
+  FleetSpec fleet{2, 2, 4};
+  for (bool queued_ahead : {false, true}) {
+    absl::StatusOr<std::unique_ptr<PlacementPolicy>> made =
+        MakePolicy("best-fit", fleet, 1, /*reservation_depth=*/4, /*preemption=*/true);
+    ASSERT_TRUE(made.ok()) << made.status();
+    auto* policy = static_cast<AllocatorPolicy*>(made->get());
+    QueueingPolicy* queue = policy->queueing();
+    RecordingEvents events;
+    const JobShape batch2 = Spot(ShapeJob(8, fleet, true));
+    ASSERT_TRUE(*queue->Submit(0, batch2, 0, kNoDeadline, events));
+    ASSERT_TRUE(*queue->Submit(1, batch2, 0, kNoDeadline, events));
+    if (queued_ahead) {
+      ASSERT_FALSE(*queue->Submit(2, batch2, 1, kNoDeadline, events));
+      ASSERT_TRUE(queue->Schedule(1, events).ok());
+      ASSERT_EQ(policy->queue().reservations().size(), 1u);
+      ASSERT_THAT(policy->queue().reservations()[0].domains, ::testing::ElementsAre(0));
+      EXPECT_TRUE(events.preempted.empty());  // spot never preempts
+    }
+    ASSERT_TRUE(*queue->Submit(3, ShapeJob(4, fleet, true), 2, kNoDeadline, events));
+    EXPECT_THAT(events.preempted, ::testing::ElementsAre(queued_ahead ? 1u : 0u)) << queued_ahead;
+    EXPECT_TRUE(policy->allocator().CheckInvariants().ok());
+  }
+}
+
+// 2 domains x 4 machines x 4 GPUs, queue mode; jobs 1 and 2 spot (the seed is found so):
+//   t=0   0 on-demand 2 machines (1000 s) -> d0; 1 spot cross-domain 5 machines (1000 s)
+//         -> d0 x2 + d1 x3; 2 spot whole single (1000 s) -> d1. Full.
+//   t=10  3 on-demand 4 machines (100 s).
+// Without preemption job 3 waits for d0 to empty at t=1000: 990 s.
+// With it, job 3 kills jobs 1 and 2 (all of d1, and job 1's 2 machines in d0) and starts at
+// once: wait 0; lost: 20 GPUs x 10 s + 4 x 10 = 240 GPU-seconds. Resubmitted at t=10, job 1
+// (5 machines, 2 free) queues and reserves d0 and d1; job 2 arrives behind it and queues.
+// At t=110 job 3 ends: job 1 starts (wait 100, d0 x2 + d1 x3), then job 2 (wait 100); both
+// end at 1110. Without resubmission they are simply lost.
+TEST(PreemptionTest, PreemptionLowersTheOnDemandWait) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,1000,8\n2,0,1000,20\n3,0,1000,4\n4,10,100,16\n");
+  ReplayOptions options = Fleet(2, 4, 4, RefusalMode::kQueue);
+  options.spot_share = 0.5;
+  options.spot_seed = SeedMarkingSpot({false, true, true, false});
+  options.sample_interval_s = 100;
+
+  ReplayResult off = RunPolicy("best-fit", trace, options);
+  options.preemption = true;
+  ReplayResult on = RunPolicy("best-fit", trace, options);
+  options.resubmit_preempted = false;
+  ReplayResult lost = RunPolicy("best-fit", trace, options);
+
+  for (const ReplayResult* r : {&off, &on, &lost}) {
+    EXPECT_EQ(r->spot.spot_jobs, 2);
+    EXPECT_EQ(r->spot.on_demand_jobs, 2);
+    EXPECT_EQ(r->spot.on_demand_placed, 2);
+  }
+  EXPECT_FALSE(off.preemption);
+  EXPECT_EQ(off.spot.wait_on_demand.jobs, 2);
+  EXPECT_EQ(off.spot.wait_on_demand.p99_s, 990);
+  EXPECT_EQ(off.spot.wait_on_demand.p50_s, 0);
+  EXPECT_DOUBLE_EQ(off.spot.wait_on_demand.mean_s, 495.0);
+  EXPECT_EQ(off.spot.preemptions, 0);
+  EXPECT_EQ(off.spot.gpu_seconds_lost, 0);
+  EXPECT_EQ(off.spot.wait_spot.max_s, 0);
+  EXPECT_EQ(off.makespan_s, 1100);
+
+  EXPECT_TRUE(on.preemption);
+  EXPECT_EQ(on.spot.wait_on_demand.max_s, 0);
+  EXPECT_EQ(on.spot.wait_on_demand.p99_s, 0);
+  EXPECT_EQ(on.spot.preemptions, 2);
+  EXPECT_EQ(on.spot.jobs_preempted, 2);
+  EXPECT_EQ(on.spot.gpu_seconds_lost, 240);
+  EXPECT_EQ(on.spot.evicted_gpus, 24);
+  EXPECT_EQ(on.spot.on_demand_preempting, 1);
+  EXPECT_EQ(on.spot.preempting_gpus, 16);
+  EXPECT_EQ(on.spot.resubmitted, 2);
+  EXPECT_EQ(on.spot.wait_spot.jobs, 4);  // two first runs, two resubmissions
+  EXPECT_EQ(on.spot.wait_spot.max_s, 100);
+  EXPECT_EQ(on.spot.wait_spot.p50_s, 0);
+  EXPECT_DOUBLE_EQ(on.spot.wait_spot.mean_s, 50.0);
+  EXPECT_EQ(on.kind(JobKind::kStrictBatch).refused, 0);  // job 3 was placed at arrival
+  EXPECT_EQ(on.kind(JobKind::kCrossDomainBatch).submitted, 2);  // resubmission = arrival
+  EXPECT_EQ(on.kind(JobKind::kCrossDomainBatch).placed_after_wait, 1);
+  EXPECT_EQ(on.kind(JobKind::kWholeSingle).placed, 2);
+  EXPECT_EQ(on.makespan_s, 1110);
+  ASSERT_GE(on.series.size(), 2u);
+  EXPECT_EQ(on.series[0].preemptions, 0);   // t=0
+  EXPECT_EQ(on.series[1].preemptions, 2);   // t=100
+  EXPECT_EQ(on.series[1].spot_gpu_seconds_lost, 240);
+
+  EXPECT_EQ(lost.spot.preemptions, 2);
+  EXPECT_EQ(lost.spot.gpu_seconds_lost, 240);
+  EXPECT_EQ(lost.spot.resubmitted, 0);
+  EXPECT_EQ(lost.spot.wait_spot.jobs, 2);
+  EXPECT_EQ(lost.kind(JobKind::kCrossDomainBatch).submitted, 1);
+  EXPECT_EQ(lost.makespan_s, 1000);
+  EXPECT_EQ(lost.spot.wait_on_demand.max_s, 0);
+}
+
+// The same spot jobs everywhere; only best-fit in queue mode preempts.
+TEST(PreemptionTest, OnlyBestFitInQueueModePreempts) {
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,1000,8\n2,0,1000,20\n3,0,1000,4\n4,10,100,16\n");
+  ReplayOptions options = Fleet(2, 4, 4);
+  options.spot_share = 0.5;
+  options.spot_seed = SeedMarkingSpot({false, true, true, false});
+  options.preemption = true;
+  for (RefusalMode mode : {RefusalMode::kDrop, RefusalMode::kWait, RefusalMode::kQueue}) {
+    options.on_refusal = mode;
+    for (const std::string& name : KnownPolicies()) {
+      ReplayResult r = RunPolicy(name, trace, options);
+      const bool preempts = name == "best-fit" && mode == RefusalMode::kQueue;
+      EXPECT_EQ(r.preemption, preempts) << name;
+      EXPECT_EQ(r.spot.preemptions, preempts ? 2 : 0) << name;
+      EXPECT_EQ(r.spot.spot_jobs, 2) << name;
+    }
+  }
+}
+
+// A busy random trace, half spot, preemption on: the allocator's invariants hold after
+// every step, and every arrival (resubmissions included) is placed or expires.
+TEST(PreemptionTest, RandomTraceKeepsInvariantsAndAccountsForEveryArrival) {
+  FleetSpec fleet{4, 8, 4};
+  std::vector<TraceJob> trace = Parse(RandomTraceCsv(2000));
+  for (int64_t timeout : {int64_t{0}, int64_t{900}}) {
+    ReplayOptions options = Fleet(4, 8, 4, RefusalMode::kQueue);
+    options.queue_timeout_s = timeout;
+    options.spot_share = 0.5;
+    options.preemption = true;
+    ReplayResult r = RunPolicy("best-fit", trace, options);
+    int64_t submitted = 0, placed = 0, expired = 0;
+    for (const KindCounts& c : r.by_kind) {
+      submitted += c.submitted;
+      placed += c.placed;
+      expired += c.expired;
+    }
+    const int64_t infeasible = r.kind(JobKind::kInfeasible).submitted;
+    EXPECT_EQ(submitted, static_cast<int64_t>(trace.size()) + r.spot.resubmitted) << timeout;
+    EXPECT_EQ(placed + expired + infeasible, submitted) << timeout;
+    EXPECT_GT(r.spot.preemptions, 0) << timeout;
+    EXPECT_EQ(r.spot.resubmitted, r.spot.preemptions) << timeout;
+    EXPECT_GT(r.spot.gpu_seconds_lost, 0) << timeout;
+    EXPECT_EQ(r.spot.wait_on_demand.jobs, r.spot.on_demand_placed) << timeout;
+  }
+
+  // Job by job through the policy, checking the allocator after each step. One
+  // reservation at most: with a job released only every third step the queue grows long,
+  // and four holders would reserve every domain, leaving none to preempt in.
+  absl::StatusOr<std::unique_ptr<PlacementPolicy>> made =
+      MakePolicy("best-fit", fleet, 1, /*reservation_depth=*/1, /*preemption=*/true);
+  ASSERT_TRUE(made.ok()) << made.status();
+  auto* policy = static_cast<AllocatorPolicy*>(made->get());
+  QueueingPolicy* queue = policy->queueing();
+  RecordingEvents events;
+  std::vector<uint32_t> live;
+  int64_t kills = 0;
+  auto forget = [&live](uint32_t job) {
+    live.erase(std::find(live.begin(), live.end(), job));
+  };
+  for (uint32_t job = 0; job < 600; ++job) {
+    JobShape shape = ShapeJob(trace[job].num_gpus, fleet, true);
+    if (shape.kind == JobKind::kInfeasible) continue;
+    shape.spot = IsSpotJob(job, 0.5, 1);
+    events.preempted.clear();
+    absl::StatusOr<bool> placed = queue->Submit(job, shape, job, kNoDeadline, events);
+    ASSERT_TRUE(placed.ok()) << placed.status();
+    if (!events.preempted.empty()) {
+      ASSERT_FALSE(shape.spot);
+      ASSERT_TRUE(*placed);
+    }
+    for (uint32_t killed : events.preempted) {
+      ASSERT_TRUE(IsSpotJob(killed, 0.5, 1)) << killed;
+      forget(killed);  // a killed job was running
+      ++kills;
+    }
+    if (*placed) live.push_back(job);
+    if (job % 3 == 0 && !live.empty()) {
+      ASSERT_TRUE(policy->Release(live.front()).ok());
+      live.erase(live.begin());
+    }
+    events.started.clear();
+    ASSERT_TRUE(queue->Schedule(job, events).ok());
+    live.insert(live.end(), events.started.begin(), events.started.end());
+    absl::Status invariants = policy->allocator().CheckInvariants();
+    ASSERT_TRUE(invariants.ok()) << "after job " << job << ": " << invariants;
+  }
+  EXPECT_GT(kills, 0);
+  while (!live.empty()) {
+    ASSERT_TRUE(policy->Release(live.back()).ok());
+    live.pop_back();
+    events.started.clear();
+    ASSERT_TRUE(queue->Schedule(1000, events).ok());
+    live.insert(live.end(), events.started.begin(), events.started.end());
+  }
+  EXPECT_EQ(queue->queue_length(), 0u);
+  EXPECT_EQ(policy->Stats().used_gpus, 0);
+}
+
+// --preemption=off,on in one run: best-fit runs twice, side by side; the baselines once
+// (they have no notion of spot); the report shows both and says what preempts.
+TEST(RunPlanTest, PreemptionOffOnRunsBothSideBySide) {
+  absl::StatusOr<std::vector<bool>> settings = ParsePreemption("off,on");
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_THAT(*settings, ::testing::ElementsAre(false, true));
+  for (const char* bad : {"maybe", "on,on", ""}) {
+    absl::StatusOr<std::vector<bool>> parsed = ParsePreemption(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr("--preemption")) << bad;
+  }
+  absl::StatusOr<std::vector<RefusalMode>> modes = ParseRefusalModes("queue");
+  ASSERT_TRUE(modes.ok()) << modes.status();
+
+  std::vector<TraceJob> trace = Parse("job_id,submit_s,duration_s,num_gpus\n"
+                                      "1,0,1000,8\n2,0,1000,20\n3,0,1000,4\n4,10,100,16\n");
+  ReplayOptions base = Fleet(2, 4, 4);
+  base.spot_share = 0.5;
+  base.spot_seed = SeedMarkingSpot({false, true, true, false});
+  std::vector<PlannedRun> runs = PlanRuns(base, *modes, *settings, KnownPolicies());
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[0].policy, "best-fit");
+  EXPECT_FALSE(runs[0].options.preemption);
+  EXPECT_EQ(runs[1].policy, "best-fit");
+  EXPECT_TRUE(runs[1].options.preemption);
+  for (size_t i = 2; i < runs.size(); ++i) EXPECT_FALSE(runs[i].options.preemption) << i;
+  // Asked for wait and queue, a baseline still runs once.
+  // best-fit: wait, queue, queue+preempt; each baseline: wait.
+  EXPECT_EQ(PlanRuns(base, {RefusalMode::kWait, RefusalMode::kQueue}, *settings,
+                     KnownPolicies()).size(), 6u);
+
+  std::vector<ReplayResult> results;
+  for (const PlannedRun& run : runs) results.push_back(RunPolicy(run.policy, trace, run.options));
+  LabelResults(absl::MakeSpan(results));
+  EXPECT_EQ(results[0].label, "best-fit@queue");
+  EXPECT_EQ(results[1].label, "best-fit@queue+preempt");
+  EXPECT_EQ(results[2].label, "carbide@wait");
+  RunInfo info;
+  info.modes = *modes;
+  info.preemption = *settings;
+  const std::string table = FormatTable(info, results);
+  EXPECT_THAT(table, HasSubstr("best-fit@queue+preempt"));
+  EXPECT_THAT(table, HasSubstr("preemption=off,on"));
+  EXPECT_THAT(table, HasSubstr("Grace period 0"));
+  EXPECT_THAT(table, HasSubstr("run as with preemption off"));
+  EXPECT_THAT(table, HasSubstr("wait, on-demand: mean / p50 / p99 (h)"));
+  EXPECT_THAT(table, HasSubstr("wait, spot: mean / p50 / p99 (h)"));
+  EXPECT_THAT(table, HasSubstr("spot GPU-hours lost"));
+  EXPECT_THAT(table, HasSubstr("1 of 2 (50.00%)"));  // job 3 placed by preempting
+  const std::string json = FormatJson(info, results);
+  EXPECT_THAT(json, HasSubstr("\"preemption\":\"off,on\""));
+  EXPECT_THAT(json, HasSubstr("\"preemption\":true"));
+  EXPECT_THAT(json, HasSubstr("\"gpu_seconds_lost\":240"));
 }
 
 }  // namespace
