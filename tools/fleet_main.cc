@@ -30,6 +30,8 @@ ABSL_FLAG(std::string, gpu_model, std::string(nvlsched::daemon::kDemoGpuModel), 
 ABSL_FLAG(int64_t, gpu_memory_mib, nvlsched::daemon::kGb200GpuMemoryMib, "memory of one GPU, MiB");
 ABSL_FLAG(double, price_per_hour, nvlsched::daemon::kGb200TrayPricePerHour,
           "price of one machine-hour in USD");
+ABSL_FLAG(double, spot_price_per_hour, nvlsched::daemon::kGb200TraySpotPricePerHour,
+          "spot (preemptible) USD per machine-hour of the instance type; 0: not sold as spot");
 ABSL_FLAG(std::string, interconnect, std::string(nvlsched::daemon::kDemoInterconnect),
           "interconnect shown in offers");
 ABSL_FLAG(std::string, tenant_org, std::string(nvlsched::daemon::kDemoTenantOrg),
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     shape.gpu_model = absl::GetFlag(FLAGS_gpu_model);
     shape.gpu_memory_mib = absl::GetFlag(FLAGS_gpu_memory_mib);
     shape.price_per_hour = absl::GetFlag(FLAGS_price_per_hour);
+    shape.spot_price_per_hour = absl::GetFlag(FLAGS_spot_price_per_hour);
     shape.interconnect = absl::GetFlag(FLAGS_interconnect);
     shape.tenant_org = absl::GetFlag(FLAGS_tenant_org);
     shape.tenant_quota_machines = absl::GetFlag(FLAGS_tenant_quota_machines);

@@ -21,7 +21,8 @@ constexpr int kMaxGeneratedDomains = 100000;
 v1::InstanceType MakeInstanceType(absl::string_view id, absl::string_view name,
                                   absl::string_view gpu_model, int gpus_per_machine,
                                   int64_t gpu_memory_mib, double price_per_hour,
-                                  absl::string_view interconnect) {
+                                  absl::string_view interconnect,
+                                  double spot_price_per_hour = kGb200TraySpotPricePerHour) {
   v1::InstanceType type;
   type.set_id(std::string(id));
   type.set_name(std::string(name));
@@ -30,6 +31,7 @@ v1::InstanceType MakeInstanceType(absl::string_view id, absl::string_view name,
   type.set_gpu_memory_mib(gpu_memory_mib);
   type.set_price_per_hour(price_per_hour);
   type.set_interconnect(std::string(interconnect));
+  type.set_spot_hourly_price(spot_price_per_hour);
   return type;
 }
 
@@ -142,6 +144,11 @@ absl::StatusOr<v1::Fleet> GenerateFleet(const FleetShape& shape) {
   if (shape.gpu_memory_mib < 0) {
     return ShapeError("gpu_memory_mib", "0 or more", shape.gpu_memory_mib);
   }
+  if (!(shape.spot_price_per_hour >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fleet shape: spot_price_per_hour must be 0 or more USD per machine-hour, got ",
+        shape.spot_price_per_hour));
+  }
   if (!(shape.price_per_hour >= 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("fleet shape: price_per_hour must be 0 or more USD per machine-hour, got ",
@@ -159,7 +166,8 @@ absl::StatusOr<v1::Fleet> GenerateFleet(const FleetShape& shape) {
   v1::Fleet fleet;
   *fleet.add_instance_types() =
       MakeInstanceType(type_id, shape.instance_type_name, shape.gpu_model, shape.gpus_per_machine,
-                       shape.gpu_memory_mib, shape.price_per_hour, shape.interconnect);
+                       shape.gpu_memory_mib, shape.price_per_hour, shape.interconnect,
+                       shape.spot_price_per_hour);
   fleet.mutable_domains()->Reserve(shape.domains);
   fleet.mutable_machines()->Reserve(static_cast<int>(total_machines));
   for (int k = 0; k < shape.domains; ++k) {

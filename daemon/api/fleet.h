@@ -35,6 +35,8 @@ inline constexpr int64_t kGb200GpuMemoryMib = 177383;
 // Price of one gb200-tray machine-hour: 4 GPUs x $10.50 per GPU-hour, a plausible on-demand
 // list price (CoreWeave lists a 4 x GB200 NVL72 instance at about $42.00 per hour).
 inline constexpr double kGb200TrayPricePerHour = 42.0;
+// Its spot price (preemptible capacity: a third of on-demand).
+inline constexpr double kGb200TraySpotPricePerHour = 14.0;
 
 inline constexpr absl::string_view kDemoSiteId = "10000000-0000-4000-8000-000000000001";
 inline constexpr absl::string_view kDemoSiteName = "demo-site-1";
@@ -78,6 +80,7 @@ struct FleetShape {
   std::string gpu_model = std::string(kDemoGpuModel);
   int64_t gpu_memory_mib = kGb200GpuMemoryMib;
   double price_per_hour = kGb200TrayPricePerHour;  // USD per machine-hour, >= 0
+  double spot_price_per_hour = kGb200TraySpotPricePerHour;  // >= 0; 0: not sold as spot
   std::string interconnect = std::string(kDemoInterconnect);
   std::string tenant_org = std::string(kDemoTenantOrg);  // empty: no tenant
   // Machines of the instance type the tenant may hold; negative: every machine of the fleet.
