@@ -31,6 +31,7 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
       LoadState(*h->store_, nullptr, h->options_.queue, h->options_.max_queue_timeout);
   if (!state.ok()) return state.status();
   h->state_ = *std::move(state);
+  h->state_->ConfigurePreemption(h->options_.preemption_grace);
   h->engine_ = std::make_unique<Engine>(h->state_.get(), h->store_.get(), h->options_.engine,
                                        h->options_.on_commit);
   h->engine_->Start();
@@ -116,6 +117,7 @@ v1::Fleet SmallFleet() {
   type->set_gpus_per_machine(f::kGpusPerMachine);
   type->set_gpu_memory_mib(177383);
   type->set_price_per_hour(f::kPrice);
+  type->set_spot_hourly_price(f::kSpotPrice);
   type->set_interconnect("NVLink 5 (NVL72)");
   for (int d = 0; d < f::kDomains; ++d) {
     v1::Domain* domain = fleet.add_domains();

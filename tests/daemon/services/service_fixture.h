@@ -63,6 +63,7 @@ struct HarnessOptions {
   // The scheduler queue (daemon --max_queue_length, --reservation_depth, --max_queue_timeout).
   allocator::GangQueue::Options queue;
   absl::Duration max_queue_timeout = absl::Hours(7 * 24);
+  absl::Duration preemption_grace = absl::Seconds(30);  // --preemption_grace
   // How calls are authenticated; null: every caller is a provider admin (--auth=none).
   std::shared_ptr<AccessControl> access;
   // Runs on the engine thread after every commit attempt (e.g. to count commits).
@@ -117,6 +118,7 @@ inline constexpr char kTypeId[] = "71700000-0000-4000-8000-000000000001";
 inline constexpr char kTypeName[] = "gb200-tray";
 inline constexpr char kGpuModel[] = "GB200";
 inline constexpr double kPrice = 42.0;
+inline constexpr double kSpotPrice = 14.0;
 inline constexpr char kTenantId[] = "7e000000-0000-4000-8000-000000000001";
 inline constexpr char kOrg[] = "acme";
 inline constexpr int kDomains = 3;
