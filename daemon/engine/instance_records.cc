@@ -163,9 +163,14 @@ v1::Instance BuildQueuedInstance(const OpContext& ctx, const InstanceSpec& spec,
   inst.set_site_id(queue.site_id());
   *inst.mutable_queue() = queue;
   AppendStatus(ctx, v1::INSTANCE_STATUS_QUEUED,
-               absl::StrCat("queued at position ", queue.position(),
-                            ": no capacity now; it is placed as soon as capacity frees up, or "
-                            "terminated if that has not happened by its deadline"),
+               queue.pinned_domain_id().empty()
+                   ? absl::StrCat("queued at position ", queue.position(),
+                                  ": no capacity now; it is placed as soon as capacity frees up, "
+                                  "or terminated if that has not happened by its deadline")
+                   : absl::StrCat("queued for NVLink domain ", queue.pinned_domain_id(), ", where ",
+                                  queue.preempted_instance_ids_size(),
+                                  " spot instances were preempted to make room; it is placed "
+                                  "there as soon as they are released"),
                &inst);
   return inst;
 }
