@@ -115,9 +115,9 @@ absl::StatusOr<Placement> Allocator::PlanSingle(const SingleRequest& request,
 }
 
 absl::StatusOr<ReleasePlan> Allocator::PlanRelease(absl::Span<const InstanceHandle> instances,
-                                                   bool machine_health_issue) const {
+                                                   bool machine_health_issue, bool clean) const {
   absl::StatusOr<ReleasePlan> result(absl::in_place);
-  if (absl::Status status = PlanReleaseInto(instances, machine_health_issue, &*result);
+  if (absl::Status status = PlanReleaseInto(instances, machine_health_issue, clean, &*result);
       !status.ok()) {
     result = status;
   }
@@ -314,10 +314,12 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
 }
 
 absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instances,
-                                        bool machine_health_issue, ReleasePlan* out) const {
+                                        bool machine_health_issue, bool clean,
+                                        ReleasePlan* out) const {
   const FleetState& s = *state_;
   ReleasePlan& plan = *out;
   plan.machine_health_issue = machine_health_issue;
+  plan.clean = clean;
   plan.planned_at = version_;
   plan.claims.resize(instances.size());  // inline up to kInlineBatch: no allocation
   ClaimIndex* claims = plan.claims.data();
@@ -354,12 +356,13 @@ absl::Status Allocator::PlanReleaseInto(absl::Span<const InstanceHandle> instanc
 void Allocator::Apply(const ReleasePlan& plan) {
   assert(plan.planned_at == version_ && "release planned against an older state");
   ++version_;
-  ReleaseClaims(plan.claims, plan.machine_health_issue);
+  ReleaseClaims(plan.claims, plan.machine_health_issue, plan.clean);
 }
 
 // DetachClaim for each claim, with cell updates collected per (type, domain) run of claims
 // as in Apply (a health issue changes each machine in place, so it flushes first).
-void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue) {
+void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue,
+                              bool clean) {
   FleetState& s = *state_;
   UndoJournal& journal = *journal_;
   FreeMachineRun run(/*taking=*/false);
@@ -399,6 +402,16 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       machine.spec.state = MachineState::kMaintenance;
       machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
                                                s.InstanceName(c), " was released");
+      s.AddContribution(m);
+    } else if (clean && !machine_health_issue && machine.ready() && !machine.held()) {
+      // Its last instance left: nobody gets it before the control plane has wiped it.
+      s.FlushRun(&run);
+      journal.Save(machine.spec);
+      journal.Push(UndoKind::kMachineChanged, m);
+      s.RemoveContribution(m);
+      machine.spec.state = MachineState::kCleaning;
+      machine.spec.state_reason = absl::StrCat("cleaning: instance ", s.InstanceName(c),
+                                               " was released; CompleteCleaning when wiped");
       s.AddContribution(m);
     }
   }

@@ -158,8 +158,11 @@ class Allocator {
   // twice. With machine_health_issue, each machine goes to MAINTENANCE instead of back to
   // the pool. Cost: O(n) handle checks, no hashing of ids; duplicates are found by a scan
   // for n <= 64 (no allocation) and with a hash set of slots above.
+  // With `clean`, each machine the release leaves held by nothing goes to CLEANING (never
+  // placed until SetMachineState back to READY: the control plane wipes it first); a health
+  // issue wins (MAINTENANCE).
   absl::StatusOr<ReleasePlan> PlanRelease(absl::Span<const InstanceHandle> instances,
-                                          bool machine_health_issue) const;
+                                          bool machine_health_issue, bool clean = false) const;
   // REQUIRES: planned against the current state. Cannot fail. No allocation in steady
   // state without a health issue.
   void Apply(const ReleasePlan& plan);
@@ -306,7 +309,7 @@ class Allocator {
                                   const PlanConstraints& constraints, int64_t now_micros,
                                   PreemptionPlan* out) const;
   absl::Status PlanReleaseInto(absl::Span<const InstanceHandle> instances,
-                               bool machine_health_issue, ReleasePlan* out) const;
+                               bool machine_health_issue, bool clean, ReleasePlan* out) const;
   absl::Status ValidateMachine(const Machine& machine, uint32_t existing) const;
   absl::Status CheckQuota(TenantIndex tenant, TypeIndex type, int64_t requested_gpus,
                           int64_t committed_gpus) const;
@@ -314,7 +317,7 @@ class Allocator {
                                  absl::InlinedVector<PartitionIndex, 4>* out) const;
   void SetMachineSpec(MachineIndex m, const Machine& spec);  // no journaling
   void SetTenantSpec(TenantIndex t, const Tenant& spec);      // no journaling
-  void ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue);
+  void ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_health_issue, bool clean);
   void Undo();  // pops and reverts one journal record
 
   std::unique_ptr<FleetState> state_;

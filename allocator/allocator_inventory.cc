@@ -13,7 +13,7 @@ namespace {
 
 bool ValidState(MachineState state) {
   return state == MachineState::kReady || state == MachineState::kMaintenance ||
-         state == MachineState::kError;
+         state == MachineState::kError || state == MachineState::kCleaning;
 }
 
 bool SameStructure(const MachineRecord& rec, DomainIndex d, TypeIndex t, const Machine& spec) {

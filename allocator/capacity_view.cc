@@ -26,6 +26,7 @@ DomainCapacity ComputeDomainCapacity(const FleetState& state, TypeIndex t, Domai
   out.instance_type_id = state.types[t].spec.id;
   out.total_machines = cell.total;
   out.free_machines = cell.free;
+  out.cleaning_machines = cell.cleaning;
   for (int f = 1; f <= kMaxGpusPerMachine; ++f) out.free_gpus += int64_t{f} * cell.granular_hist[f];
   return out;
 }

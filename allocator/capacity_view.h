@@ -42,6 +42,7 @@ struct DomainCapacity {
   int32_t total_machines = 0;  // any state
   int32_t free_machines = 0;   // READY and held by nothing
   int64_t free_gpus = 0;       // as in CapacityView
+  int32_t cleaning_machines = 0;  // waiting to be wiped (MachineState::kCleaning)
 };
 
 // Cost: O(kMaxMachinesPerDomain) (largest_domain), no allocation besides the id string.

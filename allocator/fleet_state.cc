@@ -199,6 +199,7 @@ void FleetState::AddContribution(MachineIndex m) {
   DomainCell& cell = ts.cells[rec.domain];
   ++cell.total;
   ++ts.total_machines;
+  if (rec.spec.state == MachineState::kCleaning) ++cell.cleaning;
   if (rec.free_whole()) {
     ++cell.free;
     cell.free_mask.Set(rec.position);
@@ -223,6 +224,7 @@ void FleetState::RemoveContribution(MachineIndex m) {
   DomainCell& cell = ts.cells[rec.domain];
   --cell.total;
   --ts.total_machines;
+  if (rec.spec.state == MachineState::kCleaning) --cell.cleaning;
   if (rec.free_whole()) {
     --cell.free;
     cell.free_mask.Reset(rec.position);

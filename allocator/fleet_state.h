@@ -151,6 +151,7 @@ struct DomainCell {
   SmallBitset granular_mask;     // positions of machines with free GPUs (READY, not whole)
   std::array<uint16_t, kMaxGpusPerMachine + 1> granular_hist{};  // machines by free GPUs
   uint32_t granular_bits = 0;    // bit f <=> granular_hist[f] > 0
+  int32_t cleaning = 0;          // in MachineState::kCleaning
   int32_t reclaimable = 0;       // MachineRecord::reclaimable
   SmallBitset reclaim_mask;      // their positions
 

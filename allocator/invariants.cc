@@ -163,6 +163,7 @@ DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
     const MachineRecord& rec = s.machines[m];
     if (rec.type != t) continue;
     ++cell.total;
+    if (rec.spec.state == MachineState::kCleaning) ++cell.cleaning;
     if (rec.free_whole()) {
       ++cell.free;
       cell.free_mask.Set(rec.position);
@@ -211,6 +212,9 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
     if (cell.free != want.free || cell.indexed_free != want.free) {
       int32_t wrong = cell.free != want.free ? cell.free : cell.indexed_free;
       return Mismatch(absl::StrCat("the free count of ", where), wrong, want.free);
+    }
+    if (cell.cleaning != want.cleaning) {
+      return Mismatch(absl::StrCat("the cleaning count of ", where), cell.cleaning, want.cleaning);
     }
     if (cell.free_mask != want.free_mask) {
       return absl::InternalError(

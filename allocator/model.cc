@@ -10,6 +10,8 @@ std::string_view MachineStateName(MachineState state) {
       return "MAINTENANCE";
     case MachineState::kError:
       return "ERROR";
+    case MachineState::kCleaning:
+      return "CLEANING";
   }
   return "UNKNOWN";
 }

@@ -47,6 +47,9 @@ enum class MachineState : uint8_t {
   kReady,        // may be handed out
   kMaintenance,  // operator drain or a reported health issue; never chosen
   kError,        // broken; never chosen
+  // Its last instance was released and the control plane has not yet reported it wiped
+  // (Allocator::PlanRelease with clean); never chosen. Set by the allocator only.
+  kCleaning,
 };
 std::string_view MachineStateName(MachineState state);
 

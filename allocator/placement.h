@@ -116,6 +116,7 @@ struct ReleasePlan {
 
   absl::InlinedVector<ClaimIndex, kInlineBatch> claims;
   bool machine_health_issue = false;
+  bool clean = false;  // machines left unheld go to CLEANING (Allocator::PlanRelease)
   uint64_t planned_at = 0;
 
   size_t size() const { return claims.size(); }

@@ -90,7 +90,7 @@ void ReadDomains(SQLite::Database& db, LoadedState& state) {
 void ReadMachines(SQLite::Database& db, LoadedState& state) {
   state.machines.reserve(CountRows(db, "machines"));
   SQLite::Statement q(db, R"sql(
-      SELECT id, domain_id, tray_index, instance_type_id, gpu_count, state, state_reason
+      SELECT id, domain_id, tray_index, instance_type_id, gpu_count, state, state_reason, cleaning
       FROM machines ORDER BY rowid)sql");
   while (q.executeStep()) {
     MachineRow& row = state.machines.emplace_back();
@@ -101,6 +101,7 @@ void ReadMachines(SQLite::Database& db, LoadedState& state) {
     row.gpu_count = q.getColumn(4).getInt64();
     row.state = q.getColumn(5).getInt();
     row.state_reason = Text(q.getColumn(6));
+    row.cleaning = q.getColumn(7).getInt() != 0;
   }
   const auto index = IndexById(state.machines);
   SQLite::Statement labels(

@@ -17,9 +17,9 @@ bool operator==(const DomainRow& a, const DomainRow& b) {
 
 bool operator==(const MachineRow& a, const MachineRow& b) {
   return std::tie(a.id, a.domain_id, a.tray_index, a.instance_type_id, a.gpu_count, a.state,
-                  a.state_reason, a.labels) == std::tie(b.id, b.domain_id, b.tray_index,
-                                                        b.instance_type_id, b.gpu_count, b.state,
-                                                        b.state_reason, b.labels);
+                  a.state_reason, a.labels, a.cleaning) ==
+         std::tie(b.id, b.domain_id, b.tray_index, b.instance_type_id, b.gpu_count, b.state,
+                  b.state_reason, b.labels, b.cleaning);
 }
 
 bool operator==(const TenantRow& a, const TenantRow& b) {

@@ -46,6 +46,9 @@ struct MachineRow {
   int state = kMachineReady;     // one of MachineState
   std::string state_reason;
   std::map<std::string, std::string> labels;
+  // Waiting to be wiped after its last instance left (schema v5). Stored with state
+  // kMachineMaintenance, so that a reader that predates it never hands the machine out.
+  bool cleaning = false;
 };
 
 struct TenantRow {

@@ -128,6 +128,12 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 5: a machine waiting to be wiped after its last instance left. Its state column
+// says MAINTENANCE too, so an older reader never hands it out.
+constexpr char kSchemaV5[] = R"sql(
+ALTER TABLE machines ADD COLUMN cleaning INTEGER NOT NULL DEFAULT 0 CHECK (cleaning IN (0, 1));
+)sql";
+
 // Version 4: the spot price of an instance type (0: not sold as spot).
 constexpr char kSchemaV4[] = R"sql(
 ALTER TABLE instance_types ADD COLUMN spot_price_per_hour_micros INTEGER NOT NULL DEFAULT 0
@@ -148,6 +154,7 @@ constexpr Migration kMigrations[] = {
     {3, "tenant scheduling priority (tenants.priority, default 0)", kSchemaV3},
     {4, "spot price of instance types (instance_types.spot_price_per_hour_micros, default 0)",
      kSchemaV4},
+    {5, "machines waiting to be wiped (machines.cleaning, default 0)", kSchemaV5},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

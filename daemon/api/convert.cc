@@ -82,6 +82,7 @@ allocator::MachineState ToCore(v1::MachineState s) {
   switch (s) {
     case v1::MACHINE_STATE_MAINTENANCE: return allocator::MachineState::kMaintenance;
     case v1::MACHINE_STATE_ERROR: return allocator::MachineState::kError;
+    case v1::MACHINE_STATE_CLEANING: return allocator::MachineState::kCleaning;
     default: return allocator::MachineState::kReady;
   }
 }
@@ -91,6 +92,7 @@ v1::MachineState ToProto(allocator::MachineState s) {
     case allocator::MachineState::kReady: return v1::MACHINE_STATE_READY;
     case allocator::MachineState::kMaintenance: return v1::MACHINE_STATE_MAINTENANCE;
     case allocator::MachineState::kError: return v1::MACHINE_STATE_ERROR;
+    case allocator::MachineState::kCleaning: return v1::MACHINE_STATE_CLEANING;
   }
   return v1::MACHINE_STATE_UNSPECIFIED;
 }

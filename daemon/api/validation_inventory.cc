@@ -48,8 +48,16 @@ void CheckPrice(FieldViolations& violations, const std::string& path, double pri
   }
 }
 
+// CLEANING is set by nvlsched alone (a machine whose last instance was deleted) and ended by
+// CompleteCleaning, so only a filter may name it.
 void CheckMachineState(FieldViolations& violations, const std::string& path, v1::MachineState state,
-                       bool allow_unspecified) {
+                       bool allow_unspecified, bool allow_cleaning = false) {
+  if (state == v1::MACHINE_STATE_CLEANING && !allow_cleaning) {
+    violations.Add(path, absl::StrCat(path, " cannot be set to MACHINE_STATE_CLEANING: nvlsched "
+                                            "sets it when a machine's last instance is deleted, "
+                                            "and InventoryService/CompleteCleaning ends it"));
+    return;
+  }
   if (v1::MachineState_IsValid(state) &&
       (allow_unspecified || state != v1::MACHINE_STATE_UNSPECIFIED)) {
     return;
@@ -265,6 +273,32 @@ absl::Status ValidateSetMachineStateRequest(const v1::SetMachineStateRequest& re
   return violations.ToStatus("SetMachineStateRequest");
 }
 
+absl::Status ValidateCompleteCleaningRequest(const v1::CompleteCleaningRequest& request) {
+  FieldViolations violations;
+  if (request.machine_ids().empty()) {
+    violations.Add("machine_ids", "machine_ids is required: the machines that were wiped");
+  }
+  if (request.machine_ids_size() > kMaxBatchDeleteIds) {
+    violations.Add("machine_ids", absl::StrCat("machine_ids lists ", request.machine_ids_size(),
+                                               " machines; at most ", kMaxBatchDeleteIds, " per call"));
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < request.machine_ids_size() && i < kMaxBatchDeleteIds; ++i) {
+    const std::string path = absl::StrCat("machine_ids[", i, "]");
+    CheckRequiredUuid(violations, path, request.machine_ids(i), "the machine");
+    if (!seen.insert(request.machine_ids(i)).second) {
+      violations.Add(path, absl::StrCat("machine ", request.machine_ids(i),
+                                        " is listed more than once; list each once"));
+    }
+  }
+  CheckMaxLength(violations, "reason", request.reason(), kMaxDescriptionLength);
+  if (request.failed() && request.reason().empty()) {
+    violations.Add("reason", "reason is required with failed: say why the wipe failed (it "
+                             "becomes the machine's state_reason in MAINTENANCE)");
+  }
+  return violations.ToStatus("CompleteCleaningRequest");
+}
+
 absl::Status ValidateUpsertTenantRequest(const v1::UpsertTenantRequest& request) {
   FieldViolations violations;
   if (!request.has_tenant()) {
@@ -293,7 +327,8 @@ absl::Status ValidateListMachinesRequest(const v1::ListMachinesRequest& request)
   FieldViolations violations;
   CheckOptionalUuid(violations, "domain_id", request.domain_id());
   CheckOptionalUuid(violations, "instance_type_id", request.instance_type_id());
-  CheckMachineState(violations, "state", request.state(), /*allow_unspecified=*/true);
+  CheckMachineState(violations, "state", request.state(), /*allow_unspecified=*/true,
+                    /*allow_cleaning=*/true);
   CheckPageSize(violations, "page_size", request.page_size());
   return violations.ToStatus("ListMachinesRequest");
 }

@@ -19,6 +19,7 @@ struct SiteCapacity {
   int32_t fully_free_domains = 0;
   int64_t stranded_machines = 0;
   int64_t spot_machines = 0;  // held by spot instances an on-demand request could preempt
+  int64_t cleaning_machines = 0;
 };
 
 // The type's capacity per site, sites in the order their first domain was added.
@@ -50,6 +51,7 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
         site->free_machines += domain.free_machines;
         site->free_gpus += domain.free_gpus;
         site->spot_machines += spot;
+        site->cleaning_machines += domain.cleaning_machines;
         site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
         if (domain.total_machines > 0 && domain.free_machines == domain.total_machines) {
           ++site->fully_free_domains;
@@ -83,6 +85,7 @@ v1::Offer MakeOffer(const allocator::InstanceType& type, const SiteCapacity& sit
   offer.set_largest_strict_batch(site.largest_strict_batch);
   offer.set_fully_free_domains(site.fully_free_domains);
   offer.set_stranded_machines(static_cast<int32_t>(site.stranded_machines));
+  offer.set_cleaning_machines(static_cast<int32_t>(site.cleaning_machines));
   offer.set_spot_hourly_price(PriceFromMicros(type.spot_price_per_hour_micros));
   offer.set_spot_machines(static_cast<int32_t>(site.spot_machines));
   offer.set_on_demand_available_machines(

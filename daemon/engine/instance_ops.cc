@@ -592,7 +592,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
     }
   }
   absl::StatusOr<allocator::ReleasePlan> release =
-      state.allocator().PlanRelease(handles, req.machine_health_issue);
+      state.allocator().PlanRelease(handles, req.machine_health_issue, state.require_cleaning());
   if (!release.ok()) return release.status();
 
   for (const std::string& id : req.ids) *deleted->Add() = state.FindInstance(id)->record;

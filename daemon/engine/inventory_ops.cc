@@ -144,6 +144,30 @@ absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Ma
   return absl::OkStatus();
 }
 
+absl::Status CompleteCleaning(State& state, const v1::CompleteCleaningRequest& req,
+                              v1::CompleteCleaningResponse* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  for (const std::string& id : req.machine_ids()) {
+    const allocator::Machine* machine = alloc.FindMachine(id);
+    if (machine == nullptr) return MachineNotFound(id);
+    if (machine->state != allocator::MachineState::kCleaning) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "machine ", id, " is ", std::string(allocator::MachineStateName(machine->state)),
+          ", not CLEANING: only a machine whose last instance was deleted waits for "
+          "CompleteCleaning; nothing was changed"));
+    }
+  }
+  const allocator::MachineState next =
+      req.failed() ? allocator::MachineState::kMaintenance : allocator::MachineState::kReady;
+  const std::string reason =
+      req.failed() ? absl::StrCat("cleaning failed: ", req.reason()) : req.reason();
+  for (const std::string& id : req.machine_ids()) {
+    if (absl::Status s = state.SetMachineState(id, next, reason); !s.ok()) return s;
+    *resp->add_machines() = MachineView(*alloc.FindMachine(id), HoldingOf(state, id));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RemoveMachine(State& state, const std::string& id, v1::RemoveMachineResponse* resp) {
   const allocator::Allocator& alloc = state.allocator();
   const allocator::Machine* machine = alloc.FindMachine(id);

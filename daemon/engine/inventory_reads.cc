@@ -110,6 +110,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
     int32_t total = 0;
     int32_t free = 0;
     int32_t spot = 0;
+    int32_t cleaning = 0;
   };
   absl::flat_hash_map<std::string, Counts> counts;
   alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
@@ -118,6 +119,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
           Counts& c = counts[capacity.domain_id];
           c.total += capacity.total_machines;
           c.free += capacity.free_machines;
+          c.cleaning += capacity.cleaning_machines;
           c.spot += alloc.DomainReclaimableMachines(alloc.TypeIndexOf(type.id),
                                                     alloc.DomainIndexOf(capacity.domain_id));
         }).IgnoreError();
@@ -139,6 +141,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
       out->set_total_machines(it->second.total);
       out->set_free_machines(it->second.free);
       out->set_spot_machines(it->second.spot);
+      out->set_cleaning_machines(it->second.cleaning);
     }
     auto r = reserved.find(domain.id);
     if (r != reserved.end()) out->set_reserved_machines(r->second);

@@ -42,6 +42,10 @@ store::MachineRow ToRow(const allocator::Machine& c) {
     case allocator::MachineState::kReady: r.state = store::kMachineReady; break;
     case allocator::MachineState::kMaintenance: r.state = store::kMachineMaintenance; break;
     case allocator::MachineState::kError: r.state = store::kMachineError; break;
+    case allocator::MachineState::kCleaning:
+      r.state = store::kMachineMaintenance;
+      r.cleaning = true;
+      break;
   }
   r.state_reason = c.state_reason;
   r.labels = c.labels;
@@ -55,7 +59,8 @@ allocator::Machine ToCore(const store::MachineRow& r) {
   c.tray_index = static_cast<int32_t>(r.tray_index);
   c.instance_type_id = r.instance_type_id;
   c.gpu_count = static_cast<int32_t>(r.gpu_count);
-  c.state = r.state == store::kMachineMaintenance ? allocator::MachineState::kMaintenance
+  c.state = r.cleaning                            ? allocator::MachineState::kCleaning
+            : r.state == store::kMachineMaintenance ? allocator::MachineState::kMaintenance
             : r.state == store::kMachineError     ? allocator::MachineState::kError
                                                   : allocator::MachineState::kReady;
   c.state_reason = r.state_reason;

@@ -1,5 +1,6 @@
 #include "daemon/engine/state.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <utility>
@@ -162,23 +163,36 @@ void State::PlaceInstances(const allocator::Placement& placement, absl::string_v
   }
 }
 
-void State::ReleaseInstances(const allocator::ReleasePlan& plan,
-                             absl::Span<const std::string> ids) {
-  std::vector<allocator::Machine> drained;  // as they were before
-  if (plan.machine_health_issue) {
+void State::ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const std::string> ids) {
+  // A health issue drains the machines (MAINTENANCE) and cleaning parks the ones left unheld
+  // (CLEANING): the allocator changes them, and they are recorded here, as they were before.
+  std::vector<allocator::Machine> before;
+  if (plan.machine_health_issue || plan.clean) {
     for (const std::string& id : ids) {
       const InstanceEntry* entry = FindInstance(id);
       if (entry == nullptr) continue;
-      if (const allocator::Machine* m = allocator_.FindMachine(entry->record.machine_id())) {
-        drained.push_back(*m);
+      const allocator::Machine* m = allocator_.FindMachine(entry->record.machine_id());
+      if (m == nullptr) continue;
+      if (std::none_of(before.begin(), before.end(),
+                       [&](const allocator::Machine& b) { return b.id == m->id; })) {
+        before.push_back(*m);
       }
     }
   }
   allocator_.Apply(plan);
   queue_changed_ = true;
+  for (const allocator::Machine& b : before) {
+    const allocator::Machine* now = allocator_.FindMachine(b.id);
+    if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason)) {
+      RecordMachine(b.id, &b);
+    }
+  }
+}
+
+void State::ReleaseInstances(const allocator::ReleasePlan& plan,
+                             absl::Span<const std::string> ids) {
+  ApplyRelease(plan, ids);
   for (const std::string& id : ids) EraseInstance(id);
-  // The allocator drained these machines (MAINTENANCE, with the instance named as reason).
-  for (const allocator::Machine& before : drained) RecordMachine(before.id, &before);
 }
 
 void State::PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
@@ -356,11 +370,10 @@ int State::ReleaseOverduePreemptions(absl::Time now) {
   }
   if (ids.empty()) return 0;
   absl::StatusOr<allocator::ReleasePlan> plan =
-      allocator_.PlanRelease(handles, /*machine_health_issue=*/false);
+      allocator_.PlanRelease(handles, /*machine_health_issue=*/false, require_cleaning_);
   // Every handle is a live claim of a record here (RestoreInstance keeps them together).
   assert(plan.ok());
-  allocator_.Apply(*plan);
-  queue_changed_ = true;
+  ApplyRelease(*plan, ids);
   for (const std::string& id : ids) {
     const InstanceEntry* entry = FindInstance(id);
     v1::Instance record = entry->record;

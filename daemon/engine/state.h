@@ -164,6 +164,11 @@ class State {
     return queue_changed_ && (!queue_.empty() || !queue_.reservations().empty());
   }
 
+  // Whether a released machine goes to CLEANING until the control plane reports it wiped
+  // (--require_cleaning; allocator::Allocator::PlanRelease's `clean`).
+  void ConfigureCleaning(bool require_cleaning) { require_cleaning_ = require_cleaning; }
+  bool require_cleaning() const { return require_cleaning_; }
+
   // ---------------------------------------------------------------- Preemption
   // How long a preempted spot instance has to be released (--preemption_grace).
   void ConfigurePreemption(absl::Duration grace) { preemption_grace_ = grace; }
@@ -240,6 +245,9 @@ class State {
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
+  // Applies a release of the records `ids` (one per claim of `plan`) and records the machines
+  // it drained or left CLEANING; the records themselves are the caller's to change.
+  void ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const std::string> ids);
   // Records a request just taken out of the queue, for the undo; returns its instance ids.
   std::vector<std::string> RecordDequeued(const allocator::QueuedRequest& request);
 
@@ -259,6 +267,7 @@ class State {
   uint64_t oldest_event_ = 0;
   uint64_t newest_event_ = 0;
   absl::Duration preemption_grace_ = absl::Seconds(30);
+  bool require_cleaning_ = false;  // the daemon sets it from --require_cleaning (default true)
   // (deadline, id) of every preempted instance that still holds its machine; kept by
   // RestoreInstance, the one place every record change goes through.
   absl::btree_set<std::pair<int64_t, std::string>> preemption_deadlines_;

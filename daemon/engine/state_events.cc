@@ -20,6 +20,7 @@ std::string MachineStateWord(allocator::MachineState state) {
     case allocator::MachineState::kReady: return "READY";
     case allocator::MachineState::kMaintenance: return "MAINTENANCE";
     case allocator::MachineState::kError: return "ERROR";
+    case allocator::MachineState::kCleaning: return "CLEANING";
   }
   return "?";
 }

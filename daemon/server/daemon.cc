@@ -294,6 +294,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   if (!state.ok()) return state.status();
   impl->state = *std::move(state);
   impl->state->ConfigurePreemption(options.preemption_grace);
+  impl->state->ConfigureCleaning(options.require_cleaning);
   spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
                options.db_path, load.machines, load.instances,
                absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));

@@ -44,6 +44,10 @@ ABSL_FLAG(int64_t, max_queue_length, 100000,
 ABSL_FLAG(int, reservation_depth, 4,
           "waiting batches that hold an NVLink domain reservation (the first ones in queue "
           "order); 0 turns reservations off (plain backfill)");
+ABSL_FLAG(bool, require_cleaning, true,
+          "a deleted instance's machine goes to CLEANING and is never placed until the control "
+          "plane reports it wiped (InventoryService/CompleteCleaning); false hands it out at "
+          "once (for control planes that wipe before they delete)");
 ABSL_FLAG(absl::Duration, preemption_grace, absl::Seconds(30),
           "how long a preempted spot instance has to be released (deleted) before nvlsched "
           "releases its machines itself; an on-demand request preempts only if its "
@@ -118,6 +122,7 @@ int main(int argc, char** argv) {
   options.max_queue_length = absl::GetFlag(FLAGS_max_queue_length);
   options.reservation_depth = absl::GetFlag(FLAGS_reservation_depth);
   options.preemption_grace = absl::GetFlag(FLAGS_preemption_grace);
+  options.require_cleaning = absl::GetFlag(FLAGS_require_cleaning);
   options.snapshot_dir = absl::GetFlag(FLAGS_snapshot_dir);
   options.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval);
   options.snapshot_keep = absl::GetFlag(FLAGS_snapshot_keep);

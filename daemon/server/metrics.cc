@@ -269,17 +269,19 @@ void Metrics::ObserveCapacity(const State& state) {
 }
 
 void Metrics::ObserveMachineStates(const State& state) {
-  int64_t ready = 0, maintenance = 0, error = 0;
+  int64_t ready = 0, maintenance = 0, error = 0, cleaning = 0;
   state.allocator().ForEachMachine([&](const allocator::Machine& machine) {
     switch (machine.state) {
       case allocator::MachineState::kReady: ++ready; break;
       case allocator::MachineState::kMaintenance: ++maintenance; break;
       case allocator::MachineState::kError: ++error; break;
+      case allocator::MachineState::kCleaning: ++cleaning; break;
     }
   });
   machines_by_state_.Add({{"state", "READY"}}).Set(static_cast<double>(ready));
   machines_by_state_.Add({{"state", "MAINTENANCE"}}).Set(static_cast<double>(maintenance));
   machines_by_state_.Add({{"state", "ERROR"}}).Set(static_cast<double>(error));
+  machines_by_state_.Add({{"state", "CLEANING"}}).Set(static_cast<double>(cleaning));
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

@@ -34,6 +34,8 @@ struct DaemonOptions {
   absl::Duration max_queue_timeout = absl::Hours(7 * 24);
   int64_t max_queue_length = 100000;
   int reservation_depth = 4;
+  // A deleted instance's machine goes to CLEANING until InventoryService/CompleteCleaning.
+  bool require_cleaning = true;
   // How long a preempted spot instance has to be released before nvlsched releases it.
   absl::Duration preemption_grace = absl::Seconds(30);
   // How long in-flight calls may run after SIGTERM before they are cancelled.

@@ -63,6 +63,16 @@ grpc::ServerUnaryReactor* InventoryServiceImpl::SetMachineState(
                       });
 }
 
+grpc::ServerUnaryReactor* InventoryServiceImpl::CompleteCleaning(
+    grpc::CallbackServerContext* ctx, const v1::CompleteCleaningRequest* req,
+    v1::CompleteCleaningResponse* resp) {
+  return calls_.Write(ctx, {"CompleteCleaning", Permission::kInventoryWrite}, "", "",
+                      Validated(req, &ValidateCompleteCleaningRequest),
+                      [resp](State& state, const v1::CompleteCleaningRequest* r) {
+                        return daemon::CompleteCleaning(state, *r, resp);
+                      });
+}
+
 grpc::ServerUnaryReactor* InventoryServiceImpl::RemoveMachine(grpc::CallbackServerContext* ctx,
                                                               const v1::RemoveMachineRequest* req,
                                                               v1::RemoveMachineResponse* resp) {

@@ -82,7 +82,7 @@ class SchedulerE2eTest : public ::testing::Test {
 TEST_F(SchedulerE2eTest, TheQueueSurvivesKillNineAndIsServedAfterIt) {
   const std::string db = absl::StrCat("--db=", dir_, "/nvlsched.db");
   testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
-  ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo", "--metrics_listen="}).ok());
+  ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo", "--metrics_listen=", "--require_cleaning=false"}).ok());
   Connect(daemon);
 
   // A second tenant of the org fills every domain.
@@ -120,7 +120,7 @@ TEST_F(SchedulerE2eTest, TheQueueSurvivesKillNineAndIsServedAfterIt) {
   absl::StatusOr<int> code = daemon.StopWith(SIGKILL);
   ASSERT_TRUE(code.ok()) << code.status();
   testing::DaemonProcess again(NVLSCHEDD_PATH, dir_);
-  ASSERT_TRUE(again.Start({db, "--metrics_listen="}).ok());
+  ASSERT_TRUE(again.Start({db, "--metrics_listen=", "--require_cleaning=false"}).ok());
   Connect(again);
 
   const v1::ListQueueResponse after = ListQueue();

@@ -39,6 +39,8 @@ class InProcessDaemonTest : public ::testing::Test {
     options.metrics_listen = "";
     options.seed_fleet = "demo";
     options.shutdown_grace = absl::Seconds(1);
+    // Deleted machines are reused at once here; cleaning has its own tests.
+    options.require_cleaning = false;
     return options;
   }
   // Starts the daemon (a failure fails the test).

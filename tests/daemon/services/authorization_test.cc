@@ -252,6 +252,13 @@ class AuthorizationTest : public InstanceServiceTest {
       v1::Machine resp;
       return inventory().GetMachine(ctx.get(), req, &resp);
     }
+    if (method == "CompleteCleaning") {
+      // A machine that does not exist: the provider gets as far as NOT_FOUND.
+      v1::CompleteCleaningRequest req;
+      req.add_machine_ids(TestUuid(4242));
+      v1::CompleteCleaningResponse resp;
+      return inventory().CompleteCleaning(ctx.get(), req, &resp);
+    }
     if (method == "SetMachineState") {
       v1::SetMachineStateRequest req;
       req.set_id(f::MachineId(2, 3));
@@ -320,6 +327,7 @@ class AuthorizationTest : public InstanceServiceTest {
         {"ListMachines", {DENIED, DENIED, DENIED, OK, OK}},
         {"GetMachine", {DENIED, DENIED, DENIED, OK, OK}},
         {"SetMachineState", {DENIED, DENIED, DENIED, DENIED, OK}},
+        {"CompleteCleaning", {DENIED, DENIED, DENIED, DENIED, NOT_FOUND}},
         {"RemoveMachine", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"ListDomains", {DENIED, DENIED, DENIED, OK, OK}},
         {"ListInstanceTypes", {OK, OK, OK, OK, OK}},

@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
   if (!state.ok()) return state.status();
   h->state_ = *std::move(state);
   h->state_->ConfigurePreemption(h->options_.preemption_grace);
+  h->state_->ConfigureCleaning(h->options_.require_cleaning);
   h->engine_ = std::make_unique<Engine>(h->state_.get(), h->store_.get(), h->options_.engine,
                                        h->options_.on_commit);
   h->engine_->Start();

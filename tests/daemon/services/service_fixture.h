@@ -64,6 +64,9 @@ struct HarnessOptions {
   allocator::GangQueue::Options queue;
   absl::Duration max_queue_timeout = absl::Hours(7 * 24);
   absl::Duration preemption_grace = absl::Seconds(30);  // --preemption_grace
+  // --require_cleaning: off here (most service tests reuse machines at once), on in the tests
+  // of cleaning and in the daemon's default.
+  bool require_cleaning = false;
   // How calls are authenticated; null: every caller is a provider admin (--auth=none).
   std::shared_ptr<AccessControl> access;
   // Runs on the engine thread after every commit attempt (e.g. to count commits).
