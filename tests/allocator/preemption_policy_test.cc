@@ -384,6 +384,19 @@ TEST(PreemptionPolicyTest, MalformedUnknownAndOverQuotaRequests) {
   EXPECT_STATUS(
       alloc.PlanPreemption(SingleRequest{kAcme, kGb200, 0, "s9"}, PlanConstraints{}, kNow),
       absl::StatusCode::kNotFound, "site \"s9\" is not known");
+  // A type with no machines can never be served: infeasible (INVALID_ARGUMENT, as PlanSingle
+  // says), not "no capacity now" (RESOURCE_EXHAUSTED, which means: retry later).
+  EXPECT_STATUS(
+      alloc.PlanPreemption(BatchRequest{kAcme, testing::kH100, 1}, PlanConstraints{}, kNow),
+      absl::StatusCode::kInvalidArgument, "can never fit in one NVLink domain");
+  EXPECT_STATUS(alloc.PlanSingle(SingleRequest{kAcme, testing::kH100, 0}),
+                absl::StatusCode::kInvalidArgument,
+                "infeasible: instance type h100-8x has no machines");
+  for (int gpus : {0, 2}) {
+    EXPECT_STATUS(
+        alloc.PlanPreemption(SingleRequest{kAcme, testing::kH100, gpus}, PlanConstraints{}, kNow),
+        absl::StatusCode::kInvalidArgument, "infeasible: instance type h100-8x has no machines");
+  }
   PlanConstraints committed;
   committed.committed_quota_gpus = 100000 * 4;
   absl::StatusOr<PreemptionPlan> over =
