@@ -495,6 +495,11 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const SingleRequest& re
                                               "\" is not known (no NVLink domain is in it)"));
     }
   }
+  // As PlanSingle: never servable, so not RESOURCE_EXHAUSTED (which says: retry later).
+  if (s.type_states[type].total_machines == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
+                                                   " has no machines in the fleet"));
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {

@@ -1,17 +1,28 @@
 // Seeded randomized test: thousands of mixed operations — strict batches, FILL /
-// MIN_DOMAINS / SPREAD batches, singles of 1..8 GPUs and whole machines, releases with and
-// without a health issue, drains and undrains, machine adds and removes, rollbacks to
-// journal marks — run against the Allocator and against ReferenceModel (an independent
-// brute-force statement of the rules). After every step: CheckInvariants() passes, the
-// allocator chose exactly what the reference chose (or failed with the same code and
-// payload), and the whole observable state is equal. The reference names instances by
-// string id; the test maps each id to the InstanceHandle Apply gave it, so state equality
-// also proves that exactly the reference's live ids have valid handles, across releases
-// and rollbacks, and a handle of a dead instance is checked to be stale after every step.
+// MIN_DOMAINS / SPREAD batches, singles of 1..8 GPUs and whole machines (a share of them
+// spot, placed at the time of a fake clock), preemptions for on-demand requests that free
+// capacity refuses, releases with and without a health issue, drains and undrains, machine
+// adds and removes, rollbacks to journal marks — run against the Allocator and against
+// ReferenceModel (an independent brute-force statement of the rules). After every step:
+// CheckInvariants() passes, the allocator chose exactly what the reference chose (or failed
+// with the same code and payload), and the whole observable state is equal, spot and
+// preempted flags included. The reference names instances by string id; the test maps each
+// id to the InstanceHandle Apply gave it, so state equality also proves that exactly the
+// reference's live ids have valid handles, across releases and rollbacks, and a handle of a
+// dead instance is checked to be stale after every step.
+//
+// A preemption is checked against the rule, not against the policy's own walk: no victim is
+// on demand or already preempted, every victim gang is listed whole (each instance of its
+// batch, wherever it is), the plan's domain is one the request may use and holds it once the
+// victims are gone, the number of gangs is the fewest the reference finds by brute force
+// over every domain (the requester's own gangs only when nothing else works), and GPUs and
+// GPU-seconds add up. Then the victims are marked and released (and the request placed in
+// that domain), or only marked, or all of it is rolled back.
 #include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +51,8 @@ constexpr DomainSpec kFleet[] = {
 };
 const char* const kTenants[] = {"acme", "acme", "acme", "acme", "small", "none"};
 const char* const kPartitions[] = {"p0", "p1", "p2", "p3", "p4"};
+const char* const kSites[] = {"", "", "", "s1", "s2", "s9"};
+constexpr int64_t kSecond = 1'000'000;
 
 class RandomizedWorld {
  public:
@@ -51,6 +64,7 @@ class RandomizedWorld {
     for (const auto& [id, quota] : std::map<std::string, std::map<std::string, int64_t>>{
              {"acme", {{"gb200", 1000}, {"h100", 1000}}},
              {"small", {{"gb200", 5}, {"h100", 1}}},
+             {"spotco", {{"gb200", 1000}, {"h100", 1000}}},
              {"none", {}}}) {
       Add(alloc_.UpsertTenant({id, id, id, quota}));
       ref_.AddTenant(id, quota);
@@ -68,13 +82,18 @@ class RandomizedWorld {
   }
 
   void Step(int step) {
+    // The fake clock: spot instances start at it and preemptions weigh GPU-seconds by it.
+    // It moves by fractions of a second too, so the rounding down to seconds is exercised.
+    now_micros_ += Uniform(0, 3) * kSecond + Uniform(0, 999'999);
     int dice = static_cast<int>(rng_() % 100);
-    if (dice < 22) {
+    if (dice < 19) {
       StrictBatch();
-    } else if (dice < 34) {
+    } else if (dice < 30) {
       CrossBatch();
-    } else if (dice < 54) {
+    } else if (dice < 46) {
       Single();
+    } else if (dice < 56) {
+      Preempt();
     } else if (dice < 82) {
       Release();
     } else if (dice < 87) {
@@ -126,6 +145,9 @@ class RandomizedWorld {
   }
 
   std::string RandomType() { return Chance(80) ? "gb200" : "h100"; }
+  // Most spot capacity belongs to a tenant of its own, so preemptors (acme, mostly) meet
+  // other tenants' gangs as well as their own.
+  std::string TenantOf(bool spot) { return spot && Chance(60) ? "spotco" : Pick(kTenants); }
   std::vector<std::string> RandomPartitions(int percent) {
     if (!Chance(percent)) return {};
     return {Pick(kPartitions)};
@@ -149,8 +171,9 @@ class RandomizedWorld {
     return "";
   }
 
-  // Plans on both sides; on success checks the choice is identical and applies it.
-  void Compare(const absl::StatusOr<Placement>& plan, const ReferenceModel::Decision& want,
+  // Plans on both sides; on success checks the choice is identical and applies it, started
+  // now.
+  void Compare(absl::StatusOr<Placement> plan, const ReferenceModel::Decision& want,
                const std::string& batch_id, const std::string& what) {
     SCOPED_TRACE(what);
     ASSERT_EQ(plan.status().code(), want.code) << plan.status();
@@ -174,6 +197,7 @@ class RandomizedWorld {
     ASSERT_EQ(gpus, want.gpus);
     std::vector<std::string> ids = NewIds(machines.size());
     std::vector<InstanceHandle> handles(ids.size());
+    plan->started_micros = now_micros_;
     alloc_.Apply(*plan, batch_id, absl::MakeSpan(handles));
     for (size_t i = 0; i < ids.size(); ++i) {
       // Ids are never reused, so these maps only grow: nothing to roll back.
@@ -181,13 +205,14 @@ class RandomizedWorld {
       ASSERT_TRUE(ids_.emplace(handles[i], ids[i]).second) << "handle handed out twice";
       all_ids_.push_back(ids[i]);
     }
-    ref_.Apply(want, ids, batch_id);
+    ref_.Apply(want, ids, batch_id, now_micros_);
     ++placements_;
   }
 
   void StrictBatch() {
-    BatchRequest r{Pick(kTenants), RandomType(), Chance(3) ? Uniform(19, 20) : Uniform(1, 10),
-                   true, SpreadPolicy::kFill, RandomPartitions(30)};
+    const bool spot = Chance(kSpotPercent);
+    BatchRequest r{TenantOf(spot), RandomType(), Chance(3) ? Uniform(19, 20) : Uniform(1, 10),
+                   true, SpreadPolicy::kFill, RandomPartitions(30), spot};
     std::string batch = absl::StrCat("b", next_id_++);
     Compare(alloc_.PlanBatch(r), ref_.PlanBatch(r), batch,
             absl::StrCat("strict batch of ", r.count, " ", r.instance_type_id));
@@ -196,8 +221,9 @@ class RandomizedWorld {
   void CrossBatch() {
     const SpreadPolicy policies[] = {SpreadPolicy::kFill, SpreadPolicy::kMinDomains,
                                      SpreadPolicy::kSpread};
-    BatchRequest r{Pick(kTenants), RandomType(), Uniform(1, 15), false, Pick(policies),
-                   RandomPartitions(20)};
+    const bool spot = Chance(kSpotPercent);
+    BatchRequest r{TenantOf(spot), RandomType(), Uniform(1, 15), false, Pick(policies),
+                   RandomPartitions(20), spot};
     std::string batch = absl::StrCat("b", next_id_++);
     Compare(alloc_.PlanBatch(r), ref_.PlanBatch(r), batch,
             absl::StrCat("cross batch of ", r.count, " ", SpreadPolicyName(r.spread_policy).data()));
@@ -206,11 +232,181 @@ class RandomizedWorld {
   void Single() {
     std::string type = RandomType();
     int max_gpus = type == "gb200" ? 4 : 8;
-    const char* sites[] = {"", "", "", "s1", "s2", "s9"};
-    SingleRequest r{Pick(kTenants), type, Chance(30) ? 0 : Uniform(1, max_gpus + (Chance(5) ? 1 : 0)),
-                    Pick(sites), RandomPartitions(20)};
+    const bool spot = Chance(kSpotPercent);
+    SingleRequest r{TenantOf(spot), type, Chance(30) ? 0 : Uniform(1, max_gpus + (Chance(5) ? 1 : 0)),
+                    Pick(kSites), RandomPartitions(20), spot};
     Compare(alloc_.PlanSingle(r), ref_.PlanSingle(r), "",
             absl::StrCat("single of ", r.gpu_count, " GPUs ", type, " site '", r.site_id, "'"));
+  }
+
+  // An on-demand strict batch or whole-machine single; when free capacity refuses it, a
+  // preemption (see the file comment).
+  void Preempt() {
+    const bool batch = Chance(70);
+    BatchRequest batch_request{Pick(kTenants), RandomType(),
+                               Chance(50) ? Uniform(1, 6) : Uniform(7, 18), true,
+                               SpreadPolicy::kFill, RandomPartitions(15)};
+    SingleRequest single_request{Pick(kTenants), RandomType(), 0, Pick(kSites),
+                                 RandomPartitions(10)};
+    const std::string& tenant = batch ? batch_request.tenant_id : single_request.tenant_id;
+    const std::string& type =
+        batch ? batch_request.instance_type_id : single_request.instance_type_id;
+    const int k = batch ? batch_request.count : 1;
+    const std::string batch_id = batch ? absl::StrCat("b", next_id_++) : "";
+    const std::string what = batch ? absl::StrCat("preemptor: strict batch of ", k, " ", type)
+                                   : absl::StrCat("preemptor: whole-machine single ", type,
+                                                  " site '", single_request.site_id, "'");
+    SCOPED_TRACE(what);
+    ReferenceModel::Decision want =
+        batch ? ref_.PlanBatch(batch_request) : ref_.PlanSingle(single_request);
+    Compare(batch ? alloc_.PlanBatch(batch_request) : alloc_.PlanSingle(single_request), want,
+            batch_id, what);
+    if (::testing::Test::HasFatalFailure() || !want.shortfall.has_value()) return;
+
+    // Spot requests never preempt, whatever the fleet.
+    if (Chance(10)) {
+      BatchRequest spot_batch = batch_request;
+      spot_batch.spot = true;
+      SingleRequest spot_single = single_request;
+      spot_single.spot = true;
+      absl::StatusOr<PreemptionPlan> refused =
+          batch ? alloc_.PlanPreemption(spot_batch, PlanConstraints{}, now_micros_)
+                : alloc_.PlanPreemption(spot_single, PlanConstraints{}, now_micros_);
+      ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+    }
+    // Sometimes domains are reserved for requests ahead.
+    std::vector<std::string> excluded;
+    std::vector<DomainIndex> excluded_indices;
+    for (int n = Chance(30) ? Uniform(1, 3) : 0; n > 0; --n) {
+      const DomainSpec& d = kFleet[rng_() % (sizeof(kFleet) / sizeof(kFleet[0]))];
+      excluded.push_back(d.id);
+      excluded_indices.push_back(alloc_.DomainIndexOf(d.id));
+    }
+    PlanConstraints constraints;
+    constraints.excluded_domains = excluded_indices;
+    absl::StatusOr<PreemptionPlan> plan =
+        batch ? alloc_.PlanPreemption(batch_request, constraints, now_micros_)
+              : alloc_.PlanPreemption(single_request, constraints, now_micros_);
+    const std::string& site = batch ? "" : single_request.site_id;
+    const std::vector<std::string>& partitions =
+        batch ? batch_request.nvlink_partition_ids : single_request.nvlink_partition_ids;
+    ReferenceModel::PreemptionBound bound =
+        ref_.FewestGangs(tenant, type, k, site, partitions, excluded);
+    if (!bound.possible) {
+      ASSERT_EQ(plan.status().code(), absl::StatusCode::kResourceExhausted) << plan.status();
+      ++outcomes_["PREEMPT_EXHAUSTED"];
+      return;
+    }
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    ++outcomes_[bound.own_tenant ? "PREEMPT_OWN_TENANT" : "PREEMPT"];
+    ASSERT_NO_FATAL_FAILURE(CheckVictims(*plan, bound, tenant, type, k, site, excluded));
+
+    const std::string domain = alloc_.DomainAt(plan->domain).id;
+    std::vector<std::string> victims;
+    for (InstanceHandle h : plan->victims) victims.push_back(ids_.at(h));
+    const int choice = Uniform(1, 100);
+    if (choice <= 30) {
+      // All of it — mark, release, place — is rolled back: the state before, exactly.
+      const std::string before = Describe();
+      const JournalMark mark = alloc_.Mark();
+      const ReferenceModel saved = ref_;
+      MarkAndRelease(*plan, victims);
+      PlacePinned(batch_request, single_request, batch, domain, batch_id);
+      if (::testing::Test::HasFatalFailure()) return;
+      alloc_.RollbackTo(mark);
+      ref_ = saved;
+      ASSERT_OK(alloc_.CheckInvariants());
+      ASSERT_EQ(Describe(), before);
+      ++outcomes_["PREEMPT_ROLLED_BACK"];
+    } else if (choice <= 55) {
+      // Marked only: the victims keep their machines until a release; no later preemption
+      // may count on them (the reference no longer does).
+      alloc_.MarkPreempted(*plan);
+      ref_.MarkPreempted(victims);
+      ++outcomes_["PREEMPT_MARKED"];
+    } else {
+      MarkAndRelease(*plan, victims);
+      PlacePinned(batch_request, single_request, batch, domain, batch_id);
+      ++outcomes_["PREEMPT_PLACED"];
+    }
+  }
+
+  void CheckVictims(const PreemptionPlan& plan, const ReferenceModel::PreemptionBound& bound,
+                    const std::string& tenant, const std::string& type, int k,
+                    const std::string& site, const std::vector<std::string>& excluded) {
+    const std::string domain = alloc_.DomainAt(plan.domain).id;
+    ASSERT_EQ(std::count(excluded.begin(), excluded.end(), domain), 0) << domain << " is excluded";
+    if (!site.empty()) {
+      ASSERT_EQ(alloc_.DomainAt(plan.domain).site_id, site);
+    }
+    std::vector<std::string> victims;
+    for (InstanceHandle h : plan.victims) {
+      ASSERT_EQ(ids_.count(h), 1u) << "a victim that was never handed out";
+      victims.push_back(ids_.at(h));
+    }
+    std::set<std::string> listed(victims.begin(), victims.end());
+    ASSERT_EQ(listed.size(), victims.size()) << "a victim listed twice";
+    ReferenceModel after = ref_;
+    ASSERT_EQ(after.Release(victims, false), absl::StatusCode::kOk);
+    ASSERT_GE(after.FreeMachines(type, domain), k)
+        << "the victims' machines in " << domain << " do not make room for the request";
+    std::set<std::string> gangs;
+    int64_t gpus = 0;
+    int64_t gpu_seconds = 0;
+    bool own_tenant = false;
+    for (const std::string& id : victims) {
+      const ReferenceModel::Claim* claim = ref_.FindClaim(id);
+      ASSERT_NE(claim, nullptr) << id;
+      ASSERT_TRUE(claim->spot) << id << " is on demand";
+      ASSERT_FALSE(claim->preempted) << id << " was already preempted";
+      ASSERT_TRUE(claim->whole) << id << " is GPU-granular";
+      own_tenant = own_tenant || claim->tenant == tenant;
+      gpus += claim->gpus;
+      const std::string gang = claim->batch.empty() ? id : claim->batch;
+      if (!gangs.insert(gang).second) continue;
+      int64_t gang_gpus = claim->gpus;
+      if (!claim->batch.empty()) {
+        gang_gpus = 0;
+        for (const std::string& member : ref_.BatchMembers(claim->batch)) {
+          ASSERT_EQ(listed.count(member), 1u)
+              << "batch " << claim->batch << " is evicted without its instance " << member;
+          gang_gpus += ref_.FindClaim(member)->gpus;
+        }
+      }
+      const int64_t run =
+          now_micros_ > claim->started_micros ? now_micros_ - claim->started_micros : 0;
+      gpu_seconds += gang_gpus * (run / kSecond);
+    }
+    EXPECT_EQ(plan.gangs, static_cast<int32_t>(gangs.size()));
+    ASSERT_LE(plan.gangs, bound.gangs) << "the reference evicts fewer gangs";
+    ASSERT_EQ(plan.own_tenant, bound.own_tenant);
+    ASSERT_EQ(own_tenant, bound.own_tenant);
+    EXPECT_EQ(plan.gpus, gpus);
+    EXPECT_EQ(plan.gpu_seconds, gpu_seconds);
+  }
+
+  void MarkAndRelease(const PreemptionPlan& plan, const std::vector<std::string>& victims) {
+    alloc_.MarkPreempted(plan);
+    ref_.MarkPreempted(victims);
+    ASSERT_OK(alloc_.CheckInvariants());
+    absl::StatusOr<ReleasePlan> release = alloc_.PlanRelease(plan.victims, false);
+    ASSERT_TRUE(release.ok()) << release.status();
+    alloc_.Apply(*release);
+    ASSERT_EQ(ref_.Release(victims, false), absl::StatusCode::kOk);
+    ASSERT_OK(alloc_.CheckInvariants());
+  }
+
+  // The preemptor, pinned to the domain its victims left: it must fit there now.
+  void PlacePinned(const BatchRequest& batch_request, const SingleRequest& single_request,
+                   bool batch, const std::string& domain, const std::string& batch_id) {
+    PlanConstraints pinned;
+    pinned.pinned_domain = alloc_.DomainIndexOf(domain);
+    ReferenceModel::Decision want = batch ? ref_.PlanBatch(batch_request, domain)
+                                          : ref_.PlanSingle(single_request, domain);
+    ASSERT_EQ(want.code, absl::StatusCode::kOk) << "the reference cannot place it in " << domain;
+    Compare(batch ? alloc_.PlanBatch(batch_request, pinned)
+                  : alloc_.PlanSingle(single_request, pinned),
+            want, batch_id, "the preemptor, pinned");
   }
 
   void Release() {
@@ -227,7 +423,7 @@ class RandomizedWorld {
       ids.push_back(dead.empty() ? "i-unknown" : dead);
     }
     if (Chance(5)) ids.push_back(ids.front());
-    bool health = Chance(20);
+    bool health = Chance(4);
     std::vector<InstanceHandle> handles;
     for (const std::string& id : ids) {
       auto it = handles_.find(id);
@@ -240,7 +436,7 @@ class RandomizedWorld {
   }
 
   void SetState() {
-    const MachineState states[] = {MachineState::kReady, MachineState::kReady,
+    const MachineState states[] = {MachineState::kReady, MachineState::kReady, MachineState::kReady,
                                    MachineState::kMaintenance, MachineState::kError};
     std::string id = machine_ids_[rng_() % machine_ids_.size()];
     MachineState state = Pick(states);
@@ -285,7 +481,9 @@ class RandomizedWorld {
                                       id == ids_.end() ? "<unknown handle>" : id->second, " ",
                                       c.tenant_id, " ", c.machine_id, " ",
                                       c.gpu_count, c.whole_machine ? " whole" : " gpus", " batch=",
-                                      c.batch_id, c.topology_optimized ? " strict" : " cross");
+                                      c.batch_id, c.topology_optimized ? " strict" : " cross",
+                                      c.spot ? " spot" : "", c.preempted ? " preempted" : "",
+                                      " started=", c.started_micros);
       std::vector<std::string> partitions = c.nvlink_partition_ids;
       std::sort(partitions.begin(), partitions.end());
       for (const std::string& p : partitions) line += " p=" + p;
@@ -297,7 +495,10 @@ class RandomizedWorld {
     return out;
   }
 
+  static constexpr int kSpotPercent = 40;
+
   std::mt19937 rng_;
+  int64_t now_micros_ = 0;
   Allocator alloc_;
   ReferenceModel ref_;
   std::vector<Saved> marks_;
@@ -329,6 +530,12 @@ TEST_P(AllocatorRandomizedTest, AgreesWithTheReferenceModelAfterEveryStep) {
   EXPECT_GT(world.rollbacks(), 10);
   for (const char* code : {"OK", "INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED"}) {
     EXPECT_GT(world.outcomes().count(code), 0u) << code;
+  }
+  // ... and preemptions: planned (with and without the requester's own gangs), impossible,
+  // and each way of going on from a plan.
+  for (const char* outcome : {"PREEMPT", "PREEMPT_OWN_TENANT", "PREEMPT_EXHAUSTED",
+                              "PREEMPT_PLACED", "PREEMPT_MARKED", "PREEMPT_ROLLED_BACK"}) {
+    EXPECT_GT(world.outcomes().count(outcome), 0u) << outcome;
   }
 }
 

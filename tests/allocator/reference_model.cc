@@ -121,9 +121,15 @@ std::vector<std::string> ReferenceModel::LowestFreeTrays(int type, int domain, i
   return out;
 }
 
+std::set<int> ReferenceModel::BoundDomains(const std::vector<std::string>& partitions,
+                                          const std::string& pinned) const {
+  return pinned.empty() ? AffinityDomains(partitions) : std::set<int>{DomainOf(pinned)};
+}
+
 ReferenceModel::Decision ReferenceModel::StrictDecision(
-    int type, int k, const std::string& site, const std::vector<std::string>& partitions) const {
-  std::set<int> bound = AffinityDomains(partitions);
+    int type, int k, const std::string& site, const std::vector<std::string>& partitions,
+    const std::string& pinned) const {
+  std::set<int> bound = BoundDomains(partitions, pinned);
   auto accepted = [&](int d) {
     return (site.empty() || domains_[d].site == site) && (bound.empty() || bound.count(d) > 0);
   };
@@ -148,8 +154,9 @@ ReferenceModel::Decision ReferenceModel::StrictDecision(
 }
 
 ReferenceModel::Decision ReferenceModel::GpuDecision(
-    int type, int g, const std::string& site, const std::vector<std::string>& partitions) const {
-  std::set<int> bound = AffinityDomains(partitions);
+    int type, int g, const std::string& site, const std::vector<std::string>& partitions,
+    const std::string& pinned) const {
+  std::set<int> bound = BoundDomains(partitions, pinned);
   auto accepted = [&](int d) {
     return (site.empty() || domains_[d].site == site) && (bound.empty() || bound.count(d) > 0);
   };
@@ -234,7 +241,8 @@ ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPo
   return out;
 }
 
-ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request) const {
+ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
+                                                   const std::string& pinned) const {
   Decision out;
   if (request.count < 1) {
     out.code = absl::StatusCode::kInvalidArgument;
@@ -260,16 +268,18 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request) 
     return out;
   }
   out = request.topology_optimized
-            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids)
+            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids, pinned)
             : CrossDecision(type, request.count, request.spread_policy);
   out.strict = request.topology_optimized;
   out.tenant = request.tenant_id;
   out.type = request.instance_type_id;
   out.partitions = request.nvlink_partition_ids;
+  out.spot = request.spot;
   return out;
 }
 
-ReferenceModel::Decision ReferenceModel::PlanSingle(const SingleRequest& request) const {
+ReferenceModel::Decision ReferenceModel::PlanSingle(const SingleRequest& request,
+                                                    const std::string& pinned) const {
   Decision out;
   if (request.gpu_count < 0) {
     out.code = absl::StatusCode::kInvalidArgument;
@@ -300,12 +310,14 @@ ReferenceModel::Decision ReferenceModel::PlanSingle(const SingleRequest& request
     out.code = absl::StatusCode::kResourceExhausted;
     return out;
   }
-  out = whole ? StrictDecision(type, 1, request.site_id, request.nvlink_partition_ids)
-              : GpuDecision(type, request.gpu_count, request.site_id, request.nvlink_partition_ids);
+  out = whole ? StrictDecision(type, 1, request.site_id, request.nvlink_partition_ids, pinned)
+              : GpuDecision(type, request.gpu_count, request.site_id, request.nvlink_partition_ids,
+                            pinned);
   out.strict = true;
   out.tenant = request.tenant_id;
   out.type = request.instance_type_id;
   out.partitions = request.nvlink_partition_ids;
+  out.spot = request.spot;
   return out;
 }
 
@@ -320,13 +332,14 @@ void ReferenceModel::Count(const Claim& claim, int delta) {
 }
 
 void ReferenceModel::Apply(const Decision& decision, const std::vector<std::string>& ids,
-                           const std::string& batch) {
+                           const std::string& batch, int64_t started_micros) {
   std::vector<std::string> partitions = decision.partitions;
   std::sort(partitions.begin(), partitions.end());
   partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
   for (size_t i = 0; i < ids.size(); ++i) {
     claims_.push_back({ids[i], decision.tenant, TypeOf(decision.type), decision.machines[i],
-                       decision.gpus[i], decision.whole, batch, decision.strict, partitions});
+                       decision.gpus[i], decision.whole, batch, decision.strict, partitions,
+                       decision.spot, /*preempted=*/false, started_micros});
     Count(claims_.back(), +1);
   }
 }
@@ -392,7 +405,9 @@ std::string ReferenceModel::Describe() const {
   for (const Claim& c : claims_) {
     std::string line = "instance " + c.id + " " + c.tenant + " " + c.machine + " " +
                        std::to_string(c.gpus) + (c.whole ? " whole" : " gpus") + " batch=" +
-                       c.batch + (c.strict ? " strict" : " cross");
+                       c.batch + (c.strict ? " strict" : " cross") + (c.spot ? " spot" : "") +
+                       (c.preempted ? " preempted" : "") + " started=" +
+                       std::to_string(c.started_micros);
     for (const std::string& p : c.partitions) line += " p=" + p;
     lines.push_back(line);
   }
@@ -400,6 +415,74 @@ std::string ReferenceModel::Describe() const {
   std::string out;
   for (const std::string& line : lines) out += line + "\n";
   return out;
+}
+
+ReferenceModel::PreemptionBound ReferenceModel::FewestGangs(
+    const std::string& tenant, const std::string& type_id, int k, const std::string& site,
+    const std::vector<std::string>& partitions, const std::vector<std::string>& excluded) const {
+  const int type = TypeOf(type_id);
+  const std::set<int> bound = AffinityDomains(partitions);
+  constexpr int kNever = 1 << 30;
+  for (bool allow_own : {false, true}) {
+    int fewest = kNever;
+    for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+      if (!site.empty() && domains_[d].site != site) continue;
+      if (!bound.empty() && bound.count(d) == 0) continue;
+      if (std::find(excluded.begin(), excluded.end(), domains_[d].id) != excluded.end()) continue;
+      const int need = k - FreeIn(type, d);
+      if (need <= 0) continue;  // free capacity holds it: no preemption there
+      // Machines each gang (a batch id, or a single's own id) holds here that a preemption
+      // may free: READY, held whole by a spot instance not yet preempted.
+      std::map<std::string, int> here;
+      for (const Claim& c : claims_) {
+        const MachineRow* m = FindMachine(c.machine);
+        if (m->type != type || m->domain != d || m->state != MachineState::kReady) continue;
+        if (!c.whole || !c.spot || c.preempted) continue;
+        if (c.tenant == tenant && !allow_own) continue;
+        ++here[c.batch.empty() ? "single " + c.id : "batch " + c.batch];
+      }
+      // fewest_for[s]: the fewest of the gangs so far whose machines here add up to s (to
+      // need or more, for s == need).
+      std::vector<int> fewest_for(need + 1, kNever);
+      fewest_for[0] = 0;
+      for (const auto& [gang, n] : here) {
+        for (int s = need; s >= 0; --s) {
+          if (fewest_for[s] == kNever) continue;
+          int& to = fewest_for[std::min(need, s + n)];
+          to = std::min(to, fewest_for[s] + 1);
+        }
+      }
+      fewest = std::min(fewest, fewest_for[need]);
+    }
+    if (fewest != kNever) return PreemptionBound{true, fewest, allow_own};
+  }
+  return PreemptionBound{};
+}
+
+void ReferenceModel::MarkPreempted(const std::vector<std::string>& ids) {
+  for (Claim& c : claims_) {
+    if (std::find(ids.begin(), ids.end(), c.id) != ids.end()) c.preempted = true;
+  }
+}
+
+const ReferenceModel::Claim* ReferenceModel::FindClaim(const std::string& id) const {
+  for (const Claim& c : claims_) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ReferenceModel::BatchMembers(const std::string& batch) const {
+  std::vector<std::string> ids;
+  for (const Claim& c : claims_) {
+    if (c.batch == batch) ids.push_back(c.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+int ReferenceModel::FreeMachines(const std::string& type, const std::string& domain) const {
+  return FreeIn(TypeOf(type), DomainOf(domain));
 }
 
 std::vector<std::string> ReferenceModel::LiveInstanceIds() const {

@@ -34,6 +34,31 @@ class ReferenceModel {
     std::string tenant;
     std::string type;
     std::vector<std::string> partitions;
+    bool spot = false;
+  };
+
+  // A live instance.
+  struct Claim {
+    std::string id;
+    std::string tenant;
+    int type;
+    std::string machine;
+    int gpus;
+    bool whole;
+    std::string batch;
+    bool strict;
+    std::vector<std::string> partitions;
+    bool spot = false;
+    bool preempted = false;  // chosen by a preemption (MarkPreempted)
+    int64_t started_micros = 0;
+  };
+
+  // The fewest spot gangs an on-demand request for k whole machines of `type` must evict to
+  // fit in one domain (site, partition affinity and exclusions as for placement).
+  struct PreemptionBound {
+    bool possible = false;    // some domain holds k once its reclaimable machines are freed
+    int gangs = 0;            // the fewest gangs over those domains
+    bool own_tenant = false;  // possible only with gangs of the requester's own tenant
   };
 
   void AddType(const std::string& id, int gpus_per_machine);
@@ -45,10 +70,26 @@ class ReferenceModel {
   absl::StatusCode SetState(const std::string& id, MachineState state);
   absl::StatusCode Remove(const std::string& id);
 
-  Decision PlanBatch(const BatchRequest& request) const;
-  Decision PlanSingle(const SingleRequest& request) const;
-  void Apply(const Decision& decision, const std::vector<std::string>& ids, const std::string& batch);
+  // pinned: a domain id (PlanConstraints::pinned_domain) the placement must use; it replaces
+  // partition affinity.
+  Decision PlanBatch(const BatchRequest& request, const std::string& pinned = "") const;
+  Decision PlanSingle(const SingleRequest& request, const std::string& pinned = "") const;
+  void Apply(const Decision& decision, const std::vector<std::string>& ids, const std::string& batch,
+             int64_t started_micros = 0);
   absl::StatusCode Release(const std::vector<std::string>& ids, bool health_issue);
+
+  // Preemption, stated by brute force: every domain, every gang, a 0/1 knapsack for the
+  // fewest gangs (no ordering argument); the requester's own gangs only if nothing else works.
+  PreemptionBound FewestGangs(const std::string& tenant, const std::string& type, int k,
+                              const std::string& site, const std::vector<std::string>& partitions,
+                              const std::vector<std::string>& excluded) const;
+  // REQUIRES: live spot instances.
+  void MarkPreempted(const std::vector<std::string>& ids);
+  const Claim* FindClaim(const std::string& id) const;  // nullptr when not live
+  // Live instances of a batch (non-empty id).
+  std::vector<std::string> BatchMembers(const std::string& batch) const;
+  // Free machines (READY, held by nothing) of a type in a domain.
+  int FreeMachines(const std::string& type, const std::string& domain) const;
 
   bool HasMachine(const std::string& id) const;
   // Trays in use in a domain (to add machines at free trays).
@@ -72,18 +113,6 @@ class ReferenceModel {
     int granular = 0;  // GPUs held by GPU-granular instances
     int claims = 0;    // instances of any kind
   };
-  struct Claim {
-    std::string id;
-    std::string tenant;
-    int type;
-    std::string machine;
-    int gpus;
-    bool whole;
-    std::string batch;
-    bool strict;
-    std::vector<std::string> partitions;
-  };
-
   void Count(const Claim& claim, int delta);
   int TypeOf(const std::string& id) const;
   int DomainOf(const std::string& id) const;
@@ -97,10 +126,16 @@ class ReferenceModel {
   int64_t UsedGpus(const std::string& tenant, int type) const;
   std::optional<QuotaViolation> CheckQuota(const std::string& tenant, int type, int64_t gpus) const;
   std::vector<std::string> LowestFreeTrays(int type, int domain, int n) const;
+  // The domains a single-domain placement may use: site, then the pinned domain, else
+  // partition affinity.
+  std::set<int> BoundDomains(const std::vector<std::string>& partitions,
+                             const std::string& pinned) const;
   Decision StrictDecision(int type, int k, const std::string& site,
-                          const std::vector<std::string>& partitions) const;
+                          const std::vector<std::string>& partitions,
+                          const std::string& pinned) const;
   Decision GpuDecision(int type, int g, const std::string& site,
-                       const std::vector<std::string>& partitions) const;
+                       const std::vector<std::string>& partitions,
+                       const std::string& pinned) const;
   Decision CrossDecision(int type, int k, SpreadPolicy policy) const;
 
   std::vector<Type> types_;
