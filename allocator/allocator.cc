@@ -451,7 +451,11 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
     return absl::FailedPreconditionError(
         "a cross-domain batch (topology_optimized=false) does not preempt: it waits or fails");
   }
-  if (request.count < 1 || request.count > s.type_states[type].LargestDomain()) {
+  if (request.count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count must be at least 1 (got ", request.count, ")"));
+  }
+  if (request.count > s.type_states[type].LargestDomain()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a topology-optimized batch of ", request.count, " ", s.TypeName(type),
         " machines can never fit in one NVLink domain (the largest has ",

@@ -106,6 +106,13 @@ absl::Status NoMachineError(const FleetState& state, TypeIndex t, int g,
   CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kGpus, g, most_on_one_machine,
                               total_free};
   const std::string& type = state.TypeName(t);
+  if (scope.pinned != kNoIndex) {
+    return CapacityExhaustedError(
+        absl::StrCat("not enough free capacity yet in NVLink domain ", state.DomainName(scope.pinned),
+                     ", which this request waits for (the spot instances it preempted there are "
+                     "still leaving): no READY ", type, " machine there has ", g, " free GPUs"),
+        shortfall);
+  }
   if (!filter.affinity.empty()) {
     return CapacityExhaustedError(
         absl::StrCat("not enough free capacity now in the NVLink domain(s) this request is "

@@ -68,6 +68,14 @@ absl::Status NoDomainError(const FleetState& state, TypeIndex t, int k,
   const std::string& type = state.TypeName(t);
   std::string where =
       scope.site == kNoIndex ? "" : absl::StrCat(" in site ", state.sites[scope.site]);
+  if (scope.pinned != kNoIndex) {
+    return CapacityExhaustedError(
+        absl::StrCat("not enough free capacity yet in NVLink domain ", state.DomainName(scope.pinned),
+                     ", which this request waits for (the spot instances it preempted there are "
+                     "still leaving): it needs ", k, " free ", type, " machine(s), ",
+                     state.cell(t, scope.pinned).free, " are free"),
+        shortfall);
+  }
   if (!filter.affinity.empty()) {
     return CapacityExhaustedError(
         absl::StrCat("not enough free capacity now in the NVLink domain(s) this request is "

@@ -378,7 +378,7 @@ TEST(PreemptionPolicyTest, MalformedUnknownAndOverQuotaRequests) {
   EXPECT_STATUS(alloc.PlanPreemption(BatchRequest{kAcme, kGb200, 5}, PlanConstraints{}, kNow),
                 absl::StatusCode::kInvalidArgument, "can never fit in one NVLink domain");
   EXPECT_STATUS(alloc.PlanPreemption(BatchRequest{kAcme, kGb200, 0}, PlanConstraints{}, kNow),
-                absl::StatusCode::kInvalidArgument, "can never fit in one NVLink domain");
+                absl::StatusCode::kInvalidArgument, "count must be at least 1");
   EXPECT_STATUS(alloc.PlanPreemption(SingleRequest{kAcme, kGb200, 5}, PlanConstraints{}, kNow),
                 absl::StatusCode::kInvalidArgument, "gpu_count must be 0..4 (got 5)");
   EXPECT_STATUS(
@@ -538,15 +538,15 @@ TEST(PinnedDomainTest, StrictBatchesAndSinglesGoOnlyToThePinnedDomain) {
 
   // No room in the pinned domain: RESOURCE_EXHAUSTED, though d0 and d2 have room.
   absl::StatusOr<Placement> too_big = alloc.PlanBatch({kAcme, kGb200, 2}, pinned_to("d1"));
-  EXPECT_STATUS(too_big, absl::StatusCode::kResourceExhausted, "not enough free capacity now");
+  EXPECT_STATUS(too_big, absl::StatusCode::kResourceExhausted, "not enough free capacity yet in NVLink domain d1, which this request waits for");
   ASSERT_TRUE(GetCapacityShortfall(too_big.status()).has_value());
   EXPECT_EQ(GetCapacityShortfall(too_big.status())->largest_domain_free, 1);
   EXPECT_OK(alloc.PlanBatch({kAcme, kGb200, 1}, pinned_to("d1")));
   ASSERT_OK(fleet.PlaceSingle(0));  // d1's last free machine
   EXPECT_STATUS(alloc.PlanSingle({kAcme, kGb200, 0}, pinned_to("d1")),
-                absl::StatusCode::kResourceExhausted, "not enough free capacity now");
+                absl::StatusCode::kResourceExhausted, "which this request waits for");
   EXPECT_STATUS(alloc.PlanSingle({kAcme, kGb200, 1}, pinned_to("d1")),
-                absl::StatusCode::kResourceExhausted, "not enough free capacity now");
+                absl::StatusCode::kResourceExhausted, "which this request waits for");
   EXPECT_OK(alloc.PlanSingle({kAcme, kGb200, 1}));
 
   // Cross-domain batches ignore it (they never preempt): FILL takes d0's 3 free first.
