@@ -1,0 +1,163 @@
+// Cleaning before reuse over gRPC (issue: machines and domains as operators run them): with
+// --require_cleaning a deleted instance's machine is CLEANING — never placed, not counted free
+// by offers or domains — until InventoryService/CompleteCleaning says it was wiped (READY) or
+// that the wipe failed (MAINTENANCE). GPU-granular machines are cleaned when their last
+// instance leaves; a health issue drains instead; a restart keeps it; a queued request waits
+// for it.
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/daemon/services/instance_test_fixture.h"
+
+namespace nvlsched::daemon::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class CleaningTest : public InstanceServiceTest {
+ protected:
+  HarnessOptions Options() override {
+    HarnessOptions options = InstanceServiceTest::Options();
+    options.require_cleaning = true;
+    return options;
+  }
+
+  v1::MachineState StateOf(const std::string& machine_id) {
+    absl::StatusOr<v1::Machine> m = GetMachine(machine_id);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? m->state() : v1::MACHINE_STATE_UNSPECIFIED;
+  }
+  grpc::Status CompleteCleaning(const std::vector<std::string>& ids, bool failed = false,
+                                const std::string& reason = "",
+                                v1::CompleteCleaningResponse* resp = nullptr) {
+    v1::CompleteCleaningRequest req;
+    for (const std::string& id : ids) req.add_machine_ids(id);
+    req.set_failed(failed);
+    req.set_reason(reason);
+    v1::CompleteCleaningResponse ignored;
+    return inventory().CompleteCleaning(Context().get(), req, resp != nullptr ? resp : &ignored);
+  }
+  v1::Offer Offer() {
+    v1::ListOffersResponse offers;
+    EXPECT_TRUE(capacity().ListOffers(Context().get(), {}, &offers).ok());
+    return offers.offers_size() > 0 ? offers.offers(0) : v1::Offer();
+  }
+};
+
+TEST_F(CleaningTest, ADeletedMachineIsCleaningAndNeverPlacedUntilCompleteCleaning) {
+  v1::BatchCreateInstancesResponse batch = MustBatchCreate(Batch(f::kMachinesPerDomain));
+  const int d = DomainIndex(batch.nvlink_domain_id());
+  const std::vector<std::string> machines = MachinesOf(batch.instances());
+  ASSERT_TRUE(BatchDelete(IdsOf(batch.instances())).ok());
+  for (const std::string& m : machines) EXPECT_EQ(StateOf(m), v1::MACHINE_STATE_CLEANING);
+  EXPECT_EQ(FreeByDomain()[d], 0);
+  v1::Offer offer = Offer();
+  EXPECT_EQ(offer.free_machines(), f::kMachinesPerDomain * (f::kDomains - 1));
+  EXPECT_EQ(offer.cleaning_machines(), f::kMachinesPerDomain);
+  v1::ListDomainsResponse domains;
+  ASSERT_TRUE(inventory().ListDomains(Context().get(), {}, &domains).ok());
+  int cleaning = 0;
+  for (const v1::Domain& domain : domains.domains()) cleaning += domain.cleaning_machines();
+  EXPECT_EQ(cleaning, f::kMachinesPerDomain);
+
+  // Fill the other domains: nothing fits in the cleaning one.
+  for (int i = 0; i < f::kDomains - 1; ++i) {
+    EXPECT_NE(MustBatchCreate(Batch(f::kMachinesPerDomain)).nvlink_domain_id(),
+              batch.nvlink_domain_id());
+  }
+  v1::Instance refused;
+  EXPECT_EQ(Create(Single("late"), &refused).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(Invariants().ok());
+
+  // Wiped: READY, and placed again.
+  v1::CompleteCleaningResponse done;
+  ASSERT_TRUE(CompleteCleaning(machines, false, "", &done).ok());
+  ASSERT_EQ(done.machines_size(), f::kMachinesPerDomain);
+  for (const v1::Machine& m : done.machines()) EXPECT_EQ(m.state(), v1::MACHINE_STATE_READY);
+  EXPECT_EQ(MustBatchCreate(Batch(f::kMachinesPerDomain)).nvlink_domain_id(),
+            batch.nvlink_domain_id());
+  EXPECT_TRUE(Invariants().ok());
+}
+
+TEST_F(CleaningTest, AFailedWipeDrainsTheMachineWithTheReason) {
+  v1::Instance single;
+  ASSERT_TRUE(Create(Single("one"), &single).ok());
+  ASSERT_TRUE(Delete(single.id()).ok());
+  grpc::Status no_reason = CompleteCleaning({single.machine_id()}, /*failed=*/true);
+  EXPECT_EQ(no_reason.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_reason.error_message(), HasSubstr("reason"));
+  ASSERT_TRUE(CompleteCleaning({single.machine_id()}, true, "disk wipe timed out").ok());
+  absl::StatusOr<v1::Machine> m = GetMachine(single.machine_id());
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->state(), v1::MACHINE_STATE_MAINTENANCE);
+  EXPECT_THAT(m->state_reason(), HasSubstr("disk wipe timed out"));
+}
+
+TEST_F(CleaningTest, CompleteCleaningIsAllOrNothingAndOnlyForCleaningMachines) {
+  v1::Instance single;
+  ASSERT_TRUE(Create(Single("one"), &single).ok());
+  ASSERT_TRUE(Delete(single.id()).ok());
+  const std::string ready = f::MachineId(2, 3);
+  grpc::Status status = CompleteCleaning({single.machine_id(), ready});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("not CLEANING"));
+  EXPECT_EQ(StateOf(single.machine_id()), v1::MACHINE_STATE_CLEANING);  // nothing changed
+  EXPECT_EQ(CompleteCleaning({TestUuid(999)}).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(CompleteCleaning({}).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(CompleteCleaning({single.machine_id(), single.machine_id()}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Nobody but nvlsched sets CLEANING.
+  v1::SetMachineStateRequest set;
+  set.set_id(ready);
+  set.set_state(v1::MACHINE_STATE_CLEANING);
+  v1::Machine out;
+  grpc::Status refused = inventory().SetMachineState(Context().get(), set, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("CompleteCleaning"));
+}
+
+TEST_F(CleaningTest, AGpuGranularMachineIsCleanedWhenItsLastInstanceLeaves) {
+  v1::Instance a, b;
+  grpc::Status created = Create(Single("gpu-a", 1), &a);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  created = Create(Single("gpu-b", 1), &b);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  ASSERT_EQ(a.machine_id(), b.machine_id());
+  ASSERT_TRUE(Delete(a.id()).ok());
+  EXPECT_EQ(StateOf(a.machine_id()), v1::MACHINE_STATE_READY);  // b still runs there
+  ASSERT_TRUE(Delete(b.id()).ok());
+  EXPECT_EQ(StateOf(a.machine_id()), v1::MACHINE_STATE_CLEANING);
+}
+
+TEST_F(CleaningTest, AHealthIssueDrainsInsteadOfCleaning) {
+  v1::Instance single;
+  ASSERT_TRUE(Create(Single("one"), &single).ok());
+  ASSERT_TRUE(Delete(single.id(), /*machine_health_issue=*/true).ok());
+  EXPECT_EQ(StateOf(single.machine_id()), v1::MACHINE_STATE_MAINTENANCE);
+}
+
+TEST_F(CleaningTest, ARestartKeepsCleaningMachinesAndAQueuedRequestWaitsForThem) {
+  std::vector<v1::BatchCreateInstancesResponse> batches;
+  for (int i = 0; i < f::kDomains; ++i) batches.push_back(MustBatchCreate(Batch(f::kMachinesPerDomain)));
+  ASSERT_TRUE(BatchDelete(IdsOf(batches[0].instances())).ok());
+  Restart();
+  const std::vector<std::string> machines = MachinesOf(batches[0].instances());
+  for (const std::string& m : machines) EXPECT_EQ(StateOf(m), v1::MACHINE_STATE_CLEANING);
+  ASSERT_TRUE(Invariants().ok());
+
+  v1::BatchCreateInstancesRequest queued = Batch(f::kMachinesPerDomain);
+  queued.mutable_queue_timeout()->set_seconds(600);
+  v1::BatchCreateInstancesResponse waiting = MustBatchCreate(queued);
+  EXPECT_TRUE(waiting.queued());
+  ASSERT_TRUE(CompleteCleaning(machines).ok());
+  v1::Instance placed;
+  ASSERT_TRUE(Get(waiting.instances(0).id(), &placed).ok());
+  EXPECT_EQ(placed.status(), v1::INSTANCE_STATUS_PENDING);
+  EXPECT_EQ(placed.nvlink_domain_id(), batches[0].nvlink_domain_id());
+}
+
+}  // namespace
+}  // namespace nvlsched::daemon::testing
