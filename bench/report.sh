@@ -45,7 +45,8 @@ trap cleanup EXIT
 for sync in full normal; do
   rm -f "$work/db"* "$work/port"
   "$bin/nvlschedd" --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= \
-    --db="$work/db" --seed_fleet="$work/fleet.json" --sync="$sync" 2>"$work/daemon.log" &
+    --db="$work/db" --seed_fleet="$work/fleet.json" --sync="$sync" --require_cleaning=false \
+    2>"$work/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
   port=$(cat "$work/port")

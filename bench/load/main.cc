@@ -70,7 +70,9 @@ RESOURCE_EXHAUSTED refusal (capacity or quota) is an outcome, reported by code, 
 The batch fleet: 100 NVLink domains x 18 machines, tenant quota = every machine:
   nvlsched-fleet --domains=100 --machines_per_domain=18 --out=/tmp/fleet-100x18.json
   nvlschedd --listen=127.0.0.1:50051 --db=/tmp/load.db --seed_fleet=/tmp/fleet-100x18.json \
-      [--sync=normal]
+      --require_cleaning=false [--sync=normal]
+(--require_cleaning=false: the load deletes and creates again at once, with no control plane
+to wipe machines; with the default every deleted machine would wait for CompleteCleaning.)
   nvlsched-load --fleet_file=/tmp/fleet-100x18.json --workload=batch --compare_noop
 Generated fleets derive their ids from names, so --fleet_file is needed to use the same
 tenant and instance type as the daemon. Without it the demo fleet's ids are used

@@ -163,7 +163,8 @@ void State::PlaceInstances(const allocator::Placement& placement, absl::string_v
   }
 }
 
-void State::ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const std::string> ids) {
+std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan& plan,
+                                                   absl::Span<const std::string> ids) {
   // A health issue drains the machines (MAINTENANCE) and cleaning parks the ones left unheld
   // (CLEANING): the allocator changes them, and they are recorded here, as they were before.
   std::vector<allocator::Machine> before;
@@ -181,6 +182,10 @@ void State::ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const st
   }
   allocator_.Apply(plan);
   queue_changed_ = true;
+  return before;
+}
+
+void State::RecordReleasedMachines(absl::Span<const allocator::Machine> before) {
   for (const allocator::Machine& b : before) {
     const allocator::Machine* now = allocator_.FindMachine(b.id);
     if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason)) {
@@ -191,8 +196,10 @@ void State::ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const st
 
 void State::ReleaseInstances(const allocator::ReleasePlan& plan,
                              absl::Span<const std::string> ids) {
-  ApplyRelease(plan, ids);
+  const std::vector<allocator::Machine> before = ApplyRelease(plan, ids);
   for (const std::string& id : ids) EraseInstance(id);
+  // After the instances: the events say "deleted", then what became of the machine.
+  RecordReleasedMachines(before);
 }
 
 void State::PutIdempotency(absl::string_view tenant_id, absl::string_view request_id,
@@ -373,7 +380,7 @@ int State::ReleaseOverduePreemptions(absl::Time now) {
       allocator_.PlanRelease(handles, /*machine_health_issue=*/false, require_cleaning_);
   // Every handle is a live claim of a record here (RestoreInstance keeps them together).
   assert(plan.ok());
-  ApplyRelease(*plan, ids);
+  const std::vector<allocator::Machine> before = ApplyRelease(*plan, ids);
   for (const std::string& id : ids) {
     const InstanceEntry* entry = FindInstance(id);
     v1::Instance record = entry->record;
@@ -386,6 +393,7 @@ int State::ReleaseOverduePreemptions(absl::Time now) {
                  &record);
     PutInstance(std::move(record), allocator::InstanceHandle{}, entry->whole_machine);
   }
+  RecordReleasedMachines(before);
   return static_cast<int>(ids.size());
 }
 

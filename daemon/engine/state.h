@@ -245,9 +245,12 @@ class State {
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
-  // Applies a release of the records `ids` (one per claim of `plan`) and records the machines
-  // it drained or left CLEANING; the records themselves are the caller's to change.
-  void ApplyRelease(const allocator::ReleasePlan& plan, absl::Span<const std::string> ids);
+  // Applies a release of the records `ids` (one per claim of `plan`; the records themselves
+  // are the caller's to change) and returns their machines as they were before; the caller
+  // then records those it drained or left CLEANING with RecordReleasedMachines.
+  std::vector<allocator::Machine> ApplyRelease(const allocator::ReleasePlan& plan,
+                                               absl::Span<const std::string> ids);
+  void RecordReleasedMachines(absl::Span<const allocator::Machine> before);
   // Records a request just taken out of the queue, for the undo; returns its instance ids.
   std::vector<std::string> RecordDequeued(const allocator::QueuedRequest& request);
 
