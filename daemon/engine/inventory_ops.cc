@@ -62,6 +62,12 @@ absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
       machine.state = before->state;
       machine.state_reason = before->state_reason;
     }
+    if (before != nullptr && before->state == allocator::MachineState::kCleaning &&
+        machine.state == allocator::MachineState::kReady) {
+      // Only CompleteCleaning says a machine was wiped; a fleet file does not.
+      machine.state = before->state;
+      machine.state_reason = before->state_reason;
+    }
     if (before != nullptr && ToRow(*before) == ToRow(machine)) continue;
     if (absl::Status s = state.UpsertMachine(machine); !s.ok()) {
       return WithPath(s, absl::StrCat("fleet.machines[", i, "]"), machine.id);
@@ -136,6 +142,13 @@ absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Ma
   const allocator::Allocator& alloc = state.allocator();
   const allocator::Machine* machine = alloc.FindMachine(req.id);
   if (machine == nullptr) return MachineNotFound(req.id);
+  if (machine->state == allocator::MachineState::kCleaning &&
+      req.state == allocator::MachineState::kReady) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "machine ", req.id, " is CLEANING: its last instance was deleted and it has not been "
+        "reported wiped; InventoryService/CompleteCleaning makes it READY (a drain to "
+        "MAINTENANCE or ERROR is allowed)"));
+  }
   if (machine->state != req.state || machine->state_reason != req.reason) {
     if (absl::Status s = state.SetMachineState(req.id, req.state, req.reason); !s.ok()) return s;
     machine = alloc.FindMachine(req.id);

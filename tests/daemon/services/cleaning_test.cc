@@ -109,6 +109,23 @@ TEST_F(CleaningTest, CompleteCleaningIsAllOrNothingAndOnlyForCleaningMachines) {
   EXPECT_EQ(CompleteCleaning({single.machine_id(), single.machine_id()}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 
+  // SetMachineState cannot skip the wipe; a fleet file cannot either.
+  v1::SetMachineStateRequest undrain;
+  undrain.set_id(single.machine_id());
+  undrain.set_state(v1::MACHINE_STATE_READY);
+  v1::Machine undrained;
+  grpc::Status skipped = inventory().SetMachineState(Context().get(), undrain, &undrained);
+  EXPECT_EQ(skipped.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(skipped.error_message(), HasSubstr("CompleteCleaning"));
+  v1::ApplyFleetRequest fleet_req;
+  *fleet_req.mutable_fleet() = SmallFleet();
+  for (v1::Machine& m : *fleet_req.mutable_fleet()->mutable_machines()) {
+    m.set_state(v1::MACHINE_STATE_READY);
+  }
+  v1::ApplyFleetResponse applied;
+  ASSERT_TRUE(inventory().ApplyFleet(Context().get(), fleet_req, &applied).ok());
+  EXPECT_EQ(StateOf(single.machine_id()), v1::MACHINE_STATE_CLEANING);
+
   // Nobody but nvlsched sets CLEANING.
   v1::SetMachineStateRequest set;
   set.set_id(ready);
