@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/types/span.h"
 #include "daemon/api/convert.h"
 #include "daemon/api/field_violations.h"
@@ -291,6 +292,50 @@ allocator::QueuedRequest NewQueuedRequest(State& state, const OpContext& ctx,
   return q;
 }
 
+// The lifecycle the control plane reports (the seed's InstanceStatus): Pending → Provisioning
+// → Configuring → Ready; Ready ↔ Updating and Ready ↔ Rebooting; any live state → Error or
+// Terminating; a status reported again (a new message) is allowed. QUEUED and TERMINATED are
+// the scheduler's; DeleteInstance ends Terminating.
+std::vector<v1::InstanceStatus> AllowedNext(v1::InstanceStatus from) {
+  using S = v1::InstanceStatus;
+  std::vector<S> next;
+  switch (from) {
+    case v1::INSTANCE_STATUS_PENDING: next = {v1::INSTANCE_STATUS_PROVISIONING}; break;
+    case v1::INSTANCE_STATUS_PROVISIONING: next = {v1::INSTANCE_STATUS_CONFIGURING}; break;
+    case v1::INSTANCE_STATUS_CONFIGURING: next = {v1::INSTANCE_STATUS_READY}; break;
+    case v1::INSTANCE_STATUS_READY:
+      next = {v1::INSTANCE_STATUS_UPDATING, v1::INSTANCE_STATUS_REBOOTING};
+      break;
+    case v1::INSTANCE_STATUS_UPDATING:
+    case v1::INSTANCE_STATUS_REBOOTING: next = {v1::INSTANCE_STATUS_READY}; break;
+    case v1::INSTANCE_STATUS_ERROR:
+    case v1::INSTANCE_STATUS_TERMINATING:
+    default: break;
+  }
+  if (from != v1::INSTANCE_STATUS_ERROR && from != v1::INSTANCE_STATUS_TERMINATING) {
+    next.push_back(v1::INSTANCE_STATUS_ERROR);
+  }
+  if (from != v1::INSTANCE_STATUS_TERMINATING) next.push_back(v1::INSTANCE_STATUS_TERMINATING);
+  if (from == v1::INSTANCE_STATUS_TERMINATING) next.push_back(v1::INSTANCE_STATUS_ERROR);
+  next.push_back(from);
+  return next;
+}
+
+// What an interface shows while its instance has `status`.
+v1::InterfaceStatus InterfaceStatusFor(v1::InstanceStatus status) {
+  switch (status) {
+    case v1::INSTANCE_STATUS_PENDING: return v1::INTERFACE_STATUS_PENDING;
+    case v1::INSTANCE_STATUS_PROVISIONING:
+    case v1::INSTANCE_STATUS_CONFIGURING: return v1::INTERFACE_STATUS_PROVISIONING;
+    case v1::INSTANCE_STATUS_READY:
+    case v1::INSTANCE_STATUS_UPDATING:
+    case v1::INSTANCE_STATUS_REBOOTING: return v1::INTERFACE_STATUS_READY;
+    case v1::INSTANCE_STATUS_TERMINATING: return v1::INTERFACE_STATUS_DELETING;
+    case v1::INSTANCE_STATUS_ERROR: return v1::INTERFACE_STATUS_ERROR;
+    default: return v1::INTERFACE_STATUS_PENDING;
+  }
+}
+
 }  // namespace
 
 absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
@@ -532,8 +577,37 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
         "instance ", req.instance.id, " was preempted (PREEMPTED) and must be released by its "
         "preemption_deadline; it may only be reported TERMINATING or ERROR, then deleted"));
   }
+  const v1::InstanceStatus from = (*found)->record.status();
+  const std::vector<v1::InstanceStatus> allowed = AllowedNext(from);
+  if (std::find(allowed.begin(), allowed.end(), req.status) == allowed.end()) {
+    std::vector<std::string> names;
+    for (v1::InstanceStatus s : allowed) {
+      if (s != from) names.push_back(v1::InstanceStatus_Name(s));
+    }
+    absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name(from), ", which cannot go to ",
+        v1::InstanceStatus_Name(req.status), "; from ", v1::InstanceStatus_Name(from),
+        " it may go to ", absl::StrJoin(names, ", "), " (or report ",
+        v1::InstanceStatus_Name(from), " again)"));
+    google::rpc::PreconditionFailure failure;
+    google::rpc::PreconditionFailure::Violation* v = failure.add_violations();
+    v->set_type("INSTANCE_STATUS_TRANSITION");
+    v->set_subject(absl::StrCat("instance:", req.instance.id));
+    v->set_description(absl::StrCat(v1::InstanceStatus_Name(from), " -> ",
+                                    v1::InstanceStatus_Name(req.status), " is not allowed"));
+    AttachErrorDetail(status, failure);
+    return status;
+  }
   v1::Instance updated = (*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);
+  const v1::InterfaceStatus interface_status = InterfaceStatusFor(req.status);
+  for (v1::Interface& i : *updated.mutable_interfaces()) i.set_status(interface_status);
+  for (v1::InfiniBandInterface& i : *updated.mutable_infiniband_interfaces()) {
+    i.set_status(interface_status);
+  }
+  for (v1::NVLinkInterface& i : *updated.mutable_nv_link_interfaces()) {
+    i.set_status(interface_status);
+  }
   *resp = updated;
   state.PutInstance(std::move(updated), (*found)->handle, (*found)->whole_machine);
   return absl::OkStatus();

@@ -40,12 +40,15 @@ TEST_F(InstanceLifecycleTest, StatusUpdatesAppendToHistoryAndBumpUpdated) {
   EXPECT_THAT(HistoryWords(provisioning), ElementsAre("Pending", "Provisioning"));
   EXPECT_EQ(provisioning.status_history(1).message(), "imaging");
 
+  v1::Instance configuring;
+  ASSERT_TRUE(UpdateStatus(created.id(), v1::INSTANCE_STATUS_CONFIGURING, "cloud-init",
+                           &configuring).ok());
   v1::Instance ready;
   ASSERT_TRUE(UpdateStatus(created.id(), v1::INSTANCE_STATUS_READY, "up", &ready).ok());
   EXPECT_EQ(ready.status(), v1::INSTANCE_STATUS_READY);
-  EXPECT_THAT(HistoryWords(ready), ElementsAre("Pending", "Provisioning", "Ready"));
+  EXPECT_THAT(HistoryWords(ready), ElementsAre("Pending", "Provisioning", "Configuring", "Ready"));
   // `updated` is the time of the last change; `created` never moves.
-  EXPECT_EQ(ready.updated(), ready.status_history(2).created());
+  EXPECT_EQ(ready.updated(), ready.status_history(3).created());
   EXPECT_EQ(ready.created(), created.created());
   EXPECT_GE(ready.updated(), provisioning.updated());
   EXPECT_GE(provisioning.updated(), created.updated());
@@ -239,7 +242,10 @@ TEST_F(InstanceLifecycleTest, RestartGivesBackEveryInstanceAndFreeCountExactly) 
   other.set_tenant_id(kSecondTenantId);
   MustCreate(other);
   v1::Instance updated;
-  ASSERT_TRUE(UpdateStatus(half.id(), v1::INSTANCE_STATUS_READY, "up", &updated).ok());
+  for (v1::InstanceStatus s : {v1::INSTANCE_STATUS_PROVISIONING, v1::INSTANCE_STATUS_CONFIGURING,
+                               v1::INSTANCE_STATUS_READY}) {
+    ASSERT_TRUE(UpdateStatus(half.id(), s, "up", &updated).ok());
+  }
   ASSERT_TRUE(Delete(spread.instances(0).id(), /*machine_health_issue=*/true).ok());
 
   const std::vector<v1::Instance> before = ListAll();
@@ -273,6 +279,43 @@ TEST_F(InstanceLifecycleTest, RestartGivesBackEveryInstanceAndFreeCountExactly) 
   v1::Instance ignored;
   EXPECT_TRUE(IsRpcError(Create(Single("half", 1), &ignored), grpc::StatusCode::ALREADY_EXISTS,
                          "'half'"));
+}
+
+TEST_F(InstanceLifecycleTest, OnlyTheSeedsTransitionsAreAcceptedAndInterfacesFollow) {
+  v1::CreateInstanceRequest req = Single("lifecycle");
+  const v1::Instance created = MustCreate(req);
+  v1::Instance out;
+  // Skipping a step is refused, naming what may come next.
+  grpc::Status skip = UpdateStatus(created.id(), v1::INSTANCE_STATUS_READY, "", &out);
+  EXPECT_EQ(skip.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(skip.error_message(), ::testing::HasSubstr("INSTANCE_STATUS_PROVISIONING"));
+  v1::Instance stored;
+  ASSERT_TRUE(Get(created.id(), &stored).ok());
+  EXPECT_EQ(stored.status(), v1::INSTANCE_STATUS_PENDING) << "a refused report changes nothing";
+
+  for (v1::InstanceStatus s :
+       {v1::INSTANCE_STATUS_PROVISIONING, v1::INSTANCE_STATUS_PROVISIONING,
+        v1::INSTANCE_STATUS_CONFIGURING, v1::INSTANCE_STATUS_READY, v1::INSTANCE_STATUS_UPDATING,
+        v1::INSTANCE_STATUS_READY, v1::INSTANCE_STATUS_REBOOTING, v1::INSTANCE_STATUS_READY}) {
+    ASSERT_TRUE(UpdateStatus(created.id(), s, "", &out).ok()) << v1::InstanceStatus_Name(s);
+  }
+  for (const v1::Interface& i : out.interfaces()) {
+    EXPECT_EQ(i.status(), v1::INTERFACE_STATUS_READY);
+  }
+  EXPECT_EQ(UpdateStatus(created.id(), v1::INSTANCE_STATUS_PENDING, "", &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(UpdateStatus(created.id(), v1::INSTANCE_STATUS_ERROR, "gpu fell off", &out).ok());
+  for (const v1::Interface& i : out.interfaces()) {
+    EXPECT_EQ(i.status(), v1::INTERFACE_STATUS_ERROR);
+  }
+  EXPECT_EQ(UpdateStatus(created.id(), v1::INSTANCE_STATUS_READY, "", &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(UpdateStatus(created.id(), v1::INSTANCE_STATUS_TERMINATING, "", &out).ok());
+  for (const v1::Interface& i : out.interfaces()) {
+    EXPECT_EQ(i.status(), v1::INTERFACE_STATUS_DELETING);
+  }
+  EXPECT_EQ(UpdateStatus(created.id(), v1::INSTANCE_STATUS_READY, "", &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 }  // namespace
