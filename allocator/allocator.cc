@@ -165,10 +165,18 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
   placement.type = type;
   placement.topology_optimized = request.topology_optimized;
   placement.planned_at = version_;
+  // Strict batches never go to a DEGRADED domain: they are excluded like reserved ones.
+  absl::InlinedVector<DomainIndex, 8> excluded;
+  absl::Span<const DomainIndex> strict_excluded = constraints.excluded_domains;
+  if (request.topology_optimized && !s.degraded_domains.empty()) {
+    excluded.assign(constraints.excluded_domains.begin(), constraints.excluded_domains.end());
+    excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
+    strict_excluded = excluded;
+  }
   absl::Status placed =
       request.topology_optimized
           ? PlaceStrictBatch(s, type, request.count,
-                             PlacementScope{kNoIndex, partitions, constraints.excluded_domains,
+                             PlacementScope{kNoIndex, partitions, strict_excluded,
                                             constraints.pinned_domain},
                              &placement)
           : PlaceCrossDomain(s, type, request.count, request.spread_policy,
@@ -403,7 +411,8 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
                                                s.InstanceName(c), " was released");
       s.AddContribution(m);
-    } else if (clean && !machine_health_issue && machine.ready() && !machine.held()) {
+    } else if (clean && !machine_health_issue && machine.spec.state == MachineState::kReady &&
+               !machine.held()) {
       // Its last instance left: nobody gets it before the control plane has wiped it.
       s.FlushRun(&run);
       journal.Save(machine.spec);
@@ -466,12 +475,14 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
       !status.ok()) {
     return status;
   }
+  absl::InlinedVector<DomainIndex, 8> excluded(constraints.excluded_domains.begin(),
+                                               constraints.excluded_domains.end());
+  excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
   absl::StatusOr<PreemptionPlan> result(absl::in_place);
   if (absl::Status status = PlanPreemptionInto(
           tenant, type, request.count, request.spot,
           int64_t{request.count} * s.types[type].spec.gpus_per_machine,
-          PlacementScope{kNoIndex, partitions, constraints.excluded_domains}, constraints,
-          now_micros, &*result);
+          PlacementScope{kNoIndex, partitions, excluded}, constraints, now_micros, &*result);
       !status.ok()) {
     result = status;
   }

@@ -84,8 +84,15 @@ class Allocator {
   // Adds or updates by id. gpus_per_machine (1..kMaxGpusPerMachine) may change only while
   // no machine has the type. INVALID_ARGUMENT, FAILED_PRECONDITION.
   absl::Status UpsertInstanceType(const InstanceType& type);
-  // Adds or updates (name, site) by id. INVALID_ARGUMENT.
+  // Adds or updates (name, site, state) by id. INVALID_ARGUMENT.
   absl::Status UpsertDomain(const Domain& domain);
+  // A domain's health: DEGRADED keeps new strict batches out (PlanBatch, PlanPreemption and the
+  // queue's reservations for strict batches skip it; singles and cross-domain batches still go
+  // there), MAINTENANCE keeps everything new out (its machines count as not READY). Running
+  // instances are untouched. NOT_FOUND. Journaled. Cost: O(machines of the domain) when
+  // MAINTENANCE is entered or left, else O(degraded domains).
+  absl::Status SetDomainState(std::string_view domain_id, DomainState state,
+                              std::string_view reason);
   // Adds a machine, or changes state / state_reason / labels of an existing one; its
   // domain, tray_index, instance type and gpu_count may change only while nothing holds
   // it. Tray indices are unique within a domain; a domain holds at most

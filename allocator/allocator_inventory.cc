@@ -76,6 +76,24 @@ absl::Status Allocator::UpsertDomain(const Domain& domain) {
   return absl::OkStatus();
 }
 
+absl::Status Allocator::SetDomainState(std::string_view domain_id, DomainState state,
+                                       std::string_view reason) {
+  FleetState& s = *state_;
+  DomainIndex d = s.FindDomain(domain_id);
+  if (d == kNoIndex) {
+    return absl::NotFoundError(
+        absl::StrCat("domain \"", AbslView(domain_id), "\" is not known; ListDomains shows them"));
+  }
+  ++version_;
+  Domain spec = s.domains[d].spec;
+  journal_->Save(spec);
+  journal_->Push(UndoKind::kDomainChanged, d);
+  spec.state = state;
+  spec.state_reason = std::string(reason);
+  s.SetDomainSpec(d, spec);
+  return absl::OkStatus();
+}
+
 absl::Status Allocator::ValidateMachine(const Machine& machine, MachineIndex existing) const {
   const FleetState& s = *state_;
   if (machine.id.empty()) return absl::InvalidArgumentError("machine id must not be empty");

@@ -204,16 +204,23 @@ DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
   const TypeState& ts = s.type_states[t];
   min_total = std::max(min_total, 1);
   if (min_total > ts.LargestDomain()) return kNoIndex;  // no domain is that large
+  // A domain in MAINTENANCE takes nothing; a DEGRADED one no strict batch (min_total >= 2).
+  auto eligible = [&](DomainIndex d) {
+    const DomainState state = s.domains[d].spec.state;
+    return ts.cells[d].total >= min_total && !ListsDomain(excluded, d) &&
+           state != DomainState::kMaintenance &&
+           !(min_total >= 2 && state == DomainState::kDegraded);
+  };
   const BestFitDomainIndex& index = ts.best_fit;
   for (int c = index.LargestFree(); c != 0; c = index.BucketAtMost(c - 1)) {
     const DomainSet& bucket = index.Bucket(c);
     for (DomainIndex d = bucket.First(); d != DomainSet::kNone; d = bucket.Next(d)) {
-      if (ts.cells[d].total >= min_total && !ListsDomain(excluded, d)) return d;
+      if (eligible(d)) return d;
     }
   }
   // Every candidate has 0 free: the lowest-index one.
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
-    if (ts.cells[d].total >= min_total && !ListsDomain(excluded, d)) return d;
+    if (eligible(d)) return d;
   }
   return kNoIndex;
 }

@@ -98,6 +98,7 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
   domains.back().spec = spec;
   domains.back().site = InternSite(spec.site_id);
   domain_by_id.emplace(spec.id, d);
+  if (spec.state == DomainState::kDegraded) degraded_domains.push_back(d);  // d is the largest
   for (TypeState& ts : type_states) {
     ts.cells.emplace_back();
     // Grow index capacity geometrically so adding domains one by one stays linear.
@@ -115,14 +116,37 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
 void FleetState::PopDomain() {
   assert(domains.back().machines_by_tray.empty());
   domain_by_id.erase(domains.back().spec.id);
+  if (!degraded_domains.empty() && degraded_domains.back() == domains.size() - 1) {
+    degraded_domains.pop_back();
+  }
   domains.pop_back();
   for (TypeState& ts : type_states) ts.cells.pop_back();
 }
 
 void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
-  domains[d].spec.name = spec.name;
-  domains[d].spec.site_id = spec.site_id;
-  domains[d].site = InternSite(spec.site_id);
+  DomainRecord& rec = domains[d];
+  const bool was_closed = rec.spec.state == DomainState::kMaintenance;
+  const bool closed = spec.state == DomainState::kMaintenance;
+  const std::vector<MachineIndex>& order = rec.machines_by_tray;
+  if (was_closed != closed) {
+    for (MachineIndex x : order) RemoveContribution(x);
+  }
+  rec.spec.name = spec.name;
+  rec.spec.site_id = spec.site_id;
+  rec.spec.state = spec.state;
+  rec.spec.state_reason = spec.state_reason;
+  rec.site = InternSite(spec.site_id);
+  auto it = std::lower_bound(degraded_domains.begin(), degraded_domains.end(), d);
+  const bool listed = it != degraded_domains.end() && *it == d;
+  if (spec.state == DomainState::kDegraded && !listed) degraded_domains.insert(it, d);
+  if (spec.state != DomainState::kDegraded && listed) degraded_domains.erase(it);
+  if (was_closed != closed) {
+    for (MachineIndex x : order) {
+      machines[x].domain_closed = closed;
+      AddContribution(x);
+    }
+    for (MachineIndex x : order) SyncCell(machines[x].type, d);
+  }
 }
 
 SiteIndex FleetState::InternSite(std::string_view site_id) {
@@ -169,6 +193,7 @@ void FleetState::LinkMachine(MachineIndex m) {
   MachineRecord& rec = machines[m];
   std::vector<MachineIndex>& order = domains[rec.domain].machines_by_tray;
   for (MachineIndex x : order) RemoveContribution(x);
+  rec.domain_closed = domains[rec.domain].spec.state == DomainState::kMaintenance;
   auto at = std::upper_bound(order.begin(), order.end(), rec.spec.tray_index,
                              [this](int32_t tray, MachineIndex x) {
                                return tray < machines[x].spec.tray_index;

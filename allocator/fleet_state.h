@@ -81,8 +81,11 @@ struct MachineRecord {
   int32_t granular_claims = 0;        // how many GPU-granular instances
   // Held whole by a spot instance no preemption has chosen yet (ClaimRecord::Reclaimable).
   bool spot_whole = false;
+  // Its domain is in MAINTENANCE: nothing new goes there (FleetState::SetDomainSpec).
+  bool domain_closed = false;
 
-  bool ready() const { return spec.state == MachineState::kReady; }
+  // May take new instances: READY, in a domain open to them.
+  bool ready() const { return spec.state == MachineState::kReady && !domain_closed; }
   bool held() const { return whole_claim != kNoIndex || granular_claims > 0; }
   // Free for a batch or a whole-machine single.
   bool free_whole() const { return ready() && !held(); }
@@ -364,6 +367,8 @@ class FleetState {
   std::vector<PartitionRecord> partitions;
   std::vector<std::string> sites;
   std::vector<TypeState> type_states;  // by TypeIndex
+  // Domains in DomainState::kDegraded, ascending: strict batches never go there.
+  absl::InlinedVector<DomainIndex, 4> degraded_domains;
 
   SlotRecycler machine_slots;  // over `machines`
   SlotRecycler claim_slots;    // over `claims`

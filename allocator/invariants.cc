@@ -1,5 +1,6 @@
 #include "allocator/invariants.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,19 @@ DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
 
 absl::Status CheckDomainOrder(const FleetState& s, DomainIndex d) {
   const std::vector<MachineIndex>& order = s.domains[d].machines_by_tray;
+  const bool closed = s.domains[d].spec.state == DomainState::kMaintenance;
+  const bool degraded = s.domains[d].spec.state == DomainState::kDegraded;
+  if (degraded != std::binary_search(s.degraded_domains.begin(), s.degraded_domains.end(), d)) {
+    return absl::InternalError(absl::StrCat("invariant 4: domain ", s.DomainName(d),
+                                            " is ", degraded ? "" : "not ",
+                                            "DEGRADED but the degraded list says otherwise"));
+  }
+  for (MachineIndex m : order) {
+    if (s.machines[m].domain_closed != closed) {
+      return absl::InternalError(absl::StrCat("invariant 4: machine ", s.machines[m].spec.id,
+                                              " does not know its domain's MAINTENANCE state"));
+    }
+  }
   for (size_t i = 0; i < order.size(); ++i) {
     const MachineRecord& rec = s.machines[order[i]];
     if (!rec.live || rec.domain != d || rec.position != static_cast<int32_t>(i) ||

@@ -16,6 +16,18 @@ std::string_view MachineStateName(MachineState state) {
   return "UNKNOWN";
 }
 
+std::string_view DomainStateName(DomainState state) {
+  switch (state) {
+    case DomainState::kReady:
+      return "READY";
+    case DomainState::kDegraded:
+      return "DEGRADED";
+    case DomainState::kMaintenance:
+      return "MAINTENANCE";
+  }
+  return "UNKNOWN";
+}
+
 std::string_view SpreadPolicyName(SpreadPolicy policy) {
   switch (policy) {
     case SpreadPolicy::kFill:

@@ -36,11 +36,22 @@ struct InstanceType {
   int64_t spot_price_per_hour_micros = 0;  // 0: not sold as spot
 };
 
+// The health of an NVLink domain as operators set it (Allocator::SetDomainState).
+enum class DomainState : uint8_t {
+  kReady,
+  kDegraded,     // NVLink fabric or partition degraded: no new strict batches; singles and
+                 // cross-domain batches still go there; running instances untouched
+  kMaintenance,  // nothing new at all (as if every machine were drained)
+};
+std::string_view DomainStateName(DomainState state);
+
 // One NVLink domain (an NVL72 rack, or racks cabled into one fabric).
 struct Domain {
   std::string id{};
   std::string name{};
   std::string site_id{};
+  DomainState state = DomainState::kReady;
+  std::string state_reason{};
 };
 
 enum class MachineState : uint8_t {

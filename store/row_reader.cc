@@ -78,12 +78,15 @@ void ReadInstanceTypes(SQLite::Database& db, LoadedState& state) {
 
 void ReadDomains(SQLite::Database& db, LoadedState& state) {
   state.domains.reserve(CountRows(db, "domains"));
-  SQLite::Statement q(db, "SELECT id, name, site_id FROM domains ORDER BY rowid");
+  SQLite::Statement q(
+      db, "SELECT id, name, site_id, state, state_reason FROM domains ORDER BY rowid");
   while (q.executeStep()) {
     DomainRow& row = state.domains.emplace_back();
     row.id = Text(q.getColumn(0));
     row.name = Text(q.getColumn(1));
     row.site_id = Text(q.getColumn(2));
+    row.state = q.getColumn(3).getInt();
+    row.state_reason = Text(q.getColumn(4));
   }
 }
 

@@ -51,8 +51,9 @@ RowWriter::RowWriter(SQLite::Database& db)
           interconnect = excluded.interconnect,
           spot_price_per_hour_micros = excluded.spot_price_per_hour_micros)sql"),
       upsert_domain_(db, R"sql(
-        INSERT INTO domains (id, name, site_id) VALUES (?1, ?2, ?3)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id)sql"),
+        INSERT INTO domains (id, name, site_id, state, state_reason) VALUES (?1, ?2, ?3, ?4, ?5)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id,
+          state = excluded.state, state_reason = excluded.state_reason)sql"),
       upsert_machine_(db, R"sql(
         INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
                               state_reason, cleaning)
@@ -145,6 +146,8 @@ int64_t RowWriter::UpsertDomain(const DomainRow& row) {
   BindText(s, 1, row.id);
   BindText(s, 2, row.name);
   BindText(s, 3, row.site_id);
+  s.bind(4, row.state);
+  BindText(s, 5, row.state_reason);
   return Run(s);
 }
 

@@ -32,6 +32,8 @@ struct DomainRow {
   std::string id;
   std::string name;
   std::string site_id;
+  int state = 0;  // 0 READY, 1 DEGRADED, 2 MAINTENANCE (schema v6)
+  std::string state_reason;
 };
 
 // Machine states, as stored (the daemon maps them to its enum).

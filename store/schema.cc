@@ -128,6 +128,13 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 6: an NVLink domain's health, set by operators: 0 READY, 1 DEGRADED (no new strict
+// batches), 2 MAINTENANCE (nothing new).
+constexpr char kSchemaV6[] = R"sql(
+ALTER TABLE domains ADD COLUMN state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2));
+ALTER TABLE domains ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Version 5: a machine waiting to be wiped after its last instance left. Its state column
 // says MAINTENANCE too, so an older reader never hands it out.
 constexpr char kSchemaV5[] = R"sql(
@@ -155,6 +162,7 @@ constexpr Migration kMigrations[] = {
     {4, "spot price of instance types (instance_types.spot_price_per_hour_micros, default 0)",
      kSchemaV4},
     {5, "machines waiting to be wiped (machines.cleaning, default 0)", kSchemaV5},
+    {6, "NVLink domain health (domains.state, domains.state_reason)", kSchemaV6},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

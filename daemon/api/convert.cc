@@ -68,13 +68,34 @@ v1::InstanceType ToProto(const allocator::InstanceType& c) {
   return p;
 }
 
-allocator::Domain ToCore(const v1::Domain& p) { return allocator::Domain{p.id(), p.name(), p.site_id()}; }
+allocator::DomainState ToCore(v1::DomainState s) {
+  switch (s) {
+    case v1::DOMAIN_STATE_DEGRADED: return allocator::DomainState::kDegraded;
+    case v1::DOMAIN_STATE_MAINTENANCE: return allocator::DomainState::kMaintenance;
+    default: return allocator::DomainState::kReady;
+  }
+}
+
+v1::DomainState ToProto(allocator::DomainState s) {
+  switch (s) {
+    case allocator::DomainState::kDegraded: return v1::DOMAIN_STATE_DEGRADED;
+    case allocator::DomainState::kMaintenance: return v1::DOMAIN_STATE_MAINTENANCE;
+    case allocator::DomainState::kReady: break;
+  }
+  return v1::DOMAIN_STATE_READY;
+}
+
+allocator::Domain ToCore(const v1::Domain& p) {
+  return allocator::Domain{p.id(), p.name(), p.site_id(), ToCore(p.state()), p.state_reason()};
+}
 
 v1::Domain ToProto(const allocator::Domain& c) {
   v1::Domain p;
   p.set_id(c.id);
   p.set_name(c.name);
   p.set_site_id(c.site_id);
+  p.set_state(ToProto(c.state));
+  p.set_state_reason(c.state_reason);
   return p;
 }
 

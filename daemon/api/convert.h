@@ -37,6 +37,8 @@ allocator::InstanceType ToCore(const v1::InstanceType& p);
 v1::InstanceType ToProto(const allocator::InstanceType& c);
 
 // Domains.
+allocator::DomainState ToCore(v1::DomainState s);  // UNSPECIFIED: READY
+v1::DomainState ToProto(allocator::DomainState s);
 allocator::Domain ToCore(const v1::Domain& p);
 v1::Domain ToProto(const allocator::Domain& c);
 

@@ -115,6 +115,7 @@ absl::Status ValidateApplyFleetRequest(const nvlsched::v1::ApplyFleetRequest& re
 // (Domain.total_machines/free_machines, Machine.free_gpus/instance_ids) are ignored.
 absl::Status ValidateFleet(const nvlsched::v1::Fleet& fleet, const ValidationContext& context);
 absl::Status ValidateSetMachineStateRequest(const nvlsched::v1::SetMachineStateRequest& request);
+absl::Status ValidateSetDomainStateRequest(const nvlsched::v1::SetDomainStateRequest& request);
 absl::Status ValidateCompleteCleaningRequest(const nvlsched::v1::CompleteCleaningRequest& request);
 absl::Status ValidateUpsertTenantRequest(const nvlsched::v1::UpsertTenantRequest& request);
 absl::Status ValidateRemoveMachineRequest(const nvlsched::v1::RemoveMachineRequest& request);

@@ -166,6 +166,14 @@ void CheckFleet(FieldViolations& violations, const std::string& prefix, const v1
     CheckName(violations, Child(path, "name"), domain.name(), 1, kMaxTypeNameLength,
               /*required=*/false);
     CheckOptionalUuid(violations, Child(path, "site_id"), domain.site_id());
+    if (!v1::DomainState_IsValid(domain.state())) {
+      violations.Add(Child(path, "state"),
+                     absl::StrCat(Child(path, "state"), " must be DOMAIN_STATE_READY, "
+                                  "DOMAIN_STATE_DEGRADED or DOMAIN_STATE_MAINTENANCE, got ",
+                                  domain.state()));
+    }
+    CheckMaxLength(violations, Child(path, "state_reason"), domain.state_reason(),
+                   kMaxDescriptionLength);
     if (IsUuid(domain.id())) domains.insert(Key(domain.id()));
   }
 
@@ -271,6 +279,21 @@ absl::Status ValidateSetMachineStateRequest(const v1::SetMachineStateRequest& re
   CheckMachineState(violations, "state", request.state(), /*allow_unspecified=*/false);
   CheckMaxLength(violations, "reason", request.reason(), kMaxDescriptionLength);
   return violations.ToStatus("SetMachineStateRequest");
+}
+
+absl::Status ValidateSetDomainStateRequest(const v1::SetDomainStateRequest& request) {
+  FieldViolations violations;
+  CheckRequiredUuid(violations, "domain_id", request.domain_id(), "the NVLink domain");
+  if (!v1::DomainState_IsValid(request.state()) ||
+      request.state() == v1::DOMAIN_STATE_UNSPECIFIED) {
+    violations.Add("state", absl::StrCat("state must be DOMAIN_STATE_READY, DOMAIN_STATE_DEGRADED "
+                                         "or DOMAIN_STATE_MAINTENANCE, got ",
+                                         v1::DomainState_IsValid(request.state())
+                                             ? v1::DomainState_Name(request.state())
+                                             : absl::StrCat(request.state())));
+  }
+  CheckMaxLength(violations, "reason", request.reason(), kMaxDescriptionLength);
+  return violations.ToStatus("SetDomainStateRequest");
 }
 
 absl::Status ValidateCompleteCleaningRequest(const v1::CompleteCleaningRequest& request) {

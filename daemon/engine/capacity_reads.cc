@@ -52,7 +52,10 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
         site->free_gpus += domain.free_gpus;
         site->spot_machines += spot;
         site->cleaning_machines += domain.cleaning_machines;
-        site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
+        if (spec == nullptr || spec->state != allocator::DomainState::kDegraded) {
+          // A DEGRADED domain takes no strict batch.
+          site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
+        }
         if (domain.total_machines > 0 && domain.free_machines == domain.total_machines) {
           ++site->fully_free_domains;
         }

@@ -46,6 +46,12 @@ absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
   }
   for (int i = 0; i < fleet.domains_size(); ++i) {
     allocator::Domain domain = ToCore(fleet.domains(i));
+    if (const allocator::Domain* before = alloc.FindDomain(domain.id);
+        before != nullptr && fleet.domains(i).state() == v1::DOMAIN_STATE_UNSPECIFIED) {
+      // As for machines: re-applying a fleet leaves an operator's domain state alone.
+      domain.state = before->state;
+      domain.state_reason = before->state_reason;
+    }
     const allocator::Domain* before = alloc.FindDomain(domain.id);
     if (before != nullptr && ToRow(*before) == ToRow(domain)) continue;
     if (absl::Status s = state.UpsertDomain(domain); !s.ok()) {
@@ -154,6 +160,24 @@ absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Ma
     machine = alloc.FindMachine(req.id);
   }
   *resp = MachineView(*machine, HoldingOf(state, req.id));
+  return absl::OkStatus();
+}
+
+absl::Status SetDomainState(State& state, const v1::SetDomainStateRequest& req, v1::Domain* resp) {
+  const allocator::Allocator& alloc = state.allocator();
+  const allocator::Domain* domain = alloc.FindDomain(req.domain_id());
+  if (domain == nullptr) {
+    return ResourceNotFoundError(kDomainResource, req.domain_id(),
+                                 absl::StrCat("NVLink domain ", req.domain_id(),
+                                              " does not exist; ListDomains shows them"));
+  }
+  const allocator::DomainState next = ToCore(req.state());
+  if (domain->state != next || domain->state_reason != req.reason()) {
+    if (absl::Status s = state.SetDomainState(req.domain_id(), next, req.reason()); !s.ok()) {
+      return s;
+    }
+  }
+  *resp = ToProto(*alloc.FindDomain(req.domain_id()));
   return absl::OkStatus();
 }
 

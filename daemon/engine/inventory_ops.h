@@ -74,6 +74,8 @@ absl::Status ApplyFleet(State& state, const v1::ApplyFleetRequest& req,
                         v1::ApplyFleetResponse* resp);
 absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Machine* resp);
 absl::Status RemoveMachine(State& state, const std::string& id, v1::RemoveMachineResponse* resp);
+// SetDomainState: NOT_FOUND for an unknown domain. Answers the domain as ListDomains shows it.
+absl::Status SetDomainState(State& state, const v1::SetDomainStateRequest& req, v1::Domain* resp);
 // CompleteCleaning: every machine must be CLEANING (NOT_FOUND, FAILED_PRECONDITION otherwise,
 // and then nothing changes); each goes READY, or MAINTENANCE with the reason when it failed.
 absl::Status CompleteCleaning(State& state, const v1::CompleteCleaningRequest& req,

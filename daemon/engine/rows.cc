@@ -27,9 +27,16 @@ allocator::InstanceType ToCore(const store::InstanceTypeRow& r) {
   return c;
 }
 
-store::DomainRow ToRow(const allocator::Domain& c) { return store::DomainRow{c.id, c.name, c.site_id}; }
+store::DomainRow ToRow(const allocator::Domain& c) {
+  return store::DomainRow{c.id, c.name, c.site_id, static_cast<int>(c.state), c.state_reason};
+}
 
-allocator::Domain ToCore(const store::DomainRow& r) { return allocator::Domain{r.id, r.name, r.site_id}; }
+allocator::Domain ToCore(const store::DomainRow& r) {
+  const allocator::DomainState state = r.state == 1   ? allocator::DomainState::kDegraded
+                                       : r.state == 2 ? allocator::DomainState::kMaintenance
+                                                      : allocator::DomainState::kReady;
+  return allocator::Domain{r.id, r.name, r.site_id, state, r.state_reason};
+}
 
 store::MachineRow ToRow(const allocator::Machine& c) {
   store::MachineRow r;

@@ -62,6 +62,18 @@ absl::Status State::UpsertDomain(const allocator::Domain& domain) {
   return absl::OkStatus();
 }
 
+absl::Status State::SetDomainState(absl::string_view domain_id, allocator::DomainState state,
+                                   absl::string_view reason) {
+  if (absl::Status s = allocator_.SetDomainState(allocator::StdView(domain_id), state,
+                                                 allocator::StdView(reason));
+      !s.ok()) {
+    return s;
+  }
+  Record(RecordKind::kDomain, domain_id);
+  queue_changed_ = true;  // a domain back to READY may unblock a waiting request
+  return absl::OkStatus();
+}
+
 void State::RecordMachine(absl::string_view machine_id, const allocator::Machine* before) {
   queue_changed_ = true;
   Record(RecordKind::kMachine, machine_id);

@@ -110,6 +110,8 @@ class State {
   // error and then change nothing.
   absl::Status UpsertInstanceType(const allocator::InstanceType& type);
   absl::Status UpsertDomain(const allocator::Domain& domain);
+  absl::Status SetDomainState(absl::string_view domain_id, allocator::DomainState state,
+                              absl::string_view reason);
   absl::Status UpsertMachine(const allocator::Machine& machine);
   absl::Status SetMachineState(absl::string_view machine_id, allocator::MachineState state,
                                absl::string_view reason);

@@ -63,6 +63,15 @@ grpc::ServerUnaryReactor* InventoryServiceImpl::SetMachineState(
                       });
 }
 
+grpc::ServerUnaryReactor* InventoryServiceImpl::SetDomainState(
+    grpc::CallbackServerContext* ctx, const v1::SetDomainStateRequest* req, v1::Domain* resp) {
+  return calls_.Write(ctx, {"SetDomainState", Permission::kInventoryWrite}, "", "",
+                      Validated(req, &ValidateSetDomainStateRequest),
+                      [resp](State& state, const v1::SetDomainStateRequest* r) {
+                        return daemon::SetDomainState(state, *r, resp);
+                      });
+}
+
 grpc::ServerUnaryReactor* InventoryServiceImpl::CompleteCleaning(
     grpc::CallbackServerContext* ctx, const v1::CompleteCleaningRequest* req,
     v1::CompleteCleaningResponse* resp) {

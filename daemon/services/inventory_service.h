@@ -52,6 +52,9 @@ class InventoryServiceImpl final : public v1::InventoryService::CallbackService 
   grpc::ServerUnaryReactor* GetMachine(grpc::CallbackServerContext* ctx,
                                        const v1::GetMachineRequest* req,
                                        v1::Machine* resp) override;
+  grpc::ServerUnaryReactor* SetDomainState(grpc::CallbackServerContext* ctx,
+                                           const v1::SetDomainStateRequest* req,
+                                           v1::Domain* resp) override;
   grpc::ServerUnaryReactor* CompleteCleaning(grpc::CallbackServerContext* ctx,
                                              const v1::CompleteCleaningRequest* req,
                                              v1::CompleteCleaningResponse* resp) override;

@@ -252,6 +252,13 @@ class AuthorizationTest : public InstanceServiceTest {
       v1::Machine resp;
       return inventory().GetMachine(ctx.get(), req, &resp);
     }
+    if (method == "SetDomainState") {
+      v1::SetDomainStateRequest req;
+      req.set_domain_id(f::DomainId(2));
+      req.set_state(v1::DOMAIN_STATE_READY);
+      v1::Domain resp;
+      return inventory().SetDomainState(ctx.get(), req, &resp);
+    }
     if (method == "CompleteCleaning") {
       // A machine that does not exist: the provider gets as far as NOT_FOUND.
       v1::CompleteCleaningRequest req;
@@ -328,6 +335,7 @@ class AuthorizationTest : public InstanceServiceTest {
         {"GetMachine", {DENIED, DENIED, DENIED, OK, OK}},
         {"SetMachineState", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"CompleteCleaning", {DENIED, DENIED, DENIED, DENIED, NOT_FOUND}},
+        {"SetDomainState", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"RemoveMachine", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"ListDomains", {DENIED, DENIED, DENIED, OK, OK}},
         {"ListInstanceTypes", {OK, OK, OK, OK, OK}},

@@ -1,4 +1,5 @@
-// Cleaning before reuse over gRPC (issue: machines and domains as operators run them): with
+// Machines and domains as operators run them, over gRPC: domain health (SetDomainState), and
+// cleaning before reuse: with
 // --require_cleaning a deleted instance's machine is CLEANING — never placed, not counted free
 // by offers or domains — until InventoryService/CompleteCleaning says it was wiped (READY) or
 // that the wipe failed (MAINTENANCE). GPU-granular machines are cleaned when their last
@@ -174,6 +175,62 @@ TEST_F(CleaningTest, ARestartKeepsCleaningMachinesAndAQueuedRequestWaitsForThem)
   ASSERT_TRUE(Get(waiting.instances(0).id(), &placed).ok());
   EXPECT_EQ(placed.status(), v1::INSTANCE_STATUS_PENDING);
   EXPECT_EQ(placed.nvlink_domain_id(), batches[0].nvlink_domain_id());
+}
+
+TEST_F(CleaningTest, ADegradedDomainGetsNoStrictBatchAndTheStateSurvivesARestart) {
+  v1::SetDomainStateRequest req;
+  req.set_domain_id(f::DomainId(0));
+  req.set_state(v1::DOMAIN_STATE_DEGRADED);
+  req.set_reason("NVLink switch tray 3 down");
+  v1::Domain domain;
+  ASSERT_TRUE(inventory().SetDomainState(Context().get(), req, &domain).ok());
+  EXPECT_EQ(domain.state(), v1::DOMAIN_STATE_DEGRADED);
+  // Strict batches go elsewhere: domains 1 and 2 fill up, then none is left.
+  for (int i = 0; i < f::kDomains - 1; ++i) {
+    EXPECT_NE(MustBatchCreate(Batch(f::kMachinesPerDomain)).nvlink_domain_id(), f::DomainId(0));
+  }
+  EXPECT_EQ(Offer().largest_strict_batch(), 0) << "the degraded domain's 4 free do not count";
+  EXPECT_EQ(Offer().free_machines(), f::kMachinesPerDomain);
+  v1::BatchCreateInstancesResponse refused;
+  EXPECT_EQ(BatchCreate(Batch(2), &refused).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // A single still goes there.
+  v1::Instance single;
+  ASSERT_TRUE(Create(Single("on-degraded"), &single).ok());
+  EXPECT_EQ(single.nvlink_domain_id(), f::DomainId(0));
+
+  // Re-applying the fleet (no domain state in it) leaves it; a restart keeps it.
+  v1::ApplyFleetRequest fleet_req;
+  *fleet_req.mutable_fleet() = SmallFleet();
+  v1::ApplyFleetResponse applied;
+  ASSERT_TRUE(inventory().ApplyFleet(Context().get(), fleet_req, &applied).ok());
+  Restart();
+  v1::ListDomainsResponse domains;
+  ASSERT_TRUE(inventory().ListDomains(Context().get(), {}, &domains).ok());
+  for (const v1::Domain& d : domains.domains()) {
+    if (d.id() != f::DomainId(0)) continue;
+    EXPECT_EQ(d.state(), v1::DOMAIN_STATE_DEGRADED);
+    EXPECT_EQ(d.state_reason(), "NVLink switch tray 3 down");
+  }
+  ASSERT_TRUE(Invariants().ok());
+
+  // MAINTENANCE: not even a single.
+  req.set_state(v1::DOMAIN_STATE_MAINTENANCE);
+  ASSERT_TRUE(inventory().SetDomainState(Context().get(), req, &domain).ok());
+  v1::Instance none;
+  EXPECT_EQ(Create(Single("on-maintenance"), &none).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  req.set_state(v1::DOMAIN_STATE_READY);
+  ASSERT_TRUE(inventory().SetDomainState(Context().get(), req, &domain).ok());
+  EXPECT_TRUE(MustBatchCreate(Batch(2)).nvlink_domain_id() == f::DomainId(0));
+
+  // Bad input.
+  req.set_state(v1::DOMAIN_STATE_UNSPECIFIED);
+  EXPECT_EQ(inventory().SetDomainState(Context().get(), req, &domain).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  req.set_state(v1::DOMAIN_STATE_READY);
+  req.set_domain_id(TestUuid(31337));
+  EXPECT_EQ(inventory().SetDomainState(Context().get(), req, &domain).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

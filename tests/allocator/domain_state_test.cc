@@ -1,0 +1,132 @@
+// Domain health and cleaning in the allocator, on literal tables: a DEGRADED domain takes no
+// strict batch but singles and cross-domain batches; a MAINTENANCE domain takes nothing and its
+// running instances stay; a released machine with `clean` is CLEANING and never placed; every
+// change rolls back exactly; the invariant checker agrees after each step.
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "allocator/allocator.h"
+#include "tests/allocator/test_fleet.h"
+
+namespace nvlsched::allocator::testing {
+namespace {
+
+using ::testing::Each;
+using ::testing::StartsWith;
+
+TEST(DomainStateTest, ADegradedDomainTakesNoStrictBatchButSinglesAndCrossDomainBatches) {
+  TestFleet fleet({{"a", "s1", 4}, {"b", "s1", 6}});
+  Allocator& alloc = fleet.alloc();
+  ASSERT_TRUE(alloc.SetDomainState("a", DomainState::kDegraded, "fabric manager: 2 links down").ok());
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+  // Best fit would be a (4 free); it is degraded, so b.
+  absl::StatusOr<std::vector<std::string>> batch = fleet.PlaceBatch(3);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_THAT(*batch, Each(StartsWith("b-")));
+  // b has 3 left: a batch of 4 fits only in a, which is degraded.
+  absl::StatusOr<std::vector<std::string>> four = fleet.PlaceBatch(4);
+  EXPECT_EQ(four.status().code(), absl::StatusCode::kResourceExhausted);
+  // Singles and cross-domain batches still go there.
+  absl::StatusOr<std::string> single = fleet.PlaceSingle(0);
+  ASSERT_TRUE(single.ok());
+  absl::StatusOr<std::string> gpus = fleet.PlaceSingle(2);
+  ASSERT_TRUE(gpus.ok());
+  absl::StatusOr<std::vector<std::string>> cross = fleet.PlaceBatch(4, /*strict=*/false);
+  ASSERT_TRUE(cross.ok()) << cross.status();
+  const std::vector<std::string> cross_ids = fleet.last_instances();
+  // The queue's reservation for a strict batch skips it too; a cross-domain one may use it.
+  const TypeIndex t = alloc.TypeIndexOf(kGb200);
+  EXPECT_NE(alloc.MostFreeDomain(t, 2, {}), alloc.DomainIndexOf("a"));
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+
+  ASSERT_TRUE(alloc.SetDomainState("a", DomainState::kReady, "").ok());
+  ASSERT_TRUE(fleet.Release(cross_ids).ok());
+  absl::StatusOr<std::vector<std::string>> again = fleet.PlaceBatch(2);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(*again, Each(StartsWith("a-"))) << "back to READY, a takes strict batches again";
+  EXPECT_TRUE(alloc.CheckInvariants().ok());
+}
+
+TEST(DomainStateTest, AMaintenanceDomainTakesNothingAndKeepsWhatRuns) {
+  TestFleet fleet({{"a", "s1", 4}, {"b", "s1", 2}});
+  Allocator& alloc = fleet.alloc();
+  fleet.HoldWhole({"a-0"});
+  ASSERT_TRUE(alloc.SetDomainState("a", DomainState::kMaintenance, "rack power work").ok());
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+  EXPECT_EQ(fleet.FreeIn("a"), 0);
+  EXPECT_TRUE(fleet.Find("hold-a-0").has_value()) << "running instances are untouched";
+  ASSERT_TRUE(fleet.PlaceSingle(0).ok());  // b-0
+  ASSERT_TRUE(fleet.PlaceSingle(0).ok());  // b-1
+  EXPECT_EQ(fleet.PlaceSingle(0).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(fleet.PlaceSingle(1).status().code(), absl::StatusCode::kResourceExhausted);
+
+  // Rolled back: a is READY with its 3 free machines again.
+  const JournalMark mark = alloc.Mark();
+  ASSERT_TRUE(alloc.SetDomainState("a", DomainState::kReady, "").ok());
+  EXPECT_EQ(fleet.FreeIn("a"), 3);
+  alloc.RollbackTo(mark);
+  EXPECT_EQ(fleet.FreeIn("a"), 0);
+  EXPECT_EQ(alloc.FindDomain("a")->state, DomainState::kMaintenance);
+  EXPECT_EQ(alloc.FindDomain("a")->state_reason, "rack power work");
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+
+  ASSERT_TRUE(alloc.SetDomainState("a", DomainState::kReady, "").ok());
+  EXPECT_EQ(fleet.FreeIn("a"), 3);
+  EXPECT_TRUE(alloc.CheckInvariants().ok());
+  EXPECT_EQ(alloc.SetDomainState("nope", DomainState::kReady, "").code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(DomainStateTest, AReleaseWithCleanLeavesTheMachineCleaningUntilItIsReadyAgain) {
+  TestFleet fleet({{"a", "s1", 2}});
+  Allocator& alloc = fleet.alloc();
+  ASSERT_TRUE(fleet.PlaceSingle(0).ok());
+  const std::string whole = fleet.last_instances()[0];
+  ASSERT_TRUE(fleet.PlaceSingle(1).ok());
+  const std::string quarter = fleet.last_instances()[0];
+  ASSERT_TRUE(fleet.PlaceSingle(1).ok());
+  const std::string other_quarter = fleet.last_instances()[0];
+  const std::string whole_machine = fleet.Find(whole)->machine_id;
+  const std::string shared_machine = fleet.Find(quarter)->machine_id;
+  ASSERT_EQ(fleet.Find(other_quarter)->machine_id, shared_machine);
+
+  const JournalMark mark = alloc.Mark();
+  absl::StatusOr<ReleasePlan> plan =
+      alloc.PlanRelease(fleet.HandlesOf({whole, quarter}), false, /*clean=*/true);
+  ASSERT_TRUE(plan.ok());
+  alloc.Apply(*plan);
+  EXPECT_EQ(alloc.FindMachine(whole_machine)->state, MachineState::kCleaning);
+  // The shared machine still holds a GPU-granular instance: not cleaning yet.
+  EXPECT_EQ(alloc.FindMachine(shared_machine)->state, MachineState::kReady);
+  EXPECT_EQ(fleet.FreeIn("a"), 0);
+  EXPECT_EQ(alloc.GetDomainCapacity("a", kGb200)->cleaning_machines, 1);
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+  EXPECT_EQ(fleet.PlaceSingle(0).status().code(), absl::StatusCode::kResourceExhausted);
+
+  plan = alloc.PlanRelease(fleet.HandlesOf({other_quarter}), false, /*clean=*/true);
+  ASSERT_TRUE(plan.ok());
+  alloc.Apply(*plan);
+  EXPECT_EQ(alloc.FindMachine(shared_machine)->state, MachineState::kCleaning);
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+
+  alloc.RollbackTo(mark);
+  EXPECT_EQ(alloc.FindMachine(whole_machine)->state, MachineState::kReady);
+  EXPECT_EQ(alloc.FindMachine(shared_machine)->state, MachineState::kReady);
+  EXPECT_EQ(alloc.GetDomainCapacity("a", kGb200)->cleaning_machines, 0);
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+
+  // Wiped: READY again, and placed.
+  plan = alloc.PlanRelease(fleet.HandlesOf({whole}), false, /*clean=*/true);
+  ASSERT_TRUE(plan.ok());
+  alloc.Apply(*plan);
+  ASSERT_TRUE(alloc.SetMachineState(whole_machine, MachineState::kReady, "wiped").ok());
+  absl::StatusOr<std::string> again = fleet.PlaceSingle(0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, whole_machine);
+  EXPECT_TRUE(alloc.CheckInvariants().ok());
+}
+
+}  // namespace
+}  // namespace nvlsched::allocator::testing
