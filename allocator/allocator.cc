@@ -555,4 +555,86 @@ int Allocator::DomainReclaimableMachines(TypeIndex t, DomainIndex d) const {
   return state_->cell(t, d).reclaimable;
 }
 
+// ---- Replacement ----
+
+absl::StatusOr<ReplacePlan> Allocator::PlanReplace(InstanceHandle instance,
+                                                   bool machine_health_issue, bool clean) const {
+  const FleetState& s = *state_;
+  const ClaimIndex c = s.FindClaim(instance);
+  if (c == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("instance \"", s.InstanceName(instance),
+                                            "\" is not known (never created, or already deleted)"));
+  }
+  const ClaimRecord& claim = s.claims[c];
+  const MachineRecord& from = s.machines[claim.machine];
+  const DomainRecord& domain = s.domains[from.domain];
+  MachineIndex best = kNoIndex;
+  int32_t best_free = 0;
+  for (MachineIndex m : domain.machines_by_tray) {
+    if (m == claim.machine) continue;
+    const MachineRecord& rec = s.machines[m];
+    if (rec.type != claim.type) continue;
+    if (claim.whole_machine) {
+      if (rec.free_whole() && rec.spec.gpu_count >= claim.gpu_count) {
+        best = m;  // lowest tray
+        break;
+      }
+      continue;
+    }
+    const int32_t free = rec.free_gpus();
+    if (free >= claim.gpu_count && (best == kNoIndex || free < best_free)) {
+      best = m;
+      best_free = free;
+    }
+  }
+  if (best == kNoIndex) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no healthy ", s.TypeName(claim.type), " machine in NVLink domain ",
+        s.DomainName(from.domain), " can take instance ", s.InstanceName(c), " (it needs ",
+        claim.whole_machine ? "a whole free machine" : absl::StrCat(claim.gpu_count, " free GPUs"),
+        "); an instance is only replaced inside its own domain. Nothing was changed; free a "
+        "machine there, or delete and create it again elsewhere"));
+  }
+  ReplacePlan plan;
+  plan.claim = c;
+  plan.from = claim.machine;
+  plan.to = best;
+  plan.machine_health_issue = machine_health_issue;
+  plan.clean = clean;
+  plan.planned_at = version_;
+  return plan;
+}
+
+void Allocator::Apply(const ReplacePlan& plan) {
+  FleetState& s = *state_;
+  assert(plan.planned_at == version_ && "replacement planned against an older state");
+  ++version_;
+  const ClaimIndex c = plan.claim;
+  const TypeIndex type = s.claims[c].type;
+  const DomainIndex domain = s.machines[plan.from].domain;
+  s.DetachClaim(c);
+  s.claims[c].machine = plan.to;
+  s.AttachClaim(c);
+  journal_->SaveMachineIndex(plan.from);
+  journal_->Push(UndoKind::kClaimMoved, c);
+  MachineRecord& old = s.machines[plan.from];
+  if (plan.machine_health_issue || (plan.clean && old.spec.state == MachineState::kReady &&
+                                    !old.held())) {
+    journal_->Save(old.spec);
+    journal_->Push(UndoKind::kMachineChanged, plan.from);
+    s.RemoveContribution(plan.from);
+    if (plan.machine_health_issue) {
+      old.spec.state = MachineState::kMaintenance;
+      old.spec.state_reason = absl::StrCat("health issue reported; instance ", s.InstanceName(c),
+                                           " was moved to machine ", s.machines[plan.to].spec.id);
+    } else {
+      old.spec.state = MachineState::kCleaning;
+      old.spec.state_reason = absl::StrCat("cleaning: instance ", s.InstanceName(c),
+                                           " was moved off it; CompleteCleaning when wiped");
+    }
+    s.AddContribution(plan.from);
+  }
+  s.SyncCell(type, domain);
+}
+
 }  // namespace nvlsched::allocator

@@ -174,6 +174,19 @@ class Allocator {
   // state without a health issue.
   void Apply(const ReleasePlan& plan);
 
+  // ---------------------------------------------------------------- Replacement
+  // Moves one instance to another machine of the same NVLink domain and type, keeping its
+  // handle, batch and partitions: a whole-machine instance to the lowest-tray free machine
+  // there, a GPU-granular one to the machine there with the fewest free GPUs that holds it.
+  // The old machine then goes to MAINTENANCE (machine_health_issue) or, left unheld, to
+  // CLEANING (clean), else back to the pool. NOT_FOUND (stale handle); FAILED_PRECONDITION
+  // when no machine of the domain can take it (then nothing changes). Cost: O(machines of the
+  // domain).
+  absl::StatusOr<ReplacePlan> PlanReplace(InstanceHandle instance, bool machine_health_issue,
+                                          bool clean) const;
+  // REQUIRES: planned against the current state. Journaled; cannot fail.
+  void Apply(const ReplacePlan& plan);
+
   // ---------------------------------------------------------------- Preemption
   // For an on-demand request that free capacity cannot hold now (PlanBatch / PlanSingle said
   // RESOURCE_EXHAUSTED capacity): the spot instances to evict so it fits in one NVLink domain

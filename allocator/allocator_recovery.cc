@@ -92,6 +92,17 @@ void Allocator::Undo() {
       s.batch_slots.Unrelease(i);
       s.batches[i].live = true;
       break;
+    case UndoKind::kClaimMoved: {
+      const MachineIndex from = journal_->PopSavedMachineIndex();
+      const MachineRecord& to = s.machines[s.claims[i].machine];
+      const TypeIndex type = to.type;
+      const DomainIndex domain = to.domain;
+      s.DetachClaim(i);
+      s.claims[i].machine = from;
+      s.AttachClaim(i);
+      s.SyncCell(type, domain);
+      break;
+    }
     case UndoKind::kClaimPreempted: {
       const MachineRecord& machine = s.machines[s.claims[i].machine];
       s.SetPreempted(i, false);

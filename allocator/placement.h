@@ -122,6 +122,17 @@ struct ReleasePlan {
   size_t size() const { return claims.size(); }
 };
 
+// A planned move of one instance to another machine of its NVLink domain
+// (Allocator::PlanReplace).
+struct ReplacePlan {
+  ClaimIndex claim = kNoIndex;
+  MachineIndex from = kNoIndex;
+  MachineIndex to = kNoIndex;
+  bool machine_health_issue = false;  // `from` goes to MAINTENANCE
+  bool clean = false;                 // else, left unheld, to CLEANING
+  uint64_t planned_at = 0;
+};
+
 // What must be evicted for a request that free capacity cannot hold
 // (Allocator::PlanPreemption, preemption_policy.h): whole spot gangs (a spot batch with every
 // one of its instances, wherever they are, or one spot single) whose machines in `domain`,

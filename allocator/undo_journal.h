@@ -38,6 +38,7 @@ enum class UndoKind : uint8_t {
   kBatchAdded,      // index: batch       -> free its slot (its claims are undone already)
   kBatchReleased,   // index: batch       -> take its slot back (before its last claim)
   kClaimPreempted,  // index: claim       -> no longer preempted (reclaimable again)
+  kClaimMoved,      // index: claim       -> back to the saved machine (PopSavedMachineIndex)
 };
 
 struct UndoRecord {
@@ -72,6 +73,7 @@ class UndoJournal {
   void Save(const Domain& spec) { saved_domains_.push_back(spec); }
   void Save(const Machine& spec) { saved_machines_.push_back(spec); }
   void Save(const Tenant& spec) { saved_tenants_.push_back(spec); }
+  void SaveMachineIndex(MachineIndex m) { saved_machine_indices_.push_back(m); }
 
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
@@ -86,6 +88,7 @@ class UndoJournal {
   Domain PopSavedDomain() { return PopBack(saved_domains_); }
   Machine PopSavedMachine() { return PopBack(saved_machines_); }
   Tenant PopSavedTenant() { return PopBack(saved_tenants_); }
+  MachineIndex PopSavedMachineIndex() { return PopBack(saved_machine_indices_); }
 
   // Forgets everything; keeps the record storage. Marks taken before are stale.
   void Clear() {
@@ -94,6 +97,7 @@ class UndoJournal {
     saved_domains_.clear();
     saved_machines_.clear();
     saved_tenants_.clear();
+    saved_machine_indices_.clear();
     ++epoch_;
   }
 
@@ -118,6 +122,7 @@ class UndoJournal {
   std::vector<Domain> saved_domains_;
   std::vector<Machine> saved_machines_;
   std::vector<Tenant> saved_tenants_;
+  std::vector<MachineIndex> saved_machine_indices_;
   uint64_t epoch_ = 0;
 };
 

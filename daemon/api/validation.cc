@@ -433,6 +433,12 @@ absl::Status ValidateDeleteInstanceRequest(const v1::DeleteInstanceRequest& requ
   return violations.ToStatus("DeleteInstanceRequest");
 }
 
+absl::Status ValidateReplaceInstanceRequest(const v1::ReplaceInstanceRequest& request) {
+  FieldViolations violations;
+  CheckIdRequest(violations, request.org(), request.id());
+  return violations.ToStatus("ReplaceInstanceRequest");
+}
+
 absl::Status ValidateBatchDeleteInstancesRequest(const v1::BatchDeleteInstancesRequest& request) {
   FieldViolations violations;
   CheckOrg(violations, "org", request.org());

@@ -100,6 +100,7 @@ absl::Status ValidateListInstancesRequest(const nvlsched::v1::ListInstancesReque
 absl::Status ValidateUpdateInstanceStatusRequest(
     const nvlsched::v1::UpdateInstanceStatusRequest& request);
 absl::Status ValidateDeleteInstanceRequest(const nvlsched::v1::DeleteInstanceRequest& request);
+absl::Status ValidateReplaceInstanceRequest(const nvlsched::v1::ReplaceInstanceRequest& request);
 absl::Status ValidateBatchDeleteInstancesRequest(
     const nvlsched::v1::BatchDeleteInstancesRequest& request);
 

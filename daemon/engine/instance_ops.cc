@@ -613,6 +613,38 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
   return absl::OkStatus();
 }
 
+absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRequest& req,
+                             v1::Instance* resp) {
+  absl::StatusOr<const State::InstanceEntry*> found =
+      VisibleInstance(state, req.instance.org, req.instance.id);
+  if (!found.ok()) return found.status();
+  if ((*found)->handle.generation == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
+        " and holds no machine: there is nothing to replace"));
+  }
+  absl::StatusOr<allocator::ReplacePlan> plan = state.allocator().PlanReplace(
+      (*found)->handle, req.machine_health_issue, state.require_cleaning());
+  if (!plan.ok()) return plan.status();
+  v1::Instance record = (*found)->record;
+  const std::string old_machine = record.machine_id();
+  allocator::PlacedInstance where;
+  where.machine = plan->to;
+  where.domain = state.allocator().DomainIndexOf(record.nvlink_domain_id());
+  where.gpu_count = record.gpu_count();
+  where.whole_machine = (*found)->whole_machine;
+  SetPlacement(state, where, &record);
+  AppendStatus(ctx, record.status(),
+               absl::StrCat("replaced: moved from machine ", old_machine, " to ",
+                            record.machine_id(), " in the same NVLink domain ",
+                            record.nvlink_domain_id(),
+                            req.machine_health_issue ? " (health issue reported)" : ""),
+               &record);
+  *resp = record;
+  state.ReplaceInstance(*plan, std::move(record));
+  return absl::OkStatus();
+}
+
 absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted) {
   // Placed instances release their claims; queued ones cancel their request, which must be

@@ -38,6 +38,10 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
 absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const StatusUpdate& req,
                                   v1::Instance* resp);
 // The deleted instances' records, in the order of req.ids.
+// ReplaceInstance: NOT_FOUND (unknown or another org's instance), FAILED_PRECONDITION (it holds no
+// machine, or no machine of its domain can take it). Answers the instance as it now is.
+absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRequest& req,
+                             v1::Instance* resp);
 absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted);
 

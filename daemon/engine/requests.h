@@ -97,6 +97,12 @@ struct DeleteRequest {
   bool machine_health_issue = false;
 };
 
+// ReplaceInstance.
+struct ReplaceRequest {
+  InstanceRef instance;
+  bool machine_health_issue = false;
+};
+
 // ListInstances: filters, and the page after the instance id `after` ("" = the first page).
 struct InstanceQuery {
   std::string org;

@@ -158,6 +158,17 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
   RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
 }
 
+void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record) {
+  const InstanceEntry* entry = FindInstance(record.id());
+  const allocator::InstanceHandle handle = entry->handle;
+  const bool whole = entry->whole_machine;
+  const allocator::Machine before = allocator_.MachineAt(plan.from);
+  allocator_.Apply(plan);
+  queue_changed_ = true;  // the old machine may be free now
+  PutInstance(std::move(record), handle, whole);
+  RecordReleasedMachines({before});
+}
+
 void State::EraseInstance(const std::string& id) {
   auto it = instances_.find(id);
   if (it == instances_.end()) return;

@@ -125,6 +125,9 @@ class State {
   // Inserts or replaces the record (and its name in the tenant's name index).
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
+  // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
+  // (same id, same handle); records the old machine if the move drained or parked it.
+  void ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record);
   // Erases the record (not its claim: ReleaseInstances does both). No-op for an unknown id.
   void EraseInstance(const std::string& id);
   // Releases the planned claims and erases their records (`ids`, one per claim of `plan`, in

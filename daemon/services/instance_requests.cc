@@ -117,6 +117,11 @@ absl::StatusOr<DeleteRequest> ToDeleteRequest(const v1::DeleteInstanceRequest& r
   return DeleteRequest{req.org(), {req.id()}, req.machine_health_issue()};
 }
 
+absl::StatusOr<ReplaceRequest> ToReplaceRequest(const v1::ReplaceInstanceRequest& req) {
+  if (absl::Status s = ValidateReplaceInstanceRequest(req); !s.ok()) return s;
+  return ReplaceRequest{InstanceRef{req.org(), req.id()}, req.machine_health_issue()};
+}
+
 absl::StatusOr<DeleteRequest> ToDeleteRequest(const v1::BatchDeleteInstancesRequest& req) {
   if (absl::Status s = ValidateBatchDeleteInstancesRequest(req); !s.ok()) return s;
   return DeleteRequest{req.org(), {req.ids().begin(), req.ids().end()},

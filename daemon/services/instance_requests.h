@@ -17,6 +17,7 @@ absl::StatusOr<CreateRequest> ToCreateRequest(const v1::BatchCreateInstancesRequ
                                               const ValidationContext& context);
 absl::StatusOr<CreateRequest> ToCreateRequest(const v1::CreateInstanceRequest& req);
 absl::StatusOr<StatusUpdate> ToStatusUpdate(const v1::UpdateInstanceStatusRequest& req);
+absl::StatusOr<ReplaceRequest> ToReplaceRequest(const v1::ReplaceInstanceRequest& req);
 absl::StatusOr<DeleteRequest> ToDeleteRequest(const v1::DeleteInstanceRequest& req);
 absl::StatusOr<DeleteRequest> ToDeleteRequest(const v1::BatchDeleteInstancesRequest& req);
 absl::StatusOr<InstanceRef> ToInstanceRef(const v1::GetInstanceRequest& req);

@@ -54,6 +54,16 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::DeleteInstance(grpc::CallbackServ
       });
 }
 
+grpc::ServerUnaryReactor* InstanceServiceImpl::ReplaceInstance(
+    grpc::CallbackServerContext* ctx, const v1::ReplaceInstanceRequest* req, v1::Instance* resp) {
+  return calls_.Write(
+      ctx, {"ReplaceInstance", Permission::kInstanceWrite}, req->org(), "",
+      [req] { return ToReplaceRequest(*req); },
+      [this, resp](State& state, const ReplaceRequest& core) {
+        return daemon::ReplaceInstance(state, NewOpContext(), core, resp);
+      });
+}
+
 grpc::ServerUnaryReactor* InstanceServiceImpl::BatchDeleteInstances(
     grpc::CallbackServerContext* ctx, const v1::BatchDeleteInstancesRequest* req,
     v1::BatchDeleteInstancesResponse* resp) {

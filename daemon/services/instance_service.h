@@ -45,6 +45,9 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
   grpc::ServerUnaryReactor* DeleteInstance(grpc::CallbackServerContext* ctx,
                                            const v1::DeleteInstanceRequest* req,
                                            v1::DeleteInstanceResponse* resp) override;
+  grpc::ServerUnaryReactor* ReplaceInstance(grpc::CallbackServerContext* ctx,
+                                            const v1::ReplaceInstanceRequest* req,
+                                            v1::Instance* resp) override;
   grpc::ServerUnaryReactor* BatchDeleteInstances(grpc::CallbackServerContext* ctx,
                                                  const v1::BatchDeleteInstancesRequest* req,
                                                  v1::BatchDeleteInstancesResponse* resp) override;

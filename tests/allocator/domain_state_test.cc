@@ -128,5 +128,42 @@ TEST(DomainStateTest, AReleaseWithCleanLeavesTheMachineCleaningUntilItIsReadyAga
   EXPECT_TRUE(alloc.CheckInvariants().ok());
 }
 
+TEST(ReplaceTest, AnInstanceMovesOnlyInsideItsDomainAndRollsBackExactly) {
+  TestFleet fleet({{"a", "s1", 3}, {"b", "s1", 4}});
+  Allocator& alloc = fleet.alloc();
+  ASSERT_TRUE(fleet.PlaceBatch(2).ok());  // best fit: a-0, a-1
+  const std::vector<std::string> ids = fleet.last_instances();
+  ASSERT_EQ(fleet.Find(ids[0])->machine_id, "a-0");
+  const std::string before = Snapshot(alloc);
+
+  const JournalMark mark = alloc.Mark();
+  absl::StatusOr<ReplacePlan> plan = alloc.PlanReplace(fleet.HandleOf(ids[0]), true, false);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  alloc.Apply(*plan);
+  EXPECT_EQ(fleet.Find(ids[0])->machine_id, "a-2") << "the free machine of the same domain";
+  EXPECT_EQ(alloc.FindMachine("a-0")->state, MachineState::kMaintenance);
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+  // a is full now; b has 4 free, but a replacement never leaves its domain.
+  absl::StatusOr<ReplacePlan> none = alloc.PlanReplace(fleet.HandleOf(ids[1]), false, false);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  alloc.RollbackTo(mark);
+  EXPECT_EQ(Snapshot(alloc), before);
+  ASSERT_TRUE(alloc.CheckInvariants().ok());
+
+  // A GPU-granular instance goes to the machine of its domain with the fewest free GPUs that
+  // holds it; the old one, left unheld, is CLEANING with `clean`.
+  ASSERT_TRUE(fleet.Release(ids).ok());
+  ASSERT_TRUE(fleet.PlaceSingle(3).ok());
+  const std::string granular = fleet.last_instances()[0];
+  const std::string granular_domain = alloc.FindMachine(fleet.Find(granular)->machine_id)->domain_id;
+  plan = alloc.PlanReplace(fleet.HandleOf(granular), false, /*clean=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const std::string old_machine = fleet.Find(granular)->machine_id;
+  alloc.Apply(*plan);
+  EXPECT_EQ(alloc.FindMachine(fleet.Find(granular)->machine_id)->domain_id, granular_domain);
+  EXPECT_EQ(alloc.FindMachine(old_machine)->state, MachineState::kCleaning);
+  EXPECT_TRUE(alloc.CheckInvariants().ok());
+}
+
 }  // namespace
 }  // namespace nvlsched::allocator::testing

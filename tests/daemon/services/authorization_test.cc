@@ -229,6 +229,13 @@ class AuthorizationTest : public InstanceServiceTest {
       v1::DeleteInstanceResponse resp;
       return instances().DeleteInstance(ctx.get(), req, &resp);
     }
+    if (method == "ReplaceInstance") {
+      v1::ReplaceInstanceRequest req;
+      req.set_org(org);
+      req.set_id(AcmeInstance());
+      v1::Instance resp;
+      return instances().ReplaceInstance(ctx.get(), req, &resp);
+    }
     if (method == "BatchDeleteInstances") {
       v1::BatchDeleteInstancesRequest req;
       req.set_org(org);
@@ -329,6 +336,7 @@ class AuthorizationTest : public InstanceServiceTest {
         {"ListInstances", {OK, DENIED, OK, OK, OK}},
         {"UpdateInstanceStatus", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"DeleteInstance", {OK, DENIED, NOT_FOUND, DENIED, OK}},
+        {"ReplaceInstance", {OK, DENIED, NOT_FOUND, DENIED, OK}},
         {"BatchDeleteInstances", {OK, DENIED, NOT_FOUND, DENIED, OK}},
         {"ApplyFleet", {DENIED, DENIED, DENIED, DENIED, OK}},
         {"ListMachines", {DENIED, DENIED, DENIED, OK, OK}},

@@ -233,5 +233,50 @@ TEST_F(CleaningTest, ADegradedDomainGetsNoStrictBatchAndTheStateSurvivesARestart
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(CleaningTest, ReplaceInstanceMovesItInsideItsDomainAndKeepsWhoItIs) {
+  v1::BatchCreateInstancesResponse batch = MustBatchCreate(Batch(2));
+  const v1::Instance& before = batch.instances(0);
+  v1::ReplaceInstanceRequest req;
+  req.set_org(f::kOrg);
+  req.set_id(before.id());
+  req.set_machine_health_issue(true);
+  v1::Instance moved;
+  grpc::Status status = instances().ReplaceInstance(Context().get(), req, &moved);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(moved.id(), before.id());
+  EXPECT_EQ(moved.name(), before.name());
+  EXPECT_EQ(moved.batch_id(), before.batch_id());
+  EXPECT_EQ(moved.nvlink_domain_id(), before.nvlink_domain_id());
+  EXPECT_NE(moved.machine_id(), before.machine_id());
+  EXPECT_EQ(StateOf(before.machine_id()), v1::MACHINE_STATE_MAINTENANCE);
+  v1::Instance stored;
+  ASSERT_TRUE(Get(before.id(), &stored).ok());
+  EXPECT_EQ(stored.machine_id(), moved.machine_id());
+  ASSERT_TRUE(Invariants().ok());
+
+  // Without a health issue the old machine is wiped first (CLEANING).
+  req.set_machine_health_issue(false);
+  req.set_id(batch.instances(1).id());
+  v1::Instance moved_again;
+  ASSERT_TRUE(instances().ReplaceInstance(Context().get(), req, &moved_again).ok());
+  EXPECT_EQ(StateOf(batch.instances(1).machine_id()), v1::MACHINE_STATE_CLEANING);
+  EXPECT_EQ(moved_again.nvlink_domain_id(), before.nvlink_domain_id());
+
+  // The domain is full now (2 held, 1 MAINTENANCE, 1 CLEANING): nothing can take it there,
+  // though other domains have room. Nothing changes.
+  req.set_id(before.id());
+  v1::Instance refused;
+  status = instances().ReplaceInstance(Context().get(), req, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("only replaced inside its own domain"));
+  ASSERT_TRUE(Get(before.id(), &stored).ok());
+  EXPECT_EQ(stored.machine_id(), moved.machine_id());
+
+  Restart();
+  ASSERT_TRUE(Get(before.id(), &stored).ok());
+  EXPECT_EQ(stored.machine_id(), moved.machine_id());
+  EXPECT_TRUE(Invariants().ok());
+}
+
 }  // namespace
 }  // namespace nvlsched::daemon::testing
