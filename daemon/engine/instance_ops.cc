@@ -623,6 +623,12 @@ absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRe
         "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
         " and holds no machine: there is nothing to replace"));
   }
+  if ((*found)->record.has_preemption()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance ", req.instance.id, " was preempted and is leaving its machine for an "
+        "on-demand request; it is not replaced (delete it, with machine_health_issue if the "
+        "machine is faulty)"));
+  }
   absl::StatusOr<allocator::ReplacePlan> plan = state.allocator().PlanReplace(
       (*found)->handle, req.machine_health_issue, state.require_cleaning());
   if (!plan.ok()) return plan.status();

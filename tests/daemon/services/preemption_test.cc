@@ -218,6 +218,13 @@ TEST_F(PreemptionTest, APreemptedInstanceOnlyGoesToTerminatingOrError) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("preempted"));
   EXPECT_TRUE(UpdateStatus(victim, v1::INSTANCE_STATUS_ERROR, "", &out).ok());
+  // Nor is it moved to another machine of the domain its preemptor waits for.
+  v1::ReplaceInstanceRequest replace;
+  replace.set_org(f::kOrg);
+  replace.set_id(victim);
+  status = instances().ReplaceInstance(Context().get(), replace, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("preempted"));
 }
 
 TEST_F(PreemptionTest, BillingModeIsCheckedAndSpotNeedsASpotPrice) {
