@@ -14,6 +14,7 @@
 #include "allocator/cross_domain_policy.h"
 #include "allocator/fleet_state.h"
 #include "allocator/gpu_granular_policy.h"
+#include "allocator/partition_affinity.h"
 #include "allocator/preemption_policy.h"
 #include "allocator/strict_batch_policy.h"
 #include "allocator/undo_journal.h"
@@ -143,6 +144,28 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
         ts.LargestDomain(), " machines; ask for at most ", ts.LargestDomain(),
         ", or set topology_optimized=false to spread over domains"));
   }
+  if (request.segment_size < 0 || (request.segment_size > 0 && request.topology_optimized)) {
+    return absl::InvalidArgumentError(
+        "segment_size must be 0, or positive with topology_optimized=false");
+  }
+  if (request.segment_size > 0) {
+    if (request.count % request.segment_size != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "count ", request.count, " is not a multiple of segment_size ", request.segment_size,
+          ": every domain the batch uses gets exactly segment_size machines"));
+    }
+    int64_t big_enough = 0;  // domains that could ever hold a segment
+    for (int n = request.segment_size; n <= kMaxMachinesPerDomain; ++n) {
+      big_enough += ts.domains_by_size[n];
+    }
+    if (big_enough < request.count / request.segment_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "infeasible: ", request.count / request.segment_size, " segments of ",
+          request.segment_size, " ", s.TypeName(type), " machines need as many NVLink domains "
+          "with at least ", request.segment_size, " machines; the fleet has ", big_enough,
+          "; ask for fewer segments or a smaller segment_size"));
+    }
+  }
   if (!request.topology_optimized && request.count > ts.total_machines) {
     return absl::InvalidArgumentError(absl::StrCat(
         "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
@@ -179,8 +202,12 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
                              PlacementScope{kNoIndex, partitions, strict_excluded,
                                             constraints.pinned_domain},
                              &placement)
-          : PlaceCrossDomain(s, type, request.count, request.spread_policy,
-                             constraints.excluded_domains, &placement);
+          : request.segment_size > 0
+              ? PlaceSegmented(s, type, request.count, request.segment_size,
+                               constraints.excluded_domains, FindAffinityDomains(s, partitions),
+                               &placement)
+              : PlaceCrossDomain(s, type, request.count, request.spread_policy,
+                                 constraints.excluded_domains, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;

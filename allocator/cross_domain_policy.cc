@@ -100,4 +100,44 @@ absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, Sprea
   return absl::OkStatus();
 }
 
+absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int segment,
+                            absl::Span<const DomainIndex> excluded,
+                            absl::Span<const DomainIndex> affinity, Placement* out) {
+  const int wanted = k / segment;
+  absl::InlinedVector<DomainIndex, kInlineBatch> chosen;
+  auto usable = [&](DomainIndex d) {
+    return state.cell(t, d).free >= segment && !ListsDomain(excluded, d) &&
+           !ListsDomain(chosen, d);
+  };
+  for (DomainIndex d : affinity) {
+    if (static_cast<int>(chosen.size()) == wanted) break;
+    if (d < state.domains.size() && usable(d)) chosen.push_back(d);
+  }
+  const BestFitDomainIndex& index = state.type_states[t].best_fit;
+  for (int c = segment <= kMaxMachinesPerDomain ? index.BucketAtLeast(segment) : 0;
+       c != 0 && static_cast<int>(chosen.size()) < wanted;
+       c = c < kMaxMachinesPerDomain ? index.BucketAtLeast(c + 1) : 0) {
+    const DomainSet& bucket = index.Bucket(c);
+    for (DomainIndex d = bucket.First();
+         d != DomainSet::kNone && static_cast<int>(chosen.size()) < wanted; d = bucket.Next(d)) {
+      if (usable(d)) chosen.push_back(d);
+    }
+  }
+  if (static_cast<int>(chosen.size()) < wanted) {
+    const TypeState& ts = state.type_states[t];
+    int64_t free = ts.free_machines;
+    if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
+    const int64_t largest = ts.best_fit.LargestFree(excluded);
+    CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k, largest, free};
+    return CapacityExhaustedError(
+        absl::StrCat("not enough free capacity now: ", k, " ", state.TypeName(t),
+                     " machines in segments of ", segment, " need ", wanted,
+                     " NVLink domains with ", segment, " free machines each, but only ",
+                     chosen.size(), " have that now; retry later, or use a smaller segment_size"),
+        shortfall);
+  }
+  for (DomainIndex d : chosen) state.AppendFreeMachines(t, d, segment, out);
+  return absl::OkStatus();
+}
+
 }  // namespace nvlsched::allocator

@@ -33,6 +33,17 @@ namespace nvlsched::allocator {
 absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
                               absl::Span<const DomainIndex> excluded, Placement* out);
 
+// An even multi-domain gang: k / segment whole domains' worth of `segment` machines each, every
+// one from a different domain. Domains already holding one of `affinity` (the batch's NVLink
+// partitions) first, in index order; then best fit: the domains with the fewest free machines
+// that still hold a segment, ties by index. Lowest trays inside each. All or nothing.
+// REQUIRES: 1 <= segment, k % segment == 0. Errors: RESOURCE_EXHAUSTED (CapacityShortfall,
+// machines) when fewer than k / segment domains outside `excluded` have a segment free.
+// Cost: O(k + buckets walked + domains skipped).
+absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int segment,
+                            absl::Span<const DomainIndex> excluded,
+                            absl::Span<const DomainIndex> affinity, Placement* out);
+
 }  // namespace nvlsched::allocator
 
 #endif  // NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_

@@ -133,6 +133,10 @@ struct BatchRequest {
   // Billing: a spot batch may be preempted (evicted whole) to make room for an on-demand
   // request (preemption_policy.h); spot never preempts.
   bool spot = false;
+  // With topology_optimized = false: every domain the batch uses gets exactly this many
+  // machines (count a multiple of it), e.g. 32 = 16 + 16 instead of 18 + 14. 0: no segments
+  // (spread_policy decides). cross_domain_policy.h: PlaceSegmented.
+  int32_t segment_size = 0;
 };
 
 // One instance: a whole machine (gpu_count = 0) or gpu_count GPUs of one machine.

@@ -324,6 +324,28 @@ absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesR
                                 "set topology_optimized to false"));
   }
   CheckBillingMode(violations, request.billing_mode());
+  if (request.segment_size() < 0) {
+    violations.Add("segment_size", absl::StrCat("segment_size must not be negative, got ",
+                                                request.segment_size()));
+  } else if (request.segment_size() > 0) {
+    if (strict) {
+      violations.Add("segment_size",
+                     "segment_size spreads the batch over domains in equal segments: it needs "
+                     "topology_optimized=false (a topology-optimized batch stays in one domain)");
+    }
+    if (request.spread_policy() != v1::SPREAD_POLICY_UNSPECIFIED) {
+      violations.Add("spread_policy",
+                     "spread_policy and segment_size exclude each other: segments decide how "
+                     "the batch is spread; remove one");
+    }
+    if (request.count() > 0 && request.count() % request.segment_size() != 0) {
+      violations.Add("segment_size",
+                     absl::StrCat("count ", request.count(), " is not a multiple of segment_size ",
+                                  request.segment_size(),
+                                  ": every domain the batch uses gets exactly segment_size "
+                                  "machines"));
+    }
+  }
   CheckRequestId(violations, "request_id", request.request_id());
   return violations.ToStatus("BatchCreateInstancesRequest");
 }

@@ -367,6 +367,7 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   batch.spread_policy = req.spread_policy;
   batch.nvlink_partition_ids = spec.partition_ids;
   batch.spot = spec.spot;
+  batch.segment_size = req.segment_size;
   if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
@@ -420,8 +421,9 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
       state.PreemptInstances(*preemption, NewPreemption(state, ctx, *preemption, batch_id, ""),
                              ctx.now);
     }
-    const v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "",
-                                            pinned, victims);
+    v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "",
+                                      pinned, victims);
+    info.set_segment_size(req.segment_size);
     std::vector<v1::Instance> records;
     for (size_t i = 0; i < ids.size(); ++i) {
       records.push_back(BuildQueuedInstance(ctx, spec, ids[i], names[i], batch_id,

@@ -144,6 +144,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       q.batch.spread_policy = ToCore(info.spread_policy());
       q.batch.nvlink_partition_ids = std::move(partitions);
       q.batch.spot = first.billing_mode() == v1::BILLING_MODE_SPOT;
+      q.batch.segment_size = info.segment_size();
     } else {
       q.single.tenant_id = first.tenant_id();
       q.single.instance_type_id = first.instance_type_id();

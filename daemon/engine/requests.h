@@ -70,6 +70,7 @@ struct CreateRequest {
   int32_t count = 1;
   std::string name_prefix;
   allocator::SpreadPolicy spread_policy = allocator::SpreadPolicy::kFill;
+  int32_t segment_size = 0;  // BatchRequest::segment_size
 
   // CreateInstance: one instance named `name`; gpu_count 0 = the whole machine.
   std::string name;

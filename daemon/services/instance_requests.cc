@@ -93,6 +93,7 @@ absl::StatusOr<CreateRequest> ToCreateRequest(const v1::BatchCreateInstancesRequ
   core.count = req.count();
   core.name_prefix = req.name_prefix();
   core.spread_policy = ToCore(req.spread_policy());
+  core.segment_size = req.segment_size();
   return core;
 }
 

@@ -2,6 +2,7 @@
 // strict batch but singles and cross-domain batches; a MAINTENANCE domain takes nothing and its
 // running instances stay; a released machine with `clean` is CLEANING and never placed; every
 // change rolls back exactly; the invariant checker agrees after each step.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -163,6 +164,33 @@ TEST(ReplaceTest, AnInstanceMovesOnlyInsideItsDomainAndRollsBackExactly) {
   EXPECT_EQ(alloc.FindMachine(fleet.Find(granular)->machine_id)->domain_id, granular_domain);
   EXPECT_EQ(alloc.FindMachine(old_machine)->state, MachineState::kCleaning);
   EXPECT_TRUE(alloc.CheckInvariants().ok());
+}
+
+TEST(SegmentTest, ABatchInSegmentsGetsExactlyTheSegmentInEachDomainItUses) {
+  // 32 machines in segments of 16 on three 18-tray domains, one of them with 2 held:
+  // 16 + 16, never 18 + 14. Best fit: the domain with 16 free first.
+  TestFleet fleet({{"a", "s1", 18}, {"b", "s1", 18}, {"c", "s1", 18}});
+  Allocator& alloc = fleet.alloc();
+  fleet.HoldWhole({"b-0", "b-1"});
+  BatchRequest request{kAcme, kGb200, 32, /*topology_optimized=*/false};
+  request.segment_size = 16;
+  absl::StatusOr<Placement> plan = alloc.PlanBatch(request);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::map<std::string, int> per_domain;
+  for (const PlacedInstance& p : plan->instances) ++per_domain[alloc.DomainAt(p.domain).id];
+  EXPECT_EQ(per_domain, (std::map<std::string, int>{{"a", 16}, {"b", 16}}));
+
+  request.count = 30;  // not a multiple
+  EXPECT_EQ(alloc.PlanBatch(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.count = 64;  // 4 segments: only 3 domains exist
+  EXPECT_EQ(alloc.PlanBatch(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.count = 48;  // 3 segments: b has only 16 free, so c, a and b
+  EXPECT_TRUE(alloc.PlanBatch(request).ok());
+  fleet.HoldWhole({"c-0", "c-1", "c-2"});  // c has 15 free: no third segment now
+  EXPECT_EQ(alloc.PlanBatch(request).status().code(), absl::StatusCode::kResourceExhausted);
+  request.topology_optimized = true;
+  request.count = 16;
+  EXPECT_EQ(alloc.PlanBatch(request).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

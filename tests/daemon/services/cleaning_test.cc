@@ -5,6 +5,7 @@
 // that the wipe failed (MAINTENANCE). GPU-granular machines are cleaned when their last
 // instance leaves; a health issue drains instead; a restart keeps it; a queued request waits
 // for it.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -276,6 +277,30 @@ TEST_F(CleaningTest, ReplaceInstanceMovesItInsideItsDomainAndKeepsWhoItIs) {
   ASSERT_TRUE(Get(before.id(), &stored).ok());
   EXPECT_EQ(stored.machine_id(), moved.machine_id());
   EXPECT_TRUE(Invariants().ok());
+}
+
+TEST_F(CleaningTest, ASegmentedBatchGetsEqualSegmentsInSeparateDomains) {
+  MustCreate(Single("one-taken"));  // one domain has 3 free now
+  v1::BatchCreateInstancesRequest req = CrossDomainBatch(6);
+  req.set_segment_size(2);
+  v1::BatchCreateInstancesResponse resp = MustBatchCreate(req);
+  std::map<std::string, int> per_domain;
+  for (const v1::Instance& i : resp.instances()) ++per_domain[i.nvlink_domain_id()];
+  ASSERT_EQ(per_domain.size(), 3u);
+  for (const auto& [domain, n] : per_domain) EXPECT_EQ(n, 2) << domain;
+  EXPECT_TRUE(Invariants().ok());
+
+  v1::BatchCreateInstancesResponse ignored;
+  v1::BatchCreateInstancesRequest odd = CrossDomainBatch(5);
+  odd.set_segment_size(2);
+  grpc::Status status = BatchCreate(odd, &ignored);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("not a multiple of segment_size"));
+  v1::BatchCreateInstancesRequest strict = Batch(4);
+  strict.set_segment_size(2);
+  status = BatchCreate(strict, &ignored);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("topology_optimized=false"));
 }
 
 }  // namespace
