@@ -602,7 +602,8 @@ absl::StatusOr<ReplacePlan> Allocator::PlanReplace(InstanceHandle instance,
     const MachineRecord& rec = s.machines[m];
     if (rec.type != claim.type) continue;
     if (claim.whole_machine) {
-      if (rec.free_whole() && rec.spec.gpu_count >= claim.gpu_count) {
+      // The same GPU count: the claim (and the tenant's quota usage) keeps its GPUs.
+      if (rec.free_whole() && rec.spec.gpu_count == claim.gpu_count) {
         best = m;  // lowest tray
         break;
       }

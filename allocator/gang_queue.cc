@@ -196,11 +196,12 @@ absl::InlinedVector<DomainIndex, 2> GangQueue::ChooseReservation(
 }
 
 absl::Status GangQueue::Plan(const Allocator& allocator, const Entry& entry,
-                             absl::Span<const DomainIndex> excluded, Placement* out) const {
+                             absl::Span<const DomainIndex> excluded, Placement* out,
+                             bool use_pin) const {
   PlanConstraints constraints;
   constraints.excluded_domains = excluded;
   constraints.committed_quota_gpus = QueuedGpus(entry.tenant, entry.type) - entry.request.gpus;
-  constraints.pinned_domain = entry.request.pinned_domain;
+  if (use_pin) constraints.pinned_domain = entry.request.pinned_domain;
   absl::StatusOr<Placement> plan =
       entry.request.is_batch ? allocator.PlanBatch(entry.request.batch, constraints)
                              : allocator.PlanSingle(entry.request.single, constraints);
@@ -233,6 +234,20 @@ size_t GangQueue::Schedule(const Allocator& allocator, int64_t now_micros, Sink&
     after = key;
     const Entry& entry = entries_.at(key);
     Placement placement;
+    // A pinned domain an operator has since closed to the request (MAINTENANCE, or DEGRADED
+    // for a strict batch) would hold it forever: it is then placed anywhere it fits, like
+    // any request, and reserves nothing.
+    const DomainState pinned_state = allocator.DomainAt(entry.request.pinned_domain).state;
+    if (pinned_state == DomainState::kMaintenance ||
+        (pinned_state == DomainState::kDegraded && entry.request.is_batch)) {
+      if (Plan(allocator, entry, excluded, &placement, /*use_pin=*/false).ok()) {
+        placement.started_micros = now_micros;
+        std::optional<QueuedRequest> request = Remove(key.sequence);
+        sink.Placed(*request, placement);
+        ++placed;
+      }
+      continue;
+    }
     if (Plan(allocator, entry, {}, &placement).ok()) {
       placement.started_micros = now_micros;
       std::optional<QueuedRequest> request = Remove(key.sequence);

@@ -209,7 +209,8 @@ class GangQueue {
                                                         const Entry& holder,
                                                         absl::Span<const DomainIndex> excluded) const;
   absl::Status Plan(const Allocator& allocator, const Entry& entry,
-                    absl::Span<const DomainIndex> excluded, Placement* out) const;
+                    absl::Span<const DomainIndex> excluded, Placement* out,
+                    bool use_pin = true) const;
 
   Options options_;
   absl::btree_map<QueueKey, Entry> entries_;

@@ -30,8 +30,11 @@ void Engine::Start() {
   started_ = true;
   // A loaded queue gets its first pass at once: it recomputes the reservations (the same
   // ones as before the restart: they follow from the queue and the fleet) and expires what
-  // timed out while the daemon was down.
-  if (!state_->queue().empty()) next_deadline_ = absl::InfinitePast();
+  // timed out while the daemon was down; preempted instances whose deadline passed meanwhile
+  // are released then too (and the pass arms the timer for the next deadline).
+  if (!state_->queue().empty() || state_->NextPreemptionDeadline().has_value()) {
+    next_deadline_ = absl::InfinitePast();
+  }
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -321,21 +321,6 @@ std::vector<v1::InstanceStatus> AllowedNext(v1::InstanceStatus from) {
   return next;
 }
 
-// What an interface shows while its instance has `status`.
-v1::InterfaceStatus InterfaceStatusFor(v1::InstanceStatus status) {
-  switch (status) {
-    case v1::INSTANCE_STATUS_PENDING: return v1::INTERFACE_STATUS_PENDING;
-    case v1::INSTANCE_STATUS_PROVISIONING:
-    case v1::INSTANCE_STATUS_CONFIGURING: return v1::INTERFACE_STATUS_PROVISIONING;
-    case v1::INSTANCE_STATUS_READY:
-    case v1::INSTANCE_STATUS_UPDATING:
-    case v1::INSTANCE_STATUS_REBOOTING: return v1::INTERFACE_STATUS_READY;
-    case v1::INSTANCE_STATUS_TERMINATING: return v1::INTERFACE_STATUS_DELETING;
-    case v1::INSTANCE_STATUS_ERROR: return v1::INTERFACE_STATUS_ERROR;
-    default: return v1::INTERFACE_STATUS_PENDING;
-  }
-}
-
 }  // namespace
 
 absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
@@ -602,14 +587,7 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
   }
   v1::Instance updated = (*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);
-  const v1::InterfaceStatus interface_status = InterfaceStatusFor(req.status);
-  for (v1::Interface& i : *updated.mutable_interfaces()) i.set_status(interface_status);
-  for (v1::InfiniBandInterface& i : *updated.mutable_infiniband_interfaces()) {
-    i.set_status(interface_status);
-  }
-  for (v1::NVLinkInterface& i : *updated.mutable_nv_link_interfaces()) {
-    i.set_status(interface_status);
-  }
+  SetInterfaceStatuses(req.status, &updated);
   *resp = updated;
   state.PutInstance(std::move(updated), (*found)->handle, (*found)->whole_machine);
   return absl::OkStatus();
@@ -642,7 +620,15 @@ absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRe
   where.gpu_count = record.gpu_count();
   where.whole_machine = (*found)->whole_machine;
   SetPlacement(state, where, &record);
-  AppendStatus(ctx, record.status(),
+  // The new machine has not been provisioned: the control plane starts over from PENDING
+  // (a TERMINATING or ERROR instance keeps its status).
+  const v1::InstanceStatus next =
+      record.status() == v1::INSTANCE_STATUS_TERMINATING ||
+              record.status() == v1::INSTANCE_STATUS_ERROR
+          ? record.status()
+          : v1::INSTANCE_STATUS_PENDING;
+  SetInterfaceStatuses(next, &record);
+  AppendStatus(ctx, next,
                absl::StrCat("replaced: moved from machine ", old_machine, " to ",
                             record.machine_id(), " in the same NVLink domain ",
                             record.nvlink_domain_id(),

@@ -48,6 +48,24 @@ void SetPlacement(const State& state, const allocator::PlacedInstance& where,
   }
 }
 
+void SetInterfaceStatuses(v1::InstanceStatus status, v1::Instance* instance) {
+  v1::InterfaceStatus s = v1::INTERFACE_STATUS_PENDING;
+  switch (status) {
+    case v1::INSTANCE_STATUS_PROVISIONING:
+    case v1::INSTANCE_STATUS_CONFIGURING: s = v1::INTERFACE_STATUS_PROVISIONING; break;
+    case v1::INSTANCE_STATUS_READY:
+    case v1::INSTANCE_STATUS_UPDATING:
+    case v1::INSTANCE_STATUS_REBOOTING: s = v1::INTERFACE_STATUS_READY; break;
+    case v1::INSTANCE_STATUS_TERMINATING:
+    case v1::INSTANCE_STATUS_TERMINATED: s = v1::INTERFACE_STATUS_DELETING; break;
+    case v1::INSTANCE_STATUS_ERROR: s = v1::INTERFACE_STATUS_ERROR; break;
+    default: break;
+  }
+  for (v1::Interface& i : *instance->mutable_interfaces()) i.set_status(s);
+  for (v1::InfiniBandInterface& i : *instance->mutable_infiniband_interfaces()) i.set_status(s);
+  for (v1::NVLinkInterface& i : *instance->mutable_nv_link_interfaces()) i.set_status(s);
+}
+
 namespace {
 
 // Fills what does not depend on the instance's identity.
@@ -170,7 +188,8 @@ v1::Instance BuildQueuedInstance(const OpContext& ctx, const InstanceSpec& spec,
                    : absl::StrCat("queued for NVLink domain ", queue.pinned_domain_id(), ", where ",
                                   queue.preempted_instance_ids_size(),
                                   " spot instances were preempted to make room; it is placed "
-                                  "there as soon as they are released"),
+                                  "there as soon as they are released (and, with "
+                                  "--require_cleaning, their machines wiped)"),
                &inst);
   return inst;
 }

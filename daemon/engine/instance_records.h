@@ -37,6 +37,11 @@ void AppendStatus(absl::Time time, v1::InstanceStatus status, const std::string&
 void AppendStatus(const OpContext& ctx, v1::InstanceStatus status, const std::string& message,
                   v1::Instance* instance);
 
+// Sets every interface's status (Ethernet, InfiniBand, NVLink) to what it shows while its
+// instance has `status`: PENDING; PROVISIONING (Provisioning, Configuring); READY (Ready,
+// Updating, Rebooting); DELETING (Terminating, Terminated); ERROR.
+void SetInterfaceStatuses(v1::InstanceStatus status, v1::Instance* instance);
+
 // Where the record is: machine, NVLink domain (its NVLink interfaces' too), site, GPUs held.
 void SetPlacement(const State& state, const allocator::PlacedInstance& where,
                   v1::Instance* inst);

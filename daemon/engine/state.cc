@@ -59,6 +59,7 @@ absl::Status State::UpsertInstanceType(const allocator::InstanceType& type) {
 absl::Status State::UpsertDomain(const allocator::Domain& domain) {
   if (absl::Status s = allocator_.UpsertDomain(domain); !s.ok()) return s;
   Record(RecordKind::kDomain, domain.id);
+  queue_changed_ = true;  // a domain's state may have changed (fleet files carry it)
   return absl::OkStatus();
 }
 
@@ -367,6 +368,7 @@ void State::PreemptInstances(const allocator::PreemptionPlan& plan,
     }
     v1::Instance record = entry->record;
     *record.mutable_preemption() = preemption;
+    SetInterfaceStatuses(v1::INSTANCE_STATUS_TERMINATING, &record);
     AppendStatus(now, v1::INSTANCE_STATUS_TERMINATING,
                  absl::StrCat("PREEMPTED: its machines are needed by an on-demand request (",
                               preemption.preemptor_batch_id().empty()
@@ -409,6 +411,7 @@ int State::ReleaseOverduePreemptions(absl::Time now) {
     v1::Instance record = entry->record;
     const std::string machine = record.machine_id();
     record.clear_machine_id();
+    SetInterfaceStatuses(v1::INSTANCE_STATUS_TERMINATED, &record);
     AppendStatus(now, v1::INSTANCE_STATUS_TERMINATED,
                  absl::StrCat("PREEMPTED: not released by its preemption deadline, so nvlsched "
                               "released machine ", machine,

@@ -237,6 +237,11 @@ TEST_F(CleaningTest, ADegradedDomainGetsNoStrictBatchAndTheStateSurvivesARestart
 TEST_F(CleaningTest, ReplaceInstanceMovesItInsideItsDomainAndKeepsWhoItIs) {
   v1::BatchCreateInstancesResponse batch = MustBatchCreate(Batch(2));
   const v1::Instance& before = batch.instances(0);
+  v1::Instance progressed;
+  for (v1::InstanceStatus s : {v1::INSTANCE_STATUS_PROVISIONING, v1::INSTANCE_STATUS_CONFIGURING,
+                               v1::INSTANCE_STATUS_READY}) {
+    ASSERT_TRUE(UpdateStatus(before.id(), s, "", &progressed).ok());
+  }
   v1::ReplaceInstanceRequest req;
   req.set_org(f::kOrg);
   req.set_id(before.id());
@@ -249,6 +254,7 @@ TEST_F(CleaningTest, ReplaceInstanceMovesItInsideItsDomainAndKeepsWhoItIs) {
   EXPECT_EQ(moved.batch_id(), before.batch_id());
   EXPECT_EQ(moved.nvlink_domain_id(), before.nvlink_domain_id());
   EXPECT_NE(moved.machine_id(), before.machine_id());
+  EXPECT_EQ(moved.status(), v1::INSTANCE_STATUS_PENDING) << "the new machine is provisioned anew";
   EXPECT_EQ(StateOf(before.machine_id()), v1::MACHINE_STATE_MAINTENANCE);
   v1::Instance stored;
   ASSERT_TRUE(Get(before.id(), &stored).ok());

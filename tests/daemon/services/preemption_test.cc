@@ -264,6 +264,24 @@ TEST_F(PreemptionTest, OffersAndDomainsShowSpotCapacity) {
   EXPECT_EQ(spot, 4);
 }
 
+TEST_F(PreemptionTest, APreemptorWhoseDomainIsDegradedMeanwhileIsPlacedElsewhere) {
+  std::vector<v1::BatchCreateInstancesResponse> spot = FillWithSpot();
+  v1::BatchCreateInstancesResponse od = MustBatchCreate(OnDemandBatch(4));
+  const int d = DomainIndex(od.nvlink_domain_id());
+  v1::SetDomainStateRequest degrade;
+  degrade.set_domain_id(od.nvlink_domain_id());
+  degrade.set_state(v1::DOMAIN_STATE_DEGRADED);
+  v1::Domain domain;
+  ASSERT_TRUE(inventory().SetDomainState(Context().get(), degrade, &domain).ok());
+  // Another domain frees up: the batch is no longer held to its degraded domain.
+  const int other = (d + 1) % f::kDomains;
+  ASSERT_TRUE(BatchDelete(IdsOf(spot[other].instances())).ok());
+  v1::Instance now = MustGet(od.instances(0).id());
+  EXPECT_EQ(now.status(), v1::INSTANCE_STATUS_PENDING);
+  EXPECT_EQ(now.nvlink_domain_id(), f::DomainId(other));
+  EXPECT_TRUE(Invariants().ok());
+}
+
 class PreemptionDeadlineTest : public PreemptionTest {
  protected:
   PreemptionDeadlineTest() { grace_ = absl::Seconds(1); }
