@@ -305,7 +305,8 @@ class World {
       std::string line = absl::StrCat(
           "instance ", id == ids_.end() ? "<unknown handle>" : id->second, " ", c.tenant_id, " ",
           c.machine_id, " ", c.gpu_count, c.whole_machine ? " whole" : " gpus", " batch=",
-          c.batch_id, c.topology_optimized ? " strict" : " cross");
+          c.batch_id, c.topology_optimized ? " strict" : " cross", c.spot ? " spot" : "",
+          c.preempted ? " preempted" : "", " started=", c.started_micros);
       std::vector<std::string> partitions = c.nvlink_partition_ids;
       std::sort(partitions.begin(), partitions.end());
       for (const std::string& p : partitions) line += " p=" + p;
