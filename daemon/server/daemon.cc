@@ -3,9 +3,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,8 +27,10 @@
 #include "daemon/api/fleet.h"
 #include "daemon/engine/inventory_ops.h"
 #include "daemon/services/instance_service.h"
+#include "daemon/server/memory_trimmer.h"
 #include "daemon/server/metrics.h"
 #include "daemon/services/inventory_service.h"
+#include "daemon/services/reply_budget.h"
 #include "daemon/services/scheduler_service.h"
 #include "daemon/services/snapshot_scheduler.h"
 #include "daemon/engine/state.h"
@@ -192,6 +196,64 @@ absl::Status SeedFleet(const DaemonOptions& options, const State& state, Engine&
   return absl::OkStatus();
 }
 
+constexpr int64_t kMib = 1024 * 1024;
+
+absl::Status CheckRange(const char* flag, int64_t value, int64_t min, int64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, " must be within ", min, "..", max, " (got ", value, ")"));
+}
+
+absl::Status CheckDuration(const char* flag, absl::Duration value, absl::Duration min,
+                           absl::Duration max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, " must be within ", absl::FormatDuration(min), " and ",
+      absl::FormatDuration(max), " (got ", absl::FormatDuration(value), ")"));
+}
+
+// The overload flags: each must be in range (gRPC takes ints of milliseconds and bytes).
+absl::Status ValidateOverloadOptions(const DaemonOptions& o) {
+  const absl::Duration int_ms = absl::Milliseconds(INT_MAX);
+  for (absl::Status s : {
+           CheckRange("max_pending_reply_mib", o.max_pending_reply_mib, 1, 1 << 20),
+           CheckDuration("pending_reply_timeout", o.pending_reply_timeout, absl::ZeroDuration(),
+                         absl::InfiniteDuration()),
+           CheckRange("grpc_memory_mib", o.grpc_memory_mib, 16, 1 << 20),
+           CheckRange("grpc_max_threads", o.grpc_max_threads, 4, 100000),
+           CheckRange("max_concurrent_streams", o.max_concurrent_streams, 1, INT_MAX),
+           CheckRange("max_request_mib", o.max_request_mib, 1, 2047),
+           CheckRange("max_reply_mib", o.max_reply_mib, 1, 2047),
+           CheckDuration("keepalive_time", o.keepalive_time, absl::Seconds(1), int_ms),
+           CheckDuration("keepalive_timeout", o.keepalive_timeout, absl::Seconds(1), int_ms),
+           CheckDuration("min_client_ping_interval", o.min_client_ping_interval,
+                         absl::ZeroDuration(), int_ms),
+           CheckRange("max_ping_strikes", o.max_ping_strikes, 0, INT_MAX),
+           CheckRange("malloc_trim_mib", o.malloc_trim_mib, 0, 1 << 20),
+       }) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+// gRPC's own limits on the server (flags of DaemonOptions; validated above).
+void SetGrpcLimits(const DaemonOptions& o, grpc::ServerBuilder& builder) {
+  grpc::ResourceQuota quota("nvlschedd");
+  quota.Resize(static_cast<size_t>(o.grpc_memory_mib * kMib));
+  quota.SetMaxThreads(o.grpc_max_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, o.max_concurrent_streams);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_request_mib * kMib));
+  builder.SetMaxSendMessageSize(static_cast<int>(o.max_reply_mib * kMib));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(o.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Milliseconds(o.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             Milliseconds(o.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, o.max_ping_strikes);
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -210,6 +272,9 @@ struct Daemon::Impl {
   std::unique_ptr<AdminServiceImpl> admin_service;
   std::unique_ptr<EventServiceImpl> event_service;
   std::unique_ptr<SnapshotScheduler> snapshots;
+  // Counted by a server interceptor, so it outlives the server.
+  std::unique_ptr<ReplyBudget> replies;
+  std::unique_ptr<MemoryTrimmer> trimmer;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   // Set once the server runs; read by the engine thread when a commit fails.
@@ -262,6 +327,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
   }
+  if (absl::Status s = ValidateOverloadOptions(options); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<AccessControl>> access = MakeAccessControl(options);
   if (!access.ok()) return access.status();
   impl->access = *std::move(access);
@@ -334,13 +400,17 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   if (absl::Status s = SeedFleet(options, *impl->state, *impl->engine); !s.ok()) return s;
 
   const AccessControl* access_control = impl->access.get();
+  impl->replies = std::make_unique<ReplyBudget>(options.max_pending_reply_mib * kMib);
+  ReplyBudget* replies = impl->replies.get();
   impl->instance_service = std::make_unique<InstanceServiceImpl>(
-      impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count});
+      impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count},
+      replies);
   impl->inventory_service =
-      std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control);
-  impl->capacity_service = std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control);
+      std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control, replies);
+  impl->capacity_service =
+      std::make_unique<CapacityServiceImpl>(impl->engine.get(), access_control, replies);
   impl->scheduler_service =
-      std::make_unique<SchedulerServiceImpl>(impl->engine.get(), access_control);
+      std::make_unique<SchedulerServiceImpl>(impl->engine.get(), access_control, replies);
   impl->admin_service =
       std::make_unique<AdminServiceImpl>(impl->store.get(), access_control, options.snapshot_dir);
   impl->event_service = std::make_unique<EventServiceImpl>(impl->events.get(), access_control);
@@ -354,9 +424,16 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   grpc::ServerBuilder builder;
   // Without this, a second daemon on the same port starts "fine" and steals half the calls.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  SetGrpcLimits(options, builder);
   builder.AddListeningPort(options.listen, *credentials, &impl->port);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(impl->metrics->InterceptorFactory());
+  // Typed services: their answers are freed once serialized (reply_budget.h). Not
+  // EventService, whose WatchEvents writes raw ByteBuffers.
+  interceptors.push_back(impl->replies->InterceptorFactory(
+      {v1::InstanceService::service_full_name(), v1::InventoryService::service_full_name(),
+       v1::CapacityService::service_full_name(), v1::SchedulerService::service_full_name(),
+       v1::AdminService::service_full_name()}));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(impl->instance_service.get());
   builder.RegisterService(impl->inventory_service.get());
@@ -389,6 +466,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
       return s;
     }
   }
+  impl->replies->StartSweeper(options.pending_reply_timeout,
+                              [raw](int64_t pending_bytes, int64_t cancelled_unread) {
+                                raw->metrics->ObserveReplies(pending_bytes, cancelled_unread);
+                              });
+  if (options.malloc_trim_mib > 0) {
+    impl->trimmer = std::make_unique<MemoryTrimmer>(options.malloc_trim_mib * kMib);
+    impl->trimmer->Start();
+  }
   spdlog::info("serving on {} (port {}, {}, --auth={}); metrics on {}", options.listen, impl->port,
                options.tls_cert.empty() ? "plaintext"
                : options.tls_client_ca.empty() ? "TLS" : "mutual TLS",
@@ -414,11 +499,13 @@ void Daemon::Shutdown() {
   impl_->events->Stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           absl::ToChronoSeconds(impl_->options.shutdown_grace));
+  impl_->replies->StopSweeper();
   // No call is in flight any more: finish what the engine holds, then close the database.
   impl_->snapshots.reset();
   impl_->admin_service->Stop();
   impl_->engine->Stop();
   impl_->store.reset();
+  if (impl_->trimmer != nullptr) impl_->trimmer->Stop();
   spdlog::info("shut down cleanly");
 }
 

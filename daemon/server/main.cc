@@ -30,6 +30,37 @@ ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts"
 ABSL_FLAG(int, max_queued_calls, 4096,
           "calls waiting for the engine at once; more are refused at once with "
           "RESOURCE_EXHAUSTED instead of queueing");
+ABSL_FLAG(int64_t, max_pending_reply_mib, 64,
+          "MiB of answers handed to gRPC and not yet sent (clients that do not read them); at "
+          "or beyond it calls are refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, pending_reply_timeout, absl::Seconds(30),
+          "cancel a call whose answer its client has not read within this (the client sees "
+          "CANCELLED), freeing the answer; 0: never");
+ABSL_FLAG(int64_t, grpc_memory_mib, 256,
+          "memory gRPC accounts for (its ResourceQuota: call arenas, transport buffers); under "
+          "pressure it shrinks flow-control windows, drops new connections and cancels streams");
+ABSL_FLAG(int, grpc_max_threads, 32,
+          "threads gRPC may start for synchronous handlers (the reflection service); beyond "
+          "them such calls are RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_concurrent_streams, 100,
+          "calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); "
+          "the client queues the rest");
+ABSL_FLAG(int, max_request_mib, 4, "largest request message in MiB (larger: RESOURCE_EXHAUSTED)");
+ABSL_FLAG(int, max_reply_mib, 16,
+          "largest answer message in MiB (larger: RESOURCE_EXHAUSTED; ask for smaller pages)");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "ping a connection idle this long; with --keepalive_timeout, a vanished client's "
+          "calls are cancelled and their memory freed");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "close a connection whose keepalive ping is not answered within this");
+ABSL_FLAG(absl::Duration, min_client_ping_interval, absl::Seconds(10),
+          "a client ping sooner than this after the previous one, with no data in between, is "
+          "a strike (clients' keepalive time must be at least this)");
+ABSL_FLAG(int, max_ping_strikes, 2,
+          "strikes before the connection is closed with GOAWAY too_many_pings (0: no limit)");
+ABSL_FLAG(int64_t, malloc_trim_mib, 16,
+          "return freed heap memory to the OS (malloc_trim) once this many MiB more are free "
+          "than after the last return; checked every second; 0: never");
 ABSL_FLAG(int64_t, event_retention, 1000000,
           "events kept for WatchEvents resumes; older ones are pruned (a resume from before "
           "them is OUT_OF_RANGE)");
@@ -116,6 +147,18 @@ int main(int argc, char** argv) {
   options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.max_pending_reply_mib = absl::GetFlag(FLAGS_max_pending_reply_mib);
+  options.pending_reply_timeout = absl::GetFlag(FLAGS_pending_reply_timeout);
+  options.grpc_memory_mib = absl::GetFlag(FLAGS_grpc_memory_mib);
+  options.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.max_request_mib = absl::GetFlag(FLAGS_max_request_mib);
+  options.max_reply_mib = absl::GetFlag(FLAGS_max_reply_mib);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  options.min_client_ping_interval = absl::GetFlag(FLAGS_min_client_ping_interval);
+  options.max_ping_strikes = absl::GetFlag(FLAGS_max_ping_strikes);
+  options.malloc_trim_mib = absl::GetFlag(FLAGS_malloc_trim_mib);
   options.event_retention = absl::GetFlag(FLAGS_event_retention);
   options.watch_buffer = absl::GetFlag(FLAGS_watch_buffer);
   options.max_queue_timeout = absl::GetFlag(FLAGS_max_queue_timeout);

@@ -190,7 +190,29 @@ Metrics::Metrics()
                                   .Help("WatchEvents streams ended because they fell more "
                                         "than --watch_buffer events behind")
                                   .Register(*registry_)
-                                  .Add({})) {}
+                                  .Add({})),
+      pending_reply_bytes_(prometheus::BuildGauge()
+                               .Name("nvlsched_pending_reply_bytes")
+                               .Help("Serialized answers handed to gRPC and not yet sent (at "
+                                     "--max_pending_reply_mib calls are refused)")
+                               .Register(*registry_)
+                               .Add({})),
+      unread_replies_cancelled_(prometheus::BuildCounter()
+                                    .Name("nvlsched_unread_replies_cancelled_total")
+                                    .Help("Calls cancelled because their client left the "
+                                          "answer unread longer than --pending_reply_timeout")
+                                    .Register(*registry_)
+                                    .Add({})) {}
+
+void Metrics::ObserveReplies(int64_t pending_bytes, int64_t cancelled_unread) {
+  pending_reply_bytes_.Set(static_cast<double>(pending_bytes));
+  MutexLock lock(&replies_mu_);
+  if (cancelled_unread > last_cancelled_unread_) {
+    unread_replies_cancelled_.Increment(
+        static_cast<double>(cancelled_unread - last_cancelled_unread_));
+    last_cancelled_unread_ = cancelled_unread;
+  }
+}
 
 void Metrics::ObserveEvents(const EventHubStats& stats) {
   MutexLock lock(&events_mu_);

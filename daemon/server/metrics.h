@@ -13,6 +13,8 @@
 //   nvlsched_largest_strict_batch{instance_type}    largest topology-optimized batch placeable now
 //   nvlsched_stranded_machines{instance_type}       free, in domains with fewer than 2 free
 //   nvlsched_machines{state}                        machines by state (READY, MAINTENANCE, ERROR)
+//   nvlsched_pending_reply_bytes                    answers handed to gRPC, not yet sent
+//   nvlsched_unread_replies_cancelled_total         calls cancelled: answer unread too long
 //
 // Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
 // prometheus-cpp's metrics are thread-safe.
@@ -66,6 +68,9 @@ class Metrics {
 
   // Any thread: the event watchers (services/event_hub.h), as the hub counts them.
   void ObserveEvents(const EventHubStats& stats);
+  // The reply budget's sweeper (services/reply_budget.h), once a second: the bytes of answers
+  // not yet sent, and the calls cancelled so far because their answer was left unread.
+  void ObserveReplies(int64_t pending_bytes, int64_t cancelled_unread);
 
  private:
   Metrics();
@@ -98,6 +103,10 @@ class Metrics {
   // The hub's counters as last observed (the Prometheus counters grow by the difference).
   Mutex events_mu_;
   EventHubStats last_events_ ABSL_GUARDED_BY(events_mu_);
+  prometheus::Gauge& pending_reply_bytes_;
+  prometheus::Counter& unread_replies_cancelled_;
+  Mutex replies_mu_;
+  int64_t last_cancelled_unread_ ABSL_GUARDED_BY(replies_mu_) = 0;
 };
 
 }  // namespace nvlsched::daemon

@@ -3,6 +3,7 @@
 #ifndef NVLSCHED_DAEMON_SERVER_OPTIONS_H_
 #define NVLSCHED_DAEMON_SERVER_OPTIONS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -25,6 +26,35 @@ struct DaemonOptions {
   int max_batch_count = 18;
   // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.
   int max_queued_calls = 4096;
+  // Answers handed to gRPC and not yet sent (clients that do not read), in MiB; at or beyond it
+  // calls are refused with RESOURCE_EXHAUSTED (services/reply_budget.h).
+  int64_t max_pending_reply_mib = 64;
+  // A call whose answer has waited this long for its client to read it is cancelled (the
+  // client sees CANCELLED) and the answer freed, so no client holds the budget for ever;
+  // zero turns it off.
+  absl::Duration pending_reply_timeout = absl::Seconds(30);
+  // gRPC's own limits. The memory gRPC accounts for (ResourceQuota: call arenas, transport
+  // buffers; under pressure it shrinks windows, refuses connections and cancels streams), and
+  // the threads it may start for synchronous handlers (the reflection service).
+  int64_t grpc_memory_mib = 256;
+  int grpc_max_threads = 32;
+  // Calls (HTTP/2 streams) one connection may have open at once; a client queues the rest.
+  int max_concurrent_streams = 100;
+  // The largest request and answer, in MiB (RESOURCE_EXHAUSTED beyond them).
+  int max_request_mib = 4;
+  int max_reply_mib = 16;
+  // Server keepalive: a connection idle this long is pinged, and closed (its calls cancelled)
+  // if the ping is not answered within the timeout: a vanished client's calls are freed.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+  // Keepalive enforcement: a client ping sooner than this after the last one, with no data in
+  // between, is a strike; after max_ping_strikes strikes the connection is closed (GOAWAY
+  // ENHANCE_YOUR_CALM "too_many_pings").
+  absl::Duration min_client_ping_interval = absl::Seconds(10);
+  int max_ping_strikes = 2;
+  // Freed heap memory is returned to the OS once this many MiB more are free than after the
+  // last return (checked every second; server/memory_trimmer.h); 0 never returns it.
+  int64_t malloc_trim_mib = 16;
   // Events kept in the database for WatchEvents resumes; older ones are pruned.
   int64_t event_retention = 1000000;
   // Events a live watcher may fall behind before it is ended (RESOURCE_EXHAUSTED).

@@ -41,9 +41,10 @@ namespace nvlsched::daemon {
 
 class CapacityServiceImpl final : public v1::CapacityService::CallbackService {
  public:
-  // `engine` and `access` must outlive the service.
-  CapacityServiceImpl(Engine* engine, const AccessControl* access)
-      : calls_(engine, access) {}
+  // `engine`, `access` and `replies` (optional: no reply budget) must outlive the service.
+  CapacityServiceImpl(Engine* engine, const AccessControl* access,
+                      ReplyBudget* replies = nullptr)
+      : calls_(engine, access, replies) {}
 
   grpc::ServerUnaryReactor* ListOffers(grpc::CallbackServerContext* ctx,
                                        const v1::ListOffersRequest* request,

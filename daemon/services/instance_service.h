@@ -23,9 +23,10 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
   struct Options {
     int max_batch_count = 18;
   };
-  // `access` outlives the service.
-  InstanceServiceImpl(Engine* engine, const AccessControl* access, Options options)
-      : calls_(engine, access), options_(options) {}
+  // `engine`, `access` and `replies` (optional: no reply budget) outlive the service.
+  InstanceServiceImpl(Engine* engine, const AccessControl* access, Options options,
+                      ReplyBudget* replies = nullptr)
+      : calls_(engine, access, replies), options_(options) {}
 
   grpc::ServerUnaryReactor* BatchCreateInstances(grpc::CallbackServerContext* ctx,
                                                  const v1::BatchCreateInstancesRequest* req,

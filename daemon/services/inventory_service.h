@@ -39,9 +39,10 @@ namespace nvlsched::daemon {
 
 class InventoryServiceImpl final : public v1::InventoryService::CallbackService {
  public:
-  // `engine` and `access` must outlive the service.
-  InventoryServiceImpl(Engine* engine, const AccessControl* access)
-      : calls_(engine, access) {}
+  // `engine`, `access` and `replies` (optional: no reply budget) must outlive the service.
+  InventoryServiceImpl(Engine* engine, const AccessControl* access,
+                       ReplyBudget* replies = nullptr)
+      : calls_(engine, access, replies) {}
 
   grpc::ServerUnaryReactor* ApplyFleet(grpc::CallbackServerContext* ctx,
                                        const v1::ApplyFleetRequest* req,

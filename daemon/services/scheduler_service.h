@@ -24,8 +24,10 @@ namespace nvlsched::daemon {
 
 class SchedulerServiceImpl final : public v1::SchedulerService::CallbackService {
  public:
-  // `engine` and `access` must outlive the service.
-  SchedulerServiceImpl(Engine* engine, const AccessControl* access) : calls_(engine, access) {}
+  // `engine`, `access` and `replies` (optional: no reply budget) must outlive the service.
+  SchedulerServiceImpl(Engine* engine, const AccessControl* access,
+                       ReplyBudget* replies = nullptr)
+      : calls_(engine, access, replies) {}
 
   grpc::ServerUnaryReactor* ListQueue(grpc::CallbackServerContext* ctx,
                                       const v1::ListQueueRequest* request,

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "daemon/auth/auth.h"
 #include "daemon/engine/engine.h"
+#include "daemon/services/reply_budget.h"
 #include "daemon/api/status_mapping.h"
 
 namespace nvlsched::daemon {
@@ -61,14 +62,20 @@ void LogCall(const CallInfo& call, const absl::Status& status, bool is_write);
 // The reactor of a call that reaches the engine: finished by the engine thread, it logs the
 // call (LogCall) in OnDone, on a gRPC thread, so formatting and writing the log line stay off
 // the engine's loop.
+// With a ReplyBudget, the answer is tracked from Finish until OnDone (the client has taken it),
+// so one left unread too long can be cancelled.
 class LoggedReactor final : public grpc::ServerUnaryReactor {
  public:
-  LoggedReactor(CallInfo call, bool is_write) : call_(std::move(call)), is_write_(is_write) {}
+  LoggedReactor(grpc::CallbackServerContext* ctx, ReplyBudget* replies, CallInfo call,
+                bool is_write)
+      : call_(std::move(call)), is_write_(is_write), replies_(replies), pending_(ctx) {}
   void FinishWith(absl::Status status) {
     status_ = std::move(status);
+    if (replies_ != nullptr) replies_->Track(&pending_);
     Finish(ToGrpcStatus(status_));
   }
   void OnDone() override {
+    if (replies_ != nullptr) replies_->Untrack(&pending_);
     LogCall(call_, status_, is_write_);
     delete this;
   }
@@ -76,6 +83,8 @@ class LoggedReactor final : public grpc::ServerUnaryReactor {
  private:
   const CallInfo call_;
   const bool is_write_;
+  ReplyBudget* const replies_;
+  PendingReply pending_;
   absl::Status status_;  // written before Finish, read in OnDone (after it)
 };
 
@@ -111,10 +120,15 @@ struct Method {
 // a write's op returns absl::Status and changes State only through its change methods; a
 // read's op gets const State. The response message the handler got stays valid until the
 // call finishes, so `op` may fill it.
+//
+// With a ReplyBudget (reply_budget.h), a call is refused with RESOURCE_EXHAUSTED while the
+// daemon holds more unsent answers than the budget allows: when it arrives, and again on the
+// engine thread just before its op runs (a burst arrives before any of its answers exist).
 class CallPath {
  public:
-  // `engine` and `access` outlive the CallPath.
-  CallPath(Engine* engine, const AccessControl* access) : engine_(engine), access_(access) {}
+  // `engine`, `access` and `replies` (optional) outlive the CallPath.
+  CallPath(Engine* engine, const AccessControl* access, ReplyBudget* replies = nullptr)
+      : engine_(engine), access_(access), replies_(replies) {}
 
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Method method,
@@ -125,9 +139,14 @@ class CallPath {
     call->tenant_id = std::string(tenant_id);
     auto core = prepare();
     if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/true);
-    auto* reactor = new LoggedReactor(*std::move(call), /*is_write=*/true);
+    if (absl::Status s = Admit(replies_); !s.ok()) {
+      return RefuseNow(ctx, *call, s, /*is_write=*/true);
+    }
+    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/true);
     absl::Status queued = engine_->SubmitWrite(
-        [op = std::move(op), core = *std::move(core)](State& state) mutable {
+        [replies = replies_, op = std::move(op), core = *std::move(core)](State& state) mutable {
+          // Refused without a change: its answer would add to what clients have not read.
+          if (absl::Status s = Admit(replies); !s.ok()) return s;
           return op(state, core);
         },
         [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); },
@@ -144,9 +163,18 @@ class CallPath {
     if (!call.ok()) return FinishNow(ctx, call.status());
     auto core = prepare();
     if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/false);
-    auto* reactor = new LoggedReactor(*std::move(call), /*is_write=*/false);
+    if (absl::Status s = Admit(replies_); !s.ok()) {
+      return RefuseNow(ctx, *call, s, /*is_write=*/false);
+    }
+    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/false);
     absl::Status queued = engine_->SubmitRead(
-        [reactor, op = std::move(op), core = *std::move(core)](const State& state) mutable {
+        [replies = replies_, reactor, op = std::move(op),
+         core = *std::move(core)](const State& state) mutable {
+          // Checked again here: the answers of the reads queued before it now exist.
+          if (absl::Status s = Admit(replies); !s.ok()) {
+            reactor->FinishWith(std::move(s));
+            return;
+          }
           reactor->FinishWith(op(state, core));
         },
         DeadlineOf(ctx), [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); });
@@ -155,8 +183,13 @@ class CallPath {
   }
 
  private:
+  static absl::Status Admit(const ReplyBudget* replies) {
+    return replies == nullptr ? absl::OkStatus() : replies->Admit();
+  }
+
   Engine* const engine_;
   const AccessControl* const access_;
+  ReplyBudget* const replies_;
 };
 
 // prepare() of a request that is only validated: the request itself is the core request

@@ -1,7 +1,7 @@
 // The daemon's security edge, in process (Daemon::Start on 127.0.0.1:0): TLS and mutual TLS
 // handshakes with and without client certificates, JWT auth end to end (health needs no
 // token, our services do), and the start-up refusals (--auth=none off loopback, half-set
-// TLS or auth flags). Test certificates: testdata/tls (make.sh regenerates them).
+// TLS or auth flags, out-of-range overload limits). Test certificates: testdata/tls (make.sh regenerates them).
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
@@ -152,6 +152,31 @@ TEST_F(DaemonSecurityTest, RefusesToStartWithUnsafeOrIncompleteSettings) {
        "--max_queued_calls must be at least 1"},
       {[](DaemonOptions& o) { o.tls_client_ca = Tls("ca.pem"); },
        absl::StatusCode::kInvalidArgument, "--tls_client_ca needs --tls_cert and --tls_key"},
+      // The overload limits (gRPC's own and the reply budget).
+      {[](DaemonOptions& o) { o.max_pending_reply_mib = 0; }, absl::StatusCode::kInvalidArgument,
+       "--max_pending_reply_mib must be within 1..1048576 (got 0)"},
+      {[](DaemonOptions& o) { o.pending_reply_timeout = absl::Seconds(-1); },
+       absl::StatusCode::kInvalidArgument, "--pending_reply_timeout must be within 0 and inf"},
+      {[](DaemonOptions& o) { o.grpc_memory_mib = 8; }, absl::StatusCode::kInvalidArgument,
+       "--grpc_memory_mib must be within 16..1048576 (got 8)"},
+      {[](DaemonOptions& o) { o.grpc_max_threads = 1; }, absl::StatusCode::kInvalidArgument,
+       "--grpc_max_threads must be within 4..100000 (got 1)"},
+      {[](DaemonOptions& o) { o.max_concurrent_streams = 0; },
+       absl::StatusCode::kInvalidArgument, "--max_concurrent_streams must be within 1.."},
+      {[](DaemonOptions& o) { o.max_request_mib = 2048; }, absl::StatusCode::kInvalidArgument,
+       "--max_request_mib must be within 1..2047 (got 2048)"},
+      {[](DaemonOptions& o) { o.max_reply_mib = 0; }, absl::StatusCode::kInvalidArgument,
+       "--max_reply_mib must be within 1..2047 (got 0)"},
+      {[](DaemonOptions& o) { o.keepalive_time = absl::ZeroDuration(); },
+       absl::StatusCode::kInvalidArgument, "--keepalive_time must be within 1s and"},
+      {[](DaemonOptions& o) { o.keepalive_timeout = absl::Milliseconds(10); },
+       absl::StatusCode::kInvalidArgument, "--keepalive_timeout must be within 1s and"},
+      {[](DaemonOptions& o) { o.min_client_ping_interval = absl::Seconds(-1); },
+       absl::StatusCode::kInvalidArgument, "--min_client_ping_interval must be within 0 and"},
+      {[](DaemonOptions& o) { o.max_ping_strikes = -1; }, absl::StatusCode::kInvalidArgument,
+       "--max_ping_strikes must be within 0.."},
+      {[](DaemonOptions& o) { o.malloc_trim_mib = -1; }, absl::StatusCode::kInvalidArgument,
+       "--malloc_trim_mib must be within 0..1048576 (got -1)"},
   };
   for (const Case& c : cases) {
     DaemonOptions options = Base();
