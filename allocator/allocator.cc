@@ -80,6 +80,24 @@ absl::Status UnknownTenant(std::string_view id) {
   return absl::NotFoundError(
       absl::StrCat("tenant \"", AbslView(id), "\" is not known; create the tenant first"));
 }
+// A single's site filter: kNoIndex for none; NOT_FOUND for a site no domain is in.
+absl::StatusOr<SiteIndex> SiteOf(const FleetState& s, std::string_view site_id) {
+  if (site_id.empty()) return kNoIndex;
+  SiteIndex site = s.FindSite(site_id);
+  if (site == kNoIndex) {
+    return absl::NotFoundError(absl::StrCat("site \"", AbslView(site_id),
+                                            "\" is not known (no NVLink domain is in it)"));
+  }
+  return site;
+}
+
+// A single of a type with no machines can never be served: INVALID_ARGUMENT, not
+// RESOURCE_EXHAUSTED (which says: retry later).
+absl::Status NoMachinesOfType(const FleetState& s, TypeIndex type) {
+  return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
+                                                 " has no machines in the fleet"));
+}
+
 absl::Status UnknownType(std::string_view id) {
   return absl::NotFoundError(absl::StrCat(
       "instance type \"", AbslView(id), "\" is not known; list instance types for valid ids"));
@@ -232,18 +250,9 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
         " GPUs a ", s.TypeName(type), " machine has; ask for 1..", spec.gpus_per_machine,
         " GPUs, or 0 for a whole machine"));
   }
-  SiteIndex site = kNoIndex;
-  if (!request.site_id.empty()) {
-    site = s.FindSite(request.site_id);
-    if (site == kNoIndex) {
-      return absl::NotFoundError(absl::StrCat("site \"", request.site_id,
-                                              "\" is not known (no NVLink domain is in it)"));
-    }
-  }
-  if (s.type_states[type].total_machines == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
-                                                   " has no machines in the fleet"));
-  }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
+  if (s.type_states[type].total_machines == 0) return NoMachinesOfType(s, type);
   bool whole = request.gpu_count == 0;
   int64_t requested_gpus = whole ? spec.gpus_per_machine : request.gpu_count;
   if (absl::Status quota =
@@ -262,7 +271,7 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
   placement.type = type;
   placement.topology_optimized = true;
   placement.planned_at = version_;
-  PlacementScope scope{site, partitions, constraints.excluded_domains, constraints.pinned_domain};
+  PlacementScope scope{*site, partitions, constraints.excluded_domains, constraints.pinned_domain};
   absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
                               : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
   if (!placed.ok()) return placed;
@@ -529,19 +538,9 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const SingleRequest& re
     return absl::InvalidArgumentError(absl::StrCat("gpu_count must be 0..", spec.gpus_per_machine,
                                                    " (got ", request.gpu_count, ")"));
   }
-  SiteIndex site = kNoIndex;
-  if (!request.site_id.empty()) {
-    site = s.FindSite(request.site_id);
-    if (site == kNoIndex) {
-      return absl::NotFoundError(absl::StrCat("site \"", request.site_id,
-                                              "\" is not known (no NVLink domain is in it)"));
-    }
-  }
-  // As PlanSingle: never servable, so not RESOURCE_EXHAUSTED (which says: retry later).
-  if (s.type_states[type].total_machines == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
-                                                   " has no machines in the fleet"));
-  }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
+  if (s.type_states[type].total_machines == 0) return NoMachinesOfType(s, type);
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -551,7 +550,7 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const SingleRequest& re
   const int64_t gpus = request.gpu_count == 0 ? spec.gpus_per_machine : request.gpu_count;
   if (absl::Status status = PlanPreemptionInto(
           tenant, type, 1, request.spot, gpus,
-          PlacementScope{site, partitions, constraints.excluded_domains}, constraints, now_micros,
+          PlacementScope{*site, partitions, constraints.excluded_domains}, constraints, now_micros,
           &*result);
       !status.ok()) {
     result = status;
