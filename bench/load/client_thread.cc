@@ -43,6 +43,8 @@ struct ClientThread::Slot {
   OpKind kind = OpKind::kHealthCheck;
   bool cleanup = false;
   LoadClock::time_point started;
+  // The open loop: the call's intended send time, from which its latency runs.
+  std::optional<LoadClock::time_point> intended;
   grpc::Status status;
 
   v1::BatchCreateInstancesRequest batch_create;
@@ -80,12 +82,15 @@ struct ClientThread::Slot {
 ClientThread::ClientThread(const LoadOptions& options, RunBudget* budget,
                            const std::shared_ptr<grpc::Channel>& channel, int slots,
                            int hold_batches, int hold_singles, uint64_t seed,
-                           std::string single_name_prefix)
+                           std::string single_name_prefix, int thread_index,
+                           int thread_count)
     : options_(options),
       budget_(budget),
       hold_batches_(hold_batches),
       hold_singles_(hold_singles),
       single_name_prefix_(std::move(single_name_prefix)),
+      thread_index_(thread_index),
+      thread_count_(thread_count),
       instances_(v1::InstanceService::NewStub(channel)),
       health_(grpc::health::v1::Health::NewStub(channel)),
       random_(seed) {
@@ -102,6 +107,7 @@ ClientThread::ClientThread(const LoadOptions& options, RunBudget* budget,
     slots_.push_back(std::move(slot));
   }
   result_.workload = options.workload;
+  result_.open_loop.target_per_s = options.rate;
 }
 
 ClientThread::~ClientThread() = default;
@@ -109,14 +115,27 @@ ClientThread::~ClientThread() = default;
 void ClientThread::Run() {
   for (const std::unique_ptr<Slot>& slot : slots_) idle_.push_back(slot.get());
   last_measured_ = budget_->start;
+  if (options_.rate > 0) {
+    schedule_.emplace(options_.rate, thread_index_, thread_count_, budget_->max_calls,
+                      budget_->start, budget_->end);
+  }
   Dispatch();
   void* tag = nullptr;
-  bool ok = false;
-  while (cq_.Next(&tag, &ok)) {
-    Slot* slot = static_cast<Slot*>(tag);
-    Complete(slot);
-    idle_.push_back(slot);
+  while (Wait(&tag)) {
+    if (tag != nullptr) {
+      Slot* slot = static_cast<Slot*>(tag);
+      const bool cap_reached = idle_.empty();
+      Complete(slot);
+      idle_.push_back(slot);
+      if (cap_reached && schedule_.has_value()) schedule_->SlotFreedAfterCap(LoadClock::now());
+    }
     Dispatch();
+  }
+  if (schedule_.has_value()) {
+    result_.open_loop.scheduled = schedule_->scheduled();
+    result_.open_loop.issued = schedule_->issued();
+    result_.open_loop.late = schedule_->late();
+    result_.open_loop.skipped = schedule_->skipped();
   }
   result_.elapsed = absl::FromChrono(last_measured_ - budget_->start);
   result_.instances_left += static_cast<int64_t>(held_singles_.size());
@@ -125,18 +144,70 @@ void ClientThread::Run() {
   }
 }
 
+bool ClientThread::Wait(void** tag) {
+  bool ok = false;
+  std::optional<LoadClock::time_point> wake;
+  if (schedule_.has_value() && !stopping_ && !idle_.empty()) wake = schedule_->Next();
+  if (!wake.has_value()) return cq_.Next(tag, &ok);
+  // gRPC deadlines are wall-clock time points; the schedule is on the steady clock.
+  const auto deadline = std::chrono::system_clock::now() + (*wake - LoadClock::now());
+  switch (cq_.AsyncNext(tag, &ok, deadline)) {
+    case grpc::CompletionQueue::GOT_EVENT:
+      return true;
+    case grpc::CompletionQueue::TIMEOUT:
+      *tag = nullptr;
+      return true;
+    case grpc::CompletionQueue::SHUTDOWN:
+      break;
+  }
+  return false;
+}
+
 void ClientThread::Dispatch() {
-  while (!idle_.empty() && IssueNext(idle_.back())) idle_.pop_back();
-  // Nothing in flight and nothing left to issue: let cq_.Next() return false.
-  if (idle_.size() == slots_.size() && !shut_down_) {
+  if (schedule_.has_value()) {
+    DispatchPaced();
+  } else {
+    while (!idle_.empty() && IssueNext(idle_.back())) idle_.pop_back();
+  }
+  // Nothing in flight and nothing left to issue: let cq_.Next() return false. (The closed loop
+  // leaves a slot idle only once stopping; the open loop idles between intended send times.)
+  if (stopping_ && idle_.size() == slots_.size() && !shut_down_) {
     shut_down_ = true;
     cq_.Shutdown();
+  }
+}
+
+void ClientThread::DispatchPaced() {
+  if (!stopping_) {
+    const LoadClock::time_point now = LoadClock::now();
+    while (!idle_.empty()) {
+      std::optional<SendSchedule::Call> call = schedule_->TakeDue(now);
+      if (!call.has_value()) break;
+      Slot* slot = idle_.back();
+      idle_.pop_back();
+      slot->intended = call->intended;
+      IssueMeasured(slot);
+    }
+    // Every call left is intended before the end: past it, they are due and found no slot.
+    if (!schedule_->Next().has_value() || now >= budget_->end) {
+      schedule_->SkipRest();
+      stopping_ = true;
+    }
+  }
+  if (stopping_) {
+    while (!idle_.empty() && options_.cleanup && IssueCleanup(idle_.back())) idle_.pop_back();
   }
 }
 
 bool ClientThread::IssueNext(Slot* slot) {
   if (!stopping_ && !budget_->TakeOne()) stopping_ = true;
   if (stopping_) return options_.cleanup && IssueCleanup(slot);
+  slot->intended.reset();
+  IssueMeasured(slot);
+  return true;
+}
+
+void ClientThread::IssueMeasured(Slot* slot) {
   if (options_.workload == Workload::kNoop) {
     StartHealthCheck(slot);
   } else if (static_cast<int>(held_batches_.size()) > hold_batches_) {
@@ -146,10 +217,10 @@ bool ClientThread::IssueNext(Slot* slot) {
   } else {
     IssueCreate(slot);
   }
-  return true;
 }
 
 bool ClientThread::IssueCleanup(Slot* slot) {
+  slot->intended.reset();
   if (!held_batches_.empty()) {
     StartBatchDelete(slot, /*cleanup=*/true);
   } else if (!held_singles_.empty()) {
@@ -244,7 +315,11 @@ void ClientThread::Complete(Slot* slot) {
     if (!ok) ++result_.cleanup_errors;
   } else {
     OpStats& stats = result_.op(slot->kind);
-    stats.latency_ns.Record(std::chrono::nanoseconds(now - slot->started).count());
+    stats.latency_ns.Record(
+        std::chrono::nanoseconds(now - slot->intended.value_or(slot->started)).count());
+    if (slot->intended.has_value()) {
+      result_.open_loop.service_ns.Record(std::chrono::nanoseconds(now - slot->started).count());
+    }
     const int code = static_cast<int>(slot->status.error_code());
     ++stats.codes[code >= 0 && code < kStatusCodeCount ? code : 2 /* UNKNOWN */];
     if (slot->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {

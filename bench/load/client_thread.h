@@ -9,6 +9,11 @@
 // the duration or the call budget is spent, slots issue the cleanup deletes (if enabled) and
 // then go idle; Run() returns when every slot is idle.
 //
+// In the open loop (LoadOptions::rate > 0) a slot does not send again on completion: the thread
+// sends each call of its SendSchedule at the call's intended time, on any idle slot, and measures
+// the call's latency from that intended time. The slots are the cap on calls in flight; a call
+// due with none idle waits for one (late), and those still waiting at the end are skipped.
+//
 // Thread-safety: Run() is called once, from one thread. RunBudget is shared by all threads.
 #ifndef NVLSCHED_BENCH_LOAD_CLIENT_THREAD_H_
 #define NVLSCHED_BENCH_LOAD_CLIENT_THREAD_H_
@@ -20,12 +25,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "bench/load/load_options.h"
 #include "bench/load/load_result.h"
+#include "bench/load/send_schedule.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 
@@ -33,7 +40,8 @@ namespace nvlsched::load {
 
 using LoadClock = std::chrono::steady_clock;
 
-// The limits of one run, shared by its threads.
+// The limits of one run, shared by its threads. The open loop uses start, end and max_calls
+// through each thread's SendSchedule, not TakeOne.
 struct RunBudget {
   LoadClock::time_point start;
   LoadClock::time_point end;  // start + duration
@@ -49,9 +57,11 @@ class ClientThread {
   // `hold_batches` / `hold_singles`: this thread's share of LoadOptions::hold. The daemon
   // refuses a second live instance of a name, so singles are named `single_name_prefix` + a
   // sequence number: the prefix must be unique to the thread and the run.
+  // `thread_index` of `thread_count`: which calls of the open loop's schedule are this thread's.
   ClientThread(const LoadOptions& options, RunBudget* budget,
                const std::shared_ptr<grpc::Channel>& channel, int slots, int hold_batches,
-               int hold_singles, uint64_t seed, std::string single_name_prefix);
+               int hold_singles, uint64_t seed, std::string single_name_prefix,
+               int thread_index = 0, int thread_count = 1);
   ~ClientThread();
 
   ClientThread(const ClientThread&) = delete;
@@ -59,7 +69,7 @@ class ClientThread {
 
   // Runs until the budget is spent, every call has completed and (with cleanup) every held
   // instance has been deleted. Bounded: calls stop being issued at the budget's end and each
-  // has a deadline of call_timeout.
+  // has a deadline of call_timeout. REQUIRES: budget->start and budget->end are set.
   void Run();
 
   const LoadResult& result() const { return result_; }
@@ -68,7 +78,12 @@ class ClientThread {
   struct Slot;
 
   bool IssueNext(Slot* slot);
+  void IssueMeasured(Slot* slot);
   bool IssueCleanup(Slot* slot);
+  void DispatchPaced();
+  // Waits for the next completion, or (open loop, a slot idle) until the next intended send
+  // time. Returns false once the queue is shut down; *tag is null on a timeout.
+  bool Wait(void** tag);
   void IssueCreate(Slot* slot);
   void StartBatchCreate(Slot* slot);
   void StartSingleCreate(Slot* slot);
@@ -86,6 +101,8 @@ class ClientThread {
   const int hold_batches_;
   const int hold_singles_;
   const std::string single_name_prefix_;
+  const int thread_index_;
+  const int thread_count_;
   std::unique_ptr<nvlsched::v1::InstanceService::Stub> instances_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
 
@@ -97,6 +114,7 @@ class ClientThread {
   std::deque<std::string> held_singles_;               // instance ids, oldest first
   std::mt19937_64 random_;
   int64_t singles_named_ = 0;
+  std::optional<SendSchedule> schedule_;  // the open loop only; made by Run()
   bool stopping_ = false;
   bool shut_down_ = false;
   LoadClock::time_point last_measured_;

@@ -1,5 +1,7 @@
 #include "bench/load/load_options.h"
 
+#include <cmath>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -33,6 +35,16 @@ absl::Status ValidateLoadOptions(const LoadOptions& o) {
   if (o.watchers < 0 || o.watchers > 10000) {
     return bad(absl::StrCat("watchers must be between 0 and 10000, got ", o.watchers));
   }
+  if (!(std::isfinite(o.rate) && o.rate >= 0 && o.rate <= 1e7)) {
+    return bad(absl::StrCat("rate must be between 0 (closed loop) and 1e7 calls/s, got ", o.rate));
+  }
+  if (o.readers < 0 || o.readers > 10000) {
+    return bad(absl::StrCat("readers must be between 0 and 10000, got ", o.readers));
+  }
+  if (o.read_page_size < 1 || o.read_page_size > 1000) {
+    return bad(absl::StrCat("read_page_size must be between 1 and 1000, got ", o.read_page_size));
+  }
+  if (o.readers > 0 && o.org.empty()) return bad("org is required for readers");
   if (o.concurrency < 1 || o.concurrency > 100000) {
     return bad(absl::StrCat("concurrency must be between 1 and 100000, got ", o.concurrency));
   }

@@ -32,7 +32,12 @@ struct LoadOptions {
   std::string instance_type_id = std::string(daemon::kDemoInstanceTypeId);
   Workload workload = Workload::kBatch;
 
-  // In-flight calls, split as evenly as possible over `threads` client threads, each with its
+  // Calls per second on a fixed schedule (the open loop, see send_schedule.h); 0: the closed
+  // loop, where each slot sends its next call as soon as its previous one completes. In the open
+  // loop `concurrency` caps the calls in flight, and latency runs from each intended send time.
+  double rate = 0;
+
+  // In-flight calls (the open loop: at most), split as evenly as possible over `threads` client threads, each with its
   // own channel (own TCP connection) and completion queue.
   int concurrency = 64;
   int threads = 2;
@@ -58,6 +63,12 @@ struct LoadOptions {
   // of `watch_org` ("" = every org) on one extra channel and thread: what watchers cost.
   int watchers = 0;
   std::string watch_org;
+
+  // Clients calling InstanceService/ListInstances of `org` during the run (0: none), each with
+  // one call in flight, walking every page of `read_page_size` and starting over; measured
+  // apart from the workload (LoadResult::reads). They share one extra channel and thread.
+  int readers = 0;
+  int read_page_size = 500;
 };
 
 // INVALID_ARGUMENT naming the first bad field and its allowed range.

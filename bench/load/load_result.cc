@@ -74,6 +74,25 @@ void Tally::Merge(const Tally& other) {
   singles_deleted += other.singles_deleted;
 }
 
+void OpenLoopStats::Merge(const OpenLoopStats& other) {
+  target_per_s = std::max(target_per_s, other.target_per_s);
+  scheduled += other.scheduled;
+  issued += other.issued;
+  late += other.late;
+  skipped += other.skipped;
+  service_ns.Merge(other.service_ns);
+}
+
+double ReadStats::CallsPerSecond() const {
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  return seconds > 0 ? static_cast<double>(calls.Calls()) / seconds : 0.0;
+}
+
+double ReadStats::InstancesPerSecond() const {
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  return seconds > 0 ? static_cast<double>(instances_read) / seconds : 0.0;
+}
+
 OpStats LoadResult::Total() const {
   OpStats total;
   for (const OpStats& stats : ops) total.Merge(stats);
@@ -97,6 +116,7 @@ void LoadResult::Merge(const LoadResult& other) {
   cleanup_errors += other.cleanup_errors;
   instances_left += other.instances_left;
   creates_outcome_unknown += other.creates_outcome_unknown;
+  open_loop.Merge(other.open_loop);
 }
 
 }  // namespace nvlsched::load

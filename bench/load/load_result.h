@@ -60,6 +60,34 @@ struct Tally {
   void Merge(const Tally& other);
 };
 
+// The open loop (LoadOptions::rate > 0): the schedule of intended send times and how well the
+// run kept to it (see send_schedule.h for late and skipped).
+struct OpenLoopStats {
+  double target_per_s = 0;  // LoadOptions::rate; 0 in the closed loop
+  int64_t scheduled = 0;    // calls intended before the end of the run (and within max_calls)
+  int64_t issued = 0;       // sent; each completed and is in LoadResult::ops
+  int64_t late = 0;         // sent after waiting for a free slot (the --concurrency cap)
+  int64_t skipped = 0;      // never sent: still waiting for a slot when the run ended
+  // From each call's actual send to its completion, every measured call. LoadResult::ops
+  // measure from the intended send time instead, so they are never below these.
+  LatencyHistogram service_ns;
+
+  void Merge(const OpenLoopStats& other);
+};
+
+// LoadOptions::readers: the ListInstances calls of the readers, apart from the write workload.
+struct ReadStats {
+  int readers = 0;
+  // From the readers' start to their last completion.
+  absl::Duration elapsed = absl::ZeroDuration();
+  OpStats calls;               // latency from send to completion, codes by name
+  int64_t instances_read = 0;  // instances in the OK pages
+  int64_t passes = 0;          // walks that reached the last page
+
+  double CallsPerSecond() const;
+  double InstancesPerSecond() const;
+};
+
 struct LoadResult {
   Workload workload = Workload::kBatch;
   // From the start of the run to the completion of its last measured call.
@@ -84,12 +112,16 @@ struct LoadResult {
   int64_t watch_events = 0;
   int64_t watchers_ended_early = 0;
 
+  OpenLoopStats open_loop;  // target_per_s == 0: a closed-loop run
+  ReadStats reads;          // readers == 0: none
+
   const OpStats& op(OpKind kind) const { return ops[static_cast<int>(kind)]; }
   OpStats& op(OpKind kind) { return ops[static_cast<int>(kind)]; }
   // Every measured call, all kinds together.
   OpStats Total() const;
   double CallsPerSecond() const;
-  // Merges another thread's result; elapsed becomes the longer of the two.
+  // Merges another client thread's result (open_loop included; reads and watchers are set by
+  // RunLoad); elapsed becomes the longer of the two.
   void Merge(const LoadResult& other);
 };
 

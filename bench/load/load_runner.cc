@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/load/client_thread.h"
+#include "bench/load/reader_pool.h"
 #include "bench/load/watcher_pool.h"
 
 namespace nvlsched::load {
@@ -55,7 +56,7 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
     clients.push_back(std::make_unique<ClientThread>(
         options, &budget, channels[i], ShareOf(options.concurrency, threads, i), hold, hold,
         options.seed * 1000003 + static_cast<uint64_t>(i),
-        absl::StrCat("nvlsched-load-", run_nonce, "-t", i, "-")));
+        absl::StrCat("nvlsched-load-", run_nonce, "-t", i, "-"), i, threads));
   }
   std::unique_ptr<WatcherPool> watchers;
   if (options.workload != Workload::kNoop && options.watchers > 0) {
@@ -66,6 +67,16 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
         options.watchers, options.watch_org, options.token);
     if (absl::Status s = watchers->Start(); !s.ok()) return s;
   }
+  std::unique_ptr<ReaderPool> readers;
+  if (options.readers > 0) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    readers = std::make_unique<ReaderPool>(
+        grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args),
+        options.readers, options.org, options.read_page_size, options.call_timeout,
+        options.token);
+    if (absl::Status s = readers->Start(); !s.ok()) return s;
+  }
   budget.start = LoadClock::now();
   budget.end = budget.start + absl::ToChronoNanoseconds(options.duration);
 
@@ -75,6 +86,8 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
     running.emplace_back([c = client.get()] { c->Run(); });
   }
   for (std::thread& thread : running) thread.join();
+  // The readers read while the workload ran, cleanup deletes included.
+  if (readers != nullptr) readers->Stop();
 
   LoadResult result;
   result.workload = options.workload;
@@ -85,6 +98,7 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, absl::Duration co
     result.watch_events = watchers->events();
     result.watchers_ended_early = watchers->ended_early();
   }
+  if (readers != nullptr) result.reads = readers->stats();
   return result;
 }
 

@@ -29,7 +29,17 @@ ABSL_FLAG(std::string, instance_type_id, "",
           "instance type id (default: the fleet file tenant's first quota type, or the demo "
           "type)");
 ABSL_FLAG(std::string, workload, "batch", "batch | single | mixed | noop");
-ABSL_FLAG(int, concurrency, 64, "calls in flight");
+ABSL_FLAG(int, concurrency, 64,
+          "calls in flight (closed loop); with --rate, the cap on calls in flight");
+ABSL_FLAG(double, rate, 0,
+          "calls per second on a fixed schedule, whatever the completions (open loop); latency "
+          "is measured from each call's intended send time. 0: closed loop, each of "
+          "--concurrency slots sending its next call when its previous one completes");
+ABSL_FLAG(int, readers, 0,
+          "extra clients calling InstanceService/ListInstances of --org during the run, each "
+          "with one call in flight, walking every page and starting over; reported apart from "
+          "the workload");
+ABSL_FLAG(int, read_page_size, 500, "--readers: ListInstances page size (1..1000)");
 ABSL_FLAG(int, watchers, 0,
           "EventService/WatchEvents streams held open during the run, reading every event "
           "(what watchers cost the write path)");
@@ -66,6 +76,16 @@ Workloads (--workload):
   noop    grpc.health.v1.Health/Check: the transport's ceiling.
 The run stops issuing calls at --duration or --max_calls, whichever comes first. A
 RESOURCE_EXHAUSTED refusal (capacity or quota) is an outcome, reported by code, not an error.
+
+Closed loop (default): --concurrency calls in flight, each slot sending its next call as soon
+as its previous one completes; a slow daemon slows the client down with it.
+Open loop (--rate=N): call n is sent at start + n/N whatever the completions, and its latency
+runs from that intended time (no coordinated omission, as in wrk2). --concurrency caps the
+calls in flight: a call due with every slot busy waits for one and is reported "late"; those
+still waiting when the run ends are never sent and reported "skipped". The report holds the
+achieved rate against the target and the service time (from the actual send).
+Readers (--readers=N): N clients walk ListInstances (--read_page_size) as fast as they can
+during the run, reported in their own section; the workload's numbers are the writes only.
 
 The batch fleet: 100 NVLink domains x 18 machines, tenant quota = every machine:
   nvlsched-fleet --domains=100 --machines_per_domain=18 --out=/tmp/fleet-100x18.json
@@ -161,6 +181,9 @@ int main(int argc, char** argv) {
   options.cleanup = absl::GetFlag(FLAGS_cleanup);
   options.watchers = absl::GetFlag(FLAGS_watchers);
   options.watch_org = absl::GetFlag(FLAGS_watch_org);
+  options.rate = absl::GetFlag(FLAGS_rate);
+  options.readers = absl::GetFlag(FLAGS_readers);
+  options.read_page_size = absl::GetFlag(FLAGS_read_page_size);
 
   nvlsched::load::LoadReport report;
   report.options = options;

@@ -62,6 +62,27 @@ std::string JsonStatsFields(const OpStats& stats, absl::Duration elapsed) {
       stats.Errors());
 }
 
+// Calls/s sent by the open loop: the measured calls over the run's elapsed time, the figure to
+// hold against the target.
+std::string JsonOpenLoop(const LoadResult& run) {
+  const OpenLoopStats& o = run.open_loop;
+  return absl::StrFormat(
+      R"("open_loop": {"target_per_s": %.1f, "achieved_per_s": %.1f, "scheduled": %d, )"
+      R"("issued": %d, "late": %d, "skipped": %d, "service_us": %s})",
+      o.target_per_s, run.CallsPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
+      JsonLatency(o.service_ns));
+}
+
+std::string JsonReads(const ReadStats& r) {
+  return absl::StrFormat(
+      R"("reads": {"readers": %d, "elapsed_s": %.3f, "calls": %d, "calls_per_s": %.1f, )"
+      R"("latency_us": %s, "status_codes": %s, "errors": %d, "instances_read": %d, )"
+      R"("instances_per_s": %.1f, "passes": %d})",
+      r.readers, absl::ToDoubleSeconds(r.elapsed), r.calls.Calls(), r.CallsPerSecond(),
+      JsonLatency(r.calls.latency_ns), JsonCodes(r.calls), r.calls.Errors() + r.calls.Refused(),
+      r.instances_read, r.InstancesPerSecond(), r.passes);
+}
+
 std::string JsonRun(const LoadResult& run) {
   std::vector<std::string> ops;
   for (OpKind kind : kAllKinds) {
@@ -90,7 +111,8 @@ std::string JsonRun(const LoadResult& run) {
                       run.cleanup.InstancesDeleted(), run.instances_left,
                       run.creates_outcome_unknown, run.watchers, run.watch_events,
                       run.watchers_ended_early),
-      "}");
+      run.open_loop.target_per_s > 0 ? absl::StrCat(", ", JsonOpenLoop(run)) : "",
+      run.reads.readers > 0 ? absl::StrCat(", ", JsonReads(run.reads)) : "", "}");
 }
 
 std::string TextCodes(const OpStats& stats) {
@@ -115,6 +137,33 @@ std::string TextRow(absl::string_view name, const OpStats& stats, absl::Duration
                          TextCodes(stats));
 }
 
+std::string TextLatency(const LatencyHistogram& h) {
+  return absl::StrFormat("p50 %.3f, p90 %.3f, p99 %.3f, max %.3f ms", Millis(h.Percentile(50)),
+                         Millis(h.Percentile(90)), Millis(h.Percentile(99)), Millis(h.Max()));
+}
+
+std::string TextOpenLoop(const LoadResult& run) {
+  const OpenLoopStats& o = run.open_loop;
+  return absl::StrFormat(
+      "  open loop: target %.1f calls/s, achieved %.1f calls/s; %d scheduled, %d sent, %d late "
+      "(waited for a free slot of the concurrency cap), %d skipped (still waiting when the run "
+      "ended)\n"
+      "  latencies above run from each call's intended send time; service time from the actual "
+      "send: %s\n",
+      o.target_per_s, run.CallsPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
+      TextLatency(o.service_ns));
+}
+
+std::string TextReads(const ReadStats& r) {
+  return absl::StrFormat(
+      "\nreaders (ListInstances, apart from the workload): %d readers, %d calls in %.3f s = %.1f "
+      "calls/s; %d instances read = %.1f instances/s; %d full passes\n"
+      "  latency %s; status codes %s\n",
+      r.readers, r.calls.Calls(), absl::ToDoubleSeconds(r.elapsed), r.CallsPerSecond(),
+      r.instances_read, r.InstancesPerSecond(), r.passes, TextLatency(r.calls.latency_ns),
+      TextCodes(r.calls));
+}
+
 }  // namespace
 
 std::string FormatText(const LoadReport& report) {
@@ -124,6 +173,16 @@ std::string FormatText(const LoadReport& report) {
       "call_timeout %s, hold %d\n",
       o.target, o.concurrency, o.threads, absl::FormatDuration(o.duration), o.max_calls,
       absl::FormatDuration(o.call_timeout), o.hold);
+  if (o.rate > 0) {
+    absl::StrAppendFormat(&out,
+                          "open loop: %.1f calls/s on a fixed schedule, concurrency caps the "
+                          "calls in flight\n",
+                          o.rate);
+  }
+  if (o.readers > 0) {
+    absl::StrAppendFormat(&out, "readers: %d ListInstances clients, page size %d\n", o.readers,
+                          o.read_page_size);
+  }
   for (const LoadResult& run : report.runs) {
     const OpStats total = run.Total();
     absl::StrAppendFormat(&out,
@@ -138,6 +197,7 @@ std::string FormatText(const LoadReport& report) {
       if (run.op(kind).Calls() > 0) absl::StrAppend(&out, TextRow(OpKindName(kind), run.op(kind), run.elapsed));
     }
     absl::StrAppend(&out, TextRow("all", total, run.elapsed));
+    if (run.open_loop.target_per_s > 0) absl::StrAppend(&out, TextOpenLoop(run));
     if (run.workload != Workload::kNoop) {
       const Tally& t = run.tally;
       absl::StrAppendFormat(
@@ -161,6 +221,7 @@ std::string FormatText(const LoadReport& report) {
                               run.creates_outcome_unknown);
       }
     }
+    if (run.reads.readers > 0) absl::StrAppend(&out, TextReads(run.reads));
   }
   if (report.ratio_to_noop.has_value() && !report.runs.empty()) {
     absl::StrAppendFormat(&out, "\n%s calls/s / noop calls/s = %.4f\n",
@@ -180,11 +241,12 @@ std::string FormatJson(const LoadReport& report) {
           R"("duration_s": %.3f, "max_calls": %d, "call_timeout_s": %.3f, "hold": %d, )"
           R"("min_count": %d, "max_count": %d, "min_gpus": %d, "max_gpus": %d, )"
           R"("single_fraction": %.3f, "seed": %d, "org": %s, "tenant_id": %s, )"
-          R"("instance_type_id": %s, )",
+          R"("instance_type_id": %s, "rate": %.3f, "readers": %d, "read_page_size": %d, )",
           JsonString(o.target), JsonString(WorkloadName(o.workload)), o.concurrency, o.threads,
           absl::ToDoubleSeconds(o.duration), o.max_calls, absl::ToDoubleSeconds(o.call_timeout),
           o.hold, o.min_count, o.max_count, o.min_gpus, o.max_gpus, o.single_fraction, o.seed,
-          JsonString(o.org), JsonString(o.tenant_id), JsonString(o.instance_type_id)),
+          JsonString(o.org), JsonString(o.tenant_id), JsonString(o.instance_type_id), o.rate,
+          o.readers, o.read_page_size),
       R"("runs": [)", absl::StrJoin(runs, ", "), "]");
   if (report.ratio_to_noop.has_value()) {
     absl::StrAppendFormat(&out, R"(, "ratio_to_noop": %.6f)", *report.ratio_to_noop);

@@ -7,9 +7,16 @@
 // refused_quota, errors, batches_created, batches_deleted, instances_created,
 // instances_deleted, singles_created, singles_deleted, ops {RPC: {calls, calls_per_s,
 // latency_us, status_codes, refused, refused_capacity, refused_quota, errors}}, cleanup
-// {calls, errors, batches_deleted, instances_deleted}, instances_left, creates_outcome_unknown.
-// Top level: the options (target, workload, concurrency, threads, duration_s, max_calls,
-// call_timeout_s, hold, ...), runs [...], and ratio_to_noop when a noop run was compared.
+// {calls, errors, batches_deleted, instances_deleted}, instances_left, creates_outcome_unknown,
+// watchers, watch_events, watchers_ended_early;
+// in the open loop (--rate > 0) also open_loop {target_per_s, achieved_per_s, scheduled,
+// issued, late, skipped, service_us {p50, p90, p99, max, mean}}, latency_us then running from
+// the intended send times; with readers (--readers > 0) also reads {readers, elapsed_s, calls,
+// calls_per_s, latency_us, status_codes, errors (every code but OK), instances_read,
+// instances_per_s, passes}.
+// Top level: the options (target, workload, rate, concurrency, threads, duration_s, max_calls,
+// call_timeout_s, hold, ..., readers, read_page_size), runs [...], and ratio_to_noop when a
+// noop run was compared.
 //
 // Thread-safety: pure functions.
 #ifndef NVLSCHED_BENCH_LOAD_REPORT_H_
