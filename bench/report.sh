@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reruns every measurement nvlsched quotes and writes one Markdown report (default
 # bench/REPORT.md): the machine, the core benchmark, the gRPC load generator (batch and noop,
-# both sync modes) against a real daemon on 127.0.0.1, and the trace replay of the Philly trace
-# (drop and wait). Takes about 3 minutes on 2 cores after the build.
+# both sync modes; with --sync=full also batch at a fixed rate of half the closed loop's, and
+# batch with 8 ListInstances readers) against a real daemon on 127.0.0.1, and the trace replay
+# of the Philly trace (drop and wait). Takes about 4 minutes on 2 cores after the build.
 # Usage: bench/report.sh [REPORT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,9 +58,48 @@ for sync in full normal; do
     echo "64 calls in flight; 10 s. The client runs on the same 2 cores as the daemon."
     echo '```'
     "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
-      --workload=batch --concurrency=64 --duration=10s --hold=100 --compare_noop
+      --workload=batch --concurrency=64 --duration=10s --hold=100 --compare_noop >"$work/batch.txt"
+    cat "$work/batch.txt"
     echo '```'
   } >> "$out"
+  # The closed loop's batch calls/s, from its text line "batch: N calls in T s = R calls/s; ...".
+  closed_rate=$(awk '/^batch: / {for (i = 2; i <= NF; i++) if ($i == "calls/s;") {print $(i - 1); exit}}' \
+    "$work/batch.txt")
+  if [ "$sync" = full ] && [ -n "$closed_rate" ]; then
+    half_rate=$(awk -v r="$closed_rate" 'BEGIN {printf "%.0f", r / 2}')
+    {
+      echo
+      echo "## Load: batch at a fixed rate, \`--sync=$sync\`"
+      echo "Open loop at $half_rate calls/s, half the closed loop's $closed_rate: calls sent on a fixed"
+      echo "schedule whatever the completions, at most 64 in flight; latency from each call's"
+      echo "intended send time (no coordinated omission). Same daemon, after the runs above; 10 s."
+      echo '```'
+      "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
+        --workload=batch --rate="$half_rate" --concurrency=64 --duration=10s --hold=100 \
+        >"$work/rate.txt"
+      cat "$work/rate.txt"
+      echo '```'
+      # The "all" row: rpc, calls, calls/s, p50, p90, p99, max.
+      echo "p99 at $half_rate calls/s: $(awk '$1 == "all" {print $6; exit}' "$work/rate.txt") ms"
+      echo
+      echo "## Load: batch with 8 ListInstances readers, \`--sync=$sync\`"
+      echo "The closed-loop batch run again while 8 clients walk ListInstances (500 a page) as fast"
+      echo "as they can, one call each in flight. Same daemon, after the runs above; 10 s."
+      echo '```'
+      "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
+        --workload=batch --concurrency=64 --duration=10s --hold=100 --readers=8 \
+        --read_page_size=500 >"$work/readers.txt"
+      cat "$work/readers.txt"
+      echo '```'
+      readers_rate=$(awk '/^batch: / {for (i = 2; i <= NF; i++) if ($i == "calls/s;") {print $(i - 1); exit}}' \
+        "$work/readers.txt")
+      awk -v with="${readers_rate:-0}" -v without="$closed_rate" 'BEGIN {
+        printf "batch calls/s: %.1f without readers, %.1f with 8 readers; with / without = %.3f\n",
+          without, with, (without > 0 ? with / without : 0) }'
+    } >> "$out"
+  elif [ "$sync" = full ]; then
+    echo "no batch calls/s in the closed-loop output: fixed-rate and readers runs left out" >> "$out"
+  fi
   kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
 done
 

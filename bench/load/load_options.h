@@ -37,8 +37,8 @@ struct LoadOptions {
   // loop `concurrency` caps the calls in flight, and latency runs from each intended send time.
   double rate = 0;
 
-  // In-flight calls (the open loop: at most), split as evenly as possible over `threads` client threads, each with its
-  // own channel (own TCP connection) and completion queue.
+  // In-flight calls (the open loop: at most), split as evenly as possible over `threads` client
+  // threads, each with its own channel (own TCP connection) and completion queue.
   int concurrency = 64;
   int threads = 2;
   // The run stops issuing calls at whichever comes first; calls in flight then finish.

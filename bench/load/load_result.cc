@@ -83,6 +83,11 @@ void OpenLoopStats::Merge(const OpenLoopStats& other) {
   service_ns.Merge(other.service_ns);
 }
 
+double OpenLoopStats::AchievedPerSecond() const {
+  if (scheduled == 0) return 0.0;
+  return target_per_s * static_cast<double>(issued) / static_cast<double>(scheduled);
+}
+
 double ReadStats::CallsPerSecond() const {
   const double seconds = absl::ToDoubleSeconds(elapsed);
   return seconds > 0 ? static_cast<double>(calls.Calls()) / seconds : 0.0;

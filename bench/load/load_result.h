@@ -72,6 +72,10 @@ struct OpenLoopStats {
   // measure from the intended send time instead, so they are never below these.
   LatencyHistogram service_ns;
 
+  // Calls sent per second of the schedule's window (scheduled / target_per_s seconds): the
+  // target when every scheduled call was sent. Completions per second of the run are
+  // LoadResult::CallsPerSecond(), which also counts the wait for the last calls in flight.
+  double AchievedPerSecond() const;
   void Merge(const OpenLoopStats& other);
 };
 

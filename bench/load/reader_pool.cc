@@ -62,7 +62,9 @@ void ReaderPool::Send(Reader* reader) {
   // gRPC deadlines are wall-clock time points; latency is measured on the steady clock.
   reader->context->set_deadline(std::chrono::system_clock::now() +
                                 absl::ToChronoNanoseconds(call_timeout_));
-  if (!token_.empty()) reader->context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  if (!token_.empty()) {
+    reader->context->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  }
   reader->sent = ReadClock::now();
   reader->call = stub_->PrepareAsyncListInstances(&*reader->context, reader->request, &cq_);
   reader->call->StartCall();

@@ -62,14 +62,12 @@ std::string JsonStatsFields(const OpStats& stats, absl::Duration elapsed) {
       stats.Errors());
 }
 
-// Calls/s sent by the open loop: the measured calls over the run's elapsed time, the figure to
-// hold against the target.
 std::string JsonOpenLoop(const LoadResult& run) {
   const OpenLoopStats& o = run.open_loop;
   return absl::StrFormat(
       R"("open_loop": {"target_per_s": %.1f, "achieved_per_s": %.1f, "scheduled": %d, )"
       R"("issued": %d, "late": %d, "skipped": %d, "service_us": %s})",
-      o.target_per_s, run.CallsPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
+      o.target_per_s, o.AchievedPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
       JsonLatency(o.service_ns));
 }
 
@@ -145,12 +143,12 @@ std::string TextLatency(const LatencyHistogram& h) {
 std::string TextOpenLoop(const LoadResult& run) {
   const OpenLoopStats& o = run.open_loop;
   return absl::StrFormat(
-      "  open loop: target %.1f calls/s, achieved %.1f calls/s; %d scheduled, %d sent, %d late "
-      "(waited for a free slot of the concurrency cap), %d skipped (still waiting when the run "
-      "ended)\n"
+      "  open loop: target %.1f calls/s, achieved %.1f calls/s sent; %d scheduled, %d sent, "
+      "%d late (waited for a free slot of the concurrency cap), %d skipped (still waiting when "
+      "the run ended)\n"
       "  latencies above run from each call's intended send time; service time from the actual "
       "send: %s\n",
-      o.target_per_s, run.CallsPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
+      o.target_per_s, o.AchievedPerSecond(), o.scheduled, o.issued, o.late, o.skipped,
       TextLatency(o.service_ns));
 }
 

@@ -9,7 +9,8 @@
 // latency_us, status_codes, refused, refused_capacity, refused_quota, errors}}, cleanup
 // {calls, errors, batches_deleted, instances_deleted}, instances_left, creates_outcome_unknown,
 // watchers, watch_events, watchers_ended_early;
-// in the open loop (--rate > 0) also open_loop {target_per_s, achieved_per_s, scheduled,
+// in the open loop (--rate > 0) also open_loop {target_per_s, achieved_per_s (calls sent per
+// second of the schedule, see OpenLoopStats::AchievedPerSecond), scheduled,
 // issued, late, skipped, service_us {p50, p90, p99, max, mean}}, latency_us then running from
 // the intended send times; with readers (--readers > 0) also reads {readers, elapsed_s, calls,
 // calls_per_s, latency_us, status_codes, errors (every code but OK), instances_read,

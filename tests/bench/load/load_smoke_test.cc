@@ -148,6 +148,7 @@ TEST_F(LoadSmokeTest, OpenLoopSendsOnScheduleAndMeasuresFromTheIntendedTime) {
   EXPECT_EQ(open.issued + open.skipped, open.scheduled) << text;
   EXPECT_EQ(run->Total().Calls(), open.issued) << text;
   EXPECT_GE(open.issued, 100) << text;  // a daemon stalled for half a second would skip more
+  EXPECT_DOUBLE_EQ(open.AchievedPerSecond(), 200.0 * open.issued / 200) << text;
   EXPECT_LE(open.late, open.issued);
   EXPECT_EQ(run->Total().Errors(), 0) << text;
   EXPECT_GT(run->CallsPerSecond(), 50) << text;
@@ -279,6 +280,8 @@ TEST_F(LoadSmokeTest, BinaryPrintsOpenLoopAndReadsInJson) {
   EXPECT_EQ(open.fields().at("target_per_s").number_value(), 100);
   EXPECT_EQ(open.fields().at("scheduled").number_value(), 50);
   EXPECT_EQ(open.fields().at("issued").number_value(), run.fields().at("calls").number_value());
+  EXPECT_NEAR(open.fields().at("achieved_per_s").number_value(),
+              100.0 * open.fields().at("issued").number_value() / 50, 0.05);
   ASSERT_TRUE(run.fields().contains("reads"));
   const google::protobuf::Struct& reads = run.fields().at("reads").struct_value();
   for (const char* key : {"readers", "elapsed_s", "calls", "calls_per_s", "latency_us",
@@ -298,7 +301,8 @@ TEST_F(LoadSmokeTest, ClosedLoopJsonHasNoOpenLoopOrReads) {
   ASSERT_TRUE(run.ok()) << run.status();
   const google::protobuf::Struct json =
       ParseJson(FormatJson({SmokeOptions(Workload::kNoop), {*run}, {}}));
-  const google::protobuf::Struct& first = json.fields().at("runs").list_value().values(0).struct_value();
+  const google::protobuf::Struct& first =
+      json.fields().at("runs").list_value().values(0).struct_value();
   EXPECT_FALSE(first.fields().contains("open_loop"));
   EXPECT_FALSE(first.fields().contains("reads"));
   EXPECT_EQ(json.fields().at("rate").number_value(), 0);
