@@ -139,7 +139,8 @@ void ReadInstances(SQLite::Database& db, LoadedState& state) {
   state.instances.reserve(CountRows(db, "instances"));
   SQLite::Statement q(db, R"sql(
       SELECT id, name, tenant_id, instance_type_id, machine_id, gpu_count, whole_machine,
-             batch_id, strict, status, created_unix_micros, updated_unix_micros, details
+             batch_id, strict, status, created_unix_micros, updated_unix_micros, details,
+             nvlink_partition_ids
       FROM instances ORDER BY rowid)sql");
   while (q.executeStep()) {
     InstanceRow& row = state.instances.emplace_back();
@@ -156,16 +157,7 @@ void ReadInstances(SQLite::Database& db, LoadedState& state) {
     row.created_unix_micros = q.getColumn(10).getInt64();
     row.updated_unix_micros = q.getColumn(11).getInt64();
     row.details = Text(q.getColumn(12));
-  }
-  const auto index = IndexById(state.instances);
-  // Primary-key order is (instance_id, position): each instance's ids arrive in list order.
-  SQLite::Statement partitions(db,
-                               "SELECT instance_id, partition_id FROM instance_nvlink_partitions "
-                               "ORDER BY instance_id, position");
-  while (partitions.executeStep()) {
-    InstanceRow& instance =
-        ParentOf(state.instances, index, partitions.getColumn(0), "instance_nvlink_partitions");
-    instance.nvlink_partition_ids.push_back(Text(partitions.getColumn(1)));
+    row.nvlink_partition_ids = SplitPartitionIds(Text(q.getColumn(13)));
   }
 }
 

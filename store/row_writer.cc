@@ -78,20 +78,16 @@ RowWriter::RowWriter(SQLite::Database& db)
       upsert_instance_(db, R"sql(
         INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
                                whole_machine, batch_id, strict, status, created_unix_micros,
-                               updated_unix_micros, details)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                               updated_unix_micros, details, nvlink_partition_ids)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
         ON CONFLICT (id) DO UPDATE SET
           name = excluded.name, tenant_id = excluded.tenant_id,
           instance_type_id = excluded.instance_type_id, machine_id = excluded.machine_id,
           gpu_count = excluded.gpu_count, whole_machine = excluded.whole_machine,
           batch_id = excluded.batch_id, strict = excluded.strict, status = excluded.status,
           created_unix_micros = excluded.created_unix_micros,
-          updated_unix_micros = excluded.updated_unix_micros, details = excluded.details)sql"),
-      delete_instance_partitions_(db,
-                                  "DELETE FROM instance_nvlink_partitions WHERE instance_id = ?1"),
-      insert_instance_partition_(db, R"sql(
-        INSERT INTO instance_nvlink_partitions (instance_id, position, partition_id)
-        VALUES (?1, ?2, ?3))sql"),
+          updated_unix_micros = excluded.updated_unix_micros, details = excluded.details,
+          nvlink_partition_ids = excluded.nvlink_partition_ids)sql"),
       delete_instance_(db, "DELETE FROM instances WHERE id = ?1"),
       put_idempotency_(db, R"sql(
         INSERT INTO idempotency (tenant_id, request_id, request_fingerprint, response,
@@ -213,23 +209,14 @@ int64_t RowWriter::UpsertInstance(const InstanceRow& row) {
   s.bind(11, row.created_unix_micros);
   s.bind(12, row.updated_unix_micros);
   BindBlob(s, 13, row.details);
-  int64_t changed = Run(s);
-  BindText(delete_instance_partitions_, 1, row.id);
-  changed += Run(delete_instance_partitions_);
-  for (size_t i = 0; i < row.nvlink_partition_ids.size(); ++i) {
-    BindText(insert_instance_partition_, 1, row.id);
-    insert_instance_partition_.bind(2, static_cast<int64_t>(i));
-    BindText(insert_instance_partition_, 3, row.nvlink_partition_ids[i]);
-    changed += Run(insert_instance_partition_);
-  }
-  return changed;
+  // Bound with a copy: the joined text lives only in this call.
+  s.bind(14, JoinPartitionIds(row.nvlink_partition_ids));
+  return Run(s);
 }
 
 int64_t RowWriter::DeleteInstance(const std::string& id) {
-  BindText(delete_instance_partitions_, 1, id);
-  int64_t changed = Run(delete_instance_partitions_);
   BindText(delete_instance_, 1, id);
-  return changed + Run(delete_instance_);
+  return Run(delete_instance_);
 }
 
 int64_t RowWriter::PutIdempotency(const IdempotencyRow& row) {
@@ -324,8 +311,7 @@ void RowWriter::ResetAll() noexcept {
   for (SQLite::Statement* s :
        {&upsert_instance_type_, &upsert_domain_, &upsert_machine_, &delete_machine_labels_,
         &insert_machine_label_, &delete_machine_, &upsert_tenant_, &delete_tenant_quotas_,
-        &insert_tenant_quota_, &upsert_instance_, &delete_instance_partitions_,
-        &insert_instance_partition_, &delete_instance_, &put_idempotency_, &put_meta_,
+        &insert_tenant_quota_, &upsert_instance_, &delete_instance_, &put_idempotency_, &put_meta_,
         &append_event_, &prune_events_}) {
     s->tryReset();
   }

@@ -64,8 +64,6 @@ class RowWriter {
   SQLite::Statement delete_tenant_quotas_;
   SQLite::Statement insert_tenant_quota_;
   SQLite::Statement upsert_instance_;
-  SQLite::Statement delete_instance_partitions_;
-  SQLite::Statement insert_instance_partition_;
   SQLite::Statement delete_instance_;
   SQLite::Statement put_idempotency_;
   SQLite::Statement put_meta_;

@@ -2,7 +2,19 @@
 
 #include <tuple>
 
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 namespace nvlsched::store {
+
+std::string JoinPartitionIds(const std::vector<std::string>& ids) {
+  return absl::StrJoin(ids, "\n");
+}
+
+std::vector<std::string> SplitPartitionIds(const std::string& joined) {
+  if (joined.empty()) return {};
+  return absl::StrSplit(joined, '\n');
+}
 
 bool operator==(const InstanceTypeRow& a, const InstanceTypeRow& b) {
   return std::tie(a.id, a.name, a.gpu_model, a.gpus_per_machine, a.gpu_memory_mib,

@@ -72,7 +72,9 @@ struct InstanceRow {
   bool whole_machine = false;
   std::string batch_id;  // "" = not part of a batch
   bool strict = false;   // batch placed topology-optimized (one NVLink domain)
-  std::vector<std::string> nvlink_partition_ids;  // order is preserved
+  // Order and repeats are preserved. Stored joined by '\n' (schema v7), so no id may be empty
+  // or contain a newline (Store::Commit refuses that with INVALID_ARGUMENT).
+  std::vector<std::string> nvlink_partition_ids;
   std::string status;
   int64_t created_unix_micros = 0;
   int64_t updated_unix_micros = 0;
@@ -93,6 +95,10 @@ struct MetaRow {
   std::string key;
   std::string value;  // bytes
 };
+
+// InstanceRow::nvlink_partition_ids as stored: joined by '\n' ("" for none), and back.
+std::string JoinPartitionIds(const std::vector<std::string>& ids);
+std::vector<std::string> SplitPartitionIds(const std::string& joined);
 
 bool operator==(const InstanceTypeRow& a, const InstanceTypeRow& b);
 bool operator==(const DomainRow& a, const DomainRow& b);

@@ -154,6 +154,32 @@ ALTER TABLE tenants ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
   CHECK (priority BETWEEN -1000 AND 1000);
 )sql";
 
+// Version 7: the write path (issue 20). An instance's NVLink partition ids move into a column
+// of its row (ids joined by a newline, in order; '' for none): the child table made every
+// instance insert and delete run a cascade program with an ephemeral table (about a third of
+// a batch commit's instructions). The index on batch_id is dropped: nothing reads by it, and
+// every instance insert and delete paid for it.
+constexpr char kSchemaV7[] = R"sql(
+ALTER TABLE instances ADD COLUMN nvlink_partition_ids TEXT NOT NULL DEFAULT '';
+-- Each instance's ids joined in position order (positions run 0, 1, ... as version 1 wrote
+-- them): a recursive walk, since group_concat's order is not defined.
+CREATE TEMP TABLE v7_partition_ids AS
+WITH RECURSIVE joined(instance_id, position, ids) AS (
+  SELECT instance_id, position, partition_id FROM instance_nvlink_partitions WHERE position = 0
+  UNION ALL
+  SELECT j.instance_id, p.position, j.ids || char(10) || p.partition_id
+  FROM joined AS j JOIN instance_nvlink_partitions AS p
+    ON p.instance_id = j.instance_id AND p.position = j.position + 1)
+SELECT j.instance_id AS instance_id, j.ids AS ids FROM joined AS j
+WHERE j.position = (SELECT max(position) FROM instance_nvlink_partitions
+                    WHERE instance_id = j.instance_id);
+UPDATE instances SET nvlink_partition_ids = coalesce(
+  (SELECT ids FROM v7_partition_ids WHERE instance_id = instances.id), '');
+DROP TABLE v7_partition_ids;
+DROP TABLE instance_nvlink_partitions;
+DROP INDEX instances_by_batch;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: instance types, domains, machines, tenants, instances, idempotency, meta",
      kSchemaV1},
@@ -163,6 +189,8 @@ constexpr Migration kMigrations[] = {
      kSchemaV4},
     {5, "machines waiting to be wiped (machines.cleaning, default 0)", kSchemaV5},
     {6, "NVLink domain health (domains.state, domains.state_reason)", kSchemaV6},
+    {7, "NVLink partition ids in the instance row (instances.nvlink_partition_ids); "
+        "instance_nvlink_partitions and instances_by_batch dropped", kSchemaV7},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

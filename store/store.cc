@@ -84,6 +84,21 @@ absl::Status CheckNotBothUpsertedAndDeleted(const std::vector<Row>& upserts,
   return absl::OkStatus();
 }
 
+// Partition ids are stored joined by '\n' (schema v7): an empty id or one with a newline
+// would not read back as written.
+absl::Status CheckPartitionIds(const std::vector<InstanceRow>& upserts) {
+  for (const InstanceRow& row : upserts) {
+    for (const std::string& id : row.nvlink_partition_ids) {
+      if (id.empty() || id.find('\n') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "instance \"", row.id, "\" names an NVLink partition id that is empty or contains a "
+            "newline; the store keeps partition ids joined by newlines"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Store::Store(StoreOptions options) : options_(std::move(options)) {}
@@ -194,6 +209,7 @@ absl::Status Store::Commit(const ChangeSet& changes, CommitStats* stats) {
     valid = CheckNotBothUpsertedAndDeleted(changes.upsert_machines, changes.delete_machine_ids,
                                            "machine");
   }
+  if (valid.ok()) valid = CheckPartitionIds(changes.upsert_instances);
   if (!valid.ok()) return valid;
 
   MutexLock lock(&mu_);

@@ -35,6 +35,7 @@ void Engine::Start() {
   if (!state_->queue().empty() || state_->NextPreemptionDeadline().has_value()) {
     next_deadline_ = absl::InfinitePast();
   }
+  completion_thread_ = std::thread([this] { RunCompletions(); });
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -45,6 +46,28 @@ void Engine::Stop() {
     work_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
+  // After the engine thread: every completion it handed over still runs.
+  {
+    MutexLock lock(&completion_mu_);
+    completion_stopping_ = true;
+    completion_work_.SignalAll();
+  }
+  if (completion_thread_.joinable()) completion_thread_.join();
+}
+
+void Engine::RunCompletions() {
+  std::vector<absl::AnyInvocable<void()>> batch;
+  while (true) {
+    {
+      MutexLock lock(&completion_mu_);
+      while (completions_.empty() && !completion_stopping_) completion_work_.Wait(&completion_mu_);
+      if (completions_.empty()) return;  // stopping, and everything handed over has run
+      batch.swap(completions_);
+      completion_room_.SignalAll();
+    }
+    for (absl::AnyInvocable<void()>& fn : batch) std::move(fn)();
+    batch.clear();
+  }
 }
 
 size_t Engine::queued() const {
@@ -179,12 +202,13 @@ void Engine::RunGroup(std::deque<Op>& group) {
     store::ChangeSet cs = state_->ChangesSince(group_mark);
     // The group's events, numbered after the last committed one, in the same transaction.
     std::vector<EncodedEvent> events =
-        state_->EventsSince(group_mark, state_->newest_event() + 1, now);
+        state_->EventsSince(group_mark, state_->newest_event() + 1, now, &cs);
+    // The events' bytes move into the rows for the commit and back afterwards.
     cs.append_events.reserve(events.size());
-    for (const EncodedEvent& event : events) {
+    for (EncodedEvent& event : events) {
       cs.append_events.push_back(store::EventRow{event.sequence, absl::ToUnixMicros(now),
                                                  event.type, event.org, event.tenant_id,
-                                                 event.bytes});
+                                                 std::move(event.bytes)});
     }
     uint64_t oldest = state_->oldest_event();
     const uint64_t newest = state_->newest_event() + events.size();
@@ -200,6 +224,9 @@ void Engine::RunGroup(std::deque<Op>& group) {
     const absl::Time start = absl::Now();
     report.status = store_->Commit(cs);
     report.latency = absl::Now() - start;
+    for (size_t i = 0; i < events.size(); ++i) {
+      events[i].bytes = std::move(cs.append_events[i].payload);
+    }
     if (!report.status.ok()) {
       state_->RollbackTo(group_mark);
       read_only_.store(true, std::memory_order_release);
@@ -231,18 +258,31 @@ void Engine::RunGroup(std::deque<Op>& group) {
   PublishNextDeadline();
 
   // Complete in arrival order: writes get their final status; reads see the committed state,
-  // unless their caller has given up already (an expired deadline never takes anything).
+  // unless their caller has given up already (an expired deadline never takes anything). The
+  // writes' answers (and the refusals) go out on the completion thread.
+  std::vector<absl::AnyInvocable<void()>> completions;
   const absl::Time reply_time = absl::Now();
   for (size_t i = 0; i < group.size(); ++i) {
     Op& op = group[i];
     if (op.write) {
-      op.done(std::move(results[i]));
+      completions.push_back([done = std::move(op.done), status = std::move(results[i])]() mutable {
+        done(std::move(status));
+      });
     } else if (op.done && op.deadline < reply_time) {
-      op.done(absl::DeadlineExceededError(
-          "the call's deadline passed while it was queued; nothing was read"));
+      completions.push_back([done = std::move(op.done)]() mutable {
+        done(absl::DeadlineExceededError(
+            "the call's deadline passed while it was queued; nothing was read"));
+      });
     } else {
       op.read(*state_);
     }
+  }
+  if (!completions.empty()) {
+    MutexLock lock(&completion_mu_);
+    // Back-pressure: at most one earlier group's completions wait besides this one's.
+    while (completions_.size() > options_.max_group) completion_room_.Wait(&completion_mu_);
+    for (absl::AnyInvocable<void()>& fn : completions) completions_.push_back(std::move(fn));
+    completion_work_.Signal();
   }
 }
 

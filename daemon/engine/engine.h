@@ -8,6 +8,13 @@
 // still be rolled back. The group's events (State::EventsSince) are written in the same
 // transaction and handed to on_commit only once it is durable.
 //
+// Write replies leave the engine thread: once a group is durable, its writes' `done` callbacks
+// (their gRPC Finish, which serializes the answer) run in order on one completion thread, so
+// the engine thread goes on to the next group at once. The engine waits for the completion
+// thread when more than one group's completions are still waiting, which bounds the answers
+// held that way. Reads still answer on the engine thread, one at a time (the reply budget of
+// daemon/services/reply_budget.h counts each answer before the next read runs).
+//
 // If a commit fails, the group's changes are rolled back in memory, its writes fail with
 // UNAVAILABLE, and the engine turns read-only: reads are still served, writes are refused with
 // UNAVAILABLE until the daemon is restarted (DESIGN.md "Durability").
@@ -64,8 +71,8 @@ class Engine {
   // changed nothing (plan, then apply), or applies its change through State's change methods,
   // which record it once: the rows committed and the undo are derived from that record.
   using WriteFn = absl::AnyInvocable<absl::Status(State& state)>;
-  // Runs on the engine thread after the group's commit; gets the write's final status. It must
-  // not block (it finishes a gRPC reactor).
+  // Runs on the completion thread after the group's commit; gets the write's final status. It
+  // must not block (it finishes a gRPC reactor) and must not touch State.
   using DoneFn = absl::AnyInvocable<void(absl::Status)>;
   // Runs on the engine thread, read-only, after the group's commit. Must not block.
   using ReadFn = absl::AnyInvocable<void(const State& state)>;
@@ -121,6 +128,8 @@ class Engine {
   void RunGroup(std::deque<Op>& group);
   // The queue's earliest deadline (engine thread), published for the wait in Run.
   void PublishNextDeadline();
+  // The completion thread: runs the groups' completions in order until stopped and drained.
+  void RunCompletions();
 
   // Constant after construction.
   State* const state_;
@@ -139,6 +148,14 @@ class Engine {
 
   std::atomic<bool> read_only_{false};
   std::thread thread_;
+
+  // Completions handed over by the engine thread, not yet run.
+  Mutex completion_mu_;
+  CondVar completion_work_;  // signalled when completions_ grows or completion_stopping_ is set
+  CondVar completion_room_;  // signalled when the completion thread takes completions_
+  std::vector<absl::AnyInvocable<void()>> completions_ ABSL_GUARDED_BY(completion_mu_);
+  bool completion_stopping_ ABSL_GUARDED_BY(completion_mu_) = false;
+  std::thread completion_thread_;
 };
 
 }  // namespace nvlsched::daemon

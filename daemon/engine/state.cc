@@ -133,15 +133,20 @@ std::optional<std::pair<int64_t, std::string>> PreemptionKey(const std::string& 
 
 }  // namespace
 
-void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous) {
+std::optional<State::InstanceEntry> State::TakeInstance(const std::string& id) {
   auto it = instances_.find(id);
-  if (it != instances_.end()) {
-    if (auto key = PreemptionKey(id, it->second)) preemption_deadlines_.erase(*key);
-    names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
-    // Queued and terminated records hold no claim: their handle is the default, never valid.
-    if (it->second.handle.generation != 0) ids_by_handle_.erase(it->second.handle);
-    instances_.erase(it);
-  }
+  if (it == instances_.end()) return std::nullopt;
+  if (auto key = PreemptionKey(id, it->second)) preemption_deadlines_.erase(*key);
+  names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
+  // Queued and terminated records hold no claim: their handle is the default, never valid.
+  if (it->second.handle.generation != 0) ids_by_handle_.erase(it->second.handle);
+  std::optional<InstanceEntry> taken(std::move(it->second));  // moved, not copied
+  instances_.erase(it);
+  return taken;
+}
+
+void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous) {
+  TakeInstance(id);
   if (previous.has_value()) {
     if (auto key = PreemptionKey(id, *previous)) preemption_deadlines_.insert(*std::move(key));
     names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
@@ -153,9 +158,8 @@ void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> 
 void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                         bool whole_machine) {
   std::string id = instance.id();
-  ChangeEntry entry{RecordKind::kInstance, id};
-  if (const InstanceEntry* before = FindInstance(id)) entry.previous_instance = *before;
-  journal_.push_back(std::move(entry));
+  // The record it replaces moves into the change record (for the undo and its event).
+  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, TakeInstance(id)});
   RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
 }
 
@@ -171,10 +175,9 @@ void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance rec
 }
 
 void State::EraseInstance(const std::string& id) {
-  auto it = instances_.find(id);
-  if (it == instances_.end()) return;
-  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, it->second});
-  RestoreInstance(id, std::nullopt);
+  std::optional<InstanceEntry> taken = TakeInstance(id);
+  if (!taken.has_value()) return;
+  journal_.push_back(ChangeEntry{RecordKind::kInstance, id, std::move(taken)});
 }
 
 void State::PlaceInstances(const allocator::Placement& placement, absl::string_view batch_id,

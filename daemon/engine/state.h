@@ -215,9 +215,12 @@ class State {
   // The events of every change recorded since `mark`, in the order made, sequence numbers
   // from `first_sequence` on, each carrying the object as that change left it, serialized
   // (defined in state_events.cc). Instance types, domains and idempotency records make no
-  // events. Cost: O(entries) plus one serialization of each changed object; nothing is copied.
+  // events. `rows`, if given, is ChangesSince(mark): an instance event of a record as it is now
+  // carries its row's serialized record instead of serializing it again.
+  // Cost: O(entries) plus one serialization of each changed object not in `rows`.
   std::vector<EncodedEvent> EventsSince(const JournalMark& mark, uint64_t first_sequence,
-                                        absl::Time commit_time) const;
+                                        absl::Time commit_time,
+                                        const store::ChangeSet* rows = nullptr) const;
 
  private:
   enum class RecordKind : uint8_t {
@@ -250,6 +253,8 @@ class State {
   // Records a machine about to change, with its state before.
   void RecordMachine(absl::string_view machine_id, const allocator::Machine* before);
   void RestoreInstance(const std::string& id, std::optional<InstanceEntry> previous);
+  // Takes the record out of instances_ and its indexes (moved, not copied); nullopt if none.
+  std::optional<InstanceEntry> TakeInstance(const std::string& id);
   // Applies a release of the records `ids` (one per claim of `plan`; the records themselves
   // are the caller's to change) and returns their machines as they were before; the caller
   // then records those it drained or left CLEANING with RecordReleasedMachines.
@@ -261,7 +266,7 @@ class State {
 
   allocator::Allocator allocator_;
   absl::btree_map<std::string, InstanceEntry> instances_;
-  // The id of each record's handle; kept with instances_ by RestoreInstance.
+  // The id of each record's handle; kept with instances_ by TakeInstance/RestoreInstance.
   absl::flat_hash_map<allocator::InstanceHandle, std::string> ids_by_handle_;
   absl::btree_set<std::string> names_;  // NameKey(tenant, name)
   absl::btree_map<std::string, IdempotencyEntry> idempotency_;
@@ -277,7 +282,7 @@ class State {
   absl::Duration preemption_grace_ = absl::Seconds(30);
   bool require_cleaning_ = false;  // the daemon sets it from --require_cleaning (default true)
   // (deadline, id) of every preempted instance that still holds its machine; kept by
-  // RestoreInstance, the one place every record change goes through.
+  // TakeInstance/RestoreInstance, the one place every record change goes through.
   absl::btree_set<std::pair<int64_t, std::string>> preemption_deadlines_;
   std::vector<PreemptionStat> preemptions_;
 };

@@ -48,12 +48,14 @@ void AppendBytesField(int number, const std::string& bytes, std::string* out) {
 }  // namespace
 
 std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t first_sequence,
-                                             absl::Time commit_time) const {
+                                             absl::Time commit_time,
+                                             const store::ChangeSet* rows) const {
   // One change as the backwards walk finds it; encoded afterwards, in order.
   struct Change {
     RecordKind kind;
     const InstanceEntry* instance_before = nullptr;
     const InstanceEntry* instance_after = nullptr;
+    bool instance_after_is_current = false;  // instance_after is the record as it is now
     const allocator::Machine* machine_before = nullptr;
     const allocator::Machine* machine_after = nullptr;
     const allocator::Tenant* tenant_before = nullptr;
@@ -69,7 +71,8 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     switch (e.kind) {
       case RecordKind::kInstance: {
         auto found = instances_after.find(e.key);
-        c.instance_after = found != instances_after.end() ? found->second : FindInstance(e.key);
+        c.instance_after_is_current = found == instances_after.end();
+        c.instance_after = c.instance_after_is_current ? FindInstance(e.key) : found->second;
         c.instance_before = e.previous_instance.has_value() ? &*e.previous_instance : nullptr;
         instances_after[e.key] = c.instance_before;
         if (c.instance_before == nullptr && c.instance_after == nullptr) continue;
@@ -103,6 +106,13 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
   }
   std::reverse(changes.begin(), changes.end());
 
+  // The serialized records of the rows: an event of a record as it is now carries those bytes.
+  absl::flat_hash_map<absl::string_view, const std::string*> row_bytes;
+  if (rows != nullptr) {
+    row_bytes.reserve(rows->upsert_instances.size());
+    for (const store::InstanceRow& row : rows->upsert_instances) row_bytes[row.id] = &row.details;
+  }
+
   const google::protobuf::Timestamp time = ToTimestamp(commit_time);
   std::vector<EncodedEvent> events;
   events.reserve(changes.size());
@@ -111,12 +121,17 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     header.set_sequence(first_sequence + events.size());
     *header.mutable_time() = time;
     const v1::Instance* instance = nullptr;
+    const std::string* instance_bytes = nullptr;  // `instance` serialized, when a row has it
     switch (c.kind) {
       case RecordKind::kInstance: {
         const InstanceEntry* after = c.instance_after;
         const InstanceEntry* before = c.instance_before;
         const v1::Instance& record = after != nullptr ? after->record : before->record;
         instance = &record;
+        if (after != nullptr && c.instance_after_is_current) {
+          auto found = row_bytes.find(record.id());
+          if (found != row_bytes.end()) instance_bytes = found->second;
+        }
         const allocator::Tenant* tenant = allocator_.FindTenant(record.tenant_id());
         header.set_org(tenant == nullptr ? std::string() : tenant->org);
         header.set_tenant_id(record.tenant_id());
@@ -182,7 +197,9 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     out.org = header.org();
     out.tenant_id = header.tenant_id();
     header.SerializeToString(&out.bytes);
-    if (instance != nullptr) {
+    if (instance_bytes != nullptr) {
+      AppendBytesField(v1::Event::kInstanceFieldNumber, *instance_bytes, &out.bytes);
+    } else if (instance != nullptr) {
       AppendBytesField(v1::Event::kInstanceFieldNumber, instance->SerializeAsString(), &out.bytes);
     }
   }

@@ -8,8 +8,10 @@
 // a server interceptor adds them at PRE_SEND_MESSAGE and takes them back at POST_SEND_MESSAGE
 // (or when the call ends) — and CallPath (unary_call.h) refuses calls with RESOURCE_EXHAUSTED
 // while the count is at or over the limit: when they arrive, and again on the engine thread
-// just before an op builds its answer. The engine builds one answer at a time, so the count
-// passes the limit by at most one answer (at most --max_reply_mib).
+// just before an op builds its answer. The engine builds one read's answer at a time; writes'
+// answers are serialized on its completion thread, at most two groups behind. So the count
+// passes the limit by at most one read's answer (at most --max_reply_mib) plus the write
+// answers of two groups (2 × 1024 writes, each a few KiB unless a batch is very large).
 //
 // While the budget is full every CallPath call is refused, so a client that never reads could
 // hold it for ever: the answers of CallPath calls are also tracked from Finish to OnDone

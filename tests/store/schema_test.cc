@@ -36,7 +36,8 @@ TEST(SchemaTest, EmptyDatabaseMigratesToCurrentAndRerunIsANoOp) {
   ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
   EXPECT_EQ(*ReadSchemaVersion(db, "mem"), CurrentSchemaVersion());
   const int tables = TableCount(db);
-  EXPECT_EQ(tables, 11);  // v1: 10 tables; v2: events; v3: a column of tenants
+  // v1: 10 tables; v2: events; v3: a column of tenants; v7: instance_nvlink_partitions dropped
+  EXPECT_EQ(tables, 10);
   ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
   EXPECT_EQ(TableCount(db), tables);
 }
@@ -95,6 +96,40 @@ TEST(SchemaTest, VersionThreeGivesExistingTenantsPriorityZeroAndChecksTheRange) 
   EXPECT_EQ(insert("t-2", -1000), 1);
   EXPECT_THROW(insert("t-3", 1001), SQLite::Exception);
   EXPECT_THROW(db.exec("UPDATE tenants SET priority = -1001 WHERE id = 't-0'"), SQLite::Exception);
+}
+
+TEST(SchemaTest, VersionSevenMovesPartitionIdsIntoTheRowInOrder) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(6)).ok());
+  db.exec(R"sql(
+    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                price_per_hour_micros, interconnect)
+      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
+    INSERT INTO tenants (id, org, name) VALUES ('t', 'acme', 'Acme');
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-2', 'b', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''),
+             ('i-1', 'a', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''),
+             ('i-0', 'c', 't', 'it', 4, 1, 1, 'READY', 1, 1, x'');
+    -- Inserted out of order: the position decides, and repeats are kept.
+    INSERT INTO instance_nvlink_partitions (instance_id, position, partition_id)
+      VALUES ('i-1', 2, 'p-a'), ('i-2', 0, 'p-z'), ('i-1', 0, 'p-c'), ('i-1', 1, 'p-a'),
+             ('i-1', 3, 'p-b');
+  )sql");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 7);
+  auto partitions = [&db](const char* id) {
+    return db.execAndGet(absl::StrCat("SELECT nvlink_partition_ids FROM instances WHERE id = '",
+                                      id, "'"))
+        .getString();
+  };
+  EXPECT_EQ(partitions("i-1"), "p-c\np-a\np-a\np-b");
+  EXPECT_EQ(partitions("i-2"), "p-z");
+  EXPECT_EQ(partitions("i-0"), "");
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                          "('instance_nvlink_partitions', 'instances_by_batch')")
+                .getInt(),
+            0);
 }
 
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {

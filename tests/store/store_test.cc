@@ -336,10 +336,6 @@ TEST_F(StoreTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
 
   // No child row of a deleted parent is left behind.
   SQLite::Database raw(Options().path, SQLite::OPEN_READONLY);
-  EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM instance_nvlink_partitions WHERE instance_id = "
-                           "'i-1'")
-                .getInt(),
-            0);
   EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM machine_labels WHERE machine_id IN "
                            "('m-0-0', 'm-0-2')")
                 .getInt(),
@@ -377,6 +373,26 @@ TEST_F(StoreTest, UnicodeEmptyAndLargeValuesRoundTrip) {
   EXPECT_EQ(state.instances[0], bare);
   EXPECT_EQ(state.instances[1].details.size(), large.details.size());
   EXPECT_TRUE(state.instances[1] == large);
+}
+
+TEST_F(StoreTest, PartitionIdsThatCannotBeStoredAreRefusedWithoutLatching) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ChangeSet changes = MakeFleet(1, 1, 1);
+  for (std::vector<std::string> ids : {std::vector<std::string>{"p-1", ""},
+                                       std::vector<std::string>{"p-1\np-2"}}) {
+    ChangeSet bad = changes;
+    InstanceRow instance = MakeInstance("i-1", "a", "m-0-0", 0);
+    instance.nvlink_partition_ids = ids;
+    bad.upsert_instances = {instance};
+    absl::Status s = store->Commit(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_THAT(s.message(), HasSubstr("i-1"));
+  }
+  // Refused before anything was written: the store still commits.
+  EXPECT_TRUE(store->failure().ok());
+  ASSERT_TRUE(store->Commit(changes).ok()) << store->failure();
+  EXPECT_EQ(Load(*store).instances.size(), 0u);
 }
 
 TEST_F(StoreTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
@@ -478,12 +494,12 @@ TEST_F(StoreTest, CommitReportsDurationAndRowsWritten) {
   EXPECT_EQ(stats.rows_written, 11);
   EXPECT_GT(stats.duration, absl::ZeroDuration());
 
-  // An instance with 2 partition ids, plus an idempotency record.
+  // An instance (its 2 partition ids in its row), plus an idempotency record.
   ChangeSet create;
   create.upsert_instances = {MakeInstance("i-1", "x", "m-0-0")};
   create.put_idempotency = {IdempotencyRow{"t-0", "req", "fp", "resp", 1}};
   ASSERT_TRUE(store->Commit(create, &stats).ok());
-  EXPECT_EQ(stats.rows_written, 4);
+  EXPECT_EQ(stats.rows_written, 2);
 
   ASSERT_TRUE(store->Commit(ChangeSet(), &stats).ok());
   EXPECT_EQ(stats.rows_written, 0);
