@@ -81,9 +81,9 @@ class Generator {
     report_.tenants = static_cast<int64_t>(tenants_.size());
     for (const auto& [id, entry] : state_.instances()) {
       ++report_.instances;
-      if (entry.record.status() == v1::INSTANCE_STATUS_QUEUED) {
+      if (entry.record->status() == v1::INSTANCE_STATUS_QUEUED) {
         ++report_.queued;
-      } else if (entry.record.status() == v1::INSTANCE_STATUS_TERMINATED) {
+      } else if (entry.record->status() == v1::INSTANCE_STATUS_TERMINATED) {
         ++report_.terminated;
       } else {
         ++report_.placed;

@@ -35,6 +35,7 @@ void Engine::Start() {
   if (!state_->queue().empty() || state_->NextPreemptionDeadline().has_value()) {
     next_deadline_ = absl::InfinitePast();
   }
+  view_.PublishAll(*state_);  // before the engine thread: it owns State from here on
   completion_thread_ = std::thread([this] { RunCompletions(); });
   thread_ = std::thread([this] { Run(); });
 }
@@ -243,6 +244,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
       report.preemptions.clear();
       if (on_read_only_) on_read_only_(report.status);
     } else {
+      view_.Publish(*state_, group_mark);  // durable: readers may see it, before any answer
       state_->SetEventBounds(oldest, newest);
       report.oldest_event = oldest;
       report.events.reserve(events.size());

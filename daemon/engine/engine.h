@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "daemon/engine/state.h"
 #include "daemon/engine/encoded_event.h"
+#include "daemon/engine/instance_view.h"
 #include "store/store.h"
 
 namespace nvlsched::daemon {
@@ -112,6 +113,10 @@ class Engine {
   absl::Status SubmitRead(ReadFn read, absl::Time deadline = absl::InfiniteFuture(),
                           DoneFn refused = nullptr);
 
+  // The committed instance records, for reads off the engine thread (instance_view.h). Filled
+  // from State at Start, then published after every successful commit, before its answers.
+  const InstanceView& view() const { return view_; }
+
   bool read_only() const { return read_only_.load(std::memory_order_acquire); }
   size_t queued() const;
 
@@ -148,6 +153,7 @@ class Engine {
 
   std::atomic<bool> read_only_{false};
   std::thread thread_;
+  InstanceView view_;
 
   // Completions handed over by the engine thread, not yet run.
   Mutex completion_mu_;

@@ -25,7 +25,6 @@ namespace nvlsched::daemon {
 namespace {
 
 constexpr int kNameAttempts = 32;
-constexpr int kDefaultPageSize = 100;
 
 // The tenant named by a create request, which must belong to the caller's org.
 absl::StatusOr<const allocator::Tenant*> TenantOf(const State& state, const std::string& org,
@@ -61,7 +60,7 @@ absl::StatusOr<const State::InstanceEntry*> VisibleInstance(const State& state,
                                                             const std::string& id) {
   const State::InstanceEntry* instance = state.FindInstance(id);
   if (instance != nullptr) {
-    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->record.tenant_id());
+    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->record->tenant_id());
     if (tenant != nullptr && tenant->org == org) return instance;
   }
   return ResourceNotFoundError(kInstanceResource, id,
@@ -552,19 +551,19 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
   }
   if ((*found)->handle.generation == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
+        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record->status()),
         ": it holds no machine, so there is no provisioning to report",
-        (*found)->record.status() == v1::INSTANCE_STATUS_QUEUED ? "; report it once it is placed (PENDING)"
-        : (*found)->record.has_preemption() ? "; it was preempted and its machine released"
+        (*found)->record->status() == v1::INSTANCE_STATUS_QUEUED ? "; report it once it is placed (PENDING)"
+        : (*found)->record->has_preemption() ? "; it was preempted and its machine released"
                                             : "; it left the queue unplaced and never will be"));
   }
-  if ((*found)->record.has_preemption() && req.status != v1::INSTANCE_STATUS_TERMINATING &&
+  if ((*found)->record->has_preemption() && req.status != v1::INSTANCE_STATUS_TERMINATING &&
       req.status != v1::INSTANCE_STATUS_ERROR) {
     return absl::FailedPreconditionError(absl::StrCat(
         "instance ", req.instance.id, " was preempted (PREEMPTED) and must be released by its "
         "preemption_deadline; it may only be reported TERMINATING or ERROR, then deleted"));
   }
-  const v1::InstanceStatus from = (*found)->record.status();
+  const v1::InstanceStatus from = (*found)->record->status();
   const std::vector<v1::InstanceStatus> allowed = AllowedNext(from);
   if (std::find(allowed.begin(), allowed.end(), req.status) == allowed.end()) {
     std::vector<std::string> names;
@@ -585,7 +584,7 @@ absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const Stat
     AttachErrorDetail(status, failure);
     return status;
   }
-  v1::Instance updated = (*found)->record;
+  v1::Instance updated = *(*found)->record;
   AppendStatus(ctx, req.status, req.message, &updated);
   SetInterfaceStatuses(req.status, &updated);
   *resp = updated;
@@ -600,10 +599,10 @@ absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRe
   if (!found.ok()) return found.status();
   if ((*found)->handle.generation == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record.status()),
+        "instance ", req.instance.id, " is ", v1::InstanceStatus_Name((*found)->record->status()),
         " and holds no machine: there is nothing to replace"));
   }
-  if ((*found)->record.has_preemption()) {
+  if ((*found)->record->has_preemption()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "instance ", req.instance.id, " was preempted and is leaving its machine for an "
         "on-demand request; it is not replaced (delete it, with machine_health_issue if the "
@@ -612,7 +611,7 @@ absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRe
   absl::StatusOr<allocator::ReplacePlan> plan = state.allocator().PlanReplace(
       (*found)->handle, req.machine_health_issue, state.require_cleaning());
   if (!plan.ok()) return plan.status();
-  v1::Instance record = (*found)->record;
+  v1::Instance record = *(*found)->record;
   const std::string old_machine = record.machine_id();
   allocator::PlacedInstance where;
   where.machine = plan->to;
@@ -658,7 +657,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
   for (const std::string& id : req.ids) {
     absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, id);
     if (!found.ok()) return found.status();
-    const v1::Instance& record = (*found)->record;
+    const v1::Instance& record = *(*found)->record;
     if (record.status() == v1::INSTANCE_STATUS_QUEUED) {
       const uint64_t sequence = record.queue().sequence();
       const std::vector<std::string>* members = state.QueuedIds(sequence);
@@ -695,7 +694,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
       state.allocator().PlanRelease(handles, req.machine_health_issue, state.require_cleaning());
   if (!release.ok()) return release.status();
 
-  for (const std::string& id : req.ids) *deleted->Add() = state.FindInstance(id)->record;
+  for (const std::string& id : req.ids) *deleted->Add() = *state.FindInstance(id)->record;
   state.ReleaseInstances(*release, placed_ids);
   for (uint64_t sequence : cancelled) state.CancelQueued(sequence);
   for (const std::string& id : dropped_ids) state.EraseInstance(id);
@@ -705,40 +704,11 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
 absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instance* resp) {
   absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, req.id);
   if (!found.ok()) return found.status();
-  *resp = (*found)->record;
+  *resp = *(*found)->record;
   if (resp->status() == v1::INSTANCE_STATUS_QUEUED) {
     resp->mutable_queue()->set_position(
         static_cast<int64_t>(state.queue().PositionOf(resp->queue().sequence())));
   }
-  return absl::OkStatus();
-}
-
-absl::Status ListInstances(const State& state, const InstanceQuery& req,
-                           v1::ListInstancesResponse* resp) {
-  const int page_size = req.page_size > 0 ? req.page_size : kDefaultPageSize;
-  int total = 0;
-  for (const auto& [id, entry] : state.instances()) {
-    const v1::Instance& instance = entry.record;
-    if (!req.tenant_id.empty() && instance.tenant_id() != req.tenant_id) continue;
-    if (!req.batch_id.empty() && instance.batch_id() != req.batch_id) continue;
-    const allocator::Tenant* tenant = state.allocator().FindTenant(instance.tenant_id());
-    if (tenant == nullptr || tenant->org != req.org) continue;
-    bool labels_match = true;
-    for (const auto& [k, v] : req.labels) {
-      auto it = instance.labels().find(k);
-      if (it == instance.labels().end() || it->second != v) labels_match = false;
-    }
-    if (!labels_match) continue;
-    ++total;
-    if (id <= req.after && !req.after.empty()) continue;
-    if (resp->instances_size() < page_size) {
-      *resp->add_instances() = instance;
-    } else if (resp->next_page_token().empty()) {
-      resp->set_next_page_token(
-          EncodePageToken(resp->instances(resp->instances_size() - 1).id()));
-    }
-  }
-  resp->set_total_size(total);
   return absl::OkStatus();
 }
 

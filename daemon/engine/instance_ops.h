@@ -47,8 +47,8 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
 
 // Reads.
 absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instance* resp);
-absl::Status ListInstances(const State& state, const InstanceQuery& req,
-                           v1::ListInstancesResponse* resp);
+// ListInstances is served from the engine's committed view, off the engine thread:
+// InstanceView::List (instance_view.h).
 
 }  // namespace nvlsched::daemon
 

@@ -76,7 +76,7 @@ absl::Status ListQueue(const State& state, const QueueQuery& query, absl::Time n
       for (const std::string& id : *ids) entry->add_instance_ids(id);
       if (request.is_batch && !ids->empty()) {
         const State::InstanceEntry* first = state.FindInstance(ids->front());
-        if (first != nullptr) entry->set_batch_id(first->record.batch_id());
+        if (first != nullptr) entry->set_batch_id(first->record->batch_id());
       }
     }
     for (const allocator::Reservation& r : state.queue().reservations()) {

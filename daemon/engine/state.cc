@@ -5,6 +5,7 @@
 #include <cassert>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
 #include "absl/time/time.h"
@@ -127,8 +128,8 @@ namespace {
 // The (deadline, id) key of a preempted instance that still holds its machine, or nullopt.
 std::optional<std::pair<int64_t, std::string>> PreemptionKey(const std::string& id,
                                                              const State::InstanceEntry& entry) {
-  if (entry.handle.generation == 0 || !entry.record.has_preemption()) return std::nullopt;
-  return std::make_pair(ToUnixMicros(entry.record.preemption().preemption_deadline()), id);
+  if (entry.handle.generation == 0 || !entry.record->has_preemption()) return std::nullopt;
+  return std::make_pair(ToUnixMicros(entry.record->preemption().preemption_deadline()), id);
 }
 
 }  // namespace
@@ -137,7 +138,7 @@ std::optional<State::InstanceEntry> State::TakeInstance(const std::string& id) {
   auto it = instances_.find(id);
   if (it == instances_.end()) return std::nullopt;
   if (auto key = PreemptionKey(id, it->second)) preemption_deadlines_.erase(*key);
-  names_.erase(NameKey(it->second.record.tenant_id(), it->second.record.name()));
+  names_.erase(NameKey(it->second.record->tenant_id(), it->second.record->name()));
   // Queued and terminated records hold no claim: their handle is the default, never valid.
   if (it->second.handle.generation != 0) ids_by_handle_.erase(it->second.handle);
   std::optional<InstanceEntry> taken(std::move(it->second));  // moved, not copied
@@ -149,7 +150,7 @@ void State::RestoreInstance(const std::string& id, std::optional<InstanceEntry> 
   TakeInstance(id);
   if (previous.has_value()) {
     if (auto key = PreemptionKey(id, *previous)) preemption_deadlines_.insert(*std::move(key));
-    names_.insert(NameKey(previous->record.tenant_id(), previous->record.name()));
+    names_.insert(NameKey(previous->record->tenant_id(), previous->record->name()));
     if (previous->handle.generation != 0) ids_by_handle_[previous->handle] = id;
     instances_.emplace(id, *std::move(previous));
   }
@@ -160,7 +161,8 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
   std::string id = instance.id();
   // The record it replaces moves into the change record (for the undo and its event).
   journal_.push_back(ChangeEntry{RecordKind::kInstance, id, TakeInstance(id)});
-  RestoreInstance(id, InstanceEntry{std::move(instance), handle, whole_machine});
+  RestoreInstance(id, InstanceEntry{std::make_shared<const v1::Instance>(std::move(instance)),
+                                    handle, whole_machine});
 }
 
 void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record) {
@@ -199,7 +201,7 @@ std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan
     for (const std::string& id : ids) {
       const InstanceEntry* entry = FindInstance(id);
       if (entry == nullptr) continue;
-      const allocator::Machine* m = allocator_.FindMachine(entry->record.machine_id());
+      const allocator::Machine* m = allocator_.FindMachine(entry->record->machine_id());
       if (m == nullptr) continue;
       if (std::none_of(before.begin(), before.end(),
                        [&](const allocator::Machine& b) { return b.id == m->id; })) {
@@ -294,7 +296,7 @@ State::QueuePass State::RunQueue(absl::Time now) {
       std::vector<v1::Instance> records;
       records.reserve(ids.size());
       for (size_t i = 0; i < ids.size(); ++i) {
-        v1::Instance record = state_.FindInstance(ids[i])->record;
+        v1::Instance record = *state_.FindInstance(ids[i])->record;
         SetPlacement(state_, placement.instances[i], &record);
         v1::QueueInfo* info = record.mutable_queue();
         info->set_position(0);
@@ -320,7 +322,7 @@ State::QueuePass State::RunQueue(absl::Time now) {
       const absl::Time deadline = absl::FromUnixMicros(request.deadline_micros);
       for (const std::string& id : ids) {
         const InstanceEntry* entry = state_.FindInstance(id);
-        v1::Instance record = entry->record;
+        v1::Instance record = *entry->record;
         v1::QueueInfo* info = record.mutable_queue();
         info->set_position(0);
         *info->mutable_waited() = ToDurationProto(now_ - queued);
@@ -366,10 +368,10 @@ void State::PreemptInstances(const allocator::PreemptionPlan& plan,
     const InstanceEntry* entry = FindInstance(InstanceIdOf(handle));
     if (stat.instance_type.empty()) {
       const allocator::InstanceType* type =
-          allocator_.FindInstanceType(entry->record.instance_type_id());
+          allocator_.FindInstanceType(entry->record->instance_type_id());
       stat.instance_type = type->name.empty() ? type->id : type->name;
     }
-    v1::Instance record = entry->record;
+    v1::Instance record = *entry->record;
     *record.mutable_preemption() = preemption;
     SetInterfaceStatuses(v1::INSTANCE_STATUS_TERMINATING, &record);
     AppendStatus(now, v1::INSTANCE_STATUS_TERMINATING,
@@ -411,7 +413,7 @@ int State::ReleaseOverduePreemptions(absl::Time now) {
   const std::vector<allocator::Machine> before = ApplyRelease(*plan, ids);
   for (const std::string& id : ids) {
     const InstanceEntry* entry = FindInstance(id);
-    v1::Instance record = entry->record;
+    v1::Instance record = *entry->record;
     const std::string machine = record.machine_id();
     record.clear_machine_id();
     SetInterfaceStatuses(v1::INSTANCE_STATUS_TERMINATED, &record);
@@ -465,7 +467,7 @@ store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
         break;
       case RecordKind::kInstance:
         if (const InstanceEntry* instance = FindInstance(e.key)) {
-          cs.upsert_instances.push_back(ToRow(instance->record, instance->whole_machine));
+          cs.upsert_instances.push_back(ToRow(*instance->record, instance->whole_machine));
         } else {
           cs.delete_instance_ids.push_back(e.key);
         }
@@ -514,6 +516,20 @@ void State::RollbackTo(const JournalMark& mark) {
   queue_changed_ = true;
   while (!preemptions_.empty() && preemptions_.back().journal_position > mark.records) {
     preemptions_.pop_back();
+  }
+}
+
+void State::ChangedSince(const JournalMark& mark, std::vector<absl::string_view>* instance_ids,
+                         std::vector<absl::string_view>* tenant_ids) const {
+  absl::flat_hash_set<absl::string_view> seen_instances;
+  absl::flat_hash_set<absl::string_view> seen_tenants;
+  for (size_t i = mark.records; i < journal_.size(); ++i) {
+    const ChangeEntry& e = journal_[i];
+    if (e.kind == RecordKind::kInstance && seen_instances.insert(e.key).second) {
+      instance_ids->push_back(e.key);
+    } else if (e.kind == RecordKind::kTenant && seen_tenants.insert(e.key).second) {
+      tenant_ids->push_back(e.key);
+    }
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -82,7 +83,9 @@ class State {
   // One instance: its record as the API shows it, the allocator's handle for it, and whether
   // it holds its machine whole (a batch member or whole-machine single) or some of its GPUs.
   struct InstanceEntry {
-    v1::Instance record;
+    // Immutable once stored: a change stores a new record (PutInstance), so a reader holding
+    // this pointer (the read view, instance_view.h) keeps the record as it was committed.
+    std::shared_ptr<const v1::Instance> record;
     allocator::InstanceHandle handle;
     bool whole_machine = true;
   };
@@ -207,6 +210,11 @@ class State {
   // The net rows of every record changed since `mark`, in the order they were first changed.
   // Cost: O(entries · log entries) plus one row conversion per changed record.
   store::ChangeSet ChangesSince(const JournalMark& mark) const;
+  // The ids of the instance records and of the tenants changed since `mark`, each once (for the
+  // read view, instance_view.h). The views point into the change record: valid until the next
+  // change or ClearJournal.
+  void ChangedSince(const JournalMark& mark, std::vector<absl::string_view>* instance_ids,
+                    std::vector<absl::string_view>* tenant_ids) const;
   // Undoes every change made since `mark`, newest first, in the allocator and the records.
   void RollbackTo(const JournalMark& mark);
   // Forgets the record (after a commit): later marks start from an empty record.

@@ -126,7 +126,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
       case RecordKind::kInstance: {
         const InstanceEntry* after = c.instance_after;
         const InstanceEntry* before = c.instance_before;
-        const v1::Instance& record = after != nullptr ? after->record : before->record;
+        const v1::Instance& record = after != nullptr ? *after->record : *before->record;
         instance = &record;
         if (after != nullptr && c.instance_after_is_current) {
           auto found = row_bytes.find(record.id());
@@ -153,7 +153,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
                                                " released"));
         } else {
           header.set_type(v1::EVENT_TYPE_INSTANCE_STATUS_CHANGED);
-          header.set_reason(absl::StrCat("status ", StatusWord(before->record.status()), " -> ",
+          header.set_reason(absl::StrCat("status ", StatusWord(before->record->status()), " -> ",
                                          StatusWord(record.status()),
                                          last_message.empty() ? "" : ": ", last_message));
         }

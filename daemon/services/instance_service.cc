@@ -89,11 +89,11 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::GetInstance(grpc::CallbackServerC
 grpc::ServerUnaryReactor* InstanceServiceImpl::ListInstances(grpc::CallbackServerContext* ctx,
                                                              const v1::ListInstancesRequest* req,
                                                              v1::ListInstancesResponse* resp) {
-  return calls_.Read(
+  return calls_.ReadView(
       ctx, {"ListInstances", Permission::kInstanceRead}, req->org(),
       [req] { return ToInstanceQuery(*req); },
-      [resp](const State& state, const InstanceQuery& core) {
-        return daemon::ListInstances(state, core, resp);
+      [resp](const InstanceView& view, const InstanceQuery& core) {
+        return view.List(core, resp);
       });
 }
 

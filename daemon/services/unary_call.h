@@ -182,6 +182,30 @@ class CallPath {
     return reactor;
   }
 
+  // A read served on the calling gRPC thread from the engine's view of the committed records
+  // (daemon/engine/instance_view.h): it never queues behind the engine's writes, and it sees
+  // every write answered before it arrived. `op(view, core)` fills the response.
+  template <typename Prepare, typename Op>
+  grpc::ServerUnaryReactor* ReadView(grpc::CallbackServerContext* ctx, Method method,
+                                     absl::string_view org, Prepare prepare, Op op) const {
+    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
+    if (!call.ok()) return FinishNow(ctx, call.status());
+    auto core = prepare();
+    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/false);
+    if (absl::Status s = Admit(replies_); !s.ok()) {
+      return RefuseNow(ctx, *call, s, /*is_write=*/false);
+    }
+    if (DeadlineOf(ctx) < absl::Now()) {
+      return RefuseNow(ctx, *call,
+                       absl::DeadlineExceededError(
+                           "the call's deadline passed before it was served; nothing was read"),
+                       /*is_write=*/false);
+    }
+    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/false);
+    reactor->FinishWith(op(engine_->view(), *core));
+    return reactor;
+  }
+
  private:
   static absl::Status Admit(const ReplyBudget* replies) {
     return replies == nullptr ? absl::OkStatus() : replies->Admit();

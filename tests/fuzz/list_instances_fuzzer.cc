@@ -1,5 +1,5 @@
-// libFuzzer target: ListInstances page tokens and page sizes (daemon/instance_ops.h), on an
-// in-memory State holding a small generated fleet and a dozen instances of two tenants made
+// libFuzzer target: ListInstances page tokens and page sizes (daemon/engine/instance_view.h,
+// the view the daemon serves ListInstances from), published from an in-memory State holding a small generated fleet and a dozen instances of two tenants made
 // by the real create ops. No gRPC, no store.
 // Input (FuzzedDataProvider): org, tenant filter, page size, and a page token that is raw
 // bytes, the web-safe base64 of raw bytes, or the token of a real instance id with bytes
@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "daemon/api/fleet.h"
 #include "daemon/engine/instance_ops.h"
+#include "daemon/engine/instance_view.h"
 #include "daemon/engine/inventory_ops.h"
 #include "daemon/engine/state.h"
 #include "daemon/api/validation.h"
@@ -42,6 +43,7 @@ constexpr char kOtherOrg[] = "globex";
 
 struct World {
   State state;
+  nvlsched::daemon::InstanceView view;  // published from state
   std::vector<std::string> ids;  // every instance id, sorted
   std::vector<std::string> tenants;
 };
@@ -111,6 +113,7 @@ World* MakeWorld() {
     MustOk(nvlsched::daemon::CreateInstance(world->state, ctx, *core, &created), "CreateInstance");
   }
   world->state.ClearJournal();
+  world->view.PublishAll(world->state);
   for (const auto& [id, entry] : world->state.instances()) world->ids.push_back(id);
   return world;
 }
@@ -121,13 +124,13 @@ const World& TheWorld() {
 }
 
 // ListInstances as a call runs it: the handler's conversion (the page token is decoded there),
-// then the engine's op.
-absl::Status List(const State& state, const v1::ListInstancesRequest& request,
-                  v1::ListInstancesResponse* response) {
+// then the view's List.
+absl::Status List(const nvlsched::daemon::InstanceView& view,
+                  const v1::ListInstancesRequest& request, v1::ListInstancesResponse* response) {
   absl::StatusOr<nvlsched::daemon::InstanceQuery> query =
       nvlsched::daemon::ToInstanceQuery(request);
   if (!query.ok()) return query.status();
-  return nvlsched::daemon::ListInstances(state, *query, response);
+  return view.List(*query, response);
 }
 
 std::vector<std::string> Ids(const v1::ListInstancesResponse& response) {
@@ -166,7 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (!nvlsched::daemon::ValidateListInstancesRequest(request).ok()) return 0;
   v1::ListInstancesResponse page;
-  const absl::Status status = List(world.state, request, &page);
+  const absl::Status status = List(world.view, request, &page);
   std::string after;
   const bool token_decodes = absl::WebSafeBase64Unescape(request.page_token(), &after);
   if (!status.ok()) {
@@ -200,7 +203,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(pages <= world.ids.size(), "pagination does not end");
     next.set_page_token(current.next_page_token());
     current.Clear();
-    const absl::Status more = List(world.state, next, &current);
+    const absl::Status more = List(world.view, next, &current);
     FUZZ_CHECK(more.ok(), more.ToString());
     FUZZ_CHECK(current.total_size() == page.total_size(), "total_size changed between pages");
     for (const std::string& id : Ids(current)) walked.push_back(id);
@@ -209,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   all.clear_page_token();
   all.set_page_size(1000);
   v1::ListInstancesResponse everything;
-  FUZZ_CHECK(List(world.state, all, &everything).ok(), "unpaginated");
+  FUZZ_CHECK(List(world.view, all, &everything).ok(), "unpaginated");
   FUZZ_CHECK(everything.next_page_token().empty(), "unpaginated call has a next page");
   FUZZ_CHECK(everything.total_size() == page.total_size(), "total_size depends on the token");
   std::vector<std::string> expected;

@@ -62,18 +62,18 @@ TEST(LoadStateGenDbTest, LoadsWhatTheGeneratorWrote) {
   EXPECT_EQ((*state)->queue().size(), 10u);
   int64_t placed = 0, terminated = 0, queued = 0, batch_members = 0, gpus = 0;
   for (const auto& [id, entry] : (*state)->instances()) {
-    EXPECT_EQ(id, entry.record.id());
-    if (entry.record.status() == v1::INSTANCE_STATUS_QUEUED) {
+    EXPECT_EQ(id, entry.record->id());
+    if (entry.record->status() == v1::INSTANCE_STATUS_QUEUED) {
       ++queued;
-    } else if (entry.record.status() == v1::INSTANCE_STATUS_TERMINATED) {
+    } else if (entry.record->status() == v1::INSTANCE_STATUS_TERMINATED) {
       ++terminated;
     } else {
       ++placed;
-      gpus += entry.record.gpu_count();
+      gpus += entry.record->gpu_count();
       EXPECT_NE(entry.handle.generation, 0u) << id;
       EXPECT_EQ((*state)->InstanceIdOf(entry.handle), id);
-      EXPECT_TRUE((*state)->NameTaken(entry.record.tenant_id(), entry.record.name())) << id;
-      if (!entry.record.batch_id().empty()) ++batch_members;
+      EXPECT_TRUE((*state)->NameTaken(entry.record->tenant_id(), entry.record->name())) << id;
+      if (!entry.record->batch_id().empty()) ++batch_members;
     }
   }
   EXPECT_EQ(placed, report->placed);

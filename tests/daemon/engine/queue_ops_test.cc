@@ -65,7 +65,7 @@ class QueueOpsTest : public ::testing::Test {
   }
   v1::InstanceStatus StatusOf(const std::string& id) {
     const State::InstanceEntry* e = state_.FindInstance(id);
-    return e == nullptr ? v1::INSTANCE_STATUS_UNSPECIFIED : e->record.status();
+    return e == nullptr ? v1::INSTANCE_STATUS_UNSPECIFIED : e->record->status();
   }
 
   absl::BitGen gen_;
@@ -108,7 +108,7 @@ TEST_F(QueueOpsTest, RollbackRestoresTheQueueRecordsAndReservations) {
   const State::JournalMark mark = state_.Mark();
   std::vector<std::string> in_d1;
   for (const std::string& id : fillers) {
-    if (state_.FindInstance(id)->record.machine_id().rfind("d1", 0) == 0) in_d1.push_back(id);
+    if (state_.FindInstance(id)->record->machine_id().rfind("d1", 0) == 0) in_d1.push_back(id);
   }
   ASSERT_EQ(in_d1.size(), 2u);
   ASSERT_TRUE(Delete(in_d1).ok());

@@ -80,7 +80,7 @@ TEST_F(StateTest, RecordsKeepTheirHandlesAndHandlesMapBackToIds) {
     EXPECT_EQ(state_.InstanceIdOf(handle), id);
     std::optional<allocator::InstanceClaim> claim = state_.allocator().FindInstance(handle);
     ASSERT_TRUE(claim.has_value()) << id;
-    EXPECT_EQ(claim->machine_id, state_.FindInstance(id)->record.machine_id());
+    EXPECT_EQ(claim->machine_id, state_.FindInstance(id)->record->machine_id());
   }
   EXPECT_NE(HandleOf(ids[0]), HandleOf(ids[1]));
   EXPECT_EQ(state_.InstanceIdOf(allocator::InstanceHandle{}), "");
@@ -94,7 +94,7 @@ TEST_F(StateTest, TheAllocatorNamesInstancesByTheirIds) {
   EXPECT_THAT(std::string(twice.status().message()),
               HasSubstr("instance \"i1\" is listed twice; list each instance once"));
 
-  std::string machine = state_.FindInstance(ids[0])->record.machine_id();
+  std::string machine = state_.FindInstance(ids[0])->record->machine_id();
   ASSERT_TRUE(Delete({ids[0]}, /*health_issue=*/true).ok());
   EXPECT_EQ(state_.allocator().FindMachine(machine)->state_reason,
             "health issue reported when instance i0 was released");
@@ -175,7 +175,7 @@ TEST_F(StateTest, ReleaseWithHealthIssueRecordsTheDrainedMachines) {
   absl::StatusOr<allocator::ReleasePlan> plan =
       state_.allocator().PlanRelease({HandleOf(ids[0])}, /*machine_health_issue=*/true);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  const std::string machine = state_.FindInstance(ids[0])->record.machine_id();
+  const std::string machine = state_.FindInstance(ids[0])->record->machine_id();
   state_.ReleaseInstances(*plan, {ids[0]});
   const store::ChangeSet cs = state_.ChangesSince(mark);
   EXPECT_EQ(cs.delete_instance_ids, std::vector<std::string>{ids[0]});

@@ -1,0 +1,119 @@
+#include "daemon/engine/instance_view.h"
+
+#include <utility>
+#include <vector>
+
+#include "allocator/string_view_compat.h"
+#include "daemon/api/page_tokens.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+constexpr int kDefaultPageSize = 100;  // as the engine's ListInstances
+
+}  // namespace
+
+void InstanceView::PublishAll(const State& state) {
+  absl::btree_map<std::string, std::shared_ptr<const v1::Instance>> instances;
+  for (const auto& [id, entry] : state.instances()) {
+    instances.emplace_hint(instances.end(), id, entry.record);  // already in id order
+  }
+  absl::flat_hash_map<std::string, std::string> orgs;
+  state.allocator().ForEachTenant(
+      [&](const allocator::Tenant& tenant) { orgs.emplace(tenant.id, tenant.org); });
+  WriterMutexLock lock(&mu_);
+  instances_.swap(instances);
+  org_of_tenant_.swap(orgs);
+}
+
+void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
+  std::vector<absl::string_view> instance_ids;
+  std::vector<absl::string_view> tenant_ids;
+  state.ChangedSince(mark, &instance_ids, &tenant_ids);
+  if (instance_ids.empty() && tenant_ids.empty()) return;
+  // Gathered before the lock: the lock is held only to swap pointers.
+  std::vector<std::shared_ptr<const v1::Instance>> records(instance_ids.size());
+  for (size_t i = 0; i < instance_ids.size(); ++i) {
+    if (const State::InstanceEntry* entry = state.FindInstance(instance_ids[i])) {
+      records[i] = entry->record;
+    }
+  }
+  std::vector<const allocator::Tenant*> tenants(tenant_ids.size());
+  for (size_t i = 0; i < tenant_ids.size(); ++i) {
+    tenants[i] = state.allocator().FindTenant(allocator::StdView(tenant_ids[i]));
+  }
+  // The records replaced are released after the lock.
+  std::vector<std::shared_ptr<const v1::Instance>> replaced;
+  replaced.reserve(instance_ids.size());
+  {
+    WriterMutexLock lock(&mu_);
+    for (size_t i = 0; i < instance_ids.size(); ++i) {
+      auto it = instances_.find(instance_ids[i]);
+      if (records[i] == nullptr) {
+        if (it != instances_.end()) {
+          replaced.push_back(std::move(it->second));
+          instances_.erase(it);
+        }
+      } else if (it != instances_.end()) {
+        replaced.push_back(std::exchange(it->second, std::move(records[i])));
+      } else {
+        instances_.emplace(std::string(instance_ids[i]), std::move(records[i]));
+      }
+    }
+    for (size_t i = 0; i < tenant_ids.size(); ++i) {
+      if (tenants[i] == nullptr) {
+        org_of_tenant_.erase(tenant_ids[i]);
+      } else {
+        org_of_tenant_[tenant_ids[i]] = tenants[i]->org;
+      }
+    }
+  }
+}
+
+absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const {
+  const size_t page_size = static_cast<size_t>(req.page_size > 0 ? req.page_size : kDefaultPageSize);
+  std::vector<std::shared_ptr<const v1::Instance>> page;
+  page.reserve(page_size);
+  std::string next_after;
+  int total = 0;
+  {
+    ReaderMutexLock lock(&mu_);
+    // The org's tenants, looked up once each.
+    absl::flat_hash_map<absl::string_view, bool> in_org;
+    for (const auto& [id, record] : instances_) {
+      const v1::Instance& instance = *record;
+      if (!req.tenant_id.empty() && instance.tenant_id() != req.tenant_id) continue;
+      if (!req.batch_id.empty() && instance.batch_id() != req.batch_id) continue;
+      auto [org_it, inserted] = in_org.try_emplace(instance.tenant_id(), false);
+      if (inserted) {
+        auto found = org_of_tenant_.find(instance.tenant_id());
+        org_it->second = found != org_of_tenant_.end() && found->second == req.org;
+      }
+      if (!org_it->second) continue;
+      bool labels_match = true;
+      for (const auto& [k, v] : req.labels) {
+        auto it = instance.labels().find(k);
+        if (it == instance.labels().end() || it->second != v) labels_match = false;
+      }
+      if (!labels_match) continue;
+      ++total;
+      if (!req.after.empty() && id <= req.after) continue;
+      if (page.size() < page_size) {
+        page.push_back(record);
+      } else if (next_after.empty()) {
+        next_after = page.back()->id();
+      }
+    }
+  }
+  for (const std::shared_ptr<const v1::Instance>& record : page) *resp->add_instances() = *record;
+  if (!next_after.empty()) resp->set_next_page_token(EncodePageToken(next_after));
+  resp->set_total_size(total);
+  return absl::OkStatus();
+}
+
+size_t InstanceView::size() const {
+  ReaderMutexLock lock(&mu_);
+  return instances_.size();
+}
+
+}  // namespace nvlsched::daemon

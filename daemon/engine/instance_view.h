@@ -1,0 +1,68 @@
+// InstanceView: the committed instance records, read by ListInstances on gRPC threads while
+// the engine goes on writing (issue 20: reads off the writer).
+//
+// The engine publishes into the view after each successful commit (Publish: the records the
+// group changed, found through State's change record) and before it answers the group's
+// writes, so the view never shows a state that could still be rolled back, and a client that
+// has its write's answer finds the write here. Records are shared, not copied: State keeps
+// each record as a shared_ptr<const v1::Instance> and replaces it on change (state.h), so the
+// view holds the very records State committed, and a reader keeps a record alive however the
+// engine moves on.
+//
+// Locking: a writer-preferring readers-writer lock (store/sync.h SharedMutex). Readers hold it
+// shared while they walk the records and collect at most one page of pointers; the engine
+// holds it exclusively only to swap the changed pointers in (O(changes · log n)). Answers are
+// copied into the reply and serialized after the lock is released. A waiting engine blocks new
+// readers, so it waits for at most the readers already walking.
+//
+// Thread-safety: thread-safe. Publish/PublishAll on the engine thread only (they read State).
+#ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_
+#define NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "daemon/engine/requests.h"
+#include "daemon/engine/state.h"
+#include "nvlsched/v1/instance_service.pb.h"
+#include "store/sync.h"
+
+namespace nvlsched::daemon {
+
+class InstanceView {
+ public:
+  InstanceView() = default;
+  InstanceView(const InstanceView&) = delete;
+  InstanceView& operator=(const InstanceView&) = delete;
+
+  // Engine thread: replaces the view with everything `state` holds (at start). Cost: O(n),
+  // records shared.
+  void PublishAll(const State& state) ABSL_LOCKS_EXCLUDED(mu_);
+  // Engine thread, after a successful commit and before its answers: the instance records and
+  // tenants (their org) changed since `mark`, as State now has them.
+  void Publish(const State& state, const State::JournalMark& mark) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ListInstances (instance_ops.h has the engine's version it replaces; same answers): the
+  // org's instances matching the filters, in id order, from the one after req.after, at most
+  // the page size; total_size counts every match. Any thread.
+  // Cost: O(n) under the shared lock (the filters and the count), then one copy per answered
+  // record outside it.
+  absl::Status List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable SharedMutex mu_;
+  absl::btree_map<std::string, std::shared_ptr<const v1::Instance>> instances_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> org_of_tenant_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace nvlsched::daemon
+
+#endif  // NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_
