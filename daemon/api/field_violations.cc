@@ -17,6 +17,13 @@ std::string Index(absl::string_view repeated_field, int index) {
 }
 
 std::string MapKey(absl::string_view map_field, absl::string_view key) {
+  // A path goes back to the client in the status's trailers: a key of any length (a 1 MiB
+  // label key) would make the answer larger than a client accepts (gRPC's default 8 KiB of
+  // metadata), and the client would see RESOURCE_EXHAUSTED instead of the violation.
+  if (key.size() > kMaxMapKeyInPath) {
+    return absl::StrCat(map_field, "[\"", absl::CEscape(key.substr(0, kMaxMapKeyInPath)),
+                        "...\"]");
+  }
   return absl::StrCat(map_field, "[\"", absl::CEscape(key), "\"]");
 }
 

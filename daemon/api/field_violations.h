@@ -24,7 +24,10 @@ inline constexpr absl::string_view kBadRequestTypeUrl = "type.googleapis.com/goo
 
 // Builders for field paths: Child("interfaces[1]", "ip_address") == "interfaces[1].ip_address",
 // Index("interfaces", 1) == "interfaces[1]", MapKey("labels", "k") == "labels[\"k\"]" (the key
-// C-escaped, so a key with quotes or control characters still yields one unambiguous path).
+// C-escaped, so a key with quotes or control characters still yields one unambiguous path; a
+// key longer than kMaxMapKeyInPath bytes is cut there and marked "...", so that the path stays
+// small enough to travel back in the status).
+inline constexpr size_t kMaxMapKeyInPath = 64;
 std::string Child(absl::string_view parent, absl::string_view field);
 std::string Index(absl::string_view repeated_field, int index);
 std::string MapKey(absl::string_view map_field, absl::string_view key);

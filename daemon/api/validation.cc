@@ -270,6 +270,7 @@ static void CheckBillingMode(FieldViolations& violations, int value) {
 absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesRequest& request,
                                                  const ValidationContext& context) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOrg(violations, "org", request.org());
   CheckName(violations, "name_prefix", request.name_prefix(), kMinNamePrefixLength,
             kMaxNamePrefixLength, /*required=*/true);
@@ -353,6 +354,7 @@ absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesR
 absl::Status ValidateCreateInstanceRequest(const v1::CreateInstanceRequest& request,
                                            const ValidationContext& context) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOrg(violations, "org", request.org());
   CheckRequiredUuid(violations, "tenant_id", request.tenant_id(), "the tenant");
   CheckRequiredUuid(violations, "instance_type_id", request.instance_type_id(),
@@ -420,12 +422,14 @@ absl::Status ValidateInstanceTypeFit(const InstanceTypeFit& fit) {
 
 absl::Status ValidateGetInstanceRequest(const v1::GetInstanceRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckIdRequest(violations, request.org(), request.id());
   return violations.ToStatus("GetInstanceRequest");
 }
 
 absl::Status ValidateListInstancesRequest(const v1::ListInstancesRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOrg(violations, "org", request.org());
   CheckOptionalUuid(violations, "tenant_id", request.tenant_id());
   CheckOptionalUuid(violations, "batch_id", request.batch_id());
@@ -436,6 +440,7 @@ absl::Status ValidateListInstancesRequest(const v1::ListInstancesRequest& reques
 
 absl::Status ValidateUpdateInstanceStatusRequest(const v1::UpdateInstanceStatusRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckIdRequest(violations, request.org(), request.id());
   if (request.status() == v1::INSTANCE_STATUS_UNSPECIFIED ||
       !v1::InstanceStatus_IsValid(request.status())) {
@@ -444,6 +449,14 @@ absl::Status ValidateUpdateInstanceStatusRequest(const v1::UpdateInstanceStatusR
                                           v1::InstanceStatus_IsValid(request.status())
                                               ? v1::InstanceStatus_Name(request.status())
                                               : absl::StrCat(request.status())));
+  } else if (request.status() == v1::INSTANCE_STATUS_QUEUED ||
+             request.status() == v1::INSTANCE_STATUS_TERMINATED) {
+    // Checked here, on the request alone, so that the answer does not depend on whether the
+    // instance exists (the engine op refuses them too).
+    violations.Add("status", absl::StrCat("status must be one of INSTANCE_STATUS_PENDING .. "
+                                          "INSTANCE_STATUS_ERROR, got ",
+                                          v1::InstanceStatus_Name(request.status()),
+                                          ", which is set by the scheduler only, never reported"));
   }
   CheckMaxLength(violations, "message", request.message(), kMaxDescriptionLength);
   return violations.ToStatus("UpdateInstanceStatusRequest");
@@ -451,18 +464,21 @@ absl::Status ValidateUpdateInstanceStatusRequest(const v1::UpdateInstanceStatusR
 
 absl::Status ValidateDeleteInstanceRequest(const v1::DeleteInstanceRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckIdRequest(violations, request.org(), request.id());
   return violations.ToStatus("DeleteInstanceRequest");
 }
 
 absl::Status ValidateReplaceInstanceRequest(const v1::ReplaceInstanceRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckIdRequest(violations, request.org(), request.id());
   return violations.ToStatus("ReplaceInstanceRequest");
 }
 
 absl::Status ValidateBatchDeleteInstancesRequest(const v1::BatchDeleteInstancesRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOrg(violations, "org", request.org());
   if (request.ids().empty()) {
     violations.Add("ids", "ids is required: the UUIDs of the instances to delete");

@@ -25,7 +25,12 @@
 //     in the API, so an explicit false without a virtual function is INVALID_ARGUMENT at
 //     interfaces[i].virtual_function_id (and infiniband_interfaces[i]...); an absent
 //     is_physical states nothing and requires none. A negative one is never valid.
-//   - UUIDs are accepted in any case and any version; duplicates compare case-insensitively.
+//   - UUIDs are accepted in any version but only in lower case (RFC 4122's printed form): ids
+//     are compared exactly downstream, so an upper-case id is INVALID_ARGUMENT naming the field
+//     rather than validating here and then being NOT_FOUND (or, in a fleet, a reference that
+//     validation resolved and the allocator did not).
+//   - A known field that arrived with the wrong wire type (CheckWireTypes) is INVALID_ARGUMENT
+//     at its path; unknown field numbers are ignored.
 //   - Instance, batch and machine ids are UUIDs (the seed's Instance.id is format: uuid).
 //   - A single CreateInstance may omit networking (vpc_id and interfaces) and the operating
 //     system: a GPU-granular instance is a slice of a machine another system networks. If it

@@ -262,6 +262,7 @@ void CheckFleet(FieldViolations& violations, const std::string& prefix, const v1
 
 absl::Status ValidateFleet(const v1::Fleet& fleet, const ValidationContext& context) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", fleet);
   CheckFleet(violations, "", fleet, context);
   return violations.ToStatus("Fleet");
 }
@@ -269,12 +270,14 @@ absl::Status ValidateFleet(const v1::Fleet& fleet, const ValidationContext& cont
 absl::Status ValidateApplyFleetRequest(const v1::ApplyFleetRequest& request,
                                        const ValidationContext& context) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckFleet(violations, "fleet", request.fleet(), context);
   return violations.ToStatus("ApplyFleetRequest");
 }
 
 absl::Status ValidateSetMachineStateRequest(const v1::SetMachineStateRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckRequiredUuid(violations, "id", request.id(), "the machine");
   CheckMachineState(violations, "state", request.state(), /*allow_unspecified=*/false);
   CheckMaxLength(violations, "reason", request.reason(), kMaxDescriptionLength);
@@ -283,6 +286,7 @@ absl::Status ValidateSetMachineStateRequest(const v1::SetMachineStateRequest& re
 
 absl::Status ValidateSetDomainStateRequest(const v1::SetDomainStateRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckRequiredUuid(violations, "domain_id", request.domain_id(), "the NVLink domain");
   if (!v1::DomainState_IsValid(request.state()) ||
       request.state() == v1::DOMAIN_STATE_UNSPECIFIED) {
@@ -298,6 +302,7 @@ absl::Status ValidateSetDomainStateRequest(const v1::SetDomainStateRequest& requ
 
 absl::Status ValidateCompleteCleaningRequest(const v1::CompleteCleaningRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   if (request.machine_ids().empty()) {
     violations.Add("machine_ids", "machine_ids is required: the machines that were wiped");
   }
@@ -309,7 +314,9 @@ absl::Status ValidateCompleteCleaningRequest(const v1::CompleteCleaningRequest& 
   for (int i = 0; i < request.machine_ids_size() && i < kMaxBatchDeleteIds; ++i) {
     const std::string path = absl::StrCat("machine_ids[", i, "]");
     CheckRequiredUuid(violations, path, request.machine_ids(i), "the machine");
-    if (!seen.insert(request.machine_ids(i)).second) {
+    // Only a valid id is compared: an invalid one is reported above, and quoting it again
+    // could make the answer as large as the request.
+    if (!violations.Has(path) && !seen.insert(request.machine_ids(i)).second) {
       violations.Add(path, absl::StrCat("machine ", request.machine_ids(i),
                                         " is listed more than once; list each once"));
     }
@@ -324,6 +331,7 @@ absl::Status ValidateCompleteCleaningRequest(const v1::CompleteCleaningRequest& 
 
 absl::Status ValidateUpsertTenantRequest(const v1::UpsertTenantRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   if (!request.has_tenant()) {
     violations.Add("tenant",
                    "tenant is required: the tenant to create or replace (id, org, "
@@ -336,18 +344,21 @@ absl::Status ValidateUpsertTenantRequest(const v1::UpsertTenantRequest& request)
 
 absl::Status ValidateRemoveMachineRequest(const v1::RemoveMachineRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckRequiredUuid(violations, "id", request.id(), "the machine");
   return violations.ToStatus("RemoveMachineRequest");
 }
 
 absl::Status ValidateGetMachineRequest(const v1::GetMachineRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckRequiredUuid(violations, "id", request.id(), "the machine");
   return violations.ToStatus("GetMachineRequest");
 }
 
 absl::Status ValidateListMachinesRequest(const v1::ListMachinesRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOptionalUuid(violations, "domain_id", request.domain_id());
   CheckOptionalUuid(violations, "instance_type_id", request.instance_type_id());
   CheckMachineState(violations, "state", request.state(), /*allow_unspecified=*/true,
@@ -358,12 +369,14 @@ absl::Status ValidateListMachinesRequest(const v1::ListMachinesRequest& request)
 
 absl::Status ValidateListDomainsRequest(const v1::ListDomainsRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckOptionalUuid(violations, "site_id", request.site_id());
   return violations.ToStatus("ListDomainsRequest");
 }
 
 absl::Status ValidateListOffersRequest(const v1::ListOffersRequest& request) {
   FieldViolations violations;
+  CheckWireTypes(violations, "", request);
   CheckMaxLength(violations, "gpu_type", request.gpu_type(), kMaxGpuModelLength);
   CheckOptionalUuid(violations, "site_id", request.site_id());
   if (request.gpu_count() < 0 || request.gpu_count() > kMaxGpusPerMachine) {

@@ -143,7 +143,7 @@ absl::StatusOr<InstanceQuery> ToInstanceQuery(const v1::ListInstancesRequest& re
     if (!after.has_value() || !IsUuid(*after)) {
       FieldViolations v;
       v.Add("page_token", "page_token is not one this server issued; start again without it");
-      return v.ToStatus("request");
+      return v.ToStatus("ListInstancesRequest");
     }
     query.after = *std::move(after);
   }

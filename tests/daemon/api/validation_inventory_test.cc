@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "daemon/api/fleet.h"
@@ -84,7 +83,6 @@ std::vector<BadFleet> BadFleets() {
       {"TypeIdRepeated",
        [](auto& f) {
          v1::InstanceType copy = f.instance_types(0);
-         copy.set_id(absl::AsciiStrToUpper(copy.id()));
          copy.set_name("other");
          *f.add_instance_types() = copy;
        },

@@ -70,7 +70,6 @@ struct GoodBatch {
 
 TEST(BatchCreateValidationTest, AcceptedVariations) {
   const std::vector<GoodBatch> cases = {
-      {"uppercase UUIDs", [](auto& r) { r.set_tenant_id("F97DF110-F4DE-492E-8849-4A6AF68026B0"); }},
       {"count 2", [](auto& r) { r.set_count(2); }},
       {"count 18", [](auto& r) { r.set_count(18); }},
       {"virtual interface with its virtual function",
@@ -259,7 +258,7 @@ std::vector<BadBatch> BadBatches() {
       {"SecondaryVpcRepeated",
        [](auto& r) {
          r.add_secondary_vpc_ids(kOtherUuid);
-         r.add_secondary_vpc_ids(absl::AsciiStrToUpper(kOtherUuid));
+         r.add_secondary_vpc_ids(kOtherUuid);
        },
        {"secondary_vpc_ids[1]"},
        "secondary_vpc_ids must not repeat an id",
@@ -363,11 +362,16 @@ std::vector<BadBatch> BadBatches() {
        "is deployed twice: list each service once"},
       {"SshKeyGroupProblems",
        [](auto& r) {
-         r.add_ssh_key_group_ids("497F6ECA-6276-4993-BFEB-53CBBBBA6F08");
+         r.add_ssh_key_group_ids("497f6eca-6276-4993-bfeb-53cbbbba6f08");
          r.add_ssh_key_group_ids("key");
        },
        {"ssh_key_group_ids[1]", "ssh_key_group_ids[2]"},
        "ssh_key_group_ids must not repeat an id"},
+      {"UpperCaseUuid",
+       [](auto& r) { r.set_tenant_id("F97DF110-F4DE-492E-8849-4A6AF68026B0"); },
+       {"tenant_id"},
+       "tenant_id must be written in lower case (ids are compared exactly), got "
+       "\"F97DF110-F4DE-492E-8849-4A6AF68026B0\"; send \"f97df110-f4de-492e-8849-4a6af68026b0\""},
       {"SpreadPolicyWithStrictBatch",
        [](auto& r) { r.set_spread_policy(v1::SPREAD_POLICY_MIN_DOMAINS); },
        {"spread_policy"},
