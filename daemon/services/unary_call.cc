@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -40,15 +41,22 @@ std::string Caller(const Principal& p) {
   return p.org.empty() ? p.subject : absl::StrCat(p.subject, "@", p.org);
 }
 
-// " org=acme tenant=7e00..." for what the request names.
+// " org=acme tenant=7e00..." for what the request names (as the client sent it, made safe).
 std::string Target(const CallInfo& call) {
   std::string out;
-  if (!call.org.empty()) absl::StrAppend(&out, " org=", call.org);
-  if (!call.tenant_id.empty()) absl::StrAppend(&out, " tenant=", call.tenant_id);
+  if (!call.org.empty()) absl::StrAppend(&out, " org=", ForLog(call.org));
+  if (!call.tenant_id.empty()) absl::StrAppend(&out, " tenant=", ForLog(call.tenant_id));
   return out;
 }
 
 }  // namespace
+
+std::string ForLog(absl::string_view text) {
+  constexpr size_t kMaxBytes = 256;
+  if (text.size() <= kMaxBytes) return absl::CHexEscape(text);
+  return absl::StrCat(absl::CHexEscape(text.substr(0, kMaxBytes)), "...(", text.size(),
+                      " bytes)");
+}
 
 absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackServerContext* ctx,
                                    const char* method, Permission permission,
@@ -68,7 +76,7 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
   if (!principal.ok()) {
     spdlog::warn("{} request_id={} peer={} refused: {} {}", method, call.request_id, ctx->peer(),
                  absl::StatusCodeToString(principal.status().code()),
-                 std::string(principal.status().message()));
+                 ForLog(principal.status().message()));
     return principal.status();
   }
   call.principal = *std::move(principal);
@@ -84,7 +92,7 @@ void LogCall(const CallInfo& call, const absl::Status& status, bool is_write) {
   } else {
     spdlog::warn("{} request_id={} caller={}{} {} in {:.3f} ms: {}", call.method,
                  call.request_id, Caller(call.principal), Target(call),
-                 absl::StatusCodeToString(status.code()), ms, std::string(status.message()));
+                 absl::StatusCodeToString(status.code()), ms, ForLog(status.message()));
   }
 }
 
