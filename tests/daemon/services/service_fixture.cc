@@ -23,7 +23,8 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
 
   store::StoreOptions store_options;
   store_options.path = h->options_.db_path;
-  store_options.sync = store::SyncMode::kNormal;  // tests do not survive power loss anyway
+  store_options.sync = h->options_.store_sync;
+  store_options.vfs = h->options_.store_vfs;
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   h->store_ = *std::move(store);

@@ -71,6 +71,12 @@ struct HarnessOptions {
   std::shared_ptr<AccessControl> access;
   // Runs on the engine thread after every commit attempt (e.g. to count commits).
   std::function<void(const CommitReport&)> on_commit;
+  // The store's StoreOptions::vfs: a registered SQLite VFS to open the database through, e.g.
+  // the fault-injection VFS of tests/store/fault_injection_vfs.h. Empty: SQLite's default.
+  std::string store_vfs;
+  // kNormal by default (tests do not survive power loss anyway); kFull, the daemon's default,
+  // when a test needs every commit to fsync (fault injection on syncs).
+  store::SyncMode store_sync = store::SyncMode::kNormal;
 };
 
 class ServiceHarness {
