@@ -157,10 +157,8 @@ ALTER TABLE tenants ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
 // Version 7: the write path (issue 20). An instance's NVLink partition ids move into a column
 // of its row (ids joined by a newline, in order; '' for none): the child table made every
 // instance insert and delete run a cascade program with an ephemeral table (about a third of
-// a batch commit's instructions). The indexes on batch_id and machine_id are dropped: nothing
-// reads by them, and each cost every instance insert and delete a random leaf page (on a 100k
-// fleet, pages that are written to the WAL whole). The machine foreign key still holds; deleting
-// a machine (rare) now scans the instances to check that none refers to it.
+// a batch commit's instructions). The index on batch_id is dropped: nothing reads by it, and
+// every instance insert and delete paid for it.
 constexpr char kSchemaV7[] = R"sql(
 ALTER TABLE instances ADD COLUMN nvlink_partition_ids TEXT NOT NULL DEFAULT '';
 -- Each instance's ids joined in position order (positions run 0, 1, ... as version 1 wrote
@@ -180,7 +178,6 @@ UPDATE instances SET nvlink_partition_ids = coalesce(
 DROP TABLE v7_partition_ids;
 DROP TABLE instance_nvlink_partitions;
 DROP INDEX instances_by_batch;
-DROP INDEX instances_by_machine;
 )sql";
 
 constexpr Migration kMigrations[] = {
@@ -193,8 +190,7 @@ constexpr Migration kMigrations[] = {
     {5, "machines waiting to be wiped (machines.cleaning, default 0)", kSchemaV5},
     {6, "NVLink domain health (domains.state, domains.state_reason)", kSchemaV6},
     {7, "NVLink partition ids in the instance row (instances.nvlink_partition_ids); "
-        "instance_nvlink_partitions, instances_by_batch and instances_by_machine dropped",
-     kSchemaV7},
+        "instance_nvlink_partitions and instances_by_batch dropped", kSchemaV7},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

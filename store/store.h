@@ -9,7 +9,7 @@
 //   instance_types, domains, machines(+machine_labels), tenants(+tenant_quotas),
 //   instances (their NVLink partition ids in a column), idempotency, meta.
 // Maps and lists are WITHOUT ROWID child tables keyed by (parent id, key|position); instances
-// are indexed by (tenant, name) (unique); "no machine"/"no batch" is
+// are indexed by machine, by (tenant, name) (unique) and by batch; "no machine"/"no batch" is
 // NULL. Foreign keys are enforced, so a machine cannot be deleted while an instance uses it and
 // a quota cannot name an unknown instance type.
 //

@@ -127,8 +127,7 @@ TEST(SchemaTest, VersionSevenMovesPartitionIdsIntoTheRowInOrder) {
   EXPECT_EQ(partitions("i-2"), "p-z");
   EXPECT_EQ(partitions("i-0"), "");
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name IN "
-                          "('instance_nvlink_partitions', 'instances_by_batch', "
-                          "'instances_by_machine')")
+                          "('instance_nvlink_partitions', 'instances_by_batch')")
                 .getInt(),
             0);
 }
