@@ -124,6 +124,8 @@ absl::Status ValidateSetMachineStateRequest(const nvlsched::v1::SetMachineStateR
 absl::Status ValidateSetDomainStateRequest(const nvlsched::v1::SetDomainStateRequest& request);
 absl::Status ValidateCompleteCleaningRequest(const nvlsched::v1::CompleteCleaningRequest& request);
 absl::Status ValidateUpsertTenantRequest(const nvlsched::v1::UpsertTenantRequest& request);
+// org is optional (empty: every org's tenants), and when given must be a well-formed org.
+absl::Status ValidateListTenantsRequest(const nvlsched::v1::ListTenantsRequest& request);
 absl::Status ValidateRemoveMachineRequest(const nvlsched::v1::RemoveMachineRequest& request);
 absl::Status ValidateGetMachineRequest(const nvlsched::v1::GetMachineRequest& request);
 absl::Status ValidateListMachinesRequest(const nvlsched::v1::ListMachinesRequest& request);

@@ -342,6 +342,13 @@ absl::Status ValidateUpsertTenantRequest(const v1::UpsertTenantRequest& request)
   return violations.ToStatus("UpsertTenantRequest");
 }
 
+absl::Status ValidateListTenantsRequest(const v1::ListTenantsRequest& request) {
+  FieldViolations violations;
+  CheckWireTypes(violations, "", request);
+  if (!request.org().empty()) CheckOrg(violations, "org", request.org());
+  return violations.ToStatus("ListTenantsRequest");
+}
+
 absl::Status ValidateRemoveMachineRequest(const v1::RemoveMachineRequest& request) {
   FieldViolations violations;
   CheckWireTypes(violations, "", request);

@@ -127,7 +127,8 @@ grpc::ServerUnaryReactor* InventoryServiceImpl::UpsertTenant(grpc::CallbackServe
 grpc::ServerUnaryReactor* InventoryServiceImpl::ListTenants(grpc::CallbackServerContext* ctx,
                                                             const v1::ListTenantsRequest* req,
                                                             v1::ListTenantsResponse* resp) {
-  return calls_.Read(ctx, {"ListTenants", Permission::kTenantRead}, req->org(), AsIs(req),
+  return calls_.Read(ctx, {"ListTenants", Permission::kTenantRead}, req->org(),
+                     Validated(req, &ValidateListTenantsRequest),
                      [resp](const State& state, const v1::ListTenantsRequest* r) {
                        return daemon::ListTenants(state, *r, resp);
                      });

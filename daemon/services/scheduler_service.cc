@@ -13,11 +13,12 @@ constexpr int kMaxPageSize = 1000;
 absl::StatusOr<QueueQuery> ToQueueQuery(const v1::ListQueueRequest& req) {
   FieldViolations v;
   if (req.page_size() < 0 || req.page_size() > kMaxPageSize) {
-    v.Add("page_size", absl::StrCat("must be within 0..", kMaxPageSize, " (0: 100); got ",
-                                    req.page_size()));
+    v.Add("page_size", absl::StrCat("page_size must be within 0..", kMaxPageSize,
+                                    " (0: 100); got ", req.page_size()));
   }
+  if (!req.org().empty()) CheckOrg(v, "org", req.org());
   if (!req.tenant_id().empty() && !IsUuid(req.tenant_id())) {
-    v.Add("tenant_id", "must be a UUID (ListTenants shows them)");
+    v.Add("tenant_id", "tenant_id must be a UUID (ListTenants shows them)");
   }
   QueueQuery query;
   if (!req.page_token().empty()) {

@@ -363,14 +363,12 @@ TEST_F(BadInputTest, DomainsTypesAndTenants) {
   }
   {
     using R = v1::ListTenantsRequest;
-    // KNOWN GAP (left alone, reported with issue 21): ListTenants does not validate its org
-    // filter (inventory_service.cc passes the request as it is), so a malformed org is a filter
-    // that matches nothing. Pinned so that adding the check shows up here.
+    // org is optional (every org's tenants); when given it must be a well-formed org.
     const std::vector<Row<R>> rows = {
-        {"org 1 MiB (not validated: OK, no tenants)", [](R& r) { r.set_org(MiB()); },
-         StatusCode::OK, {}, ""},
-        {"org with a NUL byte (not validated: OK, no tenants)",
-         [](R& r) { r.set_org(WithNul("acme", "")); }, StatusCode::OK, {}, ""},
+        {"org 1 MiB", [](R& r) { r.set_org(MiB()); }, kInvalid, {"org"}, "at most 256"},
+        {"org with a NUL byte", [](R& r) { r.set_org(WithNul("acme", "")); }, kInvalid, {"org"},
+         "control characters"},
+        {"org with a space", [](R& r) { r.set_org("ac me"); }, kInvalid, {"org"}, "whitespace"},
     };
     EXPECT_EQ(RunTable("ListTenants", R{}, rows, &BadInputTest::CallListTenants), rows.size());
   }
