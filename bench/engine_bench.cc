@@ -14,7 +14,7 @@
 //
 // The stable figure is callgrind's instruction count: two runs with different fixed iteration
 // counts, the difference divided by the calls between them (64 per iteration):
-//   NVLSCHED_BENCH_ITERATIONS=5 valgrind --tool=callgrind build/bin/nvlsched_engine_bench \
+//   NVLSCHED_BENCH_ITERATIONS=5 valgrind --tool=callgrind build/bin/nvlsched_engine_bench
 //     --benchmark_filter='machines:1800/sync:1'       (then 15, and subtract)
 // Databases live in $NVLSCHED_BENCH_DIR (default /tmp) and are removed afterwards.
 #include <unistd.h>

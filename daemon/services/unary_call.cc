@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/random/random.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -53,9 +52,21 @@ std::string Target(const CallInfo& call) {
 
 std::string ForLog(absl::string_view text) {
   constexpr size_t kMaxBytes = 256;
-  if (text.size() <= kMaxBytes) return absl::CHexEscape(text);
-  return absl::StrCat(absl::CHexEscape(text.substr(0, kMaxBytes)), "...(", text.size(),
-                      " bytes)");
+  const absl::string_view shown = text.substr(0, kMaxBytes);
+  std::string out;
+  out.reserve(shown.size());
+  for (char c : shown) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (byte >= 0x20 && byte < 0x7f) {
+      out += c;
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
+    }
+  }
+  if (text.size() > kMaxBytes) absl::StrAppend(&out, "...(", text.size(), " bytes)");
+  return out;
 }
 
 absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackServerContext* ctx,

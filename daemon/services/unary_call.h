@@ -103,9 +103,9 @@ inline grpc::ServerUnaryReactor* RefuseNow(grpc::CallbackServerContext* ctx,
   return FinishNow(ctx, status);
 }
 
-// Client-supplied text as it goes into a log line: C-escaped (control characters, quotes,
-// backslashes and bytes outside printable ASCII as escapes, so no request can forge or break a
-// line) and cut at 256 bytes, with the full size noted.
+// Client-supplied text as it goes into a log line: printable ASCII as it is, a backslash
+// doubled, every other byte (control characters, bytes of non-ASCII text, bidi overrides) as
+// \xNN, so no request can forge or break a line; cut at 256 bytes, the full size noted.
 std::string ForLog(absl::string_view text);
 
 // What a method is called (in logs) and what it needs (auth.h).

@@ -269,8 +269,8 @@ TEST_F(BadInputTest, WrongTypedJson) {
     std::string description;
     std::vector<std::pair<std::string, std::string>> overrides;  // key -> JSON value
     std::string parse_error;  // non-empty: the parser refuses, its message names this
-    std::vector<std::string> fields;  // else: the server's BadRequest fields
-    std::string message;
+    std::vector<std::string> fields{};  // else: the server's BadRequest fields
+    std::string message{};
   };
   const std::vector<JsonRow> rows = {
       {"count a word", {{"count", R"("four")"}}, "count"},

@@ -22,7 +22,8 @@ TEST(ForLogTest, LineBreaksNulAndEscapesAreEscaped) {
   EXPECT_THAT(logged, Not(HasSubstr("\r")));
   EXPECT_THAT(logged, Not(HasSubstr("\x1b")));
   EXPECT_EQ(logged.find('\0'), std::string::npos);
-  EXPECT_THAT(logged, HasSubstr("acme\\n2026"));
+  EXPECT_THAT(logged, HasSubstr("acme\\x0a2026"));
+  EXPECT_EQ(ForLog("it's a \"quote\" and a \\ backslash"), "it's a \"quote\" and a \\\\ backslash");
 }
 
 TEST(ForLogTest, NonAsciiAndBidiOverridesAreEscaped) {
