@@ -78,18 +78,12 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
   int total = 0;
   {
     ReaderMutexLock lock(&mu_);
-    // The org's tenants, looked up once each.
-    absl::flat_hash_map<absl::string_view, bool> in_org;
     for (const auto& [id, record] : instances_) {
       const v1::Instance& instance = *record;
       if (!req.tenant_id.empty() && instance.tenant_id() != req.tenant_id) continue;
       if (!req.batch_id.empty() && instance.batch_id() != req.batch_id) continue;
-      auto [org_it, inserted] = in_org.try_emplace(instance.tenant_id(), false);
-      if (inserted) {
-        auto found = org_of_tenant_.find(instance.tenant_id());
-        org_it->second = found != org_of_tenant_.end() && found->second == req.org;
-      }
-      if (!org_it->second) continue;
+      auto org = org_of_tenant_.find(instance.tenant_id());
+      if (org == org_of_tenant_.end() || org->second != req.org) continue;
       bool labels_match = true;
       for (const auto& [k, v] : req.labels) {
         auto it = instance.labels().find(k);

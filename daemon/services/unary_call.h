@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -139,17 +140,13 @@ class CallPath {
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Method method,
                                   absl::string_view org, absl::string_view tenant_id,
                                   Prepare prepare, Op op) const {
-    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
-    if (!call.ok()) return FinishNow(ctx, call.status());
-    call->tenant_id = std::string(tenant_id);
-    auto core = prepare();
-    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/true);
-    if (absl::Status s = Admit(replies_); !s.ok()) {
-      return RefuseNow(ctx, *call, s, /*is_write=*/true);
-    }
-    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/true);
+    grpc::ServerUnaryReactor* finished = nullptr;
+    auto started = Start(ctx, method, org, tenant_id, /*is_write=*/true, prepare, &finished);
+    if (!started.has_value()) return finished;
+    LoggedReactor* reactor = started->first;
     absl::Status queued = engine_->SubmitWrite(
-        [replies = replies_, op = std::move(op), core = *std::move(core)](State& state) mutable {
+        [replies = replies_, op = std::move(op),
+         core = std::move(started->second)](State& state) mutable {
           // Refused without a change: its answer would add to what clients have not read.
           if (absl::Status s = Admit(replies); !s.ok()) return s;
           return op(state, core);
@@ -164,17 +161,13 @@ class CallPath {
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* ctx, Method method,
                                  absl::string_view org, Prepare prepare, Op op) const {
-    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
-    if (!call.ok()) return FinishNow(ctx, call.status());
-    auto core = prepare();
-    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/false);
-    if (absl::Status s = Admit(replies_); !s.ok()) {
-      return RefuseNow(ctx, *call, s, /*is_write=*/false);
-    }
-    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/false);
+    grpc::ServerUnaryReactor* finished = nullptr;
+    auto started = Start(ctx, method, org, "", /*is_write=*/false, prepare, &finished);
+    if (!started.has_value()) return finished;
+    LoggedReactor* reactor = started->first;
     absl::Status queued = engine_->SubmitRead(
         [replies = replies_, reactor, op = std::move(op),
-         core = *std::move(core)](const State& state) mutable {
+         core = std::move(started->second)](const State& state) mutable {
           // Checked again here: the answers of the reads queued before it now exist.
           if (absl::Status s = Admit(replies); !s.ok()) {
             reactor->FinishWith(std::move(s));
@@ -193,27 +186,49 @@ class CallPath {
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* ReadView(grpc::CallbackServerContext* ctx, Method method,
                                      absl::string_view org, Prepare prepare, Op op) const {
-    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
-    if (!call.ok()) return FinishNow(ctx, call.status());
-    auto core = prepare();
-    if (!core.ok()) return RefuseNow(ctx, *call, core.status(), /*is_write=*/false);
-    if (absl::Status s = Admit(replies_); !s.ok()) {
-      return RefuseNow(ctx, *call, s, /*is_write=*/false);
-    }
+    grpc::ServerUnaryReactor* finished = nullptr;
+    auto started = Start(ctx, method, org, "", /*is_write=*/false, prepare, &finished);
+    if (!started.has_value()) return finished;
+    LoggedReactor* reactor = started->first;
     if (DeadlineOf(ctx) < absl::Now()) {
-      return RefuseNow(ctx, *call,
-                       absl::DeadlineExceededError(
-                           "the call's deadline passed before it was served; nothing was read"),
-                       /*is_write=*/false);
+      reactor->FinishWith(absl::DeadlineExceededError(
+          "the call's deadline passed before it was served; nothing was read"));
+    } else {
+      reactor->FinishWith(op(engine_->view(), started->second));
     }
-    auto* reactor = new LoggedReactor(ctx, replies_, *std::move(call), /*is_write=*/false);
-    reactor->FinishWith(op(engine_->view(), *core));
     return reactor;
   }
 
  private:
   static absl::Status Admit(const ReplyBudget* replies) {
     return replies == nullptr ? absl::OkStatus() : replies->Admit();
+  }
+
+  // The steps every call takes before its op: authenticate (BeginCall), prepare() the core
+  // request, Admit it against the reply budget. Returns the call's reactor and its core
+  // request; or nullopt with `*finished` set when the call was refused (already answered).
+  template <typename Prepare>
+  auto Start(grpc::CallbackServerContext* ctx, Method method, absl::string_view org,
+             absl::string_view tenant_id, bool is_write, Prepare& prepare,
+             grpc::ServerUnaryReactor** finished) const
+      -> std::optional<std::pair<LoggedReactor*, typename decltype(prepare())::value_type>> {
+    absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
+    if (!call.ok()) {
+      *finished = FinishNow(ctx, call.status());
+      return std::nullopt;
+    }
+    call->tenant_id = std::string(tenant_id);
+    auto core = prepare();
+    if (!core.ok()) {
+      *finished = RefuseNow(ctx, *call, core.status(), is_write);
+      return std::nullopt;
+    }
+    if (absl::Status s = Admit(replies_); !s.ok()) {
+      *finished = RefuseNow(ctx, *call, s, is_write);
+      return std::nullopt;
+    }
+    return std::make_pair(new LoggedReactor(ctx, replies_, *std::move(call), is_write),
+                          *std::move(core));
   }
 
   Engine* const engine_;
