@@ -11,7 +11,7 @@
 // just before an op builds its answer. The engine builds one read's answer at a time; writes'
 // answers are serialized on its completion thread, at most two groups behind. So the count
 // passes the limit by at most one read's answer (at most --max_reply_mib) plus the write
-// answers of two groups (2 × 1024 writes, each a few KiB unless a batch is very large).
+// answers of two groups (2 × 1024 writes, about 1 KiB per instance each names).
 //
 // While the budget is full every CallPath call is refused, so a client that never reads could
 // hold it for ever: the answers of CallPath calls are also tracked from Finish to OnDone
