@@ -14,6 +14,13 @@ void ReferenceModel::AddDomain(const std::string& id, const std::string& site) {
   sites_.insert(site);
 }
 
+absl::StatusCode ReferenceModel::SetDomainState(const std::string& id, DomainState state) {
+  int d = DomainOf(id);
+  if (d < 0) return absl::StatusCode::kNotFound;
+  domains_[d].state = state;
+  return absl::StatusCode::kOk;
+}
+
 void ReferenceModel::AddTenant(const std::string& id, const std::map<std::string, int64_t>& quota) {
   tenants_[id] = quota;
 }
@@ -53,12 +60,14 @@ ReferenceModel::MachineRow* ReferenceModel::MutableMachine(const std::string& id
   return nullptr;
 }
 
-bool ReferenceModel::FreeWhole(const MachineRow& m) const {
-  return m.state == MachineState::kReady && m.claims == 0;
+bool ReferenceModel::Open(const MachineRow& m) const {
+  return m.state == MachineState::kReady && domains_[m.domain].state != DomainState::kMaintenance;
 }
 
+bool ReferenceModel::FreeWhole(const MachineRow& m) const { return Open(m) && m.claims == 0; }
+
 int ReferenceModel::FreeGpus(const MachineRow& m) const {
-  if (m.state != MachineState::kReady || m.whole > 0) return 0;
+  if (!Open(m) || m.whole > 0) return 0;
   return m.gpus - m.granular;
 }
 
@@ -128,9 +137,10 @@ std::set<int> ReferenceModel::BoundDomains(const std::vector<std::string>& parti
 
 ReferenceModel::Decision ReferenceModel::StrictDecision(
     int type, int k, const std::string& site, const std::vector<std::string>& partitions,
-    const std::string& pinned) const {
+    const std::string& pinned, bool strict_batch) const {
   std::set<int> bound = BoundDomains(partitions, pinned);
   auto accepted = [&](int d) {
+    if (strict_batch && domains_[d].state == DomainState::kDegraded) return false;
     return (site.empty() || domains_[d].site == site) && (bound.empty() || bound.count(d) > 0);
   };
   Decision out;
@@ -241,6 +251,46 @@ ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPo
   return out;
 }
 
+ReferenceModel::Decision ReferenceModel::SegmentDecision(
+    int type, int k, int segment, const std::vector<std::string>& partitions) const {
+  Decision out;
+  out.strict = false;
+  const int wanted = k / segment;
+  std::vector<int> chosen;
+  auto usable = [&](int d) {
+    return FreeIn(type, d) >= segment &&
+           std::find(chosen.begin(), chosen.end(), d) == chosen.end();
+  };
+  for (int d : AffinityDomains(partitions)) {  // a std::set: by index
+    if (static_cast<int>(chosen.size()) < wanted && usable(d)) chosen.push_back(d);
+  }
+  std::vector<std::pair<int, int>> fit;  // (free, domain): the tightest first
+  for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    if (usable(d)) fit.emplace_back(FreeIn(type, d), d);
+  }
+  std::sort(fit.begin(), fit.end());
+  for (const auto& [free, d] : fit) {
+    if (static_cast<int>(chosen.size()) < wanted) chosen.push_back(d);
+  }
+  if (static_cast<int>(chosen.size()) < wanted) {
+    int64_t total = 0, largest = 0;
+    for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+      total += FreeIn(type, d);
+      largest = std::max<int64_t>(largest, FreeIn(type, d));
+    }
+    out.code = absl::StatusCode::kResourceExhausted;
+    out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kMachines, k, largest, total};
+    return out;
+  }
+  for (int d : chosen) {
+    for (const std::string& id : LowestFreeTrays(type, d, segment)) {
+      out.machines.push_back(id);
+      out.gpus.push_back(FindMachine(id)->gpus);
+    }
+  }
+  return out;
+}
+
 ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
                                                    const std::string& pinned) const {
   Decision out;
@@ -258,7 +308,26 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
     largest_domain = std::max(largest_domain, TotalIn(type, d));
     machines += TotalIn(type, d);
   }
-  if (request.count > (request.topology_optimized ? largest_domain : machines)) {
+  if (request.topology_optimized && request.count > largest_domain) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  const int segment = request.segment_size;
+  if (segment < 0 || (segment > 0 && request.topology_optimized)) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
+  if (segment > 0) {
+    int big_enough = 0;  // domains that could ever hold a segment
+    for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+      big_enough += TotalIn(type, d) >= segment ? 1 : 0;
+    }
+    if (request.count % segment != 0 || big_enough < request.count / segment) {
+      out.code = absl::StatusCode::kInvalidArgument;
+      return out;
+    }
+  }
+  if (!request.topology_optimized && request.count > machines) {
     out.code = absl::StatusCode::kInvalidArgument;
     return out;
   }
@@ -268,8 +337,10 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
     return out;
   }
   out = request.topology_optimized
-            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids, pinned)
-            : CrossDecision(type, request.count, request.spread_policy);
+            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids, pinned,
+                             /*strict_batch=*/true)
+        : segment > 0 ? SegmentDecision(type, request.count, segment, request.nvlink_partition_ids)
+                      : CrossDecision(type, request.count, request.spread_policy);
   out.strict = request.topology_optimized;
   out.tenant = request.tenant_id;
   out.type = request.instance_type_id;
@@ -310,7 +381,8 @@ ReferenceModel::Decision ReferenceModel::PlanSingle(const SingleRequest& request
     out.code = absl::StatusCode::kResourceExhausted;
     return out;
   }
-  out = whole ? StrictDecision(type, 1, request.site_id, request.nvlink_partition_ids, pinned)
+  out = whole ? StrictDecision(type, 1, request.site_id, request.nvlink_partition_ids, pinned,
+                               /*strict_batch=*/false)
               : GpuDecision(type, request.gpu_count, request.site_id, request.nvlink_partition_ids,
                             pinned);
   out.strict = true;
@@ -344,7 +416,8 @@ void ReferenceModel::Apply(const Decision& decision, const std::vector<std::stri
   }
 }
 
-absl::StatusCode ReferenceModel::Release(const std::vector<std::string>& ids, bool health_issue) {
+absl::StatusCode ReferenceModel::Release(const std::vector<std::string>& ids, bool health_issue,
+                                         bool clean) {
   for (size_t i = 0; i < ids.size(); ++i) {
     bool known = std::any_of(claims_.begin(), claims_.end(),
                              [&](const Claim& c) { return c.id == ids[i]; });
@@ -358,13 +431,58 @@ absl::StatusCode ReferenceModel::Release(const std::vector<std::string>& ids, bo
     std::string machine = it->machine;
     Count(*it, -1);
     claims_.erase(it);
+    MachineRow* m = MutableMachine(machine);
     if (health_issue) {
-      for (MachineRow& m : machines_) {
-        if (m.id == machine) m.state = MachineState::kMaintenance;
-      }
+      m->state = MachineState::kMaintenance;
+    } else if (clean && m->state == MachineState::kReady && m->claims == 0) {
+      m->state = MachineState::kCleaning;
     }
   }
   return absl::StatusCode::kOk;
+}
+
+ReferenceModel::Replaced ReferenceModel::Replace(const std::string& id, bool health_issue,
+                                                 bool clean) {
+  auto claim = std::find_if(claims_.begin(), claims_.end(),
+                            [&](const Claim& c) { return c.id == id; });
+  if (claim == claims_.end()) return {absl::StatusCode::kNotFound, ""};
+  const MachineRow* from = FindMachine(claim->machine);
+  const MachineRow* best = nullptr;
+  for (const MachineRow& m : machines_) {
+    if (&m == from || m.domain != from->domain || m.type != claim->type) continue;
+    bool better;
+    if (claim->whole) {
+      better = FreeWhole(m) && m.gpus == claim->gpus && (best == nullptr || m.tray < best->tray);
+    } else {
+      const int free = FreeGpus(m);
+      better = free >= claim->gpus &&
+               (best == nullptr || free < FreeGpus(*best) ||
+                (free == FreeGpus(*best) && m.tray < best->tray));
+    }
+    if (better) best = &m;
+  }
+  if (best == nullptr) return {absl::StatusCode::kFailedPrecondition, ""};
+  const std::string old_id = from->id;
+  const std::string to = best->id;
+  Count(*claim, -1);
+  claim->machine = to;
+  Count(*claim, +1);
+  MachineRow* old = MutableMachine(old_id);
+  if (health_issue) {
+    old->state = MachineState::kMaintenance;
+  } else if (clean && old->state == MachineState::kReady && old->claims == 0) {
+    old->state = MachineState::kCleaning;
+  }
+  return {absl::StatusCode::kOk, to};
+}
+
+std::vector<std::string> ReferenceModel::MachinesIn(MachineState state) const {
+  std::vector<std::string> ids;
+  for (const MachineRow& m : machines_) {
+    if (m.state == state) ids.push_back(m.id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 absl::StatusCode ReferenceModel::SetState(const std::string& id, MachineState state) {
@@ -397,6 +515,9 @@ std::set<int> ReferenceModel::TraysOf(const std::string& domain) const {
 
 std::string ReferenceModel::Describe() const {
   std::vector<std::string> lines;
+  for (const DomainRow& d : domains_) {
+    lines.push_back("domain " + d.id + " " + std::string(DomainStateName(d.state)));
+  }
   for (const MachineRow& m : machines_) {
     lines.push_back("machine " + m.id + " " + domains_[m.domain].id + " " + std::to_string(m.tray) +
                     " " + types_[m.type].id + " " + std::to_string(m.gpus) + " " +
@@ -419,7 +540,8 @@ std::string ReferenceModel::Describe() const {
 
 ReferenceModel::PreemptionBound ReferenceModel::FewestGangs(
     const std::string& tenant, const std::string& type_id, int k, const std::string& site,
-    const std::vector<std::string>& partitions, const std::vector<std::string>& excluded) const {
+    const std::vector<std::string>& partitions, const std::vector<std::string>& excluded,
+    bool strict_batch) const {
   const int type = TypeOf(type_id);
   const std::set<int> bound = AffinityDomains(partitions);
   constexpr int kNever = 1 << 30;
@@ -429,6 +551,7 @@ ReferenceModel::PreemptionBound ReferenceModel::FewestGangs(
       if (!site.empty() && domains_[d].site != site) continue;
       if (!bound.empty() && bound.count(d) == 0) continue;
       if (std::find(excluded.begin(), excluded.end(), domains_[d].id) != excluded.end()) continue;
+      if (strict_batch && domains_[d].state == DomainState::kDegraded) continue;
       const int need = k - FreeIn(type, d);
       if (need <= 0) continue;  // free capacity holds it: no preemption there
       // Machines each gang (a batch id, or a single's own id) holds here that a preemption
@@ -436,7 +559,7 @@ ReferenceModel::PreemptionBound ReferenceModel::FewestGangs(
       std::map<std::string, int> here;
       for (const Claim& c : claims_) {
         const MachineRow* m = FindMachine(c.machine);
-        if (m->type != type || m->domain != d || m->state != MachineState::kReady) continue;
+        if (m->type != type || m->domain != d || !Open(*m)) continue;
         if (!c.whole || !c.spot || c.preempted) continue;
         if (c.tenant == tenant && !allow_own) continue;
         ++here[c.batch.empty() ? "single " + c.id : "batch " + c.batch];

@@ -63,6 +63,9 @@ class ReferenceModel {
 
   void AddType(const std::string& id, int gpus_per_machine);
   void AddDomain(const std::string& id, const std::string& site);
+  // DEGRADED keeps strict batches out (whole-machine singles, cross-domain batches and
+  // GPU-granular singles still go there); MAINTENANCE keeps everything new out.
+  absl::StatusCode SetDomainState(const std::string& id, DomainState state);
   void AddTenant(const std::string& id, const std::map<std::string, int64_t>& quota);
   void AddMachine(const std::string& id, const std::string& domain, int tray,
                   const std::string& type, int gpus);
@@ -76,13 +79,28 @@ class ReferenceModel {
   Decision PlanSingle(const SingleRequest& request, const std::string& pinned = "") const;
   void Apply(const Decision& decision, const std::vector<std::string>& ids, const std::string& batch,
              int64_t started_micros = 0);
-  absl::StatusCode Release(const std::vector<std::string>& ids, bool health_issue);
+  // clean: a machine the release leaves held by nothing, READY, goes to CLEANING (a health
+  // issue wins: MAINTENANCE).
+  absl::StatusCode Release(const std::vector<std::string>& ids, bool health_issue,
+                           bool clean = false);
+  // ReplaceInstance: the instance moves inside its domain to a machine of its type — whole:
+  // the lowest-tray free machine with the same GPU count; GPU-granular: the machine with the
+  // fewest free GPUs that holds it (lowest tray on a tie). The old machine goes to MAINTENANCE
+  // (health issue, held or not) or, READY and left unheld, to CLEANING (clean).
+  // FAILED_PRECONDITION (no machine; nothing changes), NOT_FOUND. `to`: the new machine.
+  struct Replaced {
+    absl::StatusCode code = absl::StatusCode::kOk;
+    std::string to;
+  };
+  Replaced Replace(const std::string& id, bool health_issue, bool clean);
 
   // Preemption, stated by brute force: every domain, every gang, a 0/1 knapsack for the
   // fewest gangs (no ordering argument); the requester's own gangs only if nothing else works.
+  // strict_batch: DEGRADED domains are left out (a strict batch never goes there).
   PreemptionBound FewestGangs(const std::string& tenant, const std::string& type, int k,
                               const std::string& site, const std::vector<std::string>& partitions,
-                              const std::vector<std::string>& excluded) const;
+                              const std::vector<std::string>& excluded,
+                              bool strict_batch = false) const;
   // REQUIRES: live spot instances.
   void MarkPreempted(const std::vector<std::string>& ids);
   const Claim* FindClaim(const std::string& id) const;  // nullptr when not live
@@ -92,6 +110,8 @@ class ReferenceModel {
   int FreeMachines(const std::string& type, const std::string& domain) const;
 
   bool HasMachine(const std::string& id) const;
+  // Machines in a state (sorted ids), e.g. the CLEANING ones a control plane would wipe.
+  std::vector<std::string> MachinesIn(MachineState state) const;
   // Trays in use in a domain (to add machines at free trays).
   std::set<int> TraysOf(const std::string& domain) const;
   // Canonical text of machines and instances, comparable with the allocator's.
@@ -100,7 +120,11 @@ class ReferenceModel {
 
  private:
   struct Type { std::string id; int gpus; };
-  struct DomainRow { std::string id; std::string site; };
+  struct DomainRow {
+    std::string id;
+    std::string site;
+    DomainState state = DomainState::kReady;
+  };
   struct MachineRow {
     std::string id;
     int domain;
@@ -118,6 +142,8 @@ class ReferenceModel {
   int DomainOf(const std::string& id) const;
   const MachineRow* FindMachine(const std::string& id) const;
   MachineRow* MutableMachine(const std::string& id);
+  // READY in a domain not in MAINTENANCE: may take new instances.
+  bool Open(const MachineRow& m) const;
   bool FreeWhole(const MachineRow& m) const;
   int FreeGpus(const MachineRow& m) const;
   int FreeIn(int type, int domain) const;
@@ -130,13 +156,19 @@ class ReferenceModel {
   // partition affinity.
   std::set<int> BoundDomains(const std::vector<std::string>& partitions,
                              const std::string& pinned) const;
+  // strict_batch: DEGRADED domains are left out, from the shortfall's counts too.
   Decision StrictDecision(int type, int k, const std::string& site,
-                          const std::vector<std::string>& partitions,
-                          const std::string& pinned) const;
+                          const std::vector<std::string>& partitions, const std::string& pinned,
+                          bool strict_batch) const;
   Decision GpuDecision(int type, int g, const std::string& site,
                        const std::vector<std::string>& partitions,
                        const std::string& pinned) const;
   Decision CrossDecision(int type, int k, SpreadPolicy policy) const;
+  // segment_size > 0: k / segment domains with `segment` free machines each, the lowest trays
+  // of each; domains holding one of the partitions first (by index), then the tightest fit
+  // (fewest free machines, then lowest index).
+  Decision SegmentDecision(int type, int k, int segment,
+                           const std::vector<std::string>& partitions) const;
 
   std::vector<Type> types_;
   std::vector<DomainRow> domains_;
