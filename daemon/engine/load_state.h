@@ -20,6 +20,12 @@ struct LoadReport {
   size_t instances = 0;
   absl::Duration read_time;     // Store::LoadAll
   absl::Duration rebuild_time;  // into the allocator and records, with the invariant check
+  // The rebuild's parts, for start-up profiles (bench/startup.sh prints them from the log).
+  absl::Duration inventory_time;  // instance types, domains, machines, tenants
+  absl::Duration parse_time;      // waiting for the records' parse (the rest of it, both cores)
+  absl::Duration claims_time;     // checks, and claims into the allocator
+  absl::Duration records_time;    // records into State, in id order
+  absl::Duration rest_time;       // the queue, idempotency records, the invariant check
 };
 
 // Errors: whatever LoadAll returns (DATA_LOSS, ...); FAILED_PRECONDITION when a row does not

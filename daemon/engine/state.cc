@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <iterator>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -163,6 +164,28 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
   journal_.push_back(ChangeEntry{RecordKind::kInstance, id, TakeInstance(id)});
   RestoreInstance(id, InstanceEntry{std::make_shared<const v1::Instance>(std::move(instance)),
                                     handle, whole_machine});
+}
+
+void State::LoadInstances(absl::Span<const std::string* const> ids,
+                          absl::Span<v1::Instance*> records,
+                          absl::Span<const allocator::InstanceHandle> handles,
+                          absl::Span<const bool> whole_machine) {
+  assert(instances_.empty() && names_.empty() && ids_by_handle_.empty());
+  std::vector<std::string> names;
+  names.reserve(ids.size());
+  ids_by_handle_.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = *ids[i];
+    assert(instances_.empty() || std::prev(instances_.end())->first < id);
+    InstanceEntry entry{std::make_shared<const v1::Instance>(std::move(*records[i])), handles[i],
+                        whole_machine[i]};
+    if (auto key = PreemptionKey(id, entry)) preemption_deadlines_.insert(*std::move(key));
+    names.push_back(NameKey(entry.record->tenant_id(), entry.record->name()));
+    if (entry.handle.generation != 0) ids_by_handle_.emplace(entry.handle, id);
+    instances_.emplace_hint(instances_.end(), id, std::move(entry));
+  }
+  std::sort(names.begin(), names.end());
+  for (std::string& name : names) names_.emplace_hint(names_.end(), std::move(name));
 }
 
 void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record) {

@@ -128,6 +128,13 @@ class State {
   // Inserts or replaces the record (and its name in the tenant's name index).
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
+  // Start-up (LoadState): adds records in one go, without change records. REQUIRES: no
+  // instance yet; `ids` strictly increasing, parallel to the other three spans (records are
+  // moved from). Each index is then built in its own order (appends, or one sorted pass)
+  // instead of a random insert per record.
+  void LoadInstances(absl::Span<const std::string* const> ids, absl::Span<v1::Instance*> records,
+                     absl::Span<const allocator::InstanceHandle> handles,
+                     absl::Span<const bool> whole_machine);
   // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
   // (same id, same handle); records the old machine if the move drained or parked it.
   void ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record);

@@ -361,9 +361,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->state = *std::move(state);
   impl->state->ConfigurePreemption(options.preemption_grace);
   impl->state->ConfigureCleaning(options.require_cleaning);
-  spdlog::info("loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild",
-               options.db_path, load.machines, load.instances,
-               absl::ToDoubleSeconds(load.read_time), absl::ToDoubleSeconds(load.rebuild_time));
+  spdlog::info(
+      "loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild (inventory "
+      "{:.3f}s, parse {:.3f}s, claims {:.3f}s, records {:.3f}s, queue and checks {:.3f}s)",
+      options.db_path, load.machines, load.instances, absl::ToDoubleSeconds(load.read_time),
+      absl::ToDoubleSeconds(load.rebuild_time), absl::ToDoubleSeconds(load.inventory_time),
+      absl::ToDoubleSeconds(load.parse_time), absl::ToDoubleSeconds(load.claims_time),
+      absl::ToDoubleSeconds(load.records_time), absl::ToDoubleSeconds(load.rest_time));
 
   Impl* raw = impl.get();
   store::Store* store_for_events = impl->store.get();
