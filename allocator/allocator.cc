@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
 #include "allocator/cross_domain_policy.h"
+#include "allocator/errors.h"
 #include "allocator/fleet_state.h"
 #include "allocator/gpu_granular_policy.h"
 #include "allocator/partition_affinity.h"
@@ -96,6 +97,109 @@ absl::StatusOr<SiteIndex> SiteOf(const FleetState& s, std::string_view site_id) 
 absl::Status NoMachinesOfType(const FleetState& s, TypeIndex type) {
   return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
                                                  " has no machines in the fleet"));
+}
+
+// A batch never spans sites: a cross-domain batch larger than every site's machines of its
+// type (or than the named site's), or a batch naming a site without machines of its type, can
+// never be placed: INVALID_ARGUMENT, not RESOURCE_EXHAUSTED. O(sites).
+absl::Status CheckSiteFeasible(const FleetState& s, TypeIndex type, const BatchRequest& request,
+                               SiteIndex site) {
+  const TypeState& ts = s.type_states[type];
+  if (site != kNoIndex && ts.site_total[site] == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: site ", s.sites[site], " has no ", s.TypeName(type),
+        " machines, so the batch could never be placed; pick a site that has them (ListOffers) "
+        "or leave site_id empty"));
+  }
+  if (request.topology_optimized) return absl::OkStatus();
+  SiteIndex largest = site;
+  if (site == kNoIndex) {
+    for (SiteIndex i = 0; i < s.sites.size(); ++i) {
+      if (largest == kNoIndex || ts.site_total[i] > ts.site_total[largest]) largest = i;
+    }
+  }
+  if (largest == kNoIndex || request.count <= ts.site_total[largest]) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "infeasible: ", request.count, " ", s.TypeName(type), " machines requested, but a batch "
+      "never spans sites and ",
+      site == kNoIndex ? "the largest site, " : "site ", s.sites[largest],
+      site == kNoIndex ? "," : "", " has only ", ts.site_total[largest],
+      " machines of that type; ask for at most ", ts.site_total[largest]));
+}
+
+// Machines a segmented batch could take in one site now: segment for each domain of the site
+// outside `excluded` with a segment free. Error path only: O(domains).
+int64_t SegmentedRoomInSite(const FleetState& s, TypeIndex type, int segment,
+                            absl::Span<const DomainIndex> excluded, SiteIndex site) {
+  int64_t room = 0;
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    if (s.domains[d].site != site || ListsDomain(excluded, d)) continue;
+    if (s.cell(type, d).free >= segment) room += segment;
+  }
+  return room;
+}
+
+// A cross-domain batch (with or without segments) in one site: the named one, or, when the
+// fleet's machines of the type are in more than one site, the site that fits it most tightly
+// (fewest free machines outside `excluded` that still hold count, ties by site index), then
+// the next, until one takes it. All sites refusing is RESOURCE_EXHAUSTED naming the most one
+// site could take. Cost: the policy's, plus O(sites * excluded) to order the sites (no
+// allocation up to 8 sites).
+absl::Status PlaceCrossDomainInOneSite(const FleetState& s, TypeIndex type,
+                                       const BatchRequest& request, SiteIndex site,
+                                       absl::Span<const DomainIndex> excluded,
+                                       absl::Span<const PartitionIndex> partitions,
+                                       Placement* out) {
+  auto place = [&](SiteIndex in) {
+    return request.segment_size > 0
+               ? PlaceSegmented(s, type, request.count, request.segment_size, excluded,
+                                FindAffinityDomains(s, partitions), out, in)
+               : PlaceCrossDomain(s, type, request.count, request.spread_policy, excluded, out,
+                                  in);
+  };
+  const TypeState& ts = s.type_states[type];
+  if (site != kNoIndex) return place(site);
+  int sites_with_type = 0;
+  for (SiteIndex i = 0; i < s.sites.size() && sites_with_type < 2; ++i) {
+    if (ts.site_total[i] > 0) ++sites_with_type;
+  }
+  // All the type's machines in one site: the policy answers alone, on its exact path.
+  if (sites_with_type <= 1) return place(kNoIndex);
+  absl::InlinedVector<std::pair<int64_t, SiteIndex>, 8> candidates;
+  int64_t most_in_one_site = 0;
+  SiteIndex most_site = kNoIndex;
+  for (SiteIndex i = 0; i < s.sites.size(); ++i) {
+    if (ts.site_total[i] == 0) continue;
+    int64_t free = FreeMachinesOutside(s, type, excluded, i);
+    if (free >= request.count) candidates.emplace_back(free, i);
+    int64_t room = request.segment_size > 0
+                       ? SegmentedRoomInSite(s, type, request.segment_size, excluded, i)
+                       : free;
+    if (most_site == kNoIndex || room > most_in_one_site) {
+      most_in_one_site = room;
+      most_site = i;
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  absl::Status refused = absl::OkStatus();
+  for (const auto& [free, candidate] : candidates) {
+    refused = place(candidate);
+    if (refused.ok()) return refused;
+  }
+  const int64_t total = FreeMachinesOutside(s, type, excluded, kNoIndex);
+  CapacityShortfall shortfall{s.types[type].spec.id, CapacityUnit::kMachines, request.count,
+                              ts.best_fit.LargestFree(excluded), total};
+  return CapacityExhaustedError(
+      absl::StrCat("not enough free capacity now in any one site: ", request.count, " ",
+                   s.TypeName(type), " machines requested across NVLink domains",
+                   request.segment_size > 0
+                       ? absl::StrCat(" in segments of ", request.segment_size)
+                       : std::string(),
+                   ", but a batch never spans sites and the most one site can take now is ",
+                   most_in_one_site, " (site ", s.sites[most_site], "; ", total,
+                   " free in all sites); retry later, ask for at most ", most_in_one_site,
+                   ", or name a site_id"),
+      shortfall);
 }
 
 absl::Status UnknownType(std::string_view id) {
@@ -189,6 +293,11 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
         "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
         ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
   }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
+  if (absl::Status status = CheckSiteFeasible(s, type, request, *site); !status.ok()) {
+    return status;
+  }
   int64_t requested_gpus = int64_t{request.count} * s.types[type].spec.gpus_per_machine;
   if (absl::Status quota =
           CheckQuota(tenant, type, requested_gpus, constraints.committed_quota_gpus);
@@ -217,15 +326,11 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
   absl::Status placed =
       request.topology_optimized
           ? PlaceStrictBatch(s, type, request.count,
-                             PlacementScope{kNoIndex, partitions, strict_excluded,
+                             PlacementScope{*site, partitions, strict_excluded,
                                             constraints.pinned_domain},
                              &placement)
-          : request.segment_size > 0
-              ? PlaceSegmented(s, type, request.count, request.segment_size,
-                               constraints.excluded_domains, FindAffinityDomains(s, partitions),
-                               &placement)
-              : PlaceCrossDomain(s, type, request.count, request.spread_policy,
-                                 constraints.excluded_domains, &placement);
+          : PlaceCrossDomainInOneSite(s, type, request, *site, constraints.excluded_domains,
+                                      partitions, &placement);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;
@@ -511,6 +616,8 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
       !status.ok()) {
     return status;
   }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
   absl::InlinedVector<DomainIndex, 8> excluded(constraints.excluded_domains.begin(),
                                                constraints.excluded_domains.end());
   excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
@@ -518,7 +625,7 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
   if (absl::Status status = PlanPreemptionInto(
           tenant, type, request.count, request.spot,
           int64_t{request.count} * s.types[type].spec.gpus_per_machine,
-          PlacementScope{kNoIndex, partitions, excluded}, constraints, now_micros, &*result);
+          PlacementScope{*site, partitions, excluded}, constraints, now_micros, &*result);
       !status.ok()) {
     result = status;
   }

@@ -197,8 +197,17 @@ int Allocator::DomainTotalMachines(TypeIndex t, DomainIndex d) const {
   return state_->cell(t, d).total;
 }
 
+SiteIndex Allocator::SiteIndexOf(std::string_view site_id) const {
+  return state_->FindSite(site_id);
+}
+
+SiteIndex Allocator::SiteOfDomain(DomainIndex d) const {
+  return d < state_->domains.size() ? state_->domains[d].site : kNoIndex;
+}
+
 DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
-                                      absl::Span<const DomainIndex> excluded) const {
+                                      absl::Span<const DomainIndex> excluded,
+                                      SiteIndex site) const {
   const FleetState& s = *state_;
   if (t >= s.type_states.size()) return kNoIndex;
   const TypeState& ts = s.type_states[t];
@@ -208,6 +217,7 @@ DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
   auto eligible = [&](DomainIndex d) {
     const DomainState state = s.domains[d].spec.state;
     return ts.cells[d].total >= min_total && !ListsDomain(excluded, d) &&
+           (site == kNoIndex || s.domains[d].site == site) &&
            state != DomainState::kMaintenance &&
            !(min_total >= 2 && state == DomainState::kDegraded);
   };

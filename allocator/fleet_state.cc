@@ -74,6 +74,8 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
   ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
+  ts.site_free.resize(sites.size());
+  ts.site_total.resize(sites.size());
   for (TenantRecord& tenant : tenants) {
     tenant.max_machines.push_back(0);
     tenant.used_gpus.push_back(0);
@@ -135,7 +137,18 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
   rec.spec.site_id = spec.site_id;
   rec.spec.state = spec.state;
   rec.spec.state_reason = spec.state_reason;
-  rec.site = InternSite(spec.site_id);
+  const SiteIndex site = InternSite(spec.site_id);
+  if (site != rec.site) {
+    // The domain's machines move to the other site's counts, as the indexes reflect them.
+    for (TypeState& ts : type_states) {
+      const DomainCell& cell = ts.cells[d];
+      ts.site_free[rec.site] -= cell.indexed_free;
+      ts.site_total[rec.site] -= cell.indexed_total;
+      ts.site_free[site] += cell.indexed_free;
+      ts.site_total[site] += cell.indexed_total;
+    }
+    rec.site = site;
+  }
   auto it = std::lower_bound(degraded_domains.begin(), degraded_domains.end(), d);
   const bool listed = it != degraded_domains.end() && *it == d;
   if (spec.state == DomainState::kDegraded && !listed) degraded_domains.insert(it, d);
@@ -155,6 +168,10 @@ SiteIndex FleetState::InternSite(std::string_view site_id) {
   s = static_cast<SiteIndex>(sites.size());
   sites.emplace_back(site_id);
   site_by_id.emplace(std::string(site_id), s);
+  for (TypeState& ts : type_states) {
+    ts.site_free.push_back(0);
+    ts.site_total.push_back(0);
+  }
   return s;
 }
 
@@ -310,7 +327,9 @@ void FleetState::ChangeContribution(const MachineRecord& rec, Contribution befor
 void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
   TypeState& ts = type_states[t];
   DomainCell& cell = ts.cells[d];
+  const SiteIndex site = domains[d].site;
   if (cell.indexed_total != cell.total) {
+    ts.site_total[site] += cell.total - cell.indexed_total;
     if (cell.indexed_total > 0 && --ts.domains_by_size[cell.indexed_total] == 0) {
       ts.domain_sizes.Reset(cell.indexed_total);
     }
@@ -318,6 +337,7 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
     cell.indexed_total = cell.total;
   }
   if (cell.indexed_free != cell.free) {
+    ts.site_free[site] += cell.free - cell.indexed_free;
     ts.best_fit.Update(d, cell.indexed_free, cell.free);
     cell.indexed_free = cell.free;
   }

@@ -185,6 +185,11 @@ struct TypeState {
   int32_t fully_free_domains = 0;
   std::array<int32_t, kMaxMachinesPerDomain + 1> domains_by_size{};  // by cell total
   SmallBitset domain_sizes;  // bit n <=> domains_by_size[n] > 0
+  // By SiteIndex: free machines and machines in any state of this type in the site's
+  // domains, as the cells' indexed_free / indexed_total say (SyncCell keeps them). What a
+  // cross-domain batch, which never spans sites, chooses its site by. Sized to `sites`.
+  std::vector<int64_t> site_free;
+  std::vector<int64_t> site_total;
 
   // Most machines of this type in one domain, any state: the largest strict batch that
   // could ever be placed. Cost: O(1).

@@ -215,9 +215,15 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   int64_t domains_with_free = 0;
   int64_t domains_with_reach = 0;
   std::array<int64_t, kMaxGpusPerMachine + 1> granular_members[2] = {};
+  totals.site_free.assign(s.sites.size(), 0);
+  totals.site_total.assign(s.sites.size(), 0);
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
     const DomainCell& cell = ts.cells[d];
     DomainCell want = Recount(s, t, d);
+    if (s.domains[d].site < s.sites.size()) {
+      totals.site_free[s.domains[d].site] += want.free;
+      totals.site_total[s.domains[d].site] += want.total;
+    }
     std::string where = absl::StrCat(type, " machines in domain ", s.DomainName(d));
     if (cell.total != want.total || cell.indexed_total != want.total) {
       int32_t wrong = cell.total != want.total ? cell.total : cell.indexed_total;
@@ -323,6 +329,20 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   if (ts.fully_free_domains != totals.fully_free_domains) {
     return Mismatch(absl::StrCat("fully free domains of ", type), ts.fully_free_domains,
                     totals.fully_free_domains);
+  }
+  if (ts.site_free.size() != s.sites.size() || ts.site_total.size() != s.sites.size()) {
+    return Mismatch(absl::StrCat("the per-site counts of ", type), ts.site_free.size(),
+                    s.sites.size());
+  }
+  for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+    if (ts.site_free[site] != totals.site_free[site]) {
+      return Mismatch(absl::StrCat("free ", type, " machines in site \"", s.sites[site], "\""),
+                      ts.site_free[site], totals.site_free[site]);
+    }
+    if (ts.site_total[site] != totals.site_total[site]) {
+      return Mismatch(absl::StrCat(type, " machines in site \"", s.sites[site], "\""),
+                      ts.site_total[site], totals.site_total[site]);
+    }
   }
   for (int n = 1; n <= kMaxMachinesPerDomain; ++n) {
     if (ts.domains_by_size[n] != totals.domains_by_size[n] ||

@@ -137,6 +137,9 @@ struct BatchRequest {
   // machines (count a multiple of it), e.g. 32 = 16 + 16 instead of 18 + 14. 0: no segments
   // (spread_policy decides). cross_domain_policy.h: PlaceSegmented.
   int32_t segment_size = 0;
+  // Empty: any site. A batch never spans sites: a strict batch's domain, and every domain of
+  // a cross-domain batch, is in this site, or (empty) in the one site chosen for it.
+  std::string site_id{};
 };
 
 // One instance: a whole machine (gpu_count = 0) or gpu_count GPUs of one machine.

@@ -136,7 +136,11 @@ class ReferenceModel {
   Decision GpuDecision(int type, int g, const std::string& site,
                        const std::vector<std::string>& partitions,
                        const std::string& pinned) const;
-  Decision CrossDecision(int type, int k, SpreadPolicy policy) const;
+  // Over the domains of `site` (empty: every domain).
+  Decision CrossDecision(int type, int k, SpreadPolicy policy, const std::string& site = "") const;
+  // A batch never spans sites: sites in the order their first domain was added, with the
+  // type's machines in each.
+  std::vector<std::pair<std::string, int64_t>> SitesWithType(int type) const;
 
   std::vector<Type> types_;
   std::vector<DomainRow> domains_;
