@@ -38,6 +38,7 @@ absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type, int64_t r
   const TenantRecord& record = s.tenants[tenant];
   const InstanceType& spec = s.types[type].spec;
   int64_t max_machines = record.max_machines[type];
+  if (max_machines == kNoFleetQuota) return absl::OkStatus();  // per-site entries only
   int64_t limit = max_machines * spec.gpus_per_machine;
   int64_t in_use = record.used_gpus[type] + committed_gpus;
   if (in_use + requested_gpus <= limit) return absl::OkStatus();
@@ -97,6 +98,68 @@ absl::StatusOr<SiteIndex> SiteOf(const FleetState& s, std::string_view site_id) 
 absl::Status NoMachinesOfType(const FleetState& s, TypeIndex type) {
   return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
                                                  " has no machines in the fleet"));
+}
+
+// The tenant's per-site quota for the type lets it place `gpus` more GPUs in `site`. O(1).
+bool SiteQuotaAllows(const FleetState& s, TenantIndex tenant, TypeIndex type, SiteIndex site,
+                     int64_t gpus) {
+  const TenantRecord& record = s.tenants[tenant];
+  if (!record.site_limited[type]) return true;
+  const int64_t max_machines = record.site_max_machines[type][site];
+  // No entry for the site: limited by the fleet-wide entry alone, or closed without one.
+  if (max_machines == kNoSiteQuota) return record.max_machines[type] != kNoFleetQuota;
+  return record.site_used_gpus[type][site] + gpus <=
+         max_machines * s.types[type].spec.gpus_per_machine;
+}
+
+absl::Status SiteQuotaError(const FleetState& s, TenantIndex tenant, TypeIndex type,
+                            SiteIndex site, int64_t gpus) {
+  const TenantRecord& record = s.tenants[tenant];
+  const InstanceType& spec = s.types[type].spec;
+  const std::string& tenant_name = record.spec.name.empty() ? record.spec.id : record.spec.name;
+  int64_t max_machines = record.site_max_machines[type][site];
+  const int64_t in_use = record.site_used_gpus[type][site];
+  if (max_machines == kNoSiteQuota) max_machines = 0;
+  const int64_t limit = max_machines * spec.gpus_per_machine;
+  QuotaViolation details{record.spec.id, spec.id, max_machines, limit, in_use, gpus};
+  if (record.site_max_machines[type][site] == kNoSiteQuota) {
+    return QuotaExceededError(
+        absl::StrCat("quota exceeded: tenant ", tenant_name, " has no quota for instance type ",
+                     s.TypeName(type), " in site ", s.sites[site],
+                     " (its quota for the type is per site), and no site it has quota in can "
+                     "take this request now; name a site it has quota in, or ask an operator "
+                     "to grant one"),
+        details);
+  }
+  return QuotaExceededError(
+      absl::StrCat("quota exceeded: tenant ", tenant_name, " may hold ", max_machines, " ",
+                   s.TypeName(type), " machines (", limit, " GPUs) in site ", s.sites[site], "; ",
+                   in_use, " GPUs are in use there and this request needs ", gpus,
+                   " more, and no other site the tenant has quota in can take it now; delete "
+                   "instances there or ask for a higher quota"),
+      details);
+}
+
+// Places with `place(site)`, then holds the result to the tenant's per-site quota: a
+// placement without a named site that lands in a site whose quota cannot take it is planned
+// again in each other site, in site index order, whose quota can; the first that fits wins.
+// None: the per-site quota error of the site it first landed in. A named site was checked
+// before. Cost: O(1) on top of `place` unless the tenant has per-site quotas for the type
+// and the first site refuses.
+template <typename PlaceFn>
+absl::Status PlaceWithinSiteQuota(const FleetState& s, TenantIndex tenant, TypeIndex type,
+                                  int64_t gpus, SiteIndex named, Placement* out, PlaceFn place) {
+  absl::Status placed = place(named);
+  if (!placed.ok() || named != kNoIndex || !s.tenants[tenant].site_limited[type]) return placed;
+  const SiteIndex landed = s.domains[out->instances.front().domain].site;
+  if (SiteQuotaAllows(s, tenant, type, landed, gpus)) return placed;
+  for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+    if (site == landed || !SiteQuotaAllows(s, tenant, type, site, gpus)) continue;
+    out->instances.clear();
+    if (place(site).ok()) return absl::OkStatus();
+  }
+  out->instances.clear();
+  return SiteQuotaError(s, tenant, type, landed, gpus);
 }
 
 // A batch never spans sites: a cross-domain batch larger than every site's machines of its
@@ -304,6 +367,9 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
       !quota.ok()) {
     return quota;
   }
+  if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus);
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -323,14 +389,17 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
     strict_excluded = excluded;
   }
+  auto place = [&](SiteIndex in) {
+    return request.topology_optimized
+               ? PlaceStrictBatch(s, type, request.count,
+                                  PlacementScope{in, partitions, strict_excluded,
+                                                 constraints.pinned_domain},
+                                  &placement)
+               : PlaceCrossDomainInOneSite(s, type, request, in, constraints.excluded_domains,
+                                           partitions, &placement);
+  };
   absl::Status placed =
-      request.topology_optimized
-          ? PlaceStrictBatch(s, type, request.count,
-                             PlacementScope{*site, partitions, strict_excluded,
-                                            constraints.pinned_domain},
-                             &placement)
-          : PlaceCrossDomainInOneSite(s, type, request, *site, constraints.excluded_domains,
-                                      partitions, &placement);
+      PlaceWithinSiteQuota(s, tenant, type, requested_gpus, *site, &placement, place);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;
@@ -365,6 +434,9 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
       !quota.ok()) {
     return quota;
   }
+  if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus);
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -376,9 +448,13 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
   placement.type = type;
   placement.topology_optimized = true;
   placement.planned_at = version_;
-  PlacementScope scope{*site, partitions, constraints.excluded_domains, constraints.pinned_domain};
-  absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
-                              : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
+  auto place = [&](SiteIndex in) {
+    PlacementScope scope{in, partitions, constraints.excluded_domains, constraints.pinned_domain};
+    return whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
+                 : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
+  };
+  absl::Status placed =
+      PlaceWithinSiteQuota(s, tenant, type, requested_gpus, *site, &placement, place);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;
@@ -422,12 +498,15 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   FreeMachineRun run(/*taking=*/true);
   DomainIndex pending = kNoIndex;
   int64_t gpus = 0;
+  int64_t gpus_counted = 0;  // of `gpus`, those already counted in their site's usage
   for (size_t i = 0; i < n; ++i) {
     const PlacedInstance& placed = instances[i];
     if (placed.domain != pending) {
       if (pending != kNoIndex) {
         s.FlushRun(&run);
         s.SyncCell(type, pending);
+        s.CountSiteUsage(tenant, type, s.domains[pending].site, gpus - gpus_counted);
+        gpus_counted = gpus;
       }
       pending = placed.domain;
     }
@@ -458,6 +537,7 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   if (pending != kNoIndex) {
     s.FlushRun(&run);
     s.SyncCell(type, pending);
+    s.CountSiteUsage(tenant, type, s.domains[pending].site, gpus - gpus_counted);
   }
   s.CountClaims(tenant, type, batch, static_cast<int32_t>(n), gpus);
 }
@@ -532,6 +612,7 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
     s.UnholdMachine(c, claim, machine, &run);
     if (claim.batch != kNoIndex) s.UnlinkFromBatch(claim);
     int32_t batch_left = s.CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
+    s.CountSiteUsage(claim.tenant, claim.type, s.domains[machine.domain].site, -claim.gpu_count);
     if (!claim.partitions.empty()) s.CountPartitions(claim, machine.domain, -1);
     claim.live = false;
     s.claim_slots.Release(c);
@@ -585,8 +666,20 @@ absl::Status Allocator::PlanPreemptionInto(TenantIndex tenant, TypeIndex type, i
       !quota.ok()) {
     return quota;
   }
+  const FleetState& s = *state_;
+  if (scope.site != kNoIndex && !SiteQuotaAllows(s, tenant, type, scope.site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, scope.site, requested_gpus);
+  }
   out->planned_at = version_;
-  return PlanPreemptionInDomain(*state_, type, k, tenant, scope, now_micros, out);
+  absl::Status planned = PlanPreemptionInDomain(s, type, k, tenant, scope, now_micros, out);
+  if (planned.ok() && scope.site == kNoIndex) {
+    // The site the victims leave must take the request under the tenant's per-site quota.
+    const SiteIndex site = s.domains[out->domain].site;
+    if (!SiteQuotaAllows(s, tenant, type, site, requested_gpus)) {
+      return SiteQuotaError(s, tenant, type, site, requested_gpus);
+    }
+  }
+  return planned;
 }
 
 absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& request,

@@ -269,6 +269,11 @@ class Allocator {
   // GPUs of the type the tenant holds now. NOT_FOUND.
   absl::StatusOr<int64_t> QuotaUsageGpus(std::string_view tenant_id,
                                          std::string_view instance_type_id) const;
+  // GPUs of the type the tenant holds in the site (what its per-site quota counts); 0 for a
+  // site no domain was ever in. NOT_FOUND as QuotaUsageGpus. O(1).
+  absl::StatusOr<int64_t> SiteQuotaUsageGpus(std::string_view tenant_id,
+                                             std::string_view instance_type_id,
+                                             std::string_view site_id) const;
 
   // Iterate in index order (insertion order; machines and instances reuse freed slots).
   void ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const;

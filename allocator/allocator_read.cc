@@ -71,6 +71,17 @@ absl::StatusOr<int64_t> Allocator::QuotaUsageGpus(std::string_view tenant_id,
   return state_->tenants[tenant].used_gpus[type];
 }
 
+absl::StatusOr<int64_t> Allocator::SiteQuotaUsageGpus(std::string_view tenant_id,
+                                                      std::string_view instance_type_id,
+                                                      std::string_view site_id) const {
+  absl::StatusOr<int64_t> fleet = QuotaUsageGpus(tenant_id, instance_type_id);
+  if (!fleet.ok()) return fleet.status();
+  SiteIndex site = state_->FindSite(site_id);
+  if (site == kNoIndex) return 0;
+  return state_->tenants[state_->FindTenant(tenant_id)]
+      .site_used_gpus[state_->FindType(instance_type_id)][site];
+}
+
 void Allocator::ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const {
   for (const TypeRecord& record : state_->types) fn(record.spec);
 }

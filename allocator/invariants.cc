@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -356,10 +357,14 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
 
 absl::Status CheckUsage(const FleetState& s) {
   std::vector<std::vector<int64_t>> used(s.tenants.size(), std::vector<int64_t>(s.types.size()));
+  // (tenant, type, site) -> GPUs: what the per-site quota counts.
+  absl::flat_hash_map<std::tuple<TenantIndex, TypeIndex, SiteIndex>, int64_t> site_used;
   absl::flat_hash_map<std::pair<PartitionIndex, DomainIndex>, int32_t> partition_counts;
   for (const ClaimRecord& claim : s.claims) {
     if (!claim.live) continue;
     used[claim.tenant][claim.type] += claim.gpu_count;
+    site_used[{claim.tenant, claim.type, s.domains[s.machines[claim.machine].domain].site}] +=
+        claim.gpu_count;
     for (PartitionIndex p : claim.partitions) {
       ++partition_counts[{p, s.machines[claim.machine].domain}];
     }
@@ -370,6 +375,17 @@ absl::Status CheckUsage(const FleetState& s) {
         return Mismatch(absl::StrCat("quota usage of tenant ", s.tenants[t].spec.id, " for ",
                                      s.TypeName(type), " (GPUs)"),
                         s.tenants[t].used_gpus[type], used[t][type]);
+      }
+      for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+        auto it = site_used.find({t, type, site});
+        const int64_t want = it == site_used.end() ? 0 : it->second;
+        const int64_t have = s.tenants[t].site_used_gpus[type][site];
+        if (have != want) {
+          return Mismatch(absl::StrCat("quota usage of tenant ", s.tenants[t].spec.id, " for ",
+                                       s.TypeName(type), " in site \"", s.sites[site],
+                                       "\" (GPUs)"),
+                          have, want);
+        }
       }
     }
   }
