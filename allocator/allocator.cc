@@ -112,8 +112,9 @@ bool SiteQuotaAllows(const FleetState& s, TenantIndex tenant, TypeIndex type, Si
          max_machines * s.types[type].spec.gpus_per_machine;
 }
 
+// `named`: the request named the site (else other sites were tried and refused too).
 absl::Status SiteQuotaError(const FleetState& s, TenantIndex tenant, TypeIndex type,
-                            SiteIndex site, int64_t gpus) {
+                            SiteIndex site, int64_t gpus, bool named) {
   const TenantRecord& record = s.tenants[tenant];
   const InstanceType& spec = s.types[type].spec;
   const std::string& tenant_name = record.spec.name.empty() ? record.spec.id : record.spec.name;
@@ -126,17 +127,17 @@ absl::Status SiteQuotaError(const FleetState& s, TenantIndex tenant, TypeIndex t
     return QuotaExceededError(
         absl::StrCat("quota exceeded: tenant ", tenant_name, " has no quota for instance type ",
                      s.TypeName(type), " in site ", s.sites[site],
-                     " (its quota for the type is per site), and no site it has quota in can "
-                     "take this request now; name a site it has quota in, or ask an operator "
-                     "to grant one"),
+                     " (its quota for the type is per site)",
+                     named ? "" : ", and no site it has quota in can take this request now",
+                     "; name a site it has quota in, or ask an operator to grant one"),
         details);
   }
   return QuotaExceededError(
       absl::StrCat("quota exceeded: tenant ", tenant_name, " may hold ", max_machines, " ",
                    s.TypeName(type), " machines (", limit, " GPUs) in site ", s.sites[site], "; ",
-                   in_use, " GPUs are in use there and this request needs ", gpus,
-                   " more, and no other site the tenant has quota in can take it now; delete "
-                   "instances there or ask for a higher quota"),
+                   in_use, " GPUs are in use there and this request needs ", gpus, " more",
+                   named ? "" : ", and no other site the tenant has quota in can take it now",
+                   "; delete instances there or ask for a higher quota"),
       details);
 }
 
@@ -159,7 +160,7 @@ absl::Status PlaceWithinSiteQuota(const FleetState& s, TenantIndex tenant, TypeI
     if (place(site).ok()) return absl::OkStatus();
   }
   out->instances.clear();
-  return SiteQuotaError(s, tenant, type, landed, gpus);
+  return SiteQuotaError(s, tenant, type, landed, gpus, /*named=*/false);
 }
 
 // A batch never spans sites: a cross-domain batch larger than every site's machines of its
@@ -368,7 +369,7 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     return quota;
   }
   if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
-    return SiteQuotaError(s, tenant, type, *site, requested_gpus);
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus, /*named=*/true);
   }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
@@ -435,7 +436,7 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
     return quota;
   }
   if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
-    return SiteQuotaError(s, tenant, type, *site, requested_gpus);
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus, /*named=*/true);
   }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
@@ -668,7 +669,7 @@ absl::Status Allocator::PlanPreemptionInto(TenantIndex tenant, TypeIndex type, i
   }
   const FleetState& s = *state_;
   if (scope.site != kNoIndex && !SiteQuotaAllows(s, tenant, type, scope.site, requested_gpus)) {
-    return SiteQuotaError(s, tenant, type, scope.site, requested_gpus);
+    return SiteQuotaError(s, tenant, type, scope.site, requested_gpus, /*named=*/true);
   }
   out->planned_at = version_;
   absl::Status planned = PlanPreemptionInDomain(s, type, k, tenant, scope, now_micros, out);
@@ -676,7 +677,7 @@ absl::Status Allocator::PlanPreemptionInto(TenantIndex tenant, TypeIndex type, i
     // The site the victims leave must take the request under the tenant's per-site quota.
     const SiteIndex site = s.domains[out->domain].site;
     if (!SiteQuotaAllows(s, tenant, type, site, requested_gpus)) {
-      return SiteQuotaError(s, tenant, type, site, requested_gpus);
+      return SiteQuotaError(s, tenant, type, site, requested_gpus, /*named=*/false);
     }
   }
   return planned;

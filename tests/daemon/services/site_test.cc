@@ -118,5 +118,59 @@ TEST_F(SiteTest, AQueuedBatchKeepsItsSiteAcrossARestart) {
   }
 }
 
+// Per-site quotas through UpsertTenant (and ApplyFleet): a fleet-wide and a per-site entry for
+// one type both apply, survive a restart, and a repeated (type, site) is INVALID_ARGUMENT.
+TEST_F(SiteTest, PerSiteQuotasApplyAndSurviveARestart) {
+  v1::Tenant tenant = SmallFleet().tenants(0);
+  tenant.mutable_quotas(0)->set_max_machines(100);
+  v1::Quota* in_b = tenant.add_quotas();
+  in_b->set_instance_type_id(f::kTypeId);
+  in_b->set_site_id(kSiteB);
+  in_b->set_max_machines(1);
+  v1::UpsertTenantRequest upsert;
+  *upsert.mutable_tenant() = tenant;
+  v1::Tenant stored;
+  ASSERT_TRUE(inventory().UpsertTenant(Context().get(), upsert, &stored).ok());
+  ASSERT_EQ(stored.quotas_size(), 2);
+  EXPECT_EQ(stored.quotas(1).site_id(), kSiteB);
+
+  v1::CreateInstanceRequest single = Single("one");
+  single.set_site_id(kSiteB);
+  MustCreate(single);
+  Restart();
+  single.set_name("two");
+  v1::Instance out;
+  grpc::Status status = Create(single, &out);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         std::string("may hold 1 gb200-tray machines (4 GPUs) in site ") + kSiteB));
+  EXPECT_TRUE(DetailsOf(status).quota_failure.has_value());
+  // Without a site the request goes to site A, which only the fleet-wide entry limits.
+  single.clear_site_id();
+  EXPECT_EQ(MustCreate(single).site_id(), f::kSiteId);
+  // A strict batch in site B is refused by its quota; a cross-domain batch without a site,
+  // which fits site B most tightly (3 free there, 7 in A), goes to site A instead.
+  v1::BatchCreateInstancesResponse cross = MustBatchCreate(CrossDomainBatch(3));
+  EXPECT_THAT(SitesOf(cross), ElementsAre(f::kSiteId));
+
+  v1::Quota* again = upsert.mutable_tenant()->add_quotas();
+  *again = *in_b;
+  again->set_max_machines(2);
+  status = inventory().UpsertTenant(Context().get(), upsert, &stored);
+  EXPECT_TRUE(IsRpcError(status, grpc::StatusCode::INVALID_ARGUMENT,
+                         "tenant.quotas[2] repeats the quota for instance type"));
+  EXPECT_THAT(ViolationFields(*DetailsOf(status).bad_request),
+              ElementsAre("tenant.quotas[2].instance_type_id"));
+  // The same through ApplyFleet: a malformed site.
+  v1::Fleet fleet = SmallFleet();
+  v1::Quota* bad = fleet.mutable_tenants(0)->add_quotas();
+  bad->set_instance_type_id(f::kTypeId);
+  bad->set_site_id("site-b");
+  bad->set_max_machines(1);
+  status = ApplyFleet(fleet);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(ViolationFields(*DetailsOf(status).bad_request),
+              ElementsAre("fleet.tenants[0].quotas[1].site_id"));
+}
+
 }  // namespace
 }  // namespace nvlsched::daemon::testing
