@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
 #include "allocator/cross_domain_policy.h"
+#include "allocator/errors.h"
 #include "allocator/fleet_state.h"
 #include "allocator/gpu_granular_policy.h"
 #include "allocator/partition_affinity.h"
@@ -37,6 +38,7 @@ absl::Status Allocator::CheckQuota(TenantIndex tenant, TypeIndex type, int64_t r
   const TenantRecord& record = s.tenants[tenant];
   const InstanceType& spec = s.types[type].spec;
   int64_t max_machines = record.max_machines[type];
+  if (max_machines == kNoFleetQuota) return absl::OkStatus();  // per-site entries only
   int64_t limit = max_machines * spec.gpus_per_machine;
   int64_t in_use = record.used_gpus[type] + committed_gpus;
   if (in_use + requested_gpus <= limit) return absl::OkStatus();
@@ -96,6 +98,172 @@ absl::StatusOr<SiteIndex> SiteOf(const FleetState& s, std::string_view site_id) 
 absl::Status NoMachinesOfType(const FleetState& s, TypeIndex type) {
   return absl::InvalidArgumentError(absl::StrCat("infeasible: instance type ", s.TypeName(type),
                                                  " has no machines in the fleet"));
+}
+
+// The tenant's per-site quota for the type lets it place `gpus` more GPUs in `site`. O(1).
+bool SiteQuotaAllows(const FleetState& s, TenantIndex tenant, TypeIndex type, SiteIndex site,
+                     int64_t gpus) {
+  const TenantRecord& record = s.tenants[tenant];
+  if (!record.site_limited[type]) return true;
+  const int64_t max_machines = record.site_max_machines[type][site];
+  // No entry for the site: limited by the fleet-wide entry alone, or closed without one.
+  if (max_machines == kNoSiteQuota) return record.max_machines[type] != kNoFleetQuota;
+  return record.site_used_gpus[type][site] + gpus <=
+         max_machines * s.types[type].spec.gpus_per_machine;
+}
+
+// `named`: the request named the site (else other sites were tried and refused too).
+absl::Status SiteQuotaError(const FleetState& s, TenantIndex tenant, TypeIndex type,
+                            SiteIndex site, int64_t gpus, bool named) {
+  const TenantRecord& record = s.tenants[tenant];
+  const InstanceType& spec = s.types[type].spec;
+  const std::string& tenant_name = record.spec.name.empty() ? record.spec.id : record.spec.name;
+  int64_t max_machines = record.site_max_machines[type][site];
+  const int64_t in_use = record.site_used_gpus[type][site];
+  if (max_machines == kNoSiteQuota) max_machines = 0;
+  const int64_t limit = max_machines * spec.gpus_per_machine;
+  QuotaViolation details{record.spec.id, spec.id, max_machines, limit, in_use, gpus};
+  if (record.site_max_machines[type][site] == kNoSiteQuota) {
+    return QuotaExceededError(
+        absl::StrCat("quota exceeded: tenant ", tenant_name, " has no quota for instance type ",
+                     s.TypeName(type), " in site ", s.sites[site],
+                     " (its quota for the type is per site)",
+                     named ? "" : ", and no site it has quota in can take this request now",
+                     "; name a site it has quota in, or ask an operator to grant one"),
+        details);
+  }
+  return QuotaExceededError(
+      absl::StrCat("quota exceeded: tenant ", tenant_name, " may hold ", max_machines, " ",
+                   s.TypeName(type), " machines (", limit, " GPUs) in site ", s.sites[site], "; ",
+                   in_use, " GPUs are in use there and this request needs ", gpus, " more",
+                   named ? "" : ", and no other site the tenant has quota in can take it now",
+                   "; delete instances there or ask for a higher quota"),
+      details);
+}
+
+// Places with `place(site)`, then holds the result to the tenant's per-site quota: a
+// placement without a named site that lands in a site whose quota cannot take it is planned
+// again in each other site, in site index order, whose quota can; the first that fits wins.
+// None: the per-site quota error of the site it first landed in. A named site was checked
+// before. Cost: O(1) on top of `place` unless the tenant has per-site quotas for the type
+// and the first site refuses.
+template <typename PlaceFn>
+absl::Status PlaceWithinSiteQuota(const FleetState& s, TenantIndex tenant, TypeIndex type,
+                                  int64_t gpus, SiteIndex named, Placement* out, PlaceFn place) {
+  absl::Status placed = place(named);
+  if (!placed.ok() || named != kNoIndex || !s.tenants[tenant].site_limited[type]) return placed;
+  const SiteIndex landed = s.domains[out->instances.front().domain].site;
+  if (SiteQuotaAllows(s, tenant, type, landed, gpus)) return placed;
+  for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+    if (site == landed || !SiteQuotaAllows(s, tenant, type, site, gpus)) continue;
+    out->instances.clear();
+    if (place(site).ok()) return absl::OkStatus();
+  }
+  out->instances.clear();
+  return SiteQuotaError(s, tenant, type, landed, gpus, /*named=*/false);
+}
+
+// A batch never spans sites: a cross-domain batch larger than every site's machines of its
+// type (or than the named site's), or a batch naming a site without machines of its type, can
+// never be placed: INVALID_ARGUMENT, not RESOURCE_EXHAUSTED. O(sites).
+absl::Status CheckSiteFeasible(const FleetState& s, TypeIndex type, const BatchRequest& request,
+                               SiteIndex site) {
+  const TypeState& ts = s.type_states[type];
+  if (site != kNoIndex && ts.site_total[site] == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: site ", s.sites[site], " has no ", s.TypeName(type),
+        " machines, so the batch could never be placed; pick a site that has them (ListOffers) "
+        "or leave site_id empty"));
+  }
+  if (request.topology_optimized) return absl::OkStatus();
+  SiteIndex largest = site;
+  if (site == kNoIndex) {
+    for (SiteIndex i = 0; i < s.sites.size(); ++i) {
+      if (largest == kNoIndex || ts.site_total[i] > ts.site_total[largest]) largest = i;
+    }
+  }
+  if (largest == kNoIndex || request.count <= ts.site_total[largest]) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "infeasible: ", request.count, " ", s.TypeName(type), " machines requested, but a batch "
+      "never spans sites and ",
+      site == kNoIndex ? "the largest site, " : "site ", s.sites[largest],
+      site == kNoIndex ? "," : "", " has only ", ts.site_total[largest],
+      " machines of that type; ask for at most ", ts.site_total[largest]));
+}
+
+// Machines a segmented batch could take in one site now: segment for each domain of the site
+// outside `excluded` with a segment free. Error path only: O(domains).
+int64_t SegmentedRoomInSite(const FleetState& s, TypeIndex type, int segment,
+                            absl::Span<const DomainIndex> excluded, SiteIndex site) {
+  int64_t room = 0;
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    if (s.domains[d].site != site || ListsDomain(excluded, d)) continue;
+    if (s.cell(type, d).free >= segment) room += segment;
+  }
+  return room;
+}
+
+// A cross-domain batch (with or without segments) in one site: the named one, or, when the
+// fleet's machines of the type are in more than one site, the site that fits it most tightly
+// (fewest free machines outside `excluded` that still hold count, ties by site index), then
+// the next, until one takes it. All sites refusing is RESOURCE_EXHAUSTED naming the most one
+// site could take. Cost: the policy's, plus O(sites * excluded) to order the sites (no
+// allocation up to 8 sites).
+absl::Status PlaceCrossDomainInOneSite(const FleetState& s, TypeIndex type,
+                                       const BatchRequest& request, SiteIndex site,
+                                       absl::Span<const DomainIndex> excluded,
+                                       absl::Span<const PartitionIndex> partitions,
+                                       Placement* out) {
+  auto place = [&](SiteIndex in) {
+    return request.segment_size > 0
+               ? PlaceSegmented(s, type, request.count, request.segment_size, excluded,
+                                FindAffinityDomains(s, partitions), out, in)
+               : PlaceCrossDomain(s, type, request.count, request.spread_policy, excluded, out,
+                                  in);
+  };
+  const TypeState& ts = s.type_states[type];
+  if (site != kNoIndex) return place(site);
+  int sites_with_type = 0;
+  for (SiteIndex i = 0; i < s.sites.size() && sites_with_type < 2; ++i) {
+    if (ts.site_total[i] > 0) ++sites_with_type;
+  }
+  // All the type's machines in one site: the policy answers alone, on its exact path.
+  if (sites_with_type <= 1) return place(kNoIndex);
+  absl::InlinedVector<std::pair<int64_t, SiteIndex>, 8> candidates;
+  int64_t most_in_one_site = 0;
+  SiteIndex most_site = kNoIndex;
+  for (SiteIndex i = 0; i < s.sites.size(); ++i) {
+    if (ts.site_total[i] == 0) continue;
+    int64_t free = FreeMachinesOutside(s, type, excluded, i);
+    if (free >= request.count) candidates.emplace_back(free, i);
+    int64_t room = request.segment_size > 0
+                       ? SegmentedRoomInSite(s, type, request.segment_size, excluded, i)
+                       : free;
+    if (most_site == kNoIndex || room > most_in_one_site) {
+      most_in_one_site = room;
+      most_site = i;
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  absl::Status refused = absl::OkStatus();
+  for (const auto& [free, candidate] : candidates) {
+    refused = place(candidate);
+    if (refused.ok()) return refused;
+  }
+  const int64_t total = FreeMachinesOutside(s, type, excluded, kNoIndex);
+  CapacityShortfall shortfall{s.types[type].spec.id, CapacityUnit::kMachines, request.count,
+                              ts.best_fit.LargestFree(excluded), total};
+  return CapacityExhaustedError(
+      absl::StrCat("not enough free capacity now in any one site: ", request.count, " ",
+                   s.TypeName(type), " machines requested across NVLink domains",
+                   request.segment_size > 0
+                       ? absl::StrCat(" in segments of ", request.segment_size)
+                       : std::string(),
+                   ", but a batch never spans sites and the most one site can take now is ",
+                   most_in_one_site, " (site ", s.sites[most_site], "; ", total,
+                   " free in all sites); retry later, ask for at most ", most_in_one_site,
+                   ", or name a site_id"),
+      shortfall);
 }
 
 absl::Status UnknownType(std::string_view id) {
@@ -189,11 +357,19 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
         "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
         ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
   }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
+  if (absl::Status status = CheckSiteFeasible(s, type, request, *site); !status.ok()) {
+    return status;
+  }
   int64_t requested_gpus = int64_t{request.count} * s.types[type].spec.gpus_per_machine;
   if (absl::Status quota =
           CheckQuota(tenant, type, requested_gpus, constraints.committed_quota_gpus);
       !quota.ok()) {
     return quota;
+  }
+  if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus, /*named=*/true);
   }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
@@ -214,18 +390,17 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
     strict_excluded = excluded;
   }
+  auto place = [&](SiteIndex in) {
+    return request.topology_optimized
+               ? PlaceStrictBatch(s, type, request.count,
+                                  PlacementScope{in, partitions, strict_excluded,
+                                                 constraints.pinned_domain},
+                                  &placement)
+               : PlaceCrossDomainInOneSite(s, type, request, in, constraints.excluded_domains,
+                                           partitions, &placement);
+  };
   absl::Status placed =
-      request.topology_optimized
-          ? PlaceStrictBatch(s, type, request.count,
-                             PlacementScope{kNoIndex, partitions, strict_excluded,
-                                            constraints.pinned_domain},
-                             &placement)
-          : request.segment_size > 0
-              ? PlaceSegmented(s, type, request.count, request.segment_size,
-                               constraints.excluded_domains, FindAffinityDomains(s, partitions),
-                               &placement)
-              : PlaceCrossDomain(s, type, request.count, request.spread_policy,
-                                 constraints.excluded_domains, &placement);
+      PlaceWithinSiteQuota(s, tenant, type, requested_gpus, *site, &placement, place);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;
@@ -260,6 +435,9 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
       !quota.ok()) {
     return quota;
   }
+  if (*site != kNoIndex && !SiteQuotaAllows(s, tenant, type, *site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, *site, requested_gpus, /*named=*/true);
+  }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);
       !status.ok()) {
@@ -271,9 +449,13 @@ absl::Status Allocator::PlanSingleInto(const SingleRequest& request,
   placement.type = type;
   placement.topology_optimized = true;
   placement.planned_at = version_;
-  PlacementScope scope{*site, partitions, constraints.excluded_domains, constraints.pinned_domain};
-  absl::Status placed = whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
-                              : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
+  auto place = [&](SiteIndex in) {
+    PlacementScope scope{in, partitions, constraints.excluded_domains, constraints.pinned_domain};
+    return whole ? PlaceStrictBatch(s, type, 1, scope, &placement)
+                 : PlaceGpuGranular(s, type, request.gpu_count, scope, &placement);
+  };
+  absl::Status placed =
+      PlaceWithinSiteQuota(s, tenant, type, requested_gpus, *site, &placement, place);
   if (!placed.ok()) return placed;
   placement.nvlink_partition_ids = request.nvlink_partition_ids;
   placement.spot = request.spot;
@@ -317,12 +499,15 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   FreeMachineRun run(/*taking=*/true);
   DomainIndex pending = kNoIndex;
   int64_t gpus = 0;
+  int64_t gpus_counted = 0;  // of `gpus`, those already counted in their site's usage
   for (size_t i = 0; i < n; ++i) {
     const PlacedInstance& placed = instances[i];
     if (placed.domain != pending) {
       if (pending != kNoIndex) {
         s.FlushRun(&run);
         s.SyncCell(type, pending);
+        s.CountSiteUsage(tenant, type, s.domains[pending].site, gpus - gpus_counted);
+        gpus_counted = gpus;
       }
       pending = placed.domain;
     }
@@ -353,6 +538,7 @@ void Allocator::Apply(const Placement& placement, std::string_view batch_id,
   if (pending != kNoIndex) {
     s.FlushRun(&run);
     s.SyncCell(type, pending);
+    s.CountSiteUsage(tenant, type, s.domains[pending].site, gpus - gpus_counted);
   }
   s.CountClaims(tenant, type, batch, static_cast<int32_t>(n), gpus);
 }
@@ -427,6 +613,7 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
     s.UnholdMachine(c, claim, machine, &run);
     if (claim.batch != kNoIndex) s.UnlinkFromBatch(claim);
     int32_t batch_left = s.CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
+    s.CountSiteUsage(claim.tenant, claim.type, s.domains[machine.domain].site, -claim.gpu_count);
     if (!claim.partitions.empty()) s.CountPartitions(claim, machine.domain, -1);
     claim.live = false;
     s.claim_slots.Release(c);
@@ -480,8 +667,20 @@ absl::Status Allocator::PlanPreemptionInto(TenantIndex tenant, TypeIndex type, i
       !quota.ok()) {
     return quota;
   }
+  const FleetState& s = *state_;
+  if (scope.site != kNoIndex && !SiteQuotaAllows(s, tenant, type, scope.site, requested_gpus)) {
+    return SiteQuotaError(s, tenant, type, scope.site, requested_gpus, /*named=*/true);
+  }
   out->planned_at = version_;
-  return PlanPreemptionInDomain(*state_, type, k, tenant, scope, now_micros, out);
+  absl::Status planned = PlanPreemptionInDomain(s, type, k, tenant, scope, now_micros, out);
+  if (planned.ok() && scope.site == kNoIndex) {
+    // The site the victims leave must take the request under the tenant's per-site quota.
+    const SiteIndex site = s.domains[out->domain].site;
+    if (!SiteQuotaAllows(s, tenant, type, site, requested_gpus)) {
+      return SiteQuotaError(s, tenant, type, site, requested_gpus, /*named=*/false);
+    }
+  }
+  return planned;
 }
 
 absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& request,
@@ -511,6 +710,8 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
       !status.ok()) {
     return status;
   }
+  absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
+  if (!site.ok()) return site.status();
   absl::InlinedVector<DomainIndex, 8> excluded(constraints.excluded_domains.begin(),
                                                constraints.excluded_domains.end());
   excluded.insert(excluded.end(), s.degraded_domains.begin(), s.degraded_domains.end());
@@ -518,7 +719,7 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
   if (absl::Status status = PlanPreemptionInto(
           tenant, type, request.count, request.spot,
           int64_t{request.count} * s.types[type].spec.gpus_per_machine,
-          PlacementScope{kNoIndex, partitions, excluded}, constraints, now_micros, &*result);
+          PlacementScope{*site, partitions, excluded}, constraints, now_micros, &*result);
       !status.ok()) {
     result = status;
   }

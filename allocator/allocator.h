@@ -114,10 +114,17 @@ class Allocator {
   // Plans `count` whole machines. Checks, in order: INVALID_ARGUMENT (count < 1);
   // NOT_FOUND (tenant, instance type); INVALID_ARGUMENT "infeasible" (a strict batch larger
   // than the largest domain of the type could ever hold, or a cross-domain batch larger
-  // than the fleet of the type); RESOURCE_EXHAUSTED quota (GetQuotaViolation);
-  // RESOURCE_EXHAUSTED capacity (GetCapacityShortfall).
-  // Cost: strict batch O(count), independent of the fleet size; no allocation for
-  // count <= 18 without NVLink partitions.
+  // than the fleet of the type); NOT_FOUND (site_id no domain is in); INVALID_ARGUMENT
+  // "infeasible" (the named site has no machine of the type, or a cross-domain batch is
+  // larger than the named site's, or every site's, machines of the type);
+  // RESOURCE_EXHAUSTED quota (GetQuotaViolation); RESOURCE_EXHAUSTED capacity
+  // (GetCapacityShortfall).
+  // A batch never spans sites: a strict batch is in one domain, and a cross-domain batch
+  // takes every machine from one site — the named one, or the site that fits it most
+  // tightly (fewest free machines that still hold it, ties by site index), then the next.
+  // Cost: strict batch O(count), independent of the fleet size (with site_id: that of
+  // PlaceStrictBatch with a site filter); a cross-domain batch on a fleet of several sites
+  // O(sites) more; no allocation for count <= 18 without NVLink partitions (and <= 8 sites).
   absl::StatusOr<Placement> PlanBatch(const BatchRequest& request) const;
   // Plans one instance: a whole machine (gpu_count 0, placed like a strict batch of 1) or
   // gpu_count GPUs (gpu_granular_policy.h; gpu_count == gpus_per_machine is still
@@ -262,6 +269,11 @@ class Allocator {
   // GPUs of the type the tenant holds now. NOT_FOUND.
   absl::StatusOr<int64_t> QuotaUsageGpus(std::string_view tenant_id,
                                          std::string_view instance_type_id) const;
+  // GPUs of the type the tenant holds in the site (what its per-site quota counts); 0 for a
+  // site no domain was ever in. NOT_FOUND as QuotaUsageGpus. O(1).
+  absl::StatusOr<int64_t> SiteQuotaUsageGpus(std::string_view tenant_id,
+                                             std::string_view instance_type_id,
+                                             std::string_view site_id) const;
 
   // Iterate in index order (insertion order; machines and instances reuse freed slots).
   void ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const;
@@ -316,8 +328,15 @@ class Allocator {
   // lowest index; kNoIndex if none. Walks best-fit buckets from the top: O(domains with a
   // free machine walked * excluded); when every candidate has 0 free, falls back to a scan
   // for the lowest-index one, O(domains). Meant for choosing a reservation (rare).
+  // `site` (kNoIndex: any) restricts the candidates to that site's domains; the walk then
+  // also skips the other sites' domains.
   DomainIndex MostFreeDomain(TypeIndex t, int min_total,
-                             absl::Span<const DomainIndex> excluded) const;
+                             absl::Span<const DomainIndex> excluded,
+                             SiteIndex site = kNoIndex) const;
+  // Dense index of a site id (kNoIndex when no domain was ever in it), and the site of a
+  // domain (kNoIndex for an unknown index). O(1).
+  SiteIndex SiteIndexOf(std::string_view site_id) const;
+  SiteIndex SiteOfDomain(DomainIndex d) const;
 
  private:
   absl::Status PlanBatchInto(const BatchRequest& request, const PlanConstraints& constraints,

@@ -263,6 +263,23 @@ absl::Status Allocator::UpsertTenant(const Tenant& tenant) {
                                                      " for instance type ", type_id, "; it must be >= 0"));
     }
   }
+  for (const auto& [key, max_machines] : tenant.site_quota) {
+    if (s.FindType(key.first) == kNoIndex) {
+      return absl::NotFoundError(absl::StrCat("tenant ", tenant.id, " has a quota in site ",
+                                              key.second, " for instance type \"", key.first,
+                                              "\", which is not known; add the instance type first"));
+    }
+    if (key.second.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tenant ", tenant.id, " has a per-site quota with an empty site; an entry for all "
+          "sites goes in the fleet-wide quota"));
+    }
+    if (max_machines < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("tenant ", tenant.id, " has quota ", max_machines,
+                                                     " for instance type ", key.first, " in site ",
+                                                     key.second, "; it must be >= 0"));
+    }
+  }
   TenantIndex t = s.FindTenant(tenant.id);
   ++version_;
   if (t == kNoIndex) {

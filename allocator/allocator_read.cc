@@ -71,6 +71,17 @@ absl::StatusOr<int64_t> Allocator::QuotaUsageGpus(std::string_view tenant_id,
   return state_->tenants[tenant].used_gpus[type];
 }
 
+absl::StatusOr<int64_t> Allocator::SiteQuotaUsageGpus(std::string_view tenant_id,
+                                                      std::string_view instance_type_id,
+                                                      std::string_view site_id) const {
+  absl::StatusOr<int64_t> fleet = QuotaUsageGpus(tenant_id, instance_type_id);
+  if (!fleet.ok()) return fleet.status();
+  SiteIndex site = state_->FindSite(site_id);
+  if (site == kNoIndex) return 0;
+  return state_->tenants[state_->FindTenant(tenant_id)]
+      .site_used_gpus[state_->FindType(instance_type_id)][site];
+}
+
 void Allocator::ForEachInstanceType(absl::FunctionRef<void(const InstanceType&)> fn) const {
   for (const TypeRecord& record : state_->types) fn(record.spec);
 }
@@ -197,8 +208,17 @@ int Allocator::DomainTotalMachines(TypeIndex t, DomainIndex d) const {
   return state_->cell(t, d).total;
 }
 
+SiteIndex Allocator::SiteIndexOf(std::string_view site_id) const {
+  return state_->FindSite(site_id);
+}
+
+SiteIndex Allocator::SiteOfDomain(DomainIndex d) const {
+  return d < state_->domains.size() ? state_->domains[d].site : kNoIndex;
+}
+
 DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
-                                      absl::Span<const DomainIndex> excluded) const {
+                                      absl::Span<const DomainIndex> excluded,
+                                      SiteIndex site) const {
   const FleetState& s = *state_;
   if (t >= s.type_states.size()) return kNoIndex;
   const TypeState& ts = s.type_states[t];
@@ -208,6 +228,7 @@ DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
   auto eligible = [&](DomainIndex d) {
     const DomainState state = s.domains[d].spec.state;
     return ts.cells[d].total >= min_total && !ListsDomain(excluded, d) &&
+           (site == kNoIndex || s.domains[d].site == site) &&
            state != DomainState::kMaintenance &&
            !(min_total >= 2 && state == DomainState::kDegraded);
   };

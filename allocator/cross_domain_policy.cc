@@ -13,11 +13,16 @@ namespace {
 
 // Takes from the domains of one bucket in index order, skipping excluded ones; returns
 // machines still wanted.
+bool OutOfSite(const FleetState& state, SiteIndex site, DomainIndex d) {
+  return site != kNoIndex && state.domains[d].site != site;
+}
+
 int TakeFromBucket(const FleetState& state, TypeIndex t, int c, int remaining,
-                   absl::Span<const DomainIndex> excluded, Placement* out) {
+                   absl::Span<const DomainIndex> excluded, SiteIndex site, Placement* out) {
   const DomainSet& bucket = state.type_states[t].best_fit.Bucket(c);
   for (DomainIndex d = bucket.First(); d != DomainSet::kNone && remaining > 0;
        d = bucket.Next(d)) {
+    if (OutOfSite(state, site, d)) continue;
     if (!excluded.empty() && ListsDomain(excluded, d)) continue;
     int take = std::min(c, remaining);
     state.AppendFreeMachines(t, d, take, out);
@@ -27,30 +32,31 @@ int TakeFromBucket(const FleetState& state, TypeIndex t, int c, int remaining,
 }
 
 void Fill(const FleetState& state, TypeIndex t, int k, absl::Span<const DomainIndex> excluded,
-          Placement* out) {
+          SiteIndex site, Placement* out) {
   const BestFitDomainIndex& index = state.type_states[t].best_fit;
   int remaining = k;
   for (int c = index.BucketAtLeast(1); c != 0 && remaining > 0; c = index.BucketAtLeast(c + 1)) {
-    remaining = TakeFromBucket(state, t, c, remaining, excluded, out);
+    remaining = TakeFromBucket(state, t, c, remaining, excluded, site, out);
   }
 }
 
 void MinDomains(const FleetState& state, TypeIndex t, int k,
-                absl::Span<const DomainIndex> excluded, Placement* out) {
+                absl::Span<const DomainIndex> excluded, SiteIndex site, Placement* out) {
   const BestFitDomainIndex& index = state.type_states[t].best_fit;
   int remaining = k;
   for (int c = index.LargestFree(); c != 0 && remaining > 0; c = index.BucketAtMost(c - 1)) {
-    remaining = TakeFromBucket(state, t, c, remaining, excluded, out);
+    remaining = TakeFromBucket(state, t, c, remaining, excluded, site, out);
   }
 }
 
 void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const DomainIndex> excluded,
-            Placement* out) {
+            SiteIndex site, Placement* out) {
   const DomainSet& with_free = state.type_states[t].best_fit.DomainsWithFree();
   // (domain, machines to take); at most k domains are ever useful.
   absl::InlinedVector<std::pair<DomainIndex, int>, kInlineBatch> picks;
   for (DomainIndex d = with_free.First();
        d != DomainSet::kNone && static_cast<int>(picks.size()) < k; d = with_free.Next(d)) {
+    if (OutOfSite(state, site, d)) continue;
     if (!excluded.empty() && ListsDomain(excluded, d)) continue;
     picks.emplace_back(d, 0);
   }
@@ -69,32 +75,63 @@ void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const Domain
   }
 }
 
+// Most free machines of type t in one domain of the site outside `excluded`. Error path only.
+int64_t LargestFreeInSite(const FleetState& state, TypeIndex t,
+                          absl::Span<const DomainIndex> excluded, SiteIndex site) {
+  if (site == kNoIndex) return state.type_states[t].best_fit.LargestFree(excluded);
+  int64_t largest = 0;
+  for (DomainIndex d = 0; d < state.domains.size(); ++d) {
+    if (OutOfSite(state, site, d) || ListsDomain(excluded, d)) continue;
+    largest = std::max<int64_t>(largest, state.cell(t, d).free);
+  }
+  return largest;
+}
+
 }  // namespace
 
-absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
-                              absl::Span<const DomainIndex> excluded, Placement* out) {
+int64_t FreeMachinesOutside(const FleetState& state, TypeIndex t,
+                            absl::Span<const DomainIndex> excluded, SiteIndex site) {
   const TypeState& ts = state.type_states[t];
-  int64_t free = ts.free_machines;
-  if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
+  if (site == kNoIndex) {
+    return excluded.empty() ? ts.free_machines : ts.free_machines - state.FreeMachinesIn(t, excluded);
+  }
+  int64_t free = ts.site_free[site];
+  for (size_t i = 0; i < excluded.size(); ++i) {
+    DomainIndex d = excluded[i];
+    if (d >= state.domains.size() || OutOfSite(state, site, d) ||
+        ListsDomain(excluded.first(i), d)) {
+      continue;
+    }
+    free -= state.cell(t, d).free;
+  }
+  return free;
+}
+
+absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
+                              absl::Span<const DomainIndex> excluded, Placement* out,
+                              SiteIndex site) {
+  int64_t free = FreeMachinesOutside(state, t, excluded, site);
   if (free < k) {
-    int64_t largest = ts.best_fit.LargestFree(excluded);
+    int64_t largest = LargestFreeInSite(state, t, excluded, site);
+    std::string where =
+        site == kNoIndex ? "" : absl::StrCat(" in site ", state.sites[site]);
     CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k, largest, free};
     return CapacityExhaustedError(
         absl::StrCat("not enough free capacity now: ", k, " ", state.TypeName(t),
                      " machines requested across NVLink domains (", AbslView(SpreadPolicyName(policy)),
-                     "), but only ", free, " are free (most in one domain: ", largest,
+                     ")", where, ", but only ", free, " are free (most in one domain: ", largest,
                      "); retry later or ask for at most ", free),
         shortfall);
   }
   switch (policy) {
     case SpreadPolicy::kFill:
-      Fill(state, t, k, excluded, out);
+      Fill(state, t, k, excluded, site, out);
       break;
     case SpreadPolicy::kMinDomains:
-      MinDomains(state, t, k, excluded, out);
+      MinDomains(state, t, k, excluded, site, out);
       break;
     case SpreadPolicy::kSpread:
-      Spread(state, t, k, excluded, out);
+      Spread(state, t, k, excluded, site, out);
       break;
   }
   return absl::OkStatus();
@@ -102,12 +139,13 @@ absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, Sprea
 
 absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int segment,
                             absl::Span<const DomainIndex> excluded,
-                            absl::Span<const DomainIndex> affinity, Placement* out) {
+                            absl::Span<const DomainIndex> affinity, Placement* out,
+                            SiteIndex site) {
   const int wanted = k / segment;
   absl::InlinedVector<DomainIndex, kInlineBatch> chosen;
   auto usable = [&](DomainIndex d) {
-    return state.cell(t, d).free >= segment && !ListsDomain(excluded, d) &&
-           !ListsDomain(chosen, d);
+    return state.cell(t, d).free >= segment && !OutOfSite(state, site, d) &&
+           !ListsDomain(excluded, d) && !ListsDomain(chosen, d);
   };
   for (DomainIndex d : affinity) {
     if (static_cast<int>(chosen.size()) == wanted) break;
@@ -124,16 +162,17 @@ absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int seg
     }
   }
   if (static_cast<int>(chosen.size()) < wanted) {
-    const TypeState& ts = state.type_states[t];
-    int64_t free = ts.free_machines;
-    if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
-    const int64_t largest = ts.best_fit.LargestFree(excluded);
+    const int64_t free = FreeMachinesOutside(state, t, excluded, site);
+    const int64_t largest = LargestFreeInSite(state, t, excluded, site);
+    std::string where =
+        site == kNoIndex ? "" : absl::StrCat(" in site ", state.sites[site]);
     CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k, largest, free};
     return CapacityExhaustedError(
         absl::StrCat("not enough free capacity now: ", k, " ", state.TypeName(t),
                      " machines in segments of ", segment, " need ", wanted,
-                     " NVLink domains with ", segment, " free machines each, but only ",
-                     chosen.size(), " have that now; retry later, or use a smaller segment_size"),
+                     " NVLink domains with ", segment, " free machines each", where,
+                     ", but only ", chosen.size(),
+                     " have that now; retry later, or use a smaller segment_size"),
         shortfall);
   }
   for (DomainIndex d : chosen) state.AppendFreeMachines(t, d, segment, out);

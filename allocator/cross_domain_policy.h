@@ -12,6 +12,9 @@
 // Partition affinity does not bind a cross-domain batch (it spans domains by request).
 // Excluded domains (PlanConstraints: reserved for queued requests ahead) are skipped by all
 // three policies: the result is what the policy would choose if they had no free machine.
+// `site` (kNoIndex: any) restricts every policy to that site's domains; the callers pass one
+// (Allocator::PlanBatch chooses it: a batch never spans sites) whenever the fleet has more
+// than one site, and the domains of other sites are then skipped like excluded ones.
 //
 // Thread-safety: pure function over a const FleetState.
 #ifndef NVLSCHED_ALLOCATOR_CROSS_DOMAIN_POLICY_H_
@@ -30,8 +33,16 @@ namespace nvlsched::allocator {
 // than k machines of the type are free outside the excluded domains.
 // Cost: O(k + domains visited); FILL and MIN_DOMAINS visit only domains they take from
 // (and the excluded ones they pass); each domain visited costs O(excluded) more.
+// With a site, the free count is the site's (FleetState site_free) and each domain of
+// another site visited costs O(1) more.
 absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
-                              absl::Span<const DomainIndex> excluded, Placement* out);
+                              absl::Span<const DomainIndex> excluded, Placement* out,
+                              SiteIndex site = kNoIndex);
+
+// Free machines of type t outside `excluded` in `site` (kNoIndex: the fleet). O(1) +
+// O(excluded^2).
+int64_t FreeMachinesOutside(const FleetState& state, TypeIndex t,
+                            absl::Span<const DomainIndex> excluded, SiteIndex site);
 
 // An even multi-domain gang: k / segment whole domains' worth of `segment` machines each, every
 // one from a different domain. Domains already holding one of `affinity` (the batch's NVLink
@@ -42,7 +53,8 @@ absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, Sprea
 // Cost: O(k + buckets walked + domains skipped).
 absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int segment,
                             absl::Span<const DomainIndex> excluded,
-                            absl::Span<const DomainIndex> affinity, Placement* out);
+                            absl::Span<const DomainIndex> affinity, Placement* out,
+                            SiteIndex site = kNoIndex);
 
 }  // namespace nvlsched::allocator
 

@@ -74,9 +74,14 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
   ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
+  ts.site_free.resize(sites.size());
+  ts.site_total.resize(sites.size());
   for (TenantRecord& tenant : tenants) {
     tenant.max_machines.push_back(0);
     tenant.used_gpus.push_back(0);
+    tenant.site_limited.push_back(false);
+    tenant.site_max_machines.emplace_back(sites.size(), kNoSiteQuota);
+    tenant.site_used_gpus.emplace_back(sites.size(), 0);
   }
   return t;
 }
@@ -89,6 +94,9 @@ void FleetState::PopType() {
   for (TenantRecord& tenant : tenants) {
     tenant.max_machines.pop_back();
     tenant.used_gpus.pop_back();
+    tenant.site_limited.pop_back();
+    tenant.site_max_machines.pop_back();
+    tenant.site_used_gpus.pop_back();
   }
 }
 
@@ -135,7 +143,24 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
   rec.spec.site_id = spec.site_id;
   rec.spec.state = spec.state;
   rec.spec.state_reason = spec.state_reason;
-  rec.site = InternSite(spec.site_id);
+  const SiteIndex site = InternSite(spec.site_id);
+  if (site != rec.site) {
+    // The domain's machines move to the other site's counts, as the indexes reflect them.
+    for (TypeState& ts : type_states) {
+      const DomainCell& cell = ts.cells[d];
+      ts.site_free[rec.site] -= cell.indexed_free;
+      ts.site_total[rec.site] -= cell.indexed_total;
+      ts.site_free[site] += cell.indexed_free;
+      ts.site_total[site] += cell.indexed_total;
+    }
+    // So does the quota usage of the instances on them (rare: O(instances)).
+    for (const ClaimRecord& claim : claims) {
+      if (!claim.live || machines[claim.machine].domain != d) continue;
+      CountSiteUsage(claim.tenant, claim.type, rec.site, -claim.gpu_count);
+      CountSiteUsage(claim.tenant, claim.type, site, claim.gpu_count);
+    }
+    rec.site = site;
+  }
   auto it = std::lower_bound(degraded_domains.begin(), degraded_domains.end(), d);
   const bool listed = it != degraded_domains.end() && *it == d;
   if (spec.state == DomainState::kDegraded && !listed) degraded_domains.insert(it, d);
@@ -155,6 +180,18 @@ SiteIndex FleetState::InternSite(std::string_view site_id) {
   s = static_cast<SiteIndex>(sites.size());
   sites.emplace_back(site_id);
   site_by_id.emplace(std::string(site_id), s);
+  for (TypeState& ts : type_states) {
+    ts.site_free.push_back(0);
+    ts.site_total.push_back(0);
+  }
+  for (TenantRecord& tenant : tenants) {
+    for (TypeIndex type = 0; type < tenant.site_used_gpus.size(); ++type) {
+      tenant.site_used_gpus[type].push_back(0);
+      auto it = tenant.spec.site_quota.find({types[type].spec.id, std::string(site_id)});
+      tenant.site_max_machines[type].push_back(it == tenant.spec.site_quota.end() ? kNoSiteQuota
+                                                                                  : it->second);
+    }
+  }
   return s;
 }
 
@@ -171,6 +208,18 @@ void FleetState::SetTenantQuota(TenantIndex t) {
   TenantRecord& tenant = tenants[t];
   tenant.max_machines.assign(types.size(), 0);
   tenant.used_gpus.resize(types.size(), 0);
+  tenant.site_limited.assign(types.size(), false);
+  tenant.site_max_machines.assign(types.size(), std::vector<int64_t>(sites.size(), kNoSiteQuota));
+  tenant.site_used_gpus.resize(types.size());
+  for (std::vector<int64_t>& used : tenant.site_used_gpus) used.resize(sites.size(), 0);
+  for (const auto& [key, max_machines] : tenant.spec.site_quota) {
+    TypeIndex type = FindType(key.first);
+    if (type == kNoIndex) continue;
+    tenant.site_limited[type] = true;
+    tenant.max_machines[type] = kNoFleetQuota;  // unless `quota` has an entry (below)
+    SiteIndex site = FindSite(key.second);
+    if (site != kNoIndex) tenant.site_max_machines[type][site] = max_machines;
+  }
   for (const auto& [type_id, max_machines] : tenant.spec.quota) {
     TypeIndex type = FindType(type_id);
     if (type != kNoIndex) tenant.max_machines[type] = max_machines;
@@ -310,7 +359,9 @@ void FleetState::ChangeContribution(const MachineRecord& rec, Contribution befor
 void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
   TypeState& ts = type_states[t];
   DomainCell& cell = ts.cells[d];
+  const SiteIndex site = domains[d].site;
   if (cell.indexed_total != cell.total) {
+    ts.site_total[site] += cell.total - cell.indexed_total;
     if (cell.indexed_total > 0 && --ts.domains_by_size[cell.indexed_total] == 0) {
       ts.domain_sizes.Reset(cell.indexed_total);
     }
@@ -318,6 +369,7 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
     cell.indexed_total = cell.total;
   }
   if (cell.indexed_free != cell.free) {
+    ts.site_free[site] += cell.free - cell.indexed_free;
     ts.best_fit.Update(d, cell.indexed_free, cell.free);
     cell.indexed_free = cell.free;
   }

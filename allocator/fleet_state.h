@@ -99,10 +99,22 @@ struct MachineRecord {
   bool reclaimable() const { return spot_whole && ready(); }
 };
 
+// TenantRecord::max_machines of a type with per-site quota entries only: no fleet-wide
+// limit. site_max_machines without an entry for the site: kNoSiteQuota.
+inline constexpr int64_t kNoFleetQuota = INT64_MAX / (4 * kMaxGpusPerMachine);
+inline constexpr int64_t kNoSiteQuota = -1;
+
 struct TenantRecord {
   Tenant spec;
   std::vector<int64_t> max_machines;  // by TypeIndex; 0 when the type is not in the quota
   std::vector<int64_t> used_gpus;     // by TypeIndex
+  // By TypeIndex then SiteIndex: the per-site quota (Tenant::site_quota; kNoSiteQuota when
+  // the site has no entry: then the site is limited only by max_machines, or closed when the
+  // type has per-site entries only) and the GPUs the tenant holds there. site_limited[type]:
+  // the type has some per-site entry (else the per-site check is skipped: O(1)).
+  std::vector<std::vector<int64_t>> site_max_machines;
+  std::vector<std::vector<int64_t>> site_used_gpus;
+  std::vector<bool> site_limited;
 };
 
 struct ClaimRecord {
@@ -185,6 +197,11 @@ struct TypeState {
   int32_t fully_free_domains = 0;
   std::array<int32_t, kMaxMachinesPerDomain + 1> domains_by_size{};  // by cell total
   SmallBitset domain_sizes;  // bit n <=> domains_by_size[n] > 0
+  // By SiteIndex: free machines and machines in any state of this type in the site's
+  // domains, as the cells' indexed_free / indexed_total say (SyncCell keeps them). What a
+  // cross-domain batch, which never spans sites, chooses its site by. Sized to `sites`.
+  std::vector<int64_t> site_free;
+  std::vector<int64_t> site_total;
 
   // Most machines of this type in one domain, any state: the largest strict batch that
   // could ever be placed. Cost: O(1).
@@ -270,7 +287,9 @@ class FleetState {
   void SetDomainSpec(DomainIndex d, const Domain& spec);
   SiteIndex InternSite(std::string_view site_id);
   PartitionIndex InternPartition(std::string_view partition_id);
-  void SetTenantQuota(TenantIndex t);  // rebuilds max_machines from spec.quota
+  // Rebuilds max_machines and site_max_machines from spec.quota and spec.site_quota (entries
+  // for sites not known yet are resolved by InternSite when the site appears).
+  void SetTenantQuota(TenantIndex t);
 
   // Put a live machine into / take it out of its domain's tray order and the indexes.
   void LinkMachine(MachineIndex m);
@@ -341,6 +360,10 @@ class FleetState {
     if (batch == kNoIndex) return -1;
     batches[batch].gpus += gpus;
     return batches[batch].live_claims += n;
+  }
+  // Per-site quota usage: the tenant's GPUs of the type in `site` move by gpus. O(1).
+  void CountSiteUsage(TenantIndex tenant, TypeIndex type, SiteIndex site, int64_t gpus) {
+    tenants[tenant].site_used_gpus[type][site] += gpus;
   }
   // The batch's list of live claims (ClaimRecord::batch_prev / batch_next). O(1).
   void LinkToBatch(ClaimIndex c, ClaimRecord& claim);   // REQUIRES: claim is claims[c]
@@ -491,6 +514,7 @@ inline void FleetState::AttachClaim(ClaimIndex c, ClaimRecord& claim) {
   HoldMachine(c, claim, machine, &run);
   FlushRun(&run);
   CountClaims(claim.tenant, claim.type, claim.batch, +1, claim.gpu_count);
+  CountSiteUsage(claim.tenant, claim.type, domains[machine.domain].site, claim.gpu_count);
   if (claim.batch != kNoIndex) LinkToBatch(c, claim);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, +1);
   claim.live = true;
@@ -503,6 +527,7 @@ inline void FleetState::DetachClaim(ClaimIndex c, ClaimRecord& claim) {
   UnholdMachine(c, claim, machine, &run);
   FlushRun(&run);
   CountClaims(claim.tenant, claim.type, claim.batch, -1, -claim.gpu_count);
+  CountSiteUsage(claim.tenant, claim.type, domains[machine.domain].site, -claim.gpu_count);
   if (claim.batch != kNoIndex) UnlinkFromBatch(claim);
   if (!claim.partitions.empty()) CountPartitions(claim, machine.domain, -1);
   claim.live = false;

@@ -177,8 +177,15 @@ std::optional<QueueKey> GangQueue::NextCandidate(const Allocator& allocator,
 absl::InlinedVector<DomainIndex, 2> GangQueue::ChooseReservation(
     const Allocator& allocator, const Entry& holder, absl::Span<const DomainIndex> excluded) const {
   absl::InlinedVector<DomainIndex, 2> chosen;
+  // A batch never spans sites, so neither does its reservation: the named site's domains
+  // only; a cross-domain batch without one stays in the site of its first (most free) domain.
+  SiteIndex site = kNoIndex;
+  if (holder.request.is_batch && !holder.request.batch.site_id.empty()) {
+    site = allocator.SiteIndexOf(holder.request.batch.site_id);
+    if (site == kNoIndex) return chosen;
+  }
   if (holder.shape == Shape::kStrict) {
-    DomainIndex d = allocator.MostFreeDomain(holder.type, holder.size, excluded);
+    DomainIndex d = allocator.MostFreeDomain(holder.type, holder.size, excluded, site);
     if (d != kNoIndex) chosen.push_back(d);
     return chosen;
   }
@@ -186,8 +193,9 @@ absl::InlinedVector<DomainIndex, 2> GangQueue::ChooseReservation(
   absl::InlinedVector<DomainIndex, 8> skip(excluded.begin(), excluded.end());
   int64_t total = 0;
   while (total < holder.size) {
-    DomainIndex d = allocator.MostFreeDomain(holder.type, 1, skip);
+    DomainIndex d = allocator.MostFreeDomain(holder.type, 1, skip, site);
     if (d == kNoIndex) break;
+    site = allocator.SiteOfDomain(d);
     chosen.push_back(d);
     skip.push_back(d);
     total += allocator.DomainTotalMachines(holder.type, d);

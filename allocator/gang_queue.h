@@ -15,7 +15,9 @@
 //      pass. A strict batch reserves the one domain that can hold it soonest: the most free
 //      machines of its type among domains big enough for it and not reserved ahead of it,
 //      ties by the lowest index. A cross-domain batch reserves, in the same order, as many
-//      whole domains as it takes for their machines to add up to its count. Reserved domains
+//      whole domains as it takes for their machines to add up to its count; both stay in
+//      the batch's site (BatchRequest::site_id, else the site of the first domain chosen),
+//      as a batch never spans sites. Reserved domains
 //      are excluded for every request behind the holder (and for new requests, which arrive
 //      behind it unless their priority is higher), with one exception: a GPU-granular single
 //      behind it may still take a machine there that is already partly held (some GPUs held

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -215,9 +216,15 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   int64_t domains_with_free = 0;
   int64_t domains_with_reach = 0;
   std::array<int64_t, kMaxGpusPerMachine + 1> granular_members[2] = {};
+  totals.site_free.assign(s.sites.size(), 0);
+  totals.site_total.assign(s.sites.size(), 0);
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
     const DomainCell& cell = ts.cells[d];
     DomainCell want = Recount(s, t, d);
+    if (s.domains[d].site < s.sites.size()) {
+      totals.site_free[s.domains[d].site] += want.free;
+      totals.site_total[s.domains[d].site] += want.total;
+    }
     std::string where = absl::StrCat(type, " machines in domain ", s.DomainName(d));
     if (cell.total != want.total || cell.indexed_total != want.total) {
       int32_t wrong = cell.total != want.total ? cell.total : cell.indexed_total;
@@ -324,6 +331,20 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
     return Mismatch(absl::StrCat("fully free domains of ", type), ts.fully_free_domains,
                     totals.fully_free_domains);
   }
+  if (ts.site_free.size() != s.sites.size() || ts.site_total.size() != s.sites.size()) {
+    return Mismatch(absl::StrCat("the per-site counts of ", type), ts.site_free.size(),
+                    s.sites.size());
+  }
+  for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+    if (ts.site_free[site] != totals.site_free[site]) {
+      return Mismatch(absl::StrCat("free ", type, " machines in site \"", s.sites[site], "\""),
+                      ts.site_free[site], totals.site_free[site]);
+    }
+    if (ts.site_total[site] != totals.site_total[site]) {
+      return Mismatch(absl::StrCat(type, " machines in site \"", s.sites[site], "\""),
+                      ts.site_total[site], totals.site_total[site]);
+    }
+  }
   for (int n = 1; n <= kMaxMachinesPerDomain; ++n) {
     if (ts.domains_by_size[n] != totals.domains_by_size[n] ||
         ts.domain_sizes.Test(n) != (totals.domains_by_size[n] > 0)) {
@@ -336,10 +357,14 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
 
 absl::Status CheckUsage(const FleetState& s) {
   std::vector<std::vector<int64_t>> used(s.tenants.size(), std::vector<int64_t>(s.types.size()));
+  // (tenant, type, site) -> GPUs: what the per-site quota counts.
+  absl::flat_hash_map<std::tuple<TenantIndex, TypeIndex, SiteIndex>, int64_t> site_used;
   absl::flat_hash_map<std::pair<PartitionIndex, DomainIndex>, int32_t> partition_counts;
   for (const ClaimRecord& claim : s.claims) {
     if (!claim.live) continue;
     used[claim.tenant][claim.type] += claim.gpu_count;
+    site_used[{claim.tenant, claim.type, s.domains[s.machines[claim.machine].domain].site}] +=
+        claim.gpu_count;
     for (PartitionIndex p : claim.partitions) {
       ++partition_counts[{p, s.machines[claim.machine].domain}];
     }
@@ -350,6 +375,17 @@ absl::Status CheckUsage(const FleetState& s) {
         return Mismatch(absl::StrCat("quota usage of tenant ", s.tenants[t].spec.id, " for ",
                                      s.TypeName(type), " (GPUs)"),
                         s.tenants[t].used_gpus[type], used[t][type]);
+      }
+      for (SiteIndex site = 0; site < s.sites.size(); ++site) {
+        auto it = site_used.find({t, type, site});
+        const int64_t want = it == site_used.end() ? 0 : it->second;
+        const int64_t have = s.tenants[t].site_used_gpus[type][site];
+        if (have != want) {
+          return Mismatch(absl::StrCat("quota usage of tenant ", s.tenants[t].spec.id, " for ",
+                                       s.TypeName(type), " in site \"", s.sites[site],
+                                       "\" (GPUs)"),
+                          have, want);
+        }
       }
     }
   }

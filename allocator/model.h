@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nvlsched::allocator {
@@ -85,6 +86,12 @@ struct Tenant {
   // Set by the provider only (UpsertTenant, the fleet), never by the tenant's own requests.
   // Orders queued requests: a higher priority is scheduled first, equal ones by arrival.
   int32_t priority = 0;
+  // (instance_type_id, site_id) -> most machines of the type the tenant may hold in that site
+  // (GPUs, as for `quota`). A placement must satisfy every entry that applies: the `quota`
+  // entry for all its machines of the type, and the site's entry for those in the site.
+  // A type with per-site entries but none in `quota` has no fleet-wide limit, and may then be
+  // used only in the sites it has entries for.
+  std::map<std::pair<std::string, std::string>, int64_t> site_quota{};
 };
 
 // One instance as the allocator sees it: a claim on a whole machine or on some of its GPUs.
@@ -137,6 +144,9 @@ struct BatchRequest {
   // machines (count a multiple of it), e.g. 32 = 16 + 16 instead of 18 + 14. 0: no segments
   // (spread_policy decides). cross_domain_policy.h: PlaceSegmented.
   int32_t segment_size = 0;
+  // Empty: any site. A batch never spans sites: a strict batch's domain, and every domain of
+  // a cross-domain batch, is in this site, or (empty) in the one site chosen for it.
+  std::string site_id{};
 };
 
 // One instance: a whole machine (gpu_count = 0) or gpu_count GPUs of one machine.

@@ -127,11 +127,17 @@ void ReadTenants(SQLite::Database& db, LoadedState& state) {
   }
   const auto index = IndexById(state.tenants);
   SQLite::Statement quotas(db,
-                           "SELECT tenant_id, instance_type_id, max_machines FROM tenant_quotas "
-                           "ORDER BY tenant_id, instance_type_id");
+                           "SELECT tenant_id, instance_type_id, max_machines, site_id "
+                           "FROM tenant_quotas ORDER BY tenant_id, instance_type_id, site_id");
   while (quotas.executeStep()) {
     TenantRow& tenant = ParentOf(state.tenants, index, quotas.getColumn(0), "tenant_quotas");
-    tenant.quotas.emplace(Text(quotas.getColumn(1)), quotas.getColumn(2).getInt64());
+    std::string site = Text(quotas.getColumn(3));
+    if (site.empty()) {
+      tenant.quotas.emplace(Text(quotas.getColumn(1)), quotas.getColumn(2).getInt64());
+    } else {
+      tenant.site_quotas.emplace(std::make_pair(Text(quotas.getColumn(1)), std::move(site)),
+                                 quotas.getColumn(2).getInt64());
+    }
   }
 }
 

@@ -73,8 +73,8 @@ RowWriter::RowWriter(SQLite::Database& db)
           priority = excluded.priority)sql"),
       delete_tenant_quotas_(db, "DELETE FROM tenant_quotas WHERE tenant_id = ?1"),
       insert_tenant_quota_(db, R"sql(
-        INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines)
-        VALUES (?1, ?2, ?3))sql"),
+        INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines, site_id)
+        VALUES (?1, ?2, ?3, ?4))sql"),
       upsert_instance_(db, R"sql(
         INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
                                whole_machine, batch_id, strict, status, created_unix_micros,
@@ -189,6 +189,14 @@ int64_t RowWriter::UpsertTenant(const TenantRow& row) {
     BindText(insert_tenant_quota_, 1, row.id);
     BindText(insert_tenant_quota_, 2, instance_type_id);
     insert_tenant_quota_.bind(3, max_machines);
+    BindText(insert_tenant_quota_, 4, std::string());
+    changed += Run(insert_tenant_quota_);
+  }
+  for (const auto& [key, max_machines] : row.site_quotas) {
+    BindText(insert_tenant_quota_, 1, row.id);
+    BindText(insert_tenant_quota_, 2, key.first);
+    insert_tenant_quota_.bind(3, max_machines);
+    BindText(insert_tenant_quota_, 4, key.second);
     changed += Run(insert_tenant_quota_);
   }
   return changed;

@@ -36,8 +36,8 @@ bool operator==(const MachineRow& a, const MachineRow& b) {
 }
 
 bool operator==(const TenantRow& a, const TenantRow& b) {
-  return std::tie(a.id, a.org, a.name, a.quotas, a.priority) ==
-         std::tie(b.id, b.org, b.name, b.quotas, b.priority);
+  return std::tie(a.id, a.org, a.name, a.quotas, a.priority, a.site_quotas) ==
+         std::tie(b.id, b.org, b.name, b.quotas, b.priority, b.site_quotas);
 }
 
 bool operator==(const InstanceRow& a, const InstanceRow& b) {

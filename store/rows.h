@@ -60,6 +60,9 @@ struct TenantRow {
   // instance_type_id -> max machines; every key must name a stored instance type.
   std::map<std::string, int64_t> quotas;
   int64_t priority = 0;  // -1000..1000 (a CHECK in the schema)
+  // (instance_type_id, site_id) -> max machines in that site (site_id non-empty); stored in
+  // tenant_quotas beside the fleet-wide entries (site_id '').
+  std::map<std::pair<std::string, std::string>, int64_t> site_quotas;
 };
 
 struct InstanceRow {

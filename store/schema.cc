@@ -154,6 +154,25 @@ ALTER TABLE tenants ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
   CHECK (priority BETWEEN -1000 AND 1000);
 )sql";
 
+// Version 8: per-site quotas. tenant_quotas gets a site_id ('' = every site, as before) and
+// its primary key becomes (tenant_id, instance_type_id, site_id), so a tenant may have a
+// fleet-wide entry and per-site entries for one type. SQLite cannot change a primary key in
+// place: the table is rebuilt, existing rows keeping site_id ''.
+constexpr char kSchemaV8[] = R"sql(
+CREATE TABLE tenant_quotas_v8 (
+  tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  instance_type_id TEXT NOT NULL REFERENCES instance_types(id),
+  site_id          TEXT NOT NULL DEFAULT '',
+  max_machines     INTEGER NOT NULL CHECK (max_machines >= 0),
+  PRIMARY KEY (tenant_id, instance_type_id, site_id)
+) WITHOUT ROWID;
+INSERT INTO tenant_quotas_v8 (tenant_id, instance_type_id, site_id, max_machines)
+  SELECT tenant_id, instance_type_id, '', max_machines FROM tenant_quotas;
+DROP TABLE tenant_quotas;
+ALTER TABLE tenant_quotas_v8 RENAME TO tenant_quotas;
+CREATE INDEX tenant_quotas_by_instance_type ON tenant_quotas(instance_type_id);
+)sql";
+
 // Version 7: the write path (issue 20). An instance's NVLink partition ids move into a column
 // of its row (ids joined by a newline, in order; '' for none): the child table made every
 // instance insert and delete run a cascade program with an ephemeral table (about a third of
@@ -191,6 +210,8 @@ constexpr Migration kMigrations[] = {
     {6, "NVLink domain health (domains.state, domains.state_reason)", kSchemaV6},
     {7, "NVLink partition ids in the instance row (instances.nvlink_partition_ids); "
         "instance_nvlink_partitions and instances_by_batch dropped", kSchemaV7},
+    {8, "per-site quotas (tenant_quotas.site_id, primary key (tenant_id, instance_type_id, "
+        "site_id); table rebuilt)", kSchemaV8},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

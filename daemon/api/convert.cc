@@ -166,7 +166,13 @@ allocator::Tenant ToCore(const v1::Tenant& p) {
   c.id = p.id();
   c.org = p.org();
   c.name = p.name();
-  for (const v1::Quota& q : p.quotas()) c.quota[q.instance_type_id()] = q.max_machines();
+  for (const v1::Quota& q : p.quotas()) {
+    if (q.site_id().empty()) {
+      c.quota[q.instance_type_id()] = q.max_machines();
+    } else {
+      c.site_quota[{q.instance_type_id(), q.site_id()}] = q.max_machines();
+    }
+  }
   c.priority = p.priority();
   return c;
 }
@@ -179,6 +185,12 @@ v1::Tenant ToProto(const allocator::Tenant& c) {
   for (const auto& [type_id, max] : c.quota) {
     v1::Quota* q = p.add_quotas();
     q->set_instance_type_id(type_id);
+    q->set_max_machines(max);
+  }
+  for (const auto& [key, max] : c.site_quota) {
+    v1::Quota* q = p.add_quotas();
+    q->set_instance_type_id(key.first);
+    q->set_site_id(key.second);
     q->set_max_machines(max);
   }
   p.set_priority(c.priority);

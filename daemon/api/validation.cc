@@ -347,6 +347,7 @@ absl::Status ValidateBatchCreateInstancesRequest(const v1::BatchCreateInstancesR
                                   "machines"));
     }
   }
+  if (request.has_site_id()) CheckOptionalUuid(violations, "site_id", request.site_id());
   CheckRequestId(violations, "request_id", request.request_id());
   return violations.ToStatus("BatchCreateInstancesRequest");
 }

@@ -82,8 +82,24 @@ void CheckTenant(FieldViolations& violations, const std::string& path, const v1:
     const std::string quota_path = Index(Child(path, "quotas"), i);
     const std::string type_path = Child(quota_path, "instance_type_id");
     CheckRequiredUuid(violations, type_path, quota.instance_type_id(), "an instance type");
-    CheckUnique(violations, seen_types, type_path, quota.instance_type_id(),
-                "instance type with a quota");
+    const std::string site_path = Child(quota_path, "site_id");
+    CheckOptionalUuid(violations, site_path, quota.site_id());
+    // One entry per (instance type, site): a fleet-wide one (site_id empty) and per-site ones
+    // may be given for the same type.
+    if (!quota.instance_type_id().empty() && !violations.Has(type_path)) {
+      auto [it, inserted] = seen_types.emplace(
+          absl::StrCat(Key(quota.instance_type_id()), "/", Key(quota.site_id())), quota_path);
+      if (!inserted) {
+        violations.Add(type_path,
+                       absl::StrCat(quota_path, " repeats the quota for instance type ",
+                                    Quote(quota.instance_type_id()),
+                                    quota.site_id().empty()
+                                        ? std::string(" for all sites")
+                                        : absl::StrCat(" in site ", Quote(quota.site_id())),
+                                    " of ", it->second,
+                                    ": give each (instance type, site_id) one quota"));
+      }
+    }
     if (type_gpus != nullptr && !violations.Has(type_path) &&
         (*type_gpus)(quota.instance_type_id()) == 0) {
       violations.Add(type_path, absl::StrCat(type_path, " ", Quote(quota.instance_type_id()),

@@ -342,6 +342,15 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   if (!replayed.ok() || *replayed) return replayed.status();
 
   if (absl::Status s = CheckSpotOffered(spec, **type); !s.ok()) return s;
+  if (!req.site_id.empty() && state.allocator().SiteIndexOf(req.site_id) != allocator::kNoIndex &&
+      !SiteHasMachinesOfType(state, req.site_id, spec.instance_type_id)) {
+    // It could never be placed (an unknown site is the allocator's NOT_FOUND).
+    FieldViolations v;
+    v.Add("site_id", absl::StrCat("site ", req.site_id, " has no ", (*type)->name,
+                                  " machines, so the batch could never be placed; pick a site "
+                                  "that has them (ListOffers) or leave site_id empty"));
+    return v.ToStatus(kRequest);
+  }
 
   allocator::BatchRequest batch;
   batch.tenant_id = spec.tenant_id;
@@ -352,6 +361,7 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   batch.nvlink_partition_ids = spec.partition_ids;
   batch.spot = spec.spot;
   batch.segment_size = req.segment_size;
+  batch.site_id = req.site_id;
   if (!req.validate_only) ServeQueueFirst(state, ctx);
   NewRequestScope scope;
   ScopeForNew(state, **tenant, spec.instance_type_id, &scope);
@@ -405,8 +415,8 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
       state.PreemptInstances(*preemption, NewPreemption(state, ctx, *preemption, batch_id, ""),
                              ctx.now);
     }
-    v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy, "",
-                                      pinned, victims);
+    v1::QueueInfo info = NewQueueInfo(ctx, q, position, req.count, req.spread_policy,
+                                      req.site_id, pinned, victims);
     info.set_segment_size(req.segment_size);
     std::vector<v1::Instance> records;
     for (size_t i = 0; i < ids.size(); ++i) {

@@ -268,6 +268,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       q.batch.nvlink_partition_ids = std::move(partitions);
       q.batch.spot = first.billing_mode() == v1::BILLING_MODE_SPOT;
       q.batch.segment_size = info.segment_size();
+      q.batch.site_id = info.site_id();
     } else {
       q.single.tenant_id = first.tenant_id();
       q.single.instance_type_id = first.instance_type_id();

@@ -71,11 +71,11 @@ struct CreateRequest {
   std::string name_prefix;
   allocator::SpreadPolicy spread_policy = allocator::SpreadPolicy::kFill;
   int32_t segment_size = 0;  // BatchRequest::segment_size
+  std::string site_id;       // both: empty = any site (BatchRequest / SingleRequest::site_id)
 
   // CreateInstance: one instance named `name`; gpu_count 0 = the whole machine.
   std::string name;
   int32_t gpu_count = 0;
-  std::string site_id;
   std::optional<double> max_price_per_hour;
 };
 

@@ -76,7 +76,7 @@ allocator::Machine ToCore(const store::MachineRow& r) {
 }
 
 store::TenantRow ToRow(const allocator::Tenant& c) {
-  return store::TenantRow{c.id, c.org, c.name, c.quota, c.priority};
+  return store::TenantRow{c.id, c.org, c.name, c.quota, c.priority, c.site_quota};
 }
 
 allocator::Tenant ToCore(const store::TenantRow& r) {
@@ -85,6 +85,7 @@ allocator::Tenant ToCore(const store::TenantRow& r) {
   c.org = r.org;
   c.name = r.name;
   c.quota = r.quotas;
+  c.site_quota = r.site_quotas;
   c.priority = static_cast<int32_t>(r.priority);
   return c;
 }

@@ -94,6 +94,7 @@ absl::StatusOr<CreateRequest> ToCreateRequest(const v1::BatchCreateInstancesRequ
   core.name_prefix = req.name_prefix();
   core.spread_policy = ToCore(req.spread_policy());
   core.segment_size = req.segment_size();
+  core.site_id = req.site_id();
   return core;
 }
 

@@ -81,6 +81,27 @@ TEST_F(InvariantsTest, AStaleFreeCountIsInternalAndNamesTheDomain) {
                 "invariant 4: the free count of gb200-tray machines in domain rack b");
 }
 
+TEST_F(InvariantsTest, AStalePerSiteFreeCountIsInternalAndNamesTheSite) {
+  EXPECT_EQ(s_.type_states[type_].site_free[s_.FindSite("s1")], 6);
+  --s_.type_states[type_].site_free[s_.FindSite("s1")];
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "invariant 4: free gb200-tray machines in site \"s1\" is 5 in the index but 6");
+}
+
+TEST_F(InvariantsTest, PerSiteCountsFollowADomainMovedToAnotherSite) {
+  Attach("w", 0, true, 4);
+  s_.SetDomainSpec(0, {"a", "rack a", "s2"});
+  const TypeState& ts = s_.type_states[type_];
+  EXPECT_EQ(ts.site_free[s_.FindSite("s1")], 3);
+  EXPECT_EQ(ts.site_total[s_.FindSite("s1")], 3);
+  EXPECT_EQ(ts.site_free[s_.FindSite("s2")], 2);
+  EXPECT_EQ(ts.site_total[s_.FindSite("s2")], 3);
+  EXPECT_OK(CheckFleetInvariants(s_));
+  --const_cast<TypeState&>(ts).site_total[s_.FindSite("s2")];
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "gb200-tray machines in site \"s2\" is 2 in the index but 3 on recount");
+}
+
 TEST_F(InvariantsTest, AMissingBucketMoveIsInternal) {
   s_.type_states[type_].best_fit.Update(0, 3, 2);
   EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal, "best-fit bucket");

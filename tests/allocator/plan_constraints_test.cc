@@ -103,8 +103,10 @@ void ExpectOutcome(const absl::StatusOr<std::vector<std::string>>& got, const Wa
 // a      | 4        | 0,1    | 2     <- best fit for 1..2
 // b      | 8        | 0..2   | 5
 // c      | 18       | -      | 18
-TestFleet ThreeDomains(int64_t quota_machines = 100000) {
-  TestFleet fleet({{"a", "s1", 4}, {"b", "s2", 8}, {"c", "s1", 18}}, quota_machines);
+// b is in site s2 (for the site filter of singles); cross-domain tests put it in s1, as a
+// batch never spans sites (batch_site_test.cc).
+TestFleet ThreeDomains(int64_t quota_machines = 100000, const std::string& site_of_b = "s2") {
+  TestFleet fleet({{"a", "s1", 4}, {"b", site_of_b, 8}, {"c", "s1", 18}}, quota_machines);
   fleet.HoldWhole({"a-0", "a-1", "b-0", "b-1", "b-2"});
   return fleet;
 }
@@ -397,14 +399,14 @@ TEST(PlanConstraintsTest, CrossDomainPoliciesNeverPickAnExcludedDomain) {
   for (const Row& row : rows) {
     SCOPED_TRACE(absl::StrCat(AbslView(SpreadPolicyName(row.policy)), " ", row.count, " excluding ",
                               row.excluded.size()));
-    TestFleet fleet = ThreeDomains();
+    TestFleet fleet = ThreeDomains(100000, "s1");
     ExpectOutcome(PlanBatchExcluding(fleet, row.count, kCrossDomain, row.policy, row.excluded),
                   row.want, row.count);
   }
 }
 
 TEST(PlanConstraintsTest, CrossDomainShortfallCountsOnlyDomainsNotExcluded) {
-  TestFleet fleet = ThreeDomains();
+  TestFleet fleet = ThreeDomains(100000, "s1");
   auto got = PlanBatchExcluding(fleet, 8, kCrossDomain, SpreadPolicy::kFill, {"c", "c"});
   EXPECT_STATUS(got, absl::StatusCode::kResourceExhausted,
                 "but only 7 are free (most in one domain: 5)");
@@ -414,7 +416,7 @@ TEST(PlanConstraintsTest, CrossDomainShortfallCountsOnlyDomainsNotExcluded) {
 }
 
 TEST(PlanConstraintsTest, UnknownExcludedIndicesAreIgnored) {
-  TestFleet fleet = ThreeDomains();
+  TestFleet fleet = ThreeDomains(100000, "s1");
   const DomainIndex unknown[] = {fleet.alloc().domain_count(), kNoIndex};
   PlanConstraints constraints{unknown};
   BatchRequest strict{kAcme, kGb200, 2};

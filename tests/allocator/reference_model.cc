@@ -200,12 +200,25 @@ ReferenceModel::Decision ReferenceModel::GpuDecision(
   return out;
 }
 
-ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPolicy policy) const {
+std::vector<std::pair<std::string, int64_t>> ReferenceModel::SitesWithType(int type) const {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const auto& s) { return s.first == domains_[d].site; });
+    if (it == out.end()) it = out.insert(out.end(), {domains_[d].site, 0});
+    it->second += TotalIn(type, d);
+  }
+  return out;
+}
+
+ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPolicy policy,
+                                                       const std::string& site) const {
   Decision out;
   out.strict = false;
   std::vector<std::pair<int, int>> with_free;  // (domain, free), domain order
   int64_t total = 0, largest = 0;
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+    if (!site.empty() && domains_[d].site != site) continue;
     int free = FreeIn(type, d);
     total += free;
     largest = std::max<int64_t>(largest, free);
@@ -252,13 +265,15 @@ ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPo
 }
 
 ReferenceModel::Decision ReferenceModel::SegmentDecision(
-    int type, int k, int segment, const std::vector<std::string>& partitions) const {
+    int type, int k, int segment, const std::vector<std::string>& partitions,
+    const std::string& site) const {
   Decision out;
   out.strict = false;
   const int wanted = k / segment;
   std::vector<int> chosen;
+  auto in_site = [&](int d) { return site.empty() || domains_[d].site == site; };
   auto usable = [&](int d) {
-    return FreeIn(type, d) >= segment &&
+    return in_site(d) && FreeIn(type, d) >= segment &&
            std::find(chosen.begin(), chosen.end(), d) == chosen.end();
   };
   for (int d : AffinityDomains(partitions)) {  // a std::set: by index
@@ -275,6 +290,7 @@ ReferenceModel::Decision ReferenceModel::SegmentDecision(
   if (static_cast<int>(chosen.size()) < wanted) {
     int64_t total = 0, largest = 0;
     for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+      if (!in_site(d)) continue;
       total += FreeIn(type, d);
       largest = std::max<int64_t>(largest, FreeIn(type, d));
     }
@@ -331,16 +347,75 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
     out.code = absl::StatusCode::kInvalidArgument;
     return out;
   }
+  if (!request.site_id.empty() && sites_.count(request.site_id) == 0) {
+    out.code = absl::StatusCode::kNotFound;
+    return out;
+  }
+  // A batch never spans sites: a cross-domain batch larger than the named site's (or every
+  // site's) machines of the type, or a named site without them, is infeasible.
+  std::vector<std::pair<std::string, int64_t>> sites = SitesWithType(type);
+  int64_t site_limit = 0;
+  for (const auto& [id, n] : sites) {
+    if (request.site_id.empty() || id == request.site_id) site_limit = std::max(site_limit, n);
+  }
+  if ((!request.site_id.empty() && site_limit == 0) ||
+      (!request.topology_optimized && request.count > site_limit)) {
+    out.code = absl::StatusCode::kInvalidArgument;
+    return out;
+  }
   out.quota = CheckQuota(request.tenant_id, type, int64_t{request.count} * types_[type].gpus);
   if (out.quota.has_value()) {
     out.code = absl::StatusCode::kResourceExhausted;
     return out;
   }
-  out = request.topology_optimized
-            ? StrictDecision(type, request.count, "", request.nvlink_partition_ids, pinned,
-                             /*strict_batch=*/true)
-        : segment > 0 ? SegmentDecision(type, request.count, segment, request.nvlink_partition_ids)
-                      : CrossDecision(type, request.count, request.spread_policy);
+  // A cross-domain batch, with or without segments, in one site (empty: every domain).
+  auto decide = [&](const std::string& site) {
+    return segment > 0
+               ? SegmentDecision(type, request.count, segment, request.nvlink_partition_ids, site)
+               : CrossDecision(type, request.count, request.spread_policy, site);
+  };
+  if (request.topology_optimized) {
+    out = StrictDecision(type, request.count, request.site_id, request.nvlink_partition_ids,
+                         pinned, /*strict_batch=*/true);
+  } else if (!request.site_id.empty()) {
+    out = decide(request.site_id);
+  } else if (std::count_if(sites.begin(), sites.end(), [](const auto& s) { return s.second > 0; }) <= 1) {
+    out = decide("");
+  } else {
+    // Best fit over sites: the fewest free machines that still hold the batch, then the order
+    // sites were added; the first whose policy takes it (segments may not fit where the
+    // machines do).
+    std::vector<std::tuple<int64_t, int, std::string>> fits;
+    for (int i = 0; i < static_cast<int>(sites.size()); ++i) {
+      if (sites[i].second == 0) continue;
+      int64_t free = 0;
+      for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+        if (domains_[d].site == sites[i].first) free += FreeIn(type, d);
+      }
+      if (free >= request.count) fits.emplace_back(free, i, sites[i].first);
+    }
+    std::sort(fits.begin(), fits.end());
+    bool placed = false;
+    for (const auto& fit : fits) {
+      Decision in_site = decide(std::get<2>(fit));
+      if (in_site.code == absl::StatusCode::kOk) {
+        out = in_site;
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) {
+      int64_t largest = 0, total = 0;
+      for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+        largest = std::max<int64_t>(largest, FreeIn(type, d));
+        total += FreeIn(type, d);
+      }
+      out = Decision{};
+      out.code = absl::StatusCode::kResourceExhausted;
+      out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kMachines, request.count,
+                                        largest, total};
+    }
+  }
   out.strict = request.topology_optimized;
   out.tenant = request.tenant_id;
   out.type = request.instance_type_id;

@@ -163,12 +163,16 @@ class ReferenceModel {
   Decision GpuDecision(int type, int g, const std::string& site,
                        const std::vector<std::string>& partitions,
                        const std::string& pinned) const;
-  Decision CrossDecision(int type, int k, SpreadPolicy policy) const;
-  // segment_size > 0: k / segment domains with `segment` free machines each, the lowest trays
-  // of each; domains holding one of the partitions first (by index), then the tightest fit
-  // (fewest free machines, then lowest index).
-  Decision SegmentDecision(int type, int k, int segment,
-                           const std::vector<std::string>& partitions) const;
+  // Over the domains of `site` (empty: every domain).
+  Decision CrossDecision(int type, int k, SpreadPolicy policy, const std::string& site = "") const;
+  // segment_size > 0: k / segment domains of `site` (empty: any) with `segment` free machines
+  // each, the lowest trays of each; domains holding one of the partitions first (by index),
+  // then the tightest fit (fewest free machines, then lowest index).
+  Decision SegmentDecision(int type, int k, int segment, const std::vector<std::string>& partitions,
+                           const std::string& site) const;
+  // A batch never spans sites: sites in the order their first domain was added, with the
+  // type's machines in each.
+  std::vector<std::pair<std::string, int64_t>> SitesWithType(int type) const;
 
   std::vector<Type> types_;
   std::vector<DomainRow> domains_;

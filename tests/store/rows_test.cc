@@ -51,7 +51,8 @@ TEST(RowsTest, MachineTenantAndSmallRowEqualityComparesEveryField) {
       MakeTenant(0),
       {[](TenantRow& r) { r.id += "x"; }, [](TenantRow& r) { r.org += "x"; },
        [](TenantRow& r) { r.name += "x"; }, [](TenantRow& r) { r.quotas["it-0"]++; },
-       [](TenantRow& r) { r.priority++; }});
+       [](TenantRow& r) { r.priority++; },
+       [](TenantRow& r) { r.site_quotas[{"it-0", "site-a"}]++; }});
   ExpectEveryFieldMatters<InstanceTypeRow>(
       InstanceTypeRow{"a", "b", "c", 1, 2, 3, "d"},
       {[](InstanceTypeRow& r) { r.id += "x"; }, [](InstanceTypeRow& r) { r.name += "x"; },

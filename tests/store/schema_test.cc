@@ -132,6 +132,37 @@ TEST(SchemaTest, VersionSevenMovesPartitionIdsIntoTheRowInOrder) {
             0);
 }
 
+TEST(SchemaTest, VersionEightKeysQuotasByTypeAndSite) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(7)).ok());
+  db.exec(R"sql(
+    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                price_per_hour_micros, interconnect)
+      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
+    INSERT INTO tenants (id, org, name) VALUES ('t', 'acme', 'Acme');
+    INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines) VALUES ('t', 'it', 9);
+  )sql");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 8);
+  EXPECT_EQ(db.execAndGet("SELECT site_id || ':' || max_machines FROM tenant_quotas").getString(),
+            ":9");
+  db.exec("INSERT INTO tenant_quotas (tenant_id, instance_type_id, site_id, max_machines) "
+          "VALUES ('t', 'it', 's1', 2)");
+  EXPECT_THROW(db.exec("INSERT INTO tenant_quotas (tenant_id, instance_type_id, site_id, "
+                       "max_machines) VALUES ('t', 'it', 's1', 3)"),
+               SQLite::Exception);
+  EXPECT_THROW(db.exec("INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines) "
+                       "VALUES ('t', 'it', 1)"),
+               SQLite::Exception);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name = "
+                          "'tenant_quotas_by_instance_type'")
+                .getInt(),
+            1);
+  // The tenant's quotas still go with it.
+  db.exec("PRAGMA foreign_keys = ON; DELETE FROM tenants WHERE id = 't'");
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM tenant_quotas").getInt(), 0);
+}
+
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {
   TempDir dir;
   store_testing::WriteFile(dir.File("junk"), std::string(4096, 'j'));

@@ -146,6 +146,47 @@ TEST_F(StoreTest, VersionTwoFileIsMigratedKeepingTenantsAtPriorityZero) {
   EXPECT_EQ(Load(*store).tenants[1].priority, -7);
 }
 
+// A database written before per-site quotas (schema version 7) opens at the current version
+// with every quota kept as a fleet-wide entry; per-site entries then round-trip beside them.
+TEST_F(StoreTest, VersionSevenFileIsMigratedKeepingQuotasFleetWide) {
+  {
+    SQLite::Database raw(Options().path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ASSERT_TRUE(ApplyMigrations(raw, Options().path, SchemaMigrations().first(7)).ok());
+    raw.exec(R"sql(
+      INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                  price_per_hour_micros, interconnect)
+        VALUES ('it-0', 'gb200', 'GB200', 4, 189000, 42000000, 'nvlink'),
+               ('it-1', 'h100', 'H100', 8, 80000, 42000000, 'nvlink');
+      INSERT INTO tenants (id, org, name, priority) VALUES ('t-0', 'acme', 'Acme', 5),
+                                                           ('t-1', 'globex', '', 0);
+      INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines)
+        VALUES ('t-0', 'it-0', 72), ('t-0', 'it-1', 3), ('t-1', 'it-0', 0);
+    )sql");
+    ASSERT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 7);
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  EXPECT_EQ(state.schema_version, CurrentSchemaVersion());
+  ASSERT_EQ(state.tenants.size(), 2u);
+  EXPECT_EQ(state.tenants[0], (TenantRow{"t-0", "acme", "Acme", {{"it-0", 72}, {"it-1", 3}}, 5}));
+  EXPECT_EQ(state.tenants[1], (TenantRow{"t-1", "globex", "", {{"it-0", 0}}, 0}));
+
+  // A fleet-wide and two per-site entries for one type.
+  ChangeSet update;
+  update.upsert_tenants.push_back(state.tenants[0]);
+  update.upsert_tenants[0].site_quotas = {{{"it-0", "site-a"}, 10}, {{"it-0", "site-b"}, 0}};
+  ASSERT_TRUE(store->Commit(update).ok());
+  EXPECT_EQ(Load(*store).tenants[0], update.upsert_tenants[0]);
+  // Replaced whole: dropping a per-site entry drops its row.
+  update.upsert_tenants[0].site_quotas.erase({"it-0", "site-b"});
+  ASSERT_TRUE(store->Commit(update).ok());
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Load(*store).tenants[0], update.upsert_tenants[0]);
+}
+
 TEST_F(StoreTest, TenantPriorityRoundTripsAndUpsertReplacesIt) {
   ChangeSet fleet = MakeFleet(1, 2, 3);
   fleet.upsert_tenants[0].priority = 1000;

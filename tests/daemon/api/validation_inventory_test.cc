@@ -201,7 +201,14 @@ std::vector<BadFleet> BadFleets() {
       {"QuotaTypeRepeated",
        [](auto& f) { *f.mutable_tenants(0)->add_quotas() = f.tenants(0).quotas(0); },
        {"tenants[0].quotas[1].instance_type_id"},
-       "is already the instance type with a quota of tenants[0].quotas[0].instance_type_id"},
+       "tenants[0].quotas[1] repeats the quota for instance type"},
+      {"QuotaTypeAndSiteRepeated",
+       [](auto& f) {
+         f.mutable_tenants(0)->mutable_quotas(0)->set_site_id(kOtherUuid);
+         *f.mutable_tenants(0)->add_quotas() = f.tenants(0).quotas(0);
+       },
+       {"tenants[0].quotas[1].instance_type_id"},
+       "repeats the quota for instance type"},
       {"TenantPriorityAboveRange",
        [](auto& f) { f.mutable_tenants(0)->set_priority(1001); },
        {"tenants[0].priority"},
