@@ -59,20 +59,28 @@ absl::Status State::UpsertInstanceType(const allocator::InstanceType& type) {
 }
 
 absl::Status State::UpsertDomain(const allocator::Domain& domain) {
+  std::optional<allocator::Domain> before;
+  if (const allocator::Domain* d = allocator_.FindDomain(domain.id)) before = *d;
   if (absl::Status s = allocator_.UpsertDomain(domain); !s.ok()) return s;
   Record(RecordKind::kDomain, domain.id);
+  journal_.back().previous_domain = std::move(before);
   queue_changed_ = true;  // a domain's state may have changed (fleet files carry it)
   return absl::OkStatus();
 }
 
 absl::Status State::SetDomainState(absl::string_view domain_id, allocator::DomainState state,
                                    absl::string_view reason) {
+  std::optional<allocator::Domain> before;
+  if (const allocator::Domain* d = allocator_.FindDomain(allocator::StdView(domain_id))) {
+    before = *d;
+  }
   if (absl::Status s = allocator_.SetDomainState(allocator::StdView(domain_id), state,
                                                  allocator::StdView(reason));
       !s.ok()) {
     return s;
   }
   Record(RecordKind::kDomain, domain_id);
+  journal_.back().previous_domain = std::move(before);
   queue_changed_ = true;  // a domain back to READY may unblock a waiting request
   return absl::OkStatus();
 }
