@@ -225,8 +225,9 @@ void State::PlaceInstances(const allocator::Placement& placement, absl::string_v
 
 std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan& plan,
                                                    absl::Span<const std::string> ids) {
-  // A health issue drains the machines (MAINTENANCE) and cleaning parks the ones left unheld
-  // (CLEANING): the allocator changes them, and they are recorded here, as they were before.
+  // A health issue drains the machines (MAINTENANCE) and cleaning marks the ones left unheld
+  // as waiting for a wipe (READY ones go CLEANING): the allocator changes them, and they are
+  // recorded here, as they were before.
   std::vector<allocator::Machine> before;
   if (plan.machine_health_issue || plan.clean) {
     for (const std::string& id : ids) {
@@ -248,7 +249,8 @@ std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan
 void State::RecordReleasedMachines(absl::Span<const allocator::Machine> before) {
   for (const allocator::Machine& b : before) {
     const allocator::Machine* now = allocator_.FindMachine(b.id);
-    if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason)) {
+    if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason ||
+                           now->wipe_pending != b.wipe_pending)) {
       RecordMachine(b.id, &b);
     }
   }

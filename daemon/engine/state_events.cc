@@ -185,10 +185,17 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
           header.set_reason("removed from the inventory");
         } else {
           header.set_type(v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
+          // A wipe that starts or ends without CLEANING (a drained machine) says so.
+          const bool says_it = before->wipe_pending != after->wipe_pending &&
+                               before->state != allocator::MachineState::kCleaning &&
+                               after->state != allocator::MachineState::kCleaning;
+          const char* wipe = !says_it ? ""
+                             : after->wipe_pending ? " (waits for a wipe: CompleteCleaning)"
+                                                   : " (wiped)";
           header.set_reason(absl::StrCat(MachineStateWord(before->state), " -> ",
                                          MachineStateWord(after->state),
                                          after->state_reason.empty() ? "" : ": ",
-                                         after->state_reason));
+                                         after->state_reason, wipe));
         }
         break;
       }
