@@ -625,25 +625,25 @@ void Allocator::ReleaseClaims(absl::Span<const ClaimIndex> claims, bool machine_
       s.batch_slots.Release(claim.batch);
       journal.Push(UndoKind::kBatchReleased, claim.batch);
     }
-    if (machine_health_issue && machine.spec.state != MachineState::kMaintenance) {
+    const bool drain = machine_health_issue && machine.spec.state != MachineState::kMaintenance;
+    // Its last instance left: nobody gets it before the control plane has wiped it, whatever
+    // state it is in (a machine drained while held must not go back to READY unwiped).
+    const bool wipe = clean && !machine.held() && !machine.spec.wipe_pending;
+    if (drain || wipe) {
       s.FlushRun(&run);
       journal.Save(machine.spec);
       journal.Push(UndoKind::kMachineChanged, m);
       s.RemoveContribution(m);
-      machine.spec.state = MachineState::kMaintenance;
-      machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
-                                               s.InstanceName(c), " was released");
-      s.AddContribution(m);
-    } else if (clean && !machine_health_issue && machine.spec.state == MachineState::kReady &&
-               !machine.held()) {
-      // Its last instance left: nobody gets it before the control plane has wiped it.
-      s.FlushRun(&run);
-      journal.Save(machine.spec);
-      journal.Push(UndoKind::kMachineChanged, m);
-      s.RemoveContribution(m);
-      machine.spec.state = MachineState::kCleaning;
-      machine.spec.state_reason = absl::StrCat("cleaning: instance ", s.InstanceName(c),
-                                               " was released; CompleteCleaning when wiped");
+      if (drain) {
+        machine.spec.state = MachineState::kMaintenance;
+        machine.spec.state_reason = absl::StrCat("health issue reported when instance ",
+                                                 s.InstanceName(c), " was released");
+      } else if (machine.spec.state == MachineState::kReady) {
+        machine.spec.state = MachineState::kCleaning;
+        machine.spec.state_reason = absl::StrCat("cleaning: instance ", s.InstanceName(c),
+                                                 " was released; CompleteCleaning when wiped");
+      }
+      if (wipe) machine.spec.wipe_pending = true;
       s.AddContribution(m);
     }
   }
@@ -846,8 +846,9 @@ void Allocator::Apply(const ReplacePlan& plan) {
   journal_->SaveMachineIndex(plan.from);
   journal_->Push(UndoKind::kClaimMoved, c);
   MachineRecord& old = s.machines[plan.from];
-  if (plan.machine_health_issue || (plan.clean && old.spec.state == MachineState::kReady &&
-                                    !old.held())) {
+  // As in ReleaseClaims: left unheld with `clean`, it waits for a wipe in any state.
+  const bool wipe = plan.clean && !old.held() && !old.spec.wipe_pending;
+  if (plan.machine_health_issue || wipe) {
     journal_->Save(old.spec);
     journal_->Push(UndoKind::kMachineChanged, plan.from);
     s.RemoveContribution(plan.from);
@@ -855,11 +856,12 @@ void Allocator::Apply(const ReplacePlan& plan) {
       old.spec.state = MachineState::kMaintenance;
       old.spec.state_reason = absl::StrCat("health issue reported; instance ", s.InstanceName(c),
                                            " was moved to machine ", s.machines[plan.to].spec.id);
-    } else {
+    } else if (old.spec.state == MachineState::kReady) {
       old.spec.state = MachineState::kCleaning;
       old.spec.state_reason = absl::StrCat("cleaning: instance ", s.InstanceName(c),
                                            " was moved off it; CompleteCleaning when wiped");
     }
+    if (wipe) old.spec.wipe_pending = true;
     s.AddContribution(plan.from);
   }
   s.SyncCell(type, domain);

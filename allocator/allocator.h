@@ -97,11 +97,13 @@ class Allocator {
   // domain, tray_index, instance type and gpu_count may change only while nothing holds
   // it. Tray indices are unique within a domain; a domain holds at most
   // kMaxMachinesPerDomain machines. INVALID_ARGUMENT, NOT_FOUND (domain, type),
-  // FAILED_PRECONDITION (structural change of a held machine).
+  // FAILED_PRECONDITION (structural change of a held machine). wipe_pending is taken as
+  // given (a CLEANING machine gets it); READY with wipe_pending is INVALID_ARGUMENT.
   absl::Status UpsertMachine(const Machine& machine);
   // Drain (MAINTENANCE / ERROR) or undrain (READY). Draining a held machine does not evict
-  // anything; the machine simply never returns to the pool until READY again.
-  // NOT_FOUND, INVALID_ARGUMENT.
+  // anything; the machine simply never returns to the pool until READY again. READY clears
+  // wipe_pending (the caller's word that it was wiped), CLEANING sets it, MAINTENANCE and
+  // ERROR keep it. NOT_FOUND, INVALID_ARGUMENT.
   absl::Status SetMachineState(std::string_view machine_id, MachineState state,
                                std::string_view reason);
   // NOT_FOUND; FAILED_PRECONDITION while any instance holds it.
@@ -172,9 +174,10 @@ class Allocator {
   // twice. With machine_health_issue, each machine goes to MAINTENANCE instead of back to
   // the pool. Cost: O(n) handle checks, no hashing of ids; duplicates are found by a scan
   // for n <= 64 (no allocation) and with a hash set of slots above.
-  // With `clean`, each machine the release leaves held by nothing goes to CLEANING (never
-  // placed until SetMachineState back to READY: the control plane wipes it first); a health
-  // issue wins (MAINTENANCE).
+  // With `clean`, each machine the release leaves held by nothing gets wipe_pending (model.h),
+  // in whatever state it is, and a READY one goes to CLEANING (never placed until
+  // SetMachineState back to READY: the control plane wipes it first); a health issue wins
+  // (MAINTENANCE, still with wipe_pending).
   absl::StatusOr<ReleasePlan> PlanRelease(absl::Span<const InstanceHandle> instances,
                                           bool machine_health_issue, bool clean = false) const;
   // REQUIRES: planned against the current state. Cannot fail. No allocation in steady
@@ -185,8 +188,9 @@ class Allocator {
   // Moves one instance to another machine of the same NVLink domain and type, keeping its
   // handle, batch and partitions: a whole-machine instance to the lowest-tray free machine
   // there, a GPU-granular one to the machine there with the fewest free GPUs that holds it.
-  // The old machine then goes to MAINTENANCE (machine_health_issue) or, left unheld, to
-  // CLEANING (clean), else back to the pool. NOT_FOUND (stale handle); FAILED_PRECONDITION
+  // The old machine then goes to MAINTENANCE (machine_health_issue) or, left unheld and
+  // READY, to CLEANING (clean), else back to the pool; with `clean`, left unheld, it gets
+  // wipe_pending in any state. NOT_FOUND (stale handle); FAILED_PRECONDITION
   // when no machine of the domain can take it (then nothing changes). Cost: O(machines of the
   // domain).
   absl::StatusOr<ReplacePlan> PlanReplace(InstanceHandle instance, bool machine_health_issue,

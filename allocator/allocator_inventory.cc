@@ -101,6 +101,11 @@ absl::Status Allocator::ValidateMachine(const Machine& machine, MachineIndex exi
     return absl::InvalidArgumentError(absl::StrCat(
         "machine ", machine.id, " has an unknown state; use READY, MAINTENANCE or ERROR"));
   }
+  if (machine.wipe_pending && machine.state == MachineState::kReady) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "machine ", machine.id, " is READY but waits for a wipe (wipe_pending); a machine "
+        "waiting for a wipe is CLEANING, MAINTENANCE or ERROR"));
+  }
   if (machine.tray_index < 0) {
     return absl::InvalidArgumentError(absl::StrCat("machine ", machine.id, " has tray_index ",
                                                    machine.tray_index, "; it must be >= 0"));
@@ -170,6 +175,7 @@ void Allocator::SetMachineSpec(MachineIndex m, const Machine& spec) {
   rec.spec.state = spec.state;
   rec.spec.state_reason = spec.state_reason;
   rec.spec.labels = spec.labels;
+  rec.spec.wipe_pending = spec.wipe_pending;
   rec.domain = d;
   rec.type = t;
   if (structural) {
@@ -180,10 +186,17 @@ void Allocator::SetMachineSpec(MachineIndex m, const Machine& spec) {
   }
 }
 
-absl::Status Allocator::UpsertMachine(const Machine& machine) {
+absl::Status Allocator::UpsertMachine(const Machine& given) {
   FleetState& s = *state_;
-  MachineIndex existing = s.FindMachine(machine.id);
-  if (absl::Status status = ValidateMachine(machine, existing); !status.ok()) return status;
+  MachineIndex existing = s.FindMachine(given.id);
+  if (absl::Status status = ValidateMachine(given, existing); !status.ok()) return status;
+  const bool cleaning = given.state == MachineState::kCleaning;
+  Machine with_wipe;
+  if (cleaning && !given.wipe_pending) {
+    with_wipe = given;
+    with_wipe.wipe_pending = true;  // a CLEANING machine waits for its wipe by definition
+  }
+  const Machine& machine = cleaning && !given.wipe_pending ? with_wipe : given;
   ++version_;
   if (existing != kNoIndex) {
     journal_->Save(s.machines[existing].spec);
@@ -217,6 +230,10 @@ absl::Status Allocator::SetMachineState(std::string_view machine_id, MachineStat
   Machine spec = s.machines[m].spec;
   spec.state = state;
   spec.state_reason = std::string(reason);
+  // READY ends a pending wipe (the daemon sets READY only once the wipe was reported);
+  // CLEANING is one.
+  if (state == MachineState::kReady) spec.wipe_pending = false;
+  if (state == MachineState::kCleaning) spec.wipe_pending = true;
   ++version_;
   journal_->Save(s.machines[m].spec);
   journal_->Push(UndoKind::kMachineChanged, m);

@@ -118,6 +118,22 @@ absl::Status CheckClaimsAndMachines(const FleetState& s) {
           "invariant 1: GPU-granular instances hold ", h.granular_gpus, " GPUs of machine ", id,
           ", which has ", rec.spec.gpu_count));
     }
+    // A machine waits for its wipe exactly when CLEANING, or drained (MAINTENANCE, ERROR)
+    // after its last instance left; it is never READY nor held then.
+    if (rec.spec.state == MachineState::kCleaning && !rec.spec.wipe_pending) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("machine ", id, " is CLEANING but not marked as waiting for a wipe"));
+    }
+    if (rec.spec.wipe_pending && rec.spec.state == MachineState::kReady) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "machine ", id, " is READY but waits for a wipe (wipe_pending)"));
+    }
+    if (rec.spec.wipe_pending && (h.whole > 0 || h.granular_claims > 0)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "machine ", id, " waits for a wipe (wipe_pending) but is held by ",
+          h.whole > 0 ? absl::StrCat("instance ", s.InstanceName(h.first_whole))
+                      : absl::StrCat(h.granular_claims, " GPU-granular instance(s)")));
+    }
     const bool spot_whole = h.first_whole != kNoIndex && s.claims[h.first_whole].Reclaimable();
     if (rec.whole_claim != h.first_whole || rec.granular_gpus != h.granular_gpus ||
         rec.granular_claims != h.granular_claims || rec.spot_whole != spot_whole) {

@@ -74,6 +74,13 @@ struct Machine {
   MachineState state = MachineState::kReady;
   std::string state_reason{};
   std::map<std::string, std::string> labels{};
+  // A tenant's instance left it and the control plane has not yet reported it wiped. Set by
+  // a release with `clean` (Allocator::PlanRelease, PlanReplace) that leaves the machine
+  // unheld in any state, so a machine drained while held cannot skip the wipe; cleared when
+  // it is set READY (the daemon does that only for a reported wipe) or upserted without it.
+  // Invariants (CheckInvariants): CLEANING machines have it; a machine with it is neither
+  // READY nor held. UpsertMachine sets it for a CLEANING machine.
+  bool wipe_pending = false;
 };
 
 struct Tenant {

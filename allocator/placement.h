@@ -129,7 +129,7 @@ struct ReplacePlan {
   MachineIndex from = kNoIndex;
   MachineIndex to = kNoIndex;
   bool machine_health_issue = false;  // `from` goes to MAINTENANCE
-  bool clean = false;                 // else, left unheld, to CLEANING
+  bool clean = false;                 // else, left unheld, wipe_pending (READY: CLEANING)
   uint64_t planned_at = 0;
 };
 

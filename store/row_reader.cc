@@ -93,7 +93,8 @@ void ReadDomains(SQLite::Database& db, LoadedState& state) {
 void ReadMachines(SQLite::Database& db, LoadedState& state) {
   state.machines.reserve(CountRows(db, "machines"));
   SQLite::Statement q(db, R"sql(
-      SELECT id, domain_id, tray_index, instance_type_id, gpu_count, state, state_reason, cleaning
+      SELECT id, domain_id, tray_index, instance_type_id, gpu_count, state, state_reason, cleaning,
+             wipe_pending
       FROM machines ORDER BY rowid)sql");
   while (q.executeStep()) {
     MachineRow& row = state.machines.emplace_back();
@@ -105,6 +106,7 @@ void ReadMachines(SQLite::Database& db, LoadedState& state) {
     row.state = q.getColumn(5).getInt();
     row.state_reason = Text(q.getColumn(6));
     row.cleaning = q.getColumn(7).getInt() != 0;
+    row.wipe_pending = q.getColumn(8).getInt() != 0;
   }
   const auto index = IndexById(state.machines);
   SQLite::Statement labels(

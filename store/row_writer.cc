@@ -56,13 +56,13 @@ RowWriter::RowWriter(SQLite::Database& db)
           state = excluded.state, state_reason = excluded.state_reason)sql"),
       upsert_machine_(db, R"sql(
         INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
-                              state_reason, cleaning)
-        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                              state_reason, cleaning, wipe_pending)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
         ON CONFLICT (id) DO UPDATE SET
           domain_id = excluded.domain_id, tray_index = excluded.tray_index,
           instance_type_id = excluded.instance_type_id, gpu_count = excluded.gpu_count,
           state = excluded.state, state_reason = excluded.state_reason,
-          cleaning = excluded.cleaning)sql"),
+          cleaning = excluded.cleaning, wipe_pending = excluded.wipe_pending)sql"),
       delete_machine_labels_(db, "DELETE FROM machine_labels WHERE machine_id = ?1"),
       insert_machine_label_(
           db, "INSERT INTO machine_labels (machine_id, key, value) VALUES (?1, ?2, ?3)"),
@@ -157,6 +157,7 @@ int64_t RowWriter::UpsertMachine(const MachineRow& row) {
   s.bind(6, static_cast<int32_t>(row.state));
   BindText(s, 7, row.state_reason);
   s.bind(8, row.cleaning ? 1 : 0);
+  s.bind(9, row.wipe_pending ? 1 : 0);
   int64_t changed = Run(s);
   BindText(delete_machine_labels_, 1, row.id);
   changed += Run(delete_machine_labels_);

@@ -30,9 +30,9 @@ bool operator==(const DomainRow& a, const DomainRow& b) {
 
 bool operator==(const MachineRow& a, const MachineRow& b) {
   return std::tie(a.id, a.domain_id, a.tray_index, a.instance_type_id, a.gpu_count, a.state,
-                  a.state_reason, a.labels, a.cleaning) ==
+                  a.state_reason, a.labels, a.cleaning, a.wipe_pending) ==
          std::tie(b.id, b.domain_id, b.tray_index, b.instance_type_id, b.gpu_count, b.state,
-                  b.state_reason, b.labels, b.cleaning);
+                  b.state_reason, b.labels, b.cleaning, b.wipe_pending);
 }
 
 bool operator==(const TenantRow& a, const TenantRow& b) {

@@ -51,6 +51,9 @@ struct MachineRow {
   // Waiting to be wiped after its last instance left (schema v5). Stored with state
   // kMachineMaintenance, so that a reader that predates it never hands the machine out.
   bool cleaning = false;
+  // Waits for a wipe (schema v8): set with cleaning, and also for a machine drained
+  // (MAINTENANCE, ERROR) when its last instance left; cleared by CompleteCleaning.
+  bool wipe_pending = false;
 };
 
 struct TenantRow {

@@ -199,6 +199,15 @@ DROP TABLE instance_nvlink_partitions;
 DROP INDEX instances_by_batch;
 )sql";
 
+// Version 9: a machine whose last instance left under --require_cleaning waits for its wipe
+// in any state, not only CLEANING: one drained (MAINTENANCE, ERROR) while held must not go
+// back to READY unwiped. Machines already CLEANING wait for theirs.
+constexpr char kSchemaV9[] = R"sql(
+ALTER TABLE machines ADD COLUMN wipe_pending INTEGER NOT NULL DEFAULT 0
+  CHECK (wipe_pending IN (0, 1));
+UPDATE machines SET wipe_pending = 1 WHERE cleaning = 1;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema: instance types, domains, machines, tenants, instances, idempotency, meta",
      kSchemaV1},
@@ -212,6 +221,8 @@ constexpr Migration kMigrations[] = {
         "instance_nvlink_partitions and instances_by_batch dropped", kSchemaV7},
     {8, "per-site quotas (tenant_quotas.site_id, primary key (tenant_id, instance_type_id, "
         "site_id); table rebuilt)", kSchemaV8},
+    {9, "machines waiting for a wipe in any state (machines.wipe_pending, default 0; 1 for "
+        "CLEANING machines)", kSchemaV9},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

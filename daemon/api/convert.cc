@@ -141,6 +141,7 @@ v1::Machine ToProto(const allocator::Machine& c) {
   p.set_state(ToProto(c.state));
   p.set_state_reason(c.state_reason);
   p.mutable_labels()->insert(c.labels.begin(), c.labels.end());
+  p.set_wipe_pending(c.wipe_pending);
   return p;
 }
 

@@ -26,6 +26,11 @@ absl::Status WithPath(const absl::Status& status, absl::string_view path, absl::
   return out;
 }
 
+// The reason of a drained machine that waits for its wipe when it is set READY.
+constexpr char kUndrainedUnwiped[] =
+    "cleaning: READY was asked, but its last instance left while it was drained and it has "
+    "not been reported wiped; CompleteCleaning when wiped";
+
 absl::Status MachineNotFound(absl::string_view id) {
   return ResourceNotFoundError(
       kMachineResource, id,
@@ -68,11 +73,14 @@ absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
       machine.state = before->state;
       machine.state_reason = before->state_reason;
     }
-    if (before != nullptr && before->state == allocator::MachineState::kCleaning &&
-        machine.state == allocator::MachineState::kReady) {
-      // Only CompleteCleaning says a machine was wiped; a fleet file does not.
-      machine.state = before->state;
-      machine.state_reason = before->state_reason;
+    // Only CompleteCleaning says a machine was wiped; a fleet file does not: a machine
+    // waiting for its wipe that the fleet says is READY stays (or, drained, becomes) CLEANING.
+    if (before != nullptr) machine.wipe_pending = before->wipe_pending;
+    if (machine.wipe_pending && machine.state == allocator::MachineState::kReady) {
+      machine.state = allocator::MachineState::kCleaning;
+      machine.state_reason = before->state == allocator::MachineState::kCleaning
+                                 ? before->state_reason
+                                 : std::string(kUndrainedUnwiped);
     }
     if (before != nullptr && ToRow(*before) == ToRow(machine)) continue;
     if (absl::Status s = state.UpsertMachine(machine); !s.ok()) {
@@ -155,8 +163,17 @@ absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Ma
         "reported wiped; InventoryService/CompleteCleaning makes it READY (a drain to "
         "MAINTENANCE or ERROR is allowed)"));
   }
-  if (machine->state != req.state || machine->state_reason != req.reason) {
-    if (absl::Status s = state.SetMachineState(req.id, req.state, req.reason); !s.ok()) return s;
+  allocator::MachineState next = req.state;
+  std::string reason = req.reason;
+  if (machine->wipe_pending && next == allocator::MachineState::kReady) {
+    // Drained while held and not wiped since its last instance left: the drain ends, the
+    // wipe does not get skipped.
+    next = allocator::MachineState::kCleaning;
+    reason = absl::StrCat(kUndrainedUnwiped, req.reason.empty() ? "" : " (", req.reason,
+                          req.reason.empty() ? "" : ")");
+  }
+  if (machine->state != next || machine->state_reason != reason) {
+    if (absl::Status s = state.SetMachineState(req.id, next, reason); !s.ok()) return s;
     machine = alloc.FindMachine(req.id);
   }
   *resp = MachineView(*machine, HoldingOf(state, req.id));
@@ -187,19 +204,31 @@ absl::Status CompleteCleaning(State& state, const v1::CompleteCleaningRequest& r
   for (const std::string& id : req.machine_ids()) {
     const allocator::Machine* machine = alloc.FindMachine(id);
     if (machine == nullptr) return MachineNotFound(id);
-    if (machine->state != allocator::MachineState::kCleaning) {
+    if (!machine->wipe_pending) {
       return absl::FailedPreconditionError(absl::StrCat(
           "machine ", id, " is ", std::string(allocator::MachineStateName(machine->state)),
-          ", not CLEANING: only a machine whose last instance was deleted waits for "
-          "CompleteCleaning; nothing was changed"));
+          ", not CLEANING, and waits for no wipe: only a machine whose last instance left "
+          "(CLEANING, or drained with wipe_pending) waits for CompleteCleaning; nothing was "
+          "changed"));
     }
   }
-  const allocator::MachineState next =
-      req.failed() ? allocator::MachineState::kMaintenance : allocator::MachineState::kReady;
-  const std::string reason =
-      req.failed() ? absl::StrCat("cleaning failed: ", req.reason()) : req.reason();
   for (const std::string& id : req.machine_ids()) {
-    if (absl::Status s = state.SetMachineState(id, next, reason); !s.ok()) return s;
+    // Wiped: a CLEANING machine is READY again; a drained one stays drained (its drain is
+    // the operator's to end). Failed: MAINTENANCE with the reason (an ERROR machine stays
+    // ERROR). Either way it no longer waits for a wipe.
+    allocator::Machine machine = *alloc.FindMachine(id);
+    const bool cleaning = machine.state == allocator::MachineState::kCleaning;
+    if (cleaning) {
+      machine.state = req.failed() ? allocator::MachineState::kMaintenance
+                                   : allocator::MachineState::kReady;
+    }
+    if (req.failed()) {
+      machine.state_reason = absl::StrCat("cleaning failed: ", req.reason());
+    } else if (cleaning) {
+      machine.state_reason = req.reason();
+    }
+    machine.wipe_pending = false;
+    if (absl::Status s = state.UpsertMachine(machine); !s.ok()) return s;
     *resp->add_machines() = MachineView(*alloc.FindMachine(id), HoldingOf(state, id));
   }
   return absl::OkStatus();

@@ -72,12 +72,17 @@ struct MachineStateChange {
 // Writes.
 absl::Status ApplyFleet(State& state, const v1::ApplyFleetRequest& req,
                         v1::ApplyFleetResponse* resp);
+// SetMachineState: READY is FAILED_PRECONDITION for a CLEANING machine; for a drained machine
+// that waits for a wipe (wipe_pending) it ends the drain into CLEANING, not READY.
 absl::Status SetMachineState(State& state, const MachineStateChange& req, v1::Machine* resp);
 absl::Status RemoveMachine(State& state, const std::string& id, v1::RemoveMachineResponse* resp);
 // SetDomainState: NOT_FOUND for an unknown domain. Answers the domain as ListDomains shows it.
 absl::Status SetDomainState(State& state, const v1::SetDomainStateRequest& req, v1::Domain* resp);
-// CompleteCleaning: every machine must be CLEANING (NOT_FOUND, FAILED_PRECONDITION otherwise,
-// and then nothing changes); each goes READY, or MAINTENANCE with the reason when it failed.
+// CompleteCleaning: every machine must wait for a wipe (wipe_pending: CLEANING, or drained
+// when its last instance left; NOT_FOUND, FAILED_PRECONDITION otherwise, and then nothing
+// changes). Each stops waiting: a CLEANING one goes READY, or MAINTENANCE when the wipe failed;
+// a drained one stays drained (failed: MAINTENANCE stays, ERROR stays, reason "cleaning
+// failed: ...").
 absl::Status CompleteCleaning(State& state, const v1::CompleteCleaningRequest& req,
                               v1::CompleteCleaningResponse* resp);
 absl::Status UpsertTenant(State& state, const v1::UpsertTenantRequest& req, v1::Tenant* resp);

@@ -56,6 +56,7 @@ store::MachineRow ToRow(const allocator::Machine& c) {
   }
   r.state_reason = c.state_reason;
   r.labels = c.labels;
+  r.wipe_pending = c.wipe_pending;
   return r;
 }
 
@@ -72,6 +73,7 @@ allocator::Machine ToCore(const store::MachineRow& r) {
                                                   : allocator::MachineState::kReady;
   c.state_reason = r.state_reason;
   c.labels = r.labels;
+  c.wipe_pending = r.wipe_pending;
   return c;
 }
 

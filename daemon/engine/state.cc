@@ -59,20 +59,28 @@ absl::Status State::UpsertInstanceType(const allocator::InstanceType& type) {
 }
 
 absl::Status State::UpsertDomain(const allocator::Domain& domain) {
+  std::optional<allocator::Domain> before;
+  if (const allocator::Domain* d = allocator_.FindDomain(domain.id)) before = *d;
   if (absl::Status s = allocator_.UpsertDomain(domain); !s.ok()) return s;
   Record(RecordKind::kDomain, domain.id);
+  journal_.back().previous_domain = std::move(before);
   queue_changed_ = true;  // a domain's state may have changed (fleet files carry it)
   return absl::OkStatus();
 }
 
 absl::Status State::SetDomainState(absl::string_view domain_id, allocator::DomainState state,
                                    absl::string_view reason) {
+  std::optional<allocator::Domain> before;
+  if (const allocator::Domain* d = allocator_.FindDomain(allocator::StdView(domain_id))) {
+    before = *d;
+  }
   if (absl::Status s = allocator_.SetDomainState(allocator::StdView(domain_id), state,
                                                  allocator::StdView(reason));
       !s.ok()) {
     return s;
   }
   Record(RecordKind::kDomain, domain_id);
+  journal_.back().previous_domain = std::move(before);
   queue_changed_ = true;  // a domain back to READY may unblock a waiting request
   return absl::OkStatus();
 }
@@ -217,8 +225,9 @@ void State::PlaceInstances(const allocator::Placement& placement, absl::string_v
 
 std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan& plan,
                                                    absl::Span<const std::string> ids) {
-  // A health issue drains the machines (MAINTENANCE) and cleaning parks the ones left unheld
-  // (CLEANING): the allocator changes them, and they are recorded here, as they were before.
+  // A health issue drains the machines (MAINTENANCE) and cleaning marks the ones left unheld
+  // as waiting for a wipe (READY ones go CLEANING): the allocator changes them, and they are
+  // recorded here, as they were before.
   std::vector<allocator::Machine> before;
   if (plan.machine_health_issue || plan.clean) {
     for (const std::string& id : ids) {
@@ -240,7 +249,8 @@ std::vector<allocator::Machine> State::ApplyRelease(const allocator::ReleasePlan
 void State::RecordReleasedMachines(absl::Span<const allocator::Machine> before) {
   for (const allocator::Machine& b : before) {
     const allocator::Machine* now = allocator_.FindMachine(b.id);
-    if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason)) {
+    if (now != nullptr && (now->state != b.state || now->state_reason != b.state_reason ||
+                           now->wipe_pending != b.wipe_pending)) {
       RecordMachine(b.id, &b);
     }
   }

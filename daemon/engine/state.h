@@ -229,8 +229,8 @@ class State {
 
   // The events of every change recorded since `mark`, in the order made, sequence numbers
   // from `first_sequence` on, each carrying the object as that change left it, serialized
-  // (defined in state_events.cc). Instance types, domains and idempotency records make no
-  // events. `rows`, if given, is ChangesSince(mark): an instance event of a record as it is now
+  // (defined in state_events.cc). Instance types and idempotency records make no events; a
+  // domain makes one when added or changed (the counters ListDomains shows are not part of it). `rows`, if given, is ChangesSince(mark): an instance event of a record as it is now
   // carries its row's serialized record instead of serializing it again.
   // Cost: O(entries) plus one serialization of each changed object not in `rows`.
   std::vector<EncodedEvent> EventsSince(const JournalMark& mark, uint64_t first_sequence,
@@ -253,6 +253,7 @@ class State {
     // For events only (the allocator's journal undoes them): the record before the change.
     std::optional<allocator::Machine> previous_machine{};
     std::optional<allocator::Tenant> previous_tenant{};
+    std::optional<allocator::Domain> previous_domain{};
     // kQueue (no rows, no events: the records of its instances carry both): the request as
     // it was before, with its instance ids; nullopt when it was just queued.
     std::optional<allocator::QueuedRequest> previous_queued{};

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "allocator/string_view_compat.h"
 #include "daemon/api/convert.h"
 #include "daemon/engine/instance_records.h"
 #include "daemon/engine/state.h"
@@ -60,11 +61,14 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     const allocator::Machine* machine_after = nullptr;
     const allocator::Tenant* tenant_before = nullptr;
     const allocator::Tenant* tenant_after = nullptr;
+    const allocator::Domain* domain_before = nullptr;
+    const allocator::Domain* domain_after = nullptr;
   };
   std::vector<Change> changes;
   AfterMap<InstanceEntry> instances_after;
   AfterMap<allocator::Machine> machines_after;
   AfterMap<allocator::Tenant> tenants_after;
+  AfterMap<allocator::Domain> domains_after;
   for (size_t i = journal_.size(); i > mark.records; --i) {
     const ChangeEntry& e = journal_[i - 1];
     Change c{e.kind};
@@ -96,8 +100,16 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
         if (c.tenant_after == nullptr) continue;
         break;
       }
+      case RecordKind::kDomain: {
+        auto found = domains_after.find(e.key);
+        c.domain_after =
+            found != domains_after.end() ? found->second : allocator_.FindDomain(e.key);
+        c.domain_before = e.previous_domain.has_value() ? &*e.previous_domain : nullptr;
+        domains_after[e.key] = c.domain_before;
+        if (c.domain_after == nullptr) continue;  // domains are never removed
+        break;
+      }
       case RecordKind::kInstanceType:
-      case RecordKind::kDomain:
       case RecordKind::kIdempotency:
       case RecordKind::kQueue:
         continue;
@@ -173,10 +185,17 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
           header.set_reason("removed from the inventory");
         } else {
           header.set_type(v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
+          // A wipe that starts or ends without CLEANING (a drained machine) says so.
+          const bool says_it = before->wipe_pending != after->wipe_pending &&
+                               before->state != allocator::MachineState::kCleaning &&
+                               after->state != allocator::MachineState::kCleaning;
+          const char* wipe = !says_it ? ""
+                             : after->wipe_pending ? " (waits for a wipe: CompleteCleaning)"
+                                                   : " (wiped)";
           header.set_reason(absl::StrCat(MachineStateWord(before->state), " -> ",
                                          MachineStateWord(after->state),
                                          after->state_reason.empty() ? "" : ": ",
-                                         after->state_reason));
+                                         after->state_reason, wipe));
         }
         break;
       }
@@ -188,6 +207,26 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
         header.set_reason(c.tenant_before == nullptr ? "tenant created"
                                                      : "tenant, its quotas or its priority updated");
         break;
+      case RecordKind::kDomain: {
+        const allocator::Domain* after = c.domain_after;
+        const allocator::Domain* before = c.domain_before;
+        // Configuration and health only: ToProto leaves the ListDomains counters at 0.
+        *header.mutable_domain() = ToProto(*after);
+        header.set_type(v1::EVENT_TYPE_DOMAIN_CHANGED);
+        const absl::string_view now = allocator::AbslView(allocator::DomainStateName(after->state));
+        if (before == nullptr) {
+          header.set_reason(absl::StrCat("NVLink domain added",
+                                         after->site_id.empty() ? "" : " at site ", after->site_id,
+                                         " (", now, ")"));
+        } else if (before->state != after->state || before->state_reason != after->state_reason) {
+          header.set_reason(absl::StrCat(
+              allocator::AbslView(allocator::DomainStateName(before->state)), " -> ", now,
+              after->state_reason.empty() ? "" : ": ", after->state_reason));
+        } else {
+          header.set_reason("NVLink domain configuration updated");
+        }
+        break;
+      }
       default:
         break;
     }

@@ -168,10 +168,10 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
       grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext watch_ctx;
   nvlsched::v1::WatchEventsRequest watch;
-  watch.set_after_sequence(140);
+  watch.set_after_sequence(148);
   auto watcher = events->WatchEvents(&watch_ctx, watch);
   nvlsched::v1::Event event;
-  for (int i = 0; i < 6; ++i) ASSERT_TRUE(watcher->Read(&event));  // 141..145, and the drain
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(watcher->Read(&event));  // 149..153, and the drain
   std::string watched;
   for (int attempt = 0; attempt < 100; ++attempt) {
     watched = HttpGetMetrics(port);

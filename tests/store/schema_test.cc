@@ -163,6 +163,33 @@ TEST(SchemaTest, VersionEightKeysQuotasByTypeAndSite) {
   EXPECT_EQ(db.execAndGet("SELECT count(*) FROM tenant_quotas").getInt(), 0);
 }
 
+TEST(SchemaTest, VersionNineMarksCleaningMachinesAsWaitingForAWipe) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(7)).ok());
+  db.exec(R"sql(
+    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                price_per_hour_micros, interconnect)
+      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
+    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
+    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
+                          state_reason, cleaning)
+      VALUES ('m-cleaning', 'd', 0, 'it', 4, 1, 'cleaning: instance i was released', 1),
+             ('m-drained', 'd', 1, 'it', 4, 1, 'bad DIMM', 0),
+             ('m-ready', 'd', 2, 'it', 4, 0, '', 0);
+  )sql");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 9);
+  auto wipe = [&db](const char* id) {
+    return db.execAndGet(absl::StrCat("SELECT wipe_pending FROM machines WHERE id = '", id, "'"))
+        .getInt();
+  };
+  EXPECT_EQ(wipe("m-cleaning"), 1);
+  EXPECT_EQ(wipe("m-drained"), 0);  // nothing says an instance left it unwiped
+  EXPECT_EQ(wipe("m-ready"), 0);
+  EXPECT_THROW(db.exec("UPDATE machines SET wipe_pending = 2 WHERE id = 'm-ready'"),
+               SQLite::Exception);
+}
+
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {
   TempDir dir;
   store_testing::WriteFile(dir.File("junk"), std::string(4096, 'j'));

@@ -296,6 +296,7 @@ TEST_F(StoreTest, EveryRowKindRoundTripsAcrossReopen) {
   changes.upsert_machines[1].state = kMachineMaintenance;
   changes.upsert_machines[1].state_reason = "drained for firmware";
   changes.upsert_machines[2].state = kMachineError;
+  changes.upsert_machines[2].wipe_pending = true;  // drained when its last instance left
   changes.upsert_instances.push_back(MakeInstance("i-1", "worker-abc123", "m-0-0"));
   InstanceRow granular = MakeInstance("i-2", "single", "m-1-0", 1);
   granular.gpu_count = 2;

@@ -74,7 +74,8 @@ class EngineEventsTest : public ::testing::Test {
     return result;
   }
 
-  // One type, one domain, two machines, one tenant: 2 machine events and 1 tenant event.
+  // One type, one domain, two machines, one tenant: 1 domain event, 2 machine events and 1
+  // tenant event, in that order.
   absl::Status AddFleet() {
     return Write([](State& state) {
       if (absl::Status s = state.UpsertInstanceType({"t", "gb200-tray", "GB200", 4}); !s.ok()) {
@@ -103,14 +104,20 @@ TEST_F(EngineEventsTest, AGroupsEventsAreCommittedWithItAndNumberedGaplessly) {
   Open(/*through_vfs=*/false);
   ASSERT_TRUE(AddFleet().ok());
   ASSERT_EQ(reports_.size(), 1u);
-  ASSERT_EQ(reports_[0].events.size(), 3u);
+  ASSERT_EQ(reports_[0].events.size(), 4u);
   EXPECT_EQ(reports_[0].events[0]->sequence, 1u);
-  EXPECT_EQ(reports_[0].events[0]->type, v1::EVENT_TYPE_MACHINE_ADDED);
-  EXPECT_EQ(reports_[0].events[2]->type, v1::EVENT_TYPE_TENANT_CHANGED);
+  EXPECT_EQ(reports_[0].events[0]->type, v1::EVENT_TYPE_DOMAIN_CHANGED);
+  EXPECT_EQ(reports_[0].events[0]->org, "");
+  EXPECT_EQ(reports_[0].events[1]->type, v1::EVENT_TYPE_MACHINE_ADDED);
+  EXPECT_EQ(reports_[0].events[3]->type, v1::EVENT_TYPE_TENANT_CHANGED);
+  v1::Event domain;
+  ASSERT_TRUE(domain.ParseFromString(reports_[0].events[0]->bytes));
+  EXPECT_EQ(domain.domain().id(), "d");
+  EXPECT_EQ(domain.domain().site_id(), "site");
   // The bytes are the whole event, as watchers get them.
   v1::Event tenant;
-  ASSERT_TRUE(tenant.ParseFromString(reports_[0].events[2]->bytes));
-  EXPECT_EQ(tenant.sequence(), 3u);
+  ASSERT_TRUE(tenant.ParseFromString(reports_[0].events[3]->bytes));
+  EXPECT_EQ(tenant.sequence(), 4u);
   EXPECT_EQ(tenant.tenant().id(), "acme");
   EXPECT_EQ(tenant.org(), "org");
   ASSERT_TRUE(Write([](State& state) {
@@ -119,22 +126,22 @@ TEST_F(EngineEventsTest, AGroupsEventsAreCommittedWithItAndNumberedGaplessly) {
               }).ok());
   ASSERT_EQ(reports_.size(), 2u);
   ASSERT_EQ(reports_[1].events.size(), 1u);
-  EXPECT_EQ(reports_[1].events[0]->sequence, 4u);
+  EXPECT_EQ(reports_[1].events[0]->sequence, 5u);
   EXPECT_EQ(reports_[1].events[0]->type, v1::EVENT_TYPE_MACHINE_STATE_CHANGED);
   v1::Event drained;
   ASSERT_TRUE(drained.ParseFromString(reports_[1].events[0]->bytes));
   EXPECT_EQ(drained.reason(), "READY -> MAINTENANCE: fabric");
-  EXPECT_EQ(state_->newest_event(), 4u);
+  EXPECT_EQ(state_->newest_event(), 5u);
   EXPECT_EQ(state_->oldest_event(), 1u);
 
   // The store holds exactly these, and a restart continues the numbering.
   Close();
   Open(/*through_vfs=*/false);
   EXPECT_EQ(state_->oldest_event(), 1u);
-  EXPECT_EQ(state_->newest_event(), 4u);
+  EXPECT_EQ(state_->newest_event(), 5u);
   absl::StatusOr<std::vector<store::EventRow>> rows = store_->ReadEvents(0, 100);
   ASSERT_TRUE(rows.ok()) << rows.status();
-  ASSERT_EQ(rows->size(), 4u);
+  ASSERT_EQ(rows->size(), 5u);
   v1::Event last;
   ASSERT_TRUE(last.ParseFromString(rows->back().payload));
   EXPECT_EQ(last.machine().id(), "m1");
@@ -144,7 +151,7 @@ TEST_F(EngineEventsTest, AGroupsEventsAreCommittedWithItAndNumberedGaplessly) {
 TEST_F(EngineEventsTest, ARolledBackGroupEmitsNothing) {
   Open(/*through_vfs=*/true);
   ASSERT_TRUE(AddFleet().ok());
-  ASSERT_EQ(state_->newest_event(), 3u);
+  ASSERT_EQ(state_->newest_event(), 4u);
   // The next commit's fsync fails.
   vfs_->Reset();
   vfs_->FailNthCall(store::store_testing::FaultKind::kSync, 1, store::store_testing::FaultError::kIoError);
@@ -156,21 +163,21 @@ TEST_F(EngineEventsTest, ARolledBackGroupEmitsNothing) {
   ASSERT_EQ(reports_.size(), 2u);
   EXPECT_FALSE(reports_[1].status.ok());
   EXPECT_TRUE(reports_[1].events.empty());
-  EXPECT_EQ(state_->newest_event(), 3u);
+  EXPECT_EQ(state_->newest_event(), 4u);
 
   Close();
   Open(/*through_vfs=*/false);
-  EXPECT_EQ(state_->newest_event(), 3u);
+  EXPECT_EQ(state_->newest_event(), 4u);
   absl::StatusOr<std::vector<store::EventRow>> rows = store_->ReadEvents(0, 100);
   ASSERT_TRUE(rows.ok()) << rows.status();
-  EXPECT_EQ(rows->size(), 3u);
+  EXPECT_EQ(rows->size(), 4u);
   EXPECT_EQ(state_->allocator().FindMachine("m0")->state, allocator::MachineState::kReady);
   // And numbering goes on from the last committed event.
   ASSERT_TRUE(Write([](State& state) {
                 return state.SetMachineState("m0", allocator::MachineState::kError, "gone");
               }).ok());
   ASSERT_EQ(reports_.back().events.size(), 1u);
-  EXPECT_EQ(reports_.back().events[0]->sequence, 4u);
+  EXPECT_EQ(reports_.back().events[0]->sequence, 5u);
 }
 
 TEST_F(EngineEventsTest, RetentionPrunesTheOldestEvents) {
@@ -188,13 +195,13 @@ TEST_F(EngineEventsTest, RetentionPrunesTheOldestEvents) {
   engine_ = std::make_unique<Engine>(state_.get(), store_.get(), options,
                                      [this](const CommitReport& r) { reports_.push_back(r); });
   engine_->Start();
-  ASSERT_TRUE(AddFleet().ok());  // events 1..3: 1 is pruned at once
-  EXPECT_EQ(state_->oldest_event(), 2u);
-  EXPECT_EQ(reports_.back().oldest_event, 2u);
+  ASSERT_TRUE(AddFleet().ok());  // events 1..4: 1 and 2 are pruned at once
+  EXPECT_EQ(state_->oldest_event(), 3u);
+  EXPECT_EQ(reports_.back().oldest_event, 3u);
   absl::StatusOr<std::vector<store::EventRow>> rows = store_->ReadEvents(0, 100);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 2u);
-  EXPECT_EQ(rows->front().sequence, 2u);
+  EXPECT_EQ(rows->front().sequence, 3u);
 }
 
 }  // namespace

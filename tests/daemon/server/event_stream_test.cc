@@ -34,8 +34,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Seeding the demo fleet commits one event per machine (8 x 18) and one for the tenant.
-constexpr uint64_t kSeedEvents = 8 * 18 + 1;
+// Seeding the demo fleet commits one event per domain (8), one per machine (8 x 18) and one
+// for the tenant.
+constexpr uint64_t kSeedEvents = 8 + 8 * 18 + 1;
 constexpr char kJwtSecret[] = "an-hs256-secret-of-at-least-32-bytes-for-tests";
 
 class EventStreamTest : public nvlsched::testing::InProcessDaemonTest {
@@ -151,6 +152,7 @@ TEST_F(EventStreamTest, EveryAcknowledgedChangeIsOneEventInOrderAndResumesExactl
   ExpectGapless(all.events, 1);
   std::map<int, int> by_type;
   for (const v1::Event& e : all.events) ++by_type[e.type()];
+  EXPECT_EQ(by_type[v1::EVENT_TYPE_DOMAIN_CHANGED], 8);
   EXPECT_EQ(by_type[v1::EVENT_TYPE_MACHINE_ADDED], 144);
   EXPECT_EQ(by_type[v1::EVENT_TYPE_TENANT_CHANGED], 1);
   EXPECT_EQ(by_type[v1::EVENT_TYPE_INSTANCE_CREATED], 5);
@@ -294,7 +296,8 @@ TEST_F(EventStreamTest, TenantAdminsSeeTheirOwnOrgOnly) {
   const Watched no_org = Watch(After(0), 1, demo_admin);
   EXPECT_EQ(no_org.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 
-  // The demo admin sees the demo tenant's event and none of the 144 machine events.
+  // The demo admin sees the demo tenant's event and none of the 8 domain and 144 machine
+  // events (org-less: for viewers and provider admins watching every org).
   const Watched own = Watch(demo, 1, demo_admin);
   ASSERT_EQ(own.events.size(), 1u) << own.status.error_message();
   EXPECT_EQ(own.events[0].type(), v1::EVENT_TYPE_TENANT_CHANGED);

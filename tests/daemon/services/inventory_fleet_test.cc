@@ -73,8 +73,9 @@ TEST_F(ApplyFleetTest, AppliesTheWholeFleetAndReportsCounts) {
 TEST_F(ApplyFleetTest, ApplyingTwiceIsAnIdempotentUpsert) {
   ASSERT_TRUE(ApplySmallFleet().ok());
   EXPECT_EQ(commits_.load(), 1);
-  // One commit with every row, and its events (12 machines added, 1 tenant created).
-  EXPECT_EQ(rows_.load(), 1 + 3 + 12 + 1 + 12 + 1);
+  // One commit with every row, and its events (3 domains and 12 machines added, 1 tenant
+  // created).
+  EXPECT_EQ(rows_.load(), 1 + 3 + 12 + 1 + 3 + 12 + 1);
   const std::string before = Snapshot();
   v1::ApplyFleetResponse resp;
   ASSERT_TRUE(ApplyFleet(SmallFleet(), &resp).ok());
