@@ -295,6 +295,12 @@ class World {
   // The allocator's state in ReferenceModel::Describe's format.
   std::string Describe() const {
     std::vector<std::string> lines;
+    // Domains, in ReferenceModel::Describe's format (their state is compared too).
+    for (const DomainSpec& d : kFleet) {
+      lines.push_back(absl::StrCat(
+          "domain ", d.id, " ",
+          DomainStateName(alloc_.DomainAt(alloc_.DomainIndexOf(d.id)).state).data()));
+    }
     alloc_.ForEachMachine([&](const Machine& m) {
       lines.push_back(absl::StrCat("machine ", m.id, " ", m.domain_id, " ", m.tray_index, " ",
                                    m.instance_type_id, " ", m.gpu_count, " ",
