@@ -341,6 +341,9 @@ class Allocator {
   // domain (kNoIndex for an unknown index). O(1).
   SiteIndex SiteIndexOf(std::string_view site_id) const;
   SiteIndex SiteOfDomain(DomainIndex d) const;
+  // Machines of a type in a site, in any state (0 for an unknown type or site). O(1): the
+  // per-site count FleetState keeps for choosing a batch's site.
+  int64_t SiteMachines(std::string_view type_id, std::string_view site_id) const;
 
  private:
   absl::Status PlanBatchInto(const BatchRequest& request, const PlanConstraints& constraints,

@@ -212,6 +212,14 @@ SiteIndex Allocator::SiteIndexOf(std::string_view site_id) const {
   return state_->FindSite(site_id);
 }
 
+int64_t Allocator::SiteMachines(std::string_view type_id, std::string_view site_id) const {
+  const TypeIndex t = state_->FindType(type_id);
+  const SiteIndex site = state_->FindSite(site_id);
+  if (t == kNoIndex || site == kNoIndex) return 0;
+  const std::vector<int64_t>& totals = state_->type_states[t].site_total;
+  return site < totals.size() ? totals[site] : 0;
+}
+
 SiteIndex Allocator::SiteOfDomain(DomainIndex d) const {
   return d < state_->domains.size() ? state_->domains[d].site : kNoIndex;
 }

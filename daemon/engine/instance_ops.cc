@@ -189,16 +189,22 @@ bool Queueable(const CreateRequest& req, const absl::Status& refusal) {
          allocator::GetCapacityShortfall(refusal).has_value();
 }
 
-// True when some domain of the site holds machines of the type (in any state).
-bool SiteHasMachinesOfType(const State& state, const std::string& site_id,
-                           const std::string& type_id) {
+// A request naming a site that holds no machines of its type could never be placed (nor
+// should it wait): INVALID_ARGUMENT on site_id. OK otherwise, an unknown site included (that is
+// the allocator's NOT_FOUND).
+absl::Status CheckSiteHasType(const State& state, const std::string& site_id,
+                              const allocator::InstanceType& type, absl::string_view what,
+                              absl::string_view request) {
   const allocator::Allocator& alloc = state.allocator();
-  bool found = false;
-  alloc.ForEachDomainCapacity(type_id, [&](const allocator::DomainCapacity& d) {
-        const allocator::Domain* domain = alloc.FindDomain(d.domain_id);
-        if (domain != nullptr && domain->site_id == site_id && d.total_machines > 0) found = true;
-      }).IgnoreError();
-  return found;
+  if (site_id.empty() || alloc.SiteIndexOf(site_id) == allocator::kNoIndex ||
+      alloc.SiteMachines(type.id, site_id) > 0) {
+    return absl::OkStatus();
+  }
+  FieldViolations v;
+  v.Add("site_id", absl::StrCat("site ", site_id, " has no ", type.name, " machines, so the ",
+                                what, " could never be placed; pick a site that has them "
+                                "(ListOffers) or leave site_id empty"));
+  return v.ToStatus(request);
 }
 
 // A spot request needs a type sold as spot.
@@ -342,14 +348,9 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   if (!replayed.ok() || *replayed) return replayed.status();
 
   if (absl::Status s = CheckSpotOffered(spec, **type); !s.ok()) return s;
-  if (!req.site_id.empty() && state.allocator().SiteIndexOf(req.site_id) != allocator::kNoIndex &&
-      !SiteHasMachinesOfType(state, req.site_id, spec.instance_type_id)) {
-    // It could never be placed (an unknown site is the allocator's NOT_FOUND).
-    FieldViolations v;
-    v.Add("site_id", absl::StrCat("site ", req.site_id, " has no ", (*type)->name,
-                                  " machines, so the batch could never be placed; pick a site "
-                                  "that has them (ListOffers) or leave site_id empty"));
-    return v.ToStatus(kRequest);
+  if (absl::Status s = CheckSiteHasType(state, req.site_id, **type, "batch", kRequest);
+      !s.ok()) {
+    return s;
   }
 
   allocator::BatchRequest batch;
@@ -482,14 +483,12 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
   if (!placement.ok() && !Queueable(req, placement.status())) {
     return InfeasibleAsViolation(placement.status(), kRequest, "instance_type_id");
   }
-  if (!placement.ok() && !req.site_id.empty() &&
-      !SiteHasMachinesOfType(state, req.site_id, spec.instance_type_id)) {
+  if (!placement.ok()) {
     // It would wait for capacity that can never come.
-    FieldViolations v;
-    v.Add("site_id", absl::StrCat("site ", req.site_id, " has no ", (*type)->name,
-                                  " machines, so the request could never be placed; pick a site "
-                                  "that has them (ListOffers) or leave site_id empty"));
-    return v.ToStatus(kRequest);
+    if (absl::Status s = CheckSiteHasType(state, req.site_id, **type, "request", kRequest);
+        !s.ok()) {
+      return s;
+    }
   }
   if (!placement.ok() && state.queue().full()) return QueueFull(state);
   std::optional<allocator::PreemptionPlan> preemption;
