@@ -98,6 +98,27 @@ absl::Status NoMachinesOfType(const FleetState& s, TypeIndex type) {
                                                  " has no machines in the fleet"));
 }
 
+// A strict batch that fits some domain's size but no domain's size less its spare trays.
+// Error path: O(domains) to name the domain the batch came closest to.
+absl::Status SpareTraysInfeasible(const FleetState& s, TypeIndex type, int count) {
+  const TypeState& ts = s.type_states[type];
+  DomainIndex best = kNoIndex;
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    const DomainCell& cell = ts.cells[d];
+    if (cell.total == 0) continue;
+    if (best == kNoIndex || cell.Capacity() > ts.cells[best].Capacity()) best = d;
+  }
+  const DomainCell& cell = ts.cells[best];  // exists: count <= LargestDomain()
+  return absl::InvalidArgumentError(absl::StrCat(
+      "infeasible: a topology-optimized batch of ", count, " ", s.TypeName(type),
+      " machines can never be placed in one NVLink domain: at most ", cell.Capacity(),
+      " of a domain's ", cell.total, " machines can be placed (NVLink domain ",
+      s.DomainName(best), "): ", cell.spares,
+      cell.spares == 1 ? " is a spare tray" : " are spare trays",
+      " kept for ReplaceInstance; ask for at most ", ts.LargestCapacity(),
+      ", or set topology_optimized=false to spread over domains"));
+}
+
 absl::Status UnknownType(std::string_view id) {
   return absl::NotFoundError(absl::StrCat(
       "instance type \"", AbslView(id), "\" is not known; list instance types for valid ids"));
@@ -162,6 +183,9 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
         ts.LargestDomain(), " machines; ask for at most ", ts.LargestDomain(),
         ", or set topology_optimized=false to spread over domains"));
   }
+  if (request.topology_optimized && request.count > ts.LargestCapacity()) {
+    return SpareTraysInfeasible(s, type, request.count);
+  }
   if (request.segment_size < 0 || (request.segment_size > 0 && request.topology_optimized)) {
     return absl::InvalidArgumentError(
         "segment_size must be 0, or positive with topology_optimized=false");
@@ -174,13 +198,14 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     }
     int64_t big_enough = 0;  // domains that could ever hold a segment
     for (int n = request.segment_size; n <= kMaxMachinesPerDomain; ++n) {
-      big_enough += ts.domains_by_size[n];
+      big_enough += ts.domains_by_capacity[n];  // size less spare trays
     }
     if (big_enough < request.count / request.segment_size) {
       return absl::InvalidArgumentError(absl::StrCat(
           "infeasible: ", request.count / request.segment_size, " segments of ",
           request.segment_size, " ", s.TypeName(type), " machines need as many NVLink domains "
-          "with at least ", request.segment_size, " machines; the fleet has ", big_enough,
+          "with at least ", request.segment_size, " machines to place (besides their spare "
+          "trays); the fleet has ", big_enough,
           "; ask for fewer segments or a smaller segment_size"));
     }
   }
@@ -188,6 +213,13 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     return absl::InvalidArgumentError(absl::StrCat(
         "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
         ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
+  }
+  if (!request.topology_optimized && request.count > ts.capacity_machines) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but only ",
+        ts.capacity_machines, " of the fleet's ", ts.total_machines,
+        " machines of that type can be placed: ", ts.total_machines - ts.capacity_machines,
+        " are spare trays kept for ReplaceInstance; ask for at most ", ts.capacity_machines));
   }
   int64_t requested_gpus = int64_t{request.count} * s.types[type].spec.gpus_per_machine;
   if (absl::Status quota =
@@ -505,6 +537,9 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
         "a topology-optimized batch of ", request.count, " ", s.TypeName(type),
         " machines can never fit in one NVLink domain (the largest has ",
         s.type_states[type].LargestDomain(), ")"));
+  }
+  if (request.count > s.type_states[type].LargestCapacity()) {
+    return SpareTraysInfeasible(s, type, request.count);
   }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);

@@ -294,11 +294,12 @@ class Allocator {
   TenantIndex TenantIndexOf(std::string_view tenant_id) const;
   DomainIndex DomainIndexOf(std::string_view domain_id) const;
   uint32_t domain_count() const;  // domain indices are 0..domain_count()-1
-  // Most free machines of type t in any one domain not excluded (0 if none).
+  // Most free machines of type t in any one domain not excluded (0 if none), less each
+  // domain's spare trays (Domain::spare_machines), as everywhere below.
   // O(1) when none excluded; else O(excluded + buckets walked), at worst
   // O(excluded * buckets).
   int LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
-  // Free machines of type t in all domains not excluded. O(1) + O(excluded^2).
+  // Free machines of type t (less spares) in all domains not excluded. O(1) + O(excluded^2).
   int64_t TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
   // Most free GPUs on one READY machine of type t not held whole (0 if none), counting in
   // excluded domains only the partly held machines (some GPUs held by GPU-granular
@@ -307,7 +308,7 @@ class Allocator {
   // O(kMaxGpusPerMachine) when none excluded; else O(kMaxGpusPerMachine * excluded) plus
   // O(machines) of each excluded domain with a machine of more free GPUs than found outside.
   int LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
-  // Free machines of type t in domain d, and machines of type t in d in any state (0 when
+  // Free machines of type t in domain d a placement may take (less spare trays), and machines of type t in d in any state (0 when
   // the domain has none of the type). O(1).
   int DomainFreeMachines(TypeIndex t, DomainIndex d) const;
   int DomainTotalMachines(TypeIndex t, DomainIndex d) const;

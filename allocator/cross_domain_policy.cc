@@ -58,7 +58,7 @@ void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const Domain
   while (remaining > 0) {  // terminates: the caller checked free outside excluded >= k
     for (auto& [d, take] : picks) {
       if (remaining == 0) break;
-      if (take < state.cell(t, d).free) {
+      if (take < state.cell(t, d).Placeable()) {
         ++take;
         --remaining;
       }
@@ -74,7 +74,7 @@ void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const Domain
 absl::Status PlaceCrossDomain(const FleetState& state, TypeIndex t, int k, SpreadPolicy policy,
                               absl::Span<const DomainIndex> excluded, Placement* out) {
   const TypeState& ts = state.type_states[t];
-  int64_t free = ts.free_machines;
+  int64_t free = ts.placeable_machines;
   if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
   if (free < k) {
     int64_t largest = ts.best_fit.LargestFree(excluded);
@@ -106,7 +106,7 @@ absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int seg
   const int wanted = k / segment;
   absl::InlinedVector<DomainIndex, kInlineBatch> chosen;
   auto usable = [&](DomainIndex d) {
-    return state.cell(t, d).free >= segment && !ListsDomain(excluded, d) &&
+    return state.cell(t, d).Placeable() >= segment && !ListsDomain(excluded, d) &&
            !ListsDomain(chosen, d);
   };
   for (DomainIndex d : affinity) {
@@ -125,7 +125,7 @@ absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int seg
   }
   if (static_cast<int>(chosen.size()) < wanted) {
     const TypeState& ts = state.type_states[t];
-    int64_t free = ts.free_machines;
+    int64_t free = ts.placeable_machines;
     if (!excluded.empty()) free -= state.FreeMachinesIn(t, excluded);
     const int64_t largest = ts.best_fit.LargestFree(excluded);
     CapacityShortfall shortfall{state.types[t].spec.id, CapacityUnit::kMachines, k, largest, free};

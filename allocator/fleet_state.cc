@@ -58,7 +58,7 @@ int64_t FleetState::FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> do
   for (size_t i = 0; i < domains.size(); ++i) {
     DomainIndex d = domains[i];
     if (d >= this->domains.size() || ListsDomain(domains.first(i), d)) continue;
-    free += cell(t, d).free;
+    free += cell(t, d).Placeable();
   }
   return free;
 }
@@ -71,6 +71,7 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   type_by_id.emplace(spec.id, t);
   TypeState& ts = type_states.emplace_back();
   ts.cells.resize(domains.size());
+  for (DomainIndex d = 0; d < domains.size(); ++d) ts.cells[d].spares = domains[d].spec.spare_machines;
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
   ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
@@ -100,7 +101,7 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
   domain_by_id.emplace(spec.id, d);
   if (spec.state == DomainState::kDegraded) degraded_domains.push_back(d);  // d is the largest
   for (TypeState& ts : type_states) {
-    ts.cells.emplace_back();
+    ts.cells.emplace_back().spares = spec.spare_machines;
     // Grow index capacity geometrically so adding domains one by one stays linear.
     uint32_t needed = static_cast<uint32_t>(domains.size());
     if (needed > ts.best_fit.Bucket(1).capacity()) {
@@ -135,6 +136,8 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
   rec.spec.site_id = spec.site_id;
   rec.spec.state = spec.state;
   rec.spec.state_reason = spec.state_reason;
+  const bool spares_changed = rec.spec.spare_machines != spec.spare_machines;
+  rec.spec.spare_machines = spec.spare_machines;
   rec.site = InternSite(spec.site_id);
   auto it = std::lower_bound(degraded_domains.begin(), degraded_domains.end(), d);
   const bool listed = it != degraded_domains.end() && *it == d;
@@ -146,6 +149,15 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
       AddContribution(x);
     }
     for (MachineIndex x : order) SyncCell(machines[x].type, d);
+  }
+  if (spares_changed) SetSpares(d);
+}
+
+void FleetState::SetSpares(DomainIndex d) {
+  const int32_t spares = domains[d].spec.spare_machines;
+  for (TypeIndex t = 0; t < type_states.size(); ++t) {
+    type_states[t].cells[d].spares = spares;
+    SyncCell(t, d);
   }
 }
 
@@ -317,9 +329,18 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
     if (cell.total > 0 && ts.domains_by_size[cell.total]++ == 0) ts.domain_sizes.Set(cell.total);
     cell.indexed_total = cell.total;
   }
-  if (cell.indexed_free != cell.free) {
-    ts.best_fit.Update(d, cell.indexed_free, cell.free);
-    cell.indexed_free = cell.free;
+  if (int32_t capacity = cell.Capacity(); cell.indexed_capacity != capacity) {
+    if (cell.indexed_capacity > 0 && --ts.domains_by_capacity[cell.indexed_capacity] == 0) {
+      ts.domain_capacities.Reset(cell.indexed_capacity);
+    }
+    if (capacity > 0 && ts.domains_by_capacity[capacity]++ == 0) ts.domain_capacities.Set(capacity);
+    ts.capacity_machines += capacity - cell.indexed_capacity;
+    cell.indexed_capacity = capacity;
+  }
+  if (int32_t placeable = cell.Placeable(); cell.indexed_free != placeable) {
+    ts.best_fit.Update(d, cell.indexed_free, placeable);
+    ts.placeable_machines += placeable - cell.indexed_free;
+    cell.indexed_free = placeable;
   }
   if (int32_t reach = cell.Reach(); reach != cell.indexed_reach) {
     ts.reclaim.Update(d, cell.indexed_reach, reach);

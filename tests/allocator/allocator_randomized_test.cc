@@ -75,8 +75,14 @@ class RandomizedWorld {
       ref_.AddTenant(id, quota);
     }
     for (const DomainSpec& d : kFleet) {
-      Add(alloc_.UpsertDomain({d.id, d.id, d.site}));
-      ref_.AddDomain(d.id, d.site);
+      // Spare trays from the start in a few domains (d1: 2, d3 and mix: 1); SetDomainState
+      // steps change them now and then.
+      const int spares = d.id == std::string("d1") ? 2 : d.id == std::string("d3") ||
+                                                             d.id == std::string("mix")
+                                                             ? 1
+                                                             : 0;
+      Add(alloc_.UpsertDomain({d.id, d.id, d.site, DomainState::kReady, "", spares}));
+      ref_.AddDomain(d.id, d.site, spares);
       for (int tray = 0; tray < d.gb200 + d.h100; ++tray) {
         bool gb200 = tray < d.gb200;
         int gpus = gb200 ? (tray == d.gb200 - 1 && d.gb200 % 2 == 1 ? 3 : 4) : 8;
@@ -374,7 +380,7 @@ class RandomizedWorld {
     ASSERT_EQ(listed.size(), victims.size()) << "a victim listed twice";
     ReferenceModel after = ref_;
     ASSERT_EQ(after.Release(victims, false), absl::StatusCode::kOk);
-    ASSERT_GE(after.FreeMachines(type, domain), k)
+    ASSERT_GE(after.PlaceableMachines(type, domain), k)
         << "the victims' machines in " << domain << " do not make room for the request";
     std::set<std::string> gangs;
     int64_t gpus = 0;
@@ -479,6 +485,14 @@ class RandomizedWorld {
     const DomainState states[] = {DomainState::kReady, DomainState::kReady, DomainState::kReady,
                                   DomainState::kDegraded, DomainState::kMaintenance};
     const DomainSpec& d = kFleet[rng_() % (sizeof(kFleet) / sizeof(kFleet[0]))];
+    if (Chance(30)) {  // spare trays change instead (UpsertDomain keeps the state)
+      Domain spec = *alloc_.FindDomain(d.id);
+      spec.spare_machines = Uniform(0, 2);
+      ASSERT_OK(alloc_.UpsertDomain(spec));
+      ref_.SetSpares(d.id, spec.spare_machines);
+      ++outcomes_["SPARES_CHANGED"];
+      return;
+    }
     const DomainState state = Pick(states);
     ASSERT_EQ(alloc_.SetDomainState(d.id, state, "random").code(),
               ref_.SetDomainState(d.id, state));
