@@ -511,8 +511,16 @@ class RandomizedWorld {
     const bool health = Chance(30);
     const bool clean = Chance(60);
     SCOPED_TRACE(absl::StrCat("replace ", id, health ? " health" : "", clean ? " clean" : ""));
+    // Whether only spare trays are free in the instance's domain: then a replacement takes one.
+    bool spares_only = false;
+    if (const ReferenceModel::Claim* claim = ref_.FindClaim(id); claim != nullptr && claim->whole) {
+      const Machine* m = alloc_.FindMachine(claim->machine);
+      spares_only = ref_.PlaceableMachines(m->instance_type_id, m->domain_id) == 0 &&
+                    ref_.FreeMachines(m->instance_type_id, m->domain_id) > 0;
+    }
     absl::StatusOr<ReplacePlan> plan = alloc_.PlanReplace(handles_.at(id), health, clean);
     ReferenceModel::Replaced want = ref_.Replace(id, health, clean);
+    if (spares_only && want.code == absl::StatusCode::kOk) ++outcomes_["REPLACE_TOOK_SPARE"];
     ASSERT_EQ(plan.status().code(), want.code) << plan.status();
     ++outcomes_[absl::StrCat("REPLACE_", absl::StatusCodeToString(want.code))];
     if (!plan.ok()) return;
@@ -624,12 +632,14 @@ class RareOutcomesCheck : public ::testing::Environment {
     if (together.seeds.size() != sizeof(kSeeds) / sizeof(kSeeds[0])) return;
     // Preemptions: planned (with and without the requester's own gangs), impossible, and each
     // way of going on from a plan; operators' changes: machines to CLEANING and back, every
-    // domain state, segmented batches placed, replacements done and refused.
+    // domain state, segmented batches placed, replacements done and refused, spare trays
+    // changed and a replacement that took one.
     for (const char* outcome :
          {"PREEMPT", "PREEMPT_OWN_TENANT", "PREEMPT_EXHAUSTED", "PREEMPT_PLACED",
           "PREEMPT_MARKED", "PREEMPT_ROLLED_BACK", "TO_CLEANING", "CLEANED", "DOMAIN_READY",
           "DOMAIN_DEGRADED", "DOMAIN_MAINTENANCE", "SEGMENTED", "REPLACE_OK",
-          "REPLACE_FAILED_PRECONDITION", "REPLACE_NOT_FOUND"}) {
+          "REPLACE_FAILED_PRECONDITION", "REPLACE_NOT_FOUND", "SPARES_CHANGED",
+          "REPLACE_TOOK_SPARE"}) {
       EXPECT_GT(together.outcomes.count(outcome), 0u) << outcome << " never came up";
     }
   }
