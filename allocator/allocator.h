@@ -84,7 +84,10 @@ class Allocator {
   // Adds or updates by id. gpus_per_machine (1..kMaxGpusPerMachine) may change only while
   // no machine has the type. INVALID_ARGUMENT, FAILED_PRECONDITION.
   absl::Status UpsertInstanceType(const InstanceType& type);
-  // Adds or updates (name, site, state) by id. INVALID_ARGUMENT.
+  // Adds or updates (name, site, state, spare_machines) by id. Spare trays: no new
+  // placement (batch, single, preemption, the queue's reservations) takes a domain's last
+  // spare_machines free machines of a type; PlanReplace may. INVALID_ARGUMENT (empty id,
+  // spare_machines outside 0..kMaxMachinesPerDomain). Journaled.
   absl::Status UpsertDomain(const Domain& domain);
   // A domain's health: DEGRADED keeps new strict batches out (PlanBatch, PlanPreemption and the
   // queue's reservations for strict batches skip it; singles and cross-domain batches still go
@@ -113,8 +116,9 @@ class Allocator {
   // ---------------------------------------------------------------- Placement
   // Plans `count` whole machines. Checks, in order: INVALID_ARGUMENT (count < 1);
   // NOT_FOUND (tenant, instance type); INVALID_ARGUMENT "infeasible" (a strict batch larger
-  // than the largest domain of the type could ever hold, or a cross-domain batch larger
-  // than the fleet of the type); RESOURCE_EXHAUSTED quota (GetQuotaViolation);
+  // than the largest domain of the type could ever hold, or than any domain's size less its
+  // spare trays, or a cross-domain batch larger than the fleet of the type less its spare
+  // trays); RESOURCE_EXHAUSTED quota (GetQuotaViolation);
   // RESOURCE_EXHAUSTED capacity (GetCapacityShortfall).
   // Cost: strict batch O(count), independent of the fleet size; no allocation for
   // count <= 18 without NVLink partitions.
