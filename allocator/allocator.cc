@@ -179,16 +179,21 @@ absl::Status CheckSiteFeasible(const FleetState& s, TypeIndex type, const BatchR
   SiteIndex largest = site;
   if (site == kNoIndex) {
     for (SiteIndex i = 0; i < s.sites.size(); ++i) {
-      if (largest == kNoIndex || ts.site_total[i] > ts.site_total[largest]) largest = i;
+      if (largest == kNoIndex || ts.site_capacity[i] > ts.site_capacity[largest]) largest = i;
     }
   }
-  if (largest == kNoIndex || request.count <= ts.site_total[largest]) return absl::OkStatus();
+  if (largest == kNoIndex || request.count <= ts.site_capacity[largest]) return absl::OkStatus();
+  const int64_t spares = ts.site_total[largest] - ts.site_capacity[largest];
   return absl::InvalidArgumentError(absl::StrCat(
       "infeasible: ", request.count, " ", s.TypeName(type), " machines requested, but a batch "
       "never spans sites and ",
       site == kNoIndex ? "the largest site, " : "site ", s.sites[largest],
-      site == kNoIndex ? "," : "", " has only ", ts.site_total[largest],
-      " machines of that type; ask for at most ", ts.site_total[largest]));
+      site == kNoIndex ? "," : "", " has only ", ts.site_capacity[largest],
+      " machines of that type to place",
+      spares > 0 ? absl::StrCat(" (", ts.site_total[largest], " less ", spares,
+                                " spare trays kept for ReplaceInstance)")
+                 : std::string(),
+      "; ask for at most ", ts.site_capacity[largest]));
 }
 
 // Machines a segmented batch could take in one site now: segment for each domain of the site
@@ -198,7 +203,7 @@ int64_t SegmentedRoomInSite(const FleetState& s, TypeIndex type, int segment,
   int64_t room = 0;
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
     if (s.domains[d].site != site || ListsDomain(excluded, d)) continue;
-    if (s.cell(type, d).free >= segment) room += segment;
+    if (s.cell(type, d).Placeable() >= segment) room += segment;
   }
   return room;
 }
@@ -266,6 +271,27 @@ absl::Status PlaceCrossDomainInOneSite(const FleetState& s, TypeIndex type,
       shortfall);
 }
 
+// A strict batch that fits some domain's size but no domain's size less its spare trays.
+// Error path: O(domains) to name the domain the batch came closest to.
+absl::Status SpareTraysInfeasible(const FleetState& s, TypeIndex type, int count) {
+  const TypeState& ts = s.type_states[type];
+  DomainIndex best = kNoIndex;
+  for (DomainIndex d = 0; d < s.domains.size(); ++d) {
+    const DomainCell& cell = ts.cells[d];
+    if (cell.total == 0) continue;
+    if (best == kNoIndex || cell.Capacity() > ts.cells[best].Capacity()) best = d;
+  }
+  const DomainCell& cell = ts.cells[best];  // exists: count <= LargestDomain()
+  return absl::InvalidArgumentError(absl::StrCat(
+      "infeasible: a topology-optimized batch of ", count, " ", s.TypeName(type),
+      " machines can never be placed in one NVLink domain: at most ", cell.Capacity(),
+      " of a domain's ", cell.total, " machines can be placed (NVLink domain ",
+      s.DomainName(best), "): ", cell.spares,
+      cell.spares == 1 ? " is a spare tray" : " are spare trays",
+      " kept for ReplaceInstance; ask for at most ", ts.LargestCapacity(),
+      ", or set topology_optimized=false to spread over domains"));
+}
+
 absl::Status UnknownType(std::string_view id) {
   return absl::NotFoundError(absl::StrCat(
       "instance type \"", AbslView(id), "\" is not known; list instance types for valid ids"));
@@ -330,6 +356,9 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
         ts.LargestDomain(), " machines; ask for at most ", ts.LargestDomain(),
         ", or set topology_optimized=false to spread over domains"));
   }
+  if (request.topology_optimized && request.count > ts.LargestCapacity()) {
+    return SpareTraysInfeasible(s, type, request.count);
+  }
   if (request.segment_size < 0 || (request.segment_size > 0 && request.topology_optimized)) {
     return absl::InvalidArgumentError(
         "segment_size must be 0, or positive with topology_optimized=false");
@@ -342,13 +371,14 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     }
     int64_t big_enough = 0;  // domains that could ever hold a segment
     for (int n = request.segment_size; n <= kMaxMachinesPerDomain; ++n) {
-      big_enough += ts.domains_by_size[n];
+      big_enough += ts.domains_by_capacity[n];  // size less spare trays
     }
     if (big_enough < request.count / request.segment_size) {
       return absl::InvalidArgumentError(absl::StrCat(
           "infeasible: ", request.count / request.segment_size, " segments of ",
           request.segment_size, " ", s.TypeName(type), " machines need as many NVLink domains "
-          "with at least ", request.segment_size, " machines; the fleet has ", big_enough,
+          "with at least ", request.segment_size, " machines to place (besides their spare "
+          "trays); the fleet has ", big_enough,
           "; ask for fewer segments or a smaller segment_size"));
     }
   }
@@ -356,6 +386,13 @@ absl::Status Allocator::PlanBatchInto(const BatchRequest& request,
     return absl::InvalidArgumentError(absl::StrCat(
         "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but the fleet has only ",
         ts.total_machines, " machines of that type; ask for at most ", ts.total_machines));
+  }
+  if (!request.topology_optimized && request.count > ts.capacity_machines) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "infeasible: ", request.count, " ", s.TypeName(type), " machines requested but only ",
+        ts.capacity_machines, " of the fleet's ", ts.total_machines,
+        " machines of that type can be placed: ", ts.total_machines - ts.capacity_machines,
+        " are spare trays kept for ReplaceInstance; ask for at most ", ts.capacity_machines));
   }
   absl::StatusOr<SiteIndex> site = SiteOf(s, request.site_id);
   if (!site.ok()) return site.status();
@@ -704,6 +741,9 @@ absl::StatusOr<PreemptionPlan> Allocator::PlanPreemption(const BatchRequest& req
         "a topology-optimized batch of ", request.count, " ", s.TypeName(type),
         " machines can never fit in one NVLink domain (the largest has ",
         s.type_states[type].LargestDomain(), ")"));
+  }
+  if (request.count > s.type_states[type].LargestCapacity()) {
+    return SpareTraysInfeasible(s, type, request.count);
   }
   absl::InlinedVector<PartitionIndex, 4> partitions;
   if (absl::Status status = ResolvePartitions(request.nvlink_partition_ids, &partitions);

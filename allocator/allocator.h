@@ -84,7 +84,10 @@ class Allocator {
   // Adds or updates by id. gpus_per_machine (1..kMaxGpusPerMachine) may change only while
   // no machine has the type. INVALID_ARGUMENT, FAILED_PRECONDITION.
   absl::Status UpsertInstanceType(const InstanceType& type);
-  // Adds or updates (name, site, state) by id. INVALID_ARGUMENT.
+  // Adds or updates (name, site, state, spare_machines) by id. Spare trays: no new
+  // placement (batch, single, preemption, the queue's reservations) takes a domain's last
+  // spare_machines free machines of a type; PlanReplace may. INVALID_ARGUMENT (empty id,
+  // spare_machines outside 0..kMaxMachinesPerDomain). Journaled.
   absl::Status UpsertDomain(const Domain& domain);
   // A domain's health: DEGRADED keeps new strict batches out (PlanBatch, PlanPreemption and the
   // queue's reservations for strict batches skip it; singles and cross-domain batches still go
@@ -115,15 +118,17 @@ class Allocator {
   // ---------------------------------------------------------------- Placement
   // Plans `count` whole machines. Checks, in order: INVALID_ARGUMENT (count < 1);
   // NOT_FOUND (tenant, instance type); INVALID_ARGUMENT "infeasible" (a strict batch larger
-  // than the largest domain of the type could ever hold, or a cross-domain batch larger
-  // than the fleet of the type); NOT_FOUND (site_id no domain is in); INVALID_ARGUMENT
-  // "infeasible" (the named site has no machine of the type, or a cross-domain batch is
-  // larger than the named site's, or every site's, machines of the type);
+  // than the largest domain of the type could ever hold, or than any domain's size less its
+  // spare trays, or a cross-domain batch larger than the fleet of the type less its spare
+  // trays); NOT_FOUND (site_id no domain is in); INVALID_ARGUMENT "infeasible" (the named
+  // site has no machine of the type, or a cross-domain batch is larger than the named
+  // site's, or every site's, machines of the type less their spare trays);
   // RESOURCE_EXHAUSTED quota (GetQuotaViolation); RESOURCE_EXHAUSTED capacity
   // (GetCapacityShortfall).
   // A batch never spans sites: a strict batch is in one domain, and a cross-domain batch
   // takes every machine from one site — the named one, or the site that fits it most
-  // tightly (fewest free machines that still hold it, ties by site index), then the next.
+  // tightly (fewest placeable machines that still hold it, ties by site index), then the
+  // next. No new placement takes a domain's spare trays (Domain::spare_machines).
   // Cost: strict batch O(count), independent of the fleet size (with site_id: that of
   // PlaceStrictBatch with a site filter); a cross-domain batch on a fleet of several sites
   // O(sites) more; no allocation for count <= 18 without NVLink partitions (and <= 8 sites).
@@ -310,11 +315,12 @@ class Allocator {
   TenantIndex TenantIndexOf(std::string_view tenant_id) const;
   DomainIndex DomainIndexOf(std::string_view domain_id) const;
   uint32_t domain_count() const;  // domain indices are 0..domain_count()-1
-  // Most free machines of type t in any one domain not excluded (0 if none).
+  // Most free machines of type t in any one domain not excluded (0 if none), less each
+  // domain's spare trays (Domain::spare_machines), as everywhere below.
   // O(1) when none excluded; else O(excluded + buckets walked), at worst
   // O(excluded * buckets).
   int LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
-  // Free machines of type t in all domains not excluded. O(1) + O(excluded^2).
+  // Free machines of type t (less spares) in all domains not excluded. O(1) + O(excluded^2).
   int64_t TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
   // Most free GPUs on one READY machine of type t not held whole (0 if none), counting in
   // excluded domains only the partly held machines (some GPUs held by GPU-granular
@@ -323,7 +329,7 @@ class Allocator {
   // O(kMaxGpusPerMachine) when none excluded; else O(kMaxGpusPerMachine * excluded) plus
   // O(machines) of each excluded domain with a machine of more free GPUs than found outside.
   int LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> excluded) const;
-  // Free machines of type t in domain d, and machines of type t in d in any state (0 when
+  // Free machines of type t in domain d a placement may take (less spare trays), and machines of type t in d in any state (0 when
   // the domain has none of the type). O(1).
   int DomainFreeMachines(TypeIndex t, DomainIndex d) const;
   int DomainTotalMachines(TypeIndex t, DomainIndex d) const;

@@ -64,6 +64,11 @@ absl::Status Allocator::UpsertInstanceType(const InstanceType& type) {
 absl::Status Allocator::UpsertDomain(const Domain& domain) {
   FleetState& s = *state_;
   if (domain.id.empty()) return absl::InvalidArgumentError("domain id must not be empty");
+  if (domain.spare_machines < 0 || domain.spare_machines > kMaxMachinesPerDomain) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "domain ", domain.id, " has spare_machines ", domain.spare_machines, "; it must be 0..",
+        kMaxMachinesPerDomain));
+  }
   DomainIndex d = s.FindDomain(domain.id);
   ++version_;
   if (d == kNoIndex) {

@@ -166,7 +166,7 @@ int Allocator::LargestFreeInDomain(TypeIndex t, absl::Span<const DomainIndex> ex
 
 int64_t Allocator::TotalFreeMachines(TypeIndex t, absl::Span<const DomainIndex> excluded) const {
   if (t >= state_->type_states.size()) return 0;
-  return state_->type_states[t].free_machines - state_->FreeMachinesIn(t, excluded);
+  return state_->type_states[t].placeable_machines - state_->FreeMachinesIn(t, excluded);
 }
 
 // GpuGranularIndex walked from the most free GPUs down: the first set with a domain not
@@ -181,7 +181,10 @@ int Allocator::LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> exclud
     for (bool fully_free : {false, true}) {
       const DomainSet& domains = index.Domains(f, fully_free);
       for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
-        if (!ListsDomain(excluded, d)) {
+        // A domain whose free machines are all spare trays offers its partly held ones only.
+        if (!ListsDomain(excluded, d) &&
+            (s.cell(t, d).Placeable() > 0 ||
+             (!fully_free && MostFreeGpusOnPartlyHeld(s, t, d) >= f))) {
           largest = f;
           break;
         }
@@ -200,7 +203,7 @@ int Allocator::LargestFreeGpus(TypeIndex t, absl::Span<const DomainIndex> exclud
 
 int Allocator::DomainFreeMachines(TypeIndex t, DomainIndex d) const {
   if (t >= state_->type_states.size() || d >= state_->domains.size()) return 0;
-  return state_->cell(t, d).free;
+  return state_->cell(t, d).Placeable();
 }
 
 int Allocator::DomainTotalMachines(TypeIndex t, DomainIndex d) const {
@@ -231,11 +234,11 @@ DomainIndex Allocator::MostFreeDomain(TypeIndex t, int min_total,
   if (t >= s.type_states.size()) return kNoIndex;
   const TypeState& ts = s.type_states[t];
   min_total = std::max(min_total, 1);
-  if (min_total > ts.LargestDomain()) return kNoIndex;  // no domain is that large
+  if (min_total > ts.LargestCapacity()) return kNoIndex;  // no domain is that large (less spares)
   // A domain in MAINTENANCE takes nothing; a DEGRADED one no strict batch (min_total >= 2).
   auto eligible = [&](DomainIndex d) {
     const DomainState state = s.domains[d].spec.state;
-    return ts.cells[d].total >= min_total && !ListsDomain(excluded, d) &&
+    return ts.cells[d].Capacity() >= min_total && !ListsDomain(excluded, d) &&
            (site == kNoIndex || s.domains[d].site == site) &&
            state != DomainState::kMaintenance &&
            !(min_total >= 2 && state == DomainState::kDegraded);

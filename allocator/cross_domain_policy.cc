@@ -64,7 +64,7 @@ void Spread(const FleetState& state, TypeIndex t, int k, absl::Span<const Domain
   while (remaining > 0) {  // terminates: the caller checked free outside excluded >= k
     for (auto& [d, take] : picks) {
       if (remaining == 0) break;
-      if (take < state.cell(t, d).free) {
+      if (take < state.cell(t, d).Placeable()) {
         ++take;
         --remaining;
       }
@@ -82,7 +82,7 @@ int64_t LargestFreeInSite(const FleetState& state, TypeIndex t,
   int64_t largest = 0;
   for (DomainIndex d = 0; d < state.domains.size(); ++d) {
     if (OutOfSite(state, site, d) || ListsDomain(excluded, d)) continue;
-    largest = std::max<int64_t>(largest, state.cell(t, d).free);
+    largest = std::max<int64_t>(largest, state.cell(t, d).Placeable());
   }
   return largest;
 }
@@ -93,7 +93,8 @@ int64_t FreeMachinesOutside(const FleetState& state, TypeIndex t,
                             absl::Span<const DomainIndex> excluded, SiteIndex site) {
   const TypeState& ts = state.type_states[t];
   if (site == kNoIndex) {
-    return excluded.empty() ? ts.free_machines : ts.free_machines - state.FreeMachinesIn(t, excluded);
+    return excluded.empty() ? ts.placeable_machines
+                            : ts.placeable_machines - state.FreeMachinesIn(t, excluded);
   }
   int64_t free = ts.site_free[site];
   for (size_t i = 0; i < excluded.size(); ++i) {
@@ -102,7 +103,7 @@ int64_t FreeMachinesOutside(const FleetState& state, TypeIndex t,
         ListsDomain(excluded.first(i), d)) {
       continue;
     }
-    free -= state.cell(t, d).free;
+    free -= state.cell(t, d).Placeable();
   }
   return free;
 }
@@ -144,7 +145,7 @@ absl::Status PlaceSegmented(const FleetState& state, TypeIndex t, int k, int seg
   const int wanted = k / segment;
   absl::InlinedVector<DomainIndex, kInlineBatch> chosen;
   auto usable = [&](DomainIndex d) {
-    return state.cell(t, d).free >= segment && !OutOfSite(state, site, d) &&
+    return state.cell(t, d).Placeable() >= segment && !OutOfSite(state, site, d) &&
            !ListsDomain(excluded, d) && !ListsDomain(chosen, d);
   };
   for (DomainIndex d : affinity) {

@@ -58,7 +58,7 @@ int64_t FleetState::FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> do
   for (size_t i = 0; i < domains.size(); ++i) {
     DomainIndex d = domains[i];
     if (d >= this->domains.size() || ListsDomain(domains.first(i), d)) continue;
-    free += cell(t, d).free;
+    free += cell(t, d).Placeable();
   }
   return free;
 }
@@ -71,11 +71,13 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   type_by_id.emplace(spec.id, t);
   TypeState& ts = type_states.emplace_back();
   ts.cells.resize(domains.size());
+  for (DomainIndex d = 0; d < domains.size(); ++d) ts.cells[d].spares = domains[d].spec.spare_machines;
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
   ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
   ts.site_free.resize(sites.size());
   ts.site_total.resize(sites.size());
+  ts.site_capacity.resize(sites.size());
   for (TenantRecord& tenant : tenants) {
     tenant.max_machines.push_back(0);
     tenant.used_gpus.push_back(0);
@@ -108,7 +110,7 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
   domain_by_id.emplace(spec.id, d);
   if (spec.state == DomainState::kDegraded) degraded_domains.push_back(d);  // d is the largest
   for (TypeState& ts : type_states) {
-    ts.cells.emplace_back();
+    ts.cells.emplace_back().spares = spec.spare_machines;
     // Grow index capacity geometrically so adding domains one by one stays linear.
     uint32_t needed = static_cast<uint32_t>(domains.size());
     if (needed > ts.best_fit.Bucket(1).capacity()) {
@@ -143,6 +145,8 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
   rec.spec.site_id = spec.site_id;
   rec.spec.state = spec.state;
   rec.spec.state_reason = spec.state_reason;
+  const bool spares_changed = rec.spec.spare_machines != spec.spare_machines;
+  rec.spec.spare_machines = spec.spare_machines;
   const SiteIndex site = InternSite(spec.site_id);
   if (site != rec.site) {
     // The domain's machines move to the other site's counts, as the indexes reflect them.
@@ -150,8 +154,10 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
       const DomainCell& cell = ts.cells[d];
       ts.site_free[rec.site] -= cell.indexed_free;
       ts.site_total[rec.site] -= cell.indexed_total;
+      ts.site_capacity[rec.site] -= cell.indexed_capacity;
       ts.site_free[site] += cell.indexed_free;
       ts.site_total[site] += cell.indexed_total;
+      ts.site_capacity[site] += cell.indexed_capacity;
     }
     // So does the quota usage of the instances on them (rare: O(instances)).
     for (const ClaimRecord& claim : claims) {
@@ -172,6 +178,15 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
     }
     for (MachineIndex x : order) SyncCell(machines[x].type, d);
   }
+  if (spares_changed) SetSpares(d);
+}
+
+void FleetState::SetSpares(DomainIndex d) {
+  const int32_t spares = domains[d].spec.spare_machines;
+  for (TypeIndex t = 0; t < type_states.size(); ++t) {
+    type_states[t].cells[d].spares = spares;
+    SyncCell(t, d);
+  }
 }
 
 SiteIndex FleetState::InternSite(std::string_view site_id) {
@@ -183,6 +198,7 @@ SiteIndex FleetState::InternSite(std::string_view site_id) {
   for (TypeState& ts : type_states) {
     ts.site_free.push_back(0);
     ts.site_total.push_back(0);
+    ts.site_capacity.push_back(0);
   }
   for (TenantRecord& tenant : tenants) {
     for (TypeIndex type = 0; type < tenant.site_used_gpus.size(); ++type) {
@@ -368,10 +384,20 @@ void FleetState::SyncCell(TypeIndex t, DomainIndex d) {
     if (cell.total > 0 && ts.domains_by_size[cell.total]++ == 0) ts.domain_sizes.Set(cell.total);
     cell.indexed_total = cell.total;
   }
-  if (cell.indexed_free != cell.free) {
-    ts.site_free[site] += cell.free - cell.indexed_free;
-    ts.best_fit.Update(d, cell.indexed_free, cell.free);
-    cell.indexed_free = cell.free;
+  if (int32_t capacity = cell.Capacity(); cell.indexed_capacity != capacity) {
+    if (cell.indexed_capacity > 0 && --ts.domains_by_capacity[cell.indexed_capacity] == 0) {
+      ts.domain_capacities.Reset(cell.indexed_capacity);
+    }
+    if (capacity > 0 && ts.domains_by_capacity[capacity]++ == 0) ts.domain_capacities.Set(capacity);
+    ts.capacity_machines += capacity - cell.indexed_capacity;
+    ts.site_capacity[site] += capacity - cell.indexed_capacity;
+    cell.indexed_capacity = capacity;
+  }
+  if (int32_t placeable = cell.Placeable(); cell.indexed_free != placeable) {
+    ts.best_fit.Update(d, cell.indexed_free, placeable);
+    ts.placeable_machines += placeable - cell.indexed_free;
+    ts.site_free[site] += placeable - cell.indexed_free;
+    cell.indexed_free = placeable;
   }
   if (int32_t reach = cell.Reach(); reach != cell.indexed_reach) {
     ts.reclaim.Update(d, cell.indexed_reach, reach);

@@ -169,18 +169,31 @@ struct DomainCell {
   int32_t cleaning = 0;          // in MachineState::kCleaning
   int32_t reclaimable = 0;       // MachineRecord::reclaimable
   SmallBitset reclaim_mask;      // their positions
+  int32_t spares = 0;            // the domain's Domain::spare_machines (FleetState::SetSpares)
 
   // What the per-type indexes reflect; SyncCell moves them to the values above.
+  // indexed_free is the Placeable() count BestFitDomainIndex holds the domain under.
   int32_t indexed_total = 0;
+  int32_t indexed_capacity = 0;  // Capacity(), as TypeState::domains_by_capacity counts it
   int32_t indexed_free = 0;
   bool indexed_fully_free = false;
   uint32_t indexed_granular_bits = 0;
   int32_t indexed_reach = 0;
 
   bool FullyFree() const { return total > 0 && free == total; }
-  // What a strict preemptor could have here: free plus reclaimable machines, or 0 when
-  // nothing is reclaimable (such a domain needs no preemption, or cannot be helped by one).
-  int32_t Reach() const { return reclaimable > 0 ? free + reclaimable : 0; }
+  // Free machines a new placement may take: the free ones less the domain's spare trays.
+  // What BestFitDomainIndex buckets and every placement policy reads.
+  int32_t Placeable() const { return free > spares ? free - spares : 0; }
+  // Most machines a new placement could ever take here: all of them less the spares.
+  int32_t Capacity() const { return total > spares ? total - spares : 0; }
+  // Free machines held back as spares now.
+  int32_t SpareFree() const { return free - Placeable(); }
+  // What a strict preemptor could have here: free plus reclaimable machines less the
+  // spares, or 0 when nothing is reclaimable (such a domain needs no preemption, or cannot
+  // be helped by one).
+  int32_t Reach() const {
+    return reclaimable > 0 ? std::max(free + reclaimable - spares, 0) : 0;
+  }
 };
 
 // Per instance type: cells by domain plus the indexes over them.
@@ -192,20 +205,34 @@ struct TypeState {
   BestFitDomainIndex reclaim;
   int64_t reclaimable_machines = 0;
   int64_t total_machines = 0;
+  // Sum of the cells' indexed_free (DomainCell::Placeable as of their last SyncCell): free
+  // machines less spares, what a cross-domain batch may take.
+  int64_t placeable_machines = 0;
   int64_t free_machines = 0;
   int64_t free_gpus = 0;
   int32_t fully_free_domains = 0;
   std::array<int32_t, kMaxMachinesPerDomain + 1> domains_by_size{};  // by cell total
   SmallBitset domain_sizes;  // bit n <=> domains_by_size[n] > 0
-  // By SiteIndex: free machines and machines in any state of this type in the site's
-  // domains, as the cells' indexed_free / indexed_total say (SyncCell keeps them). What a
-  // cross-domain batch, which never spans sites, chooses its site by. Sized to `sites`.
+  // By SiteIndex: placeable machines (the cells' indexed_free: free less spares), machines
+  // in any state (indexed_total) and their capacity (indexed_capacity: total less spares) of
+  // this type in the site's domains, as SyncCell keeps them. What a cross-domain batch,
+  // which never spans sites, chooses its site by. Sized to `sites`.
   std::vector<int64_t> site_free;
   std::vector<int64_t> site_total;
+  std::vector<int64_t> site_capacity;
+  // The same by DomainCell::Capacity (total less spares), and the sum of the capacities.
+  std::array<int32_t, kMaxMachinesPerDomain + 1> domains_by_capacity{};
+  SmallBitset domain_capacities;  // bit n <=> domains_by_capacity[n] > 0
+  int64_t capacity_machines = 0;
 
   // Most machines of this type in one domain, any state: the largest strict batch that
   // could ever be placed. Cost: O(1).
   int32_t LargestDomain() const { return domain_sizes.None() ? 0 : domain_sizes.Last(); }
+  // Most machines of this type a new placement could ever take in one domain (size less
+  // spare trays): the largest strict batch that could ever be placed. Cost: O(1).
+  int32_t LargestCapacity() const {
+    return domain_capacities.None() ? 0 : domain_capacities.Last();
+  }
 };
 
 // What a request restricts: a site, NVLink logical partitions whose existing instances pin
@@ -275,8 +302,9 @@ class FleetState {
   // Accepts without the excluded list: for the GPU-granular policy, which may still use
   // partly held machines of excluded domains.
   bool InSiteAndAffinity(const DomainFilter& filter, DomainIndex d) const;
-  // Free machines of type t in the listed domains, each counted once (duplicates and
-  // indices of unknown domains are ignored). O(excluded^2): the list is short.
+  // Placeable machines (DomainCell::Placeable: free less spares) of type t in the listed
+  // domains, each counted once (duplicates and indices of unknown domains are ignored).
+  // O(excluded^2): the list is short.
   int64_t FreeMachinesIn(TypeIndex t, absl::Span<const DomainIndex> domains) const;
 
   // ---- Structure (inventory path; allocates) ----
@@ -285,6 +313,8 @@ class FleetState {
   DomainIndex AppendDomain(const Domain& spec);
   void PopDomain();  // REQUIRES: the last domain has no machines
   void SetDomainSpec(DomainIndex d, const Domain& spec);
+  // Copies the domain's spare_machines into its cells of every type and syncs them. O(types).
+  void SetSpares(DomainIndex d);
   SiteIndex InternSite(std::string_view site_id);
   PartitionIndex InternPartition(std::string_view partition_id);
   // Rebuilds max_machines and site_max_machines from spec.quota and spec.site_quota (entries

@@ -34,13 +34,18 @@ MachineIndex LowestPartlyHeldWithFreeGpus(const FleetState& state, TypeIndex t, 
   return kNoIndex;
 }
 
+// Opening a fresh (free) machine here would take one of the domain's spare trays.
+bool SparesOnly(const FleetState& state, TypeIndex t, DomainIndex d) {
+  return state.cell(t, d).Placeable() == 0;
+}
+
 // Affinity domains are few: evaluate the rule's sort key directly over their machines.
 MachineIndex BestAmong(const FleetState& state, TypeIndex t, int g, const DomainFilter& filter) {
   MachineIndex best = kNoIndex;
   std::tuple<int, bool, DomainIndex, int> best_key;
   for (DomainIndex d : filter.affinity) {
     if (!state.InSiteAndAffinity(filter, d)) continue;
-    const bool partly_held_only = ListsDomain(filter.excluded, d);
+    const bool partly_held_only = ListsDomain(filter.excluded, d) || SparesOnly(state, t, d);
     const DomainCell& cell = state.cell(t, d);
     const std::vector<MachineIndex>& order = state.domains[d].machines_by_tray;
     for (int pos = cell.granular_mask.First(); pos >= 0; pos = cell.granular_mask.NextFrom(pos + 1)) {
@@ -57,18 +62,22 @@ MachineIndex BestAmong(const FleetState& state, TypeIndex t, int g, const Domain
   return best;
 }
 
-// With a filter, the machine of domain d (a member of the set of f free GPUs) the walk
-// below takes, or kNoIndex to go on: outside the site, nothing; in an excluded domain, only
-// a partly held machine, of which a fully free domain has none.
-MachineIndex FilteredCandidate(const FleetState& state, TypeIndex t, DomainIndex d, int f,
-                               bool fully_free, const DomainFilter& filter) {
-  if (!state.InSiteAndAffinity(filter, d)) return kNoIndex;
-  if (!ListsDomain(filter.excluded, d)) return LowestTrayWithFreeGpus(state, t, d, f);
+// The machine of domain d (a member of the set of f free GPUs) the walk below takes, or
+// kNoIndex to go on: outside the filter's site, nothing; in an excluded domain, or one whose
+// free machines are all spare trays, only a partly held machine, of which a fully free
+// domain has none.
+MachineIndex Candidate(const FleetState& state, TypeIndex t, DomainIndex d, int f,
+                       bool fully_free, bool filtered, const DomainFilter& filter) {
+  if (filtered && !state.InSiteAndAffinity(filter, d)) return kNoIndex;
+  if (!(filtered && ListsDomain(filter.excluded, d)) && !SparesOnly(state, t, d)) {
+    return LowestTrayWithFreeGpus(state, t, d, f);
+  }
   return fully_free ? kNoIndex : LowestPartlyHeldWithFreeGpus(state, t, d, f);
 }
 
 // Walks free-GPU values upward, broken domains before fully free ones, domains in index
-// order; without a filter the first domain of the first non-empty set is the answer.
+// order; without a filter and spare trays the first domain of the first non-empty set is
+// the answer.
 MachineIndex BestFromIndex(const FleetState& state, TypeIndex t, int g, const DomainFilter& filter) {
   const GpuGranularIndex& index = state.type_states[t].granular;
   const bool filtered = filter.active();
@@ -76,8 +85,7 @@ MachineIndex BestFromIndex(const FleetState& state, TypeIndex t, int g, const Do
     for (bool fully_free : {false, true}) {
       const DomainSet& domains = index.Domains(f, fully_free);
       for (DomainIndex d = domains.First(); d != DomainSet::kNone; d = domains.Next(d)) {
-        if (!filtered) return LowestTrayWithFreeGpus(state, t, d, f);
-        MachineIndex m = FilteredCandidate(state, t, d, f, fully_free, filter);
+        MachineIndex m = Candidate(state, t, d, f, fully_free, filtered, filter);
         if (m != kNoIndex) return m;
       }
     }
@@ -91,7 +99,7 @@ absl::Status NoMachineError(const FleetState& state, TypeIndex t, int g,
   int64_t total_free = 0;
   for (DomainIndex d = 0; d < state.domains.size(); ++d) {
     if (!state.InSiteAndAffinity(filter, d)) continue;
-    if (ListsDomain(filter.excluded, d)) {  // its partly held machines only
+    if (ListsDomain(filter.excluded, d) || SparesOnly(state, t, d)) {  // partly held only
       int most = MostFreeGpusOnPartlyHeld(state, t, d, &total_free);
       most_on_one_machine = std::max<int64_t>(most_on_one_machine, most);
       continue;

@@ -177,6 +177,7 @@ absl::Status CheckStrictBatches(const FleetState& s) {
 
 DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
   DomainCell cell;
+  cell.spares = s.domains[d].spec.spare_machines;
   for (MachineIndex m : s.domains[d].machines_by_tray) {
     const MachineRecord& rec = s.machines[m];
     if (rec.type != t) continue;
@@ -234,21 +235,33 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   std::array<int64_t, kMaxGpusPerMachine + 1> granular_members[2] = {};
   totals.site_free.assign(s.sites.size(), 0);
   totals.site_total.assign(s.sites.size(), 0);
+  totals.site_capacity.assign(s.sites.size(), 0);
   for (DomainIndex d = 0; d < s.domains.size(); ++d) {
     const DomainCell& cell = ts.cells[d];
     DomainCell want = Recount(s, t, d);
     if (s.domains[d].site < s.sites.size()) {
-      totals.site_free[s.domains[d].site] += want.free;
+      totals.site_free[s.domains[d].site] += want.Placeable();
       totals.site_total[s.domains[d].site] += want.total;
+      totals.site_capacity[s.domains[d].site] += want.Capacity();
     }
     std::string where = absl::StrCat(type, " machines in domain ", s.DomainName(d));
     if (cell.total != want.total || cell.indexed_total != want.total) {
       int32_t wrong = cell.total != want.total ? cell.total : cell.indexed_total;
       return Mismatch(absl::StrCat("the count of ", where), wrong, want.total);
     }
-    if (cell.free != want.free || cell.indexed_free != want.free) {
-      int32_t wrong = cell.free != want.free ? cell.free : cell.indexed_free;
-      return Mismatch(absl::StrCat("the free count of ", where), wrong, want.free);
+    if (cell.free != want.free) {
+      return Mismatch(absl::StrCat("the free count of ", where), cell.free, want.free);
+    }
+    if (cell.spares != want.spares) {
+      return Mismatch(absl::StrCat("the spare trays of ", where), cell.spares, want.spares);
+    }
+    if (cell.indexed_free != want.Placeable()) {
+      return Mismatch(absl::StrCat("the placeable (free less spares) count of ", where),
+                      cell.indexed_free, want.Placeable());
+    }
+    if (cell.indexed_capacity != want.Capacity()) {
+      return Mismatch(absl::StrCat("the capacity (machines less spares) of ", where),
+                      cell.indexed_capacity, want.Capacity());
     }
     if (cell.cleaning != want.cleaning) {
       return Mismatch(absl::StrCat("the cleaning count of ", where), cell.cleaning, want.cleaning);
@@ -280,11 +293,12 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
     if (cell.indexed_fully_free != fully_free) {
       return Mismatch(absl::StrCat("'fully free' of ", where), cell.indexed_fully_free, fully_free);
     }
-    if (want.free > 0) {
+    if (want.Placeable() > 0) {
       ++domains_with_free;
-      if (!ts.best_fit.Bucket(want.free).Contains(d) || !ts.best_fit.DomainsWithFree().Contains(d)) {
+      if (!ts.best_fit.Bucket(want.Placeable()).Contains(d) ||
+          !ts.best_fit.DomainsWithFree().Contains(d)) {
         return absl::InternalError(absl::StrCat("invariant 4: domain ", s.DomainName(d), " has ",
-                                                want.free, " free ", type,
+                                                want.Placeable(), " placeable free ", type,
                                                 " machines but is not in that best-fit bucket"));
       }
     }
@@ -302,6 +316,9 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
     totals.free_machines += want.free;
     totals.fully_free_domains += fully_free ? 1 : 0;
     if (want.total > 0) ++totals.domains_by_size[want.total];
+    if (want.Capacity() > 0) ++totals.domains_by_capacity[want.Capacity()];
+    totals.placeable_machines += want.Placeable();
+    totals.capacity_machines += want.Capacity();
   }
   // Membership was checked one way above; equal sizes rule out stray members.
   int64_t bucket_members = 0;
@@ -340,6 +357,21 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
   if (ts.free_machines != totals.free_machines) {
     return Mismatch(absl::StrCat("free ", type, " machines"), ts.free_machines, totals.free_machines);
   }
+  if (ts.placeable_machines != totals.placeable_machines) {
+    return Mismatch(absl::StrCat("placeable (free less spares) ", type, " machines"),
+                    ts.placeable_machines, totals.placeable_machines);
+  }
+  if (ts.capacity_machines != totals.capacity_machines) {
+    return Mismatch(absl::StrCat("capacity (machines less spares) of ", type),
+                    ts.capacity_machines, totals.capacity_machines);
+  }
+  for (int n = 1; n <= kMaxMachinesPerDomain; ++n) {
+    if (ts.domains_by_capacity[n] != totals.domains_by_capacity[n] ||
+        ts.domain_capacities.Test(n) != (totals.domains_by_capacity[n] > 0)) {
+      return Mismatch(absl::StrCat("domains with ", n, " placeable ", type, " machines"),
+                      ts.domains_by_capacity[n], totals.domains_by_capacity[n]);
+    }
+  }
   if (ts.free_gpus != totals.free_gpus) {
     return Mismatch(absl::StrCat("free ", type, " GPUs"), ts.free_gpus, totals.free_gpus);
   }
@@ -347,18 +379,24 @@ absl::Status CheckType(const FleetState& s, TypeIndex t) {
     return Mismatch(absl::StrCat("fully free domains of ", type), ts.fully_free_domains,
                     totals.fully_free_domains);
   }
-  if (ts.site_free.size() != s.sites.size() || ts.site_total.size() != s.sites.size()) {
+  if (ts.site_free.size() != s.sites.size() || ts.site_total.size() != s.sites.size() ||
+      ts.site_capacity.size() != s.sites.size()) {
     return Mismatch(absl::StrCat("the per-site counts of ", type), ts.site_free.size(),
                     s.sites.size());
   }
   for (SiteIndex site = 0; site < s.sites.size(); ++site) {
     if (ts.site_free[site] != totals.site_free[site]) {
-      return Mismatch(absl::StrCat("free ", type, " machines in site \"", s.sites[site], "\""),
+      return Mismatch(absl::StrCat("placeable (free less spares) ", type, " machines in site \"",
+                                   s.sites[site], "\""),
                       ts.site_free[site], totals.site_free[site]);
     }
     if (ts.site_total[site] != totals.site_total[site]) {
       return Mismatch(absl::StrCat(type, " machines in site \"", s.sites[site], "\""),
                       ts.site_total[site], totals.site_total[site]);
+    }
+    if (ts.site_capacity[site] != totals.site_capacity[site]) {
+      return Mismatch(absl::StrCat(type, " machines less spares in site \"", s.sites[site], "\""),
+                      ts.site_capacity[site], totals.site_capacity[site]);
     }
   }
   for (int n = 1; n <= kMaxMachinesPerDomain; ++n) {

@@ -53,6 +53,10 @@ struct Domain {
   std::string site_id{};
   DomainState state = DomainState::kReady;
   std::string state_reason{};
+  // Spare trays: every new placement leaves this many free machines of each instance type
+  // untouched in the domain (0..kMaxMachinesPerDomain), so a failed tray can be replaced
+  // inside the domain (Allocator::PlanReplace may take them; nothing else does).
+  int32_t spare_machines = 0;
 };
 
 enum class MachineState : uint8_t {

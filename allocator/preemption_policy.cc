@@ -53,7 +53,7 @@ int64_t SecondsSince(int64_t now_micros, int64_t started_micros) {
 bool Evaluate(const FleetState& s, TypeIndex t, DomainIndex d, int k, TenantIndex tenant,
               bool allow_own, int64_t now_micros, Choice* out) {
   const DomainCell& cell = s.cell(t, d);
-  const int need = k - cell.free;
+  const int need = k - cell.Placeable();  // spare trays are never counted
   if (need <= 0 || cell.reclaimable < need) return false;
   const MachineIndex* by_tray = s.domains[d].machines_by_tray.data();
   Gangs gangs;

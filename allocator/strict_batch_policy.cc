@@ -16,7 +16,7 @@ DomainIndex BestFitAmong(const FleetState& state, TypeIndex t, int k, const Doma
   int best_free = 0;
   for (DomainIndex d : filter.affinity) {
     if (!state.Accepts(filter, d)) continue;
-    int free = state.cell(t, d).free;
+    int free = state.cell(t, d).Placeable();
     if (free >= k && (best == kNoIndex || free < best_free)) {
       best = d;
       best_free = free;
@@ -48,12 +48,12 @@ FreeSummary SummarizeFree(const FleetState& state, TypeIndex t, const DomainFilt
   const TypeState& ts = state.type_states[t];
   if (filter.affinity.empty() && filter.site == kNoIndex) {
     return {ts.best_fit.LargestFree(filter.excluded),
-            ts.free_machines - state.FreeMachinesIn(t, filter.excluded)};
+            ts.placeable_machines - state.FreeMachinesIn(t, filter.excluded)};
   }
   FreeSummary summary;
   for (DomainIndex d = 0; d < state.domains.size(); ++d) {
     if (!state.Accepts(filter, d)) continue;
-    int free = ts.cells[d].free;
+    int free = ts.cells[d].Placeable();
     summary.largest_domain_free = std::max<int64_t>(summary.largest_domain_free, free);
     summary.total_free += free;
   }
@@ -73,7 +73,7 @@ absl::Status NoDomainError(const FleetState& state, TypeIndex t, int k,
         absl::StrCat("not enough free capacity yet in NVLink domain ", state.DomainName(scope.pinned),
                      ", which this request waits for (the spot instances it preempted there are "
                      "still leaving): it needs ", k, " free ", type, " machine(s), ",
-                     state.cell(t, scope.pinned).free, " are free"),
+                     state.cell(t, scope.pinned).Placeable(), " are free (besides spare trays)"),
         shortfall);
   }
   if (!filter.affinity.empty()) {

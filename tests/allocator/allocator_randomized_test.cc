@@ -75,8 +75,14 @@ class RandomizedWorld {
       ref_.AddTenant(id, quota);
     }
     for (const DomainSpec& d : kFleet) {
-      Add(alloc_.UpsertDomain({d.id, d.id, d.site}));
-      ref_.AddDomain(d.id, d.site);
+      // Spare trays from the start in a few domains (d1: 2, d3 and mix: 1); SetDomainState
+      // steps change them now and then.
+      const int spares = d.id == std::string("d1") ? 2 : d.id == std::string("d3") ||
+                                                             d.id == std::string("mix")
+                                                             ? 1
+                                                             : 0;
+      Add(alloc_.UpsertDomain({d.id, d.id, d.site, DomainState::kReady, "", spares}));
+      ref_.AddDomain(d.id, d.site, spares);
       for (int tray = 0; tray < d.gb200 + d.h100; ++tray) {
         bool gb200 = tray < d.gb200;
         int gpus = gb200 ? (tray == d.gb200 - 1 && d.gb200 % 2 == 1 ? 3 : 4) : 8;
@@ -224,9 +230,11 @@ class RandomizedWorld {
     const bool spot = Chance(kSpotPercent);
     BatchRequest r{TenantOf(spot), RandomType(), Chance(3) ? Uniform(19, 20) : Uniform(1, 10),
                    true, SpreadPolicy::kFill, RandomPartitions(30), spot};
+    if (Chance(20)) r.site_id = Pick(kSites);
     std::string batch = absl::StrCat("b", next_id_++);
     Compare(alloc_.PlanBatch(r), ref_.PlanBatch(r), batch,
-            absl::StrCat("strict batch of ", r.count, " ", r.instance_type_id));
+            absl::StrCat("strict batch of ", r.count, " ", r.instance_type_id, " site '",
+                         r.site_id, "'"));
   }
 
   void CrossBatch() {
@@ -243,12 +251,14 @@ class RandomizedWorld {
       r.topology_optimized = Chance(5);
       r.nvlink_partition_ids = RandomPartitions(40);
     }
+    if (Chance(25)) r.site_id = Pick(kSites);
     std::string batch = absl::StrCat("b", next_id_++);
     const std::string what =
         r.segment_size > 0
             ? absl::StrCat("segmented batch of ", r.count, " in segments of ", r.segment_size)
             : absl::StrCat("cross batch of ", r.count, " ",
                            SpreadPolicyName(r.spread_policy).data());
+    SCOPED_TRACE(absl::StrCat(what, " site '", r.site_id, "'"));
     const int before = placements_;
     Compare(alloc_.PlanBatch(r), ref_.PlanBatch(r), batch, what);
     if (r.segment_size > 0 && placements_ > before) ++outcomes_["SEGMENTED"];
@@ -374,7 +384,7 @@ class RandomizedWorld {
     ASSERT_EQ(listed.size(), victims.size()) << "a victim listed twice";
     ReferenceModel after = ref_;
     ASSERT_EQ(after.Release(victims, false), absl::StatusCode::kOk);
-    ASSERT_GE(after.FreeMachines(type, domain), k)
+    ASSERT_GE(after.PlaceableMachines(type, domain), k)
         << "the victims' machines in " << domain << " do not make room for the request";
     std::set<std::string> gangs;
     int64_t gpus = 0;
@@ -479,6 +489,14 @@ class RandomizedWorld {
     const DomainState states[] = {DomainState::kReady, DomainState::kReady, DomainState::kReady,
                                   DomainState::kDegraded, DomainState::kMaintenance};
     const DomainSpec& d = kFleet[rng_() % (sizeof(kFleet) / sizeof(kFleet[0]))];
+    if (Chance(30)) {  // spare trays change instead (UpsertDomain keeps the state)
+      Domain spec = *alloc_.FindDomain(d.id);
+      spec.spare_machines = Uniform(0, 2);
+      ASSERT_OK(alloc_.UpsertDomain(spec));
+      ref_.SetSpares(d.id, spec.spare_machines);
+      ++outcomes_["SPARES_CHANGED"];
+      return;
+    }
     const DomainState state = Pick(states);
     ASSERT_EQ(alloc_.SetDomainState(d.id, state, "random").code(),
               ref_.SetDomainState(d.id, state));
@@ -497,8 +515,16 @@ class RandomizedWorld {
     const bool health = Chance(30);
     const bool clean = Chance(60);
     SCOPED_TRACE(absl::StrCat("replace ", id, health ? " health" : "", clean ? " clean" : ""));
+    // Whether only spare trays are free in the instance's domain: then a replacement takes one.
+    bool spares_only = false;
+    if (const ReferenceModel::Claim* claim = ref_.FindClaim(id); claim != nullptr && claim->whole) {
+      const Machine* m = alloc_.FindMachine(claim->machine);
+      spares_only = ref_.PlaceableMachines(m->instance_type_id, m->domain_id) == 0 &&
+                    ref_.FreeMachines(m->instance_type_id, m->domain_id) > 0;
+    }
     absl::StatusOr<ReplacePlan> plan = alloc_.PlanReplace(handles_.at(id), health, clean);
     ReferenceModel::Replaced want = ref_.Replace(id, health, clean);
+    if (spares_only && want.code == absl::StatusCode::kOk) ++outcomes_["REPLACE_TOOK_SPARE"];
     ASSERT_EQ(plan.status().code(), want.code) << plan.status();
     ++outcomes_[absl::StrCat("REPLACE_", absl::StatusCodeToString(want.code))];
     if (!plan.ok()) return;
@@ -610,12 +636,14 @@ class RareOutcomesCheck : public ::testing::Environment {
     if (together.seeds.size() != sizeof(kSeeds) / sizeof(kSeeds[0])) return;
     // Preemptions: planned (with and without the requester's own gangs), impossible, and each
     // way of going on from a plan; operators' changes: machines to CLEANING and back, every
-    // domain state, segmented batches placed, replacements done and refused.
+    // domain state, segmented batches placed, replacements done and refused, spare trays
+    // changed and a replacement that took one.
     for (const char* outcome :
          {"PREEMPT", "PREEMPT_OWN_TENANT", "PREEMPT_EXHAUSTED", "PREEMPT_PLACED",
           "PREEMPT_MARKED", "PREEMPT_ROLLED_BACK", "TO_CLEANING", "CLEANED", "DOMAIN_READY",
           "DOMAIN_DEGRADED", "DOMAIN_MAINTENANCE", "SEGMENTED", "REPLACE_OK",
-          "REPLACE_FAILED_PRECONDITION", "REPLACE_NOT_FOUND"}) {
+          "REPLACE_FAILED_PRECONDITION", "REPLACE_NOT_FOUND", "SPARES_CHANGED",
+          "REPLACE_TOOK_SPARE"}) {
       EXPECT_GT(together.outcomes.count(outcome), 0u) << outcome << " never came up";
     }
   }

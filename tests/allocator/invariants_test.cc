@@ -85,7 +85,8 @@ TEST_F(InvariantsTest, AStalePerSiteFreeCountIsInternalAndNamesTheSite) {
   EXPECT_EQ(s_.type_states[type_].site_free[s_.FindSite("s1")], 6);
   --s_.type_states[type_].site_free[s_.FindSite("s1")];
   EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
-                "invariant 4: free gb200-tray machines in site \"s1\" is 5 in the index but 6");
+                "invariant 4: placeable (free less spares) gb200-tray machines in site \"s1\" is 5 in "
+                "the index but 6");
 }
 
 TEST_F(InvariantsTest, PerSiteCountsFollowADomainMovedToAnotherSite) {
@@ -100,6 +101,19 @@ TEST_F(InvariantsTest, PerSiteCountsFollowADomainMovedToAnotherSite) {
   --const_cast<TypeState&>(ts).site_total[s_.FindSite("s2")];
   EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
                 "gb200-tray machines in site \"s2\" is 2 in the index but 3 on recount");
+  ++const_cast<TypeState&>(ts).site_total[s_.FindSite("s2")];
+  EXPECT_OK(CheckFleetInvariants(s_));
+  // A spare tray in the moved domain leaves s2 one placeable and one machine less to place.
+  Domain spec{"a", "rack a", "s2"};
+  spec.spare_machines = 1;
+  s_.SetDomainSpec(0, spec);
+  EXPECT_EQ(ts.site_free[s_.FindSite("s2")], 1);
+  EXPECT_EQ(ts.site_capacity[s_.FindSite("s2")], 2);
+  EXPECT_EQ(ts.site_total[s_.FindSite("s2")], 3);
+  EXPECT_OK(CheckFleetInvariants(s_));
+  --const_cast<TypeState&>(ts).site_capacity[s_.FindSite("s2")];
+  EXPECT_STATUS(CheckFleetInvariants(s_), absl::StatusCode::kInternal,
+                "gb200-tray machines less spares in site \"s2\" is 1 in the index but 2");
 }
 
 TEST_F(InvariantsTest, AMissingBucketMoveIsInternal) {

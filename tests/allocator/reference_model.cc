@@ -9,9 +9,14 @@ void ReferenceModel::AddType(const std::string& id, int gpus_per_machine) {
   types_.push_back({id, gpus_per_machine});
 }
 
-void ReferenceModel::AddDomain(const std::string& id, const std::string& site) {
-  domains_.push_back({id, site});
+void ReferenceModel::AddDomain(const std::string& id, const std::string& site,
+                               int spare_machines) {
+  domains_.push_back({id, site, DomainState::kReady, spare_machines});
   sites_.insert(site);
+}
+
+void ReferenceModel::SetSpares(const std::string& id, int spare_machines) {
+  domains_[DomainOf(id)].spares = spare_machines;
 }
 
 absl::StatusCode ReferenceModel::SetDomainState(const std::string& id, DomainState state) {
@@ -77,6 +82,10 @@ int ReferenceModel::FreeIn(int type, int domain) const {
     if (m.type == type && m.domain == domain && FreeWhole(m)) ++n;
   }
   return n;
+}
+
+int ReferenceModel::PlaceableIn(int type, int domain) const {
+  return std::max(FreeIn(type, domain) - domains_[domain].spares, 0);
 }
 
 int ReferenceModel::TotalIn(int type, int domain) const {
@@ -148,10 +157,10 @@ ReferenceModel::Decision ReferenceModel::StrictDecision(
   int64_t largest = 0, total = 0;
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
     if (!accepted(d)) continue;
-    int free = FreeIn(type, d);
+    int free = PlaceableIn(type, d);
     largest = std::max<int64_t>(largest, free);
     total += free;
-    if (free >= k && (best < 0 || free < FreeIn(type, best))) best = d;
+    if (free >= k && (best < 0 || free < PlaceableIn(type, best))) best = d;
   }
   if (best < 0) {
     out.code = absl::StatusCode::kResourceExhausted;
@@ -179,6 +188,8 @@ ReferenceModel::Decision ReferenceModel::GpuDecision(
     if (m.type != type || !accepted(m.domain)) continue;
     int free = FreeGpus(m);
     if (free <= 0) continue;
+    // Opening a free machine would take a spare tray.
+    if (FreeWhole(m) && PlaceableIn(type, m.domain) == 0) continue;
     most = std::max<int64_t>(most, free);
     total += free;
     if (free < g) continue;
@@ -219,7 +230,7 @@ ReferenceModel::Decision ReferenceModel::CrossDecision(int type, int k, SpreadPo
   int64_t total = 0, largest = 0;
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
     if (!site.empty() && domains_[d].site != site) continue;
-    int free = FreeIn(type, d);
+    int free = PlaceableIn(type, d);
     total += free;
     largest = std::max<int64_t>(largest, free);
     if (free > 0) with_free.emplace_back(d, free);
@@ -273,7 +284,7 @@ ReferenceModel::Decision ReferenceModel::SegmentDecision(
   std::vector<int> chosen;
   auto in_site = [&](int d) { return site.empty() || domains_[d].site == site; };
   auto usable = [&](int d) {
-    return in_site(d) && FreeIn(type, d) >= segment &&
+    return in_site(d) && PlaceableIn(type, d) >= segment &&
            std::find(chosen.begin(), chosen.end(), d) == chosen.end();
   };
   for (int d : AffinityDomains(partitions)) {  // a std::set: by index
@@ -281,7 +292,7 @@ ReferenceModel::Decision ReferenceModel::SegmentDecision(
   }
   std::vector<std::pair<int, int>> fit;  // (free, domain): the tightest first
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-    if (usable(d)) fit.emplace_back(FreeIn(type, d), d);
+    if (usable(d)) fit.emplace_back(PlaceableIn(type, d), d);
   }
   std::sort(fit.begin(), fit.end());
   for (const auto& [free, d] : fit) {
@@ -291,8 +302,8 @@ ReferenceModel::Decision ReferenceModel::SegmentDecision(
     int64_t total = 0, largest = 0;
     for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
       if (!in_site(d)) continue;
-      total += FreeIn(type, d);
-      largest = std::max<int64_t>(largest, FreeIn(type, d));
+      total += PlaceableIn(type, d);
+      largest = std::max<int64_t>(largest, PlaceableIn(type, d));
     }
     out.code = absl::StatusCode::kResourceExhausted;
     out.shortfall = CapacityShortfall{types_[type].id, CapacityUnit::kMachines, k, largest, total};
@@ -319,10 +330,12 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
     out.code = absl::StatusCode::kNotFound;
     return out;
   }
+  // What could ever be placed: each domain's machines less its spares.
   int largest_domain = 0, machines = 0;
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-    largest_domain = std::max(largest_domain, TotalIn(type, d));
-    machines += TotalIn(type, d);
+    const int capacity = std::max(TotalIn(type, d) - domains_[d].spares, 0);
+    largest_domain = std::max(largest_domain, capacity);
+    machines += capacity;
   }
   if (request.topology_optimized && request.count > largest_domain) {
     out.code = absl::StatusCode::kInvalidArgument;
@@ -336,7 +349,7 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
   if (segment > 0) {
     int big_enough = 0;  // domains that could ever hold a segment
     for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-      big_enough += TotalIn(type, d) >= segment ? 1 : 0;
+      big_enough += TotalIn(type, d) - domains_[d].spares >= segment ? 1 : 0;
     }
     if (request.count % segment != 0 || big_enough < request.count / segment) {
       out.code = absl::StatusCode::kInvalidArgument;
@@ -354,11 +367,23 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
   // A batch never spans sites: a cross-domain batch larger than the named site's (or every
   // site's) machines of the type, or a named site without them, is infeasible.
   std::vector<std::pair<std::string, int64_t>> sites = SitesWithType(type);
+  // What a site could ever place: its machines of the type less its domains' spare trays.
+  auto site_capacity = [&](const std::string& id) {
+    int64_t capacity = 0;
+    for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
+      if (domains_[d].site == id) capacity += std::max(TotalIn(type, d) - domains_[d].spares, 0);
+    }
+    return capacity;
+  };
+  bool named_has_type = false;
   int64_t site_limit = 0;
   for (const auto& [id, n] : sites) {
-    if (request.site_id.empty() || id == request.site_id) site_limit = std::max(site_limit, n);
+    if (request.site_id.empty() || id == request.site_id) {
+      site_limit = std::max(site_limit, site_capacity(id));
+      named_has_type |= n > 0;
+    }
   }
-  if ((!request.site_id.empty() && site_limit == 0) ||
+  if ((!request.site_id.empty() && !named_has_type) ||
       (!request.topology_optimized && request.count > site_limit)) {
     out.code = absl::StatusCode::kInvalidArgument;
     return out;
@@ -390,7 +415,7 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
       if (sites[i].second == 0) continue;
       int64_t free = 0;
       for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-        if (domains_[d].site == sites[i].first) free += FreeIn(type, d);
+        if (domains_[d].site == sites[i].first) free += PlaceableIn(type, d);
       }
       if (free >= request.count) fits.emplace_back(free, i, sites[i].first);
     }
@@ -407,8 +432,8 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
     if (!placed) {
       int64_t largest = 0, total = 0;
       for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-        largest = std::max<int64_t>(largest, FreeIn(type, d));
-        total += FreeIn(type, d);
+        largest = std::max<int64_t>(largest, PlaceableIn(type, d));
+        total += PlaceableIn(type, d);
       }
       out = Decision{};
       out.code = absl::StatusCode::kResourceExhausted;
@@ -627,7 +652,7 @@ ReferenceModel::PreemptionBound ReferenceModel::FewestGangs(
       if (!bound.empty() && bound.count(d) == 0) continue;
       if (std::find(excluded.begin(), excluded.end(), domains_[d].id) != excluded.end()) continue;
       if (strict_batch && domains_[d].state == DomainState::kDegraded) continue;
-      const int need = k - FreeIn(type, d);
+      const int need = k - PlaceableIn(type, d);
       if (need <= 0) continue;  // free capacity holds it: no preemption there
       // Machines each gang (a batch id, or a single's own id) holds here that a preemption
       // may free: READY, held whole by a spot instance not yet preempted.
@@ -681,6 +706,10 @@ std::vector<std::string> ReferenceModel::BatchMembers(const std::string& batch) 
 
 int ReferenceModel::FreeMachines(const std::string& type, const std::string& domain) const {
   return FreeIn(TypeOf(type), DomainOf(domain));
+}
+
+int ReferenceModel::PlaceableMachines(const std::string& type, const std::string& domain) const {
+  return PlaceableIn(TypeOf(type), DomainOf(domain));
 }
 
 std::vector<std::string> ReferenceModel::LiveInstanceIds() const {

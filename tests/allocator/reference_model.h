@@ -62,7 +62,10 @@ class ReferenceModel {
   };
 
   void AddType(const std::string& id, int gpus_per_machine);
-  void AddDomain(const std::string& id, const std::string& site);
+  void AddDomain(const std::string& id, const std::string& site, int spare_machines = 0);
+  // Spare trays: no new placement takes a domain's last `spare_machines` free machines of a
+  // type (a GPU-granular single opens no free machine then); a replacement may.
+  void SetSpares(const std::string& id, int spare_machines);
   // DEGRADED keeps strict batches out (whole-machine singles, cross-domain batches and
   // GPU-granular singles still go there); MAINTENANCE keeps everything new out.
   absl::StatusCode SetDomainState(const std::string& id, DomainState state);
@@ -108,6 +111,8 @@ class ReferenceModel {
   std::vector<std::string> BatchMembers(const std::string& batch) const;
   // Free machines (READY, held by nothing) of a type in a domain.
   int FreeMachines(const std::string& type, const std::string& domain) const;
+  // The same less the domain's spare trays: what a new placement may take.
+  int PlaceableMachines(const std::string& type, const std::string& domain) const;
 
   bool HasMachine(const std::string& id) const;
   // Machines in a state (sorted ids), e.g. the CLEANING ones a control plane would wipe.
@@ -124,6 +129,7 @@ class ReferenceModel {
     std::string id;
     std::string site;
     DomainState state = DomainState::kReady;
+    int spares = 0;
   };
   struct MachineRow {
     std::string id;
@@ -147,6 +153,8 @@ class ReferenceModel {
   bool FreeWhole(const MachineRow& m) const;
   int FreeGpus(const MachineRow& m) const;
   int FreeIn(int type, int domain) const;
+  // FreeIn less the domain's spares (never below 0): every placement decision reads this.
+  int PlaceableIn(int type, int domain) const;
   int TotalIn(int type, int domain) const;
   std::set<int> AffinityDomains(const std::vector<std::string>& partitions) const;
   int64_t UsedGpus(const std::string& tenant, int type) const;

@@ -1,6 +1,6 @@
 // Batches on a fleet of three sites, at random, against the reference model
 // (reference_model.h): strict and cross-domain batches (FILL / MIN_DOMAINS / SPREAD), with a
-// random site_id or none, and releases. Every plan must equal the reference's choice (or
+// random site_id or none, on domains with and without spare trays, and releases. Every plan must equal the reference's choice (or
 // refusal code and shortfall), no batch may span sites, and the invariants (per-site counts
 // included) must hold after every step.
 #include <random>
@@ -39,8 +39,10 @@ void RunSeed(uint32_t seed) {
   ASSERT_OK(alloc.UpsertTenant({"acme", "acme", "acme", {{"gb200", 1000}}}));
   ref.AddTenant("acme", {{"gb200", 1000}});
   for (const DomainSpec& d : kFleet) {
-    ASSERT_OK(alloc.UpsertDomain({d.id, d.id, d.site}));
-    ref.AddDomain(d.id, d.site);
+    // Spare trays in some domains (0-2, by seed): a site can place its machines less them.
+    const int spares = uniform(0, 3) == 0 ? uniform(1, 2) : 0;
+    ASSERT_OK(alloc.UpsertDomain({d.id, d.id, d.site, DomainState::kReady, "", spares}));
+    ref.AddDomain(d.id, d.site, spares);
     for (int tray = 0; tray < d.machines; ++tray) {
       const std::string id = absl::StrCat(d.id, "-", tray);
       ASSERT_OK(alloc.UpsertMachine({id, d.id, tray, "gb200", 4}));

@@ -67,13 +67,14 @@ inline std::string Snapshot(const Allocator& alloc) {
     out += "  cap " + std::to_string(cap->total_machines) + " " + std::to_string(cap->free_machines) +
            " " + std::to_string(cap->free_gpus) + " " + std::to_string(cap->largest_strict_batch) +
            " " + std::to_string(cap->largest_domain) + " " + std::to_string(cap->fully_free_domains) +
-           " " + std::to_string(cap->stranded_machines) + "\n";
+           " " + std::to_string(cap->stranded_machines) + " " + std::to_string(cap->spare_machines) + "\n";
     (void)alloc.ForEachDomainCapacity(t.id, [&](const DomainCapacity& d) {
       out += "  domain " + d.domain_id + " " + std::to_string(d.total_machines) + " " +
-             std::to_string(d.free_machines) + " " + std::to_string(d.free_gpus) + "\n";
+             std::to_string(d.free_machines) + " " + std::to_string(d.free_gpus) + " " +
+             std::to_string(d.spare_machines) + "\n";
     });
   });
-  alloc.ForEachDomain([&](const Domain& d) { out += "domain " + d.id + " " + d.name + " " + d.site_id + "\n"; });
+  alloc.ForEachDomain([&](const Domain& d) { out += "domain " + d.id + " " + d.name + " " + d.site_id + " spares=" + std::to_string(d.spare_machines) + "\n"; });
   alloc.ForEachMachine([&](const Machine& m) {
     out += "machine " + m.id + " " + m.domain_id + " " + std::to_string(m.tray_index) + " " +
            m.instance_type_id + " " + std::to_string(m.gpu_count) + " " +
