@@ -89,6 +89,13 @@ class Allocator {
   // spare_machines free machines of a type; PlanReplace may. INVALID_ARGUMENT (empty id,
   // spare_machines outside 0..kMaxMachinesPerDomain). Journaled.
   absl::Status UpsertDomain(const Domain& domain);
+  // Spare trays for every domain that sets no spare_machines of its own (0 until set).
+  // INVALID_ARGUMENT outside 0..kMaxMachinesPerDomain. Journaled. Cost: O(domains x types).
+  absl::Status SetDefaultSpareMachines(int32_t spares);
+  int32_t default_spare_machines() const;
+  // A domain's spare trays in force: its own spare_machines, else the fleet default; 0 for
+  // an unknown index. O(1).
+  int32_t EffectiveSpareMachines(DomainIndex d) const;
   // A domain's health: DEGRADED keeps new strict batches out (PlanBatch, PlanPreemption and the
   // queue's reservations for strict batches skip it; singles and cross-domain batches still go
   // there), MAINTENANCE keeps everything new out (its machines count as not READY). Running

@@ -64,9 +64,10 @@ absl::Status Allocator::UpsertInstanceType(const InstanceType& type) {
 absl::Status Allocator::UpsertDomain(const Domain& domain) {
   FleetState& s = *state_;
   if (domain.id.empty()) return absl::InvalidArgumentError("domain id must not be empty");
-  if (domain.spare_machines < 0 || domain.spare_machines > kMaxMachinesPerDomain) {
+  if (domain.spare_machines.has_value() &&
+      (*domain.spare_machines < 0 || *domain.spare_machines > kMaxMachinesPerDomain)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "domain ", domain.id, " has spare_machines ", domain.spare_machines, "; it must be 0..",
+        "domain ", domain.id, " has spare_machines ", *domain.spare_machines, "; it must be 0..",
         kMaxMachinesPerDomain));
   }
   DomainIndex d = s.FindDomain(domain.id);
@@ -79,6 +80,25 @@ absl::Status Allocator::UpsertDomain(const Domain& domain) {
   journal_->Push(UndoKind::kDomainChanged, d);
   s.SetDomainSpec(d, domain);
   return absl::OkStatus();
+}
+
+absl::Status Allocator::SetDefaultSpareMachines(int32_t spares) {
+  FleetState& s = *state_;
+  if (spares < 0 || spares > kMaxMachinesPerDomain) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "default_spare_machines is ", spares, "; it must be 0..", kMaxMachinesPerDomain));
+  }
+  if (spares == s.default_spares) return absl::OkStatus();
+  ++version_;
+  journal_->Push(UndoKind::kDefaultSparesChanged, static_cast<uint32_t>(s.default_spares));
+  s.SetDefaultSpares(spares);
+  return absl::OkStatus();
+}
+
+int32_t Allocator::default_spare_machines() const { return state_->default_spares; }
+
+int32_t Allocator::EffectiveSpareMachines(DomainIndex d) const {
+  return d < state_->domains.size() ? state_->EffectiveSpares(d) : 0;
 }
 
 absl::Status Allocator::SetDomainState(std::string_view domain_id, DomainState state,

@@ -43,6 +43,9 @@ void Allocator::Undo() {
     case UndoKind::kDomainAdded:
       s.PopDomain();
       break;
+    case UndoKind::kDefaultSparesChanged:
+      s.SetDefaultSpares(static_cast<int32_t>(i));
+      break;
     case UndoKind::kDomainChanged:
       s.SetDomainSpec(i, journal_->PopSavedDomain());
       break;

@@ -71,7 +71,7 @@ TypeIndex FleetState::AppendType(const InstanceType& spec) {
   type_by_id.emplace(spec.id, t);
   TypeState& ts = type_states.emplace_back();
   ts.cells.resize(domains.size());
-  for (DomainIndex d = 0; d < domains.size(); ++d) ts.cells[d].spares = domains[d].spec.spare_machines;
+  for (DomainIndex d = 0; d < domains.size(); ++d) ts.cells[d].spares = EffectiveSpares(d);
   ts.best_fit.Reserve(static_cast<uint32_t>(domains.size()));
   ts.granular.Reserve(static_cast<uint32_t>(domains.size()));
   ts.reclaim.Reserve(static_cast<uint32_t>(domains.size()));
@@ -110,7 +110,7 @@ DomainIndex FleetState::AppendDomain(const Domain& spec) {
   domain_by_id.emplace(spec.id, d);
   if (spec.state == DomainState::kDegraded) degraded_domains.push_back(d);  // d is the largest
   for (TypeState& ts : type_states) {
-    ts.cells.emplace_back().spares = spec.spare_machines;
+    ts.cells.emplace_back().spares = EffectiveSpares(d);
     // Grow index capacity geometrically so adding domains one by one stays linear.
     uint32_t needed = static_cast<uint32_t>(domains.size());
     if (needed > ts.best_fit.Bucket(1).capacity()) {
@@ -182,10 +182,17 @@ void FleetState::SetDomainSpec(DomainIndex d, const Domain& spec) {
 }
 
 void FleetState::SetSpares(DomainIndex d) {
-  const int32_t spares = domains[d].spec.spare_machines;
+  const int32_t spares = EffectiveSpares(d);
   for (TypeIndex t = 0; t < type_states.size(); ++t) {
     type_states[t].cells[d].spares = spares;
     SyncCell(t, d);
+  }
+}
+
+void FleetState::SetDefaultSpares(int32_t spares) {
+  default_spares = spares;
+  for (DomainIndex d = 0; d < domains.size(); ++d) {
+    if (!domains[d].spec.spare_machines.has_value()) SetSpares(d);
   }
 }
 

@@ -315,6 +315,13 @@ class FleetState {
   void SetDomainSpec(DomainIndex d, const Domain& spec);
   // Copies the domain's spare_machines into its cells of every type and syncs them. O(types).
   void SetSpares(DomainIndex d);
+  // The fleet default for domains without spare_machines; re-syncs those domains' cells.
+  // O(domains x types).
+  void SetDefaultSpares(int32_t spares);
+  // A domain's spare_machines, or the fleet default when it sets none. O(1).
+  int32_t EffectiveSpares(DomainIndex d) const {
+    return domains[d].spec.spare_machines.value_or(default_spares);
+  }
   SiteIndex InternSite(std::string_view site_id);
   PartitionIndex InternPartition(std::string_view partition_id);
   // Rebuilds max_machines and site_max_machines from spec.quota and spec.site_quota (entries
@@ -422,6 +429,7 @@ class FleetState {
   std::vector<TypeState> type_states;  // by TypeIndex
   // Domains in DomainState::kDegraded, ascending: strict batches never go there.
   absl::InlinedVector<DomainIndex, 4> degraded_domains;
+  int32_t default_spares = 0;  // Allocator::SetDefaultSpareMachines
 
   SlotRecycler machine_slots;  // over `machines`
   SlotRecycler claim_slots;    // over `claims`

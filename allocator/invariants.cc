@@ -177,7 +177,7 @@ absl::Status CheckStrictBatches(const FleetState& s) {
 
 DomainCell Recount(const FleetState& s, TypeIndex t, DomainIndex d) {
   DomainCell cell;
-  cell.spares = s.domains[d].spec.spare_machines;
+  cell.spares = s.EffectiveSpares(d);
   for (MachineIndex m : s.domains[d].machines_by_tray) {
     const MachineRecord& rec = s.machines[m];
     if (rec.type != t) continue;

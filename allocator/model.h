@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -55,8 +56,9 @@ struct Domain {
   std::string state_reason{};
   // Spare trays: every new placement leaves this many free machines of each instance type
   // untouched in the domain (0..kMaxMachinesPerDomain), so a failed tray can be replaced
-  // inside the domain (Allocator::PlanReplace may take them; nothing else does).
-  int32_t spare_machines = 0;
+  // inside the domain (Allocator::PlanReplace may take them; nothing else does). Absent:
+  // the fleet default (Allocator::SetDefaultSpareMachines, 0 unless set).
+  std::optional<int32_t> spare_machines{};
 };
 
 enum class MachineState : uint8_t {

@@ -39,6 +39,7 @@ enum class UndoKind : uint8_t {
   kBatchReleased,   // index: batch       -> take its slot back (before its last claim)
   kClaimPreempted,  // index: claim       -> no longer preempted (reclaimable again)
   kClaimMoved,      // index: claim       -> back to the saved machine (PopSavedMachineIndex)
+  kDefaultSparesChanged,  // index: the previous fleet default spare_machines -> restore it
 };
 
 struct UndoRecord {

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -77,12 +78,13 @@ class RandomizedWorld {
     for (const DomainSpec& d : kFleet) {
       // Spare trays from the start in a few domains (d1: 2, d3 and mix: 1); SetDomainState
       // steps change them now and then.
-      const int spares = d.id == std::string("d1") ? 2 : d.id == std::string("d3") ||
-                                                             d.id == std::string("mix")
-                                                             ? 1
-                                                             : 0;
+      // The others take the fleet default (0 until a step sets it).
+      std::optional<int32_t> spares;
+      if (d.id == std::string("d1")) spares = 2;
+      if (d.id == std::string("d3") || d.id == std::string("mix")) spares = 1;
       Add(alloc_.UpsertDomain({d.id, d.id, d.site, DomainState::kReady, "", spares}));
-      ref_.AddDomain(d.id, d.site, spares);
+      spare_override_[d.id] = spares;
+      ref_.AddDomain(d.id, d.site, spares.value_or(default_spares_));
       for (int tray = 0; tray < d.gb200 + d.h100; ++tray) {
         bool gb200 = tray < d.gb200;
         int gpus = gb200 ? (tray == d.gb200 - 1 && d.gb200 % 2 == 1 ? 3 : 4) : 8;
@@ -114,7 +116,7 @@ class RandomizedWorld {
     } else if (dice < 93) {
       RemoveRandomMachine();
     } else if (dice < 97) {
-      marks_.push_back({alloc_.Mark(), ref_});
+      marks_.push_back({alloc_.Mark(), ref_, spare_override_, default_spares_});
     } else if (dice < 99) {
       Rollback();
     } else if (dice < 100) {
@@ -143,6 +145,8 @@ class RandomizedWorld {
   struct Saved {
     JournalMark mark;
     ReferenceModel ref;
+    std::map<std::string, std::optional<int32_t>> spare_override;  // rolled back with them
+    int32_t default_spares = 0;
   };
 
   static void Add(const absl::Status& status) { ASSERT_TRUE(status.ok()) << status; }
@@ -490,11 +494,19 @@ class RandomizedWorld {
                                   DomainState::kDegraded, DomainState::kMaintenance};
     const DomainSpec& d = kFleet[rng_() % (sizeof(kFleet) / sizeof(kFleet[0]))];
     if (Chance(30)) {  // spare trays change instead (UpsertDomain keeps the state)
-      Domain spec = *alloc_.FindDomain(d.id);
-      spec.spare_machines = Uniform(0, 2);
-      ASSERT_OK(alloc_.UpsertDomain(spec));
-      ref_.SetSpares(d.id, spec.spare_machines);
-      ++outcomes_["SPARES_CHANGED"];
+      if (Chance(25)) {
+        // The fleet default: every domain without its own setting follows it.
+        default_spares_ = Uniform(0, 2);
+        ASSERT_OK(alloc_.SetDefaultSpareMachines(default_spares_));
+        ++outcomes_["DEFAULT_SPARES_CHANGED"];
+      } else {
+        Domain spec = *alloc_.FindDomain(d.id);
+        spec.spare_machines = Chance(25) ? std::nullopt : std::optional<int32_t>(Uniform(0, 2));
+        ASSERT_OK(alloc_.UpsertDomain(spec));
+        spare_override_[d.id] = spec.spare_machines;
+        ++outcomes_["SPARES_CHANGED"];
+      }
+      for (const auto& [id, own] : spare_override_) ref_.SetSpares(id, own.value_or(default_spares_));
       return;
     }
     const DomainState state = Pick(states);
@@ -560,6 +572,8 @@ class RandomizedWorld {
     size_t i = rng_() % marks_.size();
     alloc_.RollbackTo(marks_[i].mark);
     ref_ = marks_[i].ref;
+    spare_override_ = marks_[i].spare_override;
+    default_spares_ = marks_[i].default_spares;
     marks_.resize(i + 1);
     ++rollbacks_;
   }
@@ -612,6 +626,9 @@ class RandomizedWorld {
   int placements_ = 0;
   int rollbacks_ = 0;
   std::map<std::string, int> outcomes_;  // planning outcomes by status code
+  // Spare trays as the steps set them: each domain's own setting (nullopt: the default).
+  std::map<std::string, std::optional<int32_t>> spare_override_;
+  int32_t default_spares_ = 0;
 };
 
 constexpr uint32_t kSeeds[] = {1, 2, 3, 4, 5};
@@ -643,6 +660,7 @@ class RareOutcomesCheck : public ::testing::Environment {
           "PREEMPT_MARKED", "PREEMPT_ROLLED_BACK", "TO_CLEANING", "CLEANED", "DOMAIN_READY",
           "DOMAIN_DEGRADED", "DOMAIN_MAINTENANCE", "SEGMENTED", "REPLACE_OK",
           "REPLACE_FAILED_PRECONDITION", "REPLACE_NOT_FOUND", "SPARES_CHANGED",
+          "DEFAULT_SPARES_CHANGED",
           "REPLACE_TOOK_SPARE"}) {
       EXPECT_GT(together.outcomes.count(outcome), 0u) << outcome << " never came up";
     }

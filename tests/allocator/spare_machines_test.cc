@@ -226,7 +226,7 @@ TEST(SpareMachinesTest, ChangingSparesIsJournaledAndRollsBackExactly) {
   ASSERT_OK(alloc.CheckInvariants());
   alloc.RollbackTo(mark);
   EXPECT_EQ(Snapshot(alloc), before);
-  EXPECT_EQ(alloc.FindDomain("a")->spare_machines, 0);
+  EXPECT_EQ(alloc.FindDomain("a")->spare_machines, std::nullopt);  // the default again
   EXPECT_EQ(fleet.FreeIn("a"), 3);
   ASSERT_OK(alloc.CheckInvariants());
   // A new domain with spares; a domain state change keeps them.
@@ -242,6 +242,45 @@ TEST(SpareMachinesTest, ChangingSparesIsJournaledAndRollsBackExactly) {
   EXPECT_STATUS(alloc.UpsertDomain(bad), absl::StatusCode::kInvalidArgument, "spare_machines -1");
   bad.spare_machines = kMaxMachinesPerDomain + 1;
   EXPECT_STATUS(alloc.UpsertDomain(bad), absl::StatusCode::kInvalidArgument, "spare_machines");
+  EXPECT_OK(alloc.CheckInvariants());
+}
+
+TEST(SpareMachinesTest, TheFleetDefaultAppliesToDomainsWithoutTheirOwnSetting) {
+  TestFleet fleet({{"a", "s1", 4}, {"b", "s1", 4}, {"c", "s1", 4}});
+  Allocator& alloc = fleet.alloc();
+  SetSpares(alloc, "b", 0);  // b: its own setting, 0, whatever the default
+  SetSpares(alloc, "c", 3);  // c: its own setting, 3
+  const std::string before = Snapshot(alloc);
+  const JournalMark mark = alloc.Mark();
+  ASSERT_OK(alloc.SetDefaultSpareMachines(2));
+  EXPECT_EQ(alloc.default_spare_machines(), 2);
+  EXPECT_EQ(alloc.EffectiveSpareMachines(alloc.DomainIndexOf("a")), 2);
+  EXPECT_EQ(alloc.EffectiveSpareMachines(alloc.DomainIndexOf("b")), 0);
+  EXPECT_EQ(alloc.EffectiveSpareMachines(alloc.DomainIndexOf("c")), 3);
+  EXPECT_EQ(fleet.FreeIn("a"), 2);
+  EXPECT_EQ(fleet.FreeIn("b"), 4);
+  EXPECT_EQ(fleet.FreeIn("c"), 1);
+  ASSERT_OK(alloc.CheckInvariants());
+  // Only b can place a strict batch of 3 (a places 2, c 1).
+  EXPECT_THAT(Ok(fleet.PlaceBatch(3)), ElementsAre("b-0", "b-1", "b-2"));
+  // A domain added later takes the default; one that drops its own setting too.
+  ASSERT_OK(alloc.UpsertDomain({"d", "rack d", "s1"}));
+  fleet.AddMachines({{"d-0", "d", 0}, {"d-1", "d", 1}, {"d-2", "d", 2}});
+  EXPECT_EQ(fleet.FreeIn("d"), 1);
+  Domain c = *alloc.FindDomain("c");
+  c.spare_machines = std::nullopt;
+  ASSERT_OK(alloc.UpsertDomain(c));
+  EXPECT_EQ(fleet.FreeIn("c"), 2);
+  ASSERT_OK(alloc.CheckInvariants());
+  EXPECT_STATUS(alloc.SetDefaultSpareMachines(-1), absl::StatusCode::kInvalidArgument,
+                "default_spare_machines is -1");
+  EXPECT_EQ(alloc.default_spare_machines(), 2);
+  // All of it rolls back, the default included.
+  alloc.RollbackTo(mark);
+  EXPECT_EQ(Snapshot(alloc), before);
+  EXPECT_EQ(alloc.default_spare_machines(), 0);
+  EXPECT_EQ(fleet.FreeIn("a"), 4);
+  EXPECT_EQ(fleet.FreeIn("c"), 1);
   EXPECT_OK(alloc.CheckInvariants());
 }
 

@@ -74,7 +74,11 @@ inline std::string Snapshot(const Allocator& alloc) {
              std::to_string(d.spare_machines) + "\n";
     });
   });
-  alloc.ForEachDomain([&](const Domain& d) { out += "domain " + d.id + " " + d.name + " " + d.site_id + " spares=" + std::to_string(d.spare_machines) + "\n"; });
+  out += "default spares=" + std::to_string(alloc.default_spare_machines()) + "\n";
+  alloc.ForEachDomain([&](const Domain& d) {
+    out += "domain " + d.id + " " + d.name + " " + d.site_id + " spares=" +
+           (d.spare_machines.has_value() ? std::to_string(*d.spare_machines) : "default") + "\n";
+  });
   alloc.ForEachMachine([&](const Machine& m) {
     out += "machine " + m.id + " " + m.domain_id + " " + std::to_string(m.tray_index) + " " +
            m.instance_type_id + " " + std::to_string(m.gpu_count) + " " +
