@@ -9,7 +9,8 @@ CapacityView ComputeCapacityView(const FleetState& state, TypeIndex t) {
   CapacityView view;
   view.instance_type_id = state.types[t].spec.id;
   view.total_machines = ts.total_machines;
-  view.free_machines = ts.placeable_machines;
+  view.free_machines = ts.free_machines;
+  view.available_machines = ts.placeable_machines;
   view.spare_machines = ts.free_machines - ts.placeable_machines;
   view.free_gpus = ts.free_gpus;
   view.largest_strict_batch = ts.best_fit.LargestFree();
@@ -26,7 +27,8 @@ DomainCapacity ComputeDomainCapacity(const FleetState& state, TypeIndex t, Domai
   out.domain_id = state.domains[d].spec.id;
   out.instance_type_id = state.types[t].spec.id;
   out.total_machines = cell.total;
-  out.free_machines = cell.Placeable();
+  out.free_machines = cell.free;
+  out.available_machines = cell.Placeable();
   out.spare_machines = cell.SpareFree();
   out.cleaning_machines = cell.cleaning;
   for (int f = 1; f <= kMaxGpusPerMachine; ++f) out.free_gpus += int64_t{f} * cell.granular_hist[f];

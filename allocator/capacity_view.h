@@ -18,8 +18,9 @@ class FleetState;  // internal; see fleet_state.h
 struct CapacityView {
   std::string instance_type_id{};
   int64_t total_machines = 0;   // live machines of the type, any state
-  int64_t free_machines = 0;    // READY, held by nothing and not a spare tray: what a batch
-                                // or whole single can use
+  int64_t free_machines = 0;    // READY and held by nothing (spare trays included)
+  // Free machines a new batch or whole single may take: free_machines less spare trays.
+  int64_t available_machines = 0;
   int64_t spare_machines = 0;   // free but kept as spare trays (Domain::spare_machines)
   int64_t free_gpus = 0;        // free GPUs on READY machines not held whole (incl. partly held)
   int32_t largest_strict_batch = 0;  // most free machines less spares in one domain: placeable now
@@ -30,6 +31,7 @@ struct CapacityView {
   friend bool operator==(const CapacityView& a, const CapacityView& b) {
     return a.instance_type_id == b.instance_type_id && a.total_machines == b.total_machines &&
            a.free_machines == b.free_machines && a.spare_machines == b.spare_machines &&
+           a.available_machines == b.available_machines &&
            a.free_gpus == b.free_gpus &&
            a.largest_strict_batch == b.largest_strict_batch &&
            a.largest_domain == b.largest_domain &&
@@ -43,7 +45,8 @@ struct DomainCapacity {
   std::string domain_id{};
   std::string instance_type_id{};
   int32_t total_machines = 0;  // any state
-  int32_t free_machines = 0;   // READY, held by nothing, not a spare tray
+  int32_t free_machines = 0;   // READY and held by nothing (spare trays included)
+  int32_t available_machines = 0;  // free_machines less the spare trays: what placements take
   int32_t spare_machines = 0;  // free but kept as spare trays
   int64_t free_gpus = 0;       // as in CapacityView
   int32_t cleaning_machines = 0;  // waiting to be wiped (MachineState::kCleaning)

@@ -79,7 +79,8 @@ void ReadInstanceTypes(SQLite::Database& db, LoadedState& state) {
 void ReadDomains(SQLite::Database& db, LoadedState& state) {
   state.domains.reserve(CountRows(db, "domains"));
   SQLite::Statement q(
-      db, "SELECT id, name, site_id, state, state_reason FROM domains ORDER BY rowid");
+      db, "SELECT id, name, site_id, state, state_reason, spare_machines FROM domains "
+          "ORDER BY rowid");
   while (q.executeStep()) {
     DomainRow& row = state.domains.emplace_back();
     row.id = Text(q.getColumn(0));
@@ -87,6 +88,7 @@ void ReadDomains(SQLite::Database& db, LoadedState& state) {
     row.site_id = Text(q.getColumn(2));
     row.state = q.getColumn(3).getInt();
     row.state_reason = Text(q.getColumn(4));
+    if (!q.getColumn(5).isNull()) row.spare_machines = q.getColumn(5).getInt();
   }
 }
 

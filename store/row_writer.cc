@@ -51,9 +51,11 @@ RowWriter::RowWriter(SQLite::Database& db)
           interconnect = excluded.interconnect,
           spot_price_per_hour_micros = excluded.spot_price_per_hour_micros)sql"),
       upsert_domain_(db, R"sql(
-        INSERT INTO domains (id, name, site_id, state, state_reason) VALUES (?1, ?2, ?3, ?4, ?5)
+        INSERT INTO domains (id, name, site_id, state, state_reason, spare_machines)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id,
-          state = excluded.state, state_reason = excluded.state_reason)sql"),
+          state = excluded.state, state_reason = excluded.state_reason,
+          spare_machines = excluded.spare_machines)sql"),
       upsert_machine_(db, R"sql(
         INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
                               state_reason, cleaning, wipe_pending)
@@ -144,6 +146,11 @@ int64_t RowWriter::UpsertDomain(const DomainRow& row) {
   BindText(s, 3, row.site_id);
   s.bind(4, row.state);
   BindText(s, 5, row.state_reason);
+  if (row.spare_machines.has_value()) {
+    s.bind(6, *row.spare_machines);
+  } else {
+    s.bind(6);
+  }
   return Run(s);
 }
 

@@ -24,8 +24,8 @@ bool operator==(const InstanceTypeRow& a, const InstanceTypeRow& b) {
 }
 
 bool operator==(const DomainRow& a, const DomainRow& b) {
-  return std::tie(a.id, a.name, a.site_id, a.state, a.state_reason) ==
-         std::tie(b.id, b.name, b.site_id, b.state, b.state_reason);
+  return std::tie(a.id, a.name, a.site_id, a.state, a.state_reason, a.spare_machines) ==
+         std::tie(b.id, b.name, b.site_id, b.state, b.state_reason, b.spare_machines);
 }
 
 bool operator==(const MachineRow& a, const MachineRow& b) {

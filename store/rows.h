@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct DomainRow {
   std::string site_id;
   int state = 0;  // 0 READY, 1 DEGRADED, 2 MAINTENANCE (schema v6)
   std::string state_reason;
+  // Spare trays held back from new placements; nullopt (NULL): the fleet default, stored as
+  // the meta key kDefaultSpareMachinesKey (schema v10).
+  std::optional<int32_t> spare_machines;
 };
 
 // Machine states, as stored (the daemon maps them to its enum).
@@ -95,6 +99,9 @@ struct IdempotencyRow {
   std::string response;             // bytes
   int64_t created_unix_micros = 0;
 };
+
+// The meta key holding the fleet's default spare_machines, as decimal text (absent: 0).
+inline constexpr char kDefaultSpareMachinesKey[] = "default_spare_machines";
 
 // Small key/value facts about the database itself (e.g. "fleet_seeded").
 struct MetaRow {

@@ -128,6 +128,13 @@ CREATE TABLE events (
 );
 )sql";
 
+// Version 10: spare trays. A domain's own spare_machines (NULL: the fleet default, which
+// lives in meta under "default_spare_machines").
+constexpr char kSchemaV10[] = R"sql(
+ALTER TABLE domains ADD COLUMN spare_machines INTEGER
+  CHECK (spare_machines IS NULL OR spare_machines >= 0);
+)sql";
+
 // Version 6: an NVLink domain's health, set by operators: 0 READY, 1 DEGRADED (no new strict
 // batches), 2 MAINTENANCE (nothing new).
 constexpr char kSchemaV6[] = R"sql(
@@ -223,6 +230,8 @@ constexpr Migration kMigrations[] = {
         "site_id); table rebuilt)", kSchemaV8},
     {9, "machines waiting for a wipe in any state (machines.wipe_pending, default 0; 1 for "
         "CLEANING machines)", kSchemaV9},
+    {10, "spare trays per NVLink domain (domains.spare_machines, NULL = the fleet default in "
+         "meta default_spare_machines)", kSchemaV10},
 };
 
 absl::Status NewerSchemaError(absl::string_view path, int found_version, int supported_version) {

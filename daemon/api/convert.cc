@@ -86,7 +86,9 @@ v1::DomainState ToProto(allocator::DomainState s) {
 }
 
 allocator::Domain ToCore(const v1::Domain& p) {
-  return allocator::Domain{p.id(), p.name(), p.site_id(), ToCore(p.state()), p.state_reason()};
+  allocator::Domain c{p.id(), p.name(), p.site_id(), ToCore(p.state()), p.state_reason()};
+  if (p.has_spare_machines()) c.spare_machines = p.spare_machines();
+  return c;
 }
 
 v1::Domain ToProto(const allocator::Domain& c) {
@@ -96,6 +98,7 @@ v1::Domain ToProto(const allocator::Domain& c) {
   p.set_site_id(c.site_id);
   p.set_state(ToProto(c.state));
   p.set_state_reason(c.state_reason);
+  if (c.spare_machines.has_value()) p.set_spare_machines(*c.spare_machines);
   return p;
 }
 

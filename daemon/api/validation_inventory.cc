@@ -125,11 +125,16 @@ void CheckTenant(FieldViolations& violations, const std::string& path, const v1:
 void CheckFleet(FieldViolations& violations, const std::string& prefix, const v1::Fleet& fleet,
                 const ValidationContext& context) {
   if (fleet.instance_types().empty() && fleet.domains().empty() && fleet.machines().empty() &&
-      fleet.tenants().empty()) {
+      fleet.tenants().empty() && !fleet.has_default_spare_machines()) {
     violations.Add(prefix.empty() ? "instance_types" : prefix,
                    "the fleet is empty: give at least one instance type, domain, machine or "
-                   "tenant");
+                   "tenant, or default_spare_machines");
     return;
+  }
+  if (fleet.has_default_spare_machines() && fleet.default_spare_machines() < 0) {
+    const std::string field = Child(prefix, "default_spare_machines");
+    violations.Add(field, absl::StrCat(field, " must be 0 or more (spare trays per NVLink "
+                                       "domain), got ", fleet.default_spare_machines()));
   }
   // Instance types: id -> gpus_per_machine (0 while invalid), for machines and quotas below.
   absl::flat_hash_map<std::string, int> type_gpus;
@@ -190,6 +195,12 @@ void CheckFleet(FieldViolations& violations, const std::string& prefix, const v1
     }
     CheckMaxLength(violations, Child(path, "state_reason"), domain.state_reason(),
                    kMaxDescriptionLength);
+    if (domain.has_spare_machines() && domain.spare_machines() < 0) {
+      const std::string field = Child(path, "spare_machines");
+      violations.Add(field, absl::StrCat(field, " must be 0 or more (omit it for the fleet's "
+                                         "default_spare_machines), got ",
+                                         domain.spare_machines()));
+    }
     if (IsUuid(domain.id())) domains.insert(Key(domain.id()));
   }
 

@@ -14,6 +14,7 @@ namespace {
 struct SiteCapacity {
   std::string site_id;
   int64_t free_machines = 0;
+  int64_t available_machines = 0;  // free less spare trays
   int64_t free_gpus = 0;
   int32_t largest_strict_batch = 0;
   int32_t fully_free_domains = 0;
@@ -30,13 +31,18 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
   std::vector<SiteCapacity> sites;
   // The type is one the allocator iterates, so this cannot fail.
   alloc.ForEachDomainCapacity(type.id, [&](allocator::DomainCapacity domain) {
+        // Spare trays are free but no new request gets them, nor their GPUs.
+        domain.free_gpus = std::max<int64_t>(
+            domain.free_gpus - int64_t{domain.spare_machines} * type.gpus_per_machine, 0);
         // Free machines of a domain reserved for a waiting batch are held for it.
         if (any_reserved &&
             state.queue().Reserves(type_index, alloc.DomainIndexOf(domain.domain_id))) {
-          // Its free machines are held; GPUs free on machines already partly held there are
-          // still open to GPU-granular instances (allocator/gang_queue.h).
-          domain.free_gpus -= domain.free_machines * type.gpus_per_machine;
-          domain.free_machines = 0;
+          // Its free machines (but the spare trays) are held; GPUs free on machines already
+          // partly held there are still open to GPU-granular instances (allocator/gang_queue.h).
+          domain.free_gpus = std::max<int64_t>(
+              domain.free_gpus - int64_t{domain.available_machines} * type.gpus_per_machine, 0);
+          domain.free_machines = domain.spare_machines;
+          domain.available_machines = 0;
         }
         const int spot =
             alloc.DomainReclaimableMachines(type_index, alloc.DomainIndexOf(domain.domain_id));
@@ -49,17 +55,19 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
           site = sites.end() - 1;
         }
         site->free_machines += domain.free_machines;
+        site->available_machines += domain.available_machines;
         site->free_gpus += domain.free_gpus;
         site->spot_machines += spot;
         site->cleaning_machines += domain.cleaning_machines;
         if (spec == nullptr || spec->state != allocator::DomainState::kDegraded) {
           // A DEGRADED domain takes no strict batch.
-          site->largest_strict_batch = std::max(site->largest_strict_batch, domain.free_machines);
+          site->largest_strict_batch =
+              std::max(site->largest_strict_batch, domain.available_machines);
         }
         if (domain.total_machines > 0 && domain.free_machines == domain.total_machines) {
           ++site->fully_free_domains;
         }
-        if (domain.free_machines == 1) ++site->stranded_machines;
+        if (domain.available_machines == 1) ++site->stranded_machines;
       }).IgnoreError();
   if (sites.empty()) sites.push_back(SiteCapacity{});  // no machines: one UNAVAILABLE offer
   return sites;
@@ -67,7 +75,7 @@ std::vector<SiteCapacity> CapacityBySite(const State& state, const allocator::In
 
 v1::StockStatus StockOf(const SiteCapacity& site) {
   if (site.fully_free_domains > 0) return v1::STOCK_STATUS_AVAILABLE;
-  if (site.free_gpus > 0 || site.free_machines > 0) return v1::STOCK_STATUS_LOW;
+  if (site.free_gpus > 0 || site.available_machines > 0) return v1::STOCK_STATUS_LOW;
   return v1::STOCK_STATUS_UNAVAILABLE;
 }
 
@@ -92,7 +100,9 @@ v1::Offer MakeOffer(const allocator::InstanceType& type, const SiteCapacity& sit
   offer.set_spot_hourly_price(PriceFromMicros(type.spot_price_per_hour_micros));
   offer.set_spot_machines(static_cast<int32_t>(site.spot_machines));
   offer.set_on_demand_available_machines(
-      static_cast<int32_t>(site.free_machines + site.spot_machines));
+      static_cast<int32_t>(site.available_machines + site.spot_machines));
+  offer.set_available_machines(static_cast<int32_t>(site.available_machines));
+  offer.set_spare_machines(static_cast<int32_t>(site.free_machines - site.available_machines));
   return offer;
 }
 

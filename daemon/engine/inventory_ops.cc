@@ -37,6 +37,40 @@ absl::Status MachineNotFound(absl::string_view id) {
       absl::StrCat("machine ", id, " does not exist; ListMachines shows the known machines"));
 }
 
+// After the fleet's domains, machines and default are in: every domain the fleet names, or
+// every domain when it sets the default, must keep at least one placeable machine of each
+// type it has (spares < machines), or nothing new could ever be placed there.
+// INVALID_ARGUMENT with one field violation per offending setting.
+absl::Status CheckSpares(const allocator::Allocator& alloc, const v1::Fleet& fleet) {
+  FieldViolations violations;
+  auto check = [&](allocator::DomainIndex d, const std::string& field) {
+    const int32_t spares = alloc.EffectiveSpareMachines(d);
+    if (spares == 0) return;
+    alloc.ForEachInstanceType([&](const allocator::InstanceType& type) {
+      const int total = alloc.DomainTotalMachines(alloc.TypeIndexOf(type.id), d);
+      if (total == 0 || spares < total || violations.Has(field)) return;
+      violations.Add(field, absl::StrCat(
+          field, " leaves NVLink domain ", alloc.DomainAt(d).id, " ", spares,
+          " spare trays but it has only ", total, " ", type.id,
+          " machines: spares must be fewer than the domain's machines, or nothing new could be "
+          "placed there"));
+    });
+  };
+  for (int i = 0; i < fleet.domains_size(); ++i) {
+    const allocator::DomainIndex d = alloc.DomainIndexOf(fleet.domains(i).id());
+    if (d == allocator::kNoIndex) continue;
+    check(d, fleet.domains(i).has_spare_machines()
+                 ? absl::StrCat("fleet.domains[", i, "].spare_machines")
+                 : std::string("fleet.default_spare_machines"));
+  }
+  if (fleet.has_default_spare_machines()) {
+    for (allocator::DomainIndex d = 0; d < alloc.domain_count(); ++d) {
+      if (!alloc.DomainAt(d).spare_machines.has_value()) check(d, "fleet.default_spare_machines");
+    }
+  }
+  return violations.ToStatus("ApplyFleetRequest");
+}
+
 // The fleet's records in dependency order: types, domains, machines, tenants. Each record
 // that differs from what the allocator holds is upserted (State records the change).
 absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
@@ -87,6 +121,12 @@ absl::Status UpsertFleet(State& state, const v1::Fleet& fleet) {
       return WithPath(s, absl::StrCat("fleet.machines[", i, "]"), machine.id);
     }
   }
+  if (fleet.has_default_spare_machines()) {
+    if (absl::Status s = state.SetDefaultSpareMachines(fleet.default_spare_machines()); !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = CheckSpares(alloc, fleet); !s.ok()) return s;
   for (int i = 0; i < fleet.tenants_size(); ++i) {
     allocator::Tenant tenant = ToCore(fleet.tenants(i));
     const allocator::Tenant* before = alloc.FindTenant(tenant.id);
@@ -143,7 +183,11 @@ absl::Status ApplyFleet(State& state, const v1::ApplyFleetRequest& req,
   if (absl::Status s = UpsertFleet(state, req.fleet()); !s.ok()) {
     // All or nothing: put back what the records before the failing one changed.
     state.RollbackTo(mark);
-    return absl::Status(s.code(), absl::StrCat(s.message(), "; nothing of the fleet was applied"));
+    absl::Status out(s.code(), absl::StrCat(s.message(), "; nothing of the fleet was applied"));
+    s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+      out.SetPayload(url, payload);
+    });
+    return out;
   }
   resp->set_instance_types(req.fleet().instance_types_size());
   resp->set_domains(req.fleet().domains_size());

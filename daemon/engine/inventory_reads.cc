@@ -109,6 +109,7 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
   struct Counts {
     int32_t total = 0;
     int32_t free = 0;
+    int32_t available = 0;
     int32_t spot = 0;
     int32_t cleaning = 0;
   };
@@ -119,13 +120,14 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
           Counts& c = counts[capacity.domain_id];
           c.total += capacity.total_machines;
           c.free += capacity.free_machines;
+          c.available += capacity.available_machines;
           c.cleaning += capacity.cleaning_machines;
           c.spot += alloc.DomainReclaimableMachines(alloc.TypeIndexOf(type.id),
                                                     alloc.DomainIndexOf(capacity.domain_id));
         }).IgnoreError();
   });
   // Free machines held for waiting batches: all that is free of the holder's type in each
-  // domain it reserved.
+  // domain it reserved, but the spare trays (DomainFreeMachines leaves them out).
   absl::flat_hash_map<std::string, int32_t> reserved;
   for (const allocator::Reservation& r : state.queue().reservations()) {
     for (allocator::DomainIndex d : r.domains) {
@@ -136,15 +138,20 @@ absl::Status ListDomains(const State& state, const v1::ListDomainsRequest& req,
     if (!req.site_id().empty() && domain.site_id != req.site_id()) return;
     v1::Domain* out = resp->add_domains();
     *out = ToProto(domain);
+    out->set_effective_spare_machines(alloc.EffectiveSpareMachines(alloc.DomainIndexOf(domain.id)));
     auto it = counts.find(domain.id);
     if (it != counts.end()) {
       out->set_total_machines(it->second.total);
       out->set_free_machines(it->second.free);
+      out->set_available_machines(it->second.available);
       out->set_spot_machines(it->second.spot);
       out->set_cleaning_machines(it->second.cleaning);
     }
     auto r = reserved.find(domain.id);
-    if (r != reserved.end()) out->set_reserved_machines(r->second);
+    if (r != reserved.end()) {
+      out->set_reserved_machines(r->second);
+      out->set_available_machines(out->available_machines() - r->second);
+    }
   });
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/api/convert.h"
@@ -117,6 +118,15 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     if (absl::Status s = alloc.UpsertInstanceType(ToCore(row)); !s.ok()) {
       return Refuse(absl::StrCat("instance type ", row.id), s);
     }
+  }
+  for (const store::MetaRow& row : loaded->meta) {
+    if (row.key != store::kDefaultSpareMachinesKey) continue;
+    int32_t spares = 0;
+    absl::Status s = absl::SimpleAtoi(row.value, &spares)
+                         ? alloc.SetDefaultSpareMachines(spares)
+                         : absl::InvalidArgumentError(absl::StrCat("\"", row.value,
+                                                                   "\" is not a number"));
+    if (!s.ok()) return Refuse(absl::StrCat("meta ", row.key), s);
   }
   for (const store::DomainRow& row : loaded->domains) {
     if (absl::Status s = alloc.UpsertDomain(ToCore(row)); !s.ok()) {

@@ -28,14 +28,15 @@ allocator::InstanceType ToCore(const store::InstanceTypeRow& r) {
 }
 
 store::DomainRow ToRow(const allocator::Domain& c) {
-  return store::DomainRow{c.id, c.name, c.site_id, static_cast<int>(c.state), c.state_reason};
+  return store::DomainRow{c.id,           c.name,        c.site_id, static_cast<int>(c.state),
+                          c.state_reason, c.spare_machines};
 }
 
 allocator::Domain ToCore(const store::DomainRow& r) {
   const allocator::DomainState state = r.state == 1   ? allocator::DomainState::kDegraded
                                        : r.state == 2 ? allocator::DomainState::kMaintenance
                                                       : allocator::DomainState::kReady;
-  return allocator::Domain{r.id, r.name, r.site_id, state, r.state_reason};
+  return allocator::Domain{r.id, r.name, r.site_id, state, r.state_reason, r.spare_machines};
 }
 
 store::MachineRow ToRow(const allocator::Machine& c) {

@@ -68,6 +68,14 @@ absl::Status State::UpsertDomain(const allocator::Domain& domain) {
   return absl::OkStatus();
 }
 
+absl::Status State::SetDefaultSpareMachines(int32_t spares) {
+  if (spares == allocator_.default_spare_machines()) return absl::OkStatus();
+  if (absl::Status s = allocator_.SetDefaultSpareMachines(spares); !s.ok()) return s;
+  Record(RecordKind::kFleetSettings, store::kDefaultSpareMachinesKey);
+  queue_changed_ = true;  // fewer spares may unblock a waiting request
+  return absl::OkStatus();
+}
+
 absl::Status State::SetDomainState(absl::string_view domain_id, allocator::DomainState state,
                                    absl::string_view reason) {
   std::optional<allocator::Domain> before;
@@ -507,6 +515,10 @@ store::ChangeSet State::ChangesSince(const JournalMark& mark) const {
         break;
       case RecordKind::kQueue:
         break;  // the queued records carry it
+      case RecordKind::kFleetSettings:
+        cs.put_meta.push_back(store::MetaRow{
+            e.key, absl::StrCat(allocator_.default_spare_machines())});
+        break;
       case RecordKind::kIdempotency: {
         auto it = idempotency_.find(e.key);
         if (it == idempotency_.end()) break;

@@ -113,6 +113,8 @@ class State {
   // error and then change nothing.
   absl::Status UpsertInstanceType(const allocator::InstanceType& type);
   absl::Status UpsertDomain(const allocator::Domain& domain);
+  // The fleet default of spare trays (Allocator::SetDefaultSpareMachines); stored in meta.
+  absl::Status SetDefaultSpareMachines(int32_t spares);
   absl::Status SetDomainState(absl::string_view domain_id, allocator::DomainState state,
                               absl::string_view reason);
   absl::Status UpsertMachine(const allocator::Machine& machine);
@@ -240,8 +242,9 @@ class State {
  private:
   enum class RecordKind : uint8_t {
     kInstanceType, kDomain, kMachine, kTenant, kInstance, kIdempotency, kQueue,
+    kFleetSettings,  // key: the meta key (store::kDefaultSpareMachinesKey)
   };
-  static constexpr int kRecordKinds = 7;
+  static constexpr int kRecordKinds = 8;
   // One entry of the change record: the record changed and, for the records State keeps
   // itself, its value before (nullopt: it did not exist). Inventory records are restored by
   // the allocator's journal.

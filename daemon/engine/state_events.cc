@@ -112,6 +112,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
       case RecordKind::kInstanceType:
       case RecordKind::kIdempotency:
       case RecordKind::kQueue:
+      case RecordKind::kFleetSettings:
         continue;
     }
     changes.push_back(c);

@@ -67,11 +67,12 @@ inline std::string Snapshot(const Allocator& alloc) {
     out += "  cap " + std::to_string(cap->total_machines) + " " + std::to_string(cap->free_machines) +
            " " + std::to_string(cap->free_gpus) + " " + std::to_string(cap->largest_strict_batch) +
            " " + std::to_string(cap->largest_domain) + " " + std::to_string(cap->fully_free_domains) +
-           " " + std::to_string(cap->stranded_machines) + " " + std::to_string(cap->spare_machines) + "\n";
+           " " + std::to_string(cap->stranded_machines) + " " + std::to_string(cap->spare_machines) + " " +
+           std::to_string(cap->available_machines) + "\n";
     (void)alloc.ForEachDomainCapacity(t.id, [&](const DomainCapacity& d) {
       out += "  domain " + d.domain_id + " " + std::to_string(d.total_machines) + " " +
              std::to_string(d.free_machines) + " " + std::to_string(d.free_gpus) + " " +
-             std::to_string(d.spare_machines) + "\n";
+             std::to_string(d.spare_machines) + " " + std::to_string(d.available_machines) + "\n";
     });
   });
   out += "default spares=" + std::to_string(alloc.default_spare_machines()) + "\n";
@@ -238,7 +239,7 @@ class TestFleet {
   int FreeIn(const std::string& domain, const std::string& type = kGb200) {
     absl::StatusOr<DomainCapacity> cap = alloc_.GetDomainCapacity(domain, type);
     EXPECT_TRUE(cap.ok()) << cap.status();
-    return cap.ok() ? cap->free_machines : -1;
+    return cap.ok() ? cap->available_machines : -1;
   }
 
  private:

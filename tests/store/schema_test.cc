@@ -190,6 +190,23 @@ TEST(SchemaTest, VersionNineMarksCleaningMachinesAsWaitingForAWipe) {
                SQLite::Exception);
 }
 
+TEST(SchemaTest, SpareTraysMigrationGivesExistingDomainsTheFleetDefaultAndChecksTheRange) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(9)).ok());
+  db.exec("INSERT INTO domains (id, name, site_id, state, state_reason) "
+          "VALUES ('d-0', 'rack 0', 's', 1, 'links down')");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_EQ(*ReadSchemaVersion(db, "mem"), CurrentSchemaVersion());
+  // NULL: the fleet default applies; the rest of the row is as it was.
+  EXPECT_TRUE(db.execAndGet("SELECT spare_machines FROM domains WHERE id = 'd-0'").isNull());
+  EXPECT_EQ(db.execAndGet("SELECT state_reason FROM domains WHERE id = 'd-0'").getString(),
+            "links down");
+  EXPECT_EQ(db.exec("UPDATE domains SET spare_machines = 2 WHERE id = 'd-0'"), 1);
+  EXPECT_EQ(db.exec("UPDATE domains SET spare_machines = 0 WHERE id = 'd-0'"), 1);
+  EXPECT_THROW(db.exec("UPDATE domains SET spare_machines = -1 WHERE id = 'd-0'"),
+               SQLite::Exception);
+}
+
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {
   TempDir dir;
   store_testing::WriteFile(dir.File("junk"), std::string(4096, 'j'));

@@ -59,6 +59,35 @@ class StoreTest : public ::testing::Test {
   TempDir dir_;
 };
 
+TEST_F(StoreTest, SpareTraysPersistAndReload) {
+  ChangeSet fleet = MakeFleet(3, 4, 1);
+  fleet.upsert_domains[0].spare_machines = 2;
+  fleet.upsert_domains[1].spare_machines = 0;  // an explicit 0 is not "the default"
+  fleet.put_meta.push_back(MetaRow{kDefaultSpareMachinesKey, "1"});
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(fleet).ok());
+  }
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  LoadedState state = Load(*store);
+  ASSERT_EQ(state.domains.size(), 3u);
+  EXPECT_EQ(state.domains[0].spare_machines, std::optional<int32_t>(2));
+  EXPECT_EQ(state.domains[1].spare_machines, std::optional<int32_t>(0));
+  EXPECT_EQ(state.domains[2].spare_machines, std::nullopt);
+  EXPECT_THAT(state.meta, ::testing::Contains(MetaRow{kDefaultSpareMachinesKey, "1"}));
+
+  ChangeSet update;
+  update.upsert_domains.push_back(fleet.upsert_domains[0]);
+  update.upsert_domains[0].spare_machines.reset();  // back to the default
+  update.put_meta.push_back(MetaRow{kDefaultSpareMachinesKey, "3"});
+  ASSERT_TRUE(store->Commit(update).ok());
+  state = Load(*store);
+  EXPECT_EQ(state.domains[0].spare_machines, std::nullopt);
+  EXPECT_THAT(state.meta, ::testing::Contains(MetaRow{kDefaultSpareMachinesKey, "3"}));
+}
+
 TEST_F(StoreTest, NewFileOpensEmptyAtCurrentVersionInWalMode) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
