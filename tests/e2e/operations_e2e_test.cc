@@ -6,7 +6,9 @@
 //   - ReplaceInstance keeps the instance's id and NVLink domain and drains the old machine;
 //   - a 32-machine batch in segments of 16 lands 16 + 16;
 //   - a DEGRADED domain gets no strict batch, but singles still go there;
-//   - all of it is still so after kill -9 and a restart from the database.
+//   - all of it is still so after kill -9 and a restart from the database;
+//   - spare trays (a fleet default and a domain's own setting): new batches leave them,
+//     ReplaceInstance takes one, and the settings survive kill -9.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -115,18 +117,8 @@ class OperationsE2eTest : public ::testing::Test {
     return inventory_->SetDomainState(Ctx().get(), req, &domain);
   }
 
-  std::string dir_;
-  std::unique_ptr<v1::InstanceService::Stub> instances_;
-  std::unique_ptr<v1::InventoryService::Stub> inventory_;
-  std::unique_ptr<v1::CapacityService::Stub> capacity_;
-};
-
-TEST_F(OperationsE2eTest, CleaningReplaceSegmentsAndDomainHealthThroughTheRealDaemon) {
-  const std::string db = absl::StrCat("--db=", dir_, "/nvlsched.db");
-  testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
-  ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo", "--metrics_listen=", "--max_batch_count=36"}).ok());
-  Connect(daemon);
-  {
+  // The test's tenant, with room for the whole demo fleet.
+  void AddTenant() {
     v1::UpsertTenantRequest tenant;
     tenant.mutable_tenant()->set_id(kTenant);
     tenant.mutable_tenant()->set_org("demo");
@@ -138,6 +130,19 @@ TEST_F(OperationsE2eTest, CleaningReplaceSegmentsAndDomainHealthThroughTheRealDa
     grpc::Status status = inventory_->UpsertTenant(Ctx().get(), tenant, &ignored);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
+
+  std::string dir_;
+  std::unique_ptr<v1::InstanceService::Stub> instances_;
+  std::unique_ptr<v1::InventoryService::Stub> inventory_;
+  std::unique_ptr<v1::CapacityService::Stub> capacity_;
+};
+
+TEST_F(OperationsE2eTest, CleaningReplaceSegmentsAndDomainHealthThroughTheRealDaemon) {
+  const std::string db = absl::StrCat("--db=", dir_, "/nvlsched.db");
+  testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
+  ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo", "--metrics_listen=", "--max_batch_count=36"}).ok());
+  Connect(daemon);
+  ASSERT_NO_FATAL_FAILURE(AddTenant());
   const std::map<std::string, v1::Domain> domains = Domains();
   ASSERT_EQ(domains.size(), 8u);
   ASSERT_EQ(Offer().free_machines(), 144);
@@ -268,6 +273,103 @@ TEST_F(OperationsE2eTest, CleaningReplaceSegmentsAndDomainHealthThroughTheRealDa
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
   EXPECT_EQ(strict.nvlink_domain_id(), pair_domain);
+  ASSERT_TRUE(again.StopWith(SIGTERM).ok());
+}
+
+TEST_F(OperationsE2eTest, SpareTraysAreLeftByNewBatchesTakenByReplaceAndSurviveKill9) {
+  const std::string db = absl::StrCat("--db=", dir_, "/nvlsched.db");
+  testing::DaemonProcess daemon(NVLSCHEDD_PATH, dir_);
+  ASSERT_TRUE(daemon.Start({db, "--seed_fleet=demo", "--metrics_listen="}).ok());
+  Connect(daemon);
+  ASSERT_NO_FATAL_FAILURE(AddTenant());
+  const std::map<std::string, v1::Domain> domains = Domains();
+  ASSERT_EQ(domains.size(), 8u);
+  // Two spares per domain by default; the first domain keeps none of its own.
+  const v1::Domain& open = domains.begin()->second;
+  {
+    v1::ApplyFleetRequest req;
+    req.mutable_fleet()->set_default_spare_machines(2);
+    v1::Domain* own = req.mutable_fleet()->add_domains();
+    own->set_id(open.id());
+    own->set_name(open.name());
+    own->set_site_id(open.site_id());
+    own->set_spare_machines(0);
+    v1::ApplyFleetResponse resp;
+    grpc::Status status = inventory_->ApplyFleet(Ctx().get(), req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  v1::Offer offer = Offer();
+  EXPECT_EQ(offer.free_machines(), 144);
+  EXPECT_EQ(offer.spare_machines(), 14);
+  EXPECT_EQ(offer.available_machines(), 130);
+
+  // 18 fits only the domain without spares; then a 17 fits nowhere now (16 is the most any
+  // other domain places).
+  v1::BatchCreateInstancesResponse full;
+  ASSERT_TRUE(instances_->BatchCreateInstances(Ctx().get(), Batch("full", 18), &full).ok());
+  EXPECT_EQ(full.nvlink_domain_id(), open.id());
+  v1::BatchCreateInstancesResponse refused;
+  grpc::Status seventeen = instances_->BatchCreateInstances(Ctx().get(), Batch("big", 17), &refused);
+  EXPECT_EQ(seventeen.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(seventeen.error_message().find("most free in any domain is 16"), std::string::npos)
+      << seventeen.error_message();
+  // 16 fills another domain but its spares.
+  v1::BatchCreateInstancesResponse sixteen;
+  ASSERT_TRUE(instances_->BatchCreateInstances(Ctx().get(), Batch("sixteen", 16), &sixteen).ok());
+  const std::string busy = sixteen.nvlink_domain_id();
+  EXPECT_NE(busy, open.id());
+  EXPECT_EQ(Domains().at(busy).free_machines(), 2);
+  EXPECT_EQ(Domains().at(busy).available_machines(), 0);
+
+  // A failed tray there is replaced by one of the spares, in the same domain.
+  const v1::Instance victim = sixteen.instances(3);
+  v1::Instance moved;
+  {
+    v1::ReplaceInstanceRequest req;
+    req.set_org("demo");
+    req.set_id(victim.id());
+    req.set_machine_health_issue(true);
+    grpc::Status status = instances_->ReplaceInstance(Ctx().get(), req, &moved);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(moved.nvlink_domain_id(), busy);
+  EXPECT_NE(moved.machine_id(), victim.machine_id());
+  EXPECT_EQ(Domains().at(busy).free_machines(), 1);
+
+  // kill -9: the settings and the placements are as they were.
+  absl::StatusOr<int> code = daemon.StopWith(SIGKILL);
+  ASSERT_TRUE(code.ok()) << code.status();
+  testing::DaemonProcess again(NVLSCHEDD_PATH, dir_);
+  ASSERT_TRUE(again.Start({db, "--metrics_listen="}).ok());
+  Connect(again);
+  const std::map<std::string, v1::Domain> after = Domains();
+  EXPECT_TRUE(after.at(open.id()).has_spare_machines()) << again.Log();
+  EXPECT_EQ(after.at(open.id()).spare_machines(), 0);
+  EXPECT_FALSE(after.at(busy).has_spare_machines());
+  EXPECT_EQ(after.at(busy).effective_spare_machines(), 2);
+  EXPECT_EQ(after.at(busy).free_machines(), 1);
+  EXPECT_EQ(GetInstance(victim.id()).machine_id(), moved.machine_id());
+  offer = Offer();
+  EXPECT_EQ(offer.available_machines(), 6 * 16);  // the six untouched domains, less 2 spares each
+  EXPECT_EQ(offer.largest_strict_batch(), 16);
+
+  // The open domain drops its own setting: now no domain could ever place 17.
+  {
+    v1::ApplyFleetRequest req;
+    v1::Domain* own = req.mutable_fleet()->add_domains();
+    own->set_id(open.id());
+    own->set_name(open.name());
+    own->set_site_id(open.site_id());
+    v1::ApplyFleetResponse resp;
+    grpc::Status status = inventory_->ApplyFleet(Ctx().get(), req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_EQ(Domains().at(open.id()).effective_spare_machines(), 2);
+  seventeen = instances_->BatchCreateInstances(Ctx().get(), Batch("big2", 17), &refused);
+  EXPECT_EQ(seventeen.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(seventeen.error_message().find("2 are spare trays kept for ReplaceInstance"),
+            std::string::npos)
+      << seventeen.error_message();
   ASSERT_TRUE(again.StopWith(SIGTERM).ok());
 }
 

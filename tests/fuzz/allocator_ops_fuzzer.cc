@@ -91,7 +91,7 @@ class World {
   }
 
   void Step(FuzzedDataProvider& in) {
-    const int op = in.ConsumeIntegralInRange<int>(0, 11);
+    const int op = in.ConsumeIntegralInRange<int>(0, 12);
     switch (op) {
       case 0:
       case 1:
@@ -125,8 +125,11 @@ class World {
           marks_.clear();
         }
         break;
-      default:
+      case 11:
         Rollback(in);
+        break;
+      default:
+        SetSpares(in);
         break;
     }
     Check(absl::StrCat("op ", op));
@@ -264,6 +267,15 @@ class World {
     FUZZ_CHECK(status.code() == want, absl::StrCat("set state of ", id, ": allocator ",
                                                    status.ToString(), ", reference ",
                                                    absl::StatusCodeToString(want)));
+  }
+
+  // A domain's own spare trays (0..2); the reference is copied into marks, so it rolls back.
+  void SetSpares(FuzzedDataProvider& in) {
+    const DomainSpec& d = Pick(in, kFleet);
+    Domain spec = *alloc_.FindDomain(d.id);
+    spec.spare_machines = in.ConsumeIntegralInRange<int32_t>(0, 2);
+    MustOk(alloc_.UpsertDomain(spec));
+    ref_.SetSpares(d.id, *spec.spare_machines);
   }
 
   void AddRandomMachine(FuzzedDataProvider& in) {
