@@ -19,6 +19,7 @@
 // Databases live in $NVLSCHED_BENCH_DIR (default /tmp) and are removed afterwards.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -223,6 +224,20 @@ struct Workload {
   std::deque<google::protobuf::RepeatedPtrField<std::string>> ids_of_;
 };
 
+// Bytes this process has handed to write(2)/pwrite(2) so far (/proc/self/io wchar): the
+// database and WAL writes. Per call, the write amplification of the store's layout.
+int64_t ProcessWrittenBytes() {
+  std::FILE* f = std::fopen("/proc/self/io", "r");
+  if (f == nullptr) return 0;
+  char line[128];
+  long long wchar = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "wchar: %lld", &wchar) == 1) break;
+  }
+  std::fclose(f);
+  return wchar;
+}
+
 // CPU time of the whole process: the engine thread, its completion thread and this one.
 double ProcessCpuSeconds() {
   timespec ts;
@@ -269,6 +284,7 @@ void BM_BatchCreateDelete(benchmark::State& bench) {
   for (int i = 0; i < 4; ++i) work.Burst(kGroup);
 
   const double cpu_before = ProcessCpuSeconds();
+  const int64_t written_before = ProcessWrittenBytes();
   int64_t calls = 0;
   for (auto _ : bench) {
     work.Burst(kGroup);
@@ -277,6 +293,9 @@ void BM_BatchCreateDelete(benchmark::State& bench) {
   const double cpu = ProcessCpuSeconds() - cpu_before;
   bench.SetItemsProcessed(calls);
   bench.counters["cpu_us_per_call"] = cpu * 1e6 / static_cast<double>(calls);
+  bench.counters["written_kib_per_call"] =
+      static_cast<double>(ProcessWrittenBytes() - written_before) / 1024.0 /
+      static_cast<double>(calls);
   bench.counters["refused"] = static_cast<double>(work.refused);
 }
 }  // namespace nvlsched::daemon

@@ -254,7 +254,7 @@ absl::Status NewIdsAndNames(const State& state, const OpContext& ctx, const Crea
                             std::vector<std::string>* ids, std::vector<std::string>* names) {
   absl::flat_hash_set<std::string> batch_names;
   for (int i = 0; i < req.count; ++i) {
-    ids->push_back(NewUuid(ctx.rng));
+    ids->push_back(NewTimeOrderedUuid(ctx.now, ctx.rng));
     absl::StatusOr<std::string> name;
     do {
       name = NewName(state, ctx, req.spec.tenant_id, req.name_prefix);
@@ -399,7 +399,7 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   std::vector<std::string> ids;
   std::vector<std::string> names;
   if (absl::Status s = NewIdsAndNames(state, ctx, req, &ids, &names); !s.ok()) return s;
-  const std::string batch_id = NewUuid(ctx.rng);
+  const std::string batch_id = NewTimeOrderedUuid(ctx.now, ctx.rng);
   resp->set_batch_id(batch_id);
   if (placement.ok()) {
     placement->started_micros = absl::ToUnixMicros(ctx.now);
@@ -508,7 +508,7 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
       DescribePlacement(state, ctx, spec, *placement, &out);
     } else {
       placement->started_micros = absl::ToUnixMicros(ctx.now);
-      ApplyAndRecord(state, ctx, *placement, spec, {NewUuid(ctx.rng)}, {req.name}, "", &out);
+      ApplyAndRecord(state, ctx, *placement, spec, {NewTimeOrderedUuid(ctx.now, ctx.rng)}, {req.name}, "", &out);
     }
     *resp = std::move(out[0]);
   } else {
@@ -531,7 +531,7 @@ absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequ
     allocator::QueuedRequest q = NewQueuedRequest(state, ctx, req, **tenant, gpus);
     q.is_batch = false;
     q.single = single;
-    const std::string id = NewUuid(ctx.rng);
+    const std::string id = NewTimeOrderedUuid(ctx.now, ctx.rng);
     if (preemption) {
       q.pinned_domain = preemption->domain;
       state.PreemptInstances(*preemption, NewPreemption(state, ctx, *preemption, "", id), ctx.now);

@@ -3,6 +3,7 @@
 // for the same record, or the record as it is now. So one backwards walk gives every change
 // with both sides, and the events are derived from the same record as the rows and the undo.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -46,6 +47,22 @@ void AppendBytesField(int number, const std::string& bytes, std::string* out) {
   out->append(bytes);
 }
 
+// One step of the backwards walk for one record kind: the record after this entry is the
+// one the walk saw before it (or, the first time, the record as it is now: `find_now`), the
+// record before it is the entry's saved value; then this entry's "before" becomes the "after"
+// of the entry the walk meets next.
+template <typename T, typename FindNow>
+void StepBack(AfterMap<T>& after_map, const std::string& key, const std::optional<T>& previous,
+              FindNow find_now, const T** before, const T** after,
+              bool* after_is_current = nullptr) {
+  auto found = after_map.find(key);
+  const bool current = found == after_map.end();
+  *after = current ? find_now(key) : found->second;
+  if (after_is_current != nullptr) *after_is_current = current;
+  *before = previous.has_value() ? &*previous : nullptr;
+  after_map[key] = *before;
+}
+
 }  // namespace
 
 std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t first_sequence,
@@ -72,49 +89,39 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
   for (size_t i = journal_.size(); i > mark.records; --i) {
     const ChangeEntry& e = journal_[i - 1];
     Change c{e.kind};
+    bool keep = false;
     switch (e.kind) {
-      case RecordKind::kInstance: {
-        auto found = instances_after.find(e.key);
-        c.instance_after_is_current = found == instances_after.end();
-        c.instance_after = c.instance_after_is_current ? FindInstance(e.key) : found->second;
-        c.instance_before = e.previous_instance.has_value() ? &*e.previous_instance : nullptr;
-        instances_after[e.key] = c.instance_before;
-        if (c.instance_before == nullptr && c.instance_after == nullptr) continue;
+      case RecordKind::kInstance:
+        StepBack(instances_after, e.key, e.previous_instance,
+                 [&](const std::string& id) { return FindInstance(id); },
+                 &c.instance_before, &c.instance_after, &c.instance_after_is_current);
+        keep = (c.instance_before != nullptr || c.instance_after != nullptr);
         break;
-      }
-      case RecordKind::kMachine: {
-        auto found = machines_after.find(e.key);
-        c.machine_after =
-            found != machines_after.end() ? found->second : allocator_.FindMachine(e.key);
-        c.machine_before = e.previous_machine.has_value() ? &*e.previous_machine : nullptr;
-        machines_after[e.key] = c.machine_before;
-        if (c.machine_before == nullptr && c.machine_after == nullptr) continue;
+      case RecordKind::kMachine:
+        StepBack(machines_after, e.key, e.previous_machine,
+                 [&](const std::string& id) { return allocator_.FindMachine(id); },
+                 &c.machine_before, &c.machine_after);
+        keep = (c.machine_before != nullptr || c.machine_after != nullptr);
         break;
-      }
-      case RecordKind::kTenant: {
-        auto found = tenants_after.find(e.key);
-        c.tenant_after =
-            found != tenants_after.end() ? found->second : allocator_.FindTenant(e.key);
-        c.tenant_before = e.previous_tenant.has_value() ? &*e.previous_tenant : nullptr;
-        tenants_after[e.key] = c.tenant_before;
-        if (c.tenant_after == nullptr) continue;
+      case RecordKind::kTenant:  // tenants are never removed
+        StepBack(tenants_after, e.key, e.previous_tenant,
+                 [&](const std::string& id) { return allocator_.FindTenant(id); },
+                 &c.tenant_before, &c.tenant_after);
+        keep = c.tenant_after != nullptr;
         break;
-      }
-      case RecordKind::kDomain: {
-        auto found = domains_after.find(e.key);
-        c.domain_after =
-            found != domains_after.end() ? found->second : allocator_.FindDomain(e.key);
-        c.domain_before = e.previous_domain.has_value() ? &*e.previous_domain : nullptr;
-        domains_after[e.key] = c.domain_before;
-        if (c.domain_after == nullptr) continue;  // domains are never removed
+      case RecordKind::kDomain:  // domains are never removed
+        StepBack(domains_after, e.key, e.previous_domain,
+                 [&](const std::string& id) { return allocator_.FindDomain(id); },
+                 &c.domain_before, &c.domain_after);
+        keep = c.domain_after != nullptr;
         break;
-      }
       case RecordKind::kInstanceType:
       case RecordKind::kIdempotency:
       case RecordKind::kQueue:
       case RecordKind::kFleetSettings:
-        continue;
+        break;
     }
+    if (!keep) continue;
     changes.push_back(c);
   }
   std::reverse(changes.begin(), changes.end());

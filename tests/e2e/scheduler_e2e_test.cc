@@ -16,6 +16,7 @@
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "nvlsched/v1/scheduler_service.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/demo_requests.h"
 
 namespace nvlsched {
 namespace {
@@ -25,27 +26,12 @@ namespace v1 = ::nvlsched::v1;
 // The demo fleet's fixed ids (daemon/api/fleet.h): 8 domains x 18 machines.
 constexpr char kDemoTenant[] = "30000000-0000-4000-8000-000000000001";
 constexpr char kFillerTenant[] = "30000000-0000-4000-8000-0000000000f1";
-constexpr char kType[] = "20000000-0000-4000-8000-000000000001";
+constexpr const char* kType = testing::kDemoType;
 
-std::unique_ptr<grpc::ClientContext> Ctx() {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  return ctx;
-}
+std::unique_ptr<grpc::ClientContext> Ctx() { return testing::CallContext(); }
 
 v1::BatchCreateInstancesRequest Batch(const std::string& tenant, int count) {
-  v1::BatchCreateInstancesRequest req;
-  req.set_org("demo");
-  req.set_name_prefix("job");
-  req.set_count(count);
-  req.set_tenant_id(tenant);
-  req.set_instance_type_id(kType);
-  req.set_vpc_id("5e28ad7c-5fb7-46d6-a28a-fc0ba6fdc4a3");
-  v1::InterfaceCreateRequest* itf = req.add_interfaces();
-  itf->set_subnet_id("1f232bf0-7b90-456e-b9b0-38d9fea4171a");
-  itf->set_is_physical(true);
-  req.set_operating_system_id("eaeb86ee-c435-444e-9e01-8346f67f194b");
-  return req;
+  return testing::DemoBatch("job", tenant, count);
 }
 
 class SchedulerE2eTest : public ::testing::Test {

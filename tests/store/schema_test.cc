@@ -207,6 +207,40 @@ TEST(SchemaTest, SpareTraysMigrationGivesExistingDomainsTheFleetDefaultAndChecks
                SQLite::Exception);
 }
 
+TEST(SchemaTest, VersionElevenDropsTheInstancesByMachineIndexButKeepsTheForeignKey) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(10)).ok());
+  auto has_index = [&db] {
+    return db.execAndGet("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                         "name = 'instances_by_machine'")
+               .getInt() == 1;
+  };
+  ASSERT_TRUE(has_index());
+  db.exec(R"sql(
+    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                                price_per_hour_micros, interconnect)
+      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
+    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
+    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
+                          state_reason)
+      VALUES ('m-held', 'd', 0, 'it', 4, 0, ''), ('m-free', 'd', 1, 'it', 4, 0, '');
+    INSERT INTO tenants (id, org, name) VALUES ('t', 'o', 'tenant');
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
+                           whole_machine, strict, status, created_unix_micros,
+                           updated_unix_micros, details)
+      VALUES ('i', 'worker-1', 't', 'it', 'm-held', 4, 1, 1, 'READY', 1, 1, x'');
+  )sql");
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 11);
+  EXPECT_FALSE(has_index());
+  // The instance is still there, and still pins its machine (now by a scan).
+  EXPECT_EQ(db.execAndGet("SELECT machine_id FROM instances WHERE id = 'i'").getString(),
+            "m-held");
+  db.exec("PRAGMA foreign_keys = ON");
+  EXPECT_THROW(db.exec("DELETE FROM machines WHERE id = 'm-held'"), SQLite::Exception);
+  EXPECT_EQ(db.exec("DELETE FROM machines WHERE id = 'm-free'"), 1);
+}
+
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {
   TempDir dir;
   store_testing::WriteFile(dir.File("junk"), std::string(4096, 'j'));
