@@ -61,9 +61,6 @@ absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& optio
         "this SQLite build cannot enforce foreign keys (PRAGMA foreign_keys stays off)");
   }
   db.exec(absl::StrCat("PRAGMA journal_size_limit = ", kJournalSizeLimitBytes));
-  if (options.cache_mib > 0) {
-    db.exec(absl::StrCat("PRAGMA cache_size = -", options.cache_mib * 1024));  // KiB
-  }
   if (options.max_page_count > 0) {
     db.exec(absl::StrCat("PRAGMA max_page_count = ", options.max_page_count));
   }
@@ -273,13 +270,6 @@ void Store::FailTransaction(const absl::Status& status) {
       // Already latched on the first failure; this one adds nothing an operator needs.
     }
   }
-}
-
-int64_t Store::CacheSizeKib() const {
-  MutexLock lock(&mu_);
-  const int64_t pages_or_kib = db_->execAndGet("PRAGMA cache_size").getInt64();
-  // Negative: KiB; positive: pages.
-  return pages_or_kib < 0 ? -pages_or_kib : pages_or_kib * db_->execAndGet("PRAGMA page_size").getInt64() / 1024;
 }
 
 absl::Status Store::failure() const {

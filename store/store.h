@@ -67,10 +67,6 @@ struct StoreOptions {
   bool quick_check_on_open = true;
   // How long a statement waits for a lock held by another connection (e.g. a checkpoint).
   int busy_timeout_ms = 5000;
-  // SQLite's page cache for the connection, in MiB (PRAGMA cache_size). SQLite's own default
-  // is 2 MiB, against a database of 100+ MiB on a 100k-machine fleet: every commit then reads
-  // its B-tree pages back through pread. Grows only as pages are read.
-  int64_t cache_mib = 256;
   // Tests only: caps the database at this many pages (PRAGMA max_page_count) so that a commit
   // meets SQLITE_FULL. 0 keeps SQLite's limit.
   int64_t max_page_count = 0;
@@ -153,10 +149,6 @@ class Store {
   absl::Status failure() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string& path() const { return options_.path; }
-
-  // The main connection's page cache limit in KiB, as SQLite reports it (PRAGMA cache_size,
-  // negated): what StoreOptions::cache_mib set. For tests and the start-up log.
-  int64_t CacheSizeKib() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   explicit Store(StoreOptions options);

@@ -217,7 +217,6 @@ absl::Status ValidateOverloadOptions(const DaemonOptions& o) {
   const absl::Duration int_ms = absl::Milliseconds(INT_MAX);
   for (absl::Status s : {
            CheckRange("max_pending_reply_mib", o.max_pending_reply_mib, 1, 1 << 20),
-           CheckRange("db_cache_mib", o.db_cache_mib, 1, 1 << 20),
            CheckDuration("pending_reply_timeout", o.pending_reply_timeout, absl::ZeroDuration(),
                          absl::InfiniteDuration()),
            CheckRange("grpc_memory_mib", o.grpc_memory_mib, 16, 1 << 20),
@@ -348,7 +347,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   store::StoreOptions store_options;
   store_options.path = options.db_path;
   store_options.sync = *sync;
-  store_options.cache_mib = options.db_cache_mib;
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
   if (!store.ok()) return store.status();
   impl->store = *std::move(store);

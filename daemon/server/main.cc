@@ -26,8 +26,6 @@ ABSL_FLAG(std::string, seed_fleet, "",
 ABSL_FLAG(std::string, sync, "full",
           "'full': a reply means the write survives power loss; 'normal': it survives a "
           "process crash (faster commits)");
-ABSL_FLAG(int64_t, db_cache_mib, 256,
-          "SQLite page cache of the database connection, in MiB (grows as pages are read)");
 ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts");
 ABSL_FLAG(int, max_queued_calls, 4096,
           "calls waiting for the engine at once; more are refused at once with "
@@ -146,7 +144,6 @@ int main(int argc, char** argv) {
   options.db_path = absl::GetFlag(FLAGS_db);
   options.seed_fleet = absl::GetFlag(FLAGS_seed_fleet);
   options.sync = absl::GetFlag(FLAGS_sync);
-  options.db_cache_mib = absl::GetFlag(FLAGS_db_cache_mib);
   options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);

@@ -22,8 +22,6 @@ struct DaemonOptions {
   std::string seed_fleet;
   // "full" (survives power loss) or "normal" (survives a process crash).
   std::string sync = "full";
-  // SQLite's page cache in MiB (store::StoreOptions::cache_mib).
-  int64_t db_cache_mib = 256;
   // The largest batch BatchCreateInstances accepts.
   int max_batch_count = 18;
   // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.

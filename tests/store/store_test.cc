@@ -102,19 +102,6 @@ TEST_F(StoreTest, NewFileOpensEmptyAtCurrentVersionInWalMode) {
   EXPECT_EQ(raw.execAndGet("PRAGMA journal_mode").getString(), "wal");
 }
 
-TEST_F(StoreTest, PageCacheIsSetFromOptions) {
-  {
-    std::unique_ptr<Store> store = Open();  // the default
-    ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->CacheSizeKib(), 256 * 1024);
-  }
-  StoreOptions options = Options();
-  options.cache_mib = 3;
-  std::unique_ptr<Store> store = Open(options);
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->CacheSizeKib(), 3 * 1024);
-}
-
 TEST_F(StoreTest, EmptyPathIsInvalidArgument) {
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(StoreOptions());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);

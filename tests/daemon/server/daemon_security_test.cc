@@ -155,8 +155,6 @@ TEST_F(DaemonSecurityTest, RefusesToStartWithUnsafeOrIncompleteSettings) {
       // The overload limits (gRPC's own and the reply budget).
       {[](DaemonOptions& o) { o.max_pending_reply_mib = 0; }, absl::StatusCode::kInvalidArgument,
        "--max_pending_reply_mib must be within 1..1048576 (got 0)"},
-      {[](DaemonOptions& o) { o.db_cache_mib = 0; }, absl::StatusCode::kInvalidArgument,
-       "--db_cache_mib must be within 1..1048576 (got 0)"},
       {[](DaemonOptions& o) { o.pending_reply_timeout = absl::Seconds(-1); },
        absl::StatusCode::kInvalidArgument, "--pending_reply_timeout must be within 0 and inf"},
       {[](DaemonOptions& o) { o.grpc_memory_mib = 8; }, absl::StatusCode::kInvalidArgument,
