@@ -7,7 +7,7 @@ PACKAGES=(
   cmake g++ clang make pkg-config ccache
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libabsl-dev libsqlitecpp-dev libsqlite3-dev sqlite3 prometheus-cpp-dev libgtest-dev libgmock-dev
-  libbenchmark-dev libspdlog-dev libfmt-dev libjwt-dev libssl-dev
+  libbenchmark-dev libspdlog-dev libfmt-dev libjwt-dev libssl-dev libjemalloc-dev
   golang-github-gogo-googleapis-dev
   libclang-rt-14-dev    # clang's sanitizer runtimes, libFuzzer's included (tools/fuzz.sh)
   python3-grpcio python3-protobuf

@@ -16,6 +16,16 @@
 #include "daemon/server/daemon.h"
 #include "daemon/server/logging.h"
 
+#ifdef NVLSCHED_JEMALLOC
+// jemalloc (CMakeLists.txt, NVLSCHED_JEMALLOC) reads its options from this symbol at its first
+// allocation. Freed pages go back to the OS within about a second, from jemalloc's own
+// background thread, as --malloc_trim_mib's trimmer does for glibc's malloc (which then has
+// nothing to trim): an idle daemon's resident memory falls back after a burst. $MALLOC_CONF
+// still overrides these.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+#endif
+
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
 ABSL_FLAG(std::string, port_file, "", "if set, write the bound port to this file once serving");
