@@ -83,8 +83,7 @@ class RandomizedWorld {
       if (d.id == std::string("d1")) spares = 2;
       if (d.id == std::string("d3") || d.id == std::string("mix")) spares = 1;
       Add(alloc_.UpsertDomain({d.id, d.id, d.site, DomainState::kReady, "", spares}));
-      spare_override_[d.id] = spares;
-      ref_.AddDomain(d.id, d.site, spares.value_or(default_spares_));
+      ref_.AddDomain(d.id, d.site, spares);
       for (int tray = 0; tray < d.gb200 + d.h100; ++tray) {
         bool gb200 = tray < d.gb200;
         int gpus = gb200 ? (tray == d.gb200 - 1 && d.gb200 % 2 == 1 ? 3 : 4) : 8;
@@ -116,7 +115,7 @@ class RandomizedWorld {
     } else if (dice < 93) {
       RemoveRandomMachine();
     } else if (dice < 97) {
-      marks_.push_back({alloc_.Mark(), ref_, spare_override_, default_spares_});
+      marks_.push_back({alloc_.Mark(), ref_});
     } else if (dice < 99) {
       Rollback();
     } else if (dice < 100) {
@@ -145,8 +144,6 @@ class RandomizedWorld {
   struct Saved {
     JournalMark mark;
     ReferenceModel ref;
-    std::map<std::string, std::optional<int32_t>> spare_override;  // rolled back with them
-    int32_t default_spares = 0;
   };
 
   static void Add(const absl::Status& status) { ASSERT_TRUE(status.ok()) << status; }
@@ -496,17 +493,17 @@ class RandomizedWorld {
     if (Chance(30)) {  // spare trays change instead (UpsertDomain keeps the state)
       if (Chance(25)) {
         // The fleet default: every domain without its own setting follows it.
-        default_spares_ = Uniform(0, 2);
-        ASSERT_OK(alloc_.SetDefaultSpareMachines(default_spares_));
+        const int spares = Uniform(0, 2);
+        ASSERT_OK(alloc_.SetDefaultSpareMachines(spares));
+        ref_.SetDefaultSpares(spares);
         ++outcomes_["DEFAULT_SPARES_CHANGED"];
       } else {
         Domain spec = *alloc_.FindDomain(d.id);
         spec.spare_machines = Chance(25) ? std::nullopt : std::optional<int32_t>(Uniform(0, 2));
         ASSERT_OK(alloc_.UpsertDomain(spec));
-        spare_override_[d.id] = spec.spare_machines;
+        ref_.SetSpares(d.id, spec.spare_machines);
         ++outcomes_["SPARES_CHANGED"];
       }
-      for (const auto& [id, own] : spare_override_) ref_.SetSpares(id, own.value_or(default_spares_));
       return;
     }
     const DomainState state = Pick(states);
@@ -572,8 +569,6 @@ class RandomizedWorld {
     size_t i = rng_() % marks_.size();
     alloc_.RollbackTo(marks_[i].mark);
     ref_ = marks_[i].ref;
-    spare_override_ = marks_[i].spare_override;
-    default_spares_ = marks_[i].default_spares;
     marks_.resize(i + 1);
     ++rollbacks_;
   }
@@ -626,9 +621,6 @@ class RandomizedWorld {
   int placements_ = 0;
   int rollbacks_ = 0;
   std::map<std::string, int> outcomes_;  // planning outcomes by status code
-  // Spare trays as the steps set them: each domain's own setting (nullopt: the default).
-  std::map<std::string, std::optional<int32_t>> spare_override_;
-  int32_t default_spares_ = 0;
 };
 
 constexpr uint32_t kSeeds[] = {1, 2, 3, 4, 5};

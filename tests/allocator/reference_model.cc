@@ -10,13 +10,13 @@ void ReferenceModel::AddType(const std::string& id, int gpus_per_machine) {
 }
 
 void ReferenceModel::AddDomain(const std::string& id, const std::string& site,
-                               int spare_machines) {
+                               std::optional<int> spare_machines) {
   domains_.push_back({id, site, DomainState::kReady, spare_machines});
   sites_.insert(site);
 }
 
-void ReferenceModel::SetSpares(const std::string& id, int spare_machines) {
-  domains_[DomainOf(id)].spares = spare_machines;
+void ReferenceModel::SetSpares(const std::string& id, std::optional<int> spare_machines) {
+  domains_[DomainOf(id)].own_spares = spare_machines;
 }
 
 absl::StatusCode ReferenceModel::SetDomainState(const std::string& id, DomainState state) {
@@ -85,7 +85,11 @@ int ReferenceModel::FreeIn(int type, int domain) const {
 }
 
 int ReferenceModel::PlaceableIn(int type, int domain) const {
-  return std::max(FreeIn(type, domain) - domains_[domain].spares, 0);
+  return std::max(FreeIn(type, domain) - SparesIn(domain), 0);
+}
+
+int ReferenceModel::CapacityIn(int type, int domain) const {
+  return std::max(TotalIn(type, domain) - SparesIn(domain), 0);
 }
 
 int ReferenceModel::TotalIn(int type, int domain) const {
@@ -333,7 +337,7 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
   // What could ever be placed: each domain's machines less its spares.
   int largest_domain = 0, machines = 0;
   for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-    const int capacity = std::max(TotalIn(type, d) - domains_[d].spares, 0);
+    const int capacity = CapacityIn(type, d);
     largest_domain = std::max(largest_domain, capacity);
     machines += capacity;
   }
@@ -349,7 +353,7 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
   if (segment > 0) {
     int big_enough = 0;  // domains that could ever hold a segment
     for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-      big_enough += TotalIn(type, d) - domains_[d].spares >= segment ? 1 : 0;
+      big_enough += CapacityIn(type, d) >= segment ? 1 : 0;
     }
     if (request.count % segment != 0 || big_enough < request.count / segment) {
       out.code = absl::StatusCode::kInvalidArgument;
@@ -371,7 +375,7 @@ ReferenceModel::Decision ReferenceModel::PlanBatch(const BatchRequest& request,
   auto site_capacity = [&](const std::string& id) {
     int64_t capacity = 0;
     for (int d = 0; d < static_cast<int>(domains_.size()); ++d) {
-      if (domains_[d].site == id) capacity += std::max(TotalIn(type, d) - domains_[d].spares, 0);
+      if (domains_[d].site == id) capacity += CapacityIn(type, d);
     }
     return capacity;
   };

@@ -62,10 +62,14 @@ class ReferenceModel {
   };
 
   void AddType(const std::string& id, int gpus_per_machine);
-  void AddDomain(const std::string& id, const std::string& site, int spare_machines = 0);
-  // Spare trays: no new placement takes a domain's last `spare_machines` free machines of a
-  // type (a GPU-granular single opens no free machine then); a replacement may.
-  void SetSpares(const std::string& id, int spare_machines);
+  // `spare_machines`: the domain's own setting; nullopt follows the fleet default.
+  void AddDomain(const std::string& id, const std::string& site,
+                 std::optional<int> spare_machines = std::nullopt);
+  // Spare trays: no new placement takes a domain's last spares of a type (a GPU-granular
+  // single opens no free machine then); a replacement may. A domain's spares are its own
+  // setting, else the fleet default (0 until set).
+  void SetSpares(const std::string& id, std::optional<int> spare_machines);
+  void SetDefaultSpares(int spare_machines) { default_spares_ = spare_machines; }
   // DEGRADED keeps strict batches out (whole-machine singles, cross-domain batches and
   // GPU-granular singles still go there); MAINTENANCE keeps everything new out.
   absl::StatusCode SetDomainState(const std::string& id, DomainState state);
@@ -129,7 +133,7 @@ class ReferenceModel {
     std::string id;
     std::string site;
     DomainState state = DomainState::kReady;
-    int spares = 0;
+    std::optional<int> own_spares;  // nullopt: default_spares_
   };
   struct MachineRow {
     std::string id;
@@ -155,6 +159,9 @@ class ReferenceModel {
   int FreeIn(int type, int domain) const;
   // FreeIn less the domain's spares (never below 0): every placement decision reads this.
   int PlaceableIn(int type, int domain) const;
+  // The domain's spare trays in force, and its machines of the type less them (never below 0).
+  int SparesIn(int domain) const { return domains_[domain].own_spares.value_or(default_spares_); }
+  int CapacityIn(int type, int domain) const;
   int TotalIn(int type, int domain) const;
   std::set<int> AffinityDomains(const std::vector<std::string>& partitions) const;
   int64_t UsedGpus(const std::string& tenant, int type) const;
@@ -184,6 +191,7 @@ class ReferenceModel {
 
   std::vector<Type> types_;
   std::vector<DomainRow> domains_;
+  int default_spares_ = 0;  // SetDefaultSpares
   std::set<std::string> sites_;
   std::map<std::string, std::map<std::string, int64_t>> tenants_;
   std::vector<MachineRow> machines_;  // live machines only, in no particular order
