@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -103,6 +104,32 @@ class OperationsE2eTest : public ::testing::Test {
     return inventory_->SetDomainState(Ctx().get(), req, &domain);
   }
 
+  // ReplaceInstance with a health issue (the old machine is drained).
+  void ReplaceUnhealthy(const std::string& id, v1::Instance* replaced) {
+    v1::ReplaceInstanceRequest req;
+    req.set_org("demo");
+    req.set_id(id);
+    req.set_machine_health_issue(true);
+    grpc::Status status = instances_->ReplaceInstance(Ctx().get(), req, replaced);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  // ApplyFleet of `domain` (id, name, site) with its own spare_machines (nullopt: the
+  // default), and the fleet default when given.
+  void ApplySpares(const v1::Domain& domain, std::optional<int> own,
+                   std::optional<int> fleet_default = std::nullopt) {
+    v1::ApplyFleetRequest req;
+    if (fleet_default.has_value()) req.mutable_fleet()->set_default_spare_machines(*fleet_default);
+    v1::Domain* spec = req.mutable_fleet()->add_domains();
+    spec->set_id(domain.id());
+    spec->set_name(domain.name());
+    spec->set_site_id(domain.site_id());
+    if (own.has_value()) spec->set_spare_machines(*own);
+    v1::ApplyFleetResponse resp;
+    grpc::Status status = inventory_->ApplyFleet(Ctx().get(), req, &resp);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
   // The test's tenant, with room for the whole demo fleet.
   void AddTenant() {
     v1::UpsertTenantRequest tenant;
@@ -178,14 +205,7 @@ TEST_F(OperationsE2eTest, CleaningReplaceSegmentsAndDomainHealthThroughTheRealDa
   // machine is drained.
   const v1::Instance survivor = pair.instances(1);
   v1::Instance replaced;
-  {
-    v1::ReplaceInstanceRequest req;
-    req.set_org("demo");
-    req.set_id(survivor.id());
-    req.set_machine_health_issue(true);
-    grpc::Status status = instances_->ReplaceInstance(Ctx().get(), req, &replaced);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(ReplaceUnhealthy(survivor.id(), &replaced));
   EXPECT_EQ(replaced.id(), survivor.id());
   EXPECT_EQ(replaced.nvlink_domain_id(), survivor.nvlink_domain_id());
   EXPECT_NE(replaced.machine_id(), survivor.machine_id());
@@ -272,18 +292,7 @@ TEST_F(OperationsE2eTest, SpareTraysAreLeftByNewBatchesTakenByReplaceAndSurviveK
   ASSERT_EQ(domains.size(), 8u);
   // Two spares per domain by default; the first domain keeps none of its own.
   const v1::Domain& open = domains.begin()->second;
-  {
-    v1::ApplyFleetRequest req;
-    req.mutable_fleet()->set_default_spare_machines(2);
-    v1::Domain* own = req.mutable_fleet()->add_domains();
-    own->set_id(open.id());
-    own->set_name(open.name());
-    own->set_site_id(open.site_id());
-    own->set_spare_machines(0);
-    v1::ApplyFleetResponse resp;
-    grpc::Status status = inventory_->ApplyFleet(Ctx().get(), req, &resp);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(ApplySpares(open, /*own=*/0, /*fleet_default=*/2));
   v1::Offer offer = Offer();
   EXPECT_EQ(offer.free_machines(), 144);
   EXPECT_EQ(offer.spare_machines(), 14);
@@ -310,14 +319,7 @@ TEST_F(OperationsE2eTest, SpareTraysAreLeftByNewBatchesTakenByReplaceAndSurviveK
   // A failed tray there is replaced by one of the spares, in the same domain.
   const v1::Instance victim = sixteen.instances(3);
   v1::Instance moved;
-  {
-    v1::ReplaceInstanceRequest req;
-    req.set_org("demo");
-    req.set_id(victim.id());
-    req.set_machine_health_issue(true);
-    grpc::Status status = instances_->ReplaceInstance(Ctx().get(), req, &moved);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(ReplaceUnhealthy(victim.id(), &moved));
   EXPECT_EQ(moved.nvlink_domain_id(), busy);
   EXPECT_NE(moved.machine_id(), victim.machine_id());
   EXPECT_EQ(Domains().at(busy).free_machines(), 1);
@@ -340,16 +342,7 @@ TEST_F(OperationsE2eTest, SpareTraysAreLeftByNewBatchesTakenByReplaceAndSurviveK
   EXPECT_EQ(offer.largest_strict_batch(), 16);
 
   // The open domain drops its own setting: now no domain could ever place 17.
-  {
-    v1::ApplyFleetRequest req;
-    v1::Domain* own = req.mutable_fleet()->add_domains();
-    own->set_id(open.id());
-    own->set_name(open.name());
-    own->set_site_id(open.site_id());
-    v1::ApplyFleetResponse resp;
-    grpc::Status status = inventory_->ApplyFleet(Ctx().get(), req, &resp);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(ApplySpares(open, /*own=*/std::nullopt));
   EXPECT_EQ(Domains().at(open.id()).effective_spare_machines(), 2);
   seventeen = instances_->BatchCreateInstances(Ctx().get(), Batch("big2", 17), &refused);
   EXPECT_EQ(seventeen.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
