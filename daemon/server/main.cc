@@ -22,7 +22,7 @@
 // unused for about 200 ms, as --malloc_trim_mib's trimmer does for glibc's malloc (which then
 // has nothing to trim), so an idle daemon's resident memory falls back after a burst.
 // overload_test, once idle: +8.5-9 MiB with 200 ms, +22-26 MiB with 1000 ms; 0 ms (purge at
-// every free) cost 40% of the engine bench's throughput. $MALLOC_CONF still overrides these.
+// every free) cost 26-46% of the engine bench's calls/s. $MALLOC_CONF still overrides these.
 extern "C" const char* malloc_conf;
 const char* malloc_conf = "background_thread:true,dirty_decay_ms:200,muzzy_decay_ms:0";
 #endif

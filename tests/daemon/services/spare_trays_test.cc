@@ -73,6 +73,7 @@ TEST_F(SpareTraysTest, ApplyFleetSetsSparesThatNewPlacementsLeaveAndReplaceUses)
   EXPECT_EQ(offer.free_machines(), 4);
   EXPECT_EQ(offer.spare_machines(), 4);
   EXPECT_EQ(offer.available_machines(), 0);
+  EXPECT_EQ(offer.free_gpus(), 0) << "the spares' GPUs are not offered";
   EXPECT_EQ(offer.largest_strict_batch(), 0);
   EXPECT_EQ(offer.on_demand_available_machines(), 0);
 
