@@ -20,6 +20,14 @@ int TableCount(SQLite::Database& db) {
   return db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").getInt();
 }
 
+// Instance type 'it', which the migration tests' machines, quotas and instances refer to; its
+// columns are those of schema v1, so it inserts at every version.
+constexpr char kInsertInstanceType[] = R"sql(
+  INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
+                              price_per_hour_micros, interconnect)
+    VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
+)sql";
+
 TEST(SchemaTest, MigrationsAreContiguousFromOne) {
   absl::Span<const Migration> migrations = SchemaMigrations();
   ASSERT_FALSE(migrations.empty());
@@ -101,10 +109,8 @@ TEST(SchemaTest, VersionThreeGivesExistingTenantsPriorityZeroAndChecksTheRange) 
 TEST(SchemaTest, VersionSevenMovesPartitionIdsIntoTheRowInOrder) {
   SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
   ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(6)).ok());
+  db.exec(kInsertInstanceType);
   db.exec(R"sql(
-    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
-                                price_per_hour_micros, interconnect)
-      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
     INSERT INTO tenants (id, org, name) VALUES ('t', 'acme', 'Acme');
     INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
                            strict, status, created_unix_micros, updated_unix_micros, details)
@@ -135,10 +141,8 @@ TEST(SchemaTest, VersionSevenMovesPartitionIdsIntoTheRowInOrder) {
 TEST(SchemaTest, VersionEightKeysQuotasByTypeAndSite) {
   SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
   ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(7)).ok());
+  db.exec(kInsertInstanceType);
   db.exec(R"sql(
-    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
-                                price_per_hour_micros, interconnect)
-      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
     INSERT INTO tenants (id, org, name) VALUES ('t', 'acme', 'Acme');
     INSERT INTO tenant_quotas (tenant_id, instance_type_id, max_machines) VALUES ('t', 'it', 9);
   )sql");
@@ -166,10 +170,8 @@ TEST(SchemaTest, VersionEightKeysQuotasByTypeAndSite) {
 TEST(SchemaTest, VersionNineMarksCleaningMachinesAsWaitingForAWipe) {
   SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
   ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(7)).ok());
+  db.exec(kInsertInstanceType);
   db.exec(R"sql(
-    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
-                                price_per_hour_micros, interconnect)
-      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
     INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
     INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
                           state_reason, cleaning)
@@ -216,10 +218,8 @@ TEST(SchemaTest, VersionElevenDropsTheInstancesByMachineIndexButKeepsTheForeignK
                .getInt() == 1;
   };
   ASSERT_TRUE(has_index());
+  db.exec(kInsertInstanceType);
   db.exec(R"sql(
-    INSERT INTO instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib,
-                                price_per_hour_micros, interconnect)
-      VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
     INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
     INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
                           state_reason)
