@@ -32,6 +32,7 @@
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
+#include "tests/testing/demo_requests.h"
 
 namespace nvlsched {
 namespace {
@@ -48,17 +49,7 @@ bool AnswerLost(const grpc::Status& s) {
 }
 
 v1::BatchCreateInstancesRequest BatchRequest(const std::string& request_id, int count) {
-  v1::BatchCreateInstancesRequest req;
-  req.set_org(std::string(daemon::kDemoTenantOrg));
-  req.set_name_prefix("crash");
-  req.set_count(count);
-  req.set_tenant_id(std::string(daemon::kDemoTenantId));
-  req.set_instance_type_id(std::string(daemon::kDemoInstanceTypeId));
-  req.set_vpc_id("5e28ad7c-5fb7-46d6-a28a-fc0ba6fdc4a3");
-  req.set_operating_system_id("eaeb86ee-c435-444e-9e01-8346f67f194b");
-  v1::InterfaceCreateRequest* itf = req.add_interfaces();
-  itf->set_subnet_id("1f232bf0-7b90-456e-b9b0-38d9fea4171a");
-  itf->set_is_physical(true);
+  v1::BatchCreateInstancesRequest req = testing::DemoBatch("crash", count);
   req.set_request_id(request_id);
   return req;
 }

@@ -34,13 +34,13 @@ namespace {
 namespace v1 = ::nvlsched::v1;
 
 // The demo fleet's fixed ids (daemon/api/fleet.h).
-constexpr const char* kType = testing::kDemoType;
+const std::string kType(daemon::kDemoInstanceTypeId);
 constexpr char kTenant[] = "30000000-0000-4000-8000-0000000000e2";
 
 std::unique_ptr<grpc::ClientContext> Ctx() { return testing::CallContext(); }
 
 v1::BatchCreateInstancesRequest Batch(const std::string& prefix, int count) {
-  return testing::DemoBatch(prefix, kTenant, count);
+  return testing::DemoBatch(prefix, count, kTenant);
 }
 
 class OperationsE2eTest : public ::testing::Test {

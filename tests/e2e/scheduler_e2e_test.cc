@@ -26,12 +26,12 @@ namespace v1 = ::nvlsched::v1;
 // The demo fleet's fixed ids (daemon/api/fleet.h): 8 domains x 18 machines.
 constexpr char kDemoTenant[] = "30000000-0000-4000-8000-000000000001";
 constexpr char kFillerTenant[] = "30000000-0000-4000-8000-0000000000f1";
-constexpr const char* kType = testing::kDemoType;
+const std::string kType(daemon::kDemoInstanceTypeId);
 
 std::unique_ptr<grpc::ClientContext> Ctx() { return testing::CallContext(); }
 
 v1::BatchCreateInstancesRequest Batch(const std::string& tenant, int count) {
-  return testing::DemoBatch("job", tenant, count);
+  return testing::DemoBatch("job", count, tenant);
 }
 
 class SchedulerE2eTest : public ::testing::Test {

@@ -1,5 +1,4 @@
-// Requests on the demo fleet (daemon/api/fleet.h) for end-to-end tests that drive the real
-// nvlschedd over gRPC: a call context with a deadline, and a batch create with the demo
+// Requests on the demo fleet (daemon/api/fleet.h) for tests that drive nvlschedd over gRPC: a call context with a deadline, and a batch create with the demo
 // fleet's VPC, subnet and operating system. Header-only: the e2e tests link the protos.
 #ifndef NVLSCHED_TESTS_TESTING_DEMO_REQUESTS_H_
 #define NVLSCHED_TESTS_TESTING_DEMO_REQUESTS_H_
@@ -10,12 +9,10 @@
 #include <memory>
 #include <string>
 
+#include "daemon/api/fleet.h"
 #include "nvlsched/v1/instance_service.pb.h"
 
 namespace nvlsched::testing {
-
-// The demo fleet's instance type (daemon/api/fleet.h).
-inline constexpr char kDemoType[] = "20000000-0000-4000-8000-000000000001";
 
 // A client context whose deadline is `seconds` from now.
 inline std::unique_ptr<grpc::ClientContext> CallContext(int seconds = 20) {
@@ -24,15 +21,17 @@ inline std::unique_ptr<grpc::ClientContext> CallContext(int seconds = 20) {
   return ctx;
 }
 
-// A topology-optimized batch of `count` demo machines for `tenant` in org "demo".
-inline v1::BatchCreateInstancesRequest DemoBatch(const std::string& name_prefix,
-                                                 const std::string& tenant, int count) {
+// A topology-optimized batch of `count` demo machines for `tenant` (default: the demo tenant)
+// in the demo tenant's org.
+inline v1::BatchCreateInstancesRequest DemoBatch(
+    const std::string& name_prefix, int count,
+    const std::string& tenant = std::string(daemon::kDemoTenantId)) {
   v1::BatchCreateInstancesRequest req;
-  req.set_org("demo");
+  req.set_org(std::string(daemon::kDemoTenantOrg));
   req.set_name_prefix(name_prefix);
   req.set_count(count);
   req.set_tenant_id(tenant);
-  req.set_instance_type_id(kDemoType);
+  req.set_instance_type_id(std::string(daemon::kDemoInstanceTypeId));
   req.set_vpc_id("5e28ad7c-5fb7-46d6-a28a-fc0ba6fdc4a3");
   v1::InterfaceCreateRequest* itf = req.add_interfaces();
   itf->set_subnet_id("1f232bf0-7b90-456e-b9b0-38d9fea4171a");

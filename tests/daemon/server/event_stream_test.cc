@@ -28,6 +28,7 @@
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 #include "tests/daemon/server/in_process_daemon.h"
 #include "tests/testing/test_tokens.h"
+#include "tests/testing/demo_requests.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -58,18 +59,7 @@ class EventStreamTest : public nvlsched::testing::InProcessDaemonTest {
   }
 
   v1::BatchCreateInstancesRequest Batch(int count) {
-    v1::BatchCreateInstancesRequest req;
-    req.set_org("demo");
-    req.set_name_prefix("trainer");
-    req.set_count(count);
-    req.set_tenant_id(std::string(kDemoTenantId));
-    req.set_instance_type_id(std::string(kDemoInstanceTypeId));
-    req.set_vpc_id("5e28ad7c-5fb7-46d6-a28a-fc0ba6fdc4a3");
-    v1::InterfaceCreateRequest* itf = req.add_interfaces();
-    itf->set_subnet_id("1f232bf0-7b90-456e-b9b0-38d9fea4171a");
-    itf->set_is_physical(true);
-    req.set_operating_system_id("eaeb86ee-c435-444e-9e01-8346f67f194b");
-    return req;
+    return nvlsched::testing::DemoBatch("trainer", count);
   }
   std::vector<std::string> MustCreate(int count) {
     grpc::ClientContext ctx;
