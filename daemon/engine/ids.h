@@ -19,7 +19,8 @@ std::string NewUuid(absl::BitGenRef gen);
 // first 48 bits, then random bits. Ids minted later sort after earlier ones (within one
 // millisecond, in random order), so instance and batch ids land at the end of the store's
 // B-tree indexes instead of on a random page each: a commit dirties a few pages however large
-// the table grows (issue 20), and ids list in creation order. `now` before 1970 counts as 0.
+// the table grows (issue 20), and ids list in creation order to the millisecond. `now` before
+// 1970 counts as 0.
 std::string NewTimeOrderedUuid(absl::Time now, absl::BitGenRef gen);
 
 // `n` random characters from [a-z0-9] ("worker" + "-" + this = an instance name).
