@@ -11,6 +11,7 @@ PACKAGES=(
   golang-github-gogo-googleapis-dev
   libclang-rt-14-dev    # clang's sanitizer runtimes, libFuzzer's included (tools/fuzz.sh)
   python3-grpcio python3-protobuf
+  postgresql-15 libpqxx-dev    # the HA store (issue 22) and its tests (tools/pg_dev.sh)
   gnuplot-nox curl openssl
 )
 

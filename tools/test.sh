@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds and runs the whole nvlsched test suite:
-#   1. build/        g++ Release: every test tier (unit, store, grpc, e2e)
+#   1. build/        g++ Release: every test tier (unit, store, grpc, e2e, pg)
 #   2. build-asan/   g++ ASan+UBSan: every tier again
 #   3. build-tsan/   clang TSan + -Wthread-safety (lock annotations checked): the tiers with
 #                    threads (grpc, e2e)
 #   4. build-fuzz/   clang libFuzzer + ASan + UBSan: every fuzz target for 20 s over its seed
 #                    corpus (tools/fuzz.sh)
+# The pg tier runs against a throw-away PostgreSQL 15 (tools/pg_dev.sh) started fresh for this
+# run in $TMPDIR, its URI exported as NVLSCHED_TEST_PG_URI, stopped and deleted on exit.
 # Stops at the first failure. Uses 2 build jobs (CI machines have 2 cores); ccache speeds rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,26 @@ tools/install_deps.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.ccache}"
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "PostgreSQL for the pg tests (tools/pg_dev.sh)"
+pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/nvlsched-pg.XXXXXX")"
+# Keeps the script's exit status whatever stopping the server does.
+stop_pg() {
+  local status=$?
+  if [ ! -f "$pg_dir/data/PG_VERSION" ] || tools/pg_dev.sh stop "$pg_dir"; then
+    rm -rf "$pg_dir" || true
+  else
+    echo "test.sh: could not stop the PostgreSQL in $pg_dir; stop it with: tools/pg_dev.sh stop $pg_dir" >&2
+  fi
+  exit "$status"
+}
+trap stop_pg EXIT
+trap 'exit 130' INT  # so that Ctrl-C still stops the server
+trap 'exit 143' TERM
+NVLSCHED_TEST_PG_URI="$(tools/pg_dev.sh start "$pg_dir")" ||
+  { echo "test.sh: could not start PostgreSQL in $pg_dir (see above); the pg tests need it" >&2; exit 1; }
+export NVLSCHED_TEST_PG_URI
+echo "$NVLSCHED_TEST_PG_URI"
 
 step "build/ (g++ Release)"
 [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
