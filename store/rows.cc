@@ -1,6 +1,7 @@
 #include "store/rows.h"
 
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -87,6 +88,19 @@ void ChangeSet::clear() {
   append_events.clear();
   prune_events_through = 0;
   put_meta.clear();
+}
+
+ChangeSet ChangeSetOf(LoadedState state, std::vector<EventRow> events) {
+  ChangeSet c;
+  c.upsert_instance_types = std::move(state.instance_types);
+  c.upsert_domains = std::move(state.domains);
+  c.upsert_machines = std::move(state.machines);
+  c.upsert_tenants = std::move(state.tenants);
+  c.upsert_instances = std::move(state.instances);
+  c.put_idempotency = std::move(state.idempotency);
+  c.put_meta = std::move(state.meta);
+  c.append_events = std::move(events);
+  return c;
 }
 
 }  // namespace nvlsched::store

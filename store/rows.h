@@ -191,6 +191,10 @@ struct LoadedState {
   uint64_t newest_event = 0;
 };
 
+// Every row of `state` as one ChangeSet (upserts in load order, `events` appended): what
+// writes a whole database into an empty store.
+ChangeSet ChangeSetOf(LoadedState state, std::vector<EventRow> events);
+
 }  // namespace nvlsched::store
 
 #endif  // NVLSCHED_STORE_ROWS_H_

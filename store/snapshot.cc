@@ -22,7 +22,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "store/sqlite_status.h"
-#include "store/store.h"
+#include "store/sqlite_store.h"
 
 namespace nvlsched::store {
 namespace {
@@ -99,7 +99,7 @@ void VacuumInto(SQLite::Database& db, const std::string& temp_path) {
 
 }  // namespace
 
-absl::Status Store::WriteSnapshot(const std::string& dest_path) {
+absl::Status SqliteStore::WriteSnapshot(const std::string& dest_path) {
   if (dest_path.empty()) {
     return absl::InvalidArgumentError("snapshot path is empty; name the file to write");
   }
@@ -130,6 +130,50 @@ absl::Status Store::WriteSnapshot(const std::string& dest_path) {
   if (status.ok()) status = RenameNoReplace(temp_path, dest_path);
   if (!status.ok()) {
     ::unlink(temp_path.c_str());
+    return absl::Status(status.code(),
+                        absl::StrReplaceAll(status.message(), {{temp_path, dest_path}}));
+  }
+  return SyncPath(DirectoryOf(dest_path), /*directory=*/true);
+}
+
+absl::Status WriteSqliteCopy(LoadedState state, std::vector<EventRow> events,
+                             const std::string& dest_path) {
+  if (dest_path.empty()) {
+    return absl::InvalidArgumentError("snapshot path is empty; name the file to write");
+  }
+  if (PathExists(dest_path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("snapshot ", dest_path,
+                     " already exists; snapshots are never overwritten, choose a new name"));
+  }
+  const std::string temp_path = TemporaryPathFor(dest_path);
+  auto remove_temp = [&temp_path] {
+    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) {
+      ::unlink(absl::StrCat(temp_path, suffix).c_str());
+    }
+  };
+  {
+    StoreOptions options;
+    options.path = temp_path;
+    options.quick_check_on_open = false;
+    absl::StatusOr<std::unique_ptr<Store>> copy = SqliteStore::Open(options);
+    absl::Status status = copy.status();
+    if (status.ok()) status = (*copy)->Commit(ChangeSetOf(std::move(state), std::move(events)));
+    // Closing the store checkpoints the WAL into the file (the last connection to close).
+    copy = absl::UnknownError("closed");
+    if (!status.ok()) {
+      remove_temp();
+      return absl::Status(status.code(),
+                          absl::StrCat("writing snapshot ", dest_path, ": ",
+                                       absl::StrReplaceAll(status.message(),
+                                                           {{temp_path, dest_path}})));
+    }
+  }
+  ::unlink(absl::StrCat(temp_path, ".lock").c_str());
+  absl::Status status = SyncPath(temp_path, /*directory=*/false);
+  if (status.ok()) status = RenameNoReplace(temp_path, dest_path);
+  if (!status.ok()) {
+    remove_temp();
     return absl::Status(status.code(),
                         absl::StrReplaceAll(status.message(), {{temp_path, dest_path}}));
   }

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "store/rows.h"
 
 namespace nvlsched::store {
 
@@ -31,6 +32,13 @@ bool IsSnapshotFileName(absl::string_view file_name);
 // Errors: INVALID_ARGUMENT (keep < 0), NOT_FOUND (dir missing), UNAVAILABLE (listing or deleting
 // failed; snapshots deleted before the failure stay deleted).
 absl::StatusOr<std::vector<std::string>> PruneSnapshots(const std::string& dir, int keep);
+
+// Writes `state` and `events` as a new SQLite database at `dest_path`, the way WriteSnapshot
+// writes one (a temporary file beside it, fsync, an atomic no-replace rename, fsync of the
+// directory): PgStore's snapshots, and copies between stores (tools/nvlsched-copy-store).
+// Errors: as Store::WriteSnapshot.
+absl::Status WriteSqliteCopy(LoadedState state, std::vector<EventRow> events,
+                             const std::string& dest_path);
 
 }  // namespace nvlsched::store
 

@@ -1,11 +1,18 @@
-// Store: nvlsched's durable copy of everything it knows, in one SQLite database (WAL mode).
+// Store: nvlsched's durable copy of everything it knows: one interface, two implementations.
+//   SqliteStore (store/sqlite_store.h): one SQLite database file (WAL mode), the embedded
+//     default; `--db=PATH`.
+//   PgStore (store/pg_store.h): a PostgreSQL 15 database, `--db=postgresql://...`, for sites
+//     that run active/standby daemons (issue 22). Same tables, same ChangeSet semantics, same
+//     errors; the database's session-level advisory lock elects the one daemon that writes.
+// Store::Open picks the implementation from the --db value (IsPostgresUri). What follows
+// describes the contract both keep; SQLite specifics are marked.
 //
 // Memory is the source of truth at run time; the store is the source of truth on disk. The
 // daemon loads the whole database once at start-up (LoadAll) and then writes each group of
 // decisions as ONE transaction (Commit) before it answers any request of the group. Group
 // commit — batching queued requests into one Commit — is the daemon engine's job.
 //
-// Schema (store/schema.cc, versioned by PRAGMA user_version, migrated forward at Open):
+// Schema (store/schema.cc for SQLite, store/pg_store.cc for PostgreSQL; versioned by PRAGMA user_version, migrated forward at Open):
 //   instance_types, domains, machines(+machine_labels), tenants(+tenant_quotas),
 //   instances (their NVLink partition ids in a column), idempotency, meta.
 // Maps and lists are WITHOUT ROWID child tables keyed by (parent id, key|position); instances
@@ -21,11 +28,17 @@
 // (LoadAll, WriteSnapshot) keep working. This mirrors the daemon's read-only-after-failure state
 // and avoids retrying after an fsync error, whose outcome on disk is unknown.
 //
-// Thread-safety: every method is thread-safe. Commit and LoadAll share one connection and are
-// serialised by an internal mutex. WriteSnapshot uses its own connection and takes no lock on
-// file databases, so a snapshot runs concurrently with commits (WAL lets them proceed).
+// Leadership: whoever holds the store writes. SQLite: an exclusive lock on "<path>.lock" for
+// the Store's life (a second Open fails FAILED_PRECONDITION). PostgreSQL: a session-level
+// advisory lock on the connection that commits; a second Open fails ABORTED naming the leader
+// (a standby retries), and a leader whose connection is lost latches (every later Commit is
+// UNAVAILABLE) and never reconnects: the lock may already be another daemon's.
 //
-// No SQLite type appears in this header; no exception leaves the store.
+// Thread-safety: every method is thread-safe. Commit and LoadAll share one connection and are
+// serialised by an internal mutex. WriteSnapshot and ReadEvents use their own connections, so
+// they run concurrently with commits.
+//
+// No SQLite or PostgreSQL type appears in this header; no exception leaves the store.
 #ifndef NVLSCHED_STORE_STORE_H_
 #define NVLSCHED_STORE_STORE_H_
 
@@ -33,22 +46,13 @@
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "store/rows.h"
-#include "store/sync.h"
-
-namespace SQLite {
-class Database;
-class Statement;
-}  // namespace SQLite
 
 namespace nvlsched::store {
-
-class FileLock;
-class RowWriter;
 
 enum class SyncMode {
   // PRAGMA synchronous=FULL: every commit is fsynced; survives power loss. The default.
@@ -59,14 +63,20 @@ enum class SyncMode {
 };
 
 struct StoreOptions {
-  // Database file, created if missing. ":memory:" gives a private in-memory database (tests).
+  // SQLite: the database file, created if missing; ":memory:" gives a private in-memory
+  // database (tests). PostgreSQL: a libpq URI (postgresql://user@host:port/dbname?...) of an
+  // existing database; the tables are created in it at the first Open.
   std::string path;
+  // SQLite only (PostgreSQL follows its server's synchronous_commit, on by default).
   SyncMode sync = SyncMode::kFull;
-  // Run PRAGMA quick_check at Open and refuse a damaged file. Leave on in the daemon; it reads
+  // SQLite only: run PRAGMA quick_check at Open and refuse a damaged file. Leave on in the daemon; it reads
   // the whole file once: about 1 s for a 620 MB database (bench/store_bench.cc, BM_Open).
   bool quick_check_on_open = true;
-  // How long a statement waits for a lock held by another connection (e.g. a checkpoint).
+  // SQLite only: how long a statement waits for a lock held by another connection (e.g. a
+  // checkpoint).
   int busy_timeout_ms = 5000;
+  // PostgreSQL only: how long Open waits to connect (libpq connect_timeout, whole seconds).
+  int connect_timeout_seconds = 5;
   // Tests only: caps the database at this many pages (PRAGMA max_page_count) so that a commit
   // meets SQLITE_FULL. 0 keeps SQLite's limit.
   int64_t max_page_count = 0;
@@ -83,102 +93,90 @@ struct CommitStats {
   int64_t rows_written = 0;  // rows inserted, updated or deleted, child rows included
 };
 
+// True if `db` names a PostgreSQL database (a libpq URI: "postgresql://" or "postgres://"),
+// not a SQLite file.
+bool IsPostgresUri(absl::string_view db);
+
 class Store {
  public:
-  // Opens (creating if missing) the database at options.path: checks the schema version, runs
-  // PRAGMA quick_check, switches to WAL, sets synchronous and foreign_keys, migrates forward to
-  // CurrentSchemaVersion() and prepares the write statements.
+  // Opens the store `options.path` names: a PostgreSQL URI (IsPostgresUri) opens a PgStore,
+  // anything else the SQLite file at that path (SqliteStore: created if missing). Checks the
+  // schema version, migrates forward to the current one and prepares for writing.
   // Errors:
-  //   INVALID_ARGUMENT   empty path.
-  //   FAILED_PRECONDITION the file's schema version is newer than this build's (message names
-  //                      both versions), or the file system cannot hold a WAL database.
-  //   DATA_LOSS          the file is not a database, or is corrupt (message names the path and
-  //                      SQLite's message, or quick_check's first findings).
-  //   FAILED_PRECONDITION another Store holds the database (in this or another process): Open
-  //                      takes an exclusive lock on "<path>.lock" (store/file_lock.h), held
-  //                      until the Store is destroyed; the message names the holder's pid.
-  //   UNAVAILABLE        cannot open/read/write the file (permissions, missing directory, I/O),
-  //                      or a migration failed (the file stays at its last complete version).
+  //   INVALID_ARGUMENT   empty path; a PostgreSQL URI libpq cannot parse.
+  //   FAILED_PRECONDITION the database's schema version is newer than this build's (message
+  //                      names both versions); SQLite: the file system cannot hold a WAL
+  //                      database, or another Store holds the file (store/file_lock.h: an
+  //                      exclusive lock on "<path>.lock" for the Store's life; the message names
+  //                      the holder's pid).
+  //   ABORTED            PostgreSQL: another daemon holds the database's leader lock; the
+  //                      message names it ("the leader is <address>"). Retry to stand by.
+  //   DATA_LOSS          SQLite: the file is not a database, or is corrupt (message names the
+  //                      path and SQLite's message, or quick_check's first findings).
+  //   UNAVAILABLE        cannot open/read/write the database (permissions, missing directory,
+  //                      I/O, PostgreSQL unreachable), or a migration failed (the database
+  //                      stays at its last complete version).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
 
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
   // Everything stored, each kind in insertion order, read in one read transaction.
   // Errors: DATA_LOSS (corrupt file, or a child row without its parent), UNAVAILABLE (I/O).
   // Cost: O(rows). Measured (bench/store_bench.cc, Release, 2 vCPUs): 100k machines + 500k
   // instances with 512-byte details (a 620 MB file) load in about 2 s of CPU, 2.8 s wall with
   // a warm page cache, into about 650 MB of resident memory.
-  absl::StatusOr<LoadedState> LoadAll() ABSL_LOCKS_EXCLUDED(mu_);
+  virtual absl::StatusOr<LoadedState> LoadAll() = 0;
 
-  // Applies `changes` as ONE transaction (BEGIN IMMEDIATE ... COMMIT) with statements prepared
-  // at Open. Either all of it is durable (per StoreOptions::sync) when this returns OK, or none
-  // of it is visible. `stats`, if not null, receives the duration and rows written (zeroes on
-  // error). An empty ChangeSet is OK and writes nothing.
+  // Applies `changes` as ONE transaction. Either all of it is durable (SQLite: per
+  // StoreOptions::sync; PostgreSQL: per the server's synchronous_commit) when this returns OK,
+  // or none of it is visible. `stats`, if not null, receives the duration and rows written
+  // (zeroes on error). An empty ChangeSet is OK and writes nothing.
   // Errors:
-  //   INVALID_ARGUMENT  an id is both upserted and deleted in one ChangeSet (caller bug;
-  //                     nothing was written and the store is NOT latched).
-  //   UNAVAILABLE       anything failed after BEGIN: a constraint (duplicate instance name in a
-  //                     tenant, unknown reference, CHECK, deleting a machine still in use),
-  //                     SQLITE_FULL ("database or disk is full"), SQLITE_IOERR, SQLITE_READONLY.
-  //                     The message names the row and SQLite's message. The transaction is
-  //                     rolled back and the store is latched (see above): later calls return
-  //                     UNAVAILABLE quoting this failure.
-  // Cost: one fsync (kFull) plus O(rows) statement executions; no statement is prepared.
-  absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  //   INVALID_ARGUMENT  an id is both upserted and deleted in one ChangeSet, or a value the
+  //                     store cannot keep (caller bug; nothing was written and the store is NOT
+  //                     latched).
+  //   UNAVAILABLE       anything failed once the transaction began: a constraint (duplicate
+  //                     instance name in a tenant, unknown reference, CHECK, deleting a machine
+  //                     still in use), a full disk, I/O, a lost PostgreSQL connection. The
+  //                     message names the row or the statement and the database's message. The
+  //                     transaction is rolled back and the store is latched: later calls return
+  //                     UNAVAILABLE quoting this failure, until the process opens it again.
+  // Cost: SQLite: one fsync (kFull) plus O(rows) prepared-statement executions. PostgreSQL:
+  // one round trip to the server and its WAL flush.
+  virtual absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr) = 0;
 
-  // Writes a consistent point-in-time copy of the database to `dest_path` (VACUUM INTO a
-  // temporary file beside it, fsync, then an atomic no-replace rename). Runs on a separate
-  // read-only connection: in WAL mode concurrent Commits proceed while it copies. The result is
-  // a compact, self-contained database that Store::Open accepts. Defined in store/snapshot.cc.
+  // Writes a consistent point-in-time copy of the database to `dest_path` as a SQLite
+  // database that Store::Open accepts (SQLite: VACUUM INTO; PostgreSQL: one read transaction
+  // copied into a new SQLite file), through a temporary file beside it, fsync, then an atomic
+  // no-replace rename. Concurrent Commits proceed while it copies.
   // Errors: INVALID_ARGUMENT (empty path), ALREADY_EXISTS (dest_path exists; it is never
   // overwritten), UNAVAILABLE (cannot read the source or write the copy, e.g. disk full).
   // Cost: reads and writes the whole database once.
-  absl::Status WriteSnapshot(const std::string& dest_path) ABSL_LOCKS_EXCLUDED(mu_);
+  virtual absl::Status WriteSnapshot(const std::string& dest_path) = 0;
 
   // Committed events with sequence > after_sequence, at most `limit`, in order. Reads on a
-  // separate read-only connection (opened on first use), so it never waits for or delays a
-  // Commit in WAL mode (":memory:" reads through the one connection).
+  // separate connection (opened on first use), so it never waits for or delays a Commit
+  // (SQLite ":memory:" reads through the one connection).
   // Errors: UNAVAILABLE (I/O), DATA_LOSS (corrupt file).
-  absl::StatusOr<std::vector<EventRow>> ReadEvents(uint64_t after_sequence, size_t limit)
-      ABSL_LOCKS_EXCLUDED(mu_, read_mu_);
+  virtual absl::StatusOr<std::vector<EventRow>> ReadEvents(uint64_t after_sequence,
+                                                           size_t limit) = 0;
 
   // OK, or the failure that latched the store.
-  absl::Status failure() const ABSL_LOCKS_EXCLUDED(mu_);
+  virtual absl::Status failure() const = 0;
 
-  const std::string& path() const { return options_.path; }
+  // OK while this Store still holds the database for writing. SQLite: failure() (a file lock
+  // cannot be lost). PostgreSQL: a round trip on the connection that holds the leader lock
+  // (waiting for a Commit in progress); a lost connection latches the store and returns
+  // UNAVAILABLE. The daemon calls it every --standby_poll to step down promptly when idle.
+  virtual absl::Status CheckLeadership() = 0;
 
- private:
-  explicit Store(StoreOptions options);
+  // Publishes the address clients reach this daemon at, so that a standby can name the
+  // leader ("the leader is <address>"). SQLite: nothing to publish (one daemon per file).
+  // PostgreSQL: the lock connection's application_name. Errors: UNAVAILABLE (lost connection).
+  virtual absl::Status AnnounceLeader(const std::string& address) = 0;
 
-  // Open's work once the Store exists: opens, checks, configures, migrates, prepares.
-  absl::Status Initialize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
-  // Rolls back the open transaction, if any, and latches `status`.
-  void FailTransaction(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool in_memory() const;
-
-  // Constant after construction.
-  const StoreOptions options_;
-
-  mutable Mutex mu_;
-  // The lock on "<path>.lock" (none for ":memory:"); declared first so it is released last,
-  // after the connection has closed.
-  std::unique_ptr<FileLock> lock_ ABSL_GUARDED_BY(mu_);
-  // The connection and everything prepared on it; declared so the statements are finalized
-  // before the connection closes.
-  std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<SQLite::Statement> begin_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<SQLite::Statement> commit_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<SQLite::Statement> rollback_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<RowWriter> writer_ ABSL_GUARDED_BY(mu_);
-  absl::Status failure_ ABSL_GUARDED_BY(mu_);
-
-  // ReadEvents' own connection.
-  Mutex read_mu_;
-  std::unique_ptr<SQLite::Database> reader_ ABSL_GUARDED_BY(read_mu_);
+  // The database, for messages: the SQLite path, or the PostgreSQL URI without its password.
+  virtual const std::string& path() const = 0;
 };
 
 }  // namespace nvlsched::store

@@ -1,10 +1,13 @@
 #include "daemon/server/daemon.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
+
+#include <unistd.h>
 
 #include <atomic>
 #include <climits>
@@ -28,6 +31,7 @@
 #include "daemon/engine/inventory_ops.h"
 #include "daemon/services/instance_service.h"
 #include "daemon/server/memory_trimmer.h"
+#include "daemon/server/standby.h"
 #include "daemon/server/metrics.h"
 #include "daemon/services/inventory_service.h"
 #include "daemon/services/reply_budget.h"
@@ -254,6 +258,17 @@ void SetGrpcLimits(const DaemonOptions& o, grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, o.max_ping_strikes);
 }
 
+// host:port at which clients reach this daemon: the --listen host (this machine's name for a
+// wildcard one) and the bound port.
+std::string AdvertisedAddress(const std::string& listen, int port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof(name) - 1) == 0 ? name : "localhost";
+  }
+  return absl::StrCat(host, ":", port);
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -289,12 +304,14 @@ Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Daemon::~Daemon() { Shutdown(); }
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-
-  absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
-  if (!sync.ok()) return sync.status();
+absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
+  if (absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync); !sync.ok()) {
+    return sync.status();
+  }
+  if (options.standby_poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--standby_poll must be positive (got ", absl::FormatDuration(options.standby_poll), ")"));
+  }
   if (options.event_retention < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--event_retention must be at least 1 (got ", options.event_retention, ")"));
@@ -328,6 +345,39 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
         "--max_queued_calls must be at least 1 (got ", options.max_queued_calls, ")"));
   }
   if (absl::Status s = ValidateOverloadOptions(options); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const DaemonOptions& options) {
+  absl::StatusOr<store::SyncMode> sync = ParseSync(options.sync);
+  if (!sync.ok()) return sync.status();
+  if (!store::IsPostgresUri(options.db_path)) {
+    std::error_code ec;
+    const std::filesystem::path db_dir = std::filesystem::path(options.db_path).parent_path();
+    if (!db_dir.empty()) std::filesystem::create_directories(db_dir, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot create the directory of --db=",
+                                                 options.db_path, ": ", ec.message()));
+    }
+  }
+  store::StoreOptions store_options;
+  store_options.path = options.db_path;
+  store_options.sync = *sync;
+  return store::Store::Open(store_options);
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options) {
+  if (absl::Status s = ValidateDaemonOptions(options); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<store::Store>> store = OpenStore(options);
+  if (!store.ok()) return store.status();
+  return Start(options, *std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& options,
+                                                      std::unique_ptr<store::Store> store) {
+  if (absl::Status s = ValidateDaemonOptions(options); !s.ok()) return s;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
   absl::StatusOr<std::unique_ptr<AccessControl>> access = MakeAccessControl(options);
   if (!access.ok()) return access.status();
   impl->access = *std::move(access);
@@ -337,19 +387,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Start(options.metrics_listen);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = *std::move(metrics);
-  std::error_code ec;
-  const std::filesystem::path db_dir = std::filesystem::path(options.db_path).parent_path();
-  if (!db_dir.empty()) std::filesystem::create_directories(db_dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create the directory of --db=", options.db_path, ": ", ec.message()));
-  }
-  store::StoreOptions store_options;
-  store_options.path = options.db_path;
-  store_options.sync = *sync;
-  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(store_options);
-  if (!store.ok()) return store.status();
-  impl->store = *std::move(store);
+  impl->store = std::move(store);
 
   LoadReport load;
   allocator::GangQueue::Options queue_options;
@@ -455,6 +493,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   impl->health.store(impl->server->GetHealthCheckService());
   // A commit may have failed while seeding: then the daemon starts read-only.
   impl->health.load()->SetServingStatus(!impl->read_only.load());
+  // Standbys name this address to callers (PostgreSQL; a no-op for SQLite).
+  if (absl::Status s = impl->store->AnnounceLeader(AdvertisedAddress(options.listen, impl->port));
+      !s.ok()) {
+    impl->server->Shutdown();
+    return s;
+  }
 
   if (!options.port_file.empty()) {
     if (absl::Status s = WritePortFile(options.port_file, impl->port); !s.ok()) {
@@ -490,6 +534,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
 
 int Daemon::port() const { return impl_->port; }
 
+absl::Status Daemon::CheckLeadership() {
+  {
+    MutexLock lock(&impl_->shutdown_mu);
+    if (impl_->shut_down) return absl::UnavailableError("the daemon has shut down");
+  }
+  return impl_->store->CheckLeadership();
+}
+
 void Daemon::Shutdown() {
   {
     MutexLock lock(&impl_->shutdown_mu);
@@ -514,5 +566,92 @@ void Daemon::Shutdown() {
 }
 
 void Daemon::Wait() { impl_->server->Wait(); }
+
+namespace {
+
+// Answers every call that reaches it UNAVAILABLE with the standby's reason.
+class RejectReactor : public grpc::ServerGenericBidiReactor {
+ public:
+  explicit RejectReactor(const std::string& reason) {
+    Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, reason));
+  }
+  void OnDone() override { delete this; }
+};
+
+class RejectEveryCall : public grpc::CallbackGenericService {
+ public:
+  void SetReason(std::string reason) {
+    MutexLock lock(&mu_);
+    reason_ = std::move(reason);
+  }
+
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* /*context*/) override {
+    MutexLock lock(&mu_);
+    return new RejectReactor(reason_);
+  }
+
+ private:
+  Mutex mu_;
+  std::string reason_ ABSL_GUARDED_BY(mu_) = "standby: this nvlschedd does not lead its database";
+};
+
+}  // namespace
+
+struct StandbyServer::Impl {
+  RejectEveryCall reject;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  Mutex mu;
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+};
+
+StandbyServer::StandbyServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+StandbyServer::~StandbyServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<StandbyServer>> StandbyServer::Start(
+    const DaemonOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  auto impl = std::make_unique<Impl>();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(options.listen, *credentials, &impl->port);
+  builder.RegisterCallbackGenericService(&impl->reject);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        " as a standby: the address is in use (is another nvlschedd running here?) or not "
+        "valid; choose another with --listen=HOST:PORT"));
+  }
+  // NOT_SERVING for "" and for every service name a client may ask about.
+  impl->server->GetHealthCheckService()->SetServingStatus(false);
+  if (!options.port_file.empty()) {
+    if (absl::Status s = WritePortFile(options.port_file, impl->port); !s.ok()) {
+      impl->server->Shutdown();
+      return s;
+    }
+  }
+  return std::unique_ptr<StandbyServer>(new StandbyServer(std::move(impl)));
+}
+
+void StandbyServer::SetReason(const std::string& reason) { impl_->reject.SetReason(reason); }
+
+int StandbyServer::port() const { return impl_->port; }
+
+void StandbyServer::Shutdown() {
+  {
+    MutexLock lock(&impl_->mu);
+    if (impl_->shut_down) return;
+    impl_->shut_down = true;
+  }
+  // Every call here is answered at once: nothing to wait for.
+  impl_->server->Shutdown(std::chrono::system_clock::now());
+  impl_->server->Wait();
+}
 
 }  // namespace nvlsched::daemon

@@ -13,7 +13,19 @@
 #include "absl/status/statusor.h"
 #include "daemon/server/options.h"
 
+namespace nvlsched::store {
+class Store;
+}  // namespace nvlsched::store
+
 namespace nvlsched::daemon {
+
+// Checks every option Daemon::Start checks before it touches the database.
+// Errors: INVALID_ARGUMENT naming the flag.
+absl::Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// Opens options.db_path as Daemon::Start does (creating a SQLite file's directory).
+// Errors: those of store::Store::Open (ABORTED: another daemon leads the PostgreSQL database).
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const DaemonOptions& options);
 
 class Daemon {
  public:
@@ -22,6 +34,15 @@ class Daemon {
   // Errors: INVALID_ARGUMENT (bad option), UNAVAILABLE (cannot listen: address in use or not
   // permitted), FAILED_PRECONDITION / DATA_LOSS (database refused at start-up).
   static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options);
+  // As Start, on a store already open (and, for PostgreSQL, holding the leader lock: main.cc
+  // opens it while standing by). Once serving, announces the daemon's address through the
+  // store (store::Store::AnnounceLeader), so standbys can name this leader.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Start(const DaemonOptions& options,
+                                                       std::unique_ptr<store::Store> store);
+
+  // OK while this daemon may still write: its store holds the database and has not latched a
+  // failed commit (store::Store::CheckLeadership; a round trip for PostgreSQL). Any thread.
+  absl::Status CheckLeadership();
 
   ~Daemon();
   Daemon(const Daemon&) = delete;

@@ -1,9 +1,12 @@
 // nvlschedd: the nvlsched daemon. Flags are documented by --help and in README.md.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -13,7 +16,11 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "daemon/server/daemon.h"
+#include "daemon/server/standby.h"
+#include "store/store.h"
 #include "daemon/server/logging.h"
 
 #ifdef NVLSCHED_JEMALLOC
@@ -30,7 +37,13 @@ const char* malloc_conf = "background_thread:true,dirty_decay_ms:200,muzzy_decay
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "host:port to serve gRPC on; port 0 picks a free port");
 ABSL_FLAG(std::string, port_file, "", "if set, write the bound port to this file once serving");
-ABSL_FLAG(std::string, db, "var/nvlsched.db", "SQLite database file (created if missing)");
+ABSL_FLAG(std::string, db, "var/nvlsched.db",
+          "SQLite database file (created if missing), or a PostgreSQL URI "
+          "(postgresql://user@host:port/dbname): then any number of daemons share the database, "
+          "one leads and the others stand by");
+ABSL_FLAG(absl::Duration, standby_poll, absl::Seconds(1),
+          "PostgreSQL: how often a standby retries the leader lock, and the leader checks it "
+          "still holds it");
 ABSL_FLAG(std::string, seed_fleet, "",
           "'demo' or a fleet file (JSON nvlsched.v1.Fleet); applied only when the database "
           "holds no machines");
@@ -122,6 +135,105 @@ namespace {
 
 std::string VersionString() { return absl::StrCat("nvlschedd ", NVLSCHED_VERSION, "\n"); }
 
+// SQLite: one daemon on its file until a signal.
+int RunAlone(const nvlsched::daemon::DaemonOptions& options, absl::Notification& stop) {
+  auto daemon = nvlsched::daemon::Daemon::Start(options);
+  if (!daemon.ok()) {
+    spdlog::critical("cannot start: {}", daemon.status().ToString());
+    return 1;
+  }
+  stop.WaitForNotification();
+  (*daemon)->Shutdown();
+  (*daemon)->Wait();
+  return 0;
+}
+
+// With --listen=HOST:0, the port first bound (as standby or leader) is kept for every later
+// role, so clients, the port file and load balancers see one address per daemon.
+void PinPort(int port, nvlsched::daemon::DaemonOptions& options) {
+  const size_t colon = options.listen.rfind(':');
+  if (colon != std::string::npos && options.listen.substr(colon + 1) == "0") {
+    options.listen = absl::StrCat(options.listen.substr(0, colon), ":", port);
+  }
+}
+
+// PostgreSQL: stand by until this daemon takes the leader lock, lead until a signal or until
+// the lock's connection is lost, then stand by again (never writing without the lock: the
+// store latches the moment its connection goes; store/pg_store.h).
+int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notification& stop) {
+  using nvlsched::daemon::Daemon;
+  using nvlsched::daemon::StandbyServer;
+  if (absl::Status s = nvlsched::daemon::ValidateDaemonOptions(options); !s.ok()) {
+    spdlog::critical("cannot start: {}", s.ToString());
+    return 1;
+  }
+  while (!stop.HasBeenNotified()) {
+    std::unique_ptr<nvlsched::store::Store> store;
+    std::unique_ptr<StandbyServer> standby;
+    std::string reason;
+    while (store == nullptr) {
+      absl::StatusOr<std::unique_ptr<nvlsched::store::Store>> opened =
+          nvlsched::daemon::OpenStore(options);
+      if (opened.ok()) {
+        store = *std::move(opened);
+        break;
+      }
+      // ABORTED: another daemon leads. UNAVAILABLE: the database cannot be reached (yet).
+      if (opened.status().code() != absl::StatusCode::kAborted &&
+          opened.status().code() != absl::StatusCode::kUnavailable) {
+        spdlog::critical("cannot start: {}", opened.status().ToString());
+        return 1;
+      }
+      if (standby == nullptr) {
+        absl::StatusOr<std::unique_ptr<StandbyServer>> started = StandbyServer::Start(options);
+        if (!started.ok()) {
+          spdlog::critical("cannot start: {}", started.status().ToString());
+          return 1;
+        }
+        standby = *std::move(started);
+        PinPort(standby->port(), options);
+      }
+      std::string now = absl::StrCat("standby, ", opened.status().message(),
+                                     "; this daemon takes over when the leader goes");
+      if (now != reason) {
+        spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", now,
+                     standby->port(), absl::ToDoubleSeconds(options.standby_poll));
+        standby->SetReason(now);
+        reason = std::move(now);
+      }
+      if (stop.WaitForNotificationWithTimeout(options.standby_poll)) return 0;
+    }
+    const absl::Time took_lock = absl::Now();
+    if (standby != nullptr) {
+      spdlog::info("took the leader lock of {}; loading", store->path());
+      standby->Shutdown();  // frees the port for the daemon
+      standby.reset();
+    }
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(options, std::move(store));
+    if (!daemon.ok()) {
+      if (daemon.status().code() != absl::StatusCode::kUnavailable) {
+        spdlog::critical("cannot start: {}", daemon.status().ToString());
+        return 1;
+      }
+      spdlog::error("cannot lead: {}; standing by again", daemon.status().ToString());
+      if (stop.WaitForNotificationWithTimeout(options.standby_poll)) return 0;
+      continue;
+    }
+    PinPort((*daemon)->port(), options);
+    spdlog::info("leading: serving {:.3f}s after taking the leader lock",
+                 absl::ToDoubleSeconds(absl::Now() - took_lock));
+    while (!stop.WaitForNotificationWithTimeout(options.standby_poll)) {
+      if (absl::Status s = (*daemon)->CheckLeadership(); !s.ok()) {
+        spdlog::error("stepping down to standby: {}", s.ToString());
+        break;
+      }
+    }
+    (*daemon)->Shutdown();
+    (*daemon)->Wait();
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,21 +303,25 @@ int main(int argc, char** argv) {
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
 
-  auto daemon = nvlsched::daemon::Daemon::Start(options);
-  if (!daemon.ok()) {
-    spdlog::critical("cannot start: {}", daemon.status().ToString());
-    return 1;
-  }
+  options.standby_poll = absl::GetFlag(FLAGS_standby_poll);
 
-  std::thread signal_thread([&signals, d = daemon->get()] {
+  // One thread takes SIGTERM/SIGINT; every loop below waits on `stop`.
+  absl::Notification stop;
+  std::thread signal_thread([&signals, &stop] {
     int signo = 0;
     sigwait(&signals, &signo);
-    spdlog::info("received {}", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    d->Shutdown();
+    if (!stop.HasBeenNotified()) {
+      spdlog::info("received {}", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      stop.Notify();
+    }
   });
-  (*daemon)->Wait();
-  // Wait() returns only after Shutdown(); the signal thread has done its work.
+  const int rc = nvlsched::store::IsPostgresUri(options.db_path) ? RunLeaderOrStandby(options, stop)
+                                                                 : RunAlone(options, stop);
+  // Release the signal thread if no signal came (a start-up failure).
+  if (!stop.HasBeenNotified()) {
+    stop.Notify();
+    ::kill(::getpid(), SIGTERM);
+  }
   signal_thread.join();
-  daemon->reset();
-  return 0;
+  return rc;
 }

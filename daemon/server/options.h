@@ -15,8 +15,12 @@ struct DaemonOptions {
   std::string listen = "127.0.0.1:50051";
   // If set, the bound port is written here (atomically, by rename) once serving.
   std::string port_file;
-  // SQLite database file; its directory is created if missing.
+  // SQLite database file (its directory is created if missing), or a PostgreSQL URI
+  // (postgresql://...: active/standby daemons on one database; store/pg_store.h).
   std::string db_path = "var/nvlsched.db";
+  // PostgreSQL only: how often a standby retries the leader lock, and how often the leader
+  // checks that it still holds it (main.cc).
+  absl::Duration standby_poll = absl::Seconds(1);
   // "demo", a fleet file (JSON of nvlsched.v1.Fleet), or empty. Applied only when the database
   // holds no machines.
   std::string seed_fleet;

@@ -1,5 +1,6 @@
-// Tests store/store.h against real SQLite files: open-time checks, round trips of every row
-// kind, atomicity, the failure latch, and disk-full behaviour (page cap and a real tmpfs).
+// Tests store/store.h: the contract both stores keep (round trips of every row kind,
+// atomicity, the failure latch; StoreContractTest, on SQLite and on PostgreSQL), and SQLite's
+// own open-time checks and disk-full behaviour (page cap and a real tmpfs; StoreTest).
 #include "store/store.h"
 
 #include <SQLiteCpp/Database.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "store/schema.h"
 #include "tests/store/store_test_util.h"
+#include "tests/testing/pg_test_database.h"
 
 namespace nvlsched::store {
 namespace {
@@ -59,7 +62,60 @@ class StoreTest : public ::testing::Test {
   TempDir dir_;
 };
 
-TEST_F(StoreTest, SpareTraysPersistAndReload) {
+enum class Backend { kSqlite, kPostgres };
+
+// The contract of store/store.h, held by both stores: each test runs on a SQLite file and on a
+// fresh PostgreSQL database (tests/testing/pg_test_database.h: the server tools/test.sh
+// starts; without one these tests fail, never skip).
+class StoreContractTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    if (!postgres()) return;
+    absl::StatusOr<nvlsched::testing::PgTestDatabase> db =
+        nvlsched::testing::PgTestDatabase::Create();
+    ASSERT_TRUE(db.ok()) << db.status();
+    pg_.emplace(*std::move(db));
+  }
+
+  bool postgres() const { return GetParam() == Backend::kPostgres; }
+
+  StoreOptions Options() const {
+    StoreOptions options;
+    options.path = postgres() ? pg_->uri() : dir_.File("state.db");
+    return options;
+  }
+
+  std::unique_ptr<Store> Open() {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  LoadedState Load(Store& store) {
+    absl::StatusOr<LoadedState> state = store.LoadAll();
+    EXPECT_TRUE(state.ok()) << state.status();
+    return state.ok() ? *std::move(state) : LoadedState();
+  }
+
+  // How the database words a violated constraint of `kind` ("UNIQUE", "CHECK", "FOREIGN KEY").
+  std::string Violation(absl::string_view kind) const {
+    if (!postgres()) return absl::StrCat(kind, " constraint failed");
+    if (kind == "UNIQUE") return "duplicate key value violates unique constraint";
+    if (kind == "CHECK") return "violates check constraint";
+    return "violates foreign key constraint";
+  }
+
+  TempDir dir_;
+  std::optional<nvlsched::testing::PgTestDatabase> pg_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContractTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+                         });
+
+TEST_P(StoreContractTest, SpareTraysPersistAndReload) {
   ChangeSet fleet = MakeFleet(3, 4, 1);
   fleet.upsert_domains[0].spare_machines = 2;
   fleet.upsert_domains[1].spare_machines = 0;  // an explicit 0 is not "the default"
@@ -216,7 +272,7 @@ TEST_F(StoreTest, VersionSevenFileIsMigratedKeepingQuotasFleetWide) {
   EXPECT_EQ(Load(*store).tenants[0], update.upsert_tenants[0]);
 }
 
-TEST_F(StoreTest, TenantPriorityRoundTripsAndUpsertReplacesIt) {
+TEST_P(StoreContractTest, TenantPriorityRoundTripsAndUpsertReplacesIt) {
   ChangeSet fleet = MakeFleet(1, 2, 3);
   fleet.upsert_tenants[0].priority = 1000;
   fleet.upsert_tenants[1].priority = -1000;
@@ -241,14 +297,14 @@ TEST_F(StoreTest, TenantPriorityRoundTripsAndUpsertReplacesIt) {
 }
 
 // The schema holds the API's range too: a priority outside -1000..1000 never reaches the file.
-TEST_F(StoreTest, TenantPriorityOutsideTheRangeViolatesTheSchema) {
+TEST_P(StoreContractTest, TenantPriorityOutsideTheRangeViolatesTheSchema) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 2, 1);
   fleet.upsert_tenants[0].priority = 1001;
   absl::Status status = store->Commit(fleet);
   EXPECT_FALSE(status.ok());
-  EXPECT_THAT(status.message(), HasSubstr("CHECK constraint failed"));
+  EXPECT_THAT(status.message(), HasSubstr(Violation("CHECK")));
   EXPECT_THAT(status.message(), HasSubstr("t-0"));
 }
 
@@ -318,7 +374,7 @@ TEST_F(StoreTest, InMemoryStoresTakeNoLock) {
   EXPECT_NE(b, nullptr);
 }
 
-TEST_F(StoreTest, EveryRowKindRoundTripsAcrossReopen) {
+TEST_P(StoreContractTest, EveryRowKindRoundTripsAcrossReopen) {
   ChangeSet changes = MakeFleet(2, 3, 2);
   changes.upsert_instance_types.push_back(MakeInstanceType(1));
   changes.upsert_tenants[1].quotas = {{"it-0", 5}, {"it-1", 0}};
@@ -353,7 +409,7 @@ TEST_F(StoreTest, EveryRowKindRoundTripsAcrossReopen) {
   EXPECT_EQ(state.meta, changes.put_meta);
 }
 
-TEST_F(StoreTest, UpsertReplacesFieldsAndChildRowsAndKeepsInsertionOrder) {
+TEST_P(StoreContractTest, UpsertReplacesFieldsAndChildRowsAndKeepsInsertionOrder) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 3, 1);
@@ -386,7 +442,7 @@ TEST_F(StoreTest, UpsertReplacesFieldsAndChildRowsAndKeepsInsertionOrder) {
   EXPECT_THAT(state.meta, ElementsAre(MetaRow{"fleet_seeded", "2"}));
 }
 
-TEST_F(StoreTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
+TEST_P(StoreContractTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 3, 1);
@@ -405,7 +461,8 @@ TEST_F(StoreTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
   ASSERT_EQ(state.machines.size(), 1u);
   EXPECT_EQ(state.machines[0].id, "m-0-1");
 
-  // No child row of a deleted parent is left behind.
+  // No child row of a deleted parent is left behind (PostgreSQL: the foreign key's cascade).
+  if (postgres()) return;
   SQLite::Database raw(Options().path, SQLite::OPEN_READONLY);
   EXPECT_EQ(raw.execAndGet("SELECT count(*) FROM machine_labels WHERE machine_id IN "
                            "('m-0-0', 'm-0-2')")
@@ -413,7 +470,7 @@ TEST_F(StoreTest, DeleteRemovesRowsAndChildRowsAndFreesTheName) {
             0);
 }
 
-TEST_F(StoreTest, UnicodeEmptyAndLargeValuesRoundTrip) {
+TEST_P(StoreContractTest, UnicodeEmptyAndLargeValuesRoundTrip) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet changes = MakeFleet(1, 2, 1);
@@ -446,7 +503,7 @@ TEST_F(StoreTest, UnicodeEmptyAndLargeValuesRoundTrip) {
   EXPECT_TRUE(state.instances[1] == large);
 }
 
-TEST_F(StoreTest, PartitionIdsThatCannotBeStoredAreRefusedWithoutLatching) {
+TEST_P(StoreContractTest, PartitionIdsThatCannotBeStoredAreRefusedWithoutLatching) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet changes = MakeFleet(1, 1, 1);
@@ -466,7 +523,7 @@ TEST_F(StoreTest, PartitionIdsThatCannotBeStoredAreRefusedWithoutLatching) {
   EXPECT_EQ(Load(*store).instances.size(), 0u);
 }
 
-TEST_F(StoreTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
+TEST_P(StoreContractTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 4, 1);
@@ -481,8 +538,9 @@ TEST_F(StoreTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
   bad.upsert_instances = {MakeInstance("i-2", "dup", "m-0-1"), MakeInstance("i-3", "dup", "m-0-2")};
   absl::Status status = store->Commit(bad);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr("UNIQUE constraint failed"));
-  EXPECT_THAT(status.message(), HasSubstr("\"i-3\""));
+  EXPECT_THAT(status.message(), HasSubstr(Violation("UNIQUE")));
+  // SQLite's statement names the instance; PostgreSQL's DETAIL names the key.
+  EXPECT_THAT(status.message(), HasSubstr(postgres() ? "(t-0, dup)" : "\"i-3\""));
 
   store.reset();
   store = Open();
@@ -494,7 +552,7 @@ TEST_F(StoreTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
   EXPECT_EQ(after.meta, before.meta);
 }
 
-TEST_F(StoreTest, FailedCommitLatchesWritesButNotReads) {
+TEST_P(StoreContractTest, FailedCommitLatchesWritesButNotReads) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1)).ok());
@@ -502,7 +560,7 @@ TEST_F(StoreTest, FailedCommitLatchesWritesButNotReads) {
   unknown_machine.upsert_instances = {MakeInstance("i-1", "x", "no-such-machine")};
   absl::Status first = store->Commit(unknown_machine);
   EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(first.message(), HasSubstr("FOREIGN KEY constraint failed"));
+  EXPECT_THAT(first.message(), HasSubstr(Violation("FOREIGN KEY")));
   EXPECT_EQ(store->failure(), first);
 
   ChangeSet fine;
@@ -510,13 +568,13 @@ TEST_F(StoreTest, FailedCommitLatchesWritesButNotReads) {
   absl::Status later = store->Commit(fine);
   EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(later.message(), HasSubstr("refuses writes"));
-  EXPECT_THAT(later.message(), HasSubstr("FOREIGN KEY constraint failed"));
+  EXPECT_THAT(later.message(), HasSubstr(Violation("FOREIGN KEY")));
   EXPECT_EQ(store->Commit(ChangeSet()).code(), absl::StatusCode::kUnavailable);
 
   EXPECT_EQ(Load(*store).machines.size(), 2u);
 }
 
-TEST_F(StoreTest, UpsertAndDeleteOfOneIdIsInvalidArgumentAndDoesNotLatch) {
+TEST_P(StoreContractTest, UpsertAndDeleteOfOneIdIsInvalidArgumentAndDoesNotLatch) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 2, 1);
@@ -531,7 +589,7 @@ TEST_F(StoreTest, UpsertAndDeleteOfOneIdIsInvalidArgumentAndDoesNotLatch) {
   EXPECT_TRUE(store->Commit(fleet).ok());
 }
 
-TEST_F(StoreTest, DeletingAnInstanceThatIsNotStoredIsANoOp) {
+TEST_P(StoreContractTest, DeletingAnInstanceThatIsNotStoredIsANoOp) {
   // A group can create and delete the same instance: its net effect is only the delete.
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
@@ -542,7 +600,7 @@ TEST_F(StoreTest, DeletingAnInstanceThatIsNotStoredIsANoOp) {
   EXPECT_EQ(Load(*store).machines.size(), 1u);
 }
 
-TEST_F(StoreTest, MachineInUseCannotBeDeleted) {
+TEST_P(StoreContractTest, MachineInUseCannotBeDeleted) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 2, 1);
@@ -552,11 +610,11 @@ TEST_F(StoreTest, MachineInUseCannotBeDeleted) {
   remove.delete_machine_ids = {"m-0-0"};
   absl::Status status = store->Commit(remove);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr("deleting machine \"m-0-0\""));
-  EXPECT_THAT(status.message(), HasSubstr("FOREIGN KEY constraint failed"));
+  EXPECT_THAT(status.message(), HasSubstr(postgres() ? "(id)=(m-0-0)" : "deleting machine \"m-0-0\""));
+  EXPECT_THAT(status.message(), HasSubstr(Violation("FOREIGN KEY")));
 }
 
-TEST_F(StoreTest, CommitReportsDurationAndRowsWritten) {
+TEST_P(StoreContractTest, CommitReportsDurationAndRowsWritten) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   // 1 type + 1 domain + 2 machines + 4 labels + 1 tenant + 1 quota + 1 meta.

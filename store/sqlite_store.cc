@@ -1,0 +1,281 @@
+#include "store/sqlite_store.h"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "store/file_lock.h"
+#include "store/row_reader.h"
+#include "store/row_writer.h"
+#include "store/schema.h"
+#include "store/sqlite_status.h"
+
+namespace nvlsched::store {
+namespace {
+
+// Cap the WAL file left behind after a checkpoint, so a burst of writes does not keep a large
+// file around.
+constexpr int64_t kJournalSizeLimitBytes = 64 << 20;
+// quick_check stops after this many findings; the first few say enough to an operator.
+constexpr int kMaxQuickCheckFindings = 5;
+
+absl::StatusCode CodeFor(const SQLite::Exception& e) {
+  return IsCorruptionCode(e.getErrorCode()) ? absl::StatusCode::kDataLoss
+                                            : absl::StatusCode::kUnavailable;
+}
+
+absl::Status QuickCheck(SQLite::Database& db, absl::string_view path) {
+  SQLite::Statement check(db, absl::StrCat("PRAGMA quick_check(", kMaxQuickCheckFindings, ")"));
+  std::vector<std::string> findings;
+  while (check.executeStep()) findings.push_back(check.getColumn(0).getString());
+  if (findings.size() == 1 && findings[0] == "ok") return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("database ", path, " failed PRAGMA quick_check: ", absl::StrJoin(findings, "; "),
+                   ". Refusing to start from a damaged database: restore the newest snapshot"));
+}
+
+absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& options,
+                                 bool in_memory) {
+  std::string mode = absl::AsciiStrToLower(db.execAndGet("PRAGMA journal_mode = WAL").getString());
+  if (mode != "wal" && !(in_memory && mode == "memory")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database ", options.path, " could not be switched to WAL journal mode (SQLite kept \"",
+        mode, "\"); put the database on a local file system that supports shared memory"));
+  }
+  db.exec(options.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
+                                          : "PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA foreign_keys = ON");
+  if (db.execAndGet("PRAGMA foreign_keys").getInt() != 1) {
+    return absl::FailedPreconditionError(
+        "this SQLite build cannot enforce foreign keys (PRAGMA foreign_keys stays off)");
+  }
+  db.exec(absl::StrCat("PRAGMA journal_size_limit = ", kJournalSizeLimitBytes));
+  if (options.max_page_count > 0) {
+    db.exec(absl::StrCat("PRAGMA max_page_count = ", options.max_page_count));
+  }
+  return absl::OkStatus();
+}
+
+// A ChangeSet states a net effect: an id cannot be both upserted and deleted.
+template <typename Row>
+absl::Status CheckNotBothUpsertedAndDeleted(const std::vector<Row>& upserts,
+                                            const std::vector<std::string>& deletes,
+                                            absl::string_view kind) {
+  if (upserts.empty() || deletes.empty()) return absl::OkStatus();
+  absl::flat_hash_set<absl::string_view> deleted(deletes.begin(), deletes.end());
+  for (const Row& row : upserts) {
+    if (deleted.contains(row.id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ChangeSet both upserts and deletes ", kind, " \"", row.id,
+          "\"; a ChangeSet must state the net effect of its group (keep only the final one)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Partition ids are stored joined by '\n' (schema v7): an empty id or one with a newline
+// would not read back as written.
+absl::Status CheckPartitionIds(const std::vector<InstanceRow>& upserts) {
+  for (const InstanceRow& row : upserts) {
+    for (const std::string& id : row.nvlink_partition_ids) {
+      if (id.empty() || id.find('\n') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "instance \"", row.id, "\" names an NVLink partition id that is empty or contains a "
+            "newline; the store keeps partition ids joined by newlines"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(StoreOptions options) : options_(std::move(options)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+bool SqliteStore::in_memory() const { return options_.path == ":memory:"; }
+
+absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const StoreOptions& options) {
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("StoreOptions.path is empty; name the database file");
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(options));
+  absl::Status status;
+  {
+    MutexLock lock(&store->mu_);
+    status = store->Initialize();
+  }
+  if (!status.ok()) return status;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+absl::Status SqliteStore::Initialize() {
+  const std::string& path = options_.path;
+  // What Open is doing, for the error message.
+  const char* doing = "opening database";
+  try {
+    db_ = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+        options_.busy_timeout_ms, options_.vfs);
+    // Before the first read: one daemon per database (store/file_lock.h). After the open, so
+    // a missing directory is reported by SQLite as before.
+    if (!in_memory()) {
+      absl::StatusOr<std::unique_ptr<FileLock>> lock = FileLock::Acquire(path + ".lock");
+      if (!lock.ok()) return lock.status();
+      lock_ = *std::move(lock);
+    }
+
+    // The version comes first: it is the first read of the file (a non-database fails here),
+    // and a newer file must be refused before this build writes anything to it.
+    absl::StatusOr<int> version = ReadSchemaVersion(*db_, path);
+    if (!version.ok()) return version.status();
+    absl::Status status = CheckSchemaVersionSupported(*version, path);
+    if (!status.ok()) return status;
+
+    if (options_.quick_check_on_open) {
+      doing = "checking (PRAGMA quick_check) database";
+      status = QuickCheck(*db_, path);
+      if (!status.ok()) return status;
+    }
+    doing = "configuring database";
+    status = ConfigureConnection(*db_, options_, in_memory());
+    if (!status.ok()) return status;
+
+    status = MigrateToCurrent(*db_, path);
+    if (!status.ok()) return status;
+
+    doing = "preparing statements on database";
+    begin_ = std::make_unique<SQLite::Statement>(*db_, "BEGIN IMMEDIATE");
+    commit_ = std::make_unique<SQLite::Statement>(*db_, "COMMIT");
+    rollback_ = std::make_unique<SQLite::Statement>(*db_, "ROLLBACK");
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(CodeFor(e), absl::StrCat(doing, " ", path), e);
+  }
+  absl::StatusOr<std::unique_ptr<RowWriter>> writer = RowWriter::Prepare(*db_);
+  if (!writer.ok()) return writer.status();
+  writer_ = *std::move(writer);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LoadedState> SqliteStore::LoadAll() {
+  MutexLock lock(&mu_);
+  try {
+    // One read transaction: every table is read at the same point in time.
+    SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
+    absl::StatusOr<LoadedState> state = ReadAllRows(*db_);
+    read.commit();
+    return state;
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(CodeFor(e), "loading the database", e);
+  }
+}
+
+absl::StatusOr<std::vector<EventRow>> SqliteStore::ReadEvents(uint64_t after_sequence,
+                                                               size_t limit) {
+  try {
+    if (in_memory()) {
+      MutexLock lock(&mu_);
+      return ReadEventRows(*db_, after_sequence, limit);
+    }
+    MutexLock lock(&read_mu_);
+    if (reader_ == nullptr) {
+      reader_ = std::make_unique<SQLite::Database>(
+          options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, options_.busy_timeout_ms,
+          options_.vfs);
+    }
+    return ReadEventRows(*reader_, after_sequence, limit);
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(CodeFor(e), absl::StrCat("reading events after ", after_sequence),
+                             e);
+  }
+}
+
+absl::Status SqliteStore::Commit(const ChangeSet& changes, CommitStats* stats) {
+  if (stats != nullptr) *stats = CommitStats();
+  absl::Status valid = CheckNotBothUpsertedAndDeleted(changes.upsert_instances,
+                                                      changes.delete_instance_ids, "instance");
+  if (valid.ok()) {
+    valid = CheckNotBothUpsertedAndDeleted(changes.upsert_machines, changes.delete_machine_ids,
+                                           "machine");
+  }
+  if (valid.ok()) valid = CheckPartitionIds(changes.upsert_instances);
+  if (!valid.ok()) return valid;
+
+  MutexLock lock(&mu_);
+  if (!failure_.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the store refuses writes since an earlier commit failed (",
+                     failure_.message(), "); fix the cause and restart nvlsched"));
+  }
+  if (changes.empty()) return absl::OkStatus();
+
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    begin_->tryReset();
+    begin_->exec();
+  } catch (const SQLite::Exception& e) {
+    FailTransaction(SqliteErrorStatus(absl::StatusCode::kUnavailable,
+                                      "starting a write transaction (BEGIN IMMEDIATE)", e));
+    return failure_;
+  }
+  absl::StatusOr<int64_t> rows = writer_->Apply(changes);
+  if (!rows.ok()) {
+    FailTransaction(rows.status());
+    return failure_;
+  }
+  try {
+    commit_->tryReset();
+    commit_->exec();
+  } catch (const SQLite::Exception& e) {
+    FailTransaction(SqliteErrorStatus(
+        absl::StatusCode::kUnavailable,
+        absl::StrCat("committing ", changes.size(), " changed rows (COMMIT)"), e));
+    return failure_;
+  }
+  if (stats != nullptr) {
+    stats->duration = absl::FromChrono(std::chrono::steady_clock::now() - start);
+    stats->rows_written = *rows;
+  }
+  return absl::OkStatus();
+}
+
+void SqliteStore::FailTransaction(const absl::Status& status) {
+  failure_ = status;
+  writer_->ResetAll();
+  // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL); then ROLLBACK only
+  // reports that no transaction is active, which changes nothing.
+  rollback_->tryReset();
+  rollback_->tryExecuteStep();
+  rollback_->tryReset();
+  // A COMMIT that failed after writing its WAL frames (its fsync failed) leaves them in the WAL
+  // with a valid commit mark. This connection ignores them, but after a crash recovery would
+  // replay a commit the caller was told failed. A TRUNCATE checkpoint copies only committed
+  // frames into the database and then empties the WAL, dropping them. If it fails as well, the
+  // files are as before it (and the closing checkpoint drops the frames on a clean exit).
+  if (!in_memory()) {
+    try {
+      db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const SQLite::Exception&) {
+      // Already latched on the first failure; this one adds nothing an operator needs.
+    }
+  }
+}
+
+absl::Status SqliteStore::failure() const {
+  MutexLock lock(&mu_);
+  return failure_;
+}
+
+}  // namespace nvlsched::store

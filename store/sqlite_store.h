@@ -1,0 +1,90 @@
+// SqliteStore: the Store (store/store.h) on one SQLite database file in WAL mode, nvlsched's
+// embedded default. Store::Open returns one for any --db that is not a PostgreSQL URI.
+//
+// Failure policy: the first failed Commit (anything after BEGIN) rolls back and latches the
+// store. Before it returns, the failed Commit checkpoints and empties the WAL (PRAGMA
+// wal_checkpoint(TRUNCATE)), so that a crash cannot resurrect a transaction whose fsync failed
+// after its frames were written (tests/store/store_fault_test.cc). Reads (LoadAll,
+// WriteSnapshot) keep working. This avoids retrying after an fsync error, whose outcome on disk
+// is unknown.
+//
+// Thread-safety: as Store. WriteSnapshot takes no lock on file databases (VACUUM INTO on its
+// own connection), so a snapshot runs concurrently with commits.
+#ifndef NVLSCHED_STORE_SQLITE_STORE_H_
+#define NVLSCHED_STORE_SQLITE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "store/rows.h"
+#include "store/store.h"
+#include "store/sync.h"
+
+namespace SQLite {
+class Database;
+class Statement;
+}  // namespace SQLite
+
+namespace nvlsched::store {
+
+class FileLock;
+class RowWriter;
+
+class SqliteStore final : public Store {
+ public:
+  // Store::Open for a SQLite path (its errors, less ABORTED).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  ~SqliteStore() override;
+
+  absl::StatusOr<LoadedState> LoadAll() override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Defined in store/snapshot.cc.
+  absl::Status WriteSnapshot(const std::string& dest_path) override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<EventRow>> ReadEvents(uint64_t after_sequence, size_t limit) override
+      ABSL_LOCKS_EXCLUDED(mu_, read_mu_);
+  absl::Status failure() const override ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckLeadership() override ABSL_LOCKS_EXCLUDED(mu_) { return failure(); }
+  absl::Status AnnounceLeader(const std::string&) override { return absl::OkStatus(); }
+  const std::string& path() const override { return options_.path; }
+
+ private:
+  explicit SqliteStore(StoreOptions options);
+
+  // Open's work once the Store exists: opens, checks, configures, migrates, prepares.
+  absl::Status Initialize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Rolls back the open transaction, if any, and latches `status`.
+  void FailTransaction(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool in_memory() const;
+
+  // Constant after construction.
+  const StoreOptions options_;
+
+  mutable Mutex mu_;
+  // The lock on "<path>.lock" (none for ":memory:"); declared first so it is released last,
+  // after the connection has closed.
+  std::unique_ptr<FileLock> lock_ ABSL_GUARDED_BY(mu_);
+  // The connection and everything prepared on it; declared so the statements are finalized
+  // before the connection closes.
+  std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SQLite::Statement> begin_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SQLite::Statement> commit_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SQLite::Statement> rollback_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<RowWriter> writer_ ABSL_GUARDED_BY(mu_);
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+
+  // ReadEvents' own connection.
+  Mutex read_mu_;
+  std::unique_ptr<SQLite::Database> reader_ ABSL_GUARDED_BY(read_mu_);
+};
+
+}  // namespace nvlsched::store
+
+#endif  // NVLSCHED_STORE_SQLITE_STORE_H_
