@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/copy.h"
 #include "store/schema.h"
 #include "store/store.h"
 #include "tests/store/store_test_util.h"
@@ -227,6 +228,51 @@ TEST_F(PgStoreTest, UnreachableServerIsUnavailableAndBadUriInvalidArgument) {
   store = Store::Open(options);
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << store.status();
   EXPECT_THAT(store.status().message(), HasSubstr("no_such_option"));
+}
+
+// The migration path: a SQLite file into PostgreSQL and back, everything equal, in order.
+TEST_F(PgStoreTest, CopyStoreMovesASqliteDatabaseIntoPostgresAndBack) {
+  ChangeSet changes = MakeFleet(2, 3, 2);
+  changes.upsert_instances = {MakeInstance("i-2", "b", "m-0-1"), MakeInstance("i-1", "a", "")};
+  changes.put_meta = {MetaRow{"fleet_seeded", "1"}};
+  for (uint64_t i = 1; i <= 3; ++i) {
+    changes.append_events.push_back(EventRow{i, static_cast<int64_t>(i), 1, "o", "t", "p"});
+  }
+  StoreOptions sqlite;
+  sqlite.path = dir_.File("source.db");
+  absl::StatusOr<std::unique_ptr<Store>> source = Store::Open(sqlite);
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_TRUE((*source)->Commit(changes).ok());
+
+  std::unique_ptr<Store> pg = Open();
+  ASSERT_NE(pg, nullptr);
+  CopyReport report;
+  ASSERT_TRUE(CopyStore(**source, *pg, &report).ok());
+  EXPECT_EQ(report.machines, 6u);
+  EXPECT_EQ(report.instances, 2u);
+  EXPECT_EQ(report.events, 3u);
+  // A second copy into the now non-empty database is refused and changes nothing.
+  absl::Status again = CopyStore(**source, *pg);
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition) << again;
+  EXPECT_THAT(again.message(), HasSubstr("not empty"));
+
+  StoreOptions back_options;
+  back_options.path = dir_.File("back.db");
+  absl::StatusOr<std::unique_ptr<Store>> back = Store::Open(back_options);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(CopyStore(*pg, **back).ok());
+  absl::StatusOr<LoadedState> a = (*source)->LoadAll();
+  absl::StatusOr<LoadedState> b = (*back)->LoadAll();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->instance_types, a->instance_types);
+  EXPECT_EQ(b->domains, a->domains);
+  EXPECT_EQ(b->machines, a->machines);
+  EXPECT_EQ(b->tenants, a->tenants);
+  EXPECT_EQ(b->instances, a->instances);  // i-2 before i-1: insertion order, not id order
+  EXPECT_EQ(b->meta, a->meta);
+  absl::StatusOr<std::vector<EventRow>> events = (*back)->ReadEvents(0, 10);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(*events, changes.append_events);
 }
 
 TEST(RedactPostgresUriTest, HidesPasswordsOnly) {
