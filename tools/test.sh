@@ -50,6 +50,7 @@ cmake --build build-asan -j2
 step "tests: build-asan/"
 # Fewer kill -9 rounds under the sanitizers: the plain build already runs the full count.
 NVLSCHED_CRASH_ROUNDS=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS="suppressions=$PWD/tools/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j2
 
 step "build-tsan/ (clang TSan, -Wthread-safety)"
