@@ -3,6 +3,9 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <endian.h>
+
+#include <algorithm>
 #include <chrono>
 #include <pqxx/pqxx>
 #include <string>
@@ -149,50 +152,97 @@ absl::Status PgErrorStatus(absl::StatusCode code, absl::string_view doing,
   return absl::Status(code, absl::StrCat(doing, ": ", message));
 }
 
-// Builds the one multi-statement query of a Commit. Values are quoted by libpq
-// (PQescapeStringConn / PQescapeByteaConn) for this connection's settings.
-class CommitText {
+// Writes a Commit's rows as parameterized statements: every value is a binary-format
+// parameter (no quoting, and nothing for the server's SQL lexer to scan: an earlier version
+// sent one multi-statement text with hex-escaped bytea literals, and lexing that text was the
+// largest cost of a commit). Rows of one kind go into multi-row statements of at most
+// kMaxParams parameters, each one round trip.
+class RowWriterPg {
  public:
-  explicit CommitText(pqxx::connection& conn) : conn_(conn) {}
+  explicit RowWriterPg(pqxx::transaction_base& t) : t_(t) {}
 
-  std::string Text(const std::string& s) const { return conn_.quote(s); }
-  std::string TextOrNull(const std::string& s) const { return s.empty() ? "NULL" : Text(s); }
-  std::string Bytes(const std::string& s) const {
-    return conn_.quote_raw(reinterpret_cast<const unsigned char*>(s.data()), s.size());
-  }
-  static std::string Bool(bool b) { return b ? "true" : "false"; }
-
-  // `INSERT INTO <head> VALUES (row),(row)... <tail>;` for rows with at least one row.
-  template <typename Row, typename Format>
-  void Insert(const std::vector<Row>& rows, absl::string_view head, absl::string_view tail,
-              Format format) {
-    if (rows.empty()) return;
-    absl::StrAppend(&sql_, "INSERT INTO ", head, " VALUES ");
-    for (size_t i = 0; i < rows.size(); ++i) {
-      absl::StrAppend(&sql_, i == 0 ? "(" : ",(", format(rows[i]), ")");
+  // One row's values, in binary format: text and bytea as their bytes, bigint as 8 bytes in
+  // network order, boolean as one byte.
+  class Values {
+   public:
+    explicit Values(std::vector<pqxx::binarystring>& out) : out_(out) {}
+    void Text(const std::string& s) { out_.emplace_back(s); }
+    void Bytes(const std::string& s) { out_.emplace_back(s); }
+    void Int(int64_t v) {
+      const uint64_t be = htobe64(static_cast<uint64_t>(v));
+      out_.emplace_back(std::string(reinterpret_cast<const char*>(&be), sizeof(be)));
     }
-    absl::StrAppend(&sql_, " ", tail, ";\n");
+    void Bool(bool b) { out_.emplace_back(std::string(1, b ? '\1' : '\0')); }
+
+   private:
+    std::vector<pqxx::binarystring>& out_;
+  };
+
+  // INSERT INTO <head> VALUES (<row>), ... <tail>, where `row` is the placeholder pattern of
+  // one row with '?' for each parameter (e.g. "?::text, NULLIF(?::text, '')"), `format`
+  // writes a row's values in that order.
+  template <typename Row, typename Format>
+  void Insert(const std::vector<Row>& rows, absl::string_view head, absl::string_view row,
+              absl::string_view tail, Format format) {
+    const size_t per_row = static_cast<size_t>(std::count(row.begin(), row.end(), '?'));
+    const size_t rows_per_statement = std::max<size_t>(1, kMaxParams / per_row);
+    for (size_t begin = 0; begin < rows.size(); begin += rows_per_statement) {
+      const size_t end = std::min(rows.size(), begin + rows_per_statement);
+      std::string sql = absl::StrCat("INSERT INTO ", head, " VALUES ");
+      std::vector<pqxx::binarystring> params;
+      params.reserve((end - begin) * per_row);
+      Values values(params);
+      for (size_t i = begin; i < end; ++i) {
+        absl::StrAppend(&sql, i == begin ? "(" : ",(");
+        AppendPlaceholders(row, params.size(), &sql);
+        absl::StrAppend(&sql, ")");
+        format(rows[i], values);
+      }
+      absl::StrAppend(&sql, " ", tail);
+      t_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    }
     rows_ += static_cast<int64_t>(rows.size());
   }
 
-  // `DELETE FROM <table> WHERE <column> IN (...)` for a non-empty list of ids.
+  // DELETE FROM <table> WHERE <column> IN (...).
   void DeleteIn(absl::string_view table, absl::string_view column,
                 const std::vector<std::string>& ids, bool count = true) {
-    if (ids.empty()) return;
-    absl::StrAppend(&sql_, "DELETE FROM ", table, " WHERE ", column, " IN (");
-    for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&sql_, i ? "," : "", Text(ids[i]));
-    absl::StrAppend(&sql_, ");\n");
+    for (size_t begin = 0; begin < ids.size(); begin += kMaxParams) {
+      const size_t end = std::min(ids.size(), begin + kMaxParams);
+      std::string sql = absl::StrCat("DELETE FROM ", table, " WHERE ", column, " IN (");
+      std::vector<pqxx::binarystring> params;
+      Values values(params);
+      for (size_t i = begin; i < end; ++i) {
+        absl::StrAppend(&sql, i == begin ? "" : ",", "$", params.size() + 1, "::text");
+        values.Text(ids[i]);
+      }
+      absl::StrAppend(&sql, ")");
+      t_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
+    }
     if (count) rows_ += static_cast<int64_t>(ids.size());
   }
 
-  void Append(absl::string_view statement) { absl::StrAppend(&sql_, statement, ";\n"); }
+  void Exec(const std::string& sql) { t_.exec(sql); }
 
-  const std::string& sql() const { return sql_; }
   int64_t rows() const { return rows_; }
 
  private:
-  pqxx::connection& conn_;
-  std::string sql_;
+  // PostgreSQL allows 65535 parameters a statement; fewer keep a statement's memory modest.
+  static constexpr size_t kMaxParams = 30000;
+
+  // `row` with each '?' replaced by $n, numbering from first + 1.
+  static void AppendPlaceholders(absl::string_view row, size_t first, std::string* sql) {
+    size_t n = first;
+    for (char c : row) {
+      if (c == '?') {
+        absl::StrAppend(sql, "$", ++n);
+      } else {
+        sql->push_back(c);
+      }
+    }
+  }
+
+  pqxx::transaction_base& t_;
   int64_t rows_ = 0;  // rows named (child rows included); PostgreSQL does not report a total
 };
 
@@ -224,45 +274,58 @@ bool HasRepeatedId(const std::vector<Row>& rows) {
   return false;
 }
 
-std::string BuildCommit(pqxx::connection& conn, const ChangeSet& c, int64_t* rows_named) {
-  CommitText q(conn);
+// Writes `c` in the order of RowWriter::Apply (store/row_writer.cc), for the foreign keys.
+// Returns the rows named.
+int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
+  RowWriterPg w(t);
+  using Values = RowWriterPg::Values;
   auto id_of = [](const auto& row) { return row.id; };
   auto dedupe = [&](const auto& rows) {
     return HasRepeatedId(rows) ? LastOfEach(rows, id_of) : rows;
   };
-  // The order of RowWriter::Apply, for the foreign keys.
-  q.Insert(dedupe(c.upsert_instance_types),
+  w.Insert(dedupe(c.upsert_instance_types),
            "instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib, "
            "price_per_hour_micros, interconnect, spot_price_per_hour_micros)",
+           "?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint",
            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, gpu_model = excluded.gpu_model, "
            "gpus_per_machine = excluded.gpus_per_machine, gpu_memory_mib = "
            "excluded.gpu_memory_mib, price_per_hour_micros = excluded.price_per_hour_micros, "
            "interconnect = excluded.interconnect, spot_price_per_hour_micros = "
            "excluded.spot_price_per_hour_micros",
-           [&](const InstanceTypeRow& r) {
-             return absl::StrCat(q.Text(r.id), ",", q.Text(r.name), ",", q.Text(r.gpu_model), ",",
-                                 r.gpus_per_machine, ",", r.gpu_memory_mib, ",",
-                                 r.price_per_hour_micros, ",", q.Text(r.interconnect), ",",
-                                 r.spot_price_per_hour_micros);
+           [](const InstanceTypeRow& r, Values& v) {
+             v.Text(r.id);
+             v.Text(r.name);
+             v.Text(r.gpu_model);
+             v.Int(r.gpus_per_machine);
+             v.Int(r.gpu_memory_mib);
+             v.Int(r.price_per_hour_micros);
+             v.Text(r.interconnect);
+             v.Int(r.spot_price_per_hour_micros);
            });
-  q.Insert(dedupe(c.upsert_domains),
+  // spare_machines: -1 stands for NULL (the fleet default); stored values are >= 0.
+  w.Insert(dedupe(c.upsert_domains),
            "domains (id, name, site_id, state, state_reason, spare_machines)",
+           "?::text, ?::text, ?::text, ?::bigint, ?::text, NULLIF(?::bigint, -1)",
            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id, "
            "state = excluded.state, state_reason = excluded.state_reason, spare_machines = "
            "excluded.spare_machines",
-           [&](const DomainRow& r) {
-             return absl::StrCat(
-                 q.Text(r.id), ",", q.Text(r.name), ",", q.Text(r.site_id), ",", r.state, ",",
-                 q.Text(r.state_reason), ",",
-                 r.spare_machines.has_value() ? absl::StrCat(*r.spare_machines) : "NULL");
+           [](const DomainRow& r, Values& v) {
+             v.Text(r.id);
+             v.Text(r.name);
+             v.Text(r.site_id);
+             v.Int(r.state);
+             v.Text(r.state_reason);
+             v.Int(r.spare_machines.has_value() ? *r.spare_machines : -1);
            });
   const std::vector<TenantRow> tenants = dedupe(c.upsert_tenants);
-  q.Insert(tenants, "tenants (id, org, name, priority)",
+  w.Insert(tenants, "tenants (id, org, name, priority)", "?::text, ?::text, ?::text, ?::bigint",
            "ON CONFLICT (id) DO UPDATE SET org = excluded.org, name = excluded.name, "
            "priority = excluded.priority",
-           [&](const TenantRow& r) {
-             return absl::StrCat(q.Text(r.id), ",", q.Text(r.org), ",", q.Text(r.name), ",",
-                                 r.priority);
+           [](const TenantRow& r, Values& v) {
+             v.Text(r.id);
+             v.Text(r.org);
+             v.Text(r.name);
+             v.Int(r.priority);
            });
   if (!tenants.empty()) {
     std::vector<std::string> ids;
@@ -274,34 +337,45 @@ std::string BuildCommit(pqxx::connection& conn, const ChangeSet& c, int64_t* row
     };
     std::vector<Quota> quotas;
     static const std::string kAllSites;
-    for (const TenantRow& t : tenants) {
-      ids.push_back(t.id);
-      for (const auto& [type, max] : t.quotas) quotas.push_back({&t.id, &type, &kAllSites, max});
-      for (const auto& [key, max] : t.site_quotas) {
-        quotas.push_back({&t.id, &key.first, &key.second, max});
+    for (const TenantRow& tenant : tenants) {
+      ids.push_back(tenant.id);
+      for (const auto& [type, max] : tenant.quotas) {
+        quotas.push_back({&tenant.id, &type, &kAllSites, max});
+      }
+      for (const auto& [key, max] : tenant.site_quotas) {
+        quotas.push_back({&tenant.id, &key.first, &key.second, max});
       }
     }
-    q.DeleteIn("tenant_quotas", "tenant_id", ids, /*count=*/false);
-    q.Insert(quotas, "tenant_quotas (tenant_id, instance_type_id, site_id, max_machines)", "",
-             [&](const Quota& r) {
-               return absl::StrCat(q.Text(*r.tenant), ",", q.Text(*r.type), ",", q.Text(*r.site),
-                                   ",", r.max);
+    w.DeleteIn("tenant_quotas", "tenant_id", ids, /*count=*/false);
+    w.Insert(quotas, "tenant_quotas (tenant_id, instance_type_id, site_id, max_machines)",
+             "?::text, ?::text, ?::text, ?::bigint", "", [](const Quota& r, Values& v) {
+               v.Text(*r.tenant);
+               v.Text(*r.type);
+               v.Text(*r.site);
+               v.Int(r.max);
              });
   }
-  q.DeleteIn("instances", "id", c.delete_instance_ids);
+  w.DeleteIn("instances", "id", c.delete_instance_ids);
   const std::vector<MachineRow> machines = dedupe(c.upsert_machines);
-  q.Insert(machines,
+  w.Insert(machines,
            "machines (id, domain_id, tray_index, instance_type_id, gpu_count, state, "
            "state_reason, cleaning, wipe_pending)",
+           "?::text, ?::text, ?::bigint, ?::text, ?::bigint, ?::bigint, ?::text, ?::boolean, "
+           "?::boolean",
            "ON CONFLICT (id) DO UPDATE SET domain_id = excluded.domain_id, tray_index = "
            "excluded.tray_index, instance_type_id = excluded.instance_type_id, gpu_count = "
            "excluded.gpu_count, state = excluded.state, state_reason = excluded.state_reason, "
            "cleaning = excluded.cleaning, wipe_pending = excluded.wipe_pending",
-           [&](const MachineRow& r) {
-             return absl::StrCat(q.Text(r.id), ",", q.Text(r.domain_id), ",", r.tray_index, ",",
-                                 q.Text(r.instance_type_id), ",", r.gpu_count, ",", r.state, ",",
-                                 q.Text(r.state_reason), ",", CommitText::Bool(r.cleaning), ",",
-                                 CommitText::Bool(r.wipe_pending));
+           [](const MachineRow& r, Values& v) {
+             v.Text(r.id);
+             v.Text(r.domain_id);
+             v.Int(r.tray_index);
+             v.Text(r.instance_type_id);
+             v.Int(r.gpu_count);
+             v.Int(r.state);
+             v.Text(r.state_reason);
+             v.Bool(r.cleaning);
+             v.Bool(r.wipe_pending);
            });
   if (!machines.empty()) {
     std::vector<std::string> ids;
@@ -311,16 +385,20 @@ std::string BuildCommit(pqxx::connection& conn, const ChangeSet& c, int64_t* row
       ids.push_back(m.id);
       for (const auto& label : m.labels) labels.emplace_back(&m.id, &label);
     }
-    q.DeleteIn("machine_labels", "machine_id", ids, /*count=*/false);
-    q.Insert(labels, "machine_labels (machine_id, key, value)", "", [&](const auto& r) {
-      return absl::StrCat(q.Text(*r.first), ",", q.Text(r.second->first), ",",
-                          q.Text(r.second->second));
-    });
+    w.DeleteIn("machine_labels", "machine_id", ids, /*count=*/false);
+    w.Insert(labels, "machine_labels (machine_id, key, value)", "?::text, ?::text, ?::text", "",
+             [](const auto& r, Values& v) {
+               v.Text(*r.first);
+               v.Text(r.second->first);
+               v.Text(r.second->second);
+             });
   }
-  q.Insert(dedupe(c.upsert_instances),
+  w.Insert(dedupe(c.upsert_instances),
            "instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count, "
            "whole_machine, batch_id, strict, status, created_unix_micros, updated_unix_micros, "
            "details, nvlink_partition_ids)",
+           "?::text, ?::text, ?::text, ?::text, NULLIF(?::text, ''), ?::bigint, ?::boolean, "
+           "NULLIF(?::text, ''), ?::boolean, ?::text, ?::bigint, ?::bigint, ?::bytea, ?::text",
            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, tenant_id = excluded.tenant_id, "
            "instance_type_id = excluded.instance_type_id, machine_id = excluded.machine_id, "
            "gpu_count = excluded.gpu_count, whole_machine = excluded.whole_machine, batch_id = "
@@ -328,45 +406,61 @@ std::string BuildCommit(pqxx::connection& conn, const ChangeSet& c, int64_t* row
            "created_unix_micros = excluded.created_unix_micros, updated_unix_micros = "
            "excluded.updated_unix_micros, details = excluded.details, nvlink_partition_ids = "
            "excluded.nvlink_partition_ids",
-           [&](const InstanceRow& r) {
-             return absl::StrCat(
-                 q.Text(r.id), ",", q.Text(r.name), ",", q.Text(r.tenant_id), ",",
-                 q.Text(r.instance_type_id), ",", q.TextOrNull(r.machine_id), ",", r.gpu_count,
-                 ",", CommitText::Bool(r.whole_machine), ",", q.TextOrNull(r.batch_id), ",",
-                 CommitText::Bool(r.strict), ",", q.Text(r.status), ",", r.created_unix_micros,
-                 ",", r.updated_unix_micros, ",", q.Bytes(r.details), ",",
-                 q.Text(JoinPartitionIds(r.nvlink_partition_ids)));
+           [](const InstanceRow& r, Values& v) {
+             v.Text(r.id);
+             v.Text(r.name);
+             v.Text(r.tenant_id);
+             v.Text(r.instance_type_id);
+             v.Text(r.machine_id);
+             v.Int(r.gpu_count);
+             v.Bool(r.whole_machine);
+             v.Text(r.batch_id);
+             v.Bool(r.strict);
+             v.Text(r.status);
+             v.Int(r.created_unix_micros);
+             v.Int(r.updated_unix_micros);
+             v.Bytes(r.details);
+             v.Text(JoinPartitionIds(r.nvlink_partition_ids));
            });
   if (!c.delete_machine_ids.empty()) {
-    q.DeleteIn("machine_labels", "machine_id", c.delete_machine_ids, /*count=*/false);
-    q.DeleteIn("machines", "id", c.delete_machine_ids);
+    w.DeleteIn("machine_labels", "machine_id", c.delete_machine_ids, /*count=*/false);
+    w.DeleteIn("machines", "id", c.delete_machine_ids);
   }
-  q.Insert(LastOfEach(c.put_idempotency,
+  w.Insert(LastOfEach(c.put_idempotency,
                       [](const IdempotencyRow& r) { return r.tenant_id + '\n' + r.request_id; }),
            "idempotency (tenant_id, request_id, request_fingerprint, response, "
            "created_unix_micros)",
+           "?::text, ?::text, ?::bytea, ?::bytea, ?::bigint",
            "ON CONFLICT (tenant_id, request_id) DO UPDATE SET request_fingerprint = "
            "excluded.request_fingerprint, response = excluded.response, created_unix_micros = "
            "excluded.created_unix_micros",
-           [&](const IdempotencyRow& r) {
-             return absl::StrCat(q.Text(r.tenant_id), ",", q.Text(r.request_id), ",",
-                                 q.Bytes(r.request_fingerprint), ",", q.Bytes(r.response), ",",
-                                 r.created_unix_micros);
+           [](const IdempotencyRow& r, Values& v) {
+             v.Text(r.tenant_id);
+             v.Text(r.request_id);
+             v.Bytes(r.request_fingerprint);
+             v.Bytes(r.response);
+             v.Int(r.created_unix_micros);
            });
-  q.Insert(LastOfEach(c.put_meta, [](const MetaRow& r) { return r.key; }), "meta (key, value)",
-           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [&](const MetaRow& r) {
-             return absl::StrCat(q.Text(r.key), ",", q.Bytes(r.value));
+  w.Insert(LastOfEach(c.put_meta, [](const MetaRow& r) { return r.key; }), "meta (key, value)",
+           "?::text, ?::bytea", "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+           [](const MetaRow& r, Values& v) {
+             v.Text(r.key);
+             v.Bytes(r.value);
            });
-  q.Insert(c.append_events, "events (sequence, time_unix_micros, type, org, tenant_id, payload)",
-           "", [&](const EventRow& r) {
-             return absl::StrCat(r.sequence, ",", r.time_unix_micros, ",", r.type, ",",
-                                 q.Text(r.org), ",", q.Text(r.tenant_id), ",", q.Bytes(r.payload));
+  w.Insert(c.append_events, "events (sequence, time_unix_micros, type, org, tenant_id, payload)",
+           "?::bigint, ?::bigint, ?::bigint, ?::text, ?::text, ?::bytea", "",
+           [](const EventRow& r, Values& v) {
+             v.Int(static_cast<int64_t>(r.sequence));
+             v.Int(r.time_unix_micros);
+             v.Int(r.type);
+             v.Text(r.org);
+             v.Text(r.tenant_id);
+             v.Bytes(r.payload);
            });
   if (c.prune_events_through > 0) {
-    q.Append(absl::StrCat("DELETE FROM events WHERE sequence <= ", c.prune_events_through));
+    w.Exec(absl::StrCat("DELETE FROM events WHERE sequence <= ", c.prune_events_through));
   }
-  *rows_named = q.rows();
-  return q.sql();
+  return w.rows();
 }
 
 // A ChangeSet states a net effect; PostgreSQL text also cannot hold a NUL byte.
@@ -740,10 +834,9 @@ absl::Status PgStore::Commit(const ChangeSet& changes, CommitStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   int64_t rows = 0;
   try {
-    const std::string sql = BuildCommit(conn_->conn, changes, &rows);
-    // One simple query of many statements: one implicit transaction, one round trip.
-    pqxx::nontransaction t(conn_->conn);
-    t.exec(sql);
+    pqxx::work t(conn_->conn);
+    rows = WriteChangeSet(t, changes);
+    t.commit();
   } catch (const pqxx::broken_connection& e) {
     return Latch(PgErrorStatus(
         absl::StatusCode::kUnavailable,

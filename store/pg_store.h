@@ -17,9 +17,11 @@
 // `seq` that keeps insertion order for LoadAll (an upsert keeps it, as SQLite's rowid). The
 // version lives in the table nvlsched_schema; a newer database is refused as SQLite's is.
 //
-// Commit sends the whole ChangeSet as one multi-statement query: PostgreSQL runs it as one
-// implicit transaction and answers after its WAL flush (synchronous_commit), so a group costs
-// one round trip however many rows it has. A connection lost during it leaves the outcome
+// Commit writes the whole ChangeSet in one transaction: per kind of row, multi-row statements
+// whose values are all binary-format parameters (nothing quoted, nothing for the server's SQL
+// lexer to scan), so a group costs BEGIN, one round trip per kind of row it touches (2-5 for a
+// batch call's group), and COMMIT, which answers after the WAL flush (synchronous_commit).
+// A connection lost during it leaves the outcome
 // unknown to this daemon (the store latches; the caller answers UNAVAILABLE and a retry with
 // the same request_id gets the stored answer from whichever daemon leads next).
 //

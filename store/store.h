@@ -142,7 +142,7 @@ class Store {
   //                     transaction is rolled back and the store is latched: later calls return
   //                     UNAVAILABLE quoting this failure, until the process opens it again.
   // Cost: SQLite: one fsync (kFull) plus O(rows) prepared-statement executions. PostgreSQL:
-  // one round trip to the server and its WAL flush.
+  // a round trip per kind of row written (multi-row statements) and the server's WAL flush.
   virtual absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr) = 0;
 
   // Writes a consistent point-in-time copy of the database to `dest_path` as a SQLite
