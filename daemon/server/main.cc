@@ -167,10 +167,11 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
     spdlog::critical("cannot start: {}", s.ToString());
     return 1;
   }
+  // Kept across roles: after a step-down the standby is up before the leader's teardown ends.
+  std::unique_ptr<StandbyServer> standby;
+  std::string reason;
   while (!stop.HasBeenNotified()) {
     std::unique_ptr<nvlsched::store::Store> store;
-    std::unique_ptr<StandbyServer> standby;
-    std::string reason;
     while (store == nullptr) {
       absl::StatusOr<std::unique_ptr<nvlsched::store::Store>> opened =
           nvlsched::daemon::OpenStore(options);
@@ -204,6 +205,7 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
       if (stop.WaitForNotificationWithTimeout(options.standby_poll)) return 0;
     }
     const absl::Time took_lock = absl::Now();
+    reason.clear();
     if (standby != nullptr) {
       spdlog::info("took the leader lock of {}; loading", store->path());
       standby->Shutdown();  // frees the port for the daemon
@@ -222,14 +224,31 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
     PinPort((*daemon)->port(), options);
     spdlog::info("leading: serving {:.3f}s after taking the leader lock",
                  absl::ToDoubleSeconds(absl::Now() - took_lock));
+    absl::Status lost;
     while (!stop.WaitForNotificationWithTimeout(options.standby_poll)) {
-      if (absl::Status s = (*daemon)->CheckLeadership(); !s.ok()) {
-        spdlog::error("stepping down to standby: {}", s.ToString());
+      lost = (*daemon)->CheckLeadership();
+      if (!lost.ok()) {
+        spdlog::error("stepping down to standby: {}", lost.ToString());
         break;
       }
     }
     (*daemon)->Shutdown();
     (*daemon)->Wait();
+    if (stop.HasBeenNotified()) break;
+    // Stand by at once on the same port (the daemon's server is gone), before the rest of the
+    // daemon is torn down: that takes up to 2 s (the metrics server's shutdown).
+    absl::StatusOr<std::unique_ptr<StandbyServer>> started = StandbyServer::Start(options);
+    if (!started.ok()) {
+      spdlog::critical("cannot stand by: {}", started.status().ToString());
+      return 1;
+    }
+    standby = *std::move(started);
+    reason = absl::StrCat("standby, this daemon stepped down (", lost.message(),
+                          "); another daemon may lead now");
+    standby->SetReason(reason);
+    daemon = absl::CancelledError("stepped down");
+    // Let the other standbys take the lock first: this daemon was the one that lost it.
+    if (stop.WaitForNotificationWithTimeout(2 * options.standby_poll)) break;
   }
   return 0;
 }
