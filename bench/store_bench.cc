@@ -121,10 +121,20 @@ InstanceRow Instance(int64_t n, int machines) {
   return row;
 }
 
+// Arg 0: SQLite, synchronous=FULL; 1: SQLite, NORMAL; 2: PostgreSQL, the database that
+// NVLSCHED_BENCH_PG_URI names (skipped without it; e.g. a database of tools/pg_dev.sh's server).
 void BM_CommitBatchGroup(benchmark::State& state) {
-  const SyncMode sync = state.range(0) == 0 ? SyncMode::kFull : SyncMode::kNormal;
-  const std::string path =
+  const SyncMode sync = state.range(0) == 1 ? SyncMode::kNormal : SyncMode::kFull;
+  std::string path =
       absl::StrCat(BenchDir(), "/nvlsched_store_bench_commit_", state.range(0), ".db");
+  if (state.range(0) == 2) {
+    const char* uri = std::getenv("NVLSCHED_BENCH_PG_URI");
+    if (uri == nullptr || *uri == '\0') {
+      state.SkipWithError("set NVLSCHED_BENCH_PG_URI to a PostgreSQL database to run this");
+      return;
+    }
+    path = uri;
+  }
   for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
   std::unique_ptr<Store> store = OpenOrDie(path, sync, /*quick_check=*/true);
   constexpr int kMachines = 1800;
@@ -144,11 +154,13 @@ void BM_CommitBatchGroup(benchmark::State& state) {
     Check(store->Commit(group), "Commit");
   }
   state.SetItemsProcessed(state.iterations() * kTraysPerDomain);
-  state.SetLabel(sync == SyncMode::kFull ? "sync=FULL" : "sync=NORMAL");
+  state.SetLabel(state.range(0) == 2         ? "postgresql"
+                 : sync == SyncMode::kFull ? "sync=FULL"
+                                           : "sync=NORMAL");
   store.reset();
   for (const char* suffix : {"", "-wal", "-shm", ".lock"}) std::filesystem::remove(path + suffix);
 }
-BENCHMARK(BM_CommitBatchGroup)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CommitBatchGroup)->Arg(0)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // Builds the 100k/500k database once, in commits of 10k instances.
 const std::string& FleetDatabase() {
