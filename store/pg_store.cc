@@ -152,6 +152,123 @@ absl::Status PgErrorStatus(absl::StatusCode code, absl::string_view doing,
   return absl::Status(code, absl::StrCat(doing, ": ", message));
 }
 
+// A one-dimensional array in PostgreSQL's binary format (array_send): int32 ndim, int32
+// flags (0: no NULLs), uint32 element type, then per dimension int32 length and int32 lower
+// bound, then each element as int32 length and its bytes in the element type's binary format.
+class BinaryArray {
+ public:
+  // Element type OIDs (pg_type.h).
+  static constexpr uint32_t kText = 25, kBytea = 17, kInt8 = 20, kBool = 16;
+
+  explicit BinaryArray(uint32_t element_type) : type_(element_type) {}
+
+  void Add(const std::string& bytes) {
+    Int32(static_cast<int32_t>(bytes.size()));
+    body_.append(bytes);
+    ++count_;
+  }
+  void AddInt(int64_t v) {
+    Int32(8);
+    const uint64_t be = htobe64(static_cast<uint64_t>(v));
+    body_.append(reinterpret_cast<const char*>(&be), sizeof(be));
+    ++count_;
+  }
+  void AddBool(bool b) {
+    Int32(1);
+    body_.push_back(b ? '\1' : '\0');
+    ++count_;
+  }
+
+  pqxx::binarystring Finish() const {
+    std::string out;
+    out.reserve(20 + body_.size());
+    auto put = [&out](uint32_t v) {
+      const uint32_t be = htobe32(v);
+      out.append(reinterpret_cast<const char*>(&be), sizeof(be));
+    };
+    put(count_ == 0 ? 0 : 1);  // ndim (an empty array has none)
+    put(0);                    // no NULLs
+    put(type_);
+    if (count_ > 0) {
+      put(count_);
+      put(1);  // lower bound
+    }
+    out.append(body_);
+    return pqxx::binarystring(out);
+  }
+
+ private:
+  void Int32(int32_t v) {
+    const uint32_t be = htobe32(static_cast<uint32_t>(v));
+    body_.append(reinterpret_cast<const char*>(&be), sizeof(be));
+  }
+
+  uint32_t type_;
+  uint32_t count_ = 0;
+  std::string body_;
+};
+
+// The statements of the rows every batch call writes, prepared once per connection (no parse
+// or plan per commit): each takes one binary array a column and inserts the rows in array
+// order (WITH ORDINALITY ... ORDER BY, so `seq` follows the ChangeSet's order).
+constexpr char kUpsertInstances[] = "nvlsched_upsert_instances";
+constexpr char kUpsertInstancesSql[] = R"sql(
+INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
+                       whole_machine, batch_id, strict, status, created_unix_micros,
+                       updated_unix_micros, details, nvlink_partition_ids)
+SELECT id, name, tenant_id, instance_type_id, NULLIF(machine_id, ''), gpu_count, whole_machine,
+       NULLIF(batch_id, ''), strict, status, created, updated, details, partitions
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+            $7::boolean[], $8::text[], $9::boolean[], $10::text[], $11::bigint[], $12::bigint[],
+            $13::bytea[], $14::text[])
+  WITH ORDINALITY AS u(id, name, tenant_id, instance_type_id, machine_id, gpu_count,
+                       whole_machine, batch_id, strict, status, created, updated, details,
+                       partitions, ord)
+ORDER BY ord
+ON CONFLICT (id) DO UPDATE SET name = excluded.name, tenant_id = excluded.tenant_id,
+  instance_type_id = excluded.instance_type_id, machine_id = excluded.machine_id,
+  gpu_count = excluded.gpu_count, whole_machine = excluded.whole_machine,
+  batch_id = excluded.batch_id, strict = excluded.strict, status = excluded.status,
+  created_unix_micros = excluded.created_unix_micros,
+  updated_unix_micros = excluded.updated_unix_micros, details = excluded.details,
+  nvlink_partition_ids = excluded.nvlink_partition_ids)sql";
+constexpr char kDeleteInstances[] = "nvlsched_delete_instances";
+constexpr char kDeleteInstancesSql[] = "DELETE FROM instances WHERE id = ANY($1::text[])";
+constexpr char kPutIdempotency[] = "nvlsched_put_idempotency";
+constexpr char kPutIdempotencySql[] = R"sql(
+INSERT INTO idempotency (tenant_id, request_id, request_fingerprint, response,
+                         created_unix_micros)
+SELECT tenant_id, request_id, fingerprint, response, created
+FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[])
+  WITH ORDINALITY AS u(tenant_id, request_id, fingerprint, response, created, ord)
+ORDER BY ord
+ON CONFLICT (tenant_id, request_id) DO UPDATE SET
+  request_fingerprint = excluded.request_fingerprint, response = excluded.response,
+  created_unix_micros = excluded.created_unix_micros)sql";
+constexpr char kAppendEvents[] = "nvlsched_append_events";
+constexpr char kAppendEventsSql[] = R"sql(
+INSERT INTO events (sequence, time_unix_micros, type, org, tenant_id, payload)
+SELECT sequence, time, type, org, tenant_id, payload
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
+  WITH ORDINALITY AS u(sequence, time, type, org, tenant_id, payload, ord)
+ORDER BY ord)sql";
+
+void PrepareStatements(pqxx::connection& conn) {
+  conn.prepare(kUpsertInstances, kUpsertInstancesSql);
+  conn.prepare(kDeleteInstances, kDeleteInstancesSql);
+  conn.prepare(kPutIdempotency, kPutIdempotencySql);
+  conn.prepare(kAppendEvents, kAppendEventsSql);
+}
+
+// Runs prepared statement `name` with `columns` as its parameters.
+void ExecArrays(pqxx::transaction_base& t, const char* name,
+                const std::vector<BinaryArray>& columns) {
+  std::vector<pqxx::binarystring> params;
+  params.reserve(columns.size());
+  for (const BinaryArray& column : columns) params.push_back(column.Finish());
+  t.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
+}
+
 // Writes a Commit's rows as parameterized statements: every value is a binary-format
 // parameter (no quoting, and nothing for the server's SQL lexer to scan: an earlier version
 // sent one multi-statement text with hex-escaped bytea literals, and lexing that text was the
@@ -278,6 +395,7 @@ bool HasRepeatedId(const std::vector<Row>& rows) {
 // Returns the rows named.
 int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
   RowWriterPg w(t);
+  int64_t rows = 0;  // those written through the prepared statements
   using Values = RowWriterPg::Values;
   auto id_of = [](const auto& row) { return row.id; };
   auto dedupe = [&](const auto& rows) {
@@ -355,7 +473,12 @@ int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
                v.Int(r.max);
              });
   }
-  w.DeleteIn("instances", "id", c.delete_instance_ids);
+  if (!c.delete_instance_ids.empty()) {
+    BinaryArray ids(BinaryArray::kText);
+    for (const std::string& id : c.delete_instance_ids) ids.Add(id);
+    ExecArrays(t, kDeleteInstances, {ids});
+    rows += static_cast<int64_t>(c.delete_instance_ids.size());
+  }
   const std::vector<MachineRow> machines = dedupe(c.upsert_machines);
   w.Insert(machines,
            "machines (id, domain_id, tray_index, instance_type_id, gpu_count, state, "
@@ -393,74 +516,84 @@ int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
                v.Text(r.second->second);
              });
   }
-  w.Insert(dedupe(c.upsert_instances),
-           "instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count, "
-           "whole_machine, batch_id, strict, status, created_unix_micros, updated_unix_micros, "
-           "details, nvlink_partition_ids)",
-           "?::text, ?::text, ?::text, ?::text, NULLIF(?::text, ''), ?::bigint, ?::boolean, "
-           "NULLIF(?::text, ''), ?::boolean, ?::text, ?::bigint, ?::bigint, ?::bytea, ?::text",
-           "ON CONFLICT (id) DO UPDATE SET name = excluded.name, tenant_id = excluded.tenant_id, "
-           "instance_type_id = excluded.instance_type_id, machine_id = excluded.machine_id, "
-           "gpu_count = excluded.gpu_count, whole_machine = excluded.whole_machine, batch_id = "
-           "excluded.batch_id, strict = excluded.strict, status = excluded.status, "
-           "created_unix_micros = excluded.created_unix_micros, updated_unix_micros = "
-           "excluded.updated_unix_micros, details = excluded.details, nvlink_partition_ids = "
-           "excluded.nvlink_partition_ids",
-           [](const InstanceRow& r, Values& v) {
-             v.Text(r.id);
-             v.Text(r.name);
-             v.Text(r.tenant_id);
-             v.Text(r.instance_type_id);
-             v.Text(r.machine_id);
-             v.Int(r.gpu_count);
-             v.Bool(r.whole_machine);
-             v.Text(r.batch_id);
-             v.Bool(r.strict);
-             v.Text(r.status);
-             v.Int(r.created_unix_micros);
-             v.Int(r.updated_unix_micros);
-             v.Bytes(r.details);
-             v.Text(JoinPartitionIds(r.nvlink_partition_ids));
-           });
+  if (!c.upsert_instances.empty()) {
+    std::vector<BinaryArray> cols;
+    for (uint32_t type : {BinaryArray::kText, BinaryArray::kText, BinaryArray::kText,
+                          BinaryArray::kText, BinaryArray::kText, BinaryArray::kInt8,
+                          BinaryArray::kBool, BinaryArray::kText, BinaryArray::kBool,
+                          BinaryArray::kText, BinaryArray::kInt8, BinaryArray::kInt8,
+                          BinaryArray::kBytea, BinaryArray::kText}) {
+      cols.emplace_back(type);
+    }
+    const std::vector<InstanceRow> instances = dedupe(c.upsert_instances);
+    for (const InstanceRow& r : instances) {
+      cols[0].Add(r.id);
+      cols[1].Add(r.name);
+      cols[2].Add(r.tenant_id);
+      cols[3].Add(r.instance_type_id);
+      cols[4].Add(r.machine_id);
+      cols[5].AddInt(r.gpu_count);
+      cols[6].AddBool(r.whole_machine);
+      cols[7].Add(r.batch_id);
+      cols[8].AddBool(r.strict);
+      cols[9].Add(r.status);
+      cols[10].AddInt(r.created_unix_micros);
+      cols[11].AddInt(r.updated_unix_micros);
+      cols[12].Add(r.details);
+      cols[13].Add(JoinPartitionIds(r.nvlink_partition_ids));
+    }
+    ExecArrays(t, kUpsertInstances, cols);
+    rows += static_cast<int64_t>(instances.size());
+  }
   if (!c.delete_machine_ids.empty()) {
     w.DeleteIn("machine_labels", "machine_id", c.delete_machine_ids, /*count=*/false);
     w.DeleteIn("machines", "id", c.delete_machine_ids);
   }
-  w.Insert(LastOfEach(c.put_idempotency,
-                      [](const IdempotencyRow& r) { return r.tenant_id + '\n' + r.request_id; }),
-           "idempotency (tenant_id, request_id, request_fingerprint, response, "
-           "created_unix_micros)",
-           "?::text, ?::text, ?::bytea, ?::bytea, ?::bigint",
-           "ON CONFLICT (tenant_id, request_id) DO UPDATE SET request_fingerprint = "
-           "excluded.request_fingerprint, response = excluded.response, created_unix_micros = "
-           "excluded.created_unix_micros",
-           [](const IdempotencyRow& r, Values& v) {
-             v.Text(r.tenant_id);
-             v.Text(r.request_id);
-             v.Bytes(r.request_fingerprint);
-             v.Bytes(r.response);
-             v.Int(r.created_unix_micros);
-           });
+  if (!c.put_idempotency.empty()) {
+    std::vector<BinaryArray> cols;
+    for (uint32_t type : {BinaryArray::kText, BinaryArray::kText, BinaryArray::kBytea,
+                          BinaryArray::kBytea, BinaryArray::kInt8}) {
+      cols.emplace_back(type);
+    }
+    const std::vector<IdempotencyRow> records = LastOfEach(
+        c.put_idempotency, [](const IdempotencyRow& r) { return r.tenant_id + '\n' + r.request_id; });
+    for (const IdempotencyRow& r : records) {
+      cols[0].Add(r.tenant_id);
+      cols[1].Add(r.request_id);
+      cols[2].Add(r.request_fingerprint);
+      cols[3].Add(r.response);
+      cols[4].AddInt(r.created_unix_micros);
+    }
+    ExecArrays(t, kPutIdempotency, cols);
+    rows += static_cast<int64_t>(records.size());
+  }
   w.Insert(LastOfEach(c.put_meta, [](const MetaRow& r) { return r.key; }), "meta (key, value)",
            "?::text, ?::bytea", "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
            [](const MetaRow& r, Values& v) {
              v.Text(r.key);
              v.Bytes(r.value);
            });
-  w.Insert(c.append_events, "events (sequence, time_unix_micros, type, org, tenant_id, payload)",
-           "?::bigint, ?::bigint, ?::bigint, ?::text, ?::text, ?::bytea", "",
-           [](const EventRow& r, Values& v) {
-             v.Int(static_cast<int64_t>(r.sequence));
-             v.Int(r.time_unix_micros);
-             v.Int(r.type);
-             v.Text(r.org);
-             v.Text(r.tenant_id);
-             v.Bytes(r.payload);
-           });
+  if (!c.append_events.empty()) {
+    std::vector<BinaryArray> cols;
+    for (uint32_t type : {BinaryArray::kInt8, BinaryArray::kInt8, BinaryArray::kInt8,
+                          BinaryArray::kText, BinaryArray::kText, BinaryArray::kBytea}) {
+      cols.emplace_back(type);
+    }
+    for (const EventRow& r : c.append_events) {
+      cols[0].AddInt(static_cast<int64_t>(r.sequence));
+      cols[1].AddInt(r.time_unix_micros);
+      cols[2].AddInt(r.type);
+      cols[3].Add(r.org);
+      cols[4].Add(r.tenant_id);
+      cols[5].Add(r.payload);
+    }
+    ExecArrays(t, kAppendEvents, cols);
+    rows += static_cast<int64_t>(c.append_events.size());
+  }
   if (c.prune_events_through > 0) {
     w.Exec(absl::StrCat("DELETE FROM events WHERE sequence <= ", c.prune_events_through));
   }
-  return w.rows();
+  return w.rows() + rows;
 }
 
 // A ChangeSet states a net effect; PostgreSQL text also cannot hold a NUL byte.
@@ -785,6 +918,8 @@ absl::Status PgStore::Initialize() {
     }
     doing = "committing the schema of";
     t.commit();
+    doing = "preparing the write statements on";
+    PrepareStatements(conn_->conn);
   } catch (const pqxx::broken_connection& e) {
     return PgErrorStatus(absl::StatusCode::kUnavailable, absl::StrCat(doing, " ", display_), e);
   } catch (const std::exception& e) {
