@@ -2,8 +2,9 @@
 # Reruns every measurement nvlsched quotes and writes one Markdown report (default
 # bench/REPORT.md): the machine, the core benchmark, the gRPC load generator (batch and noop,
 # both sync modes; with --sync=full also batch at a fixed rate of half the closed loop's, and
-# batch with 8 ListInstances readers) against a real daemon on 127.0.0.1, and the trace replay
-# of the Philly trace (drop and wait). Takes about 4 minutes on 2 cores after the build.
+# batch with 8 ListInstances readers) against a real daemon on 127.0.0.1, the same on a
+# 100,008-machine fleet held at 65%, the PostgreSQL store against SQLite (a throw-away server
+# from tools/pg_dev.sh), and the trace replay of the Philly trace (drop and wait).
 # Usage: bench/report.sh [REPORT.md]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,11 @@ cmake --build build-bench -j2 --target nvlschedd nvlsched-fleet nvlsched-load nv
 bin=build-bench/bin
 work=$(mktemp -d)
 daemon_pid=""
-cleanup() { [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null
+  [ -d "$work/pg/data" ] && tools/pg_dev.sh stop "$work/pg" >/dev/null 2>&1
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 {
@@ -102,6 +107,73 @@ for sync in full normal; do
   fi
   kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""
 done
+
+# A daemon on $1 (a database path or URI) with fleet file $2; sets daemon_pid and port.
+start_daemon() {
+  rm -f "$work/port"
+  "$bin/nvlschedd" --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= \
+    --db="$1" --seed_fleet="$2" --require_cleaning=false 2>"$work/daemon.log" &
+  daemon_pid=$!
+  for _ in $(seq 600); do [ -s "$work/port" ] && break; sleep 0.1; done
+  port=$(cat "$work/port")
+}
+stop_daemon() { kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid=""; }
+batch_rate() {  # the closed loop's calls/s from nvlsched-load's text output in $1
+  awk '/^batch: / {for (i = 2; i <= NF; i++) if ($i == "calls/s;") {print $(i - 1); exit}}' "$1"
+}
+
+# Flat in fleet size, through gRPC: 100,008 machines held at 65% by 3,611 kept batches of 18,
+# then the same closed loop as on 1,800 machines.
+"$bin/nvlsched-fleet" --domains=5556 --machines_per_domain=18 --out="$work/fleet100k.json"
+start_daemon "$work/db100k" "$work/fleet100k.json"
+"$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet100k.json" \
+  --workload=batch --min_count=18 --max_count=18 --hold=1000000 --max_calls=3611 \
+  --duration=600s --cleanup=false >"$work/fill.txt"
+"$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet100k.json" \
+  --workload=batch --concurrency=64 --duration=10s --hold=100 >"$work/batch100k.txt"
+stop_daemon
+start_daemon "$work/db1800" "$work/fleet.json"
+"$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
+  --workload=batch --concurrency=64 --duration=10s --hold=100 >"$work/batch1800.txt"
+stop_daemon
+{
+  echo
+  echo "## Load: 100,008 machines held at 65% against 1,800, \`--sync=full\`"
+  echo "5,556 domains × 18, first filled by 3,611 kept strict batches of 18; then the closed loop"
+  echo "of the first section (batches of 2–18 held until 100 newer exist, 64 in flight, 10 s),"
+  echo "right after the same run on a fresh 100 × 18 fleet."
+  echo '```'
+  cat "$work/batch100k.txt"
+  echo '```'
+  awk -v big="$(batch_rate "$work/batch100k.txt")" -v small="$(batch_rate "$work/batch1800.txt")" \
+    'BEGIN { printf "batch calls/s: %.1f at 100,008 machines, %.1f at 1,800; ratio %.2f\n",
+             big, small, (small > 0 ? big / small : 0) }'
+} >> "$out"
+
+# The PostgreSQL store (issue 22) against SQLite: a throw-away server (tools/pg_dev.sh), the
+# same closed loop on each, alternated 3 times.
+pg_uri=$(tools/pg_dev.sh start "$work/pg")
+psql "$pg_uri" -qc "CREATE DATABASE report" >/dev/null
+pg_db="${pg_uri/\/postgres\?//report?}"
+{
+  echo
+  echo "## Load: the PostgreSQL store against SQLite"
+  echo "PostgreSQL 15 from \`tools/pg_dev.sh\` (unix socket, fsync and synchronous_commit on, the"
+  echo "same 2 cores); the closed loop above on 100 × 18 machines, each store 3 times, alternated."
+  echo '```'
+  for round in 1 2 3; do
+    for store in sqlite postgresql; do
+      if [ "$store" = sqlite ]; then db="$work/cmp-sqlite.db"; else db="$pg_db"; fi
+      start_daemon "$db" "$work/fleet.json"
+      "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
+        --workload=batch --concurrency=64 --duration=8s --hold=100 >"$work/cmp.txt"
+      stop_daemon
+      echo "round $round $store: $(batch_rate "$work/cmp.txt") batch calls/s"
+    done
+  done
+  echo '```'
+} >> "$out"
+tools/pg_dev.sh stop "$work/pg" >/dev/null
 
 {
   echo
