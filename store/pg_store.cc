@@ -596,38 +596,16 @@ int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
   return w.rows() + rows;
 }
 
-// A ChangeSet states a net effect; PostgreSQL text also cannot hold a NUL byte.
-absl::Status CheckChangeSet(const ChangeSet& c) {
-  absl::flat_hash_set<absl::string_view> deleted(c.delete_instance_ids.begin(),
-                                                 c.delete_instance_ids.end());
+// CheckChangeSet, and PostgreSQL text cannot hold a NUL byte.
+absl::Status CheckPgChangeSet(const ChangeSet& c) {
+  if (absl::Status valid = CheckChangeSet(c); !valid.ok()) return valid;
   for (const InstanceRow& row : c.upsert_instances) {
-    if (deleted.contains(row.id)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ChangeSet both upserts and deletes instance \"", row.id,
-          "\"; a ChangeSet must state the net effect of its group (keep only the final one)"));
-    }
-    for (const std::string& id : row.nvlink_partition_ids) {
-      if (id.empty() || id.find('\n') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "instance \"", row.id, "\" names an NVLink partition id that is empty or contains "
-            "a newline; the store keeps partition ids joined by newlines"));
-      }
-    }
     for (const std::string* text : {&row.id, &row.name, &row.tenant_id, &row.status}) {
       if (text->find('\0') != std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
             "instance \"", row.id, "\" has a NUL byte in a text field; PostgreSQL text "
             "cannot hold one"));
       }
-    }
-  }
-  deleted = absl::flat_hash_set<absl::string_view>(c.delete_machine_ids.begin(),
-                                                    c.delete_machine_ids.end());
-  for (const MachineRow& row : c.upsert_machines) {
-    if (deleted.contains(row.id)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ChangeSet both upserts and deletes machine \"", row.id,
-          "\"; a ChangeSet must state the net effect of its group (keep only the final one)"));
     }
   }
   return absl::OkStatus();
@@ -958,7 +936,7 @@ absl::StatusOr<LoadedState> PgStore::LoadAll() {
 
 absl::Status PgStore::Commit(const ChangeSet& changes, CommitStats* stats) {
   if (stats != nullptr) *stats = CommitStats();
-  if (absl::Status valid = CheckChangeSet(changes); !valid.ok()) return valid;
+  if (absl::Status valid = CheckPgChangeSet(changes); !valid.ok()) return valid;
   MutexLock lock(&mu_);
   if (!failure_.ok()) {
     return absl::UnavailableError(absl::StrCat(

@@ -3,8 +3,11 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace nvlsched::store {
 
@@ -88,6 +91,53 @@ void ChangeSet::clear() {
   append_events.clear();
   prune_events_through = 0;
   put_meta.clear();
+}
+
+namespace {
+
+// A ChangeSet states a net effect: an id cannot be both upserted and deleted.
+template <typename Row>
+absl::Status CheckNotBothUpsertedAndDeleted(const std::vector<Row>& upserts,
+                                            const std::vector<std::string>& deletes,
+                                            absl::string_view kind) {
+  if (upserts.empty() || deletes.empty()) return absl::OkStatus();
+  absl::flat_hash_set<absl::string_view> deleted(deletes.begin(), deletes.end());
+  for (const Row& row : upserts) {
+    if (deleted.contains(row.id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ChangeSet both upserts and deletes ", kind, " \"", row.id,
+          "\"; a ChangeSet must state the net effect of its group (keep only the final one)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Partition ids are stored joined by '\n' (schema v7): an empty id or one with a newline
+// would not read back as written.
+absl::Status CheckPartitionIds(const std::vector<InstanceRow>& upserts) {
+  for (const InstanceRow& row : upserts) {
+    for (const std::string& id : row.nvlink_partition_ids) {
+      if (id.empty() || id.find('\n') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "instance \"", row.id, "\" names an NVLink partition id that is empty or contains a "
+            "newline; the store keeps partition ids joined by newlines"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckChangeSet(const ChangeSet& changes) {
+  absl::Status valid = CheckNotBothUpsertedAndDeleted(changes.upsert_instances,
+                                                      changes.delete_instance_ids, "instance");
+  if (valid.ok()) {
+    valid = CheckNotBothUpsertedAndDeleted(changes.upsert_machines, changes.delete_machine_ids,
+                                           "machine");
+  }
+  if (valid.ok()) valid = CheckPartitionIds(changes.upsert_instances);
+  return valid;
 }
 
 ChangeSet ChangeSetOf(LoadedState state, std::vector<EventRow> events) {

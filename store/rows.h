@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace nvlsched::store {
 
 struct InstanceTypeRow {
@@ -190,6 +192,11 @@ struct LoadedState {
   uint64_t oldest_event = 0;
   uint64_t newest_event = 0;
 };
+
+// What every Store::Commit refuses before it writes anything (INVALID_ARGUMENT, naming the
+// row): an id both upserted and deleted in one ChangeSet, and NVLink partition ids that would
+// not read back (empty, or holding the '\n' they are joined by).
+absl::Status CheckChangeSet(const ChangeSet& changes);
 
 // Every row of `state` as one ChangeSet (upserts in load order, `events` appended): what
 // writes a whole database into an empty store.

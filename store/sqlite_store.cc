@@ -10,7 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -63,38 +62,6 @@ absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& optio
   db.exec(absl::StrCat("PRAGMA journal_size_limit = ", kJournalSizeLimitBytes));
   if (options.max_page_count > 0) {
     db.exec(absl::StrCat("PRAGMA max_page_count = ", options.max_page_count));
-  }
-  return absl::OkStatus();
-}
-
-// A ChangeSet states a net effect: an id cannot be both upserted and deleted.
-template <typename Row>
-absl::Status CheckNotBothUpsertedAndDeleted(const std::vector<Row>& upserts,
-                                            const std::vector<std::string>& deletes,
-                                            absl::string_view kind) {
-  if (upserts.empty() || deletes.empty()) return absl::OkStatus();
-  absl::flat_hash_set<absl::string_view> deleted(deletes.begin(), deletes.end());
-  for (const Row& row : upserts) {
-    if (deleted.contains(row.id)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ChangeSet both upserts and deletes ", kind, " \"", row.id,
-          "\"; a ChangeSet must state the net effect of its group (keep only the final one)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Partition ids are stored joined by '\n' (schema v7): an empty id or one with a newline
-// would not read back as written.
-absl::Status CheckPartitionIds(const std::vector<InstanceRow>& upserts) {
-  for (const InstanceRow& row : upserts) {
-    for (const std::string& id : row.nvlink_partition_ids) {
-      if (id.empty() || id.find('\n') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "instance \"", row.id, "\" names an NVLink partition id that is empty or contains a "
-            "newline; the store keeps partition ids joined by newlines"));
-      }
-    }
   }
   return absl::OkStatus();
 }
@@ -204,14 +171,7 @@ absl::StatusOr<std::vector<EventRow>> SqliteStore::ReadEvents(uint64_t after_seq
 
 absl::Status SqliteStore::Commit(const ChangeSet& changes, CommitStats* stats) {
   if (stats != nullptr) *stats = CommitStats();
-  absl::Status valid = CheckNotBothUpsertedAndDeleted(changes.upsert_instances,
-                                                      changes.delete_instance_ids, "instance");
-  if (valid.ok()) {
-    valid = CheckNotBothUpsertedAndDeleted(changes.upsert_machines, changes.delete_machine_ids,
-                                           "machine");
-  }
-  if (valid.ok()) valid = CheckPartitionIds(changes.upsert_instances);
-  if (!valid.ok()) return valid;
+  if (absl::Status valid = CheckChangeSet(changes); !valid.ok()) return valid;
 
   MutexLock lock(&mu_);
   if (!failure_.ok()) {
