@@ -9,14 +9,17 @@
 #include <chrono>
 #include <pqxx/pqxx>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "store/schema.h"
 #include "store/snapshot.h"
 
@@ -154,53 +157,44 @@ absl::Status PgErrorStatus(absl::StatusCode code, absl::string_view doing,
 
 // A one-dimensional array in PostgreSQL's binary format (array_send): int32 ndim, int32
 // flags (0: no NULLs), uint32 element type, then per dimension int32 length and int32 lower
-// bound, then each element as int32 length and its bytes in the element type's binary format.
+// bound, then each element as int32 length and its bytes in the element type's binary format
+// (text and bytea: the bytes; bigint: 8 bytes in network order; boolean: one byte).
 class BinaryArray {
  public:
-  // Element type OIDs (pg_type.h).
-  static constexpr uint32_t kText = 25, kBytea = 17, kInt8 = 20, kBool = 16;
-
   explicit BinaryArray(uint32_t element_type) : type_(element_type) {}
 
-  void Add(const std::string& bytes) {
-    Int32(static_cast<int32_t>(bytes.size()));
-    body_.append(bytes);
-    ++count_;
-  }
+  void Add(const std::string& bytes) { Element(bytes.data(), bytes.size()); }
   void AddInt(int64_t v) {
-    Int32(8);
     const uint64_t be = htobe64(static_cast<uint64_t>(v));
-    body_.append(reinterpret_cast<const char*>(&be), sizeof(be));
-    ++count_;
+    Element(reinterpret_cast<const char*>(&be), sizeof(be));
   }
-  void AddBool(bool b) {
-    Int32(1);
-    body_.push_back(b ? '\1' : '\0');
-    ++count_;
-  }
+  void AddBool(bool b) { Element(b ? "\1" : "\0", 1); }
+
+  size_t size() const { return count_; }
 
   pqxx::binarystring Finish() const {
     std::string out;
     out.reserve(20 + body_.size());
-    auto put = [&out](uint32_t v) {
-      const uint32_t be = htobe32(v);
-      out.append(reinterpret_cast<const char*>(&be), sizeof(be));
-    };
-    put(count_ == 0 ? 0 : 1);  // ndim (an empty array has none)
-    put(0);                    // no NULLs
-    put(type_);
+    Put32(count_ == 0 ? 0 : 1, &out);  // ndim (an empty array has none)
+    Put32(0, &out);                    // no NULLs
+    Put32(type_, &out);
     if (count_ > 0) {
-      put(count_);
-      put(1);  // lower bound
+      Put32(count_, &out);
+      Put32(1, &out);  // lower bound
     }
     out.append(body_);
     return pqxx::binarystring(out);
   }
 
  private:
-  void Int32(int32_t v) {
-    const uint32_t be = htobe32(static_cast<uint32_t>(v));
-    body_.append(reinterpret_cast<const char*>(&be), sizeof(be));
+  static void Put32(uint32_t v, std::string* out) {
+    const uint32_t be = htobe32(v);
+    out->append(reinterpret_cast<const char*>(&be), sizeof(be));
+  }
+  void Element(const char* data, size_t size) {
+    Put32(static_cast<uint32_t>(size), &body_);
+    body_.append(data, size);
+    ++count_;
   }
 
   uint32_t type_;
@@ -208,392 +202,307 @@ class BinaryArray {
   std::string body_;
 };
 
-// The statements of the rows every batch call writes, prepared once per connection (no parse
-// or plan per commit): each takes one binary array a column and inserts the rows in array
-// order (WITH ORDINALITY ... ORDER BY, so `seq` follows the ChangeSet's order).
-constexpr char kUpsertInstances[] = "nvlsched_upsert_instances";
-constexpr char kUpsertInstancesSql[] = R"sql(
-INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
-                       whole_machine, batch_id, strict, status, created_unix_micros,
-                       updated_unix_micros, details, nvlink_partition_ids)
-SELECT id, name, tenant_id, instance_type_id, NULLIF(machine_id, ''), gpu_count, whole_machine,
-       NULLIF(batch_id, ''), strict, status, created, updated, details, partitions
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-            $7::boolean[], $8::text[], $9::boolean[], $10::text[], $11::bigint[], $12::bigint[],
-            $13::bytea[], $14::text[])
-  WITH ORDINALITY AS u(id, name, tenant_id, instance_type_id, machine_id, gpu_count,
-                       whole_machine, batch_id, strict, status, created, updated, details,
-                       partitions, ord)
-ORDER BY ord
-ON CONFLICT (id) DO UPDATE SET name = excluded.name, tenant_id = excluded.tenant_id,
-  instance_type_id = excluded.instance_type_id, machine_id = excluded.machine_id,
-  gpu_count = excluded.gpu_count, whole_machine = excluded.whole_machine,
-  batch_id = excluded.batch_id, strict = excluded.strict, status = excluded.status,
-  created_unix_micros = excluded.created_unix_micros,
-  updated_unix_micros = excluded.updated_unix_micros, details = excluded.details,
-  nvlink_partition_ids = excluded.nvlink_partition_ids)sql";
-constexpr char kDeleteInstances[] = "nvlsched_delete_instances";
-constexpr char kDeleteInstancesSql[] = "DELETE FROM instances WHERE id = ANY($1::text[])";
-constexpr char kPutIdempotency[] = "nvlsched_put_idempotency";
-constexpr char kPutIdempotencySql[] = R"sql(
-INSERT INTO idempotency (tenant_id, request_id, request_fingerprint, response,
-                         created_unix_micros)
-SELECT tenant_id, request_id, fingerprint, response, created
-FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[])
-  WITH ORDINALITY AS u(tenant_id, request_id, fingerprint, response, created, ord)
-ORDER BY ord
-ON CONFLICT (tenant_id, request_id) DO UPDATE SET
-  request_fingerprint = excluded.request_fingerprint, response = excluded.response,
-  created_unix_micros = excluded.created_unix_micros)sql";
-constexpr char kAppendEvents[] = "nvlsched_append_events";
-constexpr char kAppendEventsSql[] = R"sql(
-INSERT INTO events (sequence, time_unix_micros, type, org, tenant_id, payload)
-SELECT sequence, time, type, org, tenant_id, payload
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[])
-  WITH ORDINALITY AS u(sequence, time, type, org, tenant_id, payload, ord)
-ORDER BY ord)sql";
-
-void PrepareStatements(pqxx::connection& conn) {
-  conn.prepare(kUpsertInstances, kUpsertInstancesSql);
-  conn.prepare(kDeleteInstances, kDeleteInstancesSql);
-  conn.prepare(kPutIdempotency, kPutIdempotencySql);
-  conn.prepare(kAppendEvents, kAppendEventsSql);
-}
-
-// Runs prepared statement `name` with `columns` as its parameters.
-void ExecArrays(pqxx::transaction_base& t, const char* name,
-                const std::vector<BinaryArray>& columns) {
-  std::vector<pqxx::binarystring> params;
-  params.reserve(columns.size());
-  for (const BinaryArray& column : columns) params.push_back(column.Finish());
-  t.exec_prepared(name, pqxx::prepare::make_dynamic_params(params));
-}
-
-// Writes a Commit's rows as parameterized statements: every value is a binary-format
-// parameter (no quoting, and nothing for the server's SQL lexer to scan: an earlier version
-// sent one multi-statement text with hex-escaped bytea literals, and lexing that text was the
-// largest cost of a commit). Rows of one kind go into multi-row statements of at most
-// kMaxParams parameters, each one round trip.
-class RowWriterPg {
- public:
-  explicit RowWriterPg(pqxx::transaction_base& t) : t_(t) {}
-
-  // One row's values, in binary format: text and bytea as their bytes, bigint as 8 bytes in
-  // network order, boolean as one byte.
-  class Values {
-   public:
-    explicit Values(std::vector<pqxx::binarystring>& out) : out_(out) {}
-    void Text(const std::string& s) { out_.emplace_back(s); }
-    void Bytes(const std::string& s) { out_.emplace_back(s); }
-    void Int(int64_t v) {
-      const uint64_t be = htobe64(static_cast<uint64_t>(v));
-      out_.emplace_back(std::string(reinterpret_cast<const char*>(&be), sizeof(be)));
-    }
-    void Bool(bool b) { out_.emplace_back(std::string(1, b ? '\1' : '\0')); }
-
-   private:
-    std::vector<pqxx::binarystring>& out_;
-  };
-
-  // INSERT INTO <head> VALUES (<row>), ... <tail>, where `row` is the placeholder pattern of
-  // one row with '?' for each parameter (e.g. "?::text, NULLIF(?::text, '')"), `format`
-  // writes a row's values in that order.
-  template <typename Row, typename Format>
-  void Insert(const std::vector<Row>& rows, absl::string_view head, absl::string_view row,
-              absl::string_view tail, Format format) {
-    const size_t per_row = static_cast<size_t>(std::count(row.begin(), row.end(), '?'));
-    const size_t rows_per_statement = std::max<size_t>(1, kMaxParams / per_row);
-    for (size_t begin = 0; begin < rows.size(); begin += rows_per_statement) {
-      const size_t end = std::min(rows.size(), begin + rows_per_statement);
-      std::string sql = absl::StrCat("INSERT INTO ", head, " VALUES ");
-      std::vector<pqxx::binarystring> params;
-      params.reserve((end - begin) * per_row);
-      Values values(params);
-      for (size_t i = begin; i < end; ++i) {
-        absl::StrAppend(&sql, i == begin ? "(" : ",(");
-        AppendPlaceholders(row, params.size(), &sql);
-        absl::StrAppend(&sql, ")");
-        format(rows[i], values);
-      }
-      absl::StrAppend(&sql, " ", tail);
-      t_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-    }
-    rows_ += static_cast<int64_t>(rows.size());
-  }
-
-  // DELETE FROM <table> WHERE <column> IN (...).
-  void DeleteIn(absl::string_view table, absl::string_view column,
-                const std::vector<std::string>& ids, bool count = true) {
-    for (size_t begin = 0; begin < ids.size(); begin += kMaxParams) {
-      const size_t end = std::min(ids.size(), begin + kMaxParams);
-      std::string sql = absl::StrCat("DELETE FROM ", table, " WHERE ", column, " IN (");
-      std::vector<pqxx::binarystring> params;
-      Values values(params);
-      for (size_t i = begin; i < end; ++i) {
-        absl::StrAppend(&sql, i == begin ? "" : ",", "$", params.size() + 1, "::text");
-        values.Text(ids[i]);
-      }
-      absl::StrAppend(&sql, ")");
-      t_.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
-    }
-    if (count) rows_ += static_cast<int64_t>(ids.size());
-  }
-
-  void Exec(const std::string& sql) { t_.exec(sql); }
-
-  int64_t rows() const { return rows_; }
-
- private:
-  // PostgreSQL allows 65535 parameters a statement; fewer keep a statement's memory modest.
-  static constexpr size_t kMaxParams = 30000;
-
-  // `row` with each '?' replaced by $n, numbering from first + 1.
-  static void AppendPlaceholders(absl::string_view row, size_t first, std::string* sql) {
-    size_t n = first;
-    for (char c : row) {
-      if (c == '?') {
-        absl::StrAppend(sql, "$", ++n);
-      } else {
-        sql->push_back(c);
-      }
-    }
-  }
-
-  pqxx::transaction_base& t_;
-  int64_t rows_ = 0;  // rows named (child rows included); PostgreSQL does not report a total
+// A column a statement writes: its name, its type, and the value that stands for NULL (an
+// empty optional-looking field of a row struct: rows.h), if any.
+struct Column {
+  const char* name;
+  const char* type;  // "text", "bytea", "bigint" or "boolean"
+  const char* null_when = nullptr;
 };
 
-// The last occurrence of each id, at the position of its first: SQLite applies a repeated
-// upsert twice (the row keeps its first position, the last values win); one multi-row
-// INSERT ... ON CONFLICT may not touch a row twice.
+uint32_t TypeOid(absl::string_view type) {  // pg_type.h
+  if (type == "text") return 25;
+  if (type == "bytea") return 17;
+  if (type == "bigint") return 20;
+  return 16;  // boolean
+}
+
+// Every statement a Commit runs is prepared once per connection (no parse or plan per commit)
+// and takes one binary array a column, so a kind of row costs one round trip however many rows
+// it has. Inserts keep the ChangeSet's order (WITH ORDINALITY ... ORDER BY), so `seq` does.
+struct Statement {
+  const char* name;
+  absl::Span<const Column> columns;
+  std::string sql;
+};
+
+// INSERT INTO table (columns) SELECT ... FROM unnest($1::type[], ...), upserting on
+// `conflict` (a column list; empty: plain insert).
+Statement Insert(const char* name, absl::string_view table, absl::Span<const Column> columns,
+                 absl::string_view conflict) {
+  const std::vector<absl::string_view> keys = absl::StrSplit(conflict, ", ", absl::SkipEmpty());
+  std::vector<std::string> names, selected, arrays, updates;
+  for (const Column& c : columns) {
+    names.push_back(c.name);
+    selected.push_back(c.null_when == nullptr
+                           ? std::string(c.name)
+                           : absl::StrCat("NULLIF(", c.name, ", ", c.null_when, ")"));
+    arrays.push_back(absl::StrCat("$", arrays.size() + 1, "::", c.type, "[]"));
+    if (std::find(keys.begin(), keys.end(), c.name) == keys.end()) {
+      updates.push_back(absl::StrCat(c.name, " = excluded.", c.name));
+    }
+  }
+  std::string sql = absl::StrCat(
+      "INSERT INTO ", table, " (", absl::StrJoin(names, ", "), ") SELECT ",
+      absl::StrJoin(selected, ", "), " FROM unnest(", absl::StrJoin(arrays, ", "),
+      ") WITH ORDINALITY AS u(", absl::StrJoin(names, ", "), ", ord) ORDER BY ord");
+  if (!conflict.empty()) {
+    absl::StrAppend(&sql, " ON CONFLICT (", conflict, ") DO UPDATE SET ",
+                    absl::StrJoin(updates, ", "));
+  }
+  return Statement{name, columns, std::move(sql)};
+}
+
+constexpr Column kIdColumn[] = {{"id", "text"}};
+// DELETE FROM table WHERE column = ANY($1::text[]).
+Statement DeleteWhereIn(const char* name, absl::string_view table, absl::string_view column) {
+  return Statement{name, kIdColumn,
+                   absl::StrCat("DELETE FROM ", table, " WHERE ", column, " = ANY($1::text[])")};
+}
+
+constexpr Column kInstanceTypeColumns[] = {
+    {"id", "text"},          {"name", "text"},         {"gpu_model", "text"},
+    {"gpus_per_machine", "bigint"}, {"gpu_memory_mib", "bigint"},
+    {"price_per_hour_micros", "bigint"}, {"interconnect", "text"},
+    {"spot_price_per_hour_micros", "bigint"}};
+// spare_machines -1: NULL, the fleet default (stored values are >= 0).
+constexpr Column kDomainColumns[] = {{"id", "text"},           {"name", "text"},
+                                     {"site_id", "text"},      {"state", "bigint"},
+                                     {"state_reason", "text"}, {"spare_machines", "bigint", "-1"}};
+constexpr Column kTenantColumns[] = {
+    {"id", "text"}, {"org", "text"}, {"name", "text"}, {"priority", "bigint"}};
+constexpr Column kTenantQuotaColumns[] = {{"tenant_id", "text"},
+                                          {"instance_type_id", "text"},
+                                          {"site_id", "text"},
+                                          {"max_machines", "bigint"}};
+constexpr Column kMachineColumns[] = {
+    {"id", "text"},           {"domain_id", "text"}, {"tray_index", "bigint"},
+    {"instance_type_id", "text"}, {"gpu_count", "bigint"}, {"state", "bigint"},
+    {"state_reason", "text"}, {"cleaning", "boolean"}, {"wipe_pending", "boolean"}};
+constexpr Column kMachineLabelColumns[] = {
+    {"machine_id", "text"}, {"key", "text"}, {"value", "text"}};
+constexpr Column kInstanceColumns[] = {
+    {"id", "text"},
+    {"name", "text"},
+    {"tenant_id", "text"},
+    {"instance_type_id", "text"},
+    {"machine_id", "text", "''"},
+    {"gpu_count", "bigint"},
+    {"whole_machine", "boolean"},
+    {"batch_id", "text", "''"},
+    {"strict", "boolean"},
+    {"status", "text"},
+    {"created_unix_micros", "bigint"},
+    {"updated_unix_micros", "bigint"},
+    {"details", "bytea"},
+    {"nvlink_partition_ids", "text"}};
+constexpr Column kIdempotencyColumns[] = {{"tenant_id", "text"},
+                                          {"request_id", "text"},
+                                          {"request_fingerprint", "bytea"},
+                                          {"response", "bytea"},
+                                          {"created_unix_micros", "bigint"}};
+constexpr Column kMetaColumns[] = {{"key", "text"}, {"value", "bytea"}};
+constexpr Column kEventColumns[] = {{"sequence", "bigint"}, {"time_unix_micros", "bigint"},
+                                    {"type", "bigint"},     {"org", "text"},
+                                    {"tenant_id", "text"},  {"payload", "bytea"}};
+constexpr Column kSequenceColumn[] = {{"sequence", "bigint"}};
+
+// The statements of a Commit, in the order of RowWriter::Apply (store/row_writer.cc).
+struct Statements {
+  Statement instance_types = Insert("nvlsched_instance_types", "instance_types",
+                                    kInstanceTypeColumns, "id");
+  Statement domains = Insert("nvlsched_domains", "domains", kDomainColumns, "id");
+  Statement tenants = Insert("nvlsched_tenants", "tenants", kTenantColumns, "id");
+  Statement delete_tenant_quotas =
+      DeleteWhereIn("nvlsched_delete_tenant_quotas", "tenant_quotas", "tenant_id");
+  Statement tenant_quotas = Insert("nvlsched_tenant_quotas", "tenant_quotas",
+                                   kTenantQuotaColumns, "");
+  Statement delete_instances = DeleteWhereIn("nvlsched_delete_instances", "instances", "id");
+  Statement machines = Insert("nvlsched_machines", "machines", kMachineColumns, "id");
+  Statement delete_machine_labels =
+      DeleteWhereIn("nvlsched_delete_machine_labels", "machine_labels", "machine_id");
+  Statement machine_labels = Insert("nvlsched_machine_labels", "machine_labels",
+                                    kMachineLabelColumns, "");
+  Statement instances = Insert("nvlsched_instances", "instances", kInstanceColumns, "id");
+  Statement delete_machines = DeleteWhereIn("nvlsched_delete_machines", "machines", "id");
+  Statement idempotency = Insert("nvlsched_idempotency", "idempotency", kIdempotencyColumns,
+                                 "tenant_id, request_id");
+  Statement meta = Insert("nvlsched_meta", "meta", kMetaColumns, "key");
+  Statement events = Insert("nvlsched_events", "events", kEventColumns, "");
+  // Retention: one sequence, passed as a one-element array like every other parameter.
+  Statement prune_events = {"nvlsched_prune_events", kSequenceColumn,
+                            "DELETE FROM events WHERE sequence <= ANY($1::bigint[])"};
+
+  static const Statements& Get() {
+    static const Statements* statements = new Statements();
+    return *statements;
+  }
+  void PrepareOn(pqxx::connection& conn) const {
+    for (const Statement* s :
+         {&instance_types, &domains, &tenants, &delete_tenant_quotas, &tenant_quotas,
+          &delete_instances, &machines, &delete_machine_labels, &machine_labels, &instances,
+          &delete_machines, &idempotency, &meta, &events, &prune_events}) {
+      conn.prepare(s->name, s->sql);
+    }
+  }
+};
+
+// One statement's columns as they fill, row by row: the row's values in column order.
+class ColumnArrays {
+ public:
+  explicit ColumnArrays(absl::Span<const Column> columns) {
+    arrays_.reserve(columns.size());
+    for (const Column& c : columns) arrays_.emplace_back(TypeOid(c.type));
+  }
+  ColumnArrays& Str(const std::string& v) { return Next([&](BinaryArray& a) { a.Add(v); }); }
+  ColumnArrays& Int(int64_t v) { return Next([&](BinaryArray& a) { a.AddInt(v); }); }
+  ColumnArrays& Bool(bool v) { return Next([&](BinaryArray& a) { a.AddBool(v); }); }
+
+  size_t rows() const { return arrays_.front().size(); }
+  std::vector<pqxx::binarystring> Finish() const {
+    std::vector<pqxx::binarystring> params;
+    params.reserve(arrays_.size());
+    for (const BinaryArray& a : arrays_) params.push_back(a.Finish());
+    return params;
+  }
+
+ private:
+  template <typename Add>
+  ColumnArrays& Next(Add add) {
+    add(arrays_[next_]);
+    next_ = (next_ + 1) % arrays_.size();
+    return *this;
+  }
+
+  std::vector<BinaryArray> arrays_;
+  size_t next_ = 0;
+};
+
+// Runs `s` with `rows`, each written into the columns by `fill`; returns the rows written.
+template <typename Rows, typename Fill>
+int64_t Run(pqxx::transaction_base& t, const Statement& s, const Rows& rows, Fill fill) {
+  if (rows.empty()) return 0;
+  ColumnArrays columns(s.columns);
+  for (const auto& row : rows) fill(row, columns);
+  t.exec_prepared(s.name, pqxx::prepare::make_dynamic_params(columns.Finish()));
+  return static_cast<int64_t>(columns.rows());
+}
+
+int64_t DeleteIds(pqxx::transaction_base& t, const Statement& s,
+                  const std::vector<std::string>& ids) {
+  return Run(t, s, ids, [](const std::string& id, ColumnArrays& c) { c.Str(id); });
+}
+
+// The rows of `rows`, each key once: its last occurrence, at the position of its first.
+// SQLite applies a repeated upsert twice (the row keeps its first position, the last values
+// win); one INSERT ... ON CONFLICT may not touch a row twice. No row is copied.
 template <typename Row, typename Key>
-std::vector<Row> LastOfEach(const std::vector<Row>& rows, Key key) {
-  absl::flat_hash_map<std::string, size_t> first;
-  std::vector<Row> out;
+std::vector<const Row*> LastOfEach(const std::vector<Row>& rows, Key key) {
+  absl::flat_hash_map<decltype(key(rows.front())), size_t> first;
+  std::vector<const Row*> out;
   out.reserve(rows.size());
   for (const Row& row : rows) {
     auto [it, inserted] = first.emplace(key(row), out.size());
     if (inserted) {
-      out.push_back(row);
+      out.push_back(&row);
     } else {
-      out[it->second] = row;
+      out[it->second] = &row;
     }
   }
   return out;
 }
-
 template <typename Row>
-bool HasRepeatedId(const std::vector<Row>& rows) {
-  absl::flat_hash_set<absl::string_view> seen;
-  for (const Row& row : rows) {
-    if (!seen.insert(row.id).second) return true;
-  }
-  return false;
+std::vector<const Row*> LastOfEachId(const std::vector<Row>& rows) {
+  return LastOfEach(rows, [](const Row& r) { return absl::string_view(r.id); });
 }
 
-// Writes `c` in the order of RowWriter::Apply (store/row_writer.cc), for the foreign keys.
-// Returns the rows named.
+// Writes `c`, in the order of RowWriter::Apply (store/row_writer.cc) for the foreign keys.
+// Returns the rows written (child rows included, child rows replaced not counted).
 int64_t WriteChangeSet(pqxx::transaction_base& t, const ChangeSet& c) {
-  RowWriterPg w(t);
-  int64_t rows = 0;  // those written through the prepared statements
-  using Values = RowWriterPg::Values;
-  auto id_of = [](const auto& row) { return row.id; };
-  auto dedupe = [&](const auto& rows) {
-    return HasRepeatedId(rows) ? LastOfEach(rows, id_of) : rows;
-  };
-  w.Insert(dedupe(c.upsert_instance_types),
-           "instance_types (id, name, gpu_model, gpus_per_machine, gpu_memory_mib, "
-           "price_per_hour_micros, interconnect, spot_price_per_hour_micros)",
-           "?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint",
-           "ON CONFLICT (id) DO UPDATE SET name = excluded.name, gpu_model = excluded.gpu_model, "
-           "gpus_per_machine = excluded.gpus_per_machine, gpu_memory_mib = "
-           "excluded.gpu_memory_mib, price_per_hour_micros = excluded.price_per_hour_micros, "
-           "interconnect = excluded.interconnect, spot_price_per_hour_micros = "
-           "excluded.spot_price_per_hour_micros",
-           [](const InstanceTypeRow& r, Values& v) {
-             v.Text(r.id);
-             v.Text(r.name);
-             v.Text(r.gpu_model);
-             v.Int(r.gpus_per_machine);
-             v.Int(r.gpu_memory_mib);
-             v.Int(r.price_per_hour_micros);
-             v.Text(r.interconnect);
-             v.Int(r.spot_price_per_hour_micros);
-           });
-  // spare_machines: -1 stands for NULL (the fleet default); stored values are >= 0.
-  w.Insert(dedupe(c.upsert_domains),
-           "domains (id, name, site_id, state, state_reason, spare_machines)",
-           "?::text, ?::text, ?::text, ?::bigint, ?::text, NULLIF(?::bigint, -1)",
-           "ON CONFLICT (id) DO UPDATE SET name = excluded.name, site_id = excluded.site_id, "
-           "state = excluded.state, state_reason = excluded.state_reason, spare_machines = "
-           "excluded.spare_machines",
-           [](const DomainRow& r, Values& v) {
-             v.Text(r.id);
-             v.Text(r.name);
-             v.Text(r.site_id);
-             v.Int(r.state);
-             v.Text(r.state_reason);
-             v.Int(r.spare_machines.has_value() ? *r.spare_machines : -1);
-           });
-  const std::vector<TenantRow> tenants = dedupe(c.upsert_tenants);
-  w.Insert(tenants, "tenants (id, org, name, priority)", "?::text, ?::text, ?::text, ?::bigint",
-           "ON CONFLICT (id) DO UPDATE SET org = excluded.org, name = excluded.name, "
-           "priority = excluded.priority",
-           [](const TenantRow& r, Values& v) {
-             v.Text(r.id);
-             v.Text(r.org);
-             v.Text(r.name);
-             v.Int(r.priority);
-           });
-  if (!tenants.empty()) {
-    std::vector<std::string> ids;
-    struct Quota {
-      const std::string* tenant;
-      const std::string* type;
-      const std::string* site;
-      int64_t max;
-    };
-    std::vector<Quota> quotas;
-    static const std::string kAllSites;
-    for (const TenantRow& tenant : tenants) {
-      ids.push_back(tenant.id);
-      for (const auto& [type, max] : tenant.quotas) {
-        quotas.push_back({&tenant.id, &type, &kAllSites, max});
-      }
-      for (const auto& [key, max] : tenant.site_quotas) {
-        quotas.push_back({&tenant.id, &key.first, &key.second, max});
-      }
+  const Statements& s = Statements::Get();
+  int64_t rows = 0;
+  rows += Run(t, s.instance_types, LastOfEachId(c.upsert_instance_types),
+              [](const InstanceTypeRow* r, ColumnArrays& v) {
+                v.Str(r->id).Str(r->name).Str(r->gpu_model).Int(r->gpus_per_machine);
+                v.Int(r->gpu_memory_mib).Int(r->price_per_hour_micros).Str(r->interconnect);
+                v.Int(r->spot_price_per_hour_micros);
+              });
+  rows += Run(t, s.domains, LastOfEachId(c.upsert_domains),
+              [](const DomainRow* r, ColumnArrays& v) {
+                v.Str(r->id).Str(r->name).Str(r->site_id).Int(r->state).Str(r->state_reason);
+                v.Int(r->spare_machines.value_or(-1));
+              });
+  const std::vector<const TenantRow*> tenants = LastOfEachId(c.upsert_tenants);
+  rows += Run(t, s.tenants, tenants, [](const TenantRow* r, ColumnArrays& v) {
+    v.Str(r->id).Str(r->org).Str(r->name).Int(r->priority);
+  });
+  // A tenant's quotas are replaced as a whole: '' is the fleet-wide site.
+  Run(t, s.delete_tenant_quotas, tenants,
+      [](const TenantRow* r, ColumnArrays& v) { v.Str(r->id); });
+  static const std::string kAllSites;
+  std::vector<std::tuple<const std::string*, const std::string*, const std::string*, int64_t>>
+      quotas;
+  for (const TenantRow* tenant : tenants) {
+    for (const auto& [type, max] : tenant->quotas) {
+      quotas.emplace_back(&tenant->id, &type, &kAllSites, max);
     }
-    w.DeleteIn("tenant_quotas", "tenant_id", ids, /*count=*/false);
-    w.Insert(quotas, "tenant_quotas (tenant_id, instance_type_id, site_id, max_machines)",
-             "?::text, ?::text, ?::text, ?::bigint", "", [](const Quota& r, Values& v) {
-               v.Text(*r.tenant);
-               v.Text(*r.type);
-               v.Text(*r.site);
-               v.Int(r.max);
-             });
+    for (const auto& [key, max] : tenant->site_quotas) {
+      quotas.emplace_back(&tenant->id, &key.first, &key.second, max);
+    }
   }
-  if (!c.delete_instance_ids.empty()) {
-    BinaryArray ids(BinaryArray::kText);
-    for (const std::string& id : c.delete_instance_ids) ids.Add(id);
-    ExecArrays(t, kDeleteInstances, {ids});
-    rows += static_cast<int64_t>(c.delete_instance_ids.size());
+  rows += Run(t, s.tenant_quotas, quotas, [](const auto& q, ColumnArrays& v) {
+    v.Str(*std::get<0>(q)).Str(*std::get<1>(q)).Str(*std::get<2>(q)).Int(std::get<3>(q));
+  });
+  rows += DeleteIds(t, s.delete_instances, c.delete_instance_ids);
+  const std::vector<const MachineRow*> machines = LastOfEachId(c.upsert_machines);
+  rows += Run(t, s.machines, machines, [](const MachineRow* r, ColumnArrays& v) {
+    v.Str(r->id).Str(r->domain_id).Int(r->tray_index).Str(r->instance_type_id);
+    v.Int(r->gpu_count).Int(r->state).Str(r->state_reason).Bool(r->cleaning);
+    v.Bool(r->wipe_pending);
+  });
+  // A machine's labels are replaced as a whole.
+  Run(t, s.delete_machine_labels, machines,
+      [](const MachineRow* r, ColumnArrays& v) { v.Str(r->id); });
+  std::vector<std::pair<const std::string*, const std::pair<const std::string, std::string>*>>
+      labels;
+  for (const MachineRow* m : machines) {
+    for (const auto& label : m->labels) labels.emplace_back(&m->id, &label);
   }
-  const std::vector<MachineRow> machines = dedupe(c.upsert_machines);
-  w.Insert(machines,
-           "machines (id, domain_id, tray_index, instance_type_id, gpu_count, state, "
-           "state_reason, cleaning, wipe_pending)",
-           "?::text, ?::text, ?::bigint, ?::text, ?::bigint, ?::bigint, ?::text, ?::boolean, "
-           "?::boolean",
-           "ON CONFLICT (id) DO UPDATE SET domain_id = excluded.domain_id, tray_index = "
-           "excluded.tray_index, instance_type_id = excluded.instance_type_id, gpu_count = "
-           "excluded.gpu_count, state = excluded.state, state_reason = excluded.state_reason, "
-           "cleaning = excluded.cleaning, wipe_pending = excluded.wipe_pending",
-           [](const MachineRow& r, Values& v) {
-             v.Text(r.id);
-             v.Text(r.domain_id);
-             v.Int(r.tray_index);
-             v.Text(r.instance_type_id);
-             v.Int(r.gpu_count);
-             v.Int(r.state);
-             v.Text(r.state_reason);
-             v.Bool(r.cleaning);
-             v.Bool(r.wipe_pending);
-           });
-  if (!machines.empty()) {
-    std::vector<std::string> ids;
-    std::vector<std::pair<const std::string*, const std::pair<const std::string, std::string>*>>
-        labels;
-    for (const MachineRow& m : machines) {
-      ids.push_back(m.id);
-      for (const auto& label : m.labels) labels.emplace_back(&m.id, &label);
-    }
-    w.DeleteIn("machine_labels", "machine_id", ids, /*count=*/false);
-    w.Insert(labels, "machine_labels (machine_id, key, value)", "?::text, ?::text, ?::text", "",
-             [](const auto& r, Values& v) {
-               v.Text(*r.first);
-               v.Text(r.second->first);
-               v.Text(r.second->second);
-             });
-  }
-  if (!c.upsert_instances.empty()) {
-    std::vector<BinaryArray> cols;
-    for (uint32_t type : {BinaryArray::kText, BinaryArray::kText, BinaryArray::kText,
-                          BinaryArray::kText, BinaryArray::kText, BinaryArray::kInt8,
-                          BinaryArray::kBool, BinaryArray::kText, BinaryArray::kBool,
-                          BinaryArray::kText, BinaryArray::kInt8, BinaryArray::kInt8,
-                          BinaryArray::kBytea, BinaryArray::kText}) {
-      cols.emplace_back(type);
-    }
-    const std::vector<InstanceRow> instances = dedupe(c.upsert_instances);
-    for (const InstanceRow& r : instances) {
-      cols[0].Add(r.id);
-      cols[1].Add(r.name);
-      cols[2].Add(r.tenant_id);
-      cols[3].Add(r.instance_type_id);
-      cols[4].Add(r.machine_id);
-      cols[5].AddInt(r.gpu_count);
-      cols[6].AddBool(r.whole_machine);
-      cols[7].Add(r.batch_id);
-      cols[8].AddBool(r.strict);
-      cols[9].Add(r.status);
-      cols[10].AddInt(r.created_unix_micros);
-      cols[11].AddInt(r.updated_unix_micros);
-      cols[12].Add(r.details);
-      cols[13].Add(JoinPartitionIds(r.nvlink_partition_ids));
-    }
-    ExecArrays(t, kUpsertInstances, cols);
-    rows += static_cast<int64_t>(instances.size());
-  }
-  if (!c.delete_machine_ids.empty()) {
-    w.DeleteIn("machine_labels", "machine_id", c.delete_machine_ids, /*count=*/false);
-    w.DeleteIn("machines", "id", c.delete_machine_ids);
-  }
-  if (!c.put_idempotency.empty()) {
-    std::vector<BinaryArray> cols;
-    for (uint32_t type : {BinaryArray::kText, BinaryArray::kText, BinaryArray::kBytea,
-                          BinaryArray::kBytea, BinaryArray::kInt8}) {
-      cols.emplace_back(type);
-    }
-    const std::vector<IdempotencyRow> records = LastOfEach(
-        c.put_idempotency, [](const IdempotencyRow& r) { return r.tenant_id + '\n' + r.request_id; });
-    for (const IdempotencyRow& r : records) {
-      cols[0].Add(r.tenant_id);
-      cols[1].Add(r.request_id);
-      cols[2].Add(r.request_fingerprint);
-      cols[3].Add(r.response);
-      cols[4].AddInt(r.created_unix_micros);
-    }
-    ExecArrays(t, kPutIdempotency, cols);
-    rows += static_cast<int64_t>(records.size());
-  }
-  w.Insert(LastOfEach(c.put_meta, [](const MetaRow& r) { return r.key; }), "meta (key, value)",
-           "?::text, ?::bytea", "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-           [](const MetaRow& r, Values& v) {
-             v.Text(r.key);
-             v.Bytes(r.value);
-           });
-  if (!c.append_events.empty()) {
-    std::vector<BinaryArray> cols;
-    for (uint32_t type : {BinaryArray::kInt8, BinaryArray::kInt8, BinaryArray::kInt8,
-                          BinaryArray::kText, BinaryArray::kText, BinaryArray::kBytea}) {
-      cols.emplace_back(type);
-    }
-    for (const EventRow& r : c.append_events) {
-      cols[0].AddInt(static_cast<int64_t>(r.sequence));
-      cols[1].AddInt(r.time_unix_micros);
-      cols[2].AddInt(r.type);
-      cols[3].Add(r.org);
-      cols[4].Add(r.tenant_id);
-      cols[5].Add(r.payload);
-    }
-    ExecArrays(t, kAppendEvents, cols);
-    rows += static_cast<int64_t>(c.append_events.size());
-  }
+  rows += Run(t, s.machine_labels, labels, [](const auto& l, ColumnArrays& v) {
+    v.Str(*l.first).Str(l.second->first).Str(l.second->second);
+  });
+  rows += Run(t, s.instances, LastOfEachId(c.upsert_instances),
+              [](const InstanceRow* r, ColumnArrays& v) {
+                v.Str(r->id).Str(r->name).Str(r->tenant_id).Str(r->instance_type_id);
+                v.Str(r->machine_id).Int(r->gpu_count).Bool(r->whole_machine).Str(r->batch_id);
+                v.Bool(r->strict).Str(r->status).Int(r->created_unix_micros);
+                v.Int(r->updated_unix_micros).Str(r->details);
+                v.Str(JoinPartitionIds(r->nvlink_partition_ids));
+              });
+  DeleteIds(t, s.delete_machine_labels, c.delete_machine_ids);
+  rows += DeleteIds(t, s.delete_machines, c.delete_machine_ids);
+  rows += Run(t, s.idempotency,
+              LastOfEach(c.put_idempotency,
+                         [](const IdempotencyRow& r) {
+                           return std::make_pair(absl::string_view(r.tenant_id),
+                                                 absl::string_view(r.request_id));
+                         }),
+              [](const IdempotencyRow* r, ColumnArrays& v) {
+                v.Str(r->tenant_id).Str(r->request_id).Str(r->request_fingerprint);
+                v.Str(r->response).Int(r->created_unix_micros);
+              });
+  rows += Run(t, s.meta,
+              LastOfEach(c.put_meta, [](const MetaRow& r) { return absl::string_view(r.key); }),
+              [](const MetaRow* r, ColumnArrays& v) { v.Str(r->key).Str(r->value); });
+  rows += Run(t, s.events, c.append_events, [](const EventRow& r, ColumnArrays& v) {
+    v.Int(static_cast<int64_t>(r.sequence)).Int(r.time_unix_micros).Int(r.type);
+    v.Str(r.org).Str(r.tenant_id).Str(r.payload);
+  });
   if (c.prune_events_through > 0) {
-    w.Exec(absl::StrCat("DELETE FROM events WHERE sequence <= ", c.prune_events_through));
+    Run(t, s.prune_events, std::vector<uint64_t>{c.prune_events_through},
+        [](uint64_t through, ColumnArrays& v) { v.Int(static_cast<int64_t>(through)); });
   }
-  return w.rows() + rows;
+  return rows;
 }
 
 // CheckChangeSet, and PostgreSQL text cannot hold a NUL byte.
@@ -754,13 +663,13 @@ std::vector<EventRow> ReadEventRows(pqxx::transaction_base& t, uint64_t after, s
 std::string LeaderName(pqxx::connection& conn) {
   pqxx::nontransaction t(conn);
   const pqxx::result r = t.exec_params(
-      "SELECT a.application_name, a.client_addr::text, a.backend_start::text FROM pg_locks l "
+      "SELECT a.application_name FROM pg_locks l "
       "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
       "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
       "AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1",
       static_cast<int64_t>(kLeaderLockKey));
   if (r.empty()) return "unknown (it released the lock a moment ago: retry)";
-  std::string name = r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
+  std::string name = TextOrEmpty(r[0][0]);
   if (name.empty()) name = "a session that announced no address";
   return name;
 }
@@ -897,10 +806,8 @@ absl::Status PgStore::Initialize() {
     doing = "committing the schema of";
     t.commit();
     doing = "preparing the write statements on";
-    PrepareStatements(conn_->conn);
-  } catch (const pqxx::broken_connection& e) {
-    return PgErrorStatus(absl::StatusCode::kUnavailable, absl::StrCat(doing, " ", display_), e);
-  } catch (const std::exception& e) {
+    Statements::Get().PrepareOn(conn_->conn);
+  } catch (const std::exception& e) {  // pqxx::broken_connection and SQL errors alike
     return PgErrorStatus(absl::StatusCode::kUnavailable, absl::StrCat(doing, " ", display_), e);
   }
   return absl::OkStatus();

@@ -17,16 +17,14 @@
 // `seq` that keeps insertion order for LoadAll (an upsert keeps it, as SQLite's rowid). The
 // version lives in the table nvlsched_schema; a newer database is refused as SQLite's is.
 //
-// Commit writes the whole ChangeSet in one transaction, every value a binary-format parameter
-// (nothing quoted, nothing for the server's SQL lexer to scan). The rows every batch call
-// writes (instances, their deletes, idempotency records, events) go through statements
-// prepared once per connection that take one binary array a column (INSERT ... SELECT FROM
-// unnest(...)), so no commit is parsed or planned; the rarer kinds (inventory, tenants, meta)
-// through multi-row statements. A batch call's group costs BEGIN, 2-4 round trips and COMMIT,
-// which answers after the WAL flush (synchronous_commit).
-// A connection lost during it leaves the outcome
-// unknown to this daemon (the store latches; the caller answers UNAVAILABLE and a retry with
-// the same request_id gets the stored answer from whichever daemon leads next).
+// Commit writes the whole ChangeSet in one transaction. Every statement is prepared once per
+// connection and takes one binary-format array a column (INSERT ... SELECT FROM unnest(...)),
+// so nothing is quoted, parsed or planned per commit and a kind of row costs one round trip
+// however many rows it has: a batch call's group is BEGIN, 2-4 statements and COMMIT, which
+// answers after the WAL flush (synchronous_commit).
+// A connection lost during it leaves the outcome unknown to this daemon (the store latches; the
+// caller answers UNAVAILABLE and a retry with the same request_id gets the stored answer from
+// whichever daemon leads next).
 //
 // Thread-safety: as Store. Commit, LoadAll, CheckLeadership and AnnounceLeader share the lock
 // connection (mu_); ReadEvents and WriteSnapshot have connections of their own.
