@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -99,7 +100,13 @@ void VacuumInto(SQLite::Database& db, const std::string& temp_path) {
 
 }  // namespace
 
-absl::Status SqliteStore::WriteSnapshot(const std::string& dest_path) {
+namespace {
+
+// Writes a new file at `dest_path` through `write(temp_path)`: a temporary file beside it,
+// fsync, an atomic no-replace rename, fsync of the directory. On any failure the temporary
+// file (and the SQLite files beside it) is removed, and messages name `dest_path`.
+absl::Status WriteNewFile(const std::string& dest_path,
+                          const std::function<absl::Status(const std::string&)>& write) {
   if (dest_path.empty()) {
     return absl::InvalidArgumentError("snapshot path is empty; name the file to write");
   }
@@ -109,75 +116,62 @@ absl::Status SqliteStore::WriteSnapshot(const std::string& dest_path) {
                      " already exists; snapshots are never overwritten, choose a new name"));
   }
   const std::string temp_path = TemporaryPathFor(dest_path);
-  try {
-    if (in_memory()) {
-      // An in-memory database is only reachable through its own connection.
-      MutexLock lock(&mu_);
-      VacuumInto(*db_, temp_path);
-    } else {
-      SQLite::Database reader(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
-                              options_.busy_timeout_ms, options_.vfs);
-      VacuumInto(reader, temp_path);
-    }
-  } catch (const SQLite::Exception& e) {
-    ::unlink(temp_path.c_str());
-    // Named by the file asked for: the temporary file is ours, not the caller's business.
-    return SqliteErrorStatus(absl::StatusCode::kUnavailable,
-                             absl::StrCat("writing snapshot of ", options_.path, " to ", dest_path),
-                             e);
-  }
-  absl::Status status = SyncPath(temp_path, /*directory=*/false);
+  absl::Status status = write(temp_path);
+  // A Store opened on the temporary file leaves its lock file behind.
+  ::unlink(absl::StrCat(temp_path, ".lock").c_str());
+  if (status.ok()) status = SyncPath(temp_path, /*directory=*/false);
   if (status.ok()) status = RenameNoReplace(temp_path, dest_path);
   if (!status.ok()) {
-    ::unlink(temp_path.c_str());
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      ::unlink(absl::StrCat(temp_path, suffix).c_str());
+    }
+    // Named by the file asked for: the temporary file is ours, not the caller's business.
     return absl::Status(status.code(),
                         absl::StrReplaceAll(status.message(), {{temp_path, dest_path}}));
   }
   return SyncPath(DirectoryOf(dest_path), /*directory=*/true);
 }
 
+}  // namespace
+
+absl::Status SqliteStore::WriteSnapshot(const std::string& dest_path) {
+  return WriteNewFile(dest_path, [&](const std::string& temp_path) -> absl::Status {
+    try {
+      if (in_memory()) {
+        // An in-memory database is only reachable through its own connection.
+        MutexLock lock(&mu_);
+        VacuumInto(*db_, temp_path);
+      } else {
+        SQLite::Database reader(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
+                                options_.busy_timeout_ms, options_.vfs);
+        VacuumInto(reader, temp_path);
+      }
+    } catch (const SQLite::Exception& e) {
+      return SqliteErrorStatus(
+          absl::StatusCode::kUnavailable,
+          absl::StrCat("writing snapshot of ", options_.path, " to ", dest_path), e);
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status WriteSqliteCopy(LoadedState state, std::vector<EventRow> events,
                              const std::string& dest_path) {
-  if (dest_path.empty()) {
-    return absl::InvalidArgumentError("snapshot path is empty; name the file to write");
-  }
-  if (PathExists(dest_path)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("snapshot ", dest_path,
-                     " already exists; snapshots are never overwritten, choose a new name"));
-  }
-  const std::string temp_path = TemporaryPathFor(dest_path);
-  auto remove_temp = [&temp_path] {
-    for (const char* suffix : {"", "-wal", "-shm", ".lock"}) {
-      ::unlink(absl::StrCat(temp_path, suffix).c_str());
-    }
-  };
-  {
+  return WriteNewFile(dest_path, [&](const std::string& temp_path) {
     StoreOptions options;
     options.path = temp_path;
     options.quick_check_on_open = false;
     absl::StatusOr<std::unique_ptr<Store>> copy = SqliteStore::Open(options);
     absl::Status status = copy.status();
     if (status.ok()) status = (*copy)->Commit(ChangeSetOf(std::move(state), std::move(events)));
-    // Closing the store checkpoints the WAL into the file (the last connection to close).
-    copy = absl::UnknownError("closed");
+    // Closing the store (here) checkpoints the WAL into the file: the last connection closes.
+    copy = absl::CancelledError("closed");
     if (!status.ok()) {
-      remove_temp();
       return absl::Status(status.code(),
-                          absl::StrCat("writing snapshot ", dest_path, ": ",
-                                       absl::StrReplaceAll(status.message(),
-                                                           {{temp_path, dest_path}})));
+                          absl::StrCat("writing snapshot ", dest_path, ": ", status.message()));
     }
-  }
-  ::unlink(absl::StrCat(temp_path, ".lock").c_str());
-  absl::Status status = SyncPath(temp_path, /*directory=*/false);
-  if (status.ok()) status = RenameNoReplace(temp_path, dest_path);
-  if (!status.ok()) {
-    remove_temp();
-    return absl::Status(status.code(),
-                        absl::StrReplaceAll(status.message(), {{temp_path, dest_path}}));
-  }
-  return SyncPath(DirectoryOf(dest_path), /*directory=*/true);
+    return absl::OkStatus();
+  });
 }
 
 std::string SnapshotFileName(absl::Time time) {
