@@ -12,21 +12,20 @@
 // decisions as ONE transaction (Commit) before it answers any request of the group. Group
 // commit — batching queued requests into one Commit — is the daemon engine's job.
 //
-// Schema (store/schema.cc for SQLite, store/pg_store.cc for PostgreSQL; versioned by PRAGMA user_version, migrated forward at Open):
+// Schema (store/schema.cc for SQLite, versioned by PRAGMA user_version; store/pg_store.cc for
+// PostgreSQL, versioned in the table nvlsched_schema; migrated forward at Open):
 //   instance_types, domains, machines(+machine_labels), tenants(+tenant_quotas),
-//   instances (their NVLink partition ids in a column), idempotency, meta.
-// Maps and lists are WITHOUT ROWID child tables keyed by (parent id, key|position); instances
-// are indexed by machine, by (tenant, name) (unique) and by batch; "no machine"/"no batch" is
-// NULL. Foreign keys are enforced, so a machine cannot be deleted while an instance uses it and
-// a quota cannot name an unknown instance type.
+//   instances (their NVLink partition ids in a column), idempotency, meta, events.
+// Maps are child tables keyed by (parent id, key); instances are indexed by (tenant, name)
+// (unique) only; "no machine"/"no batch" is NULL. Foreign keys are enforced, so a machine
+// cannot be deleted while an instance uses it and a quota cannot name an unknown instance type.
 //
 // Failure policy: the first failed Commit (anything after BEGIN) rolls back and LATCHES the
 // store: every later Commit returns UNAVAILABLE quoting the first failure, without touching the
-// file, until the process restarts. Before it returns, the failed Commit checkpoints and empties
-// the WAL (PRAGMA wal_checkpoint(TRUNCATE)), so that a crash cannot resurrect a transaction
-// whose fsync failed after its frames were written (tests/store/store_fault_test.cc). Reads
-// (LoadAll, WriteSnapshot) keep working. This mirrors the daemon's read-only-after-failure state
-// and avoids retrying after an fsync error, whose outcome on disk is unknown.
+// database, until the process opens it again. Reads (LoadAll, WriteSnapshot) keep working. This
+// mirrors the daemon's read-only-after-failure state and avoids retrying after an fsync error
+// or a lost connection, whose outcome is unknown. (SQLite also empties its WAL then:
+// store/sqlite_store.h.)
 //
 // Leadership: whoever holds the store writes. SQLite: an exclusive lock on "<path>.lock" for
 // the Store's life (a second Open fails FAILED_PRECONDITION). PostgreSQL: a session-level
@@ -69,8 +68,9 @@ struct StoreOptions {
   std::string path;
   // SQLite only (PostgreSQL follows its server's synchronous_commit, on by default).
   SyncMode sync = SyncMode::kFull;
-  // SQLite only: run PRAGMA quick_check at Open and refuse a damaged file. Leave on in the daemon; it reads
-  // the whole file once: about 1 s for a 620 MB database (bench/store_bench.cc, BM_Open).
+  // SQLite only: run PRAGMA quick_check at Open and refuse a damaged file. Leave on in the
+  // daemon; it reads the whole file once: about 1 s for a 620 MB database (bench/store_bench.cc,
+  // BM_Open).
   bool quick_check_on_open = true;
   // SQLite only: how long a statement waits for a lock held by another connection (e.g. a
   // checkpoint).

@@ -33,6 +33,7 @@
 #include "nvlsched/v1/inventory_service.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/demo_requests.h"
+#include "tests/testing/ledger.h"
 
 namespace nvlsched {
 namespace {
@@ -40,28 +41,11 @@ namespace {
 constexpr int kClients = 4;
 constexpr int kMaxHeldMachines = 60;  // below the demo tenant's quota of 72
 
-bool AnswerLost(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         s.error_code() == grpc::StatusCode::CANCELLED ||
-         s.error_code() == grpc::StatusCode::UNKNOWN ||
-         s.error_code() == grpc::StatusCode::INTERNAL;
-}
-
 v1::BatchCreateInstancesRequest BatchRequest(const std::string& request_id, int count) {
   v1::BatchCreateInstancesRequest req = testing::DemoBatch("crash", count);
   req.set_request_id(request_id);
   return req;
 }
-
-// What the clients were told, across all rounds.
-struct Ledger {
-  std::mutex mu;
-  std::map<std::string, std::vector<std::string>> acked_batches;  // batch id -> instance ids
-  std::set<std::string> acked_deleted;
-  std::set<std::string> maybe_deleted;                             // answer lost
-  std::map<std::string, v1::BatchCreateInstancesRequest> lost_creates;  // by request_id
-};
 
 class CrashRecoveryTest : public ::testing::Test {
  protected:
@@ -81,28 +65,6 @@ std::unique_ptr<v1::InstanceService::Stub> Connect(const std::string& address) {
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
 }
 
-// Every instance of the demo tenant, by id.
-std::map<std::string, v1::Instance> ListAll(v1::InstanceService::Stub& stub) {
-  std::map<std::string, v1::Instance> out;
-  v1::ListInstancesRequest req;
-  req.set_org(std::string(daemon::kDemoTenantOrg));
-  req.set_tenant_id(std::string(daemon::kDemoTenantId));
-  req.set_page_size(50);
-  while (true) {
-    grpc::ClientContext ctx;
-    v1::ListInstancesResponse resp;
-    grpc::Status s = stub.ListInstances(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok()) break;
-    for (const v1::Instance& i : resp.instances()) {
-      EXPECT_TRUE(out.emplace(i.id(), i).second) << "instance listed twice: " << i.id();
-    }
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
-  }
-  return out;
-}
-
 // The events after `after`, read until the stream has been idle for a while (the daemon has no
 // other client then, so that is the newest). The events are appended to *out.
 void ReadEvents(const std::string& address, uint64_t after, std::vector<v1::Event>* out) {
@@ -120,7 +82,7 @@ void ReadEvents(const std::string& address, uint64_t after, std::vector<v1::Even
 }
 
 void RunClient(const std::string& address, uint64_t seed, int client, int round,
-               std::atomic<bool>& stop, std::vector<std::string>& held, Ledger& ledger) {
+               std::atomic<bool>& stop, std::vector<std::string>& held, testing::Ledger& ledger) {
   auto stub = Connect(address);
   absl::BitGen rng(std::seed_seq{seed, static_cast<uint64_t>(client), static_cast<uint64_t>(round)});
   int call = 0;
@@ -142,7 +104,7 @@ void RunClient(const std::string& address, uint64_t seed, int client, int round,
           ids.push_back(i.id());
           held.push_back(i.id());
         }
-      } else if (AnswerLost(s)) {
+      } else if (testing::AnswerLost(s)) {
         ledger.lost_creates.emplace(request_id, req);
         return;  // the daemon is gone
       }
@@ -159,7 +121,7 @@ void RunClient(const std::string& address, uint64_t seed, int client, int round,
       held.erase(held.begin() + pick);
       if (s.ok()) {
         ledger.acked_deleted.insert(id);
-      } else if (AnswerLost(s)) {
+      } else if (testing::AnswerLost(s)) {
         ledger.maybe_deleted.insert(id);
         return;
       } else {
@@ -180,7 +142,7 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
   absl::BitGen rng(std::seed_seq{seed});
   const std::string db = absl::StrCat("--db=", dir_, "/nvlsched.db");
 
-  Ledger ledger;
+  testing::Ledger ledger;
   std::vector<std::vector<std::string>> held(kClients);
   int total_acked_creates = 0;
   // The event stream as read so far, across restarts.
@@ -209,34 +171,10 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
     testing::DaemonProcess again(NVLSCHEDD_PATH, dir_);
     ASSERT_TRUE(again.Start({db}).ok()) << again.Log();
     auto stub = Connect(again.address());
-    std::map<std::string, v1::Instance> present = ListAll(*stub);
+    std::map<std::string, v1::Instance> present = testing::ListAll(*stub);
 
-    // Lost creates: retried with the same request_id they either return the batch that was
-    // kept (all of it present) or place it now (none of it was present).
-    for (const auto& [request_id, req] : ledger.lost_creates) {
-      grpc::ClientContext ctx;
-      v1::BatchCreateInstancesResponse resp;
-      grpc::Status s = stub->BatchCreateInstances(&ctx, req, &resp);
-      if (!s.ok()) {
-        ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
-        continue;
-      }
-      int found = 0;
-      for (const v1::Instance& i : resp.instances()) found += present.count(i.id());
-      EXPECT_TRUE(found == 0 || found == resp.instances_size())
-          << "request " << request_id << ": " << found << " of " << resp.instances_size()
-          << " instances survived the crash: a half-done batch";
-      if (found == 0) {
-        for (const v1::Instance& i : resp.instances()) present.emplace(i.id(), i);
-      }
-      auto& ids = ledger.acked_batches[resp.batch_id()];
-      ids.clear();
-      for (const v1::Instance& i : resp.instances()) {
-        ids.push_back(i.id());
-        held[0].push_back(i.id());
-      }
-    }
-    ledger.lost_creates.clear();
+    testing::SettleLostCreates(*stub, "crash", ledger, present, held);
+    if (HasFatalFailure()) return;
 
     // Resume the event stream where the last round left it.
     std::vector<v1::Event> events;
@@ -249,17 +187,8 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
       if (event.type() == v1::EVENT_TYPE_INSTANCE_DELETED) ++deleted_events[event.instance().id()];
     }
 
-    std::set<std::string> accounted;
-    for (const auto& [batch_id, ids] : ledger.acked_batches) {
-      for (const std::string& id : ids) {
-        accounted.insert(id);
-        if (ledger.acked_deleted.count(id) || ledger.maybe_deleted.count(id)) continue;
-        EXPECT_TRUE(present.count(id)) << "acknowledged create lost: instance " << id
-                                       << " of batch " << batch_id << " (round " << round << ")";
-      }
-    }
+    const std::set<std::string> accounted = testing::CheckAgainstLedger(ledger, present, round);
     for (const std::string& id : ledger.acked_deleted) {
-      EXPECT_FALSE(present.count(id)) << "acknowledged delete undone: " << id;
       EXPECT_EQ(deleted_events[id], 1) << "acknowledged delete of " << id << " has "
                                        << deleted_events[id] << " INSTANCE_DELETED events";
     }
@@ -275,31 +204,8 @@ TEST_F(CrashRecoveryTest, KillNineUnderLoadLosesNothingAcknowledgedAndKeepsNothi
     for (const auto& [id, instance] : present) {
       EXPECT_EQ(created_events.count(id), 1u) << "instance " << id << " has no INSTANCE_CREATED";
     }
-    std::set<std::string> machines;
-    for (const auto& [id, instance] : present) {
-      EXPECT_TRUE(accounted.count(id)) << "instance " << id << " exists but no client was told of it";
-      EXPECT_TRUE(machines.insert(instance.machine_id()).second)
-          << "machine " << instance.machine_id() << " held twice";
-    }
-    // Carry the surviving state into the next round: an uncertain delete is settled now.
-    for (std::vector<std::string>& h : held) {
-      std::vector<std::string> keep;
-      for (const std::string& id : h) {
-        if (present.count(id)) keep.push_back(id);
-      }
-      h = std::move(keep);
-    }
-    for (const std::string& id : ledger.maybe_deleted) {
-      if (!present.count(id)) ledger.acked_deleted.insert(id);
-    }
-    ledger.maybe_deleted.clear();
+    testing::CarryIntoNextRound(ledger, present, held);
     total_acked_creates = static_cast<int>(ledger.acked_batches.size());
-    // Instances a lost delete did not remove are still held: give them back to a client.
-    for (const auto& [id, instance] : present) {
-      bool tracked = false;
-      for (const auto& h : held) tracked |= std::find(h.begin(), h.end(), id) != h.end();
-      if (!tracked) held[0].push_back(id);
-    }
     ASSERT_FALSE(HasFailure()) << "round " << round << ", NVLSCHED_CRASH_SEED=" << seed;
     absl::StatusOr<int> stopped = again.StopWith(SIGTERM);
     ASSERT_TRUE(stopped.ok());

@@ -48,6 +48,7 @@
 #include "nvlsched/v1/instance_service.grpc.pb.h"
 #include "tests/testing/daemon_process.h"
 #include "tests/testing/demo_requests.h"
+#include "tests/testing/ledger.h"
 #include "tests/testing/pg_test_database.h"
 
 namespace nvlsched {
@@ -61,14 +62,6 @@ constexpr int kMaxHeldMachines = 60;  // below the demo tenant's quota of 72
 constexpr absl::Duration kFailoverBound = absl::Seconds(30);
 // How long a standby may take to name a new leader: it reads the name at its next lock attempt.
 constexpr absl::Duration kStandbyNamesLeaderBound = absl::Seconds(10);
-
-bool AnswerLost(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         s.error_code() == grpc::StatusCode::CANCELLED ||
-         s.error_code() == grpc::StatusCode::UNKNOWN ||
-         s.error_code() == grpc::StatusCode::INTERNAL;
-}
 
 // A channel of its own: no subchannel shared with other channels, which may be waiting out
 // gRPC's reconnect backoff after the daemon behind them died. What is measured is then the
@@ -128,26 +121,9 @@ grpc::Status CreateSmallBatch(const std::string& address, const std::string& req
   return Connect(address)->BatchCreateInstances(testing::CallContext(5).get(), req, resp);
 }
 
-// Every instance of the demo tenant, by id.
+// Every instance of the demo tenant, by id, as the daemon at `address` lists them.
 std::map<std::string, v1::Instance> ListAll(const std::string& address) {
-  auto stub = Connect(address);
-  std::map<std::string, v1::Instance> out;
-  v1::ListInstancesRequest req;
-  req.set_org(std::string(daemon::kDemoTenantOrg));
-  req.set_tenant_id(std::string(daemon::kDemoTenantId));
-  req.set_page_size(50);
-  while (true) {
-    v1::ListInstancesResponse resp;
-    grpc::Status s = stub->ListInstances(testing::CallContext(10).get(), req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok()) break;
-    for (const v1::Instance& i : resp.instances()) {
-      EXPECT_TRUE(out.emplace(i.id(), i).second) << "instance listed twice: " << i.id();
-    }
-    if (resp.next_page_token().empty()) break;
-    req.set_page_token(resp.next_page_token());
-  }
-  return out;
+  return testing::ListAll(*Connect(address));
 }
 
 // `standby` answers health NOT_SERVING and refuses a write UNAVAILABLE naming `leader`. Polls
@@ -197,16 +173,6 @@ int WaitForTheLeader(const std::array<testing::DaemonProcess*, 2>& daemons, absl
   return -1;
 }
 
-// What the clients were told, across all rounds.
-struct Ledger {
-  std::mutex mu;
-  std::map<std::string, std::vector<std::string>> acked_batches;  // batch id -> instance ids
-  std::set<std::string> acked_deleted;
-  std::set<std::string> maybe_deleted;                                  // answer lost
-  std::map<std::string, v1::BatchCreateInstancesRequest> lost_creates;  // by request_id
-  int lost_answers = 0;  // creates and deletes, for the report
-};
-
 // When the first write after the kill was acknowledged.
 struct FailoverClock {
   // Unix nanoseconds at which the killed leader had been reaped; 0 before. Calls started
@@ -226,7 +192,8 @@ struct FailoverClock {
 // lost answer it turns to the other address; a create whose answer was lost is sent again,
 // unchanged, until some daemon gives a definite answer.
 void RunClient(const std::array<std::string, 2>& addresses, int target, uint64_t seed, int client,
-               int round, std::atomic<bool>& stop, std::vector<std::string>& held, Ledger& ledger,
+               int round, std::atomic<bool>& stop, std::vector<std::string>& held,
+               testing::Ledger& ledger,
                FailoverClock& clock) {
   std::array<std::unique_ptr<v1::InstanceService::Stub>, 2> stubs = {Connect(addresses[0]),
                                                                      Connect(addresses[1])};
@@ -258,7 +225,7 @@ void RunClient(const std::array<std::string, 2>& addresses, int target, uint64_t
         }
         ledger.lost_creates.erase(pending->request_id());
         pending.reset();
-      } else if (AnswerLost(s)) {
+      } else if (testing::AnswerLost(s)) {
         ledger.lost_creates.emplace(pending->request_id(), *pending);
         ++ledger.lost_answers;
         lost = true;
@@ -281,7 +248,7 @@ void RunClient(const std::array<std::string, 2>& addresses, int target, uint64_t
       if (s.ok()) {
         clock.Acknowledged(started);
         ledger.acked_deleted.insert(id);
-      } else if (AnswerLost(s)) {
+      } else if (testing::AnswerLost(s)) {
         ledger.maybe_deleted.insert(id);  // settled at the end of the round
         ++ledger.lost_answers;
         lost = true;
@@ -346,7 +313,7 @@ TEST_F(HaFailoverTest, KillNineOfTheLeaderUnderLoadLosesNothingAcknowledged) {
   ASSERT_TRUE(a.Start(DaemonArgs()).ok()) << a.Log();
   ASSERT_TRUE(b.Start(DaemonArgs()).ok()) << b.Log();
 
-  Ledger ledger;
+  testing::Ledger ledger;
   std::vector<std::vector<std::string>> held(kClients);
   std::vector<absl::Duration> to_serving;
   std::vector<absl::Duration> to_first_write;
@@ -418,71 +385,11 @@ TEST_F(HaFailoverTest, KillNineOfTheLeaderUnderLoadLosesNothingAcknowledged) {
 
     std::map<std::string, v1::Instance> present = ListAll(survivor.address());
 
-    // Creates still unanswered: retried with the same request_id they either return the batch
-    // that was kept (all of it present) or place it now (none of it was present).
-    auto stub = Connect(survivor.address());
-    for (const auto& [request_id, req] : ledger.lost_creates) {
-      v1::BatchCreateInstancesResponse resp;
-      grpc::Status s = stub->BatchCreateInstances(testing::CallContext(10).get(), req, &resp);
-      if (!s.ok()) {
-        ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
-        continue;
-      }
-      int found = 0;
-      for (const v1::Instance& i : resp.instances()) found += present.count(i.id());
-      EXPECT_TRUE(found == 0 || found == resp.instances_size())
-          << "request " << request_id << ": " << found << " of " << resp.instances_size()
-          << " instances survived the failover: a half-done batch";
-      if (found == 0) {
-        for (const v1::Instance& i : resp.instances()) present.emplace(i.id(), i);
-      }
-      auto& ids = ledger.acked_batches[resp.batch_id()];
-      ids.clear();
-      for (const v1::Instance& i : resp.instances()) {
-        ids.push_back(i.id());
-        held[0].push_back(i.id());
-      }
-    }
-    ledger.lost_creates.clear();
+    testing::SettleLostCreates(*Connect(survivor.address()), "failover", ledger, present, held);
+    if (HasFatalFailure()) return;
 
-    std::set<std::string> accounted;
-    for (const auto& [batch_id, ids] : ledger.acked_batches) {
-      for (const std::string& id : ids) {
-        accounted.insert(id);
-        if (ledger.acked_deleted.count(id) || ledger.maybe_deleted.count(id)) continue;
-        EXPECT_TRUE(present.count(id)) << "acknowledged create lost: instance " << id
-                                       << " of batch " << batch_id << " (round " << round << ")";
-      }
-    }
-    for (const std::string& id : ledger.acked_deleted) {
-      EXPECT_FALSE(present.count(id))
-          << "acknowledged delete undone: " << id << " (round " << round << ")";
-    }
-    std::set<std::string> machines;
-    for (const auto& [id, instance] : present) {
-      EXPECT_TRUE(accounted.count(id))
-          << "instance " << id << " exists but no client was told of it";
-      EXPECT_TRUE(machines.insert(instance.machine_id()).second)
-          << "machine " << instance.machine_id() << " held twice";
-    }
-    // Carry the surviving state into the next round: an uncertain delete is settled now.
-    for (std::vector<std::string>& h : held) {
-      std::vector<std::string> keep;
-      for (const std::string& id : h) {
-        if (present.count(id)) keep.push_back(id);
-      }
-      h = std::move(keep);
-    }
-    for (const std::string& id : ledger.maybe_deleted) {
-      if (!present.count(id)) ledger.acked_deleted.insert(id);
-    }
-    ledger.maybe_deleted.clear();
-    // Instances a lost delete did not remove are still held: give them back to a client.
-    for (const auto& [id, instance] : present) {
-      bool tracked = false;
-      for (const auto& h : held) tracked |= std::find(h.begin(), h.end(), id) != h.end();
-      if (!tracked) held[0].push_back(id);
-    }
+    testing::CheckAgainstLedger(ledger, present, round);
+    testing::CarryIntoNextRound(ledger, present, held);
     ASSERT_FALSE(HasFailure()) << "round " << round << ", NVLSCHED_HA_SEED=" << seed
                                << "; the new leader's log:\n"
                                << survivor.Log();

@@ -22,6 +22,7 @@ namespace {
 
 using ::nvlsched::store::store_testing::MakeFleet;
 using ::nvlsched::store::store_testing::MakeInstance;
+using ::nvlsched::store::store_testing::OpenOrFail;
 using ::nvlsched::store::store_testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -40,11 +41,7 @@ class PgStoreTest : public ::testing::Test {
     return options;
   }
 
-  std::unique_ptr<Store> Open() {
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? *std::move(store) : nullptr;
-  }
+  std::unique_ptr<Store> Open() { return OpenOrFail(Options()); }
 
   // Runs `sql` on a connection of its own (an operator's psql).
   pqxx::result Admin(const std::string& sql) {

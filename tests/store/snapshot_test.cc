@@ -30,9 +30,7 @@ std::unique_ptr<Store> OpenStore(const std::string& path, SyncMode sync = SyncMo
   StoreOptions options;
   options.path = path;
   options.sync = sync;
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? *std::move(store) : nullptr;
+  return store_testing::OpenOrFail(options);
 }
 
 InstanceRow Numbered(int i) {

@@ -26,12 +26,14 @@
 namespace nvlsched::store {
 namespace {
 
+using ::nvlsched::store::store_testing::LoadOrFail;
 using ::nvlsched::store::store_testing::MakeDomain;
 using ::nvlsched::store::store_testing::MakeFleet;
 using ::nvlsched::store::store_testing::MakeInstance;
 using ::nvlsched::store::store_testing::MakeInstanceType;
 using ::nvlsched::store::store_testing::MakeMachine;
 using ::nvlsched::store::store_testing::MakeTenant;
+using ::nvlsched::store::store_testing::OpenOrFail;
 using ::nvlsched::store::store_testing::TempDir;
 using ::nvlsched::store::store_testing::WriteFile;
 using ::testing::ElementsAre;
@@ -46,18 +48,9 @@ class StoreTest : public ::testing::Test {
     return options;
   }
 
-  std::unique_ptr<Store> Open(const StoreOptions& options) {
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? *std::move(store) : nullptr;
-  }
+  std::unique_ptr<Store> Open(const StoreOptions& options) { return OpenOrFail(options); }
   std::unique_ptr<Store> Open() { return Open(Options()); }
-
-  LoadedState Load(Store& store) {
-    absl::StatusOr<LoadedState> state = store.LoadAll();
-    EXPECT_TRUE(state.ok()) << state.status();
-    return state.ok() ? *std::move(state) : LoadedState();
-  }
+  LoadedState Load(Store& store) { return LoadOrFail(store); }
 
   TempDir dir_;
 };
@@ -85,17 +78,8 @@ class StoreContractTest : public ::testing::TestWithParam<Backend> {
     return options;
   }
 
-  std::unique_ptr<Store> Open() {
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
-    EXPECT_TRUE(store.ok()) << store.status();
-    return store.ok() ? *std::move(store) : nullptr;
-  }
-
-  LoadedState Load(Store& store) {
-    absl::StatusOr<LoadedState> state = store.LoadAll();
-    EXPECT_TRUE(state.ok()) << state.status();
-    return state.ok() ? *std::move(state) : LoadedState();
-  }
+  std::unique_ptr<Store> Open() { return OpenOrFail(Options()); }
+  LoadedState Load(Store& store) { return LoadOrFail(store); }
 
   // How the database words a violated constraint of `kind` ("UNIQUE", "CHECK", "FOREIGN KEY").
   std::string Violation(absl::string_view kind) const {

@@ -7,13 +7,29 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "store/rows.h"
+#include "store/store.h"
 
 namespace nvlsched::store::store_testing {
+
+// Store::Open, with a test failure (and nullptr) when it fails.
+inline std::unique_ptr<Store> OpenOrFail(const StoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? *std::move(store) : nullptr;
+}
+
+// store.LoadAll(), with a test failure (and an empty state) when it fails.
+inline LoadedState LoadOrFail(Store& store) {
+  absl::StatusOr<LoadedState> state = store.LoadAll();
+  EXPECT_TRUE(state.ok()) << state.status();
+  return state.ok() ? *std::move(state) : LoadedState();
+}
 
 // A fresh directory under `base`, by default $TMPDIR (or /tmp), removed with everything in it.
 class TempDir {
