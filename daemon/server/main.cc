@@ -157,98 +157,105 @@ void PinPort(int port, nvlsched::daemon::DaemonOptions& options) {
   }
 }
 
+// This daemon's standby server (daemon/server/standby.h), started when first needed and kept
+// until the daemon leads.
+class Standby {
+ public:
+  explicit Standby(nvlsched::daemon::DaemonOptions& options) : options_(options) {}
+
+  // Serves as a standby that refuses calls giving `reason` (logged when it changes), starting
+  // the server if it is not up. False, logged, if it cannot listen.
+  bool Serve(std::string reason) {
+    if (server_ == nullptr) {
+      auto started = nvlsched::daemon::StandbyServer::Start(options_);
+      if (!started.ok()) {
+        spdlog::critical("cannot stand by: {}", started.status().ToString());
+        return false;
+      }
+      server_ = *std::move(started);
+      PinPort(server_->port(), options_);
+    }
+    if (reason != reason_) {
+      spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", reason,
+                   server_->port(), absl::ToDoubleSeconds(options_.standby_poll));
+      server_->SetReason(reason);
+      reason_ = std::move(reason);
+    }
+    return true;
+  }
+
+  // Frees the port for the daemon about to lead.
+  void Stop() {
+    server_.reset();  // ~StandbyServer shuts it down
+    reason_.clear();
+  }
+
+ private:
+  nvlsched::daemon::DaemonOptions& options_;
+  std::unique_ptr<nvlsched::daemon::StandbyServer> server_;
+  std::string reason_;
+};
+
 // PostgreSQL: stand by until this daemon takes the leader lock, lead until a signal or until
 // the lock's connection is lost, then stand by again (never writing without the lock: the
 // store latches the moment its connection goes; store/pg_store.h).
 int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notification& stop) {
   using nvlsched::daemon::Daemon;
-  using nvlsched::daemon::StandbyServer;
   if (absl::Status s = nvlsched::daemon::ValidateDaemonOptions(options); !s.ok()) {
     spdlog::critical("cannot start: {}", s.ToString());
     return 1;
   }
-  // Kept across roles: after a step-down the standby is up before the leader's teardown ends.
-  std::unique_ptr<StandbyServer> standby;
-  std::string reason;
+  Standby standby(options);
   while (!stop.HasBeenNotified()) {
-    std::unique_ptr<nvlsched::store::Store> store;
-    while (store == nullptr) {
-      absl::StatusOr<std::unique_ptr<nvlsched::store::Store>> opened =
-          nvlsched::daemon::OpenStore(options);
-      if (opened.ok()) {
-        store = *std::move(opened);
-        break;
-      }
+    absl::StatusOr<std::unique_ptr<nvlsched::store::Store>> store =
+        nvlsched::daemon::OpenStore(options);
+    if (!store.ok()) {
       // ABORTED: another daemon leads. UNAVAILABLE: the database cannot be reached (yet).
-      if (opened.status().code() != absl::StatusCode::kAborted &&
-          opened.status().code() != absl::StatusCode::kUnavailable) {
-        spdlog::critical("cannot start: {}", opened.status().ToString());
+      if (store.status().code() != absl::StatusCode::kAborted &&
+          store.status().code() != absl::StatusCode::kUnavailable) {
+        spdlog::critical("cannot start: {}", store.status().ToString());
         return 1;
       }
-      if (standby == nullptr) {
-        absl::StatusOr<std::unique_ptr<StandbyServer>> started = StandbyServer::Start(options);
-        if (!started.ok()) {
-          spdlog::critical("cannot start: {}", started.status().ToString());
-          return 1;
-        }
-        standby = *std::move(started);
-        PinPort(standby->port(), options);
+      if (!standby.Serve(absl::StrCat("standby, ", store.status().message(),
+                                      "; this daemon takes over when the leader goes"))) {
+        return 1;
       }
-      std::string now = absl::StrCat("standby, ", opened.status().message(),
-                                     "; this daemon takes over when the leader goes");
-      if (now != reason) {
-        spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", now,
-                     standby->port(), absl::ToDoubleSeconds(options.standby_poll));
-        standby->SetReason(now);
-        reason = std::move(now);
-      }
-      if (stop.WaitForNotificationWithTimeout(options.standby_poll)) return 0;
+      stop.WaitForNotificationWithTimeout(options.standby_poll);
+      continue;
     }
     const absl::Time took_lock = absl::Now();
-    reason.clear();
-    if (standby != nullptr) {
-      spdlog::info("took the leader lock of {}; loading", store->path());
-      standby->Shutdown();  // frees the port for the daemon
-      standby.reset();
-    }
-    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(options, std::move(store));
+    spdlog::info("took the leader lock of {}; loading", (*store)->path());
+    standby.Stop();
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(options, *std::move(store));
     if (!daemon.ok()) {
       if (daemon.status().code() != absl::StatusCode::kUnavailable) {
         spdlog::critical("cannot start: {}", daemon.status().ToString());
         return 1;
       }
       spdlog::error("cannot lead: {}; standing by again", daemon.status().ToString());
-      if (stop.WaitForNotificationWithTimeout(options.standby_poll)) return 0;
+      stop.WaitForNotificationWithTimeout(options.standby_poll);
       continue;
     }
     PinPort((*daemon)->port(), options);
     spdlog::info("leading: serving {:.3f}s after taking the leader lock",
                  absl::ToDoubleSeconds(absl::Now() - took_lock));
     absl::Status lost;
-    while (!stop.WaitForNotificationWithTimeout(options.standby_poll)) {
+    while (lost.ok() && !stop.WaitForNotificationWithTimeout(options.standby_poll)) {
       lost = (*daemon)->CheckLeadership();
-      if (!lost.ok()) {
-        spdlog::error("stepping down to standby: {}", lost.ToString());
-        break;
-      }
     }
     (*daemon)->Shutdown();
     (*daemon)->Wait();
     if (stop.HasBeenNotified()) break;
+    spdlog::error("stepping down to standby: {}", lost.ToString());
     // Stand by at once on the same port (the daemon's server is gone), before the rest of the
     // daemon is torn down: that takes up to 2 s (the metrics server's shutdown).
-    absl::StatusOr<std::unique_ptr<StandbyServer>> started = StandbyServer::Start(options);
-    if (!started.ok()) {
-      spdlog::critical("cannot stand by: {}", started.status().ToString());
+    if (!standby.Serve(absl::StrCat("standby, this daemon stepped down (", lost.message(),
+                                    "); another daemon may lead now"))) {
       return 1;
     }
-    standby = *std::move(started);
-    reason = absl::StrCat("standby, this daemon stepped down (", lost.message(),
-                          "); another daemon may lead now");
-    standby->SetReason(reason);
-    daemon = absl::CancelledError("stepped down");
+    daemon->reset();
     // Let the other standbys take the lock first: this daemon was the one that lost it.
-    if (stop.WaitForNotificationWithTimeout(2 * options.standby_poll)) break;
+    stop.WaitForNotificationWithTimeout(2 * options.standby_poll);
   }
   return 0;
 }
