@@ -135,6 +135,11 @@ absl::Status WriteNewFile(const std::string& dest_path,
 }  // namespace
 
 absl::Status SqliteStore::WriteSnapshot(const std::string& dest_path) {
+  {
+    // Nothing is copied from a file whose quick_check is still due (quick_check_with_load).
+    MutexLock lock(&mu_);
+    if (absl::Status check = CheckIfDue(); !check.ok()) return check;
+  }
   return WriteNewFile(dest_path, [&](const std::string& temp_path) -> absl::Status {
     try {
       if (in_memory()) {

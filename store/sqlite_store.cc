@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -112,9 +113,13 @@ absl::Status SqliteStore::Initialize() {
     if (!status.ok()) return status;
 
     if (options_.quick_check_on_open) {
-      doing = "checking (PRAGMA quick_check) database";
-      status = QuickCheck(*db_, path);
-      if (!status.ok()) return status;
+      if (options_.quick_check_with_load && !in_memory() && *version == CurrentSchemaVersion()) {
+        check_due_ = true;  // LoadAll runs it beside its read; nothing writes before that
+      } else {
+        doing = "checking (PRAGMA quick_check) database";
+        status = QuickCheck(*db_, path);
+        if (!status.ok()) return status;
+      }
     }
     doing = "configuring database";
     status = ConfigureConnection(*db_, options_, in_memory());
@@ -136,17 +141,52 @@ absl::Status SqliteStore::Initialize() {
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::CheckIfDue() {
+  if (!check_due_) return absl::OkStatus();
+  try {
+    if (absl::Status status = QuickCheck(*db_, options_.path); !status.ok()) return status;
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(CodeFor(e),
+                             absl::StrCat("checking (PRAGMA quick_check) database ", options_.path),
+                             e);
+  }
+  check_due_ = false;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LoadedState> SqliteStore::LoadAll() {
   MutexLock lock(&mu_);
+  // The check Open left to this read runs beside it, on a read-only connection of its own.
+  absl::Status check;
+  std::thread checker;
+  if (check_due_) {
+    checker = std::thread([this, &check] {
+      try {
+        SQLite::Database db(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
+                            options_.busy_timeout_ms, options_.vfs);
+        check = QuickCheck(db, options_.path);
+      } catch (const SQLite::Exception& e) {
+        check = SqliteErrorStatus(
+            CodeFor(e), absl::StrCat("checking (PRAGMA quick_check) database ", options_.path), e);
+      }
+    });
+  }
+  absl::StatusOr<LoadedState> state;
   try {
     // One read transaction: every table is read at the same point in time.
     SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
-    absl::StatusOr<LoadedState> state = ReadAllRows(*db_);
+    state = ReadAllRows(*db_);
     read.commit();
-    return state;
   } catch (const SQLite::Exception& e) {
-    return SqliteErrorStatus(CodeFor(e), "loading the database", e);
+    state = SqliteErrorStatus(CodeFor(e), "loading the database", e);
   }
+  if (checker.joinable()) {
+    checker.join();
+    // A damaged file is reported as quick_check words it, whatever the read made of it.
+    if (!check.ok()) return check;
+    check_due_ = false;
+  }
+  return state;
 }
 
 absl::StatusOr<std::vector<EventRow>> SqliteStore::ReadEvents(uint64_t after_sequence,
@@ -180,6 +220,7 @@ absl::Status SqliteStore::Commit(const ChangeSet& changes, CommitStats* stats) {
                      failure_.message(), "); fix the cause and restart nvlsched"));
   }
   if (changes.empty()) return absl::OkStatus();
+  if (absl::Status check = CheckIfDue(); !check.ok()) return check;
 
   const auto start = std::chrono::steady_clock::now();
   try {

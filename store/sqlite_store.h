@@ -60,6 +60,10 @@ class SqliteStore final : public Store {
   // Open's work once the Store exists: opens, checks, configures, migrates, prepares.
   absl::Status Initialize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The quick_check that Open left to LoadAll (StoreOptions::quick_check_with_load), run now on
+  // the main connection if still due; clears check_due_ once the file passed.
+  absl::Status CheckIfDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Rolls back the open transaction, if any, and latches `status`.
   void FailTransaction(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool in_memory() const;
@@ -79,6 +83,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<SQLite::Statement> rollback_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RowWriter> writer_ ABSL_GUARDED_BY(mu_);
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  // Open left quick_check to LoadAll (StoreOptions::quick_check_with_load) and it has not passed
+  // yet.
+  bool check_due_ ABSL_GUARDED_BY(mu_) = false;
 
   // ReadEvents' own connection.
   Mutex read_mu_;

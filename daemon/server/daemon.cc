@@ -363,6 +363,8 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const DaemonOptions& opt
   store::StoreOptions store_options;
   store_options.path = options.db_path;
   store_options.sync = *sync;
+  // The start-up's LoadAll reads the whole file anyway: quick_check runs beside it.
+  store_options.quick_check_with_load = true;
   return store::Store::Open(store_options);
 }
 

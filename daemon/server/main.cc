@@ -29,9 +29,14 @@
 // unused for about 200 ms, as --malloc_trim_mib's trimmer does for glibc's malloc (which then
 // has nothing to trim), so an idle daemon's resident memory falls back after a burst.
 // overload_test, once idle: +8.5-9 MiB with 200 ms, +22-26 MiB with 1000 ms; 0 ms (purge at
-// every free) cost 26-46% of the engine bench's calls/s. $MALLOC_CONF still overrides these.
+// every free) cost 26-46% of the engine bench's calls/s.
+// thp:always asks for transparent huge pages (madvise) on jemalloc's memory: a start-up builds
+// gigabytes of records at 100k machines, and on these VMs a 4 KiB page fault is costly
+// (start-up of 100k machines / 500k instances, alternated: 19-21 s -> 11-13.5 s under a
+// concurrent build). The price is a larger floor: overload_test's idle daemon 40 -> 65 MiB.
+// $MALLOC_CONF still overrides these.
 extern "C" const char* malloc_conf;
-const char* malloc_conf = "background_thread:true,dirty_decay_ms:200,muzzy_decay_ms:0";
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:200,muzzy_decay_ms:0,thp:always";
 #endif
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",

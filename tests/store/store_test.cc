@@ -314,6 +314,68 @@ TEST_F(StoreTest, CorruptFileIsDataLoss) {
   EXPECT_THAT(store.status().message(), HasSubstr(path));
 }
 
+// Scribbles over the root page of machines' primary-key index. LoadAll reads the tables in
+// rowid order and never that index, so only quick_check finds the damage.
+void DamageMachineIdIndex(const std::string& path) {
+  int64_t root = 0;
+  {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    root = db.execAndGet("SELECT rootpage FROM sqlite_master WHERE name = "
+                         "'sqlite_autoindex_machines_1'")
+               .getInt64();
+  }
+  ASSERT_GT(root, 1);
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp((root - 1) * 4096 + 8);  // past the page header's first bytes
+  file << std::string(4000, '\x5a');
+}
+
+TEST_F(StoreTest, QuickCheckWithLoadRunsBesideLoadAllAndRefusesADamagedIndex) {
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(MakeFleet(8, 18, 4)).ok());
+  }
+  // A healthy file: Open leaves the check to LoadAll, which passes, and writes go on.
+  StoreOptions options = Options();
+  options.quick_check_with_load = true;
+  {
+    std::unique_ptr<Store> store = Open(options);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(Load(*store).machines.size(), 8u * 18u);
+    ChangeSet more;
+    more.upsert_tenants.push_back(MakeTenant(100));
+    EXPECT_TRUE(store->Commit(more).ok());
+  }
+  DamageMachineIdIndex(Options().path);
+  // Checked in Open, as before, without the option.
+  absl::StatusOr<std::unique_ptr<Store>> checked_at_open = Store::Open(Options());
+  EXPECT_EQ(checked_at_open.status().code(), absl::StatusCode::kDataLoss)
+      << checked_at_open.status();
+  checked_at_open = absl::CancelledError("closed");
+  // With it, Open succeeds and LoadAll reports quick_check's findings, whatever it read.
+  {
+    std::unique_ptr<Store> store = Open(options);
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<LoadedState> loaded = store->LoadAll();
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss) << loaded.status();
+    EXPECT_THAT(loaded.status().message(), HasSubstr("quick_check"));
+    EXPECT_THAT(loaded.status().message(), HasSubstr(Options().path));
+  }
+  // Nothing is written to, or copied from, the file before its check has passed.
+  {
+    std::unique_ptr<Store> store = Open(options);
+    ASSERT_NE(store, nullptr);
+    ChangeSet more;
+    more.upsert_tenants.push_back(MakeTenant(101));
+    absl::Status commit = store->Commit(more);
+    EXPECT_EQ(commit.code(), absl::StatusCode::kDataLoss) << commit;
+    absl::Status snapshot = store->WriteSnapshot(dir_.File("snap.db"));
+    EXPECT_EQ(snapshot.code(), absl::StatusCode::kDataLoss) << snapshot;
+    EXPECT_FALSE(std::filesystem::exists(dir_.File("snap.db")));
+  }
+}
+
 TEST_F(StoreTest, MissingDirectoryIsUnavailable) {
   StoreOptions options = Options();
   options.path = dir_.File("no/such/dir/state.db");
