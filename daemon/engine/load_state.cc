@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -32,13 +33,15 @@ constexpr size_t kRecordsPerJournalClear = 4096;
 // that both threads finish together.
 constexpr size_t kRowsPerParseChunk = 2048;
 
+// A record is parsed straight into the allocation State keeps it in (State::LoadInstances), so
+// that allocation is made on both parsing threads, not on the loading thread.
 struct ParsedRecord {
-  absl::Status status;  // InstanceFromRow's DATA_LOSS
-  v1::Instance record;
+  absl::Status status;  // ParseInstanceRow's DATA_LOSS
+  std::shared_ptr<v1::Instance> record;
 };
 
-// Parses every row's details (InstanceFromRow) into records[i], freeing each row's details once
-// parsed. Start() parses on a helper thread while the caller loads the inventory; Finish()
+// Parses every row's details (ParseInstanceRow) into records[i], freeing each row's details
+// once parsed. Start() parses on a helper thread while the caller loads the inventory; Finish()
 // joins in on the calling thread until every row is parsed. On the daemon's two cores the
 // records are ready about when the inventory is, and the rest is parsed twice as fast.
 // Thread-safety: between Start() and Finish() the rows' details and the records belong to the
@@ -72,12 +75,8 @@ class RecordParser {
          chunk = next_chunk_.fetch_add(1)) {
       const size_t end = std::min(rows_.size(), (chunk + 1) * kRowsPerParseChunk);
       for (size_t i = chunk * kRowsPerParseChunk; i < end; ++i) {
-        absl::StatusOr<v1::Instance> parsed = InstanceFromRow(rows_[i]);
-        if (parsed.ok()) {
-          records_[i].record = *std::move(parsed);
-        } else {
-          records_[i].status = parsed.status();
-        }
+        records_[i].record = std::make_shared<v1::Instance>();
+        records_[i].status = ParseInstanceRow(rows_[i], records_[i].record.get());
         std::string().swap(rows_[i].details);
       }
     }
@@ -159,7 +158,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   for (size_t i = 0; i < rows.size(); ++i) {
     const store::InstanceRow& row = rows[i];
     if (!records[i].status.ok()) return records[i].status;
-    v1::Instance& instance = records[i].record;
+    v1::Instance& instance = *records[i].record;
     if (instance.id() != row.id || instance.machine_id() != row.machine_id ||
         instance.tenant_id() != row.tenant_id || instance.gpu_count() != row.gpu_count) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -197,7 +196,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       // message (a refused claim changed nothing).
       for (size_t j : held) {
         if (j == i) break;
-        state->PutInstance(std::move(records[j].record), handles[j], rows[j].whole_machine);
+        state->PutInstance(std::move(*records[j].record), handles[j], rows[j].whole_machine);
       }
       handle = alloc.RestoreInstance(ClaimOf(instance, row.whole_machine));
       return Refuse(absl::StrCat("instance ", row.id),
@@ -216,13 +215,13 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
             [&rows](size_t a, size_t b) { return rows[a].id < rows[b].id; });
   {
     std::vector<const std::string*> ids(held.size());
-    std::vector<v1::Instance*> sorted_records(held.size());
+    std::vector<std::shared_ptr<const v1::Instance>> sorted_records(held.size());
     std::vector<allocator::InstanceHandle> sorted_handles(held.size());
     std::unique_ptr<bool[]> whole(new bool[held.size()]);
     for (size_t k = 0; k < held.size(); ++k) {
       const size_t i = held[k];
       ids[k] = &rows[i].id;
-      sorted_records[k] = &records[i].record;
+      sorted_records[k] = std::move(records[i].record);
       sorted_handles[k] = handles[i];
       whole[k] = rows[i].whole_machine;
     }

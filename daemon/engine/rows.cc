@@ -114,11 +114,16 @@ store::InstanceRow ToRow(const v1::Instance& instance, bool whole_machine) {
 
 absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row) {
   v1::Instance instance;
-  if (!instance.ParseFromString(row.details)) {
+  if (absl::Status s = ParseInstanceRow(row, &instance); !s.ok()) return s;
+  return instance;
+}
+
+absl::Status ParseInstanceRow(const store::InstanceRow& row, v1::Instance* out) {
+  if (!out->ParseFromString(row.details)) {
     return absl::DataLossError(
         absl::StrCat("instance ", row.id, ": its stored record does not parse"));
   }
-  return instance;
+  return absl::OkStatus();
 }
 
 allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine) {

@@ -30,6 +30,8 @@ allocator::Tenant ToCore(const store::TenantRow& r);
 store::InstanceRow ToRow(const v1::Instance& instance, bool whole_machine);
 // DATA_LOSS if `details` does not parse (names the instance id).
 absl::StatusOr<v1::Instance> InstanceFromRow(const store::InstanceRow& row);
+// The same into `*out`: DATA_LOSS as above.
+absl::Status ParseInstanceRow(const store::InstanceRow& row, v1::Instance* out);
 // The allocator's view of a stored instance. NVLink partitions are listed once each, in the
 // order the instance first names them.
 allocator::InstanceClaim ClaimOf(const v1::Instance& instance, bool whole_machine);

@@ -183,7 +183,7 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
 }
 
 void State::LoadInstances(absl::Span<const std::string* const> ids,
-                          absl::Span<v1::Instance*> records,
+                          absl::Span<std::shared_ptr<const v1::Instance>> records,
                           absl::Span<const allocator::InstanceHandle> handles,
                           absl::Span<const bool> whole_machine) {
   assert(instances_.empty() && names_.empty() && ids_by_handle_.empty());
@@ -193,8 +193,7 @@ void State::LoadInstances(absl::Span<const std::string* const> ids,
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string& id = *ids[i];
     assert(instances_.empty() || std::prev(instances_.end())->first < id);
-    InstanceEntry entry{std::make_shared<const v1::Instance>(std::move(*records[i])), handles[i],
-                        whole_machine[i]};
+    InstanceEntry entry{std::move(records[i]), handles[i], whole_machine[i]};
     if (auto key = PreemptionKey(id, entry)) preemption_deadlines_.insert(*std::move(key));
     names.push_back(NameKey(entry.record->tenant_id(), entry.record->name()));
     if (entry.handle.generation != 0) ids_by_handle_.emplace(entry.handle, id);

@@ -131,10 +131,11 @@ class State {
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
   // Start-up (LoadState): adds records in one go, without change records. REQUIRES: no
-  // instance yet; `ids` strictly increasing, parallel to the other three spans (records are
-  // moved from). Each index is then built in its own order (appends, or one sorted pass)
-  // instead of a random insert per record.
-  void LoadInstances(absl::Span<const std::string* const> ids, absl::Span<v1::Instance*> records,
+  // instance yet; `ids` strictly increasing, parallel to the other three spans (the records'
+  // pointers are moved from: State keeps those very records). Each index is then built in its
+  // own order (appends, or one sorted pass) instead of a random insert per record.
+  void LoadInstances(absl::Span<const std::string* const> ids,
+                     absl::Span<std::shared_ptr<const v1::Instance>> records,
                      absl::Span<const allocator::InstanceHandle> handles,
                      absl::Span<const bool> whole_machine);
   // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
