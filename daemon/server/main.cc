@@ -1,10 +1,13 @@
 // nvlschedd: the nvlsched daemon. Flags are documented by --help and in README.md.
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -30,10 +33,8 @@
 // has nothing to trim), so an idle daemon's resident memory falls back after a burst.
 // overload_test, once idle: +8.5-9 MiB with 200 ms, +22-26 MiB with 1000 ms; 0 ms (purge at
 // every free) cost 26-46% of the engine bench's calls/s.
-// thp:always asks for transparent huge pages (madvise) on jemalloc's memory: a start-up builds
-// gigabytes of records at 100k machines, and on these VMs a 4 KiB page fault is costly
-// (start-up of 100k machines / 500k instances, alternated: 19-21 s -> 11-13.5 s under a
-// concurrent build). The price is a larger floor: overload_test's idle daemon 40 -> 65 MiB.
+// thp:always marks jemalloc's memory for transparent huge pages (MADV_HUGEPAGE), which the
+// kernel then backs with huge pages only while HugePagesWhileLoading below allows it.
 // $MALLOC_CONF still overrides these.
 extern "C" const char* malloc_conf;
 const char* malloc_conf = "background_thread:true,dirty_decay_ms:200,muzzy_decay_ms:0,thp:always";
@@ -140,9 +141,42 @@ namespace {
 
 std::string VersionString() { return absl::StrCat("nvlschedd ", NVLSCHED_VERSION, "\n"); }
 
+// Transparent huge pages while a start-up builds its records, 4 KiB pages after it. A start-up
+// at 100k machines builds gigabytes of records, and on these VMs a 4 KiB page fault is costly:
+// 100,008 machines / 500k instances, exec to serving, alternated with the build before it
+// (quick_check beside the load too): 13.9/13.6/14.9/14.5 s -> 6.5/9.4/9.0/7.7 s. Left on, huge
+// pages raise an idle daemon's floor and what it keeps after a burst (overload_test: 40 -> 65
+// MiB before the burst, +10.7 -> +18.3 MiB once idle after it; with them turned off once
+// loaded: 49.5 MiB, +10.3 MiB), so the process turns them off then (PR_SET_THP_DISABLE: later
+// faults get 4 KiB pages; the loaded records keep theirs). Batch calls/s showed no difference
+// either way within the noise of 4 alternated rounds.
+class HugePagesWhileLoading {
+ public:
+  HugePagesWhileLoading() { Allow(true); }
+  ~HugePagesWhileLoading() { Allow(false); }
+  HugePagesWhileLoading(const HugePagesWhileLoading&) = delete;
+  HugePagesWhileLoading& operator=(const HugePagesWhileLoading&) = delete;
+
+ private:
+  static void Allow(bool allow) {
+#ifdef NVLSCHED_JEMALLOC
+    if (prctl(PR_SET_THP_DISABLE, allow ? 0 : 1, 0, 0, 0) != 0) {
+      spdlog::warn("prctl(PR_SET_THP_DISABLE, {}) failed: {}", allow ? 0 : 1,
+                   std::strerror(errno));
+    }
+#else
+    (void)allow;
+#endif
+  }
+};
+
 // SQLite: one daemon on its file until a signal.
 int RunAlone(const nvlsched::daemon::DaemonOptions& options, absl::Notification& stop) {
-  auto daemon = nvlsched::daemon::Daemon::Start(options);
+  absl::StatusOr<std::unique_ptr<nvlsched::daemon::Daemon>> daemon;
+  {
+    HugePagesWhileLoading huge_pages;
+    daemon = nvlsched::daemon::Daemon::Start(options);
+  }
   if (!daemon.ok()) {
     spdlog::critical("cannot start: {}", daemon.status().ToString());
     return 1;
@@ -231,7 +265,11 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
     const absl::Time took_lock = absl::Now();
     spdlog::info("took the leader lock of {}; loading", (*store)->path());
     standby.Stop();
-    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(options, *std::move(store));
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon;
+    {
+      HugePagesWhileLoading huge_pages;
+      daemon = Daemon::Start(options, *std::move(store));
+    }
     if (!daemon.ok()) {
       if (daemon.status().code() != absl::StatusCode::kUnavailable) {
         spdlog::critical("cannot start: {}", daemon.status().ToString());
