@@ -6,6 +6,7 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -35,14 +36,30 @@ absl::StatusCode CodeFor(const SQLite::Exception& e) {
                                             : absl::StatusCode::kUnavailable;
 }
 
-absl::Status QuickCheck(SQLite::Database& db, absl::string_view path) {
-  SQLite::Statement check(db, absl::StrCat("PRAGMA quick_check(", kMaxQuickCheckFindings, ")"));
-  std::vector<std::string> findings;
-  while (check.executeStep()) findings.push_back(check.getColumn(0).getString());
-  if (findings.size() == 1 && findings[0] == "ok") return absl::OkStatus();
-  return absl::DataLossError(
-      absl::StrCat("database ", path, " failed PRAGMA quick_check: ", absl::StrJoin(findings, "; "),
-                   ". Refusing to start from a damaged database: restore the newest snapshot"));
+// PRAGMA quick_check of the database `options` names, on `db`, or on a read-only connection of
+// its own when `db` is null (so that it can run beside a read of the main one). DATA_LOSS with
+// the first findings; SQLite's errors as the store reports them.
+absl::Status QuickCheck(const StoreOptions& options, SQLite::Database* db) {
+  try {
+    std::unique_ptr<SQLite::Database> own;
+    if (db == nullptr) {
+      own = std::make_unique<SQLite::Database>(
+          options.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, options.busy_timeout_ms,
+          options.vfs);
+      db = own.get();
+    }
+    SQLite::Statement check(*db,
+                            absl::StrCat("PRAGMA quick_check(", kMaxQuickCheckFindings, ")"));
+    std::vector<std::string> findings;
+    while (check.executeStep()) findings.push_back(check.getColumn(0).getString());
+    if (findings.size() == 1 && findings[0] == "ok") return absl::OkStatus();
+    return absl::DataLossError(absl::StrCat(
+        "database ", options.path, " failed PRAGMA quick_check: ", absl::StrJoin(findings, "; "),
+        ". Refusing to start from a damaged database: restore the newest snapshot"));
+  } catch (const SQLite::Exception& e) {
+    return SqliteErrorStatus(
+        CodeFor(e), absl::StrCat("checking (PRAGMA quick_check) database ", options.path), e);
+  }
 }
 
 absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& options,
@@ -116,8 +133,7 @@ absl::Status SqliteStore::Initialize() {
       if (options_.quick_check_with_load && !in_memory() && *version == CurrentSchemaVersion()) {
         check_due_ = true;  // LoadAll runs it beside its read; nothing writes before that
       } else {
-        doing = "checking (PRAGMA quick_check) database";
-        status = QuickCheck(*db_, path);
+        status = QuickCheck(options_, db_.get());
         if (!status.ok()) return status;
       }
     }
@@ -143,13 +159,7 @@ absl::Status SqliteStore::Initialize() {
 
 absl::Status SqliteStore::CheckIfDue() {
   if (!check_due_) return absl::OkStatus();
-  try {
-    if (absl::Status status = QuickCheck(*db_, options_.path); !status.ok()) return status;
-  } catch (const SQLite::Exception& e) {
-    return SqliteErrorStatus(CodeFor(e),
-                             absl::StrCat("checking (PRAGMA quick_check) database ", options_.path),
-                             e);
-  }
+  if (absl::Status status = QuickCheck(options_, db_.get()); !status.ok()) return status;
   check_due_ = false;
   return absl::OkStatus();
 }
@@ -160,16 +170,7 @@ absl::StatusOr<LoadedState> SqliteStore::LoadAll() {
   absl::Status check;
   std::thread checker;
   if (check_due_) {
-    checker = std::thread([this, &check] {
-      try {
-        SQLite::Database db(options_.path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX,
-                            options_.busy_timeout_ms, options_.vfs);
-        check = QuickCheck(db, options_.path);
-      } catch (const SQLite::Exception& e) {
-        check = SqliteErrorStatus(
-            CodeFor(e), absl::StrCat("checking (PRAGMA quick_check) database ", options_.path), e);
-      }
-    });
+    checker = std::thread([this, &check] { check = QuickCheck(options_, nullptr); });
   }
   absl::StatusOr<LoadedState> state;
   try {

@@ -110,24 +110,9 @@ void RunClient(const std::string& address, uint64_t seed, int client, int round,
       }
       // Any other error was a definite answer: nothing was taken.
     } else {
-      const size_t pick = absl::Uniform<size_t>(rng, 0, held.size());
-      const std::string id = held[pick];
-      v1::DeleteInstanceRequest req;
-      req.set_org(std::string(daemon::kDemoTenantOrg));
-      req.set_id(id);
-      v1::DeleteInstanceResponse resp;
-      grpc::Status s = stub->DeleteInstance(&ctx, req, &resp);
-      std::lock_guard<std::mutex> lock(ledger.mu);
-      held.erase(held.begin() + pick);
-      if (s.ok()) {
-        ledger.acked_deleted.insert(id);
-      } else if (testing::AnswerLost(s)) {
-        ledger.maybe_deleted.insert(id);
-        return;
-      } else {
-        ADD_FAILURE() << "delete of " << id << " failed with a definite error: "
-                      << s.error_message();
-      }
+      const grpc::Status s = testing::DeleteOneHeld(
+          *stub, &ctx, held, absl::Uniform<size_t>(rng, 0, held.size()), ledger, "");
+      if (testing::AnswerLost(s)) return;  // the daemon is gone
     }
   }
 }

@@ -236,26 +236,11 @@ void RunClient(const std::array<std::string, 2>& addresses, int target, uint64_t
         pending.reset();
       }
     } else {
-      const size_t pick = absl::Uniform<size_t>(rng, 0, held.size());
-      const std::string id = held[pick];
-      v1::DeleteInstanceRequest req;
-      req.set_org(std::string(daemon::kDemoTenantOrg));
-      req.set_id(id);
-      v1::DeleteInstanceResponse resp;
-      grpc::Status s = stubs[target]->DeleteInstance(testing::CallContext(5).get(), req, &resp);
-      std::lock_guard<std::mutex> lock(ledger.mu);
-      held.erase(held.begin() + pick);
-      if (s.ok()) {
-        clock.Acknowledged(started);
-        ledger.acked_deleted.insert(id);
-      } else if (testing::AnswerLost(s)) {
-        ledger.maybe_deleted.insert(id);  // settled at the end of the round
-        ++ledger.lost_answers;
-        lost = true;
-      } else {
-        ADD_FAILURE() << "delete of " << id << " at " << addresses[target]
-                      << " failed with a definite error: " << s.error_message();
-      }
+      const grpc::Status s = testing::DeleteOneHeld(
+          *stubs[target], testing::CallContext(5).get(), held,
+          absl::Uniform<size_t>(rng, 0, held.size()), ledger, " at " + addresses[target]);
+      if (s.ok()) clock.Acknowledged(started);
+      lost = testing::AnswerLost(s);
     }
     if (lost) {
       // A channel whose connection failed waits out gRPC's reconnect backoff (seconds, even

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <set>
@@ -39,6 +40,32 @@ struct Ledger {
   std::map<std::string, v1::BatchCreateInstancesRequest> lost_creates;  // by request_id
   int lost_answers = 0;  // creates and deletes, for a report
 };
+
+// Deletes held[pick] through `stub` (the context's deadline is the caller's) and records the
+// answer: acknowledged, or maybe deleted when the answer was lost (settled after the round); a
+// definite error fails the test, naming `where`. The instance leaves `held` either way.
+inline grpc::Status DeleteOneHeld(v1::InstanceService::Stub& stub, grpc::ClientContext* ctx,
+                                  std::vector<std::string>& held, size_t pick, Ledger& ledger,
+                                  const std::string& where) {
+  const std::string id = held[pick];
+  v1::DeleteInstanceRequest req;
+  req.set_org(std::string(daemon::kDemoTenantOrg));
+  req.set_id(id);
+  v1::DeleteInstanceResponse resp;
+  grpc::Status s = stub.DeleteInstance(ctx, req, &resp);
+  std::lock_guard<std::mutex> lock(ledger.mu);
+  held.erase(held.begin() + static_cast<std::ptrdiff_t>(pick));
+  if (s.ok()) {
+    ledger.acked_deleted.insert(id);
+  } else if (AnswerLost(s)) {
+    ledger.maybe_deleted.insert(id);
+    ++ledger.lost_answers;
+  } else {
+    ADD_FAILURE() << "delete of " << id << where << " failed with a definite error: "
+                  << s.error_message();
+  }
+  return s;
+}
 
 // Every instance of the demo tenant, by id.
 inline std::map<std::string, v1::Instance> ListAll(v1::InstanceService::Stub& stub) {
