@@ -14,7 +14,7 @@ constexpr int kDefaultPageSize = 100;  // as the engine's ListInstances
 }  // namespace
 
 void InstanceView::PublishAll(const State& state) {
-  absl::btree_map<std::string, std::shared_ptr<const v1::Instance>> instances;
+  absl::btree_map<std::string, RecordPtr> instances;
   for (const auto& [id, entry] : state.instances()) {
     instances.emplace_hint(instances.end(), id, entry.record);  // already in id order
   }
@@ -32,7 +32,7 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
   state.ChangedSince(mark, &instance_ids, &tenant_ids);
   if (instance_ids.empty() && tenant_ids.empty()) return;
   // Gathered before the lock: the lock is held only to swap pointers.
-  std::vector<std::shared_ptr<const v1::Instance>> records(instance_ids.size());
+  std::vector<RecordPtr> records(instance_ids.size());
   for (size_t i = 0; i < instance_ids.size(); ++i) {
     if (const State::InstanceEntry* entry = state.FindInstance(instance_ids[i])) {
       records[i] = entry->record;
@@ -43,7 +43,7 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
     tenants[i] = state.allocator().FindTenant(allocator::StdView(tenant_ids[i]));
   }
   // The records replaced are released after the lock.
-  std::vector<std::shared_ptr<const v1::Instance>> replaced;
+  std::vector<RecordPtr> replaced;
   replaced.reserve(instance_ids.size());
   {
     WriterMutexLock lock(&mu_);
@@ -72,7 +72,7 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
 
 absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const {
   const size_t page_size = static_cast<size_t>(req.page_size > 0 ? req.page_size : kDefaultPageSize);
-  std::vector<std::shared_ptr<const v1::Instance>> page;
+  std::vector<RecordPtr> page;
   page.reserve(page_size);
   std::string next_after;
   int total = 0;
@@ -99,7 +99,7 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
       }
     }
   }
-  for (const std::shared_ptr<const v1::Instance>& record : page) *resp->add_instances() = *record;
+  for (const RecordPtr& record : page) *resp->add_instances() = *record;
   if (!next_after.empty()) resp->set_next_page_token(EncodePageToken(next_after));
   resp->set_total_size(total);
   return absl::OkStatus();

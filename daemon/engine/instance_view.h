@@ -5,7 +5,7 @@
 // group changed, found through State's change record) and before it answers the group's
 // writes, so the view never shows a state that could still be rolled back, and a client that
 // has its write's answer finds the write here. Records are shared, not copied: State keeps
-// each record as a shared_ptr<const v1::Instance> and replaces it on change (state.h), so the
+// each record as a RecordPtr (record_ptr.h) and replaces it on change (state.h), so the
 // view holds the very records State committed, and a reader keeps a record alive however the
 // engine moves on.
 //
@@ -58,7 +58,7 @@ class InstanceView {
 
  private:
   mutable SharedMutex mu_;
-  absl::btree_map<std::string, std::shared_ptr<const v1::Instance>> instances_
+  absl::btree_map<std::string, RecordPtr> instances_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> org_of_tenant_ ABSL_GUARDED_BY(mu_);
 };

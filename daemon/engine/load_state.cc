@@ -33,23 +33,35 @@ constexpr size_t kRecordsPerJournalClear = 4096;
 // that both threads finish together.
 constexpr size_t kRowsPerParseChunk = 2048;
 
-// A record is parsed straight into the allocation State keeps it in (State::LoadInstances), so
-// that allocation is made on both parsing threads, not on the loading thread.
-struct ParsedRecord {
-  absl::Status status;  // ParseInstanceRow's DATA_LOSS
-  std::shared_ptr<v1::Instance> record;
+// What the rebuild takes from one row, found by parsing its record once on a parsing thread
+// into a message that thread reuses (no allocation per record). State keeps the row's bytes
+// and builds the record's own message later (record_ptr.h): at start-up only these fields are
+// needed.
+struct ParsedRow {
+  absl::Status status;  // DATA_LOSS (does not parse); FAILED_PRECONDITION (disagrees)
+  v1::InstanceStatus instance_status = v1::INSTANCE_STATUS_UNSPECIFIED;
+  bool has_queue = false;
+  uint64_t queue_sequence = 0;
+  // Rows held or terminated: the record as State keeps it, the key of its name, and its
+  // preemption deadline if it has one.
+  RecordPtr record;
+  std::string name_key;
+  std::optional<int64_t> preemption_deadline;
+  // Rows that hold a machine: what they claim (ClaimOf).
+  allocator::InstanceClaim claim;
+  // Queued rows (few): the record itself, queued again request by request.
+  std::unique_ptr<v1::Instance> queued;
 };
 
-// Parses every row's details (ParseInstanceRow) into records[i], freeing each row's details
-// once parsed. Start() parses on a helper thread while the caller loads the inventory; Finish()
-// joins in on the calling thread until every row is parsed. On the daemon's two cores the
-// records are ready about when the inventory is, and the rest is parsed twice as fast.
-// Thread-safety: between Start() and Finish() the rows' details and the records belong to the
+// Parses every row's details into parsed[i], taking each row's details (the bytes move into the
+// record State keeps). Start() parses on a helper thread while the caller loads the inventory;
+// Finish() joins in on the calling thread until every row is parsed.
+// Thread-safety: between Start() and Finish() the rows' details and the results belong to the
 // parser; the caller may read nothing of them (it may read the rows' other fields).
 class RecordParser {
  public:
   explicit RecordParser(std::vector<store::InstanceRow>& rows)
-      : rows_(rows), records_(rows.size()),
+      : rows_(rows), parsed_(rows.size()),
         chunks_((rows.size() + kRowsPerParseChunk - 1) / kRowsPerParseChunk) {}
   ~RecordParser() {
     // Start-up stopped early (a bad inventory row): leave the remaining chunks unparsed.
@@ -63,27 +75,54 @@ class RecordParser {
     }
   }
 
-  std::vector<ParsedRecord> Finish() {
+  std::vector<ParsedRow> Finish() {
     ParseChunks();
     if (helper_.joinable()) helper_.join();
-    return std::move(records_);
+    return std::move(parsed_);
   }
 
  private:
   void ParseChunks() {
+    v1::Instance scratch;  // reused: its strings and sub-messages keep their allocations
     for (size_t chunk = next_chunk_.fetch_add(1); chunk < chunks_;
          chunk = next_chunk_.fetch_add(1)) {
       const size_t end = std::min(rows_.size(), (chunk + 1) * kRowsPerParseChunk);
       for (size_t i = chunk * kRowsPerParseChunk; i < end; ++i) {
-        records_[i].record = std::make_shared<v1::Instance>();
-        records_[i].status = ParseInstanceRow(rows_[i], records_[i].record.get());
-        std::string().swap(rows_[i].details);
+        Parse(rows_[i], scratch, parsed_[i]);
       }
     }
   }
 
+  static void Parse(store::InstanceRow& row, v1::Instance& instance, ParsedRow& out) {
+    out.status = ParseInstanceRow(row, &instance);
+    if (!out.status.ok()) return;
+    if (instance.id() != row.id || instance.machine_id() != row.machine_id ||
+        instance.tenant_id() != row.tenant_id || instance.gpu_count() != row.gpu_count) {
+      out.status = absl::FailedPreconditionError(absl::StrCat(
+          "the database does not load: instance ", row.id,
+          ": its columns and its stored record disagree (machine ", row.machine_id, " vs ",
+          instance.machine_id(), ")"));
+      return;
+    }
+    out.instance_status = instance.status();
+    out.has_queue = instance.has_queue();
+    if (out.has_queue) out.queue_sequence = instance.queue().sequence();
+    if (out.instance_status == v1::INSTANCE_STATUS_QUEUED) {
+      out.queued = std::make_unique<v1::Instance>(instance);
+      return;
+    }
+    out.name_key = State::NameKey(instance.tenant_id(), instance.name());
+    if (instance.has_preemption()) {
+      out.preemption_deadline = ToUnixMicros(instance.preemption().preemption_deadline());
+    }
+    if (out.instance_status != v1::INSTANCE_STATUS_TERMINATED) {
+      out.claim = ClaimOf(instance, row.whole_machine);
+    }
+    out.record = RecordPtr::FromCheckedBytes(std::move(row.details));
+  }
+
   std::vector<store::InstanceRow>& rows_;
-  std::vector<ParsedRecord> records_;
+  std::vector<ParsedRow> parsed_;
   const size_t chunks_;
   std::atomic<size_t> next_chunk_{0};
   std::thread helper_;
@@ -145,7 +184,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   const absl::Time inventory_done = absl::Now();
   // The records, parsed on both cores (parsing is the largest part of a start-up's CPU, and
   // each row parses on its own).
-  std::vector<ParsedRecord> records = parser.Finish();
+  std::vector<ParsedRow> parsed = parser.Finish();
   const absl::Time parse_done = absl::Now();
 
   // In stored (rowid) order, as before: the checks report the first bad row, claims go to the
@@ -157,48 +196,37 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   held.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const store::InstanceRow& row = rows[i];
-    if (!records[i].status.ok()) return records[i].status;
-    v1::Instance& instance = *records[i].record;
-    if (instance.id() != row.id || instance.machine_id() != row.machine_id ||
-        instance.tenant_id() != row.tenant_id || instance.gpu_count() != row.gpu_count) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the database does not load: instance ", row.id,
-          ": its columns and its stored record disagree (machine ", row.machine_id, " vs ",
-          instance.machine_id(), ")"));
-    }
-    if (instance.has_queue()) {
-      max_sequence = std::max<uint64_t>(max_sequence, instance.queue().sequence());
-    }
-    const bool queued_row = instance.status() == v1::INSTANCE_STATUS_QUEUED;
-    const bool terminated_row = instance.status() == v1::INSTANCE_STATUS_TERMINATED;
+    ParsedRow& p = parsed[i];
+    if (!p.status.ok()) return p.status;
+    if (p.has_queue) max_sequence = std::max<uint64_t>(max_sequence, p.queue_sequence);
+    const bool queued_row = p.instance_status == v1::INSTANCE_STATUS_QUEUED;
+    const bool terminated_row = p.instance_status == v1::INSTANCE_STATUS_TERMINATED;
     if ((queued_row || terminated_row) != row.machine_id.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the database does not load: instance ", row.id, " is ",
-          v1::InstanceStatus_Name(instance.status()),
+          v1::InstanceStatus_Name(p.instance_status),
           row.machine_id.empty() ? " but holds no machine" : " but holds a machine"));
     }
     if (queued_row) {
       // Queued again below, request by request, once every row is read.
-      const uint64_t sequence = instance.queue().sequence();
-      if (queued.find(sequence) == queued.end()) queued_order.push_back(sequence);
-      queued[sequence].push_back(QueuedRow{std::move(instance), row.whole_machine});
+      if (queued.find(p.queue_sequence) == queued.end()) queued_order.push_back(p.queue_sequence);
+      queued[p.queue_sequence].push_back(QueuedRow{std::move(*p.queued), row.whole_machine});
       continue;
     }
     held.push_back(i);
     // Terminated rows left the queue unplaced: a record that holds nothing (no handle).
     if (terminated_row) continue;
     // Ids are unique (the primary key), so each row gets a handle of its own.
-    absl::StatusOr<allocator::InstanceHandle> handle =
-        alloc.RestoreInstance(ClaimOf(instance, row.whole_machine));
+    absl::StatusOr<allocator::InstanceHandle> handle = alloc.RestoreInstance(p.claim);
     if (!handle.ok()) {
       // The allocator names the instances already on the machine through State's ids: record
       // the rows before this one, as a row-by-row load would have, and ask again for the
       // message (a refused claim changed nothing).
       for (size_t j : held) {
         if (j == i) break;
-        state->PutInstance(std::move(*records[j].record), handles[j], rows[j].whole_machine);
+        state->PutInstance(v1::Instance(*parsed[j].record), handles[j], rows[j].whole_machine);
       }
-      handle = alloc.RestoreInstance(ClaimOf(instance, row.whole_machine));
+      handle = alloc.RestoreInstance(p.claim);
       return Refuse(absl::StrCat("instance ", row.id),
                     handle.ok() ? absl::InternalError("refused once, then accepted")
                                 : handle.status());
@@ -213,23 +241,25 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   const absl::Time claims_done = absl::Now();
   std::sort(held.begin(), held.end(),
             [&rows](size_t a, size_t b) { return rows[a].id < rows[b].id; });
+  std::vector<RecordPtr> loaded_records;  // for the warmer (State::WarmRecords)
+  loaded_records.reserve(held.size());
   {
-    std::vector<const std::string*> ids(held.size());
-    std::vector<std::shared_ptr<const v1::Instance>> sorted_records(held.size());
-    std::vector<allocator::InstanceHandle> sorted_handles(held.size());
-    std::unique_ptr<bool[]> whole(new bool[held.size()]);
+    std::vector<State::LoadedInstance> sorted(held.size());
     for (size_t k = 0; k < held.size(); ++k) {
       const size_t i = held[k];
-      ids[k] = &rows[i].id;
-      sorted_records[k] = std::move(records[i].record);
-      sorted_handles[k] = handles[i];
-      whole[k] = rows[i].whole_machine;
+      State::LoadedInstance& out = sorted[k];
+      out.id = &rows[i].id;
+      out.record = std::move(parsed[i].record);
+      out.handle = handles[i];
+      out.whole_machine = rows[i].whole_machine;
+      out.name_key = std::move(parsed[i].name_key);
+      out.preemption_deadline = parsed[i].preemption_deadline;
+      loaded_records.push_back(out.record);
     }
-    state->LoadInstances(ids, absl::MakeSpan(sorted_records), sorted_handles,
-                         absl::MakeConstSpan(whole.get(), held.size()));
+    state->LoadInstances(absl::MakeSpan(sorted));
   }
-  records.clear();
-  records.shrink_to_fit();
+  parsed.clear();
+  parsed.shrink_to_fit();
   const absl::Time records_done = absl::Now();
   for (uint64_t sequence : queued_order) {
     std::vector<QueuedRow>& rows = queued[sequence];
@@ -325,6 +355,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     report->records_time = records_done - claims_done;
     report->rest_time = done - records_done;
   }
+  state->WarmRecords(std::move(loaded_records));
   return state;
 }
 

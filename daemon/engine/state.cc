@@ -6,13 +6,19 @@
 #include <iterator>
 #include <utility>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "daemon/api/convert.h"
 #include "daemon/engine/instance_records.h"
 #include "daemon/engine/rows.h"
+#include "spdlog/spdlog.h"
 
 namespace nvlsched::daemon {
 
@@ -20,6 +26,33 @@ State::State() {
   // Messages from the allocator (and a drained machine's state_reason) name instances by id.
   allocator_.SetInstanceNamer(
       [this](allocator::InstanceHandle handle) { return InstanceIdOf(handle); });
+}
+
+State::~State() {
+  stop_warming_.store(true, std::memory_order_relaxed);
+  if (warmer_.joinable()) warmer_.join();
+}
+
+void State::WarmRecords(std::vector<RecordPtr> records) {
+  assert(!warmer_.joinable());
+  if (records.empty()) return;
+  warmer_ = std::thread([this, records = std::move(records)]() mutable {
+    // Below the threads that answer calls: a call that needs a record parses it itself.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+    const absl::Time start = absl::Now();
+    size_t done = 0;
+    for (const RecordPtr& record : records) {
+      if (stop_warming_.load(std::memory_order_relaxed)) break;
+      static_cast<void>(*record);
+      ++done;
+    }
+    if (done == records.size()) {
+      spdlog::info("the {} loaded instance records are parsed ({:.3f}s after start-up)", done,
+                   absl::ToDoubleSeconds(absl::Now() - start));
+    }
+    // Records replaced since the load are freed now, not when State is.
+    std::vector<RecordPtr>().swap(records);
+  });
 }
 
 std::string State::NameKey(absl::string_view tenant_id, absl::string_view name) {
@@ -178,26 +211,26 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
   std::string id = instance.id();
   // The record it replaces moves into the change record (for the undo and its event).
   journal_.push_back(ChangeEntry{RecordKind::kInstance, id, TakeInstance(id)});
-  RestoreInstance(id, InstanceEntry{std::make_shared<const v1::Instance>(std::move(instance)),
-                                    handle, whole_machine});
+  RestoreInstance(id, InstanceEntry{RecordPtr(std::move(instance)), handle, whole_machine});
 }
 
-void State::LoadInstances(absl::Span<const std::string* const> ids,
-                          absl::Span<std::shared_ptr<const v1::Instance>> records,
-                          absl::Span<const allocator::InstanceHandle> handles,
-                          absl::Span<const bool> whole_machine) {
+void State::LoadInstances(absl::Span<LoadedInstance> instances) {
   assert(instances_.empty() && names_.empty() && ids_by_handle_.empty());
   std::vector<std::string> names;
-  names.reserve(ids.size());
-  ids_by_handle_.reserve(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string& id = *ids[i];
+  names.reserve(instances.size());
+  ids_by_handle_.reserve(instances.size());
+  for (LoadedInstance& loaded : instances) {
+    const std::string& id = *loaded.id;
     assert(instances_.empty() || std::prev(instances_.end())->first < id);
-    InstanceEntry entry{std::move(records[i]), handles[i], whole_machine[i]};
-    if (auto key = PreemptionKey(id, entry)) preemption_deadlines_.insert(*std::move(key));
-    names.push_back(NameKey(entry.record->tenant_id(), entry.record->name()));
-    if (entry.handle.generation != 0) ids_by_handle_.emplace(entry.handle, id);
-    instances_.emplace_hint(instances_.end(), id, std::move(entry));
+    // As PreemptionKey: only a record that holds its machine waits for a deadline.
+    if (loaded.preemption_deadline.has_value() && loaded.handle.generation != 0) {
+      preemption_deadlines_.emplace(*loaded.preemption_deadline, id);
+    }
+    names.push_back(std::move(loaded.name_key));
+    if (loaded.handle.generation != 0) ids_by_handle_.emplace(loaded.handle, id);
+    instances_.emplace_hint(
+        instances_.end(), id,
+        InstanceEntry{std::move(loaded.record), loaded.handle, loaded.whole_machine});
   }
   std::sort(names.begin(), names.end());
   for (std::string& name : names) names_.emplace_hint(names_.end(), std::move(name));

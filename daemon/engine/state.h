@@ -22,10 +22,12 @@
 #define NVLSCHED_DAEMON_ENGINE_STATE_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,6 +41,7 @@
 #include "allocator/gang_queue.h"
 #include "absl/time/time.h"
 #include "daemon/engine/encoded_event.h"
+#include "daemon/engine/record_ptr.h"
 #include "nvlsched/v1/event_service.pb.h"
 #include "nvlsched/v1/resources.pb.h"
 #include "store/rows.h"
@@ -85,14 +88,28 @@ class State {
   struct InstanceEntry {
     // Immutable once stored: a change stores a new record (PutInstance), so a reader holding
     // this pointer (the read view, instance_view.h) keeps the record as it was committed.
-    std::shared_ptr<const v1::Instance> record;
+    RecordPtr record;
     allocator::InstanceHandle handle;
     bool whole_machine = true;
   };
 
+  // One record loaded at start-up (LoadInstances).
+  struct LoadedInstance {
+    const std::string* id = nullptr;
+    RecordPtr record;
+    allocator::InstanceHandle handle;  // the default (none) for a terminated record
+    bool whole_machine = true;
+    std::string name_key;  // NameKey(tenant_id, name), moved from
+    std::optional<int64_t> preemption_deadline;  // unix micros, when the record has one
+  };
+
   State();
+  ~State();  // stops the warmer (WarmRecords)
   State(const State&) = delete;
   State& operator=(const State&) = delete;
+
+  // The key of an instance name in the tenant's name index.
+  static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
 
   // Reads of the inventory and claims. The mutable form is for loading State at start-up and
   // for tests; ops change State through the methods under "Changes".
@@ -131,13 +148,14 @@ class State {
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
   // Start-up (LoadState): adds records in one go, without change records. REQUIRES: no
-  // instance yet; `ids` strictly increasing, parallel to the other three spans (the records'
-  // pointers are moved from: State keeps those very records). Each index is then built in its
-  // own order (appends, or one sorted pass) instead of a random insert per record.
-  void LoadInstances(absl::Span<const std::string* const> ids,
-                     absl::Span<std::shared_ptr<const v1::Instance>> records,
-                     absl::Span<const allocator::InstanceHandle> handles,
-                     absl::Span<const bool> whole_machine);
+  // instance yet; ids strictly increasing (records and name keys are moved from: State keeps
+  // those very records). Each index is then built in its own order (appends, or one sorted
+  // pass) instead of a random insert per record. Reads no record's message.
+  void LoadInstances(absl::Span<LoadedInstance> instances);
+  // Start-up: parses `records` (loaded as bytes, record_ptr.h) one after another on a thread
+  // of its own at low priority, so that the first calls that read them do not pay for it.
+  // Stops early when State is destroyed. At most one warmer per State.
+  void WarmRecords(std::vector<RecordPtr> records);
   // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
   // (same id, same handle); records the old machine if the move drained or parked it.
   void ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record);
@@ -264,7 +282,6 @@ class State {
     std::vector<std::string> previous_queued_ids{};
   };
 
-  static std::string NameKey(absl::string_view tenant_id, absl::string_view name);
   static std::string IdempotencyKey(absl::string_view tenant_id, absl::string_view request_id);
 
   void Record(RecordKind kind, absl::string_view key) {
@@ -305,6 +322,8 @@ class State {
   // TakeInstance/RestoreInstance, the one place every record change goes through.
   absl::btree_set<std::pair<int64_t, std::string>> preemption_deadlines_;
   std::vector<PreemptionStat> preemptions_;
+  std::atomic<bool> stop_warming_{false};
+  std::thread warmer_;  // WarmRecords; touches only its own records
 };
 
 }  // namespace nvlsched::daemon

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/startup/gendb.h"
+#include "daemon/api/convert.h"
 #include "daemon/engine/load_state.h"
 #include "daemon/engine/rows.h"
 #include "gmock/gmock.h"
@@ -139,6 +140,97 @@ TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
   EXPECT_THAT(state.status().message(), HasSubstr(absl::StrCat("instance ", intruder_id)));
   // The holder is named by its id, not by an allocator handle.
   EXPECT_THAT(state.status().message(), HasSubstr(member->id));
+}
+
+// The stored record of one placed single (not a batch member), found in `rows`.
+store::InstanceRow* PlacedSingle(store::LoadedState& rows) {
+  for (store::InstanceRow& row : rows.instances) {
+    if (row.batch_id.empty() && !row.machine_id.empty()) return &row;
+  }
+  return nullptr;
+}
+
+TEST(LoadStateGenDbTest, ARecordThatDoesNotParseIsRefusedByItsId) {
+  std::unique_ptr<store::Store> store = OpenMemoryStore();
+  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  store::InstanceRow* row = PlacedSingle(*rows);
+  ASSERT_NE(row, nullptr);
+  row->details = "\x0a\xff\xff\xff";  // field 1, a length past the end
+  store::ChangeSet changes;
+  changes.upsert_instances.push_back(*row);
+  ASSERT_TRUE(store->Commit(changes).ok());
+
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(state.status().message(),
+              HasSubstr(absl::StrCat("instance ", row->id, ": its stored record does not parse")));
+}
+
+TEST(LoadStateGenDbTest, ARecordThatDisagreesWithItsColumnsIsRefused) {
+  std::unique_ptr<store::Store> store = OpenMemoryStore();
+  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  store::InstanceRow* row = PlacedSingle(*rows);
+  ASSERT_NE(row, nullptr);
+  absl::StatusOr<v1::Instance> record = InstanceFromRow(*row);
+  ASSERT_TRUE(record.ok());
+  record->set_machine_id("elsewhere");  // the column still names the machine it holds
+  row->details = record->SerializeAsString();
+  store::ChangeSet changes;
+  changes.upsert_instances.push_back(*row);
+  ASSERT_TRUE(store->Commit(changes).ok());
+
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(state.status().message(),
+              HasSubstr(absl::StrCat("instance ", row->id,
+                                     ": its columns and its stored record disagree (machine ",
+                                     row->machine_id, " vs elsewhere)")));
+}
+
+// LoadState keeps each record's bytes and parses them again on first use or on the warmer
+// (record_ptr.h): every record, however it got parsed, is the stored one, and what the rebuild
+// took from the first parse (names, a preemption's deadline) is in State.
+TEST(LoadStateGenDbTest, LoadedRecordsAreTheStoredOnesOnceParsed) {
+  std::unique_ptr<store::Store> store = OpenMemoryStore();
+  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  // One placed spot single, preempted: its deadline must come back from the first parse.
+  store::InstanceRow* row = PlacedSingle(*rows);
+  ASSERT_NE(row, nullptr);
+  absl::StatusOr<v1::Instance> preempted = InstanceFromRow(*row);
+  ASSERT_TRUE(preempted.ok());
+  preempted->set_billing_mode(v1::BILLING_MODE_SPOT);
+  const absl::Time deadline = absl::FromUnixSeconds(1'900'000'000);
+  *preempted->mutable_preemption()->mutable_preemption_deadline() = ToTimestamp(deadline);
+  store::ChangeSet changes;
+  changes.upsert_instances.push_back(ToRow(*preempted, row->whole_machine));
+  ASSERT_TRUE(store->Commit(changes).ok());
+  rows = store->LoadAll();
+  ASSERT_TRUE(rows.ok());
+
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ((*state)->NextPreemptionDeadline(), deadline);
+  ASSERT_EQ((*state)->instances().size(), rows->instances.size());
+  for (const store::InstanceRow& stored : rows->instances) {
+    const State::InstanceEntry* entry = (*state)->FindInstance(stored.id);
+    ASSERT_NE(entry, nullptr) << stored.id;
+    absl::StatusOr<v1::Instance> expected = InstanceFromRow(stored);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*entry->record, *expected))
+        << stored.id;
+    EXPECT_TRUE(entry->record.parsed());
+    if (expected->status() != v1::INSTANCE_STATUS_QUEUED) {
+      EXPECT_TRUE((*state)->NameTaken(expected->tenant_id(), expected->name())) << stored.id;
+    }
+  }
 }
 
 }  // namespace

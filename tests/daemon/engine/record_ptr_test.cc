@@ -1,0 +1,78 @@
+// RecordPtr (daemon/engine/record_ptr.h): a record loaded as bytes reads as the message it was
+// serialized from, is parsed once however many threads use it first (label grpc: the TSan
+// build runs it), and a built record is the message it was built from.
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/engine/record_ptr.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace nvlsched::daemon {
+namespace {
+
+v1::Instance Sample(int n) {
+  v1::Instance record;
+  record.set_id("i-" + std::to_string(n));
+  record.set_name("worker-" + std::to_string(n));
+  record.set_tenant_id("acme");
+  record.set_machine_id("m-" + std::to_string(n % 18));
+  record.set_gpu_count(4);
+  record.set_status(v1::INSTANCE_STATUS_READY);
+  (*record.mutable_labels())["team"] = "inference";
+  return record;
+}
+
+TEST(RecordPtrTest, ABuiltRecordIsItsMessage) {
+  const RecordPtr record(Sample(1));
+  EXPECT_TRUE(record.parsed());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*record, Sample(1)));
+  EXPECT_EQ(record->name(), "worker-1");
+  EXPECT_TRUE(record != nullptr);
+  EXPECT_TRUE(RecordPtr() == nullptr);
+  EXPECT_FALSE(static_cast<bool>(RecordPtr(nullptr)));
+}
+
+TEST(RecordPtrTest, ALoadedRecordIsParsedOnFirstUse) {
+  const RecordPtr record = RecordPtr::FromCheckedBytes(Sample(2).SerializeAsString());
+  EXPECT_FALSE(record.parsed());
+  const RecordPtr copy = record;  // shares the one record
+  EXPECT_EQ(copy->labels().at("team"), "inference");
+  EXPECT_TRUE(record.parsed());
+  EXPECT_EQ(&*record, &*copy);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*record, Sample(2)));
+}
+
+TEST(RecordPtrTest, ThreadsUsingALoadedRecordFirstAllSeeOneMessage) {
+  constexpr int kRecords = 200;
+  constexpr int kThreads = 4;
+  std::vector<RecordPtr> records;
+  for (int i = 0; i < kRecords; ++i) {
+    records.push_back(RecordPtr::FromCheckedBytes(Sample(i).SerializeAsString()));
+  }
+  std::vector<std::vector<const v1::Instance*>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&records, &seen, t] {
+      // Half the threads walk forward, half backward, so first uses collide.
+      for (int k = 0; k < kRecords; ++k) {
+        const int i = t % 2 == 0 ? k : kRecords - 1 - k;
+        const v1::Instance& record = *records[i];
+        EXPECT_EQ(record.id(), "i-" + std::to_string(i));
+        seen[t].push_back(&record);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_TRUE(records[i].parsed());
+    for (int t = 0; t < kThreads; ++t) {
+      const int k = t % 2 == 0 ? i : kRecords - 1 - i;
+      EXPECT_EQ(seen[t][k], &*records[i]) << "thread " << t << " record " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nvlsched::daemon
