@@ -1,6 +1,7 @@
 #include "daemon/engine/load_state.h"
 
 #include <algorithm>
+#include <cassert>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -187,6 +188,32 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   std::vector<ParsedRow> parsed = parser.Finish();
   const absl::Time parse_done = absl::Now();
 
+  // On the other core while the claims go in: the rows State records (all but the queued), in
+  // id order, and their name keys, sorted. State keeps both in ordered containers, whose
+  // inserts then always land on the same, cached, rightmost path instead of a random one (the
+  // ids are random UUIDs). It reads each row's id, status and name key, which the claims below
+  // do not touch; it is joined before LoadState returns, whatever it returns.
+  std::vector<size_t> id_order;
+  std::vector<std::string> sorted_names;
+  std::thread sorter([&rows, &parsed, &id_order, &sorted_names] {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (!parsed[i].status.ok() || parsed[i].instance_status == v1::INSTANCE_STATUS_QUEUED) {
+        continue;
+      }
+      id_order.push_back(i);
+      sorted_names.push_back(std::move(parsed[i].name_key));
+    }
+    std::sort(id_order.begin(), id_order.end(),
+              [&rows](size_t a, size_t b) { return rows[a].id < rows[b].id; });
+    std::sort(sorted_names.begin(), sorted_names.end());
+  });
+  struct JoinOnReturn {
+    std::thread& thread;
+    ~JoinOnReturn() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_sorter{sorter};
+
   // In stored (rowid) order, as before: the checks report the first bad row, claims go to the
   // allocator in the order they were stored (so handles are minted as they always were), and
   // queued rows are grouped by request.
@@ -234,29 +261,26 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     handles[i] = *handle;
     if (++restored % kRecordsPerJournalClear == 0) alloc.ClearJournal();
   }
-  // Records in id order: State keeps them in ordered containers, whose inserts then always land
-  // on the same, cached, rightmost path instead of a random one (the ids are random UUIDs). The
-  // result is the same whatever the order. The change record of a load is never used (it is
+  // Records in id order (the sorter's). The change record of a load is never used (it is
   // cleared below), so it is cleared as it goes instead of growing to one entry per row.
   const absl::Time claims_done = absl::Now();
-  std::sort(held.begin(), held.end(),
-            [&rows](size_t a, size_t b) { return rows[a].id < rows[b].id; });
+  sorter.join();
+  assert(id_order.size() == held.size());
   std::vector<RecordPtr> loaded_records;  // for the warmer (State::WarmRecords)
-  loaded_records.reserve(held.size());
+  loaded_records.reserve(id_order.size());
   {
-    std::vector<State::LoadedInstance> sorted(held.size());
-    for (size_t k = 0; k < held.size(); ++k) {
-      const size_t i = held[k];
+    std::vector<State::LoadedInstance> sorted(id_order.size());
+    for (size_t k = 0; k < id_order.size(); ++k) {
+      const size_t i = id_order[k];
       State::LoadedInstance& out = sorted[k];
       out.id = &rows[i].id;
       out.record = std::move(parsed[i].record);
       out.handle = handles[i];
       out.whole_machine = rows[i].whole_machine;
-      out.name_key = std::move(parsed[i].name_key);
       out.preemption_deadline = parsed[i].preemption_deadline;
       loaded_records.push_back(out.record);
     }
-    state->LoadInstances(absl::MakeSpan(sorted));
+    state->LoadInstances(absl::MakeSpan(sorted), std::move(sorted_names));
   }
   parsed.clear();
   parsed.shrink_to_fit();

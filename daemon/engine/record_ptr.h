@@ -13,13 +13,11 @@
 #ifndef NVLSCHED_DAEMON_ENGINE_RECORD_PTR_H_
 #define NVLSCHED_DAEMON_ENGINE_RECORD_PTR_H_
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include "absl/base/call_once.h"
 #include "nvlsched/v1/resources.pb.h"
 
 namespace nvlsched::daemon {
@@ -44,24 +42,16 @@ class RecordPtr {
   bool parsed() const { return stored_->parsed(); }
 
  private:
+  // A built record (BuiltRecord) or a loaded one (LoadedRecord, record_ptr.cc): one allocation
+  // each; a loaded one holds only its bytes until it is parsed.
   class Stored {
    public:
-    explicit Stored(v1::Instance instance);
-    explicit Stored(std::string bytes) : bytes_(std::move(bytes)) {}
-    const v1::Instance& Get() const {
-      absl::call_once(once_, &Stored::Parse, this);
-      return instance_;
-    }
-    bool parsed() const;
-
-   private:
-    void Parse() const;  // frees the bytes once parsed
-
-    mutable absl::once_flag once_;
-    mutable v1::Instance instance_;
-    mutable std::string bytes_;
-    mutable std::atomic<bool> parsed_{false};
+    virtual ~Stored() = default;
+    virtual const v1::Instance& Get() const = 0;
+    virtual bool parsed() const = 0;
   };
+  class BuiltRecord;
+  class LoadedRecord;
 
   std::shared_ptr<const Stored> stored_;
 };

@@ -214,10 +214,11 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
   RestoreInstance(id, InstanceEntry{RecordPtr(std::move(instance)), handle, whole_machine});
 }
 
-void State::LoadInstances(absl::Span<LoadedInstance> instances) {
+void State::LoadInstances(absl::Span<LoadedInstance> instances,
+                          std::vector<std::string> name_keys) {
   assert(instances_.empty() && names_.empty() && ids_by_handle_.empty());
-  std::vector<std::string> names;
-  names.reserve(instances.size());
+  assert(name_keys.size() == instances.size());
+  assert(std::is_sorted(name_keys.begin(), name_keys.end()));
   ids_by_handle_.reserve(instances.size());
   for (LoadedInstance& loaded : instances) {
     const std::string& id = *loaded.id;
@@ -226,14 +227,12 @@ void State::LoadInstances(absl::Span<LoadedInstance> instances) {
     if (loaded.preemption_deadline.has_value() && loaded.handle.generation != 0) {
       preemption_deadlines_.emplace(*loaded.preemption_deadline, id);
     }
-    names.push_back(std::move(loaded.name_key));
     if (loaded.handle.generation != 0) ids_by_handle_.emplace(loaded.handle, id);
     instances_.emplace_hint(
         instances_.end(), id,
         InstanceEntry{std::move(loaded.record), loaded.handle, loaded.whole_machine});
   }
-  std::sort(names.begin(), names.end());
-  for (std::string& name : names) names_.emplace_hint(names_.end(), std::move(name));
+  for (std::string& name : name_keys) names_.emplace_hint(names_.end(), std::move(name));
 }
 
 void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record) {

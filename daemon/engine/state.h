@@ -99,7 +99,6 @@ class State {
     RecordPtr record;
     allocator::InstanceHandle handle;  // the default (none) for a terminated record
     bool whole_machine = true;
-    std::string name_key;  // NameKey(tenant_id, name), moved from
     std::optional<int64_t> preemption_deadline;  // unix micros, when the record has one
   };
 
@@ -148,10 +147,10 @@ class State {
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
   // Start-up (LoadState): adds records in one go, without change records. REQUIRES: no
-  // instance yet; ids strictly increasing (records and name keys are moved from: State keeps
-  // those very records). Each index is then built in its own order (appends, or one sorted
-  // pass) instead of a random insert per record. Reads no record's message.
-  void LoadInstances(absl::Span<LoadedInstance> instances);
+  // instance yet; ids strictly increasing (the records are moved from: State keeps those very
+  // records); `name_keys` the NameKey of each, sorted. Each index is then built in its own
+  // order (appends) instead of a random insert per record. Reads no record's message.
+  void LoadInstances(absl::Span<LoadedInstance> instances, std::vector<std::string> name_keys);
   // Start-up: parses `records` (loaded as bytes, record_ptr.h) one after another on a thread
   // of its own at low priority, so that the first calls that read them do not pay for it.
   // Stops early when State is destroyed. At most one warmer per State.
