@@ -75,31 +75,33 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
   std::vector<RecordPtr> page;
   page.reserve(page_size);
   std::string next_after;
+  const std::string* last_in_page = nullptr;  // a key of instances_, read under the lock
   int total = 0;
   {
     ReaderMutexLock lock(&mu_);
     for (const auto& [id, record] : instances_) {
-      const v1::Instance& instance = *record;
-      if (!req.tenant_id.empty() && instance.tenant_id() != req.tenant_id) continue;
-      if (!req.batch_id.empty() && instance.batch_id() != req.batch_id) continue;
-      auto org = org_of_tenant_.find(instance.tenant_id());
+      // Only fields a loaded record keeps unparsed (record_ptr.h), so a walk parses nothing.
+      const absl::string_view tenant_id = record.tenant_id();
+      if (!req.tenant_id.empty() && tenant_id != req.tenant_id) continue;
+      if (!req.batch_id.empty() && record.batch_id() != req.batch_id) continue;
+      auto org = org_of_tenant_.find(tenant_id);
       if (org == org_of_tenant_.end() || org->second != req.org) continue;
       bool labels_match = true;
       for (const auto& [k, v] : req.labels) {
-        auto it = instance.labels().find(k);
-        if (it == instance.labels().end() || it->second != v) labels_match = false;
+        if (!record.HasLabel(k, v)) labels_match = false;
       }
       if (!labels_match) continue;
       ++total;
       if (!req.after.empty() && id <= req.after) continue;
       if (page.size() < page_size) {
         page.push_back(record);
+        last_in_page = &id;
       } else if (next_after.empty()) {
-        next_after = page.back()->id();
+        next_after = *last_in_page;
       }
     }
   }
-  for (const RecordPtr& record : page) *resp->add_instances() = *record;
+  for (const RecordPtr& record : page) record.CopyTo(resp->add_instances());
   if (!next_after.empty()) resp->set_next_page_token(EncodePageToken(next_after));
   resp->set_total_size(total);
   return absl::OkStatus();

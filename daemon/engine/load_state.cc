@@ -119,7 +119,7 @@ class RecordParser {
     if (out.instance_status != v1::INSTANCE_STATUS_TERMINATED) {
       out.claim = ClaimOf(instance, row.whole_machine);
     }
-    out.record = RecordPtr::FromCheckedBytes(std::move(row.details));
+    out.record = RecordPtr::FromCheckedBytes(std::move(row.details), instance);
   }
 
   std::vector<store::InstanceRow>& rows_;
@@ -266,8 +266,6 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   const absl::Time claims_done = absl::Now();
   sorter.join();
   assert(id_order.size() == held.size());
-  std::vector<RecordPtr> loaded_records;  // for the warmer (State::WarmRecords)
-  loaded_records.reserve(id_order.size());
   {
     std::vector<State::LoadedInstance> sorted(id_order.size());
     for (size_t k = 0; k < id_order.size(); ++k) {
@@ -278,7 +276,6 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       out.handle = handles[i];
       out.whole_machine = rows[i].whole_machine;
       out.preemption_deadline = parsed[i].preemption_deadline;
-      loaded_records.push_back(out.record);
     }
     state->LoadInstances(absl::MakeSpan(sorted), std::move(sorted_names));
   }
@@ -379,7 +376,6 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     report->records_time = records_done - claims_done;
     report->rest_time = done - records_done;
   }
-  state->WarmRecords(std::move(loaded_records));
   return state;
 }
 

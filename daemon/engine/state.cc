@@ -6,19 +6,13 @@
 #include <iterator>
 #include <utility>
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "allocator/string_view_compat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "daemon/api/convert.h"
 #include "daemon/engine/instance_records.h"
 #include "daemon/engine/rows.h"
-#include "spdlog/spdlog.h"
 
 namespace nvlsched::daemon {
 
@@ -26,33 +20,6 @@ State::State() {
   // Messages from the allocator (and a drained machine's state_reason) name instances by id.
   allocator_.SetInstanceNamer(
       [this](allocator::InstanceHandle handle) { return InstanceIdOf(handle); });
-}
-
-State::~State() {
-  stop_warming_.store(true, std::memory_order_relaxed);
-  if (warmer_.joinable()) warmer_.join();
-}
-
-void State::WarmRecords(std::vector<RecordPtr> records) {
-  assert(!warmer_.joinable());
-  if (records.empty()) return;
-  warmer_ = std::thread([this, records = std::move(records)]() mutable {
-    // Below the threads that answer calls: a call that needs a record parses it itself.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
-    const absl::Time start = absl::Now();
-    size_t done = 0;
-    for (const RecordPtr& record : records) {
-      if (stop_warming_.load(std::memory_order_relaxed)) break;
-      static_cast<void>(*record);
-      ++done;
-    }
-    if (done == records.size()) {
-      spdlog::info("the {} loaded instance records are parsed ({:.3f}s after start-up)", done,
-                   absl::ToDoubleSeconds(absl::Now() - start));
-    }
-    // Records replaced since the load are freed now, not when State is.
-    std::vector<RecordPtr>().swap(records);
-  });
 }
 
 std::string State::NameKey(absl::string_view tenant_id, absl::string_view name) {

@@ -22,12 +22,10 @@
 #define NVLSCHED_DAEMON_ENGINE_STATE_H_
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -103,7 +101,6 @@ class State {
   };
 
   State();
-  ~State();  // stops the warmer (WarmRecords)
   State(const State&) = delete;
   State& operator=(const State&) = delete;
 
@@ -151,10 +148,7 @@ class State {
   // records); `name_keys` the NameKey of each, sorted. Each index is then built in its own
   // order (appends) instead of a random insert per record. Reads no record's message.
   void LoadInstances(absl::Span<LoadedInstance> instances, std::vector<std::string> name_keys);
-  // Start-up: parses `records` (loaded as bytes, record_ptr.h) one after another on a thread
-  // of its own at low priority, so that the first calls that read them do not pay for it.
-  // Stops early when State is destroyed. At most one warmer per State.
-  void WarmRecords(std::vector<RecordPtr> records);
+
   // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
   // (same id, same handle); records the old machine if the move drained or parked it.
   void ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record);
@@ -321,8 +315,6 @@ class State {
   // TakeInstance/RestoreInstance, the one place every record change goes through.
   absl::btree_set<std::pair<int64_t, std::string>> preemption_deadlines_;
   std::vector<PreemptionStat> preemptions_;
-  std::atomic<bool> stop_warming_{false};
-  std::thread warmer_;  // WarmRecords; touches only its own records
 };
 
 }  // namespace nvlsched::daemon

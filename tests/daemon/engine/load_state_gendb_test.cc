@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/startup/gendb.h"
 #include "daemon/api/convert.h"
+#include "daemon/engine/instance_view.h"
 #include "daemon/engine/load_state.h"
 #include "daemon/engine/rows.h"
 #include "gmock/gmock.h"
@@ -193,9 +194,10 @@ TEST(LoadStateGenDbTest, ARecordThatDisagreesWithItsColumnsIsRefused) {
                                      row->machine_id, " vs elsewhere)")));
 }
 
-// LoadState keeps each record's bytes and parses them again on first use or on the warmer
-// (record_ptr.h): every record, however it got parsed, is the stored one, and what the rebuild
-// took from the first parse (names, a preemption's deadline) is in State.
+// LoadState keeps each record's bytes and parses them again on first use (record_ptr.h): no
+// record is parsed by the load itself or by a ListInstances walk over all of them; once parsed,
+// every record is the stored one; and what the rebuild took from the first parse (names, a
+// preemption's deadline, the list filters) is in State.
 TEST(LoadStateGenDbTest, LoadedRecordsAreTheStoredOnesOnceParsed) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
   ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
@@ -219,6 +221,35 @@ TEST(LoadStateGenDbTest, LoadedRecordsAreTheStoredOnesOnceParsed) {
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ((*state)->NextPreemptionDeadline(), deadline);
   ASSERT_EQ((*state)->instances().size(), rows->instances.size());
+  // Only the queued records (queued again from their messages) are parsed after the load, and
+  // a list walking every record parses none: here a label and tenant filter that one record
+  // matches (the preempted one, whose labels are the generator's).
+  size_t queued = 0;
+  for (const store::InstanceRow& stored : rows->instances) {
+    if (InstanceFromRow(stored)->status() == v1::INSTANCE_STATUS_QUEUED) ++queued;
+  }
+  auto count_parsed = [&state] {
+    size_t n = 0;
+    for (const auto& [id, entry] : (*state)->instances()) n += entry.record.parsed() ? 1 : 0;
+    return n;
+  };
+  EXPECT_EQ(count_parsed(), queued);
+  ASSERT_FALSE(preempted->labels().empty());
+  InstanceView view;
+  view.PublishAll(**state);
+  InstanceQuery query;
+  query.org = (*state)->allocator().FindTenant(preempted->tenant_id())->org;
+  query.tenant_id = preempted->tenant_id();
+  query.labels.emplace_back(*preempted->labels().begin());
+  query.page_size = 1;
+  v1::ListInstancesResponse listed;
+  ASSERT_TRUE(view.List(query, &listed).ok());
+  ASSERT_GE(listed.total_size(), 1);
+  EXPECT_EQ(count_parsed(), queued);
+  ASSERT_EQ(listed.instances_size(), 1);
+  EXPECT_EQ(listed.instances(0).tenant_id(), preempted->tenant_id());
+  EXPECT_EQ(listed.instances(0).labels().at(query.labels[0].first), query.labels[0].second);
+
   for (const store::InstanceRow& stored : rows->instances) {
     const State::InstanceEntry* entry = (*state)->FindInstance(stored.id);
     ASSERT_NE(entry, nullptr) << stored.id;

@@ -1,6 +1,7 @@
 // RecordPtr (daemon/engine/record_ptr.h): a record loaded as bytes reads as the message it was
-// serialized from, is parsed once however many threads use it first (label grpc: the TSan
-// build runs it), and a built record is the message it was built from.
+// serialized from, answers ListInstances' filters and copies without being parsed, is parsed
+// once however many threads use it first (label grpc: the TSan build runs it), and a built
+// record is the message it was built from.
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@ v1::Instance Sample(int n) {
   record.set_id("i-" + std::to_string(n));
   record.set_name("worker-" + std::to_string(n));
   record.set_tenant_id("acme");
+  if (n % 2 == 0) record.set_batch_id("b-" + std::to_string(n / 10));
   record.set_machine_id("m-" + std::to_string(n % 18));
   record.set_gpu_count(4);
   record.set_status(v1::INSTANCE_STATUS_READY);
@@ -35,7 +37,7 @@ TEST(RecordPtrTest, ABuiltRecordIsItsMessage) {
 }
 
 TEST(RecordPtrTest, ALoadedRecordIsParsedOnFirstUse) {
-  const RecordPtr record = RecordPtr::FromCheckedBytes(Sample(2).SerializeAsString());
+  const RecordPtr record = RecordPtr::FromCheckedBytes(Sample(2).SerializeAsString(), Sample(2));
   EXPECT_FALSE(record.parsed());
   const RecordPtr copy = record;  // shares the one record
   EXPECT_EQ(copy->labels().at("team"), "inference");
@@ -44,12 +46,46 @@ TEST(RecordPtrTest, ALoadedRecordIsParsedOnFirstUse) {
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*record, Sample(2)));
 }
 
+// What ListInstances reads of every record, from a built record and from a loaded one that
+// stays unparsed.
+TEST(RecordPtrTest, ListFieldsAndCopiesNeedNoParse) {
+  const v1::Instance sample = Sample(20);
+  const RecordPtr built(sample);
+  const RecordPtr loaded = RecordPtr::FromCheckedBytes(sample.SerializeAsString(), sample);
+  for (const RecordPtr* record : {&built, &loaded}) {
+    EXPECT_EQ(record->tenant_id(), "acme");
+    EXPECT_EQ(record->batch_id(), "b-2");
+    EXPECT_TRUE(record->HasLabel("team", "inference"));
+    EXPECT_FALSE(record->HasLabel("team", "training"));
+    EXPECT_FALSE(record->HasLabel("owner", "inference"));
+    v1::Instance copy;
+    copy.set_name("overwritten");
+    record->CopyTo(&copy);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(copy, sample));
+  }
+  // No batch and no labels.
+  v1::Instance bare = Sample(21);
+  bare.clear_labels();
+  const RecordPtr loaded_bare = RecordPtr::FromCheckedBytes(bare.SerializeAsString(), bare);
+  EXPECT_EQ(loaded_bare.tenant_id(), "acme");
+  EXPECT_EQ(loaded_bare.batch_id(), "");
+  EXPECT_FALSE(loaded_bare.HasLabel("team", "inference"));
+  EXPECT_FALSE(loaded_bare.parsed());
+
+  EXPECT_FALSE(loaded.parsed());
+  EXPECT_EQ(loaded->name(), "worker-20");
+  EXPECT_TRUE(loaded.parsed());
+  v1::Instance copy;
+  loaded.CopyTo(&copy);  // from the message now
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(copy, sample));
+}
+
 TEST(RecordPtrTest, ThreadsUsingALoadedRecordFirstAllSeeOneMessage) {
   constexpr int kRecords = 200;
   constexpr int kThreads = 4;
   std::vector<RecordPtr> records;
   for (int i = 0; i < kRecords; ++i) {
-    records.push_back(RecordPtr::FromCheckedBytes(Sample(i).SerializeAsString()));
+    records.push_back(RecordPtr::FromCheckedBytes(Sample(i).SerializeAsString(), Sample(i)));
   }
   std::vector<std::vector<const v1::Instance*>> seen(kThreads);
   std::vector<std::thread> threads;
