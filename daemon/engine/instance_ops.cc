@@ -17,6 +17,7 @@
 #include "daemon/api/validation.h"
 #include "allocator/errors.h"
 #include "allocator/gang_queue.h"
+#include "allocator/string_view_compat.h"
 #include "daemon/engine/ids.h"
 #include "daemon/engine/instance_records.h"
 #include "google/rpc/error_details.pb.h"
@@ -60,7 +61,8 @@ absl::StatusOr<const State::InstanceEntry*> VisibleInstance(const State& state,
                                                             const std::string& id) {
   const State::InstanceEntry* instance = state.FindInstance(id);
   if (instance != nullptr) {
-    const allocator::Tenant* tenant = state.allocator().FindTenant(instance->record->tenant_id());
+    const allocator::Tenant* tenant =
+        state.allocator().FindTenant(allocator::StdView(instance->record.tenant_id()));
     if (tenant != nullptr && tenant->org == org) return instance;
   }
   return ResourceNotFoundError(kInstanceResource, id,
@@ -703,7 +705,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
       state.allocator().PlanRelease(handles, req.machine_health_issue, state.require_cleaning());
   if (!release.ok()) return release.status();
 
-  for (const std::string& id : req.ids) *deleted->Add() = *state.FindInstance(id)->record;
+  for (const std::string& id : req.ids) state.FindInstance(id)->record.CopyTo(deleted->Add());
   state.ReleaseInstances(*release, placed_ids);
   for (uint64_t sequence : cancelled) state.CancelQueued(sequence);
   for (const std::string& id : dropped_ids) state.EraseInstance(id);
@@ -713,7 +715,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
 absl::Status GetInstance(const State& state, const InstanceRef& req, v1::Instance* resp) {
   absl::StatusOr<const State::InstanceEntry*> found = VisibleInstance(state, req.org, req.id);
   if (!found.ok()) return found.status();
-  *resp = *(*found)->record;
+  (*found)->record.CopyTo(resp);
   if (resp->status() == v1::INSTANCE_STATUS_QUEUED) {
     resp->mutable_queue()->set_position(
         static_cast<int64_t>(state.queue().PositionOf(resp->queue().sequence())));
