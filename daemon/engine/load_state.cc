@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdint>
+#include <cstring>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -9,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 
 #include "absl/strings/numbers.h"
@@ -129,6 +132,15 @@ class RecordParser {
   std::thread helper_;
 };
 
+// The first 8 bytes of an id as a big-endian number (zero-padded): ordered as the ids are.
+uint64_t IdPrefix(const std::string& id) {
+  unsigned char bytes[8] = {};
+  std::memcpy(bytes, id.data(), std::min<size_t>(8, id.size()));
+  uint64_t prefix = 0;
+  for (unsigned char b : bytes) prefix = (prefix << 8) | b;
+  return prefix;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport* report,
@@ -189,23 +201,38 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   const absl::Time parse_done = absl::Now();
 
   // On the other core while the claims go in: the rows State records (all but the queued), in
-  // id order, and their name keys, sorted. State keeps both in ordered containers, whose
-  // inserts then always land on the same, cached, rightmost path instead of a random one (the
-  // ids are random UUIDs). It reads each row's id, status and name key, which the claims below
-  // do not touch; it is joined before LoadState returns, whatever it returns.
+  // id order, and the index of their names. State keeps the records in an ordered container,
+  // whose inserts then always land on the same, cached, rightmost path instead of a random one
+  // (the ids are random UUIDs). It reads each row's id, status and name key, which the claims
+  // below do not touch; it is joined before LoadState returns, whatever it returns.
   std::vector<size_t> id_order;
-  std::vector<std::string> sorted_names;
-  std::thread sorter([&rows, &parsed, &id_order, &sorted_names] {
+  absl::btree_set<std::string> names;
+  std::thread sorter([&rows, &parsed, &id_order, &names] {
+    // Sorted by the ids' first 8 bytes as a big-endian number, then (ties) by the whole id: the
+    // same order as comparing the ids, with most comparisons on integers in one array.
+    struct Key {
+      uint64_t prefix;
+      uint32_t row;
+    };
+    std::vector<Key> keys;
+    keys.reserve(rows.size());
+    std::vector<std::string> name_keys;
+    name_keys.reserve(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) {
       if (!parsed[i].status.ok() || parsed[i].instance_status == v1::INSTANCE_STATUS_QUEUED) {
         continue;
       }
-      id_order.push_back(i);
-      sorted_names.push_back(std::move(parsed[i].name_key));
+      keys.push_back(Key{IdPrefix(rows[i].id), static_cast<uint32_t>(i)});
+      name_keys.push_back(std::move(parsed[i].name_key));
     }
-    std::sort(id_order.begin(), id_order.end(),
-              [&rows](size_t a, size_t b) { return rows[a].id < rows[b].id; });
-    std::sort(sorted_names.begin(), sorted_names.end());
+    std::sort(keys.begin(), keys.end(), [&rows](const Key& a, const Key& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return rows[a.row].id < rows[b.row].id;
+    });
+    id_order.reserve(keys.size());
+    for (const Key& key : keys) id_order.push_back(key.row);
+    std::sort(name_keys.begin(), name_keys.end());
+    for (std::string& name : name_keys) names.emplace_hint(names.end(), std::move(name));
   });
   struct JoinOnReturn {
     std::thread& thread;
@@ -271,13 +298,13 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     for (size_t k = 0; k < id_order.size(); ++k) {
       const size_t i = id_order[k];
       State::LoadedInstance& out = sorted[k];
-      out.id = &rows[i].id;
+      out.id = std::move(rows[i].id);  // not read again
       out.record = std::move(parsed[i].record);
       out.handle = handles[i];
       out.whole_machine = rows[i].whole_machine;
       out.preemption_deadline = parsed[i].preemption_deadline;
     }
-    state->LoadInstances(absl::MakeSpan(sorted), std::move(sorted_names));
+    state->LoadInstances(absl::MakeSpan(sorted), std::move(names));
   }
   parsed.clear();
   parsed.shrink_to_fit();

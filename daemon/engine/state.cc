@@ -182,24 +182,22 @@ void State::PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
 }
 
 void State::LoadInstances(absl::Span<LoadedInstance> instances,
-                          std::vector<std::string> name_keys) {
+                          absl::btree_set<std::string> names) {
   assert(instances_.empty() && names_.empty() && ids_by_handle_.empty());
-  assert(name_keys.size() == instances.size());
-  assert(std::is_sorted(name_keys.begin(), name_keys.end()));
+  assert(names.size() == instances.size());
+  names_ = std::move(names);
   ids_by_handle_.reserve(instances.size());
   for (LoadedInstance& loaded : instances) {
-    const std::string& id = *loaded.id;
-    assert(instances_.empty() || std::prev(instances_.end())->first < id);
+    assert(instances_.empty() || std::prev(instances_.end())->first < loaded.id);
     // As PreemptionKey: only a record that holds its machine waits for a deadline.
     if (loaded.preemption_deadline.has_value() && loaded.handle.generation != 0) {
-      preemption_deadlines_.emplace(*loaded.preemption_deadline, id);
+      preemption_deadlines_.emplace(*loaded.preemption_deadline, loaded.id);
     }
-    if (loaded.handle.generation != 0) ids_by_handle_.emplace(loaded.handle, id);
+    if (loaded.handle.generation != 0) ids_by_handle_.emplace(loaded.handle, loaded.id);
     instances_.emplace_hint(
-        instances_.end(), id,
+        instances_.end(), std::move(loaded.id),
         InstanceEntry{std::move(loaded.record), loaded.handle, loaded.whole_machine});
   }
-  for (std::string& name : name_keys) names_.emplace_hint(names_.end(), std::move(name));
 }
 
 void State::ReplaceInstance(const allocator::ReplacePlan& plan, v1::Instance record) {

@@ -93,7 +93,7 @@ class State {
 
   // One record loaded at start-up (LoadInstances).
   struct LoadedInstance {
-    const std::string* id = nullptr;
+    std::string id;  // moved from
     RecordPtr record;
     allocator::InstanceHandle handle;  // the default (none) for a terminated record
     bool whole_machine = true;
@@ -144,10 +144,10 @@ class State {
   void PutInstance(v1::Instance instance, allocator::InstanceHandle handle,
                    bool whole_machine = true);
   // Start-up (LoadState): adds records in one go, without change records. REQUIRES: no
-  // instance yet; ids strictly increasing (the records are moved from: State keeps those very
-  // records); `name_keys` the NameKey of each, sorted. Each index is then built in its own
-  // order (appends) instead of a random insert per record. Reads no record's message.
-  void LoadInstances(absl::Span<LoadedInstance> instances, std::vector<std::string> name_keys);
+  // instance yet; ids strictly increasing (ids and records are moved from: State keeps those
+  // very records); `names` the NameKey of each. The records go in by appends instead of a
+  // random insert each. Reads no record's message.
+  void LoadInstances(absl::Span<LoadedInstance> instances, absl::btree_set<std::string> names);
 
   // Moves an instance (allocator::Allocator::Apply(ReplacePlan)) and stores its new record
   // (same id, same handle); records the old machine if the move drained or parked it.
