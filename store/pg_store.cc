@@ -818,7 +818,7 @@ absl::Status PgStore::Latch(absl::Status status) {
   return failure_;
 }
 
-absl::StatusOr<LoadedState> PgStore::LoadAll() {
+absl::StatusOr<LoadedState> PgStore::LoadAll(InstanceColumns /*columns: all are read*/) {
   MutexLock lock(&mu_);
   if (conn_ == nullptr || !conn_->conn.is_open()) {
     return absl::UnavailableError(absl::StrCat("loading ", display_,

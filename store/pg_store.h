@@ -59,7 +59,8 @@ class PgStore final : public Store {
 
   ~PgStore() override;
 
-  absl::StatusOr<LoadedState> LoadAll() override ABSL_LOCKS_EXCLUDED(mu_);
+  using Store::LoadAll;
+  absl::StatusOr<LoadedState> LoadAll(InstanceColumns columns) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status WriteSnapshot(const std::string& dest_path) override;

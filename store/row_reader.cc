@@ -145,8 +145,23 @@ void ReadTenants(SQLite::Database& db, LoadedState& state) {
   }
 }
 
-void ReadInstances(SQLite::Database& db, LoadedState& state) {
+void ReadInstances(SQLite::Database& db, LoadedState& state, InstanceColumns columns) {
   state.instances.reserve(CountRows(db, "instances"));
+  if (columns == InstanceColumns::kStartUp) {
+    SQLite::Statement q(db, R"sql(
+        SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details
+        FROM instances ORDER BY rowid)sql");
+    while (q.executeStep()) {
+      InstanceRow& row = state.instances.emplace_back();
+      row.id = Text(q.getColumn(0));
+      row.tenant_id = Text(q.getColumn(1));
+      row.machine_id = Text(q.getColumn(2));
+      row.gpu_count = q.getColumn(3).getInt64();
+      row.whole_machine = q.getColumn(4).getInt() != 0;
+      row.details = Text(q.getColumn(5));
+    }
+    return;
+  }
   SQLite::Statement q(db, R"sql(
       SELECT id, name, tenant_id, instance_type_id, machine_id, gpu_count, whole_machine,
              batch_id, strict, status, created_unix_micros, updated_unix_micros, details,
@@ -216,7 +231,7 @@ std::vector<EventRow> ReadEventRows(SQLite::Database& db, uint64_t after_sequenc
   return rows;
 }
 
-absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db) {
+absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db, InstanceColumns columns) {
   LoadedState state;
   try {
     state.schema_version = db.execAndGet("PRAGMA user_version").getInt();
@@ -224,7 +239,7 @@ absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db) {
     ReadDomains(db, state);
     ReadMachines(db, state);
     ReadTenants(db, state);
-    ReadInstances(db, state);
+    ReadInstances(db, state, columns);
     ReadIdempotency(db, state);
     ReadMeta(db, state);
     SQLite::Statement bounds(db, "SELECT IFNULL(MIN(sequence), 0), IFNULL(MAX(sequence), 0) FROM events");

@@ -20,7 +20,8 @@ namespace nvlsched::store {
 // Errors: DATA_LOSS if the file is corrupt or a child row names a parent that is not stored;
 // UNAVAILABLE on other SQLite errors (I/O).
 // Cost: O(total rows); about one allocation per string field.
-absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db);
+absl::StatusOr<LoadedState> ReadAllRows(SQLite::Database& db,
+                                        InstanceColumns columns = InstanceColumns::kAll);
 
 // Events with sequence > after_sequence, at most `limit`, in sequence order. Throws
 // SQLite::Exception on a read error.

@@ -177,6 +177,16 @@ struct ChangeSet {
   void clear();
 };
 
+// What LoadAll fills of each instance row.
+enum class InstanceColumns : uint8_t {
+  kAll,
+  // id, tenant_id, machine_id, gpu_count, whole_machine and details: what the daemon's
+  // start-up reads (details, the serialized record, holds the rest). SQLite leaves the other
+  // columns at their defaults, about 0.1 s less of a 500k-instance start-up; PostgreSQL reads
+  // them all anyway.
+  kStartUp,
+};
+
 // The whole database, each kind in insertion order (SQLite rowid order; an update keeps the
 // row's position). Deterministic for a given database.
 struct LoadedState {

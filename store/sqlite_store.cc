@@ -164,7 +164,7 @@ absl::Status SqliteStore::CheckIfDue() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<LoadedState> SqliteStore::LoadAll() {
+absl::StatusOr<LoadedState> SqliteStore::LoadAll(InstanceColumns columns) {
   MutexLock lock(&mu_);
   // The check Open left to this read runs beside it, on a read-only connection of its own.
   absl::Status check;
@@ -176,7 +176,7 @@ absl::StatusOr<LoadedState> SqliteStore::LoadAll() {
   try {
     // One read transaction: every table is read at the same point in time.
     SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
-    state = ReadAllRows(*db_);
+    state = ReadAllRows(*db_, columns);
     read.commit();
   } catch (const SQLite::Exception& e) {
     state = SqliteErrorStatus(CodeFor(e), "loading the database", e);

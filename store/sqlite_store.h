@@ -42,7 +42,8 @@ class SqliteStore final : public Store {
 
   ~SqliteStore() override;
 
-  absl::StatusOr<LoadedState> LoadAll() override ABSL_LOCKS_EXCLUDED(mu_);
+  using Store::LoadAll;
+  absl::StatusOr<LoadedState> LoadAll(InstanceColumns columns) override ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Commit(const ChangeSet& changes, CommitStats* stats = nullptr) override
       ABSL_LOCKS_EXCLUDED(mu_);
   // Defined in store/snapshot.cc.

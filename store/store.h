@@ -132,7 +132,8 @@ class Store {
   // Cost: O(rows). Measured (bench/store_bench.cc, Release, 2 vCPUs): 100k machines + 500k
   // instances with 512-byte details (a 620 MB file) load in about 2 s of CPU, 2.8 s wall with
   // a warm page cache, into about 650 MB of resident memory.
-  virtual absl::StatusOr<LoadedState> LoadAll() = 0;
+  virtual absl::StatusOr<LoadedState> LoadAll(InstanceColumns columns) = 0;
+  absl::StatusOr<LoadedState> LoadAll() { return LoadAll(InstanceColumns::kAll); }
 
   // Applies `changes` as ONE transaction. Either all of it is durable (SQLite: per
   // StoreOptions::sync; PostgreSQL: per the server's synchronous_commit) when this returns OK,

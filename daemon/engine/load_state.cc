@@ -147,7 +147,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
                                                  allocator::GangQueue::Options queue_options,
                                                  absl::Duration max_queue_timeout) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<store::LoadedState> loaded = store.LoadAll();
+  absl::StatusOr<store::LoadedState> loaded = store.LoadAll(store::InstanceColumns::kStartUp);
   if (!loaded.ok()) return loaded.status();
   const absl::Time read_done = absl::Now();
 

@@ -455,6 +455,39 @@ TEST_P(StoreContractTest, EveryRowKindRoundTripsAcrossReopen) {
   EXPECT_EQ(state.meta, changes.put_meta);
 }
 
+// LoadAll(kStartUp): every row as LoadAll() reads it, but an instance row needs only its key
+// columns (what the daemon's start-up reads); the others may be left at their defaults.
+TEST_P(StoreContractTest, StartUpLoadHasEveryRowAndTheInstancesKeyColumns) {
+  ChangeSet changes = MakeFleet(2, 3, 2);
+  changes.upsert_instances.push_back(MakeInstance("i-1", "worker-abc123", "m-0-0"));
+  InstanceRow granular = MakeInstance("i-2", "single", "m-1-0", 1);
+  granular.gpu_count = 2;
+  granular.whole_machine = false;
+  granular.details = std::string("\x0a\x00record", 8);
+  changes.upsert_instances.push_back(granular);
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(changes).ok());
+  absl::StatusOr<LoadedState> full = store->LoadAll();
+  absl::StatusOr<LoadedState> start_up = store->LoadAll(InstanceColumns::kStartUp);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_TRUE(start_up.ok()) << start_up.status();
+  EXPECT_EQ(start_up->machines, full->machines);
+  EXPECT_EQ(start_up->tenants, full->tenants);
+  EXPECT_EQ(start_up->domains, full->domains);
+  ASSERT_EQ(start_up->instances.size(), changes.upsert_instances.size());
+  for (size_t i = 0; i < changes.upsert_instances.size(); ++i) {
+    const InstanceRow& want = changes.upsert_instances[i];
+    const InstanceRow& got = start_up->instances[i];
+    EXPECT_EQ(got.id, want.id);
+    EXPECT_EQ(got.tenant_id, want.tenant_id);
+    EXPECT_EQ(got.machine_id, want.machine_id);
+    EXPECT_EQ(got.gpu_count, want.gpu_count);
+    EXPECT_EQ(got.whole_machine, want.whole_machine);
+    EXPECT_EQ(got.details, want.details);
+  }
+}
+
 TEST_P(StoreContractTest, UpsertReplacesFieldsAndChildRowsAndKeepsInsertionOrder) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
