@@ -195,8 +195,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     }
   }
   const absl::Time inventory_done = absl::Now();
-  // The records, parsed on both cores (parsing is the largest part of a start-up's CPU, and
-  // each row parses on its own).
+  // The rows' one parse, on both cores (each row parses on its own).
   std::vector<ParsedRow> parsed = parser.Finish();
   const absl::Time parse_done = absl::Now();
 
