@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <utility>
 
-#include "absl/base/call_once.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -99,7 +99,9 @@ class RecordPtr::LoadedRecord final : public Stored {
   LoadedRecord(std::string bytes, const v1::Instance& parsed)
       : bytes_(std::move(bytes)), list_fields_(parsed) {}
   const v1::Instance& Get() const override {
-    absl::call_once(once_, &LoadedRecord::Parse, this);
+    // std::call_once (pthread_once), not absl::call_once: Debian's Abseil is uninstrumented,
+    // so ThreadSanitizer cannot see absl's wait for another thread's parse (store/sync.h).
+    if (!parsed_.load(std::memory_order_acquire)) std::call_once(once_, &LoadedRecord::Parse, this);
     return *instance_;
   }
   absl::string_view tenant_id() const override { return list_fields_.tenant_id(); }
@@ -117,14 +119,14 @@ class RecordPtr::LoadedRecord final : public Stored {
   bool parsed() const override { return parsed_.load(std::memory_order_acquire); }
 
  private:
-  void Parse() const {  // under once_
+  void Parse() const {  // once, under once_
     auto instance = std::make_unique<v1::Instance>();
     if (!instance->ParseFromString(bytes_)) CheckedBytesDoNotParse(bytes_.size());
     instance_ = std::move(instance);
     parsed_.store(true, std::memory_order_release);
   }
 
-  mutable absl::once_flag once_;
+  mutable std::once_flag once_;
   mutable std::atomic<bool> parsed_{false};
   mutable std::unique_ptr<const v1::Instance> instance_;  // set once, under once_
   const std::string bytes_;

@@ -10,7 +10,7 @@
 // stay small. ListInstances answers a loaded record from its bytes (CopyTo) without keeping
 // the message.
 //
-// Thread-safety: thread-safe. The first use parses under absl::call_once; everything else reads
+// Thread-safety: thread-safe. The first use parses under std::call_once; everything else reads
 // immutable data (a loaded record's bytes are never freed).
 #ifndef NVLSCHED_DAEMON_ENGINE_RECORD_PTR_H_
 #define NVLSCHED_DAEMON_ENGINE_RECORD_PTR_H_
