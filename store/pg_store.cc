@@ -525,7 +525,7 @@ std::string TextOrEmpty(const pqxx::field& f) {
   return f.is_null() ? std::string() : f.as<std::string>();
 }
 
-LoadedState ReadAll(pqxx::transaction_base& t) {
+LoadedState ReadAll(pqxx::transaction_base& t, InstanceColumns columns = InstanceColumns::kAll) {
   LoadedState s;
   s.schema_version = t.exec1("SELECT version FROM nvlsched_schema")[0].as<int>();
   for (const auto& r : t.exec(
@@ -597,7 +597,21 @@ LoadedState ReadAll(pqxx::transaction_base& t) {
       }
     }
   }
-  {
+  if (columns == InstanceColumns::kStartUp) {
+    const pqxx::result instances = t.exec(
+        "SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details FROM instances "
+        "ORDER BY seq");
+    s.instances.reserve(instances.size());
+    for (const auto& r : instances) {
+      InstanceRow& row = s.instances.emplace_back();
+      row.id = r[0].as<std::string>();
+      row.tenant_id = r[1].as<std::string>();
+      row.machine_id = TextOrEmpty(r[2]);
+      row.gpu_count = r[3].as<int64_t>();
+      row.whole_machine = r[4].as<bool>();
+      row.details = Bytes(r[5]);
+    }
+  } else {
     const pqxx::result instances = t.exec(
         "SELECT id, name, tenant_id, instance_type_id, machine_id, gpu_count, whole_machine, "
         "batch_id, strict, status, created_unix_micros, updated_unix_micros, details, "
@@ -818,7 +832,7 @@ absl::Status PgStore::Latch(absl::Status status) {
   return failure_;
 }
 
-absl::StatusOr<LoadedState> PgStore::LoadAll(InstanceColumns /*columns: all are read*/) {
+absl::StatusOr<LoadedState> PgStore::LoadAll(InstanceColumns columns) {
   MutexLock lock(&mu_);
   if (conn_ == nullptr || !conn_->conn.is_open()) {
     return absl::UnavailableError(absl::StrCat("loading ", display_,
@@ -826,7 +840,7 @@ absl::StatusOr<LoadedState> PgStore::LoadAll(InstanceColumns /*columns: all are 
   }
   try {
     SnapshotTransaction t(conn_->conn);
-    LoadedState state = ReadAll(t);
+    LoadedState state = ReadAll(t, columns);
     t.commit();
     return state;
   } catch (const pqxx::broken_connection& e) {
