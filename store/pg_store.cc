@@ -597,10 +597,15 @@ LoadedState ReadAll(pqxx::transaction_base& t, InstanceColumns columns = Instanc
       }
     }
   }
-  if (columns == InstanceColumns::kStartUp) {
-    const pqxx::result instances = t.exec(
-        "SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details FROM instances "
-        "ORDER BY seq");
+  {
+    // The key columns first: kStartUp reads only those.
+    const bool all = columns == InstanceColumns::kAll;
+    const pqxx::result instances = t.exec(absl::StrCat(
+        "SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details",
+        all ? ", name, instance_type_id, batch_id, strict, status, created_unix_micros, "
+              "updated_unix_micros, nvlink_partition_ids"
+            : "",
+        " FROM instances ORDER BY seq"));
     s.instances.reserve(instances.size());
     for (const auto& r : instances) {
       InstanceRow& row = s.instances.emplace_back();
@@ -610,28 +615,14 @@ LoadedState ReadAll(pqxx::transaction_base& t, InstanceColumns columns = Instanc
       row.gpu_count = r[3].as<int64_t>();
       row.whole_machine = r[4].as<bool>();
       row.details = Bytes(r[5]);
-    }
-  } else {
-    const pqxx::result instances = t.exec(
-        "SELECT id, name, tenant_id, instance_type_id, machine_id, gpu_count, whole_machine, "
-        "batch_id, strict, status, created_unix_micros, updated_unix_micros, details, "
-        "nvlink_partition_ids FROM instances ORDER BY seq");
-    s.instances.reserve(instances.size());
-    for (const auto& r : instances) {
-      InstanceRow& row = s.instances.emplace_back();
-      row.id = r[0].as<std::string>();
-      row.name = r[1].as<std::string>();
-      row.tenant_id = r[2].as<std::string>();
-      row.instance_type_id = r[3].as<std::string>();
-      row.machine_id = TextOrEmpty(r[4]);
-      row.gpu_count = r[5].as<int64_t>();
-      row.whole_machine = r[6].as<bool>();
-      row.batch_id = TextOrEmpty(r[7]);
-      row.strict = r[8].as<bool>();
-      row.status = r[9].as<std::string>();
-      row.created_unix_micros = r[10].as<int64_t>();
-      row.updated_unix_micros = r[11].as<int64_t>();
-      row.details = Bytes(r[12]);
+      if (!all) continue;
+      row.name = r[6].as<std::string>();
+      row.instance_type_id = r[7].as<std::string>();
+      row.batch_id = TextOrEmpty(r[8]);
+      row.strict = r[9].as<bool>();
+      row.status = r[10].as<std::string>();
+      row.created_unix_micros = r[11].as<int64_t>();
+      row.updated_unix_micros = r[12].as<int64_t>();
       row.nvlink_partition_ids = SplitPartitionIds(r[13].as<std::string>());
     }
   }

@@ -147,41 +147,30 @@ void ReadTenants(SQLite::Database& db, LoadedState& state) {
 
 void ReadInstances(SQLite::Database& db, LoadedState& state, InstanceColumns columns) {
   state.instances.reserve(CountRows(db, "instances"));
-  if (columns == InstanceColumns::kStartUp) {
-    SQLite::Statement q(db, R"sql(
-        SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details
-        FROM instances ORDER BY rowid)sql");
-    while (q.executeStep()) {
-      InstanceRow& row = state.instances.emplace_back();
-      row.id = Text(q.getColumn(0));
-      row.tenant_id = Text(q.getColumn(1));
-      row.machine_id = Text(q.getColumn(2));
-      row.gpu_count = q.getColumn(3).getInt64();
-      row.whole_machine = q.getColumn(4).getInt() != 0;
-      row.details = Text(q.getColumn(5));
-    }
-    return;
-  }
-  SQLite::Statement q(db, R"sql(
-      SELECT id, name, tenant_id, instance_type_id, machine_id, gpu_count, whole_machine,
-             batch_id, strict, status, created_unix_micros, updated_unix_micros, details,
-             nvlink_partition_ids
-      FROM instances ORDER BY rowid)sql");
+  // The key columns first: kStartUp reads only those.
+  const bool all = columns == InstanceColumns::kAll;
+  SQLite::Statement q(
+      db, absl::StrCat("SELECT id, tenant_id, machine_id, gpu_count, whole_machine, details",
+                       all ? ", name, instance_type_id, batch_id, strict, status, "
+                             "created_unix_micros, updated_unix_micros, nvlink_partition_ids"
+                           : "",
+                       " FROM instances ORDER BY rowid"));
   while (q.executeStep()) {
     InstanceRow& row = state.instances.emplace_back();
     row.id = Text(q.getColumn(0));
-    row.name = Text(q.getColumn(1));
-    row.tenant_id = Text(q.getColumn(2));
-    row.instance_type_id = Text(q.getColumn(3));
-    row.machine_id = Text(q.getColumn(4));
-    row.gpu_count = q.getColumn(5).getInt64();
-    row.whole_machine = q.getColumn(6).getInt() != 0;
-    row.batch_id = Text(q.getColumn(7));
-    row.strict = q.getColumn(8).getInt() != 0;
-    row.status = Text(q.getColumn(9));
-    row.created_unix_micros = q.getColumn(10).getInt64();
-    row.updated_unix_micros = q.getColumn(11).getInt64();
-    row.details = Text(q.getColumn(12));
+    row.tenant_id = Text(q.getColumn(1));
+    row.machine_id = Text(q.getColumn(2));
+    row.gpu_count = q.getColumn(3).getInt64();
+    row.whole_machine = q.getColumn(4).getInt() != 0;
+    row.details = Text(q.getColumn(5));
+    if (!all) continue;
+    row.name = Text(q.getColumn(6));
+    row.instance_type_id = Text(q.getColumn(7));
+    row.batch_id = Text(q.getColumn(8));
+    row.strict = q.getColumn(9).getInt() != 0;
+    row.status = Text(q.getColumn(10));
+    row.created_unix_micros = q.getColumn(11).getInt64();
+    row.updated_unix_micros = q.getColumn(12).getInt64();
     row.nvlink_partition_ids = SplitPartitionIds(Text(q.getColumn(13)));
   }
 }

@@ -49,8 +49,8 @@ class InstanceView {
   // ListInstances (instance_ops.h has the engine's version it replaces; same answers): the
   // org's instances matching the filters, in id order, from the one after req.after, at most
   // the page size; total_size counts every match. Any thread.
-  // Cost: O(n) under the shared lock (the filters and the count), then one copy per answered
-  // record outside it.
+  // Cost: O(n) under the shared lock (the filters and the count, on fields no record parses
+  // for), then one copy per answered record outside it (a parse, for a loaded record).
   absl::Status List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
