@@ -2,6 +2,7 @@
 // output loads (invariant check included) with the counts it reports, the generator is
 // deterministic, and a refused claim is still reported with the ids of the instances involved
 // (LoadState records instances in id order, after the allocator has their claims).
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -143,55 +144,64 @@ TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
   EXPECT_THAT(state.status().message(), HasSubstr(member->id));
 }
 
-// The stored record of one placed single (not a batch member), found in `rows`.
-store::InstanceRow* PlacedSingle(store::LoadedState& rows) {
-  for (store::InstanceRow& row : rows.instances) {
-    if (row.batch_id.empty() && !row.machine_id.empty()) return &row;
+// Generates SmallOptions() into `store`, then rewrites the stored row of one placed single (not
+// a batch member) with `edit`, which gets the row and its parsed record; *rewritten is the row
+// as committed.
+void RewriteAPlacedSingle(store::Store& store,
+                          const std::function<void(store::InstanceRow&, v1::Instance&)>& edit,
+                          store::InstanceRow* rewritten) {
+  ASSERT_TRUE(bench::GenerateDatabase(store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> rows = store.LoadAll();
+  ASSERT_TRUE(rows.ok());
+  for (const store::InstanceRow& row : rows->instances) {
+    if (!row.batch_id.empty() || row.machine_id.empty()) continue;
+    *rewritten = row;
+    absl::StatusOr<v1::Instance> record = InstanceFromRow(row);
+    ASSERT_TRUE(record.ok());
+    edit(*rewritten, *record);
+    store::ChangeSet changes;
+    changes.upsert_instances.push_back(*rewritten);
+    ASSERT_TRUE(store.Commit(changes).ok());
+    return;
   }
-  return nullptr;
+  FAIL() << "the generated database has no placed single";
 }
 
 TEST(LoadStateGenDbTest, ARecordThatDoesNotParseIsRefusedByItsId) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
-  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
-  ASSERT_TRUE(rows.ok());
-  store::InstanceRow* row = PlacedSingle(*rows);
-  ASSERT_NE(row, nullptr);
-  row->details = "\x0a\xff\xff\xff";  // field 1, a length past the end
-  store::ChangeSet changes;
-  changes.upsert_instances.push_back(*row);
-  ASSERT_TRUE(store->Commit(changes).ok());
+  store::InstanceRow row;
+  ASSERT_NO_FATAL_FAILURE(RewriteAPlacedSingle(
+      *store,
+      [](store::InstanceRow& r, v1::Instance&) {
+        r.details = "\x0a\xff\xff\xff";  // field 1, a length past the end
+      },
+      &row));
 
   absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(state.status().message(),
-              HasSubstr(absl::StrCat("instance ", row->id, ": its stored record does not parse")));
+              HasSubstr(absl::StrCat("instance ", row.id, ": its stored record does not parse")));
 }
 
 TEST(LoadStateGenDbTest, ARecordThatDisagreesWithItsColumnsIsRefused) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
-  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
-  ASSERT_TRUE(rows.ok());
-  store::InstanceRow* row = PlacedSingle(*rows);
-  ASSERT_NE(row, nullptr);
-  absl::StatusOr<v1::Instance> record = InstanceFromRow(*row);
-  ASSERT_TRUE(record.ok());
-  record->set_machine_id("elsewhere");  // the column still names the machine it holds
-  row->details = record->SerializeAsString();
-  store::ChangeSet changes;
-  changes.upsert_instances.push_back(*row);
-  ASSERT_TRUE(store->Commit(changes).ok());
+  store::InstanceRow row;
+  ASSERT_NO_FATAL_FAILURE(RewriteAPlacedSingle(
+      *store,
+      [](store::InstanceRow& r, v1::Instance& record) {
+        record.set_machine_id("elsewhere");  // the column still names the machine it holds
+        r.details = record.SerializeAsString();
+      },
+      &row));
 
   absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
   ASSERT_FALSE(state.ok());
   EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(state.status().message(),
-              HasSubstr(absl::StrCat("instance ", row->id,
+              HasSubstr(absl::StrCat("instance ", row.id,
                                      ": its columns and its stored record disagree (machine ",
-                                     row->machine_id, " vs elsewhere)")));
+                                     row.machine_id, " vs elsewhere)")));
 }
 
 // LoadState keeps each record's bytes and parses them again on first use (record_ptr.h): no
@@ -200,21 +210,20 @@ TEST(LoadStateGenDbTest, ARecordThatDisagreesWithItsColumnsIsRefused) {
 // preemption's deadline, the list filters) is in State.
 TEST(LoadStateGenDbTest, LoadedRecordsAreTheStoredOnesOnceParsed) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
-  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
-  ASSERT_TRUE(rows.ok());
   // One placed spot single, preempted: its deadline must come back from the first parse.
-  store::InstanceRow* row = PlacedSingle(*rows);
-  ASSERT_NE(row, nullptr);
-  absl::StatusOr<v1::Instance> preempted = InstanceFromRow(*row);
-  ASSERT_TRUE(preempted.ok());
-  preempted->set_billing_mode(v1::BILLING_MODE_SPOT);
   const absl::Time deadline = absl::FromUnixSeconds(1'900'000'000);
-  *preempted->mutable_preemption()->mutable_preemption_deadline() = ToTimestamp(deadline);
-  store::ChangeSet changes;
-  changes.upsert_instances.push_back(ToRow(*preempted, row->whole_machine));
-  ASSERT_TRUE(store->Commit(changes).ok());
-  rows = store->LoadAll();
+  store::InstanceRow row;
+  ASSERT_NO_FATAL_FAILURE(RewriteAPlacedSingle(
+      *store,
+      [deadline](store::InstanceRow& r, v1::Instance& record) {
+        record.set_billing_mode(v1::BILLING_MODE_SPOT);
+        *record.mutable_preemption()->mutable_preemption_deadline() = ToTimestamp(deadline);
+        r = ToRow(record, r.whole_machine);
+      },
+      &row));
+  absl::StatusOr<v1::Instance> preempted = InstanceFromRow(row);
+  ASSERT_TRUE(preempted.ok());
+  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
   ASSERT_TRUE(rows.ok());
 
   absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
