@@ -32,6 +32,7 @@ class Statement;
 
 namespace nvlsched::store {
 
+class Checkpointer;
 class FileLock;
 class RowWriter;
 
@@ -54,6 +55,17 @@ class SqliteStore final : public Store {
   absl::Status CheckLeadership() override ABSL_LOCKS_EXCLUDED(mu_) { return failure(); }
   absl::Status AnnounceLeader(const std::string&) override { return absl::OkStatus(); }
   const std::string& path() const override { return options_.path; }
+
+  // How many WAL checkpoints the store's checkpointer (store/checkpointer.h) ran, on its thread
+  // and on the writer, and how many failed; all zero when it has none (":memory:", or
+  // StoreOptions::checkpoint_background_pages is 0).
+  struct CheckpointCounts {
+    int64_t background = 0;
+    int64_t on_writer = 0;
+    int64_t failed = 0;
+    int64_t woken = 0;
+  };
+  CheckpointCounts checkpoint_counts() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   explicit SqliteStore(StoreOptions options);
@@ -83,6 +95,9 @@ class SqliteStore final : public Store {
   std::unique_ptr<SQLite::Statement> commit_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<SQLite::Statement> rollback_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<RowWriter> writer_ ABSL_GUARDED_BY(mu_);
+  // Declared after the connection so that it stops (and unhooks it) before the connection
+  // closes. Null for ":memory:" and when StoreOptions::checkpoint_background_pages is 0.
+  std::unique_ptr<Checkpointer> checkpointer_ ABSL_GUARDED_BY(mu_);
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   // Open left quick_check to LoadAll (StoreOptions::quick_check_with_load) and it has not passed
   // yet.

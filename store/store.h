@@ -82,6 +82,14 @@ struct StoreOptions {
   // SQLite only: how long a statement waits for a lock held by another connection (e.g. a
   // checkpoint).
   int busy_timeout_ms = 5000;
+  // SQLite only: the WAL is checkpointed on a thread and connection of its own once it holds
+  // this many pages, and by the writer itself once it holds checkpoint_on_writer_pages
+  // (store/checkpointer.h). 0 keeps SQLite's automatic checkpoint on the writer (every 1000
+  // pages) and no thread, so that every file call comes from the caller's thread in a fixed
+  // order: the fault-injection tests need that. With checkpoint_on_writer_pages at or below
+  // checkpoint_background_pages the thread is never woken (tests).
+  int checkpoint_background_pages = 1000;
+  int checkpoint_on_writer_pages = 10000;
   // PostgreSQL only: how long Open waits to connect (libpq connect_timeout, whole seconds).
   int connect_timeout_seconds = 5;
   // Tests only: caps the database at this many pages (PRAGMA max_page_count) so that a commit

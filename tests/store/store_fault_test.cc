@@ -124,6 +124,8 @@ RunOutcome RunWorkload(const std::vector<WorkloadStep>& steps, FaultInjectionVfs
   StoreOptions options;
   options.path = dir + "/state.db";
   options.vfs = vfs.name();
+  // SQLite's own checkpoint, on the writer: no thread, so the file calls come in a fixed order.
+  options.checkpoint_background_pages = 0;
   bool fired = vfs.fired();
   absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(options);
   note_hit(fired, kHitOpen);
@@ -368,6 +370,7 @@ TEST_F(StoreFaultTest, ACommitRefusedAfterAFailedFsyncIsGoneAfterACrash) {
   StoreOptions options;
   options.path = dir_.File("state.db");
   options.vfs = vfs_->name();
+  options.checkpoint_background_pages = 0;  // as RunWorkload: file calls in a fixed order
   vfs_->Reset();
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
   ASSERT_TRUE(store.ok()) << store.status();

@@ -1,0 +1,184 @@
+// The SQLite store's WAL checkpointer (store/checkpointer.h): the thread checkpoints, the writer
+// checkpoints once the WAL reaches its cap, the WAL stays bounded either way, and every committed
+// row is in the database, in a copy taken after the thread's pass and after a reopen. Labelled
+// grpc (not store) so that the TSan build, which runs the tiers with threads, runs it too.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "store/rows.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
+#include "tests/store/store_test_util.h"
+
+namespace nvlsched::store {
+namespace {
+
+using store_testing::LoadOrFail;
+using store_testing::MakeFleet;
+using store_testing::MakeInstance;
+using store_testing::OpenOrFail;
+using store_testing::TempDir;
+
+constexpr int kRowsPerCommit = 16;
+// A WAL frame is a 24-byte header and one page (SQLite's default page size, which the store
+// keeps), after the WAL's 32-byte header.
+constexpr int64_t kFrameBytes = 24 + 4096;
+
+// Commits kRowsPerCommit instances of about 3 KB each (a page each), round `round`.
+void CommitRound(Store& store, int round) {
+  ChangeSet changes;
+  for (int i = 0; i < kRowsPerCommit; ++i) {
+    const std::string id = absl::StrCat("i-", round, "-", i);
+    InstanceRow row = MakeInstance(id, id, absl::StrCat("m-0-", i % 18));
+    row.details = std::string(3000, static_cast<char>('a' + (round + i) % 26));
+    changes.upsert_instances.push_back(std::move(row));
+  }
+  ASSERT_TRUE(store.Commit(changes).ok());
+}
+
+int64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(size);
+}
+
+SqliteStore::CheckpointCounts CountsOf(Store& store) {
+  return dynamic_cast<SqliteStore&>(store).checkpoint_counts();
+}
+
+// Waits (at most 20 s) until the thread has finished more than `passes` passes.
+bool WaitForBackgroundPass(Store& store, int64_t passes) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (CountsOf(store).background <= passes) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
+}
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  StoreOptions Options(int background_pages, int on_writer_pages) {
+    StoreOptions options;
+    options.path = dir_.File("state.db");
+    options.checkpoint_background_pages = background_pages;
+    options.checkpoint_on_writer_pages = on_writer_pages;
+    return options;
+  }
+  std::string Wal() const { return dir_.File("state.db-wal"); }
+
+  TempDir dir_;
+};
+
+TEST_F(CheckpointerTest, TheThreadCheckpointsAndTheWalRestartsFromItsBeginning) {
+  // Above the fleet's commit (77 pages), so that each wake comes from a round the test waits on
+  // and gets a pass of its own.
+  constexpr int kBackgroundPages = 128;
+  constexpr int kRounds = 100;  // about 2,000 pages, 16 times the threshold
+  std::unique_ptr<Store> store = OpenOrFail(Options(kBackgroundPages, 1000000));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+  int64_t passes = 0;
+  int64_t wakes = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    CommitRound(*store, round);
+    // Past the threshold this commit woke the thread; wait for its pass, so that the writer is
+    // idle while it runs and the next commit finds the whole WAL copied.
+    if (CountsOf(*store).woken > wakes) {
+      ASSERT_TRUE(WaitForBackgroundPass(*store, passes)) << "round " << round;
+      passes = CountsOf(*store).background;
+      wakes = CountsOf(*store).woken;
+    }
+  }
+  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  EXPECT_GE(counts.background, 2);
+  EXPECT_EQ(counts.woken, counts.background);  // one pass per wake: the test waited for each
+  EXPECT_EQ(counts.on_writer, 0);
+  EXPECT_EQ(counts.failed, 0);
+  // Restarted after each pass: at most the threshold plus a commit (about 20 pages), not the
+  // ~2,000 pages written.
+  EXPECT_LE(FileSize(Wal()), 32 + (kBackgroundPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
+
+  // A copy of the files as they are now (as after a power cut: the WAL not yet removed) has
+  // every row: what the thread copied into the database file and what the WAL still holds.
+  const std::string copy = dir_.File("copy.db");
+  std::filesystem::copy_file(dir_.File("state.db"), copy);
+  std::filesystem::copy_file(Wal(), copy + "-wal");
+  StoreOptions copy_options = Options(0, 0);
+  copy_options.path = copy;
+  std::unique_ptr<Store> copied = OpenOrFail(copy_options);
+  ASSERT_NE(copied, nullptr);
+  EXPECT_EQ(LoadOrFail(*copied).instances.size(), size_t{kRounds * kRowsPerCommit});
+  copied.reset();
+
+  store.reset();
+  store = OpenOrFail(Options(kBackgroundPages, 1000000));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+}
+
+TEST_F(CheckpointerTest, TheWriterCheckpointsWhenTheWalReachesItsCap) {
+  constexpr int kOnWriterPages = 64;
+  constexpr int kRounds = 60;
+  // The thread's threshold above the cap: it is never woken, so only the writer checkpoints.
+  std::unique_ptr<Store> store = OpenOrFail(Options(1000000, kOnWriterPages));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+  for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
+  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  EXPECT_EQ(counts.background + counts.woken, 0);
+  EXPECT_GE(counts.on_writer, 2);
+  EXPECT_EQ(counts.failed, 0);
+  EXPECT_LE(FileSize(Wal()), 32 + (kOnWriterPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
+  store.reset();
+  store = OpenOrFail(Options(0, 0));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+}
+
+// Commits back to back while the thread checkpoints beside them (the daemon's case): nothing
+// fails, the WAL stays within the writer's cap, every row is there. Under TSan this is the
+// thread's race check.
+TEST_F(CheckpointerTest, CommitsBackToBackBesideTheThread) {
+  constexpr int kOnWriterPages = 256;
+  constexpr int kRounds = 200;  // about 3,500 pages
+  std::unique_ptr<Store> store = OpenOrFail(Options(32, kOnWriterPages));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+  for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
+  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  EXPECT_GE(counts.background + counts.on_writer, 1);
+  EXPECT_EQ(counts.failed, 0);
+  EXPECT_LE(FileSize(Wal()), 32 + (kOnWriterPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
+  store.reset();
+  store = OpenOrFail(Options(0, 0));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+}
+
+TEST_F(CheckpointerTest, WithoutTheThreadNothingIsCounted) {
+  std::unique_ptr<Store> store = OpenOrFail(Options(0, 0));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+  for (int round = 0; round < 80; ++round) CommitRound(*store, round);
+  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  EXPECT_EQ(counts.background + counts.on_writer + counts.failed + counts.woken, 0);
+}
+
+TEST_F(CheckpointerTest, OpenRefusesThresholdsThatMakeNoSense) {
+  for (const auto& [background, on_writer] : {std::pair{-1, 100}, std::pair{100, 0}}) {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options(background, on_writer));
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << store.status();
+    EXPECT_NE(store.status().message().find("checkpoint_background_pages"), std::string::npos)
+        << store.status();
+  }
+}
+
+}  // namespace
+}  // namespace nvlsched::store
