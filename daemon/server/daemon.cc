@@ -34,6 +34,7 @@
 #include "daemon/server/standby.h"
 #include "daemon/server/metrics.h"
 #include "daemon/services/inventory_service.h"
+#include "daemon/services/read_pool.h"
 #include "daemon/services/reply_budget.h"
 #include "daemon/services/scheduler_service.h"
 #include "daemon/services/snapshot_scheduler.h"
@@ -221,6 +222,8 @@ absl::Status ValidateOverloadOptions(const DaemonOptions& o) {
   const absl::Duration int_ms = absl::Milliseconds(INT_MAX);
   for (absl::Status s : {
            CheckRange("max_pending_reply_mib", o.max_pending_reply_mib, 1, 1 << 20),
+           CheckRange("read_threads", o.read_threads, 1, 64),
+           CheckRange("read_nice", o.read_nice, 0, 19),
            CheckDuration("pending_reply_timeout", o.pending_reply_timeout, absl::ZeroDuration(),
                          absl::InfiniteDuration()),
            CheckRange("grpc_memory_mib", o.grpc_memory_mib, 16, 1 << 20),
@@ -280,6 +283,9 @@ struct Daemon::Impl {
   // Before the engine: its on_commit publishes here, so the hub outlives it.
   std::unique_ptr<EventHub> events;
   std::unique_ptr<Engine> engine;
+  // Before the services and the server: its tasks finish calls, so it stops after the server
+  // has shut down (which waits for them).
+  std::unique_ptr<ReadPool> reads;
   std::unique_ptr<InstanceServiceImpl> instance_service;
   std::unique_ptr<InventoryServiceImpl> inventory_service;
   std::unique_ptr<CapacityServiceImpl> capacity_service;
@@ -446,9 +452,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   const AccessControl* access_control = impl->access.get();
   impl->replies = std::make_unique<ReplyBudget>(options.max_pending_reply_mib * kMib);
   ReplyBudget* replies = impl->replies.get();
+  impl->reads = std::make_unique<ReadPool>(options.read_threads, options.read_nice);
   impl->instance_service = std::make_unique<InstanceServiceImpl>(
       impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count},
-      replies);
+      replies, impl->reads.get());
   impl->inventory_service =
       std::make_unique<InventoryServiceImpl>(impl->engine.get(), access_control, replies);
   impl->capacity_service =

@@ -60,6 +60,12 @@ ABSL_FLAG(int, max_batch_count, 18, "largest count BatchCreateInstances accepts"
 ABSL_FLAG(int, max_queued_calls, 4096,
           "calls waiting for the engine at once; more are refused at once with "
           "RESOURCE_EXHAUSTED instead of queueing");
+ABSL_FLAG(int, read_threads, 2,
+          "threads that answer ListInstances from the read view, apart from the gRPC threads "
+          "(1..64)");
+ABSL_FLAG(int, read_nice, 19,
+          "nice value of those threads (0..19): above 0 they run mostly on the CPU the writes "
+          "leave; 0 keeps the daemon's own priority");
 ABSL_FLAG(int64_t, max_pending_reply_mib, 64,
           "MiB of answers handed to gRPC and not yet sent (clients that do not read them); at "
           "or beyond it calls are refused with RESOURCE_EXHAUSTED");
@@ -339,6 +345,8 @@ int main(int argc, char** argv) {
   options.max_batch_count = absl::GetFlag(FLAGS_max_batch_count);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
+  options.read_threads = absl::GetFlag(FLAGS_read_threads);
+  options.read_nice = absl::GetFlag(FLAGS_read_nice);
   options.max_pending_reply_mib = absl::GetFlag(FLAGS_max_pending_reply_mib);
   options.pending_reply_timeout = absl::GetFlag(FLAGS_pending_reply_timeout);
   options.grpc_memory_mib = absl::GetFlag(FLAGS_grpc_memory_mib);

@@ -30,6 +30,11 @@ struct DaemonOptions {
   int max_batch_count = 18;
   // Calls queued for the engine at once; beyond this they fail fast with RESOURCE_EXHAUSTED.
   int max_queued_calls = 4096;
+  // ListInstances is answered from the read view on this many threads of its own, at nice
+  // value read_nice (0..19; 0: the daemon's own priority), so that reads use the CPU the
+  // writes leave (services/read_pool.h).
+  int read_threads = 2;
+  int read_nice = 19;
   // Answers handed to gRPC and not yet sent (clients that do not read), in MiB; at or beyond it
   // calls are refused with RESOURCE_EXHAUSTED (services/reply_budget.h).
   int64_t max_pending_reply_mib = 64;

@@ -23,10 +23,11 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
   struct Options {
     int max_batch_count = 18;
   };
-  // `engine`, `access` and `replies` (optional: no reply budget) outlive the service.
+  // `engine`, `access`, `replies` (optional: no reply budget) and `reads` (optional:
+  // ListInstances answered on the gRPC thread) outlive the service.
   InstanceServiceImpl(Engine* engine, const AccessControl* access, Options options,
-                      ReplyBudget* replies = nullptr)
-      : calls_(engine, access, replies), options_(options) {}
+                      ReplyBudget* replies = nullptr, ReadPool* reads = nullptr)
+      : calls_(engine, access, replies, reads), options_(options) {}
 
   grpc::ServerUnaryReactor* BatchCreateInstances(grpc::CallbackServerContext* ctx,
                                                  const v1::BatchCreateInstancesRequest* req,

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "daemon/auth/auth.h"
 #include "daemon/engine/engine.h"
+#include "daemon/services/read_pool.h"
 #include "daemon/services/reply_budget.h"
 #include "daemon/api/status_mapping.h"
 
@@ -132,9 +133,11 @@ struct Method {
 // engine thread just before its op runs (a burst arrives before any of its answers exist).
 class CallPath {
  public:
-  // `engine`, `access` and `replies` (optional) outlive the CallPath.
-  CallPath(Engine* engine, const AccessControl* access, ReplyBudget* replies = nullptr)
-      : engine_(engine), access_(access), replies_(replies) {}
+  // `engine`, `access`, `replies` (optional) and `reads` (optional) outlive the CallPath.
+  // Without `reads`, ReadView answers on the calling gRPC thread.
+  CallPath(Engine* engine, const AccessControl* access, ReplyBudget* replies = nullptr,
+           ReadPool* reads = nullptr)
+      : engine_(engine), access_(access), replies_(replies), reads_(reads) {}
 
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Method method,
@@ -180,9 +183,11 @@ class CallPath {
     return reactor;
   }
 
-  // A read served on the calling gRPC thread from the engine's view of the committed records
-  // (daemon/engine/instance_view.h): it never queues behind the engine's writes, and it sees
-  // every write answered before it arrived. `op(view, core)` fills the response.
+  // A read served from the engine's view of the committed records
+  // (daemon/engine/instance_view.h) on a thread of the read pool (read_pool.h, lower CPU
+  // priority), or on the calling gRPC thread without one: it never queues behind the engine's
+  // writes, and it sees every write answered before it arrived. `op(view, core)` fills the
+  // response.
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* ReadView(grpc::CallbackServerContext* ctx, Method method,
                                      absl::string_view org, Prepare prepare, Op op) const {
@@ -190,11 +195,26 @@ class CallPath {
     auto started = Start(ctx, method, org, "", /*is_write=*/false, prepare, &finished);
     if (!started.has_value()) return finished;
     LoggedReactor* reactor = started->first;
-    if (DeadlineOf(ctx) < absl::Now()) {
-      reactor->FinishWith(absl::DeadlineExceededError(
-          "the call's deadline passed before it was served; nothing was read"));
+    auto serve = [reactor, replies = replies_, view = &engine_->view(),
+                  deadline = DeadlineOf(ctx), op = std::move(op),
+                  core = std::move(started->second)]() mutable {
+      if (deadline < absl::Now()) {
+        reactor->FinishWith(absl::DeadlineExceededError(
+            "the call's deadline passed before it was served; nothing was read"));
+        return;
+      }
+      // Checked again here, as on the engine: the answers of the reads scheduled before this
+      // one now exist.
+      if (absl::Status s = Admit(replies); !s.ok()) {
+        reactor->FinishWith(std::move(s));
+        return;
+      }
+      reactor->FinishWith(op(*view, core));
+    };
+    if (reads_ != nullptr) {
+      reads_->Schedule(std::move(serve));
     } else {
-      reactor->FinishWith(op(engine_->view(), started->second));
+      serve();
     }
     return reactor;
   }
@@ -234,6 +254,7 @@ class CallPath {
   Engine* const engine_;
   const AccessControl* const access_;
   ReplyBudget* const replies_;
+  ReadPool* const reads_;
 };
 
 // prepare() of a request that is only validated: the request itself is the core request

@@ -44,8 +44,11 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
   h->services_.push_back(std::make_unique<InventoryServiceImpl>(h->engine_.get(), access));
   h->services_.push_back(std::make_unique<CapacityServiceImpl>(h->engine_.get(), access));
   if (h->options_.with_instance_service) {
-    h->services_.push_back(std::make_unique<InstanceServiceImpl>(h->engine_.get(), access,
-                                                                 InstanceServiceImpl::Options{}));
+    // ListInstances through a read pool, as in the daemon; at the tests' own priority (nice
+    // 0), so that a loaded test machine does not starve it.
+    h->reads_ = std::make_unique<ReadPool>(2, 0);
+    h->services_.push_back(std::make_unique<InstanceServiceImpl>(
+        h->engine_.get(), access, InstanceServiceImpl::Options{}, nullptr, h->reads_.get()));
   }
   for (const ServiceFactory& factory : h->options_.extra_services) {
     h->services_.push_back(factory(deps));
@@ -84,6 +87,7 @@ void ServiceHarness::Stop() {
   if (engine_ != nullptr) engine_->Stop();
   server_.reset();
   services_.clear();
+  reads_.reset();  // after the server: its Shutdown waited for the reads it had scheduled
   admin_service_.reset();
   engine_.reset();
   state_.reset();

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/services/admin_service.h"
+#include "daemon/services/read_pool.h"
 #include "daemon/auth/auth.h"
 #include "daemon/engine/engine.h"
 #include "daemon/engine/state.h"
@@ -109,6 +110,7 @@ class ServiceHarness {
   std::unique_ptr<State> state_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<ReadPool> reads_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -1,0 +1,48 @@
+#include "daemon/services/read_pool.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <utility>
+
+namespace nvlsched::daemon {
+
+ReadPool::ReadPool(int threads, int nice) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this, nice] { Run(nice); });
+}
+
+ReadPool::~ReadPool() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+    cv_.SignalAll();
+  }
+  for (std::thread& thread : threads_) thread.join();
+}
+
+void ReadPool::Schedule(absl::AnyInvocable<void() &&> task) {
+  MutexLock lock(&mu_);
+  tasks_.push_back(std::move(task));
+  cv_.Signal();
+}
+
+void ReadPool::Run(int nice) {
+  // On Linux a thread's nice value is its own (PRIO_PROCESS with the thread id).
+  const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
+  if (nice > ::getpriority(PRIO_PROCESS, tid)) ::setpriority(PRIO_PROCESS, tid, nice);
+  for (;;) {
+    absl::AnyInvocable<void() &&> task;
+    {
+      MutexLock lock(&mu_);
+      while (tasks_.empty() && !stop_) cv_.Wait(&mu_);
+      if (tasks_.empty()) return;  // stopping, and nothing left to run
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    std::move(task)();
+  }
+}
+
+}  // namespace nvlsched::daemon
