@@ -204,10 +204,17 @@ absl::StatusOr<LoadedState> SqliteStore::LoadAll(InstanceColumns columns) {
   }
   absl::StatusOr<LoadedState> state;
   try {
-    // One read transaction: every table is read at the same point in time.
-    SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
-    state = ReadAllRows(*db_, columns);
-    read.commit();
+    // Not through the memory map: the whole file would stay mapped and count in the daemon's
+    // resident memory (785 MB more at 500k instances), though the commits touch a few indexes
+    // of it. Reducing mmap_size unmaps the file; it is mapped again for the commits.
+    db_->exec("PRAGMA mmap_size = 0");
+    {
+      // One read transaction: every table is read at the same point in time.
+      SQLite::Transaction read(*db_, SQLite::TransactionBehavior::DEFERRED);
+      state = ReadAllRows(*db_, columns);
+      read.commit();
+    }
+    db_->exec(absl::StrCat("PRAGMA mmap_size = ", kMmapSizeBytes));
   } catch (const SQLite::Exception& e) {
     state = SqliteErrorStatus(CodeFor(e), "loading the database", e);
   }

@@ -1,8 +1,10 @@
 // The SQLite store's WAL checkpointer (store/checkpointer.h): the thread checkpoints, the writer
 // checkpoints once the WAL reaches its cap, the WAL stays bounded either way, and every committed
-// row is in the database, in a copy taken after the thread's pass and after a reopen. Labelled
+// row is in the database, in a copy taken after the thread's pass and after a reopen. Also the
+// store's memory map of the database file: used by commits, not by the start-up load. Labelled
 // grpc (not store) so that the TSan build, which runs the tiers with threads, runs it too.
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -168,6 +170,34 @@ TEST_F(CheckpointerTest, WithoutTheThreadNothingIsCounted) {
   for (int round = 0; round < 80; ++round) CommitRound(*store, round);
   const SqliteStore::CheckpointCounts counts = CountsOf(*store);
   EXPECT_EQ(counts.background + counts.on_writer + counts.failed + counts.woken, 0);
+}
+
+// True if this process maps the file `path` itself (not its -wal or -shm).
+bool Mapped(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  const std::string canonical = std::filesystem::canonical(path).string();
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() >= canonical.size() &&
+        line.compare(line.size() - canonical.size(), canonical.size(), canonical) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(CheckpointerTest, CommitsReadThroughTheMemoryMapAndTheStartUpLoadDoesNot) {
+  {
+    std::unique_ptr<Store> store = OpenOrFail(Options(0, 0));
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+    for (int round = 0; round < 20; ++round) CommitRound(*store, round);
+  }
+  std::unique_ptr<Store> store = OpenOrFail(Options(0, 0));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{20 * kRowsPerCommit});
+  EXPECT_FALSE(Mapped(dir_.File("state.db"))) << "the load left the file mapped";
+  CommitRound(*store, 20);
+  EXPECT_TRUE(Mapped(dir_.File("state.db"))) << "a commit read the file without the map";
 }
 
 TEST_F(CheckpointerTest, OpenRefusesThresholdsThatMakeNoSense) {
