@@ -60,7 +60,7 @@ Checkpointer::~Checkpointer() {
   thread_.join();
 }
 
-Checkpointer::Counts Checkpointer::counts() const {
+CheckpointCounts Checkpointer::counts() const {
   MutexLock lock(&mu_);
   return counts_;
 }

@@ -22,7 +22,8 @@
 // Durability is unchanged: a checkpoint copies only frames already committed (synced, with the
 // connection's `synchronous` setting) and syncs the database file before the WAL is reused, as
 // SQLite's own checkpoint does. A failed checkpoint, on either side, changes nothing on disk that
-// a later one cannot redo; it is counted (Counts::failed) and the next one retries.
+// a later one cannot redo; it is counted (CheckpointCounts::failed, in the daemon's
+// nvlsched_wal_checkpoints_total{result="failed"}) and the next one retries.
 //
 // Thread-safety: Wake and counts are thread-safe; OnCommit is called on the writer's thread
 // only (from its WAL hook). The destructor stops the thread; unhook the writer first
@@ -50,13 +51,6 @@ namespace nvlsched::store {
 
 class Checkpointer {
  public:
-  struct Counts {
-    int64_t background = 0;  // passes of the thread that checkpointed without an error
-    int64_t on_writer = 0;   // checkpoints the writer ran itself (the WAL at inline_pages)
-    int64_t failed = 0;      // checkpoints, on either side, that returned an error
-    int64_t woken = 0;       // commits that woke the thread (several may share one pass)
-  };
-
   // Opens the checkpointer's connection to `options.path` (through `options.vfs`, with its
   // sync mode), starts the thread, and hooks `writer`'s commits: from now on `writer` no
   // longer checkpoints on its own but as described above.
@@ -71,7 +65,7 @@ class Checkpointer {
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
 
-  Counts counts() const ABSL_LOCKS_EXCLUDED(mu_);
+  CheckpointCounts counts() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   Checkpointer(const StoreOptions& options, sqlite3* writer,
@@ -95,7 +89,7 @@ class Checkpointer {
   CondVar wake_cv_;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  Counts counts_ ABSL_GUARDED_BY(mu_);
+  CheckpointCounts counts_ ABSL_GUARDED_BY(mu_);
 
   std::thread thread_;
 };

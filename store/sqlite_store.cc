@@ -180,11 +180,9 @@ absl::Status SqliteStore::Initialize() {
   return absl::OkStatus();
 }
 
-SqliteStore::CheckpointCounts SqliteStore::checkpoint_counts() const {
+CheckpointCounts SqliteStore::checkpoint_counts() const {
   MutexLock lock(&mu_);
-  if (checkpointer_ == nullptr) return CheckpointCounts();
-  const Checkpointer::Counts counts = checkpointer_->counts();
-  return CheckpointCounts{counts.background, counts.on_writer, counts.failed, counts.woken};
+  return checkpointer_ == nullptr ? CheckpointCounts() : checkpointer_->counts();
 }
 
 absl::Status SqliteStore::CheckIfDue() {

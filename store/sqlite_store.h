@@ -56,16 +56,8 @@ class SqliteStore final : public Store {
   absl::Status AnnounceLeader(const std::string&) override { return absl::OkStatus(); }
   const std::string& path() const override { return options_.path; }
 
-  // How many WAL checkpoints the store's checkpointer (store/checkpointer.h) ran, on its thread
-  // and on the writer, and how many failed; all zero when it has none (":memory:", or
-  // StoreOptions::checkpoint_background_pages is 0).
-  struct CheckpointCounts {
-    int64_t background = 0;
-    int64_t on_writer = 0;
-    int64_t failed = 0;
-    int64_t woken = 0;
-  };
-  CheckpointCounts checkpoint_counts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // All zero for ":memory:" and with StoreOptions::checkpoint_background_pages 0 (no thread).
+  CheckpointCounts checkpoint_counts() const override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   explicit SqliteStore(StoreOptions options);

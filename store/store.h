@@ -102,6 +102,15 @@ struct StoreOptions {
   std::string vfs;
 };
 
+// The WAL checkpoints a SQLite store ran so far (store/checkpointer.h), for the daemon's
+// metrics; all zero for PostgreSQL, and for SQLite without the checkpointer's thread.
+struct CheckpointCounts {
+  int64_t background = 0;  // passes of the store's checkpoint thread
+  int64_t on_writer = 0;   // checkpoints the writer ran itself (the WAL at its cap)
+  int64_t failed = 0;      // checkpoints, on either side, that returned an error
+  int64_t woken = 0;       // commits that woke the thread (several may share one pass)
+};
+
 // What one Commit did, for the daemon's metrics.
 struct CommitStats {
   absl::Duration duration;   // BEGIN IMMEDIATE to the end of COMMIT, including the fsync
@@ -193,6 +202,9 @@ class Store {
 
   // The database, for messages: the SQLite path, or the PostgreSQL URI without its password.
   virtual const std::string& path() const = 0;
+
+  // Any thread: the checkpoints run so far (see CheckpointCounts).
+  virtual CheckpointCounts checkpoint_counts() const { return CheckpointCounts(); }
 };
 
 }  // namespace nvlsched::store

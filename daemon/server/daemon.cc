@@ -437,6 +437,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
         // Watchers get the group's events only once they are durable (off this thread).
         if (report.status.ok()) raw->events->Publish(report.events, report.oldest_event);
         raw->metrics->ObserveCommit(report);
+        raw->metrics->ObserveCheckpoints(raw->store->checkpoint_counts());
         raw->metrics->ObserveCapacity(*raw->state);
         raw->metrics->ObserveQueue(*raw->state);
         if (report.machines_changed) raw->metrics->ObserveMachineStates(*raw->state);

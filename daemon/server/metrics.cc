@@ -202,7 +202,28 @@ Metrics::Metrics()
                                     .Help("Calls cancelled because their client left the "
                                           "answer unread longer than --pending_reply_timeout")
                                     .Register(*registry_)
-                                    .Add({})) {}
+                                    .Add({})),
+      checkpoints_(prometheus::BuildCounter()
+                       .Name("nvlsched_wal_checkpoints_total")
+                       .Help("SQLite WAL checkpoints by result: thread (the store's checkpoint "
+                             "thread), writer (the engine's commit, the WAL at its 10,000-page "
+                             "cap), failed (either; retried)")
+                       .Register(*registry_)),
+      // All three from the first scrape (0 for PostgreSQL, which reports none).
+      checkpoints_thread_(checkpoints_.Add({{"result", "thread"}})),
+      checkpoints_writer_(checkpoints_.Add({{"result", "writer"}})),
+      checkpoints_failed_(checkpoints_.Add({{"result", "failed"}})) {}
+
+void Metrics::ObserveCheckpoints(const store::CheckpointCounts& counts) {
+  MutexLock lock(&checkpoints_mu_);
+  auto grow = [](prometheus::Counter& counter, int64_t now, int64_t& last) {
+    if (now > last) counter.Increment(static_cast<double>(now - last));
+    last = now;
+  };
+  grow(checkpoints_thread_, counts.background, last_checkpoints_.background);
+  grow(checkpoints_writer_, counts.on_writer, last_checkpoints_.on_writer);
+  grow(checkpoints_failed_, counts.failed, last_checkpoints_.failed);
+}
 
 void Metrics::ObserveReplies(int64_t pending_bytes, int64_t cancelled_unread) {
   pending_reply_bytes_.Set(static_cast<double>(pending_bytes));

@@ -15,6 +15,8 @@
 //   nvlsched_machines{state}                        machines by state (READY, MAINTENANCE, ERROR)
 //   nvlsched_pending_reply_bytes                    answers handed to gRPC, not yet sent
 //   nvlsched_unread_replies_cancelled_total         calls cancelled: answer unread too long
+//   nvlsched_wal_checkpoints_total{result}          SQLite WAL checkpoints: thread, writer
+//                                                   (the WAL at its cap), failed
 //
 // Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
 // prometheus-cpp's metrics are thread-safe.
@@ -36,6 +38,7 @@
 #include "daemon/engine/engine.h"
 #include "daemon/engine/state.h"
 #include "daemon/services/event_hub.h"
+#include "store/store.h"
 
 namespace nvlsched::daemon {
 
@@ -71,6 +74,8 @@ class Metrics {
   // The reply budget's sweeper (services/reply_budget.h), once a second: the bytes of answers
   // not yet sent, and the calls cancelled so far because their answer was left unread.
   void ObserveReplies(int64_t pending_bytes, int64_t cancelled_unread);
+  // Engine thread, after each commit: the store's checkpoints so far (cumulative counts).
+  void ObserveCheckpoints(const store::CheckpointCounts& counts);
 
  private:
   Metrics();
@@ -107,6 +112,13 @@ class Metrics {
   prometheus::Counter& unread_replies_cancelled_;
   Mutex replies_mu_;
   int64_t last_cancelled_unread_ ABSL_GUARDED_BY(replies_mu_) = 0;
+  prometheus::Family<prometheus::Counter>& checkpoints_;
+  prometheus::Counter& checkpoints_thread_;
+  prometheus::Counter& checkpoints_writer_;
+  prometheus::Counter& checkpoints_failed_;
+  // As last observed (the counters grow by the difference).
+  Mutex checkpoints_mu_;
+  store::CheckpointCounts last_checkpoints_ ABSL_GUARDED_BY(checkpoints_mu_);
 };
 
 }  // namespace nvlsched::daemon

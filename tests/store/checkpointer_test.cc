@@ -13,7 +13,6 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "store/rows.h"
-#include "store/sqlite_store.h"
 #include "store/store.h"
 #include "tests/store/store_test_util.h"
 
@@ -49,9 +48,7 @@ int64_t FileSize(const std::string& path) {
   return ec ? 0 : static_cast<int64_t>(size);
 }
 
-SqliteStore::CheckpointCounts CountsOf(Store& store) {
-  return dynamic_cast<SqliteStore&>(store).checkpoint_counts();
-}
+CheckpointCounts CountsOf(Store& store) { return store.checkpoint_counts(); }
 
 // Waits (at most 20 s) until the thread has finished more than `passes` passes.
 bool WaitForBackgroundPass(Store& store, int64_t passes) {
@@ -97,7 +94,7 @@ TEST_F(CheckpointerTest, TheThreadCheckpointsAndTheWalRestartsFromItsBeginning) 
       wakes = CountsOf(*store).woken;
     }
   }
-  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  const CheckpointCounts counts = CountsOf(*store);
   EXPECT_GE(counts.background, 2);
   EXPECT_EQ(counts.woken, counts.background);  // one pass per wake: the test waited for each
   EXPECT_EQ(counts.on_writer, 0);
@@ -132,7 +129,7 @@ TEST_F(CheckpointerTest, TheWriterCheckpointsWhenTheWalReachesItsCap) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Commit(MakeFleet()).ok());
   for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
-  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  const CheckpointCounts counts = CountsOf(*store);
   EXPECT_EQ(counts.background + counts.woken, 0);
   EXPECT_GE(counts.on_writer, 2);
   EXPECT_EQ(counts.failed, 0);
@@ -153,7 +150,7 @@ TEST_F(CheckpointerTest, CommitsBackToBackBesideTheThread) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Commit(MakeFleet()).ok());
   for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
-  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  const CheckpointCounts counts = CountsOf(*store);
   EXPECT_GE(counts.background + counts.on_writer, 1);
   EXPECT_EQ(counts.failed, 0);
   EXPECT_LE(FileSize(Wal()), 32 + (kOnWriterPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
@@ -168,7 +165,7 @@ TEST_F(CheckpointerTest, WithoutTheThreadNothingIsCounted) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Commit(MakeFleet()).ok());
   for (int round = 0; round < 80; ++round) CommitRound(*store, round);
-  const SqliteStore::CheckpointCounts counts = CountsOf(*store);
+  const CheckpointCounts counts = CountsOf(*store);
   EXPECT_EQ(counts.background + counts.on_writer + counts.failed + counts.woken, 0);
 }
 
