@@ -224,6 +224,7 @@ absl::Status ValidateOverloadOptions(const DaemonOptions& o) {
            CheckRange("max_pending_reply_mib", o.max_pending_reply_mib, 1, 1 << 20),
            CheckRange("read_threads", o.read_threads, 1, 64),
            CheckRange("read_nice", o.read_nice, 0, 19),
+           CheckRange("max_queued_reads", o.max_queued_reads, 1, 1 << 20),
            CheckDuration("pending_reply_timeout", o.pending_reply_timeout, absl::ZeroDuration(),
                          absl::InfiniteDuration()),
            CheckRange("grpc_memory_mib", o.grpc_memory_mib, 16, 1 << 20),
@@ -453,7 +454,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   const AccessControl* access_control = impl->access.get();
   impl->replies = std::make_unique<ReplyBudget>(options.max_pending_reply_mib * kMib);
   ReplyBudget* replies = impl->replies.get();
-  impl->reads = std::make_unique<ReadPool>(options.read_threads, options.read_nice);
+  impl->reads = std::make_unique<ReadPool>(options.read_threads, options.read_nice,
+                                           options.max_queued_reads);
   impl->instance_service = std::make_unique<InstanceServiceImpl>(
       impl->engine.get(), access_control, InstanceServiceImpl::Options{options.max_batch_count},
       replies, impl->reads.get());

@@ -63,9 +63,12 @@ ABSL_FLAG(int, max_queued_calls, 4096,
 ABSL_FLAG(int, read_threads, 2,
           "threads that answer ListInstances from the read view, apart from the gRPC threads "
           "(1..64)");
-ABSL_FLAG(int, read_nice, 19,
+ABSL_FLAG(int, read_nice, 10,
           "nice value of those threads (0..19): above 0 they run mostly on the CPU the writes "
           "leave; 0 keeps the daemon's own priority");
+ABSL_FLAG(int, max_queued_reads, 64,
+          "ListInstances calls waiting for a read thread at once; more are refused at once "
+          "with RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, max_pending_reply_mib, 64,
           "MiB of answers handed to gRPC and not yet sent (clients that do not read them); at "
           "or beyond it calls are refused with RESOURCE_EXHAUSTED");
@@ -347,6 +350,7 @@ int main(int argc, char** argv) {
   options.max_queued_calls = absl::GetFlag(FLAGS_max_queued_calls);
   options.read_threads = absl::GetFlag(FLAGS_read_threads);
   options.read_nice = absl::GetFlag(FLAGS_read_nice);
+  options.max_queued_reads = absl::GetFlag(FLAGS_max_queued_reads);
   options.max_pending_reply_mib = absl::GetFlag(FLAGS_max_pending_reply_mib);
   options.pending_reply_timeout = absl::GetFlag(FLAGS_pending_reply_timeout);
   options.grpc_memory_mib = absl::GetFlag(FLAGS_grpc_memory_mib);

@@ -34,7 +34,10 @@ struct DaemonOptions {
   // value read_nice (0..19; 0: the daemon's own priority), so that reads use the CPU the
   // writes leave (services/read_pool.h).
   int read_threads = 2;
-  int read_nice = 19;
+  int read_nice = 10;
+  // Reads waiting for one of those threads at once; beyond it they are refused at once with
+  // RESOURCE_EXHAUSTED rather than waiting out their deadlines.
+  int max_queued_reads = 64;
   // Answers handed to gRPC and not yet sent (clients that do not read), in MiB; at or beyond it
   // calls are refused with RESOURCE_EXHAUSTED (services/reply_budget.h).
   int64_t max_pending_reply_mib = 64;

@@ -8,7 +8,8 @@
 
 namespace nvlsched::daemon {
 
-ReadPool::ReadPool(int threads, int nice) {
+ReadPool::ReadPool(int threads, int nice, int max_queued)
+    : max_queued_(static_cast<size_t>(max_queued)) {
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this, nice] { Run(nice); });
 }
@@ -22,10 +23,12 @@ ReadPool::~ReadPool() {
   for (std::thread& thread : threads_) thread.join();
 }
 
-void ReadPool::Schedule(absl::AnyInvocable<void() &&> task) {
+bool ReadPool::TrySchedule(absl::AnyInvocable<void() &&> task) {
   MutexLock lock(&mu_);
+  if (tasks_.size() >= max_queued_) return false;
   tasks_.push_back(std::move(task));
   cv_.Signal();
+  return true;
 }
 
 void ReadPool::Run(int nice) {

@@ -212,7 +212,11 @@ class CallPath {
       reactor->FinishWith(op(*view, core));
     };
     if (reads_ != nullptr) {
-      reads_->Schedule(std::move(serve));
+      if (!reads_->TrySchedule(std::move(serve))) {
+        reactor->FinishWith(absl::ResourceExhaustedError(
+            "too many reads are waiting for a read thread (--read_threads, "
+            "--max_queued_reads); nothing was read; retry with backoff"));
+      }
     } else {
       serve();
     }

@@ -235,6 +235,8 @@ TEST_F(LoadSmokeTest, ReadersWalkEveryPage) {
   ASSERT_GT(instances, 3) << FormatText({fill, {*filled}, {}});
 
   LoadOptions options = SmokeOptions(Workload::kNoop);
+  // Long enough for the readers to walk every page at least once (300 noop calls take ~20 ms).
+  options.max_calls = 20000;
   options.readers = 2;
   options.read_page_size = 3;
   absl::StatusOr<LoadResult> run = RunLoad(options);

@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<ServiceHarness>> ServiceHarness::Start(HarnessOpt
   if (h->options_.with_instance_service) {
     // ListInstances through a read pool, as in the daemon; at the tests' own priority (nice
     // 0), so that a loaded test machine does not starve it.
-    h->reads_ = std::make_unique<ReadPool>(2, 0);
+    h->reads_ = std::make_unique<ReadPool>(2, 0, 64);
     h->services_.push_back(std::make_unique<InstanceServiceImpl>(
         h->engine_.get(), access, InstanceServiceImpl::Options{}, nullptr, h->reads_.get()));
   }
