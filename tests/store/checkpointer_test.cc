@@ -71,6 +71,31 @@ class CheckpointerTest : public ::testing::Test {
   }
   std::string Wal() const { return dir_.File("state.db-wal"); }
 
+  // Opens the store with these thresholds, commits the fleet and `rounds` rounds back to back,
+  // and returns the checkpoint counts and the WAL's size (read before the store closes, which
+  // removes the WAL).
+  struct Run {
+    CheckpointCounts counts;
+    int64_t wal_bytes = 0;
+  };
+  Run CommitRounds(int background_pages, int on_writer_pages, int rounds) {
+    std::unique_ptr<Store> store = OpenOrFail(Options(background_pages, on_writer_pages));
+    if (store == nullptr) return Run();
+    EXPECT_TRUE(store->Commit(MakeFleet()).ok());
+    for (int round = 0; round < rounds; ++round) CommitRound(*store, round);
+    return Run{CountsOf(*store), FileSize(Wal())};
+  }
+  // Reopened without the thread, the database has every row of `rounds` rounds.
+  void ExpectEveryRow(int rounds) {
+    std::unique_ptr<Store> store = OpenOrFail(Options(0, 0));
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(LoadOrFail(*store).instances.size(), static_cast<size_t>(rounds * kRowsPerCommit));
+  }
+  // The WAL of at most `pages` pages plus two commits (about 20 pages each).
+  static int64_t WalBound(int pages) {
+    return 32 + (pages + 2 * (kRowsPerCommit + 8)) * kFrameBytes;
+  }
+
   TempDir dir_;
 };
 
@@ -101,7 +126,7 @@ TEST_F(CheckpointerTest, TheThreadCheckpointsAndTheWalRestartsFromItsBeginning) 
   EXPECT_EQ(counts.failed, 0);
   // Restarted after each pass: at most the threshold plus a commit (about 20 pages), not the
   // ~2,000 pages written.
-  EXPECT_LE(FileSize(Wal()), 32 + (kBackgroundPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
+  EXPECT_LE(FileSize(Wal()), WalBound(kBackgroundPages));
 
   // A copy of the files as they are now (as after a power cut: the WAL not yet removed) has
   // every row: what the thread copied into the database file and what the WAL still holds.
@@ -116,28 +141,19 @@ TEST_F(CheckpointerTest, TheThreadCheckpointsAndTheWalRestartsFromItsBeginning) 
   copied.reset();
 
   store.reset();
-  store = OpenOrFail(Options(kBackgroundPages, 1000000));
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+  ExpectEveryRow(kRounds);
 }
 
 TEST_F(CheckpointerTest, TheWriterCheckpointsWhenTheWalReachesItsCap) {
   constexpr int kOnWriterPages = 64;
   constexpr int kRounds = 60;
   // The thread's threshold above the cap: it is never woken, so only the writer checkpoints.
-  std::unique_ptr<Store> store = OpenOrFail(Options(1000000, kOnWriterPages));
-  ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
-  for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
-  const CheckpointCounts counts = CountsOf(*store);
-  EXPECT_EQ(counts.background + counts.woken, 0);
-  EXPECT_GE(counts.on_writer, 2);
-  EXPECT_EQ(counts.failed, 0);
-  EXPECT_LE(FileSize(Wal()), 32 + (kOnWriterPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
-  store.reset();
-  store = OpenOrFail(Options(0, 0));
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+  const Run run = CommitRounds(1000000, kOnWriterPages, kRounds);
+  EXPECT_EQ(run.counts.background + run.counts.woken, 0);
+  EXPECT_GE(run.counts.on_writer, 2);
+  EXPECT_EQ(run.counts.failed, 0);
+  EXPECT_LE(run.wal_bytes, WalBound(kOnWriterPages));
+  ExpectEveryRow(kRounds);
 }
 
 // Commits back to back while the thread checkpoints beside them (the daemon's case): nothing
@@ -146,26 +162,15 @@ TEST_F(CheckpointerTest, TheWriterCheckpointsWhenTheWalReachesItsCap) {
 TEST_F(CheckpointerTest, CommitsBackToBackBesideTheThread) {
   constexpr int kOnWriterPages = 256;
   constexpr int kRounds = 200;  // about 3,500 pages
-  std::unique_ptr<Store> store = OpenOrFail(Options(32, kOnWriterPages));
-  ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
-  for (int round = 0; round < kRounds; ++round) CommitRound(*store, round);
-  const CheckpointCounts counts = CountsOf(*store);
-  EXPECT_GE(counts.background + counts.on_writer, 1);
-  EXPECT_EQ(counts.failed, 0);
-  EXPECT_LE(FileSize(Wal()), 32 + (kOnWriterPages + 2 * (kRowsPerCommit + 8)) * kFrameBytes);
-  store.reset();
-  store = OpenOrFail(Options(0, 0));
-  ASSERT_NE(store, nullptr);
-  EXPECT_EQ(LoadOrFail(*store).instances.size(), size_t{kRounds * kRowsPerCommit});
+  const Run run = CommitRounds(32, kOnWriterPages, kRounds);
+  EXPECT_GE(run.counts.background + run.counts.on_writer, 1);
+  EXPECT_EQ(run.counts.failed, 0);
+  EXPECT_LE(run.wal_bytes, WalBound(kOnWriterPages));
+  ExpectEveryRow(kRounds);
 }
 
 TEST_F(CheckpointerTest, WithoutTheThreadNothingIsCounted) {
-  std::unique_ptr<Store> store = OpenOrFail(Options(0, 0));
-  ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
-  for (int round = 0; round < 80; ++round) CommitRound(*store, round);
-  const CheckpointCounts counts = CountsOf(*store);
+  const CheckpointCounts counts = CommitRounds(0, 0, 80).counts;
   EXPECT_EQ(counts.background + counts.on_writer + counts.failed + counts.woken, 0);
 }
 
