@@ -45,7 +45,7 @@ absl::StatusOr<std::unique_ptr<Checkpointer>> Checkpointer::Start(const StoreOpt
 Checkpointer::Checkpointer(const StoreOptions& options, sqlite3* writer,
                            std::unique_ptr<SQLite::Database> connection)
     : background_pages_(options.checkpoint_background_pages),
-      inline_pages_(options.checkpoint_on_writer_pages),
+      on_writer_pages_(options.checkpoint_on_writer_pages),
       writer_(writer),
       connection_(std::move(connection)) {}
 
@@ -72,7 +72,7 @@ int Checkpointer::WalHook(void* self, sqlite3* db, const char* schema, int pages
 }
 
 void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
-  if (pages >= inline_pages_) {
+  if (pages >= on_writer_pages_) {
     // The thread has not caught up (or the writer never paused long enough for a pass to reach
     // the WAL's end): copy what is left here, so the next transaction restarts the WAL. A pass
     // of the thread under way holds SQLite's checkpoint lock, and a second checkpoint would

@@ -4,8 +4,8 @@
 // By default SQLite checkpoints on the writing connection, inside the COMMIT that takes the WAL
 // past 1000 pages: that commit copies every page written since the last checkpoint and syncs the
 // database file before it returns. On the daemon's single writer (the engine thread) that was
-// 10-18% of its time in `nvlsched-load` batch runs (perf, 1.8k and 100k fleets), and it stalls
-// every call waiting on that commit.
+// 12% of its samples in a `nvlsched-load` batch run on 1,800 machines and 16% on 100,008 (perf),
+// and every call waiting on that commit waits for it too.
 //
 // Here the writer's WAL hook (sqlite3_wal_hook, which replaces the automatic checkpoint) only
 // wakes the checkpointer thread once the WAL holds `background_pages` pages, and the thread runs
@@ -13,11 +13,11 @@
 // goes on committing (SQLite's WAL allows one checkpointer beside one writer and any readers).
 // A passive checkpoint never reaches frames committed while it runs, and SQLite restarts the
 // WAL from its beginning only when every frame has been copied; under a writer that never
-// pauses, the WAL would then grow without end. So when the WAL holds `inline_pages` pages, the
+// pauses, the WAL would then grow without end. So when the WAL holds `on_writer_pages` pages, the
 // writer checkpoints once itself, from its WAL hook (after waiting for a pass of the thread
 // under way): the frames left are those written since the thread's last pass, and
-// the next transaction restarts the WAL. The WAL is bounded by `inline_pages` pages plus one
-// commit.
+// the next transaction restarts the WAL. The WAL is bounded by `on_writer_pages` pages plus one
+// commit. (`background_pages` and `on_writer_pages` are StoreOptions::checkpoint_*_pages.)
 //
 // Durability is unchanged: a checkpoint copies only frames already committed (synced, with the
 // connection's `synchronous` setting) and syncs the database file before the WAL is reused, as
@@ -25,9 +25,9 @@
 // a later one cannot redo; it is counted (CheckpointCounts::failed, in the daemon's
 // nvlsched_wal_checkpoints_total{result="failed"}) and the next one retries.
 //
-// Thread-safety: Wake and counts are thread-safe; OnCommit is called on the writer's thread
-// only (from its WAL hook). The destructor stops the thread; unhook the writer first
-// (SqliteStore's destructor does).
+// Thread-safety: counts() is thread-safe; OnCommit runs on the writer's thread only (from its
+// WAL hook). Destroy the Checkpointer while the writer's connection is still open and not in
+// use: the destructor unhooks it.
 #ifndef NVLSCHED_STORE_CHECKPOINTER_H_
 #define NVLSCHED_STORE_CHECKPOINTER_H_
 
@@ -77,7 +77,7 @@ class Checkpointer {
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
 
   const int background_pages_;
-  const int inline_pages_;
+  const int on_writer_pages_;
   sqlite3* const writer_;
   // Used by the thread only.
   const std::unique_ptr<SQLite::Database> connection_;

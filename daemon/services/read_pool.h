@@ -8,12 +8,13 @@
 // `nvlsched-load`. Here the gRPC thread only authenticates and validates the call and hands it
 // to a thread of this pool, whose nice value (setpriority on the thread) is raised to `nice`:
 // CFS then runs it mostly when the write path leaves a core idle. Reads still make progress
-// under load (a nice 10 thread keeps about a tenth of a core against a busy nice 0 one), and at
-// full speed when writes are idle. Nice 19 isolated the writes a little more (0.66 / 0.75 of
-// the batch rate without readers, against 0.65 / 0.68 at nice 10 and 0.48 / 0.50 at 0), but a
-// nice 19 thread gets 1.5% of a busy core: under TSan on a loaded machine the overload e2e
-// test's lists then waited out their 20 s deadlines. The queue is bounded: a read beyond
-// `max_queued` is refused at once (RESOURCE_EXHAUSTED) instead of waiting out its deadline.
+// under load (by CFS's weights a nice 10 thread gets about a tenth of a core that a nice 0 one
+// keeps busy), and at full speed when writes are idle. Nice 19 isolated the writes a little
+// more (0.66 / 0.75 of the batch rate without readers, against 0.65 / 0.68 at nice 10 and
+// 0.48 / 0.50 at 0), but by the same weights a nice 19 thread gets 1.4%: under TSan, with a
+// build running beside it, the overload e2e test's lists then waited out their 20 s deadlines.
+// The queue is bounded: a read beyond `max_queued` is refused at once (RESOURCE_EXHAUSTED)
+// instead of waiting out its deadline.
 //
 // A thread's nice value can be raised by anyone but lowered only with CAP_SYS_NICE (or within
 // RLIMIT_NICE), which is why reads get threads of their own instead of lowering the gRPC threads

@@ -385,8 +385,8 @@ TEST_F(OverloadTest, EveryCallAnsweredMemoryBoundedThenServesNormally) {
     args.push_back(absl::StrCat("--malloc_trim_mib=", kMallocTrimMib));
     // The reply budget is what this test drives to its limit, so every list reaches it: no
     // bound on the read pool's queue, enough read threads, and the daemon's own priority (the
-    // pool's priority is read_pool_test's; at nice 19 under TSan on a loaded machine the lists
-    // waited out their deadlines here).
+    // pool's priority is read_pool_test's; at nice 19 under TSan, with a build running beside
+    // it, the lists waited out their deadlines here).
     args.push_back("--max_queued_reads=1000000");
     args.push_back("--read_threads=8");
     args.push_back("--read_nice=0");
