@@ -141,6 +141,22 @@ using SnapshotTransaction = pqxx::transaction<pqxx::repeatable_read, pqxx::read_
 // Later versions add a migration for both stores.
 constexpr int kFirstPgSchemaVersion = 11;
 
+// The migrations after kFirstPgSchemaVersion, in order: each is SQLite's migration of the
+// same version (store/schema.cc) in PostgreSQL's terms. A new store is created at version 11
+// and runs them all, so every store runs the same statements.
+struct PgMigration {
+  int version;
+  const char* sql;
+};
+constexpr PgMigration kPgMigrations[] = {
+    // Version 12: no UNIQUE (tenant_id, name) and no foreign key to machines on instances
+    // (the names are PostgreSQL's defaults for the constraints kSchema declares).
+    {12, R"sql(
+ALTER TABLE instances DROP CONSTRAINT instances_tenant_id_name_key,
+                      DROP CONSTRAINT instances_machine_id_fkey;
+)sql"},
+};
+
 // pqxx exceptions to statuses. A broken connection is UNAVAILABLE and names the cause.
 absl::Status PgErrorStatus(absl::StatusCode code, absl::string_view doing,
                            const std::exception& e) {
@@ -761,7 +777,7 @@ absl::Status PgStore::Initialize() {
   absl::StatusOr<std::unique_ptr<PgConnection>> conn = Connect("the leader's connection");
   if (!conn.ok()) return conn.status();
   conn_ = *std::move(conn);
-  const char* doing = "taking the leader lock on";
+  std::string doing = "taking the leader lock on";
   try {
     bool locked = false;
     {
@@ -802,7 +818,16 @@ absl::Status PgStore::Initialize() {
                           kFirstPgSchemaVersion, ")"));
       version = kFirstPgSchemaVersion;
     }
-    // Later schema versions: a migration for each, applied here in order, as for SQLite.
+    // Later schema versions: a migration for each, applied here in order, as for SQLite
+    // (in the same transaction: a failure leaves the database as it was).
+    for (const PgMigration& migration : kPgMigrations) {
+      if (migration.version <= version) continue;
+      if (migration.version != version + 1) break;  // a gap: refused below
+      doing = absl::StrCat("applying schema migration ", migration.version, " to");
+      t.exec(migration.sql);
+      t.exec(absl::StrCat("UPDATE nvlsched_schema SET version = ", migration.version));
+      version = migration.version;
+    }
     if (version != CurrentSchemaVersion()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "database ", display_, " has schema version ", version, " and this nvlschedd has no "

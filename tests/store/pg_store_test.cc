@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/copy.h"
@@ -212,6 +213,61 @@ TEST_F(PgStoreTest, NewerSchemaVersionIsFailedPreconditionNamingBothVersions) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition) << store.status();
   EXPECT_THAT(store.status().message(), HasSubstr("schema version 999"));
   EXPECT_THAT(store.status().message(), HasSubstr(absl::StrCat(CurrentSchemaVersion())));
+}
+
+// The constraints on instances, sorted by name.
+std::string InstanceConstraints(const pqxx::result& r) {
+  std::vector<std::string> names;
+  for (const auto& row : r) names.push_back(row[0].as<std::string>());
+  return absl::StrJoin(names, ",");
+}
+constexpr char kInstanceConstraints[] =
+    "SELECT conname FROM pg_constraint WHERE conrelid = 'instances'::regclass ORDER BY conname";
+
+TEST_F(PgStoreTest, NewStoreRunsTheMigrationsAfterVersionElevenAndAnOldOneUpgradesInPlace) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  // Created at version 11 and migrated: no unique name, no key to machines.
+  const std::string current =
+      "instances_gpu_count_check,instances_instance_type_id_fkey,instances_pkey,"
+      "instances_tenant_id_fkey";
+  EXPECT_EQ(InstanceConstraints(Admin(kInstanceConstraints)), current);
+  ChangeSet changes = MakeFleet(1, 3, 1);
+  changes.upsert_instances = {MakeInstance("i-1", "a", "m-0-0"), MakeInstance("i-2", "b", "")};
+  ASSERT_TRUE(store->Commit(changes).ok()) << store->failure();
+  absl::StatusOr<LoadedState> before = store->LoadAll();
+  ASSERT_TRUE(before.ok()) << before.status();
+  store.reset();
+
+  // What version 11 had, with its rows.
+  Admin(R"sql(
+    ALTER TABLE instances ADD CONSTRAINT instances_tenant_id_name_key UNIQUE (tenant_id, name),
+      ADD CONSTRAINT instances_machine_id_fkey FOREIGN KEY (machine_id) REFERENCES machines(id);
+    UPDATE nvlsched_schema SET version = 11;
+  )sql");
+  ASSERT_NE(InstanceConstraints(Admin(kInstanceConstraints)), current);
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<LoadedState> after = store->LoadAll();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->schema_version, CurrentSchemaVersion());
+  EXPECT_EQ(after->instances, before->instances);
+  EXPECT_EQ(InstanceConstraints(Admin(kInstanceConstraints)), current);
+  // A second name "a" is the engine's to refuse now.
+  ChangeSet same_name;
+  same_name.upsert_instances = {MakeInstance("i-3", "a", "m-0-1")};
+  EXPECT_TRUE(store->Commit(same_name).ok()) << store->failure();
+}
+
+TEST_F(PgStoreTest, FailedMigrationLeavesTheDatabaseAtItsVersionAndSaysWhichOne) {
+  ASSERT_NE(Open(), nullptr);
+  // Version 11 without the constraint version 12 drops: its migration fails.
+  Admin("UPDATE nvlsched_schema SET version = 11");
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(Options());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+  EXPECT_THAT(store.status().message(), HasSubstr("applying schema migration 12 to"));
+  EXPECT_THAT(store.status().message(), HasSubstr("instances_tenant_id_name_key"));
+  EXPECT_EQ(Admin("SELECT version FROM nvlsched_schema")[0][0].as<int>(), 11);
 }
 
 TEST_F(PgStoreTest, UnreachableServerIsUnavailableAndBadUriInvalidArgument) {

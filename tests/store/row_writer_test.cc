@@ -91,14 +91,14 @@ TEST_F(RowWriterTest, EmptyMachineAndBatchAreStoredAsNull) {
 
 TEST_F(RowWriterTest, ConstraintErrorsNameTheRow) {
   ASSERT_TRUE(Apply(MakeFleet(1, 2, 1)).ok());
-  ChangeSet duplicate;
-  duplicate.upsert_instances = {MakeInstance("i-1", "same", "m-0-0"),
-                                MakeInstance("i-2", "same", "m-0-1")};
-  absl::StatusOr<int64_t> rows = Apply(duplicate);
+  ChangeSet no_gpus;
+  no_gpus.upsert_instances = {MakeInstance("i-1", "fine", "m-0-0"),
+                              MakeInstance("i-2", "bad", "m-0-1")};
+  no_gpus.upsert_instances[1].gpu_count = 0;
+  absl::StatusOr<int64_t> rows = Apply(no_gpus);
   EXPECT_EQ(rows.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(rows.status().message(), HasSubstr("upserting instance \"i-2\""));
-  EXPECT_THAT(rows.status().message(),
-              HasSubstr("UNIQUE constraint failed: instances.tenant_id, instances.name"));
+  EXPECT_THAT(rows.status().message(), HasSubstr("CHECK constraint failed: gpu_count > 0"));
 
   ChangeSet bad_state = MakeFleet(1, 1, 1);
   bad_state.upsert_machines[0].state = 7;

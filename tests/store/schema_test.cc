@@ -230,8 +230,7 @@ TEST(SchemaTest, VersionElevenDropsTheInstancesByMachineIndexButKeepsTheForeignK
                            updated_unix_micros, details)
       VALUES ('i', 'worker-1', 't', 'it', 'm-held', 4, 1, 1, 'READY', 1, 1, x'');
   )sql");
-  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
-  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 11);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(11)).ok());
   EXPECT_FALSE(has_index());
   // The instance is still there, and still pins its machine (now by a scan).
   EXPECT_EQ(db.execAndGet("SELECT machine_id FROM instances WHERE id = 'i'").getString(),
@@ -239,6 +238,76 @@ TEST(SchemaTest, VersionElevenDropsTheInstancesByMachineIndexButKeepsTheForeignK
   db.exec("PRAGMA foreign_keys = ON");
   EXPECT_THROW(db.exec("DELETE FROM machines WHERE id = 'm-held'"), SQLite::Exception);
   EXPECT_EQ(db.exec("DELETE FROM machines WHERE id = 'm-free'"), 1);
+}
+
+TEST(SchemaTest, VersionTwelveDropsTheNameIndexAndTheMachineKeyAndKeepsEveryRowInOrder) {
+  SQLite::Database db(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(db, "mem", SchemaMigrations().first(11)).ok());
+  db.exec("PRAGMA foreign_keys = ON");
+  db.exec(kInsertInstanceType);
+  // Ids out of insertion order, partition ids, a NULL machine and batch: the rebuilt table
+  // must give back every column and the rowid order.
+  db.exec(R"sql(
+    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
+    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
+                          state_reason)
+      VALUES ('m-0', 'd', 0, 'it', 4, 0, ''), ('m-1', 'd', 1, 'it', 4, 0, '');
+    INSERT INTO tenants (id, org, name) VALUES ('t', 'o', 'tenant');
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
+                           whole_machine, batch_id, strict, status, created_unix_micros,
+                           updated_unix_micros, details, nvlink_partition_ids)
+      VALUES ('i-2', 'b', 't', 'it', 'm-1', 4, 1, 'bt', 1, 'READY', 5, 6, x'0a01', 'p-1' || char(10) || 'p-0'),
+             ('i-1', 'a', 't', 'it', NULL, 2, 0, NULL, 0, 'QUEUED', 7, 8, x'', '');
+  )sql");
+  EXPECT_THROW(db.exec(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-3', 'a', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql"),
+               SQLite::Exception);  // version 11 refuses a second name 'a'
+  const std::string kRows =
+      "SELECT group_concat(r, ';') FROM (SELECT rowid || ',' || id || ',' || name || ',' || "
+      "tenant_id || ',' || instance_type_id || ',' || coalesce(machine_id, '-') || ',' || "
+      "gpu_count || ',' || whole_machine || ',' || coalesce(batch_id, '-') || ',' || strict || "
+      "',' || status || ',' || created_unix_micros || ',' || updated_unix_micros || ',' || "
+      "hex(details) || ',' || nvlink_partition_ids AS r FROM instances ORDER BY rowid)";
+  const std::string before = db.execAndGet(kRows).getString();
+
+  ASSERT_TRUE(MigrateToCurrent(db, "mem").ok());
+  EXPECT_GE(*ReadSchemaVersion(db, "mem"), 12);
+  EXPECT_EQ(db.execAndGet(kRows).getString(), before);
+  EXPECT_EQ(before, "1,i-2,b,t,it,m-1,4,1,bt,1,READY,5,6,0A01,p-1\np-0;"
+                    "2,i-1,a,t,it,-,2,0,-,0,QUEUED,7,8,,");
+  // The instances' only index is their primary key's.
+  EXPECT_EQ(db.execAndGet("SELECT group_concat(name) FROM sqlite_schema WHERE type = 'index' "
+                          "AND tbl_name = 'instances'")
+                .getString(),
+            "sqlite_autoindex_instances_1");
+  EXPECT_THAT(db.execAndGet("SELECT sql FROM sqlite_schema WHERE name = 'instances'").getString(),
+              ::testing::Not(HasSubstr("machines")));
+  // A second name 'a' is the engine's to refuse now, and a machine's row goes whoever refers
+  // to it; the tenant and the instance type are still checked.
+  db.exec(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-3', 'a', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql");
+  EXPECT_EQ(db.exec("DELETE FROM machines WHERE id = 'm-1'"), 1);
+  EXPECT_THROW(db.exec(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-4', 'c', 'no-such-tenant', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql"),
+               SQLite::Exception);
+  EXPECT_THROW(db.exec(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-5', 'd', 't', 'no-such-type', 4, 1, 1, 'READY', 1, 1, x''))sql"),
+               SQLite::Exception);
+  EXPECT_THROW(db.exec(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES ('i-6', 'e', 't', 'it', 0, 1, 1, 'READY', 1, 1, x''))sql"),
+               SQLite::Exception);  // the CHECKs stay
+  // New rows go after the old ones.
+  EXPECT_EQ(db.execAndGet("SELECT rowid FROM instances WHERE id = 'i-3'").getInt(), 3);
 }
 
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {

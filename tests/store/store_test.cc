@@ -614,12 +614,13 @@ TEST_P(StoreContractTest, ChangeSetIsAtomicWhenALaterPartViolatesAConstraint) {
   bad.upsert_domains = {MakeDomain(7)};
   bad.upsert_machines = {MakeMachine(7, 0)};
   bad.put_meta = {MetaRow{"fleet_seeded", "changed"}};
-  bad.upsert_instances = {MakeInstance("i-2", "dup", "m-0-1"), MakeInstance("i-3", "dup", "m-0-2")};
+  bad.upsert_instances = {MakeInstance("i-2", "fine", "m-0-1"), MakeInstance("i-3", "bad", "m-0-2")};
+  bad.upsert_instances[1].gpu_count = 0;
   absl::Status status = store->Commit(bad);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr(Violation("UNIQUE")));
-  // SQLite's statement names the instance; PostgreSQL's DETAIL names the key.
-  EXPECT_THAT(status.message(), HasSubstr(postgres() ? "(t-0, dup)" : "\"i-3\""));
+  EXPECT_THAT(status.message(), HasSubstr(Violation("CHECK")));
+  // SQLite's statement names the instance; PostgreSQL's DETAIL shows the row.
+  EXPECT_THAT(status.message(), HasSubstr(postgres() ? "i-3, bad" : "\"i-3\""));
 
   store.reset();
   store = Open();
@@ -635,9 +636,9 @@ TEST_P(StoreContractTest, FailedCommitLatchesWritesButNotReads) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Commit(MakeFleet(1, 2, 1)).ok());
-  ChangeSet unknown_machine;
-  unknown_machine.upsert_instances = {MakeInstance("i-1", "x", "no-such-machine")};
-  absl::Status first = store->Commit(unknown_machine);
+  ChangeSet unknown_tenant;
+  unknown_tenant.upsert_instances = {MakeInstance("i-1", "x", "m-0-0", /*tenant=*/7)};
+  absl::Status first = store->Commit(unknown_tenant);
   EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(first.message(), HasSubstr(Violation("FOREIGN KEY")));
   EXPECT_EQ(store->failure(), first);
@@ -679,17 +680,29 @@ TEST_P(StoreContractTest, DeletingAnInstanceThatIsNotStoredIsANoOp) {
   EXPECT_EQ(Load(*store).machines.size(), 1u);
 }
 
-TEST_P(StoreContractTest, MachineInUseCannotBeDeleted) {
+// Since schema version 12 the store checks neither a tenant's instance names nor that an
+// instance's machine exists: the engine refuses both before it writes (NameTaken, and
+// RemoveMachine while an instance holds the machine: inventory_service_test). The store still
+// checks an instance's tenant and instance type.
+TEST_P(StoreContractTest, InstanceNamesAndMachinesAreTheEnginesToCheck) {
   std::unique_ptr<Store> store = Open();
   ASSERT_NE(store, nullptr);
   ChangeSet fleet = MakeFleet(1, 2, 1);
-  fleet.upsert_instances = {MakeInstance("i-1", "x", "m-0-0")};
-  ASSERT_TRUE(store->Commit(fleet).ok());
+  fleet.upsert_instances = {MakeInstance("i-1", "x", "m-0-0"), MakeInstance("i-2", "x", "m-0-1")};
+  ASSERT_TRUE(store->Commit(fleet).ok()) << store->failure();
   ChangeSet remove;
   remove.delete_machine_ids = {"m-0-0"};
-  absl::Status status = store->Commit(remove);
+  ASSERT_TRUE(store->Commit(remove).ok()) << store->failure();
+  const LoadedState state = Load(*store);
+  EXPECT_EQ(state.machines.size(), 1u);
+  ASSERT_EQ(state.instances.size(), 2u);
+  EXPECT_EQ(state.instances[0].machine_id, "m-0-0");
+
+  ChangeSet unknown_type;
+  unknown_type.upsert_instances = {MakeInstance("i-3", "y", "m-0-1")};
+  unknown_type.upsert_instances[0].instance_type_id = "no-such-type";
+  absl::Status status = store->Commit(unknown_type);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(status.message(), HasSubstr(postgres() ? "(id)=(m-0-0)" : "deleting machine \"m-0-0\""));
   EXPECT_THAT(status.message(), HasSubstr(Violation("FOREIGN KEY")));
 }
 
