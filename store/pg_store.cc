@@ -146,12 +146,13 @@ constexpr int kFirstPgSchemaVersion = 11;
 // and runs them all, so every store runs the same statements.
 struct PgMigration {
   int version;
+  const char* description;  // as SQLite's migration of the same version says it
   const char* sql;
 };
 constexpr PgMigration kPgMigrations[] = {
     // Version 12: no UNIQUE (tenant_id, name) and no foreign key to machines on instances
     // (the names are PostgreSQL's defaults for the constraints kSchema declares).
-    {12, R"sql(
+    {12, "no UNIQUE (tenant_id, name) and no foreign key to machines on instances", R"sql(
 ALTER TABLE instances DROP CONSTRAINT instances_tenant_id_name_key,
                       DROP CONSTRAINT instances_machine_id_fkey;
 )sql"},
@@ -820,13 +821,19 @@ absl::Status PgStore::Initialize() {
     }
     // Later schema versions: a migration for each, applied here in order, as for SQLite
     // (in the same transaction: a failure leaves the database as it was).
+    std::vector<MigrationStep> applied;
     for (const PgMigration& migration : kPgMigrations) {
       if (migration.version <= version) continue;
       if (migration.version != version + 1) break;  // a gap: refused below
       doing = absl::StrCat("applying schema migration ", migration.version, " to");
+      MigrationStep step{version, migration.version, migration.description, std::nullopt};
+      if (exists && options_.on_migration) options_.on_migration(step);
+      const absl::Time started = absl::Now();
       t.exec(migration.sql);
       t.exec(absl::StrCat("UPDATE nvlsched_schema SET version = ", migration.version));
       version = migration.version;
+      step.took = absl::Now() - started;  // reported once the transaction commits, below
+      applied.push_back(std::move(step));
     }
     if (version != CurrentSchemaVersion()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -835,6 +842,9 @@ absl::Status PgStore::Initialize() {
     }
     doing = "committing the schema of";
     t.commit();
+    if (exists && options_.on_migration) {
+      for (const MigrationStep& step : applied) options_.on_migration(step);
+    }
     doing = "preparing the write statements on";
     Statements::Get().PrepareOn(conn_->conn);
   } catch (const std::exception& e) {  // pqxx::broken_connection and SQL errors alike

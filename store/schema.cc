@@ -326,20 +326,28 @@ absl::Status CheckSchemaVersionSupported(int found_version, absl::string_view pa
 }
 
 absl::Status ApplyMigrations(SQLite::Database& db, absl::string_view path,
-                             absl::Span<const Migration> migrations) {
+                             absl::Span<const Migration> migrations,
+                             const std::function<void(const MigrationStep&)>& observer) {
   absl::StatusOr<int> version = ReadSchemaVersion(db, path);
   if (!version.ok()) return version.status();
   const int target = migrations.empty() ? 0 : migrations.back().version;
   if (*version > target) {
     return NewerSchemaError(path, *version, target);
   }
+  const bool upgrade = *version > 0;  // not a new database
   for (const Migration& migration : migrations) {
     if (migration.version <= *version) continue;
+    MigrationStep step{migration.version - 1, migration.version, migration.description,
+                       std::nullopt};
+    if (observer && upgrade) observer(step);
+    const absl::Time started = absl::Now();
     try {
       SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
       db.exec(migration.sql);
       db.exec(absl::StrCat("PRAGMA user_version = ", migration.version));
       transaction.commit();
+      step.took = absl::Now() - started;
+      if (observer && upgrade) observer(step);
     } catch (const SQLite::Exception& e) {
       // The Transaction destructor has rolled back: the file stays at the previous version.
       return SqliteErrorStatus(
@@ -352,8 +360,9 @@ absl::Status ApplyMigrations(SQLite::Database& db, absl::string_view path,
   return absl::OkStatus();
 }
 
-absl::Status MigrateToCurrent(SQLite::Database& db, absl::string_view path) {
-  return ApplyMigrations(db, path, SchemaMigrations());
+absl::Status MigrateToCurrent(SQLite::Database& db, absl::string_view path,
+                              const std::function<void(const MigrationStep&)>& observer) {
+  return ApplyMigrations(db, path, SchemaMigrations(), observer);
 }
 
 }  // namespace nvlsched::store

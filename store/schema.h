@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "store/store.h"
 
 namespace SQLite {
 class Database;
@@ -45,11 +46,15 @@ absl::Status CheckSchemaVersionSupported(int found_version, absl::string_view pa
 // REQUIRES: no transaction open on `db`; migrations sorted by version, contiguous from 1.
 // Errors: FAILED_PRECONDITION if the database is newer than the last migration; UNAVAILABLE if
 // a migration fails (the database is left at the last version that completed).
-absl::Status ApplyMigrations(SQLite::Database& db, absl::string_view path,
-                             absl::Span<const Migration> migrations);
+// `observer`, if set, is called before and after each migration applied (MigrationStep).
+absl::Status ApplyMigrations(
+    SQLite::Database& db, absl::string_view path, absl::Span<const Migration> migrations,
+    const std::function<void(const MigrationStep&)>& observer = nullptr);
 
-// ApplyMigrations(db, path, SchemaMigrations()).
-absl::Status MigrateToCurrent(SQLite::Database& db, absl::string_view path);
+// ApplyMigrations(db, path, SchemaMigrations(), observer).
+absl::Status MigrateToCurrent(
+    SQLite::Database& db, absl::string_view path,
+    const std::function<void(const MigrationStep&)>& observer = nullptr);
 
 }  // namespace nvlsched::store
 

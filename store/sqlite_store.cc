@@ -158,7 +158,7 @@ absl::Status SqliteStore::Initialize() {
     status = ConfigureConnection(*db_, options_, in_memory());
     if (!status.ok()) return status;
 
-    status = MigrateToCurrent(*db_, path);
+    status = MigrateToCurrent(*db_, path, options_.on_migration);
     if (!status.ok()) return status;
 
     doing = "preparing statements on database";

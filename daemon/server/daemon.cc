@@ -41,6 +41,7 @@
 #include "daemon/engine/state.h"
 #include "daemon/api/validation.h"
 #include "grpc/health/v1/health.pb.h"
+#include "store/pg_store.h"
 #include "store/store.h"
 #include "store/sync.h"
 
@@ -372,6 +373,17 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const DaemonOptions& opt
   store_options.sync = *sync;
   // The start-up's LoadAll reads the whole file anyway: quick_check runs beside it.
   store_options.quick_check_with_load = true;
+  // An upgrade may rebuild a table (schema v12: about 19 s for 500,000 instances): say so.
+  store_options.on_migration = [path = store::RedactPostgresUri(options.db_path)](
+                                   const store::MigrationStep& step) {
+    if (!step.took.has_value()) {
+      spdlog::info("upgrading {} from schema version {} to {}: {}; a large database takes a while",
+                   path, step.from_version, step.to_version, step.description);
+    } else {
+      spdlog::info("upgraded {} to schema version {} in {:.3f}s", path, step.to_version,
+                   absl::ToDoubleSeconds(*step.took));
+    }
+  };
   return store::Store::Open(store_options);
 }
 
@@ -411,7 +423,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   spdlog::info(
       "loaded {} ({} machines, {} instances) in {:.3f}s read + {:.3f}s rebuild (inventory "
       "{:.3f}s, parse {:.3f}s, claims {:.3f}s, records {:.3f}s, queue and checks {:.3f}s)",
-      options.db_path, load.machines, load.instances, absl::ToDoubleSeconds(load.read_time),
+      impl->store->path(), load.machines, load.instances, absl::ToDoubleSeconds(load.read_time),
       absl::ToDoubleSeconds(load.rebuild_time), absl::ToDoubleSeconds(load.inventory_time),
       absl::ToDoubleSeconds(load.parse_time), absl::ToDoubleSeconds(load.claims_time),
       absl::ToDoubleSeconds(load.records_time), absl::ToDoubleSeconds(load.rest_time));

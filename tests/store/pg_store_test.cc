@@ -225,7 +225,11 @@ constexpr char kInstanceConstraints[] =
     "SELECT conname FROM pg_constraint WHERE conrelid = 'instances'::regclass ORDER BY conname";
 
 TEST_F(PgStoreTest, NewStoreRunsTheMigrationsAfterVersionElevenAndAnOldOneUpgradesInPlace) {
-  std::unique_ptr<Store> store = Open();
+  StoreOptions fresh = Options();
+  int reported = 0;
+  fresh.on_migration = [&reported](const MigrationStep&) { ++reported; };
+  std::unique_ptr<Store> store = OpenOrFail(fresh);
+  EXPECT_EQ(reported, 0);  // a new store is created, not upgraded
   ASSERT_NE(store, nullptr);
   // Created at version 11 and migrated: no unique name, no key to machines.
   const std::string current =
@@ -246,8 +250,15 @@ TEST_F(PgStoreTest, NewStoreRunsTheMigrationsAfterVersionElevenAndAnOldOneUpgrad
     UPDATE nvlsched_schema SET version = 11;
   )sql");
   ASSERT_NE(InstanceConstraints(Admin(kInstanceConstraints)), current);
-  store = Open();
+  StoreOptions options = Options();
+  std::vector<std::string> seen;
+  options.on_migration = [&seen](const MigrationStep& step) {
+    seen.push_back(absl::StrCat(step.from_version, "->", step.to_version,
+                                step.took.has_value() ? " done" : " starting"));
+  };
+  store = OpenOrFail(options);
   ASSERT_NE(store, nullptr);
+  EXPECT_EQ(seen, (std::vector<std::string>{"11->12 starting", "11->12 done"}));
   absl::StatusOr<LoadedState> after = store->LoadAll();
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->schema_version, CurrentSchemaVersion());

@@ -5,6 +5,9 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -308,6 +311,34 @@ TEST(SchemaTest, VersionTwelveDropsTheNameIndexAndTheMachineKeyAndKeepsEveryRowI
                SQLite::Exception);  // the CHECKs stay
   // New rows go after the old ones.
   EXPECT_EQ(db.execAndGet("SELECT rowid FROM instances WHERE id = 'i-3'").getInt(), 3);
+}
+
+TEST(SchemaTest, AnUpgradeIsReportedBeforeAndAfterEachStepButANewDatabaseIsNot) {
+  std::vector<std::string> seen;
+  auto observer = [&seen](const MigrationStep& step) {
+    seen.push_back(absl::StrCat(step.from_version, "->", step.to_version,
+                                step.took.has_value() ? " done" : " starting", " ",
+                                step.description.substr(0, 12)));
+    if (step.took.has_value()) EXPECT_GE(*step.took, absl::ZeroDuration());
+  };
+  SQLite::Database fresh(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(MigrateToCurrent(fresh, "mem", observer).ok());
+  EXPECT_TRUE(seen.empty());
+
+  SQLite::Database old(":memory:", SQLite::OPEN_READWRITE);
+  ASSERT_TRUE(ApplyMigrations(old, "mem", SchemaMigrations().first(10)).ok());
+  ASSERT_TRUE(MigrateToCurrent(old, "mem", observer).ok());
+  std::vector<std::string> expected;
+  for (const Migration& m : SchemaMigrations().subspan(10)) {
+    const std::string what = std::string(m.description).substr(0, 12);
+    expected.push_back(absl::StrCat(m.version - 1, "->", m.version, " starting ", what));
+    expected.push_back(absl::StrCat(m.version - 1, "->", m.version, " done ", what));
+  }
+  EXPECT_EQ(seen, expected);
+  ASSERT_GE(seen.size(), 4u);  // 10 -> 11 -> 12 at least
+  seen.clear();
+  ASSERT_TRUE(MigrateToCurrent(old, "mem", observer).ok());
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST(SchemaTest, NonDatabaseFileIsDataLoss) {
