@@ -13,17 +13,49 @@ constexpr int kDefaultPageSize = 100;  // as the engine's ListInstances
 
 }  // namespace
 
-void InstanceView::PublishAll(const State& state) {
-  absl::btree_map<std::string, RecordPtr> instances;
-  for (const auto& [id, entry] : state.instances()) {
-    instances.emplace_hint(instances.end(), id, entry.record);  // already in id order
+uint32_t InstanceView::SlotOf(absl::string_view tenant_id) {
+  auto [it, inserted] =
+      slot_of_tenant_.try_emplace(tenant_id, static_cast<uint32_t>(tenants_.size()));
+  if (inserted) tenants_.push_back(Tenant{std::string(tenant_id), std::nullopt, 0});
+  return it->second;
+}
+
+void InstanceView::Put(absl::string_view id, RecordPtr record, std::vector<RecordPtr>* released) {
+  auto it = instances_.find(id);
+  if (it != instances_.end()) {
+    --tenants_[it->second.tenant].records;
+    released->push_back(std::move(it->second.record));
+    if (record == nullptr) {
+      instances_.erase(it);
+      return;
+    }
   }
-  absl::flat_hash_map<std::string, std::string> orgs;
-  state.allocator().ForEachTenant(
-      [&](const allocator::Tenant& tenant) { orgs.emplace(tenant.id, tenant.org); });
-  WriterMutexLock lock(&mu_);
-  instances_.swap(instances);
-  org_of_tenant_.swap(orgs);
+  if (record == nullptr) return;
+  const uint32_t slot = SlotOf(record.tenant_id());
+  ++tenants_[slot].records;
+  if (it != instances_.end()) {
+    it->second = Entry{std::move(record), slot};
+  } else {
+    instances_.emplace(std::string(id), Entry{std::move(record), slot});
+  }
+}
+
+void InstanceView::PublishAll(const State& state) {
+  std::vector<RecordPtr> released;
+  {
+    WriterMutexLock lock(&mu_);
+    for (auto& [id, entry] : instances_) released.push_back(std::move(entry.record));
+    instances_.clear();
+    tenants_.clear();
+    slot_of_tenant_.clear();
+    state.allocator().ForEachTenant(
+        [&](const allocator::Tenant& tenant) { tenants_[SlotOf(tenant.id)].org = tenant.org; });
+    for (const auto& [id, entry] : state.instances()) {  // in id order
+      const uint32_t slot = SlotOf(entry.record.tenant_id());
+      ++tenants_[slot].records;
+      instances_.emplace_hint(instances_.end(), id, Entry{entry.record, slot});
+    }
+  }
 }
 
 void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
@@ -43,28 +75,19 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
     tenants[i] = state.allocator().FindTenant(allocator::StdView(tenant_ids[i]));
   }
   // The records replaced are released after the lock.
-  std::vector<RecordPtr> replaced;
-  replaced.reserve(instance_ids.size());
+  std::vector<RecordPtr> released;
+  released.reserve(instance_ids.size());
   {
     WriterMutexLock lock(&mu_);
     for (size_t i = 0; i < instance_ids.size(); ++i) {
-      auto it = instances_.find(instance_ids[i]);
-      if (records[i] == nullptr) {
-        if (it != instances_.end()) {
-          replaced.push_back(std::move(it->second));
-          instances_.erase(it);
-        }
-      } else if (it != instances_.end()) {
-        replaced.push_back(std::exchange(it->second, std::move(records[i])));
-      } else {
-        instances_.emplace(std::string(instance_ids[i]), std::move(records[i]));
-      }
+      Put(instance_ids[i], std::move(records[i]), &released);
     }
     for (size_t i = 0; i < tenant_ids.size(); ++i) {
+      Tenant& tenant = tenants_[SlotOf(tenant_ids[i])];
       if (tenants[i] == nullptr) {
-        org_of_tenant_.erase(tenant_ids[i]);
+        tenant.org.reset();
       } else {
-        org_of_tenant_[tenant_ids[i]] = tenants[i]->org;
+        tenant.org = tenants[i]->org;
       }
     }
   }
@@ -72,38 +95,57 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
 
 absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const {
   const size_t page_size = static_cast<size_t>(req.page_size > 0 ? req.page_size : kDefaultPageSize);
+  // batch_id and labels are in the records: with either, every record is looked at (for the
+  // count); without them, a tenant's slot decides, and the count is the tenants' counts.
+  const bool record_filters = !req.batch_id.empty() || !req.labels.empty();
   std::vector<RecordPtr> page;
   page.reserve(page_size);
   std::string next_after;
-  const std::string* last_in_page = nullptr;  // a key of instances_, read under the lock
-  int total = 0;
+  int64_t total = 0;
   {
     ReaderMutexLock lock(&mu_);
-    for (const auto& [id, record] : instances_) {
+    std::vector<char> in_query(tenants_.size(), 0);
+    for (size_t slot = 0; slot < tenants_.size(); ++slot) {
+      const Tenant& t = tenants_[slot];
+      if (!t.org.has_value() || *t.org != req.org) continue;
+      if (!req.tenant_id.empty() && t.id != req.tenant_id) continue;
+      in_query[slot] = 1;
+      total += t.records;
+    }
+    auto matches = [&](const Entry& entry) {
+      if (!in_query[entry.tenant]) return false;
+      if (!record_filters) return true;
+      const RecordPtr& record = entry.record;
       // Only fields a loaded record keeps unparsed (record_ptr.h), so a walk parses nothing.
-      const absl::string_view tenant_id = record.tenant_id();
-      if (!req.tenant_id.empty() && tenant_id != req.tenant_id) continue;
-      if (!req.batch_id.empty() && record.batch_id() != req.batch_id) continue;
-      auto org = org_of_tenant_.find(tenant_id);
-      if (org == org_of_tenant_.end() || org->second != req.org) continue;
-      bool labels_match = true;
+      if (!req.batch_id.empty() && record.batch_id() != req.batch_id) return false;
       for (const auto& [k, v] : req.labels) {
-        if (!record.HasLabel(k, v)) labels_match = false;
+        if (!record.HasLabel(k, v)) return false;
       }
-      if (!labels_match) continue;
-      ++total;
-      if (!req.after.empty() && id <= req.after) continue;
+      return true;
+    };
+    if (record_filters) total = 0;
+    const std::string* last_in_page = nullptr;  // a key of instances_, read under the lock
+    auto it = req.after.empty() ? instances_.begin() : instances_.upper_bound(req.after);
+    if (record_filters) {
+      for (auto before = instances_.begin(); before != it; ++before) {
+        if (matches(before->second)) ++total;
+      }
+    }
+    for (; it != instances_.end(); ++it) {
+      if (!matches(it->second)) continue;
+      if (record_filters) ++total;
       if (page.size() < page_size) {
-        page.push_back(record);
-        last_in_page = &id;
+        page.push_back(it->second.record);
+        last_in_page = &it->first;
       } else if (next_after.empty()) {
         next_after = *last_in_page;
+        if (!record_filters) break;  // the count is known already
       }
     }
   }
   for (const RecordPtr& record : page) record.CopyTo(resp->add_instances());
   if (!next_after.empty()) resp->set_next_page_token(EncodePageToken(next_after));
-  resp->set_total_size(total);
+  resp->set_total_size(static_cast<int32_t>(total));
   return absl::OkStatus();
 }
 

@@ -15,13 +15,24 @@
 // copied into the reply and serialized after the lock is released. A waiting engine blocks new
 // readers, so it waits for at most the readers already walking.
 //
+// A walk is short for the usual query (org, and perhaps a tenant): each entry carries its
+// tenant's slot, the view counts each tenant's records as it publishes them, so total_size is
+// a sum over the tenants and the walk starts at the page token and stops at the first match
+// after the page. It used to walk every record for the count, reading each record's tenant
+// through two pointers and hashing it: 275 ms for a page of 500 among 500,000 instances, with
+// the engine's next Publish waiting behind it. A batch_id or label filter still walks every
+// record (those fields are in the records only), but reads the tenant from the entry.
+//
 // Thread-safety: thread-safe. Publish/PublishAll on the engine thread only (they read State).
 #ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_
 #define NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
@@ -49,18 +60,38 @@ class InstanceView {
   // ListInstances (instance_ops.h has the engine's version it replaces; same answers): the
   // org's instances matching the filters, in id order, from the one after req.after, at most
   // the page size; total_size counts every match. Any thread.
-  // Cost: O(n) under the shared lock (the filters and the count, on fields no record parses
-  // for), then one copy per answered record outside it (a parse, for a loaded record).
+  // Cost under the shared lock: O(tenants + log n + the entries from the token to the first
+  // match after the page) for org and tenant filters; O(n) with a batch_id or label filter
+  // (on fields no record parses for). Then one copy per answered record outside it (a parse,
+  // for a loaded record).
   absl::Status List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // A tenant the view has seen, by slot (slots are never reused).
+  struct Tenant {
+    std::string id;
+    std::optional<std::string> org;  // unset: not a tenant of the fleet (now), so in no org
+    int64_t records = 0;             // entries of instances_ in this slot
+  };
+  struct Entry {
+    RecordPtr record;
+    uint32_t tenant = 0;  // slot in tenants_ of record's tenant_id
+  };
+
+  // The slot of `tenant_id`, made (in no org) if new.
+  uint32_t SlotOf(absl::string_view tenant_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds, replaces (record != nullptr) or erases the entry of `id`; the replaced record, if
+  // any, goes to *released (freed after the lock).
+  void Put(absl::string_view id, RecordPtr record, std::vector<RecordPtr>* released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable SharedMutex mu_;
-  absl::btree_map<std::string, RecordPtr> instances_
-      ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::string> org_of_tenant_ ABSL_GUARDED_BY(mu_);
+  absl::btree_map<std::string, Entry> instances_ ABSL_GUARDED_BY(mu_);
+  std::vector<Tenant> tenants_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint32_t> slot_of_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace nvlsched::daemon
