@@ -31,6 +31,29 @@ constexpr char kInsertInstanceType[] = R"sql(
     VALUES ('it', 'gb200', 'B200', 4, 1, 1, 'nvl');
 )sql";
 
+// Domain 'd' with machines `m0` and `m1` (trays 0 and 1, type 'it') and tenant 't'; columns of
+// schema v1, so it inserts at every version.
+void InsertRackAndTenant(SQLite::Database& db, const std::string& m0, const std::string& m1) {
+  db.exec(absl::StrCat(R"sql(
+    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
+    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
+                          state_reason)
+      VALUES (')sql", m0, "', 'd', 0, 'it', 4, 0, ''), ('", m1, R"sql(', 'd', 1, 'it', 4, 0, '');
+    INSERT INTO tenants (id, org, name) VALUES ('t', 'o', 'tenant');
+  )sql"));
+}
+
+// One unplaced READY instance row (columns of schema v1); throws what SQLite refuses.
+void InsertInstance(SQLite::Database& db, const std::string& id, const std::string& name,
+                    const std::string& tenant = "t", const std::string& type = "it",
+                    int gpus = 4) {
+  db.exec(absl::StrCat(R"sql(
+    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
+                           strict, status, created_unix_micros, updated_unix_micros, details)
+      VALUES (')sql", id, "', '", name, "', '", tenant, "', '", type, "', ", gpus,
+                       ", 1, 1, 'READY', 1, 1, x'')"));
+}
+
 TEST(SchemaTest, MigrationsAreContiguousFromOne) {
   absl::Span<const Migration> migrations = SchemaMigrations();
   ASSERT_FALSE(migrations.empty());
@@ -222,12 +245,8 @@ TEST(SchemaTest, VersionElevenDropsTheInstancesByMachineIndexButKeepsTheForeignK
   };
   ASSERT_TRUE(has_index());
   db.exec(kInsertInstanceType);
+  InsertRackAndTenant(db, "m-held", "m-free");
   db.exec(R"sql(
-    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
-    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
-                          state_reason)
-      VALUES ('m-held', 'd', 0, 'it', 4, 0, ''), ('m-free', 'd', 1, 'it', 4, 0, '');
-    INSERT INTO tenants (id, org, name) VALUES ('t', 'o', 'tenant');
     INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
                            whole_machine, strict, status, created_unix_micros,
                            updated_unix_micros, details)
@@ -250,23 +269,15 @@ TEST(SchemaTest, VersionTwelveDropsTheNameIndexAndTheMachineKeyAndKeepsEveryRowI
   db.exec(kInsertInstanceType);
   // Ids out of insertion order, partition ids, a NULL machine and batch: the rebuilt table
   // must give back every column and the rowid order.
+  InsertRackAndTenant(db, "m-0", "m-1");
   db.exec(R"sql(
-    INSERT INTO domains (id, name, site_id) VALUES ('d', 'rack', 's');
-    INSERT INTO machines (id, domain_id, tray_index, instance_type_id, gpu_count, state,
-                          state_reason)
-      VALUES ('m-0', 'd', 0, 'it', 4, 0, ''), ('m-1', 'd', 1, 'it', 4, 0, '');
-    INSERT INTO tenants (id, org, name) VALUES ('t', 'o', 'tenant');
     INSERT INTO instances (id, name, tenant_id, instance_type_id, machine_id, gpu_count,
                            whole_machine, batch_id, strict, status, created_unix_micros,
                            updated_unix_micros, details, nvlink_partition_ids)
       VALUES ('i-2', 'b', 't', 'it', 'm-1', 4, 1, 'bt', 1, 'READY', 5, 6, x'0a01', 'p-1' || char(10) || 'p-0'),
              ('i-1', 'a', 't', 'it', NULL, 2, 0, NULL, 0, 'QUEUED', 7, 8, x'', '');
   )sql");
-  EXPECT_THROW(db.exec(R"sql(
-    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
-                           strict, status, created_unix_micros, updated_unix_micros, details)
-      VALUES ('i-3', 'a', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql"),
-               SQLite::Exception);  // version 11 refuses a second name 'a'
+  EXPECT_THROW(InsertInstance(db, "i-3", "a"), SQLite::Exception);  // v11: a second 'a'
   const std::string kRows =
       "SELECT group_concat(r, ';') FROM (SELECT rowid || ',' || id || ',' || name || ',' || "
       "tenant_id || ',' || instance_type_id || ',' || coalesce(machine_id, '-') || ',' || "
@@ -289,26 +300,11 @@ TEST(SchemaTest, VersionTwelveDropsTheNameIndexAndTheMachineKeyAndKeepsEveryRowI
               ::testing::Not(HasSubstr("machines")));
   // A second name 'a' is the engine's to refuse now, and a machine's row goes whoever refers
   // to it; the tenant and the instance type are still checked.
-  db.exec(R"sql(
-    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
-                           strict, status, created_unix_micros, updated_unix_micros, details)
-      VALUES ('i-3', 'a', 't', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql");
+  InsertInstance(db, "i-3", "a");
   EXPECT_EQ(db.exec("DELETE FROM machines WHERE id = 'm-1'"), 1);
-  EXPECT_THROW(db.exec(R"sql(
-    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
-                           strict, status, created_unix_micros, updated_unix_micros, details)
-      VALUES ('i-4', 'c', 'no-such-tenant', 'it', 4, 1, 1, 'READY', 1, 1, x''))sql"),
-               SQLite::Exception);
-  EXPECT_THROW(db.exec(R"sql(
-    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
-                           strict, status, created_unix_micros, updated_unix_micros, details)
-      VALUES ('i-5', 'd', 't', 'no-such-type', 4, 1, 1, 'READY', 1, 1, x''))sql"),
-               SQLite::Exception);
-  EXPECT_THROW(db.exec(R"sql(
-    INSERT INTO instances (id, name, tenant_id, instance_type_id, gpu_count, whole_machine,
-                           strict, status, created_unix_micros, updated_unix_micros, details)
-      VALUES ('i-6', 'e', 't', 'it', 0, 1, 1, 'READY', 1, 1, x''))sql"),
-               SQLite::Exception);  // the CHECKs stay
+  EXPECT_THROW(InsertInstance(db, "i-4", "c", "no-such-tenant"), SQLite::Exception);
+  EXPECT_THROW(InsertInstance(db, "i-5", "d", "t", "no-such-type"), SQLite::Exception);
+  EXPECT_THROW(InsertInstance(db, "i-6", "e", "t", "it", 0), SQLite::Exception);  // CHECKs stay
   // New rows go after the old ones.
   EXPECT_EQ(db.execAndGet("SELECT rowid FROM instances WHERE id = 'i-3'").getInt(), 3);
 }
