@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "daemon/api/convert.h"
 #include "daemon/engine/rows.h"
@@ -206,7 +207,11 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   // below do not touch; it is joined before LoadState returns, whatever it returns.
   std::vector<size_t> id_order;
   absl::btree_set<std::string> names;
-  std::thread sorter([&rows, &parsed, &id_order, &names] {
+  // A tenant's instance names are unique: the engine refuses a second one (State::NameTaken),
+  // and since schema v12 nothing in the store does. A name stored twice (a bug, or an edited
+  // file) is refused here rather than merged into one entry of `names`.
+  std::string name_stored_twice;
+  std::thread sorter([&rows, &parsed, &id_order, &names, &name_stored_twice] {
     // Sorted by the ids' first 8 bytes as a big-endian number, then (ties) by the whole id: the
     // same order as comparing the ids, with most comparisons on integers in one array.
     struct Key {
@@ -231,6 +236,8 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
     id_order.reserve(keys.size());
     for (const Key& key : keys) id_order.push_back(key.row);
     std::sort(name_keys.begin(), name_keys.end());
+    auto twice = std::adjacent_find(name_keys.begin(), name_keys.end());
+    if (twice != name_keys.end()) name_stored_twice = *twice;
     for (std::string& name : name_keys) names.emplace_hint(names.end(), std::move(name));
   });
   struct JoinOnReturn {
@@ -291,6 +298,20 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   // cleared below), so it is cleared as it goes instead of growing to one entry per row.
   const absl::Time claims_done = absl::Now();
   sorter.join();
+  if (!name_stored_twice.empty()) {
+    std::vector<std::string> ids;  // the rows of that name, found by parsing (a refusal only)
+    for (size_t i : held) {
+      if (State::NameKey(parsed[i].record->tenant_id(), parsed[i].record->name()) ==
+          name_stored_twice) {
+        ids.push_back(rows[i].id);
+      }
+    }
+    const size_t newline = name_stored_twice.find('\n');
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database does not load: instances ", absl::StrJoin(ids, " and "), " of tenant ",
+        name_stored_twice.substr(0, newline), " are both named '",
+        name_stored_twice.substr(newline + 1), "' (a tenant's instance names are unique)"));
+  }
   assert(id_order.size() == held.size());
   {
     std::vector<State::LoadedInstance> sorted(id_order.size());

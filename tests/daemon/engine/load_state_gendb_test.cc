@@ -144,6 +144,43 @@ TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
   EXPECT_THAT(state.status().message(), HasSubstr(member->id));
 }
 
+// Since schema v12 the store takes a tenant's second instance of a name; the load refuses it,
+// naming both instances.
+TEST(LoadStateGenDbTest, ANameStoredTwiceForOneTenantIsRefusedNamingBothInstances) {
+  std::unique_ptr<store::Store> store = OpenMemoryStore();
+  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
+  ASSERT_TRUE(rows.ok());
+  // Two placed instances of one tenant; the second gets the first's name.
+  const store::InstanceRow* first = nullptr;
+  const store::InstanceRow* second = nullptr;
+  for (const store::InstanceRow& row : rows->instances) {
+    if (row.machine_id.empty()) continue;
+    if (first == nullptr) {
+      first = &row;
+    } else if (row.tenant_id == first->tenant_id) {
+      second = &row;
+      break;
+    }
+  }
+  ASSERT_NE(second, nullptr);
+  absl::StatusOr<v1::Instance> record = InstanceFromRow(*second);
+  ASSERT_TRUE(record.ok());
+  record->set_name(first->name);
+  store::ChangeSet changes;
+  changes.upsert_instances.push_back(ToRow(*record, second->whole_machine));
+  ASSERT_TRUE(store->Commit(changes).ok());
+
+  absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(state.status().message(),
+              HasSubstr(absl::StrCat("of tenant ", first->tenant_id, " are both named '",
+                                     first->name, "'")));
+  EXPECT_THAT(state.status().message(), HasSubstr(first->id));
+  EXPECT_THAT(state.status().message(), HasSubstr(second->id));
+}
+
 // Generates SmallOptions() into `store`, then rewrites the stored row of one placed single (not
 // a batch member) with `edit`, which gets the row and its parsed record; *rewritten is the row
 // as committed.
