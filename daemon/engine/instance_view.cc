@@ -41,6 +41,9 @@ void InstanceView::Put(absl::string_view id, RecordPtr record, std::vector<Recor
 }
 
 void InstanceView::PublishAll(const State& state) {
+  std::vector<const allocator::Tenant*> fleet_tenants;
+  state.allocator().ForEachTenant(
+      [&](const allocator::Tenant& tenant) { fleet_tenants.push_back(&tenant); });
   std::vector<RecordPtr> released;
   {
     WriterMutexLock lock(&mu_);
@@ -48,8 +51,9 @@ void InstanceView::PublishAll(const State& state) {
     instances_.clear();
     tenants_.clear();
     slot_of_tenant_.clear();
-    state.allocator().ForEachTenant(
-        [&](const allocator::Tenant& tenant) { tenants_[SlotOf(tenant.id)].org = tenant.org; });
+    for (const allocator::Tenant* tenant : fleet_tenants) {
+      tenants_[SlotOf(tenant->id)].org = tenant->org;
+    }
     for (const auto& [id, entry] : state.instances()) {  // in id order
       const uint32_t slot = SlotOf(entry.record.tenant_id());
       ++tenants_[slot].records;
