@@ -145,14 +145,13 @@ constexpr int kFirstPgSchemaVersion = 11;
 // same version (store/schema.cc) in PostgreSQL's terms. A new store is created at version 11
 // and runs them all, so every store runs the same statements.
 struct PgMigration {
-  int version;
-  const char* description;  // as SQLite's migration of the same version says it
+  int version;  // its description is SQLite's migration's of the same version
   const char* sql;
 };
 constexpr PgMigration kPgMigrations[] = {
     // Version 12: no UNIQUE (tenant_id, name) and no foreign key to machines on instances
     // (the names are PostgreSQL's defaults for the constraints kSchema declares).
-    {12, "no UNIQUE (tenant_id, name) and no foreign key to machines on instances", R"sql(
+    {12, R"sql(
 ALTER TABLE instances DROP CONSTRAINT instances_tenant_id_name_key,
                       DROP CONSTRAINT instances_machine_id_fkey;
 )sql"},
@@ -826,7 +825,9 @@ absl::Status PgStore::Initialize() {
       if (migration.version <= version) continue;
       if (migration.version != version + 1) break;  // a gap: refused below
       doing = absl::StrCat("applying schema migration ", migration.version, " to");
-      MigrationStep step{version, migration.version, migration.description, std::nullopt};
+      MigrationStep step{version, migration.version,
+                         SchemaMigrations()[static_cast<size_t>(migration.version) - 1].description,
+                         std::nullopt};
       if (exists && options_.on_migration) options_.on_migration(step);
       const absl::Time started = absl::Now();
       t.exec(migration.sql);

@@ -103,7 +103,7 @@ struct StoreOptions {
   // Called by Open around each schema migration it applies to an existing database (not one it
   // creates), SQLite and PostgreSQL: before, with `took` unset, and after it committed, with
   // its duration (PostgreSQL: both once the one transaction of all its migrations committed).
-  // Some rebuild a table (v12: about 19 s for 500,000 instances), so the daemon logs them.
+  // Some rebuild a table (v12: 15-24 s for 500,000 instances), so the daemon logs them.
   // Empty: nothing is called.
   std::function<void(const MigrationStep& step)> on_migration;
   // PostgreSQL only: how long Open waits to connect (libpq connect_timeout, whole seconds).

@@ -114,7 +114,7 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
       if (!t.org.has_value() || *t.org != req.org) continue;
       if (!req.tenant_id.empty() && t.id != req.tenant_id) continue;
       in_query[slot] = 1;
-      total += t.records;
+      if (!record_filters) total += t.records;
     }
     auto matches = [&](const Entry& entry) {
       if (!in_query[entry.tenant]) return false;
@@ -127,17 +127,16 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
       }
       return true;
     };
-    if (record_filters) total = 0;
     const std::string* last_in_page = nullptr;  // a key of instances_, read under the lock
-    auto it = req.after.empty() ? instances_.begin() : instances_.upper_bound(req.after);
-    if (record_filters) {
-      for (auto before = instances_.begin(); before != it; ++before) {
-        if (matches(before->second)) ++total;
-      }
-    }
+    // With record filters the count needs the entries before the token too.
+    auto it = record_filters || req.after.empty() ? instances_.begin()
+                                                  : instances_.upper_bound(req.after);
     for (; it != instances_.end(); ++it) {
       if (!matches(it->second)) continue;
-      if (record_filters) ++total;
+      if (record_filters) {
+        ++total;
+        if (!req.after.empty() && it->first <= req.after) continue;
+      }
       if (page.size() < page_size) {
         page.push_back(it->second.record);
         last_in_page = &it->first;

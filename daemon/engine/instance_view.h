@@ -19,8 +19,8 @@
 // tenant's slot, the view counts each tenant's records as it publishes them, so total_size is
 // a sum over the tenants and the walk starts at the page token and stops at the first match
 // after the page. It used to walk every record for the count, reading each record's tenant
-// through two pointers and hashing it: 275 ms for a page of 500 among 500,000 instances, with
-// the engine's next Publish waiting behind it. A batch_id or label filter still walks every
+// through two pointers and hashing it: 0.9-1.9 pages of 500 a second among 500,000 instances
+// (one reader, measured while a build ran), with the engine's next Publish waiting behind it. A batch_id or label filter still walks every
 // record (those fields are in the records only), but reads the tenant from the entry.
 //
 // Thread-safety: thread-safe. Publish/PublishAll on the engine thread only (they read State).

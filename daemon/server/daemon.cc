@@ -373,7 +373,7 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const DaemonOptions& opt
   store_options.sync = *sync;
   // The start-up's LoadAll reads the whole file anyway: quick_check runs beside it.
   store_options.quick_check_with_load = true;
-  // An upgrade may rebuild a table (schema v12: about 19 s for 500,000 instances): say so.
+  // An upgrade may rebuild a table (schema v12: 15-24 s for 500,000 instances): say so.
   store_options.on_migration = [path = store::RedactPostgresUri(options.db_path)](
                                    const store::MigrationStep& step) {
     if (!step.took.has_value()) {
