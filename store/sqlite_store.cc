@@ -86,7 +86,6 @@ absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& optio
   }
   db.exec(absl::StrCat("PRAGMA journal_size_limit = ", kJournalSizeLimitBytes));
   db.exec(absl::StrCat("PRAGMA mmap_size = ", kMmapSizeBytes));
-  db.exec("PRAGMA mmap_size = 4294967296");
   if (options.max_page_count > 0) {
     db.exec(absl::StrCat("PRAGMA max_page_count = ", options.max_page_count));
   }
