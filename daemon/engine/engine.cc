@@ -76,8 +76,21 @@ size_t Engine::queued() const {
   return queue_.size();
 }
 
+void Engine::SetRefusal(absl::Status refusal) {
+  MutexLock lock(&mu_);
+  refusal_ = std::move(refusal);
+  refusing_.store(true, std::memory_order_release);
+}
+
+absl::Status Engine::Refusal() const {
+  if (!refusing_.load(std::memory_order_acquire)) return absl::OkStatus();
+  MutexLock lock(&mu_);
+  return refusal_;
+}
+
 absl::Status Engine::Enqueue(Op op, bool is_write) {
   MutexLock lock(&mu_);
+  if (refusing_.load(std::memory_order_relaxed)) return refusal_;
   if (stopping_ || !started_) {
     return absl::UnavailableError("nvlschedd is shutting down; retry against the new instance");
   }

@@ -120,6 +120,14 @@ class Engine {
   bool read_only() const { return read_only_.load(std::memory_order_acquire); }
   size_t queued() const;
 
+  // From now on every Submit* fails with `refusal` (non-OK; UNAVAILABLE naming why and where to
+  // go, e.g. "standby, ... the leader is host:port"): the daemon stepped down and no longer
+  // leads (daemon.h Daemon::StepDown). Ops already queued still run. May be called again to
+  // change the reason. Thread-safe.
+  void SetRefusal(absl::Status refusal);
+  // OK, or the refusal set last. Thread-safe; no lock taken while none is set.
+  absl::Status Refusal() const;
+
  private:
   struct Op {
     WriteFn write;   // empty for a read
@@ -152,6 +160,8 @@ class Engine {
   absl::Time next_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
   std::atomic<bool> read_only_{false};
+  std::atomic<bool> refusing_{false};  // refusal_ is set
+  absl::Status refusal_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
   InstanceView view_;
 

@@ -306,6 +306,7 @@ struct Daemon::Impl {
 
   Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+  bool stepped_down ABSL_GUARDED_BY(shutdown_mu) = false;
 };
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -564,6 +565,28 @@ absl::Status Daemon::CheckLeadership() {
     if (impl_->shut_down) return absl::UnavailableError("the daemon has shut down");
   }
   return impl_->store->CheckLeadership();
+}
+
+void Daemon::StepDown(const std::string& reason) {
+  {
+    MutexLock lock(&impl_->shutdown_mu);
+    if (impl_->shut_down || impl_->stepped_down) return;
+    impl_->stepped_down = true;
+  }
+  spdlog::info("stepping down: the server stays up and refuses every call UNAVAILABLE");
+  // First: no call admitted from here on, whatever the rest takes.
+  SetStandbyReason(reason);
+  impl_->server->GetHealthCheckService()->SetServingStatus(false);
+  impl_->events->Stop();
+  impl_->snapshots.reset();
+  impl_->admin_service->Stop();
+  impl_->engine->Stop();  // the ops already queued fail against the lost store
+  impl_->metrics->StopServing();
+  spdlog::info("stepped down");
+}
+
+void Daemon::SetStandbyReason(const std::string& reason) {
+  impl_->engine->SetRefusal(absl::UnavailableError(reason));
 }
 
 void Daemon::Shutdown() {

@@ -9,6 +9,7 @@
 #define NVLSCHED_DAEMON_SERVER_DAEMON_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "daemon/server/options.h"
@@ -50,6 +51,16 @@ class Daemon {
 
   // The TCP port actually bound (useful with port 0).
   int port() const;
+
+  // Stops leading but keeps serving: from now on every call of nvlschedd's services fails
+  // UNAVAILABLE with `reason` (as a standby's do; standby.h) and health answers NOT_SERVING;
+  // watch streams end, the calls already queued are finished, the engine stops and the metrics
+  // port is freed. The gRPC server stays up, so no call that arrives meanwhile is cancelled by a
+  // server going down (a client sees CANCELLED then, which many do not retry). main.cc keeps a
+  // stepped-down daemon as its standby server until it leads again. Idempotent.
+  void StepDown(const std::string& reason);
+  // A stepped-down daemon's reason for refusing (e.g. once it knows the new leader).
+  void SetStandbyReason(const std::string& reason);
 
   // Stops accepting calls, lets in-flight calls finish until options.shutdown_grace has
   // passed (then cancels them), stops the engine and closes the database cleanly.

@@ -206,7 +206,8 @@ void PinPort(int port, nvlsched::daemon::DaemonOptions& options) {
 }
 
 // This daemon's standby server (daemon/server/standby.h), started when first needed and kept
-// until the daemon leads.
+// until the daemon leads; or, after this daemon stepped down, the stepped-down daemon itself
+// (Adopt), which refuses every call the same way on the same server.
 class Standby {
  public:
   explicit Standby(nvlsched::daemon::DaemonOptions& options) : options_(options) {}
@@ -214,6 +215,16 @@ class Standby {
   // Serves as a standby that refuses calls giving `reason` (logged when it changes), starting
   // the server if it is not up. False, logged, if it cannot listen.
   bool Serve(std::string reason) {
+    if (stepped_down_ != nullptr) {
+      if (reason != reason_) {
+        spdlog::warn("{} (the stepped-down daemon refuses calls on port {}, NOT_SERVING; retrying "
+                     "every {}s)",
+                     reason, stepped_down_->port(), absl::ToDoubleSeconds(options_.standby_poll));
+        stepped_down_->SetStandbyReason(reason);
+        reason_ = std::move(reason);
+      }
+      return true;
+    }
     if (server_ == nullptr) {
       auto started = nvlsched::daemon::StandbyServer::Start(options_);
       if (!started.ok()) {
@@ -232,15 +243,31 @@ class Standby {
     return true;
   }
 
+  // Stands by on the server of a daemon that stepped down (Daemon::StepDown; it refuses with
+  // `reason`), so the port never goes through a server's shutdown between leading and standing
+  // by.
+  void Adopt(std::unique_ptr<nvlsched::daemon::Daemon> stepped_down, std::string reason) {
+    server_.reset();
+    stepped_down_ = std::move(stepped_down);
+    reason_ = std::move(reason);
+  }
+
   // Frees the port for the daemon about to lead.
   void Stop() {
+    if (stepped_down_ != nullptr) {
+      stepped_down_->Shutdown();
+      stepped_down_->Wait();
+      stepped_down_.reset();
+    }
     server_.reset();  // ~StandbyServer shuts it down
     reason_.clear();
   }
+  ~Standby() { Stop(); }
 
  private:
   nvlsched::daemon::DaemonOptions& options_;
   std::unique_ptr<nvlsched::daemon::StandbyServer> server_;
+  std::unique_ptr<nvlsched::daemon::Daemon> stepped_down_;
   std::string reason_;
 };
 
@@ -295,17 +322,18 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
     while (lost.ok() && !stop.WaitForNotificationWithTimeout(options.standby_poll)) {
       lost = (*daemon)->CheckLeadership();
     }
-    (*daemon)->Shutdown();
-    (*daemon)->Wait();
-    if (stop.HasBeenNotified()) break;
-    spdlog::error("stepping down to standby: {}", lost.ToString());
-    // Stand by at once on the same port (the daemon's server is gone), before the rest of the
-    // daemon is torn down: that takes up to 2 s (the metrics server's shutdown).
-    if (!standby.Serve(absl::StrCat("standby, this daemon stepped down (", lost.message(),
-                                    "); another daemon may lead now"))) {
-      return 1;
+    if (stop.HasBeenNotified()) {
+      (*daemon)->Shutdown();
+      (*daemon)->Wait();
+      break;
     }
-    daemon->reset();
+    spdlog::error("stepping down to standby: {}", lost.ToString());
+    // The daemon's own server becomes the standby's: it refuses every call from now on, and
+    // the port never goes through a shutdown, in whose window gRPC cancels the calls arriving.
+    std::string reason = absl::StrCat("standby, this daemon stepped down (", lost.message(),
+                                      "); another daemon may lead now");
+    (*daemon)->StepDown(reason);
+    standby.Adopt(*std::move(daemon), std::move(reason));
     // Let the other standbys take the lock first: this daemon was the one that lost it.
     stop.WaitForNotificationWithTimeout(2 * options.standby_poll);
   }

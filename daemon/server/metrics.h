@@ -77,6 +77,10 @@ class Metrics {
   // Engine thread, after each commit: the store's checkpoints so far (cumulative counts).
   void ObserveCheckpoints(const store::CheckpointCounts& counts);
 
+  // Stops the /metrics HTTP server and frees its port (a daemon that stepped down); the
+  // registry and the interceptor keep counting. Not concurrent with port().
+  void StopServing() { exposer_.reset(); }
+
  private:
   Metrics();
 

@@ -236,6 +236,11 @@ class CallPath {
              absl::string_view tenant_id, bool is_write, Prepare& prepare,
              grpc::ServerUnaryReactor** finished) const
       -> std::optional<std::pair<LoggedReactor*, typename decltype(prepare())::value_type>> {
+    // A daemon that stepped down refuses everything, as a standby does (before any check).
+    if (absl::Status refusal = engine_->Refusal(); !refusal.ok()) {
+      *finished = FinishNow(ctx, refusal);
+      return std::nullopt;
+    }
     absl::StatusOr<CallInfo> call = BeginCall(*access_, ctx, method.name, method.permission, org);
     if (!call.ok()) {
       *finished = FinishNow(ctx, call.status());

@@ -38,6 +38,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/random/random.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -437,6 +438,39 @@ TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
   }
   const absl::Time terminated = absl::Now();
 
+  // Two clients write to A back to back from now until the end of the watch below, across
+  // A's step-down: every write must fail, and fail UNAVAILABLE (retry elsewhere). A client
+  // must never see CANCELLED, which a server shutting down gives the calls that arrive in
+  // its window, and which many clients do not retry (A keeps its server up as it steps down;
+  // daemon.h Daemon::StepDown).
+  std::atomic<bool> hammer_stop{false};
+  std::mutex hammer_mu;
+  std::map<grpc::StatusCode, int> hammer_codes;
+  std::vector<std::string> hammer_acknowledged;
+  std::vector<std::thread> hammers;
+  // One client opens a channel for each call; the other keeps one channel, as a control plane
+  // does, so its calls also meet the server on a connection it already had.
+  for (int t = 0; t < 2; ++t) {
+    hammers.emplace_back([&, t] {
+      std::unique_ptr<v1::InstanceService::Stub> kept = Connect(a.address());
+      for (int i = 0; !hammer_stop.load() && i < 100000; ++i) {
+        v1::BatchCreateInstancesResponse resp;
+        const std::string name = absl::StrCat("hammer-", t, "-", i);
+        grpc::Status st;
+        if (t == 0) {
+          st = CreateSmallBatch(a.address(), name, &resp);
+        } else {
+          v1::BatchCreateInstancesRequest req = testing::DemoBatch("ha", 2);
+          req.set_request_id(name);
+          st = kept->BatchCreateInstances(testing::CallContext(5).get(), req, &resp);
+        }
+        std::lock_guard<std::mutex> lock(hammer_mu);
+        ++hammer_codes[st.error_code()];
+        if (st.ok()) hammer_acknowledged.push_back(resp.batch_id());
+      }
+    });
+  }
+
   // From now on A acknowledges nothing, whether it still thinks it leads, is stepping down,
   // or stands by.
   int writes_to_a = 0;
@@ -494,14 +528,36 @@ TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
     EXPECT_EQ(HealthOf(b.address()), Health::kServing) << "B stopped leading";
     absl::SleepFor(absl::Milliseconds(50));
   }
+  hammer_stop = true;
+  for (std::thread& t : hammers) t.join();
   EXPECT_GT(writes_to_a, 10);
   std::cout << writes_to_a << " writes to A refused after the terminate; after B served, A "
             << "answered SERVING to " << a_serving << " health checks and answered none for "
             << (a_silent_from.has_value() ? Millis(a_silent_until - *a_silent_from) : "0 ms")
-            << " (its port closed between leading and standing by)\n";
+            << "\n";
+  int hammered = 0;
+  for (const auto& [code, n] : hammer_codes) {
+    hammered += n;
+    std::cout << "  hammer writes to A: " << n << " " << absl::StatusCodeToString(static_cast<absl::StatusCode>(code)) << "\n";
+    EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE)
+        << n << " hammer writes to A across its step-down ended " << absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  }
+  EXPECT_GT(hammered, 10);
+  EXPECT_THAT(hammer_acknowledged, ::testing::IsEmpty())
+      << "A acknowledged writes after its backend was terminated";
 
   // A, still running, stands by and names B.
   ExpectStandbyNaming(a.address(), b.address(), "probe-a");
+  // Its reads are refused too: ListInstances, served from A's view of the records it committed
+  // while it led, would now be stale.
+  {
+    v1::ListInstancesRequest req;
+    req.set_org(std::string(daemon::kDemoTenantOrg));
+    v1::ListInstancesResponse resp;
+    grpc::Status listed = Connect(a.address())->ListInstances(testing::CallContext(5).get(), req, &resp);
+    EXPECT_EQ(listed.error_code(), grpc::StatusCode::UNAVAILABLE) << listed.error_message();
+    EXPECT_THAT(listed.error_message(), HasSubstr(absl::StrCat("the leader is ", b.address())));
+  }
 
   // B holds exactly what was acknowledged: the batch A took before and the one B took after,
   // nothing A was asked for after the terminate.

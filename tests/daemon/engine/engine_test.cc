@@ -1,6 +1,8 @@
 // The engine's queue rules: a call whose deadline passed while it was queued takes nothing —
 // a write is not applied (DEADLINE_EXCEEDED) and a read does not run (its refusal gets
-// DEADLINE_EXCEEDED); a read without a refusal callback still runs.
+// DEADLINE_EXCEEDED); a read without a refusal callback still runs. A refusal (a daemon that
+// stepped down) turns every later call away with its status, before and after Stop, while what
+// was queued before it still runs.
 #include "daemon/engine/engine.h"
 
 #include <memory>
@@ -84,6 +86,51 @@ TEST_F(EngineTest, AnExpiredReadDoesNotRun) {
                   .ok());
   read.WaitForNotification();
   EXPECT_FALSE(refused_again);
+}
+
+TEST_F(EngineTest, ARefusalTurnsLaterCallsAwayAndLetsQueuedOnesRun) {
+  EXPECT_TRUE(engine_->Refusal().ok());
+  // Queued before the refusal: held on the engine thread until the refusal is in place.
+  Notification refusal_set;
+  Notification held_read_ran;
+  ASSERT_TRUE(engine_
+                  ->SubmitRead([&](const State&) {
+                    refusal_set.WaitForNotification();
+                    held_read_ran.Notify();
+                  })
+                  .ok());
+  Notification queued_write_done;
+  absl::Status queued_write;
+  ASSERT_TRUE(engine_
+                  ->SubmitWrite([](State& state) { return state.UpsertDomain({"d", "rack", "site"}); },
+                                [&](absl::Status s) {
+                                  queued_write = std::move(s);
+                                  queued_write_done.Notify();
+                                })
+                  .ok());
+
+  const absl::Status refusal =
+      absl::UnavailableError("standby, this daemon stepped down; the leader is 10.0.0.7:50051");
+  engine_->SetRefusal(refusal);
+  refusal_set.Notify();
+  EXPECT_EQ(engine_->Refusal(), refusal);
+  bool ran = false;
+  EXPECT_EQ(engine_->SubmitWrite([&](State&) { ran = true; return absl::OkStatus(); },
+                                 [&](absl::Status) { ran = true; }),
+            refusal);
+  EXPECT_EQ(engine_->SubmitRead([&](const State&) { ran = true; }), refusal);
+
+  held_read_ran.WaitForNotification();
+  queued_write_done.WaitForNotification();
+  EXPECT_TRUE(queued_write.ok()) << queued_write;
+  EXPECT_NE(state_->allocator().FindDomain("d"), nullptr);
+
+  // A new reason replaces the old one, and holds after Stop too.
+  const absl::Status named = absl::UnavailableError("standby; the leader is 10.0.0.8:50051");
+  engine_->SetRefusal(named);
+  engine_->Stop();
+  EXPECT_EQ(engine_->SubmitRead([&](const State&) { ran = true; }), named);
+  EXPECT_FALSE(ran);
 }
 
 }  // namespace
