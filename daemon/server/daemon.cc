@@ -563,6 +563,9 @@ absl::Status Daemon::CheckLeadership() {
   {
     MutexLock lock(&impl_->shutdown_mu);
     if (impl_->shut_down) return absl::UnavailableError("the daemon has shut down");
+    if (impl_->stepped_down) {
+      return absl::UnavailableError("this daemon stepped down: it holds no database");
+    }
   }
   return impl_->store->CheckLeadership();
 }
@@ -581,6 +584,11 @@ void Daemon::StepDown(const std::string& reason) {
   impl_->snapshots.reset();
   impl_->admin_service->Stop();
   impl_->engine->Stop();  // the ops already queued fail against the lost store
+  // Nothing uses the store any more (engine, admin worker and snapshots stopped). Closing it
+  // ends its connection, and the leader lock with it: a leader that steps down because a commit
+  // failed on a connection that is still alive would otherwise hold the lock for ever, and no
+  // daemon, itself included, could lead again.
+  impl_->store.reset();
   impl_->metrics->StopServing();
   spdlog::info("stepped down");
 }

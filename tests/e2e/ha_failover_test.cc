@@ -410,6 +410,72 @@ TEST_F(HaFailoverTest, KillNineOfTheLeaderUnderLoadLosesNothingAcknowledged) {
   }
 }
 
+// A commit can fail while the leader's connection stays up (here a trigger refuses new
+// instance rows). The store latches, the leader steps down, and it must let go of the leader
+// lock as it does: the lock lives as long as that connection, so a stepped-down daemon that
+// kept it open would leave the site without a leader for good, itself included.
+TEST_F(HaFailoverTest, ALeaderWhoseCommitFailsStepsDownAndLetsGoOfTheLock) {
+  testing::DaemonProcess a(NVLSCHEDD_PATH, dir_ + "/a");
+  testing::DaemonProcess b(NVLSCHEDD_PATH, dir_ + "/b");
+  ASSERT_TRUE(a.Start(DaemonArgs()).ok()) << a.Log();
+  ASSERT_TRUE(WaitUntilServing(a.address(), kFailoverBound)) << a.Log();
+  ASSERT_TRUE(b.Start(DaemonArgs()).ok()) << b.Log();
+  ExpectStandbyNaming(b.address(), a.address(), "probe-b");
+  ASSERT_FALSE(HasFailure()) << b.Log();
+
+  {
+    pqxx::connection conn(db_->uri());
+    pqxx::work tx(conn);
+    tx.exec(
+        "CREATE FUNCTION ha_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'refused by ha_failover_test'; END $$");
+    tx.exec(
+        "CREATE TRIGGER ha_test_refuse BEFORE INSERT ON instances FOR EACH ROW "
+        "EXECUTE FUNCTION ha_test_refuse()");
+    tx.commit();
+  }
+  v1::BatchCreateInstancesResponse refused_resp;
+  grpc::Status refused = CreateSmallBatch(a.address(), "refused-by-trigger", &refused_resp);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  {
+    pqxx::connection conn(db_->uri());
+    pqxx::work tx(conn);
+    tx.exec("DROP TRIGGER ha_test_refuse ON instances");
+    tx.exec("DROP FUNCTION ha_test_refuse()");
+    tx.commit();
+  }
+
+  // A steps down (within --standby_poll) and frees the lock: a daemon leads again, B or A
+  // itself after its pause, and acknowledges a write.
+  const absl::Time failed = absl::Now();
+  int leader = -1;
+  v1::BatchCreateInstancesResponse after;
+  grpc::Status written = grpc::Status(grpc::StatusCode::UNKNOWN, "no daemon led");
+  const std::array<testing::DaemonProcess*, 2> daemons = {&a, &b};
+  while (absl::Now() < failed + kFailoverBound && !written.ok()) {
+    leader = WaitForTheLeader(daemons, absl::Seconds(1));
+    if (leader >= 0) written = CreateSmallBatch(daemons[leader]->address(), "after", &after);
+  }
+  ASSERT_TRUE(written.ok()) << "no daemon acknowledged a write within "
+                            << absl::FormatDuration(kFailoverBound)
+                            << " of A's failed commit: " << written.error_message()
+                            << "\nA's log:\n" << a.Log() << "\nB's log:\n" << b.Log();
+  std::cout << "failed commit to a write acknowledged by " << (leader == 0 ? "A" : "B") << ": "
+            << Millis(absl::Now() - failed) << "\n";
+  // The refused batch is nowhere; the one written after is.
+  std::set<std::string> listed;
+  for (const auto& [id, instance] : ListAll(daemons[leader]->address())) listed.insert(id);
+  std::set<std::string> expected;
+  for (const v1::Instance& i : after.instances()) expected.insert(i.id());
+  EXPECT_EQ(listed, expected);
+
+  for (testing::DaemonProcess* d : daemons) {
+    absl::StatusOr<int> stopped = d->StopWith(SIGTERM);
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
+    EXPECT_EQ(*stopped, 0) << d->Log();
+  }
+}
+
 TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
   testing::DaemonProcess a(NVLSCHEDD_PATH, dir_ + "/a");
   testing::DaemonProcess b(NVLSCHEDD_PATH, dir_ + "/b");
