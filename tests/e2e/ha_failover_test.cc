@@ -279,6 +279,16 @@ class HaFailoverTest : public ::testing::Test {
             "--require_cleaning=false"};
   }
 
+  // A leads, then B stands by naming A. Fatal failures end the test
+  // (ASSERT_NO_FATAL_FAILURE at the call).
+  void StartLeaderAndStandby(testing::DaemonProcess& a, testing::DaemonProcess& b) {
+    ASSERT_TRUE(a.Start(DaemonArgs()).ok()) << a.Log();
+    ASSERT_TRUE(WaitUntilServing(a.address(), kFailoverBound)) << a.Log();
+    ASSERT_TRUE(b.Start(DaemonArgs()).ok()) << b.Log();
+    ExpectStandbyNaming(b.address(), a.address(), "probe-b");
+    ASSERT_FALSE(HasFailure()) << b.Log();
+  }
+
   std::string dir_;
   std::optional<testing::PgTestDatabase> db_;
 };
@@ -417,11 +427,7 @@ TEST_F(HaFailoverTest, KillNineOfTheLeaderUnderLoadLosesNothingAcknowledged) {
 TEST_F(HaFailoverTest, ALeaderWhoseCommitFailsStepsDownAndLetsGoOfTheLock) {
   testing::DaemonProcess a(NVLSCHEDD_PATH, dir_ + "/a");
   testing::DaemonProcess b(NVLSCHEDD_PATH, dir_ + "/b");
-  ASSERT_TRUE(a.Start(DaemonArgs()).ok()) << a.Log();
-  ASSERT_TRUE(WaitUntilServing(a.address(), kFailoverBound)) << a.Log();
-  ASSERT_TRUE(b.Start(DaemonArgs()).ok()) << b.Log();
-  ExpectStandbyNaming(b.address(), a.address(), "probe-b");
-  ASSERT_FALSE(HasFailure()) << b.Log();
+  ASSERT_NO_FATAL_FAILURE(StartLeaderAndStandby(a, b));
 
   {
     pqxx::connection conn(db_->uri());
@@ -479,11 +485,7 @@ TEST_F(HaFailoverTest, ALeaderWhoseCommitFailsStepsDownAndLetsGoOfTheLock) {
 TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
   testing::DaemonProcess a(NVLSCHEDD_PATH, dir_ + "/a");
   testing::DaemonProcess b(NVLSCHEDD_PATH, dir_ + "/b");
-  ASSERT_TRUE(a.Start(DaemonArgs()).ok()) << a.Log();
-  ASSERT_TRUE(WaitUntilServing(a.address(), kFailoverBound)) << a.Log();
-  ASSERT_TRUE(b.Start(DaemonArgs()).ok()) << b.Log();
-  ExpectStandbyNaming(b.address(), a.address(), "probe-b");
-  ASSERT_FALSE(HasFailure()) << b.Log();
+  ASSERT_NO_FATAL_FAILURE(StartLeaderAndStandby(a, b));
 
   v1::BatchCreateInstancesResponse before;
   grpc::Status s = CreateSmallBatch(a.address(), "before", &before);
