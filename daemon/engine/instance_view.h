@@ -20,8 +20,9 @@
 // a sum over the tenants and the walk starts at the page token and stops at the first match
 // after the page. It used to walk every record for the count, reading each record's tenant
 // through two pointers and hashing it: 0.9-1.9 pages of 500 a second among 500,000 instances
-// (one reader, measured while a build ran), with the engine's next Publish waiting behind it. A batch_id or label filter still walks every
-// record (those fields are in the records only), but reads the tenant from the entry.
+// (one reader, measured while a build ran), with the engine's next Publish waiting behind it.
+// A batch_id or label filter still walks every record (those fields are in the records only),
+// but reads the tenant from the entry.
 //
 // Thread-safety: thread-safe. Publish/PublishAll on the engine thread only (they read State).
 #ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_VIEW_H_

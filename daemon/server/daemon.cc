@@ -307,6 +307,17 @@ struct Daemon::Impl {
   Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
   bool stepped_down ABSL_GUARDED_BY(shutdown_mu) = false;
+
+  // The end of leading, for StepDown and Shutdown alike: the snapshot schedule and the admin
+  // worker stop, the engine finishes what it holds, then the database is closed (its
+  // connection, and a PostgreSQL leader lock with it). Nothing uses the store afterwards.
+  // Idempotent.
+  void StopWritingAndCloseStore() {
+    snapshots.reset();
+    admin_service->Stop();
+    engine->Stop();
+    store.reset();
+  }
 };
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -581,14 +592,10 @@ void Daemon::StepDown(const std::string& reason) {
   SetStandbyReason(reason);
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
   impl_->events->Stop();
-  impl_->snapshots.reset();
-  impl_->admin_service->Stop();
-  impl_->engine->Stop();  // the ops already queued fail against the lost store
-  // Nothing uses the store any more (engine, admin worker and snapshots stopped). Closing it
-  // ends its connection, and the leader lock with it: a leader that steps down because a commit
-  // failed on a connection that is still alive would otherwise hold the lock for ever, and no
-  // daemon, itself included, could lead again.
-  impl_->store.reset();
+  // The ops already queued fail against the lost store. Closing the store frees the leader
+  // lock: a leader that steps down because a commit failed on a connection that is still
+  // alive would otherwise hold it for ever, and no daemon, itself included, could lead again.
+  impl_->StopWritingAndCloseStore();
   impl_->metrics->StopServing();
   spdlog::info("stepped down");
 }
@@ -612,10 +619,7 @@ void Daemon::Shutdown() {
                           absl::ToChronoSeconds(impl_->options.shutdown_grace));
   impl_->replies->StopSweeper();
   // No call is in flight any more: finish what the engine holds, then close the database.
-  impl_->snapshots.reset();
-  impl_->admin_service->Stop();
-  impl_->engine->Stop();
-  impl_->store.reset();
+  impl_->StopWritingAndCloseStore();
   if (impl_->trimmer != nullptr) impl_->trimmer->Stop();
   spdlog::info("shut down cleanly");
 }

@@ -55,7 +55,8 @@ class Daemon {
   // Stops leading but keeps serving: from now on every call of nvlschedd's services fails
   // UNAVAILABLE with `reason` (as a standby's do; standby.h) and health answers NOT_SERVING;
   // watch streams end, the calls already queued are finished, the engine stops, the store is
-  // closed (its connection, and a PostgreSQL leader lock with it) and the metrics port is freed. The gRPC server stays up, so no call that arrives meanwhile is cancelled by a
+  // closed (its connection, and a PostgreSQL leader lock with it) and the metrics port is
+  // freed. The gRPC server stays up, so no call that arrives meanwhile is cancelled by a
   // server going down (a client sees CANCELLED then, which many do not retry). main.cc keeps a
   // stepped-down daemon as its standby server until it leads again. Idempotent.
   void StepDown(const std::string& reason);

@@ -207,7 +207,7 @@ void PinPort(int port, nvlsched::daemon::DaemonOptions& options) {
 
 // This daemon's standby server (daemon/server/standby.h), started when first needed and kept
 // until the daemon leads; or, after this daemon stepped down, the stepped-down daemon itself
-// (Adopt), which refuses every call the same way on the same server.
+// (StepDown), which refuses every call the same way on the same server.
 class Standby {
  public:
   explicit Standby(nvlsched::daemon::DaemonOptions& options) : options_(options) {}
@@ -215,17 +215,7 @@ class Standby {
   // Serves as a standby that refuses calls giving `reason` (logged when it changes), starting
   // the server if it is not up. False, logged, if it cannot listen.
   bool Serve(std::string reason) {
-    if (stepped_down_ != nullptr) {
-      if (reason != reason_) {
-        spdlog::warn("{} (the stepped-down daemon refuses calls on port {}, NOT_SERVING; retrying "
-                     "every {}s)",
-                     reason, stepped_down_->port(), absl::ToDoubleSeconds(options_.standby_poll));
-        stepped_down_->SetStandbyReason(reason);
-        reason_ = std::move(reason);
-      }
-      return true;
-    }
-    if (server_ == nullptr) {
+    if (stepped_down_ == nullptr && server_ == nullptr) {
       auto started = nvlsched::daemon::StandbyServer::Start(options_);
       if (!started.ok()) {
         spdlog::critical("cannot stand by: {}", started.status().ToString());
@@ -235,20 +225,26 @@ class Standby {
       PinPort(server_->port(), options_);
     }
     if (reason != reason_) {
-      spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", reason,
-                   server_->port(), absl::ToDoubleSeconds(options_.standby_poll));
-      server_->SetReason(reason);
+      const int port = stepped_down_ != nullptr ? stepped_down_->port() : server_->port();
+      spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", reason, port,
+                   absl::ToDoubleSeconds(options_.standby_poll));
+      if (stepped_down_ != nullptr) {
+        stepped_down_->SetStandbyReason(reason);
+      } else {
+        server_->SetReason(reason);
+      }
       reason_ = std::move(reason);
     }
     return true;
   }
 
-  // Stands by on the server of a daemon that stepped down (Daemon::StepDown; it refuses with
-  // `reason`), so the port never goes through a server's shutdown between leading and standing
-  // by.
-  void Adopt(std::unique_ptr<nvlsched::daemon::Daemon> stepped_down, std::string reason) {
+  // Steps the leading daemon down (Daemon::StepDown: it refuses with `reason`) and stands by on
+  // its server, so the port never goes through a server's shutdown between leading and
+  // standing by.
+  void StepDown(std::unique_ptr<nvlsched::daemon::Daemon> leader, std::string reason) {
+    leader->StepDown(reason);
     server_.reset();
-    stepped_down_ = std::move(stepped_down);
+    stepped_down_ = std::move(leader);
     reason_ = std::move(reason);
   }
 
@@ -330,10 +326,9 @@ int RunLeaderOrStandby(nvlsched::daemon::DaemonOptions options, absl::Notificati
     spdlog::error("stepping down to standby: {}", lost.ToString());
     // The daemon's own server becomes the standby's: it refuses every call from now on, and
     // the port never goes through a shutdown, in whose window gRPC cancels the calls arriving.
-    std::string reason = absl::StrCat("standby, this daemon stepped down (", lost.message(),
-                                      "); another daemon may lead now");
-    (*daemon)->StepDown(reason);
-    standby.Adopt(*std::move(daemon), std::move(reason));
+    standby.StepDown(*std::move(daemon),
+                     absl::StrCat("standby, this daemon stepped down (", lost.message(),
+                                  "); another daemon may lead now"));
     // Let the other standbys take the lock first: this daemon was the one that lost it.
     stop.WaitForNotificationWithTimeout(2 * options.standby_poll);
   }

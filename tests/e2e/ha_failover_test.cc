@@ -606,9 +606,10 @@ TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
   int hammered = 0;
   for (const auto& [code, n] : hammer_codes) {
     hammered += n;
-    std::cout << "  hammer writes to A: " << n << " " << absl::StatusCodeToString(static_cast<absl::StatusCode>(code)) << "\n";
+    const std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+    std::cout << "  hammer writes to A: " << n << " " << name << "\n";
     EXPECT_EQ(code, grpc::StatusCode::UNAVAILABLE)
-        << n << " hammer writes to A across its step-down ended " << absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+        << n << " hammer writes to A across its step-down ended " << name;
   }
   EXPECT_GT(hammered, 10);
   EXPECT_THAT(hammer_acknowledged, ::testing::IsEmpty())
@@ -622,7 +623,8 @@ TEST_F(HaFailoverTest, TerminatedBackendNeverGivesTwoLeaders) {
     v1::ListInstancesRequest req;
     req.set_org(std::string(daemon::kDemoTenantOrg));
     v1::ListInstancesResponse resp;
-    grpc::Status listed = Connect(a.address())->ListInstances(testing::CallContext(5).get(), req, &resp);
+    grpc::Status listed =
+        Connect(a.address())->ListInstances(testing::CallContext(5).get(), req, &resp);
     EXPECT_EQ(listed.error_code(), grpc::StatusCode::UNAVAILABLE) << listed.error_message();
     EXPECT_THAT(listed.error_message(), HasSubstr(absl::StrCat("the leader is ", b.address())));
   }

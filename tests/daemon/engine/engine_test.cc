@@ -101,8 +101,9 @@ TEST_F(EngineTest, ARefusalTurnsLaterCallsAwayAndLetsQueuedOnesRun) {
                   .ok());
   Notification queued_write_done;
   absl::Status queued_write;
+  auto upsert_domain = [](State& state) { return state.UpsertDomain({"d", "rack", "site"}); };
   ASSERT_TRUE(engine_
-                  ->SubmitWrite([](State& state) { return state.UpsertDomain({"d", "rack", "site"}); },
+                  ->SubmitWrite(upsert_domain,
                                 [&](absl::Status s) {
                                   queued_write = std::move(s);
                                   queued_write_done.Notify();

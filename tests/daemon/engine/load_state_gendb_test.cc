@@ -45,6 +45,21 @@ bench::GenDbOptions SmallOptions() {
   return options;
 }
 
+// Generates SmallOptions() into `store` and reads its rows back into *rows.
+void GenerateAndRead(store::Store& store, store::LoadedState* rows) {
+  ASSERT_TRUE(bench::GenerateDatabase(store, SmallOptions()).ok());
+  absl::StatusOr<store::LoadedState> read = store.LoadAll();
+  ASSERT_TRUE(read.ok()) << read.status();
+  *rows = *std::move(read);
+}
+
+// Stores `record` as its row, as the engine would (a new id adds a row, a known one replaces it).
+void CommitRecord(store::Store& store, const v1::Instance& record, bool whole_machine) {
+  store::ChangeSet changes;
+  changes.upsert_instances.push_back(ToRow(record, whole_machine));
+  ASSERT_TRUE(store.Commit(changes).ok());
+}
+
 TEST(LoadStateGenDbTest, LoadsWhatTheGeneratorWrote) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
   absl::StatusOr<bench::GenDbReport> report = bench::GenerateDatabase(*store, SmallOptions());
@@ -117,12 +132,11 @@ TEST(LoadStateGenDbTest, SameSeedSameRows) {
 
 TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
-  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
-  ASSERT_TRUE(rows.ok());
+  store::LoadedState rows;
+  ASSERT_NO_FATAL_FAILURE(GenerateAndRead(*store, &rows));
   // A copy of a batch member, under a new id and name, claiming the same machine whole.
   const store::InstanceRow* member = nullptr;
-  for (const store::InstanceRow& row : rows->instances) {
+  for (const store::InstanceRow& row : rows.instances) {
     if (!row.batch_id.empty() && !row.machine_id.empty()) member = &row;
   }
   ASSERT_NE(member, nullptr);
@@ -132,9 +146,7 @@ TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
   record->set_id(intruder_id);
   record->set_name("intruder");
   record->clear_batch_id();
-  store::ChangeSet changes;
-  changes.upsert_instances.push_back(ToRow(*record, /*whole_machine=*/true));
-  ASSERT_TRUE(store->Commit(changes).ok());
+  ASSERT_NO_FATAL_FAILURE(CommitRecord(*store, *record, /*whole_machine=*/true));
 
   absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
   ASSERT_FALSE(state.ok());
@@ -148,13 +160,12 @@ TEST(LoadStateGenDbTest, AMachineHeldTwiceNamesBothInstances) {
 // naming both instances.
 TEST(LoadStateGenDbTest, ANameStoredTwiceForOneTenantIsRefusedNamingBothInstances) {
   std::unique_ptr<store::Store> store = OpenMemoryStore();
-  ASSERT_TRUE(bench::GenerateDatabase(*store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store->LoadAll();
-  ASSERT_TRUE(rows.ok());
+  store::LoadedState rows;
+  ASSERT_NO_FATAL_FAILURE(GenerateAndRead(*store, &rows));
   // Two placed instances of one tenant; the second gets the first's name.
   const store::InstanceRow* first = nullptr;
   const store::InstanceRow* second = nullptr;
-  for (const store::InstanceRow& row : rows->instances) {
+  for (const store::InstanceRow& row : rows.instances) {
     if (row.machine_id.empty()) continue;
     if (first == nullptr) {
       first = &row;
@@ -167,9 +178,7 @@ TEST(LoadStateGenDbTest, ANameStoredTwiceForOneTenantIsRefusedNamingBothInstance
   absl::StatusOr<v1::Instance> record = InstanceFromRow(*second);
   ASSERT_TRUE(record.ok());
   record->set_name(first->name);
-  store::ChangeSet changes;
-  changes.upsert_instances.push_back(ToRow(*record, second->whole_machine));
-  ASSERT_TRUE(store->Commit(changes).ok());
+  ASSERT_NO_FATAL_FAILURE(CommitRecord(*store, *record, second->whole_machine));
 
   absl::StatusOr<std::unique_ptr<State>> state = LoadState(*store, nullptr);
   ASSERT_FALSE(state.ok());
@@ -187,10 +196,9 @@ TEST(LoadStateGenDbTest, ANameStoredTwiceForOneTenantIsRefusedNamingBothInstance
 void RewriteAPlacedSingle(store::Store& store,
                           const std::function<void(store::InstanceRow&, v1::Instance&)>& edit,
                           store::InstanceRow* rewritten) {
-  ASSERT_TRUE(bench::GenerateDatabase(store, SmallOptions()).ok());
-  absl::StatusOr<store::LoadedState> rows = store.LoadAll();
-  ASSERT_TRUE(rows.ok());
-  for (const store::InstanceRow& row : rows->instances) {
+  store::LoadedState rows;
+  ASSERT_NO_FATAL_FAILURE(GenerateAndRead(store, &rows));
+  for (const store::InstanceRow& row : rows.instances) {
     if (!row.batch_id.empty() || row.machine_id.empty()) continue;
     *rewritten = row;
     absl::StatusOr<v1::Instance> record = InstanceFromRow(row);
