@@ -5,6 +5,7 @@
 
 #include "allocator/string_view_compat.h"
 #include "daemon/api/page_tokens.h"
+#include "nvlsched/v1/instance_service.pb.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -97,7 +98,7 @@ void InstanceView::Publish(const State& state, const State::JournalMark& mark) {
   }
 }
 
-absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const {
+absl::Status InstanceView::List(const InstanceQuery& req, std::string* wire) const {
   const size_t page_size = static_cast<size_t>(req.page_size > 0 ? req.page_size : kDefaultPageSize);
   // batch_id and labels are in the records: with either, every record is looked at (for the
   // count); without them, a tenant's slot decides, and the count is the tenants' counts.
@@ -146,9 +147,27 @@ absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesRespo
       }
     }
   }
-  for (const RecordPtr& record : page) record.CopyTo(resp->add_instances());
-  if (!next_after.empty()) resp->set_next_page_token(EncodePageToken(next_after));
-  resp->set_total_size(static_cast<int32_t>(total));
+  // The records as field 1 (instances), in page order; then the other fields, serialized by
+  // a message holding only them: the fields in field-number order, as protobuf writes them.
+  wire->clear();
+  for (const RecordPtr& record : page) {
+    record.AppendAsField(v1::ListInstancesResponse::kInstancesFieldNumber, wire);
+  }
+  v1::ListInstancesResponse rest;
+  if (!next_after.empty()) rest.set_next_page_token(EncodePageToken(next_after));
+  rest.set_total_size(static_cast<int32_t>(total));
+  if (!rest.AppendToString(wire)) {
+    return absl::InternalError("ListInstances: the answer does not serialize");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status InstanceView::List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const {
+  std::string wire;
+  if (absl::Status s = List(req, &wire); !s.ok()) return s;
+  if (!resp->ParseFromString(wire)) {
+    return absl::InternalError("ListInstances: the answer's wire form does not parse");
+  }
   return absl::OkStatus();
 }
 

@@ -12,7 +12,7 @@
 // Locking: a writer-preferring readers-writer lock (store/sync.h SharedMutex). Readers hold it
 // shared while they walk the records and collect at most one page of pointers; the engine
 // holds it exclusively only to swap the changed pointers in (O(changes · log n)). Answers are
-// copied into the reply and serialized after the lock is released. A waiting engine blocks new
+// written in their wire form after the lock is released. A waiting engine blocks new
 // readers, so it waits for at most the readers already walking.
 //
 // A walk is short for the usual query (org, and perhaps a tenant): each entry carries its
@@ -61,10 +61,14 @@ class InstanceView {
   // ListInstances (instance_ops.h has the engine's version it replaces; same answers): the
   // org's instances matching the filters, in id order, from the one after req.after, at most
   // the page size; total_size counts every match. Any thread.
-  // Cost under the shared lock: O(tenants + log n + the entries from the token to the first
-  // match after the page) for org and tenant filters; O(n) with a batch_id or label filter
-  // (on fields no record parses for). Then one copy per answered record outside it (a parse,
-  // for a loaded record).
+  // *wire = the answer, a serialized nvlsched.v1.ListInstancesResponse (what the service
+  // sends as it is). Cost under the shared lock: O(tenants + log n + the entries from the
+  // token to the first match after the page) for org and tenant filters; O(n) with a batch_id
+  // or label filter (on fields no record parses for). Then, outside it, each answered record
+  // appended in its wire form: a loaded record's stored bytes copied, a built record
+  // serialized (RecordPtr::AppendAsField). No record is copied into a message.
+  absl::Status List(const InstanceQuery& req, std::string* wire) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The same answer as a message (parsed from the wire form).
   absl::Status List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const
       ABSL_LOCKS_EXCLUDED(mu_);
 

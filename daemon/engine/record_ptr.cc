@@ -8,6 +8,7 @@
 #include <mutex>
 #include <utility>
 
+#include "daemon/engine/wire_format.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -88,6 +89,15 @@ class RecordPtr::BuiltRecord final : public Stored {
     return it != instance_.labels().end() && it->second == value;
   }
   void CopyTo(v1::Instance* out) const override { *out = instance_; }
+  void AppendAsField(int number, std::string* out) const override {
+    // Readers on several threads may size and serialize the same record at once: protobuf
+    // keeps the cached sizes in relaxed atomics, and each writes the same values.
+    const size_t size = instance_.ByteSizeLong();
+    AppendLengthDelimitedKey(number, size, out);
+    const size_t at = out->size();
+    out->resize(at + size);
+    instance_.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out->data() + at));
+  }
   bool parsed() const override { return true; }
 
  private:
@@ -115,6 +125,9 @@ class RecordPtr::LoadedRecord final : public Stored {
     } else if (!out->ParseFromString(bytes_)) {
       CheckedBytesDoNotParse(bytes_.size());
     }
+  }
+  void AppendAsField(int number, std::string* out) const override {
+    AppendLengthDelimitedField(number, bytes_, out);
   }
   bool parsed() const override { return parsed_.load(std::memory_order_acquire); }
 

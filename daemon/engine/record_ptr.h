@@ -8,8 +8,9 @@
 // 4 KB resident (a 500k-instance daemon held 2.0 GiB) and, counted from its fields, ~55
 // allocations (strings, sub-messages, timestamps), against 1.1 KB stored: loading only the
 // bytes took a 500k-instance start-up from 4.2-5.8 s to 2.9-3.5 s (README, Figures), and
-// records nobody reads stay small. ListInstances answers a loaded record from its bytes (CopyTo) without keeping
-// the message.
+// records nobody reads stay small. ListInstances answers with records in their wire form
+// (AppendAsField): a loaded record's stored bytes as they are, a built one serialized straight
+// into the answer, neither copied into a message first.
 //
 // Thread-safety: thread-safe. The first use parses under std::call_once; everything else reads
 // immutable data (a loaded record's bytes are never freed).
@@ -52,6 +53,10 @@ class RecordPtr {
   }
   // *out = the record; a loaded record not parsed yet is parsed into *out and stays unparsed.
   void CopyTo(v1::Instance* out) const { stored_->CopyTo(out); }
+  // Appends the record to the serialized message *out as its length-delimited field `number`
+  // (an Instance field of that message): its key, its length, its serialized bytes. A loaded
+  // record appends its stored bytes, parsed or not; a built one is serialized into *out.
+  void AppendAsField(int number, std::string* out) const { stored_->AppendAsField(number, out); }
 
   // Whether the record is a message now (built, or parsed since it was loaded).
   bool parsed() const { return stored_->parsed(); }
@@ -67,6 +72,7 @@ class RecordPtr {
     virtual absl::string_view batch_id() const = 0;
     virtual bool HasLabel(absl::string_view key, absl::string_view value) const = 0;
     virtual void CopyTo(v1::Instance* out) const = 0;
+    virtual void AppendAsField(int number, std::string* out) const = 0;
     virtual bool parsed() const = 0;
   };
   class BuiltRecord;

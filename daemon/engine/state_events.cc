@@ -13,6 +13,7 @@
 #include "daemon/api/convert.h"
 #include "daemon/engine/instance_records.h"
 #include "daemon/engine/state.h"
+#include "daemon/engine/wire_format.h"
 
 namespace nvlsched::daemon {
 namespace {
@@ -30,22 +31,6 @@ std::string MachineStateWord(allocator::MachineState state) {
 // The walk's view of one record: what it is after the entry being looked at.
 template <typename T>
 using AfterMap = absl::flat_hash_map<std::string, const T*>;
-
-// Appends field `number` (length-delimited) holding `bytes` to a serialized message: the
-// wire format lets a field follow the others in any order, so the instance record is
-// serialized straight into the event without building (and destroying) a copy of it.
-void AppendBytesField(int number, const std::string& bytes, std::string* out) {
-  uint64_t tag = (static_cast<uint64_t>(number) << 3) | 2;
-  uint64_t size = bytes.size();
-  for (uint64_t v : {tag, size}) {
-    while (v >= 0x80) {
-      out->push_back(static_cast<char>(v | 0x80));
-      v >>= 7;
-    }
-    out->push_back(static_cast<char>(v));
-  }
-  out->append(bytes);
-}
 
 // One step of the backwards walk for one record kind: the record after this entry is the
 // one the walk saw before it (or, the first time, the record as it is now: `find_now`), the
@@ -244,10 +229,13 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     out.org = header.org();
     out.tenant_id = header.tenant_id();
     header.SerializeToString(&out.bytes);
+    // The instance record is serialized straight into the event (the wire format lets a field
+    // follow the others in any order), without building and destroying a copy of the event.
     if (instance_bytes != nullptr) {
-      AppendBytesField(v1::Event::kInstanceFieldNumber, *instance_bytes, &out.bytes);
+      AppendLengthDelimitedField(v1::Event::kInstanceFieldNumber, *instance_bytes, &out.bytes);
     } else if (instance != nullptr) {
-      AppendBytesField(v1::Event::kInstanceFieldNumber, instance->SerializeAsString(), &out.bytes);
+      AppendLengthDelimitedField(v1::Event::kInstanceFieldNumber, instance->SerializeAsString(),
+                                 &out.bytes);
     }
   }
   return events;

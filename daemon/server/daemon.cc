@@ -507,11 +507,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(impl->metrics->InterceptorFactory());
   // Typed services: their answers are freed once serialized (reply_budget.h). Not
-  // EventService, whose WatchEvents writes raw ByteBuffers.
+  // EventService, whose WatchEvents writes raw ByteBuffers, nor ListInstances, which answers
+  // with one (instance_service.h).
   interceptors.push_back(impl->replies->InterceptorFactory(
       {v1::InstanceService::service_full_name(), v1::InventoryService::service_full_name(),
        v1::CapacityService::service_full_name(), v1::SchedulerService::service_full_name(),
-       v1::AdminService::service_full_name()}));
+       v1::AdminService::service_full_name()},
+      {absl::StrCat("/", v1::InstanceService::service_full_name(), "/ListInstances")}));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(impl->instance_service.get());
   builder.RegisterService(impl->inventory_service.get());

@@ -1,5 +1,11 @@
 #include "daemon/services/instance_service.h"
 
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
+
+#include <memory>
+#include <string>
+
 #include "daemon/engine/instance_ops.h"
 #include "daemon/services/instance_requests.h"
 
@@ -87,13 +93,27 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::GetInstance(grpc::CallbackServerC
 }
 
 grpc::ServerUnaryReactor* InstanceServiceImpl::ListInstances(grpc::CallbackServerContext* ctx,
-                                                             const v1::ListInstancesRequest* req,
-                                                             v1::ListInstancesResponse* resp) {
+                                                             const grpc::ByteBuffer* raw,
+                                                             grpc::ByteBuffer* resp) {
+  v1::ListInstancesRequest req;
+  grpc::ByteBuffer copy(*raw);  // Deserialize consumes its buffer; this one shares the slices
+  if (!grpc::SerializationTraits<v1::ListInstancesRequest>::Deserialize(&copy, &req).ok()) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              "the request is not a nvlsched.v1.ListInstancesRequest"));
+  }
+  // `req` is read by the prepare step only, which runs before this returns.
   return calls_.ReadView(
-      ctx, {"ListInstances", Permission::kInstanceRead}, req->org(),
-      [req] { return ToInstanceQuery(*req); },
-      [resp](const InstanceView& view, const InstanceQuery& core) {
-        return view.List(core, resp);
+      ctx, {"ListInstances", Permission::kInstanceRead}, req.org(),
+      [&req] { return ToInstanceQuery(req); },
+      [resp](const InstanceView& view, const InstanceQuery& core) -> absl::Status {
+        auto wire = std::make_unique<std::string>();
+        if (absl::Status s = view.List(core, wire.get()); !s.ok()) return s;
+        // The slice owns the string: gRPC sends it as it is and frees it when done.
+        std::string* owned = wire.release();
+        grpc::Slice slice(owned->data(), owned->size(),
+                          [](void* p) { delete static_cast<std::string*>(p); }, owned);
+        *resp = grpc::ByteBuffer(&slice, 1);
+        return absl::OkStatus();
       });
 }
 

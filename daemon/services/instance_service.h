@@ -1,7 +1,9 @@
 // InstanceServiceImpl: nvlsched.v1.InstanceService over the engine. Each handler validates
 // and converts the request on the gRPC thread (instance_requests.h), then queues the core
 // request for the op of daemon/engine/instance_ops.h through the shared CallPath; the reply
-// is sent once the change is durable.
+// is sent once the change is durable. ListInstances is a raw method: it answers with the
+// page's wire form as InstanceView::List writes it (records as they are stored or serialized,
+// never copied into a message), which clients read as a ListInstancesResponse.
 //
 // Thread-safety: handlers run on gRPC callback threads and never block; the random source is
 // used only by ops, which run on the single engine thread.
@@ -18,7 +20,9 @@
 
 namespace nvlsched::daemon {
 
-class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
+class InstanceServiceImpl final
+    : public v1::InstanceService::WithRawCallbackMethod_ListInstances<
+          v1::InstanceService::CallbackService> {
  public:
   struct Options {
     int max_batch_count = 18;
@@ -38,9 +42,11 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
   grpc::ServerUnaryReactor* GetInstance(grpc::CallbackServerContext* ctx,
                                         const v1::GetInstanceRequest* req,
                                         v1::Instance* resp) override;
+  // `raw` is a serialized ListInstancesRequest; *resp is set to a serialized
+  // ListInstancesResponse.
   grpc::ServerUnaryReactor* ListInstances(grpc::CallbackServerContext* ctx,
-                                          const v1::ListInstancesRequest* req,
-                                          v1::ListInstancesResponse* resp) override;
+                                          const grpc::ByteBuffer* raw,
+                                          grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* UpdateInstanceStatus(grpc::CallbackServerContext* ctx,
                                                  const v1::UpdateInstanceStatusRequest* req,
                                                  v1::Instance* resp) override;

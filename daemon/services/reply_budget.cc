@@ -60,8 +60,9 @@ class ReplyBytesInterceptor final : public grpc::experimental::Interceptor {
   // a slow reader holds only its serialized bytes, not also its in-memory form (2.7 times as
   // large for a page of ListInstances).
   static void ReleaseContents(const void* message) {
-    // Only for unary methods of services registered as typed (the factory's list): the
-    // pointer gRPC holds is then the handler's response object, a generated protobuf message.
+    // Only for unary methods of services registered as typed (the factory's list), not their
+    // raw methods: the pointer gRPC holds is then the handler's response object, a generated
+    // protobuf message.
     auto* full = const_cast<google::protobuf::Message*>(
         static_cast<const google::protobuf::Message*>(message));
     std::unique_ptr<google::protobuf::Message> contents(full->New());
@@ -76,8 +77,11 @@ class ReplyBytesInterceptor final : public grpc::experimental::Interceptor {
 class ReplyBytesInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  ReplyBytesInterceptorFactory(ReplyBudget* budget, std::vector<std::string> typed_services)
-      : budget_(budget), typed_services_(std::move(typed_services)) {}
+  ReplyBytesInterceptorFactory(ReplyBudget* budget, std::vector<std::string> typed_services,
+                               std::vector<std::string> raw_methods)
+      : budget_(budget),
+        typed_services_(std::move(typed_services)),
+        raw_methods_(std::move(raw_methods)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     bool release = false;
@@ -85,6 +89,7 @@ class ReplyBytesInterceptorFactory final
         info->method() != nullptr) {
       const absl::string_view service = ServiceOf(info->method());
       for (const std::string& typed : typed_services_) release = release || typed == service;
+      for (const std::string& raw : raw_methods_) release = release && raw != info->method();
     }
     return new ReplyBytesInterceptor(budget_, release);
   }
@@ -92,6 +97,7 @@ class ReplyBytesInterceptorFactory final
  private:
   ReplyBudget* const budget_;
   const std::vector<std::string> typed_services_;
+  const std::vector<std::string> raw_methods_;
 };
 
 }  // namespace
@@ -191,8 +197,10 @@ void ReplyBudget::StopSweeper() {
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-ReplyBudget::InterceptorFactory(std::vector<std::string> typed_services) {
-  return std::make_unique<ReplyBytesInterceptorFactory>(this, std::move(typed_services));
+ReplyBudget::InterceptorFactory(std::vector<std::string> typed_services,
+                                std::vector<std::string> raw_methods) {
+  return std::make_unique<ReplyBytesInterceptorFactory>(this, std::move(typed_services),
+                                                        std::move(raw_methods));
 }
 
 }  // namespace nvlsched::daemon

@@ -79,14 +79,14 @@ class ReplyBudget {
   // Counts the messages of every call of the server (ServerBuilder::experimental()
   // .SetInterceptorCreators). The budget must outlive the server.
   //
-  // `typed_services` ("nvlsched.v1.InstanceService", ...) are services whose unary methods all
+  // `typed_services` ("nvlsched.v1.InstanceService", ...) are services whose unary methods
   // answer with a generated protobuf message the handler does not touch after finishing the
-  // call (every CallbackService of nvlsched, never a raw ByteBuffer method): once such an
-  // answer is serialized its in-memory form is freed at once, so an answer waiting for a slow
-  // reader holds only its serialized bytes (a page of ListInstances is 2.7 times as large in
-  // memory as on the wire).
+  // call (every CallbackService of nvlsched), except `raw_methods`
+  // ("/nvlsched.v1.InstanceService/ListInstances"), which answer with a ByteBuffer: once a
+  // message answer is serialized its in-memory form is freed at once, so an answer waiting for
+  // a slow reader holds only its serialized bytes (a raw answer is nothing else already).
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> InterceptorFactory(
-      std::vector<std::string> typed_services);
+      std::vector<std::string> typed_services, std::vector<std::string> raw_methods);
 
   // For the interceptor.
   void Add(int64_t bytes) { pending_bytes_.fetch_add(bytes, std::memory_order_relaxed); }

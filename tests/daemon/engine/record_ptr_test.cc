@@ -1,12 +1,14 @@
 // RecordPtr (daemon/engine/record_ptr.h): a record loaded as bytes reads as the message it was
 // serialized from, answers ListInstances' filters and copies without being parsed, is parsed
 // once however many threads use it first (label grpc: the TSan build runs it), and a built
-// record is the message it was built from.
+// record is the message it was built from. Both append themselves to a message in their wire
+// form (ListInstances' answers).
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "daemon/engine/record_ptr.h"
+#include "nvlsched/v1/instance_service.pb.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 
@@ -78,6 +80,70 @@ TEST(RecordPtrTest, ListFieldsAndCopiesNeedNoParse) {
   v1::Instance copy;
   loaded.CopyTo(&copy);  // from the message now
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(copy, sample));
+}
+
+// ListInstances' wire form (instance_view.h): each record appended as field 1 of a
+// ListInstancesResponse reads back as itself; a loaded record appends its stored bytes as they
+// are, without a parse, and a record too long for a one-byte length still reads back.
+TEST(RecordPtrTest, RecordsAppendThemselvesAsAField) {
+  v1::Instance long_record = Sample(30);
+  long_record.set_user_data(std::string(20000, 'u'));  // a length of three varint bytes
+  const RecordPtr built(Sample(31));
+  const RecordPtr loaded = RecordPtr::FromCheckedBytes(Sample(32).SerializeAsString(), Sample(32));
+  const RecordPtr loaded_long =
+      RecordPtr::FromCheckedBytes(long_record.SerializeAsString(), long_record);
+  std::string wire;
+  for (const RecordPtr* record : {&built, &loaded, &loaded_long}) {
+    record->AppendAsField(v1::ListInstancesResponse::kInstancesFieldNumber, &wire);
+  }
+  v1::ListInstancesResponse rest;
+  rest.set_total_size(3);
+  ASSERT_TRUE(rest.AppendToString(&wire));
+  v1::ListInstancesResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(wire));
+  ASSERT_EQ(resp.instances_size(), 3);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(resp.instances(0), Sample(31)));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(resp.instances(1), Sample(32)));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(resp.instances(2), long_record));
+  EXPECT_EQ(resp.total_size(), 3);
+  EXPECT_FALSE(loaded.parsed());
+  EXPECT_FALSE(loaded_long.parsed());
+
+  // The stored bytes go out as stored, a field this version does not know (99) included.
+  std::string stored = Sample(33).SerializeAsString();
+  stored += std::string("\x9a\x06\x03new", 6);  // field 99, 3 bytes
+  const RecordPtr newer = RecordPtr::FromCheckedBytes(stored, Sample(33));
+  std::string one;
+  newer.AppendAsField(1, &one);
+  ASSERT_GT(one.size(), stored.size());
+  EXPECT_EQ(one.substr(one.size() - stored.size()), stored);
+}
+
+// Readers append the same built record at once: its sizes are cached in the shared message
+// (label grpc: the TSan build runs it).
+TEST(RecordPtrTest, ThreadsAppendingOneBuiltRecordAllWriteIt) {
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  const RecordPtr built(Sample(40));
+  const std::string expected = [&] {
+    std::string wire;
+    built.AppendAsField(1, &wire);
+    return wire;
+  }();
+  const RecordPtr fresh(Sample(40));  // sizes not cached yet: the threads race to cache them
+  std::vector<std::string> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&fresh, &got, t] {
+      for (int k = 0; k < kRounds; ++k) {
+        std::string wire;
+        fresh.AppendAsField(1, &wire);
+        if (k == 0 || wire != got[t]) got[t] = wire;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(got[t], expected) << "thread " << t;
 }
 
 TEST(RecordPtrTest, ThreadsUsingALoadedRecordFirstAllSeeOneMessage) {

@@ -6,10 +6,14 @@
 // case, the canonical form RFC 4122 prints. Upper case is INVALID_ARGUMENT naming the field,
 // in requests and in fleets alike, instead of validating (case-insensitively) and then
 // answering NOT_FOUND for an id that exists in the other case.
+#include <grpcpp/generic/generic_stub.h>
+
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/synchronization/notification.h"
 #include "tests/daemon/services/bad_input_fixture.h"
 
 namespace nvlsched::daemon::testing {
@@ -400,6 +404,32 @@ TEST_F(BadInputTest, ListInstances) {
   R base;
   base.set_org(f::kOrg);
   EXPECT_EQ(RunTable("ListInstances", base, rows, &BadInputTest::CallList), rows.size());
+  ExpectHealthy();
+}
+
+// ListInstances is a raw method (instance_service.h): the daemon parses the request itself, so
+// bytes that are no ListInstancesRequest are its to refuse.
+TEST_F(BadInputTest, ListInstancesBytesThatAreNoRequest) {
+  grpc::GenericStub generic(harness().channel());
+  const std::string method = absl::StrCat("/", v1::InstanceService::service_full_name(),
+                                          "/ListInstances");
+  // Field 1 (org) says 100 bytes follow; 3 do.
+  const std::string truncated("\x0a\x64org", 5);
+  grpc::Slice slice(truncated);
+  const grpc::ByteBuffer request(&slice, 1);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  EXPECT_EQ(status.error_code(), kInvalid) << status.error_message();
+  EXPECT_EQ(status.error_message(), "the request is not a nvlsched.v1.ListInstancesRequest");
   ExpectHealthy();
 }
 
