@@ -2,7 +2,8 @@
 # bench/startup.sh: nvlschedd start-up, exec → serving, on a fleet-scale database (issue 20).
 # Generates the database once (nvlsched-gendb: 100,008 machines, 500k instance records by
 # default) into a temporary directory, then starts the daemon RUNS times on a fresh copy of it
-# (so every start sees the same file, page cache warm) and prints each time and the median.
+# (so every start sees the same file, page cache warm) and prints each time (with the daemon's
+# peak and serving memory, VmHWM and VmRSS in MiB) and the median.
 #
 #   bench/startup.sh [BUILD_DIR]                 (default build)
 #   NVLSCHEDD_BEFORE=/path/to/old/nvlschedd bench/startup.sh   (old and new, alternately)
@@ -33,8 +34,9 @@ for ((run = 1; run <= RUNS; run++)); do
     rm -f "$DIR/run.db-wal" "$DIR/run.db-shm" "$DIR/run.db.lock"
     line=$("$BIN/nvlsched-startup-probe" --nvlschedd="$daemon" --db="$DIR/run.db")
     ms=${line#serving_ms=}; ms=${ms%% *}
+    memory=$(grep -o 'vmhwm_mib=[0-9]* vmrss_mib=[0-9]*' <<<"$line" || true)
     phases=$(grep -o 'in [0-9.]*s read + [0-9.]*s rebuild' "$DIR/nvlschedd.log" || true)
-    echo "run $run $daemon: ${ms} ms ($phases)"
+    echo "run $run $daemon: ${ms} ms ($phases; $memory)"
     TIMES[$daemon]="${TIMES[$daemon]:-} $ms"
   done
 done

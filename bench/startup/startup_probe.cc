@@ -1,11 +1,15 @@
 // nvlsched-startup-probe: starts nvlschedd once and measures exec → serving: the time from
 // fork/exec until the daemon has written its --port_file AND answers grpc.health.v1.Health/Check
-// with SERVING. Then stops it with SIGTERM and waits for it to exit.
+// with SERVING. Then reads the daemon's memory, stops it with SIGTERM and waits for it to exit.
 //
 //   nvlsched-startup-probe --nvlschedd=build/bin/nvlschedd --db=DB [--timeout=120s] [-- FLAGS]
 //
-// Prints one line "serving_ms=<ms> log=<file>" on success; exit 1 (with the daemon's log
-// path) if the daemon died or did not serve in time. The daemon listens on 127.0.0.1:0 with
+// Prints one line "serving_ms=<ms> vmhwm_mib=<MiB> vmrss_mib=<MiB> log=<file>" on success:
+// the time, the most memory the daemon had resident while it started (VmHWM, the peak of the
+// load) and what it has resident serving (VmRSS). Memory is the figure that does not depend on
+// how busy the machine is, and on a virtual machine whose freed memory goes back to the host,
+// every MiB touched at start-up costs a hypervisor fault (README, "Start-up on this machine").
+// Exit 1 (with the daemon's log path) if the daemon died or did not serve in time. The daemon listens on 127.0.0.1:0 with
 // metrics on 127.0.0.1:0; its log goes to a file next to the port file.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -13,6 +17,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
@@ -35,6 +41,19 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(120), "give up after this long"
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Field `name` ("VmHWM", "VmRSS") of /proc/PID/status in MiB, rounded down; -1 if unreadable.
+int64_t ProcStatusMib(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.compare(0, name.size() + 1, name + ":") != 0) continue;
+    int64_t kib = -1;
+    if (std::sscanf(line.c_str() + name.size() + 1, "%" SCNd64, &kib) != 1) return -1;
+    return kib / 1024;
+  }
+  return -1;
+}
 
 int ReadPort(const std::string& path) {
   std::ifstream in(path);
@@ -127,6 +146,8 @@ int main(int argc, char** argv) {
   if (port > 0) ok = Serving(port, deadline);
   const double serving_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  const int64_t hwm_mib = ok ? ProcStatusMib(pid, "VmHWM") : -1;
+  const int64_t rss_mib = ok ? ProcStatusMib(pid, "VmRSS") : -1;
 
   if (!died) {
     kill(pid, SIGTERM);
@@ -138,6 +159,7 @@ int main(int argc, char** argv) {
                  died ? "exited before serving" : "did not serve in time", log_file.c_str());
     return 1;
   }
-  std::printf("serving_ms=%.1f log=%s\n", serving_ms, log_file.c_str());
+  std::printf("serving_ms=%.1f vmhwm_mib=%" PRId64 " vmrss_mib=%" PRId64 " log=%s\n", serving_ms,
+              hwm_mib, rss_mib, log_file.c_str());
   return 0;
 }
