@@ -31,11 +31,7 @@ using ::testing::HasSubstr;
 class DaemonLifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = absl::StrCat(::testing::TempDir(), "/", info->test_suite_name(), ".", info->name(), ".",
-                        getpid());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::FreshTestDir();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

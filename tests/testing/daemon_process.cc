@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 
 namespace nvlsched::testing {
 namespace {
@@ -31,6 +33,15 @@ std::string ReadFile(const std::string& path) {
 }
 
 }  // namespace
+
+std::string FreshTestDir() {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string dir = absl::StrCat(::testing::TempDir(), "/", info->test_suite_name(), ".",
+                                 info->name(), ".", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 DaemonProcess::DaemonProcess(std::string binary, std::string work_dir)
     : binary_(std::move(binary)), work_dir_(std::move(work_dir)) {}

@@ -17,6 +17,10 @@
 
 namespace nvlsched::testing {
 
+// A new empty directory for the running gtest test, TempDir()/<suite>.<test>.<pid> (whatever
+// was there first is removed); the test removes it when done. Returns its path.
+std::string FreshTestDir();
+
 class DaemonProcess {
  public:
   // `work_dir` holds the port file and the captured stderr log.

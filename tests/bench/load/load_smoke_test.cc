@@ -20,11 +20,7 @@ namespace {
 class LoadSmokeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = absl::StrCat(::testing::TempDir(), "/", info->test_suite_name(), ".", info->name(), ".",
-                        getpid());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::FreshTestDir();
     daemon_ = std::make_unique<testing::DaemonProcess>(NVLSCHEDD_PATH, dir_);
     ASSERT_TRUE(daemon_->Start({absl::StrCat("--db=", dir_, "/nvlsched.db"), "--seed_fleet=demo"})
                     .ok())

@@ -26,10 +26,7 @@ using ::testing::HasSubstr;
 class StartupProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = absl::StrCat(::testing::TempDir(), "/", info->test_suite_name(), ".", info->name(), ".",
-                        getpid());
-    std::filesystem::remove_all(dir_);
+    dir_ = testing::FreshTestDir();
     std::filesystem::create_directories(dir_ + "/gendb");
     std::filesystem::create_directories(dir_ + "/probe");
     db_ = dir_ + "/fleet.db";
