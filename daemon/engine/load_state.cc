@@ -152,7 +152,8 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
   if (!loaded.ok()) return loaded.status();
   const absl::Time read_done = absl::Now();
 
-  std::vector<store::InstanceRow>& rows = loaded->instances;
+  std::vector<store::InstanceRow>& rows = loaded->instances;  // freed before the records' index
+  const size_t instance_rows = rows.size();
   RecordParser parser(rows);
   parser.Start();
 
@@ -324,10 +325,14 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
       out.whole_machine = rows[i].whole_machine;
       out.preemption_deadline = parsed[i].preemption_deadline;
     }
+    // What the rows and their parse still hold is not read again (queued rows were moved out,
+    // the sorter is joined): freed before State indexes the records, so that State's
+    // allocations reuse this memory instead of touching more.
+    std::vector<ParsedRow>().swap(parsed);
+    std::vector<store::InstanceRow>().swap(rows);
+    std::vector<allocator::InstanceHandle>().swap(handles);
     state->LoadInstances(absl::MakeSpan(sorted), std::move(names));
   }
-  parsed.clear();
-  parsed.shrink_to_fit();
   const absl::Time records_done = absl::Now();
   for (uint64_t sequence : queued_order) {
     std::vector<QueuedRow>& rows = queued[sequence];
@@ -413,7 +418,7 @@ absl::StatusOr<std::unique_ptr<State>> LoadState(store::Store& store, LoadReport
 
   if (report != nullptr) {
     report->machines = loaded->machines.size();
-    report->instances = loaded->instances.size();
+    report->instances = instance_rows;
     report->read_time = read_done - start;
     const absl::Time done = absl::Now();
     report->rebuild_time = done - read_done;
