@@ -5,7 +5,6 @@
 
 #include "allocator/string_view_compat.h"
 #include "daemon/api/page_tokens.h"
-#include "nvlsched/v1/instance_service.pb.h"
 
 namespace nvlsched::daemon {
 namespace {

@@ -68,7 +68,8 @@ class InstanceView {
   // appended in its wire form: a loaded record's stored bytes copied, a built record
   // serialized (RecordPtr::AppendAsField). No record is copied into a message.
   absl::Status List(const InstanceQuery& req, std::string* wire) const ABSL_LOCKS_EXCLUDED(mu_);
-  // The same answer as a message (parsed from the wire form).
+  // The same answer as a message, parsed from the wire form: for in-process readers (the view's
+  // tests, the start-up load test, the ListInstances fuzzer), which then check the wire form too.
   absl::Status List(const InstanceQuery& req, v1::ListInstancesResponse* resp) const
       ABSL_LOCKS_EXCLUDED(mu_);
 

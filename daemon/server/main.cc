@@ -225,14 +225,16 @@ class Standby {
       PinPort(server_->port(), options_);
     }
     if (reason != reason_) {
-      const int port = stepped_down_ != nullptr ? stepped_down_->port() : server_->port();
-      spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", reason, port,
-                   absl::ToDoubleSeconds(options_.standby_poll));
+      int port = 0;
       if (stepped_down_ != nullptr) {
         stepped_down_->SetStandbyReason(reason);
+        port = stepped_down_->port();
       } else {
         server_->SetReason(reason);
+        port = server_->port();
       }
+      spdlog::warn("{} (serving NOT_SERVING on port {}; retrying every {}s)", reason, port,
+                   absl::ToDoubleSeconds(options_.standby_poll));
       reason_ = std::move(reason);
     }
     return true;
