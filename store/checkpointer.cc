@@ -1,5 +1,6 @@
 #include "store/checkpointer.h"
 
+#include <pthread.h>
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <sqlite3.h>
@@ -96,6 +97,7 @@ void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
 }
 
 void Checkpointer::Run() {
+  pthread_setname_np(pthread_self(), "nvl-checkpoint");
   for (;;) {
     {
       MutexLock lock(&mu_);

@@ -1,5 +1,6 @@
 #include "daemon/engine/engine.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,6 +58,7 @@ void Engine::Stop() {
 }
 
 void Engine::RunCompletions() {
+  pthread_setname_np(pthread_self(), "nvl-completions");
   std::vector<absl::AnyInvocable<void()>> batch;
   while (true) {
     {
@@ -124,6 +126,7 @@ absl::Status Engine::SubmitRead(ReadFn read, absl::Time deadline, DoneFn refused
 }
 
 void Engine::Run() {
+  pthread_setname_np(pthread_self(), "nvl-engine");
   std::deque<Op> group;
   while (true) {
     {

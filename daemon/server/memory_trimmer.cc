@@ -1,6 +1,7 @@
 #include "daemon/server/memory_trimmer.h"
 
 #if defined(__GLIBC__)
+#include <pthread.h>
 #include <malloc.h>
 #endif
 #include <spdlog/spdlog.h>
@@ -50,6 +51,7 @@ void MemoryTrimmer::Stop() {
 }
 
 void MemoryTrimmer::Run() {
+  pthread_setname_np(pthread_self(), "nvl-trimmer");
   while (!stop_.WaitForNotificationWithDeadline(absl::Now() + period_)) CheckOnce();
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/services/admin_service.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -150,6 +151,7 @@ void AdminServiceImpl::Stop() {
 }
 
 void AdminServiceImpl::RunWorker() {
+  pthread_setname_np(pthread_self(), "nvl-admin");
   while (true) {
     Job job;
     {

@@ -1,5 +1,6 @@
 #include "daemon/services/event_hub.h"
 
+#include <pthread.h>
 #include <algorithm>
 #include <utility>
 
@@ -80,6 +81,9 @@ void EventHub::Publish(std::vector<std::shared_ptr<const EncodedEvent>> events, 
   }
   while (window_.size() > options_.watch_buffer) window_.pop_front();
   oldest_ = oldest;
+  // With no watcher the thread would find nothing to do: it is not woken once per commit for
+  // that (Add wakes it for the first watcher, which then starts from the window as it is).
+  if (watchers_.empty()) return;
   pending_ = true;
   work_.Signal();
 }
@@ -171,6 +175,7 @@ void EventHub::End(const std::shared_ptr<Watcher>& watcher, const absl::Status& 
 }
 
 void EventHub::Run() {
+  pthread_setname_np(pthread_self(), "nvl-events");
   std::vector<std::shared_ptr<Watcher>> watchers;
   while (true) {
     watchers.clear();

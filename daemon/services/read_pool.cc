@@ -1,5 +1,6 @@
 #include "daemon/services/read_pool.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@ bool ReadPool::TrySchedule(absl::AnyInvocable<void() &&> task) {
 }
 
 void ReadPool::Run(int nice) {
+  pthread_setname_np(pthread_self(), "nvl-reader");
   // On Linux a thread's nice value is its own (PRIO_PROCESS with the thread id).
   const id_t tid = static_cast<id_t>(::syscall(SYS_gettid));
   if (nice > ::getpriority(PRIO_PROCESS, tid)) ::setpriority(PRIO_PROCESS, tid, nice);

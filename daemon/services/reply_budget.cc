@@ -1,5 +1,6 @@
 #include "daemon/services/reply_budget.h"
 
+#include <pthread.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <spdlog/spdlog.h>
 
@@ -176,6 +177,7 @@ int ReplyBudget::CancelFinishedBefore(absl::Time cutoff) {
 
 void ReplyBudget::StartSweeper(absl::Duration timeout, TickFn on_tick, absl::Duration period) {
   sweeper_ = std::thread([this, timeout, on_tick = std::move(on_tick), period] {
+    pthread_setname_np(pthread_self(), "nvl-replies");
     while (!stop_sweeper_.WaitForNotificationWithDeadline(absl::Now() + period)) {
       if (timeout > absl::ZeroDuration()) {
         const int cancelled = CancelFinishedBefore(absl::Now() - timeout);

@@ -1,5 +1,6 @@
 #include "daemon/services/snapshot_scheduler.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -120,6 +121,7 @@ int64_t SnapshotScheduler::failed() const {
 }
 
 void SnapshotScheduler::Run() {
+  pthread_setname_np(pthread_self(), "nvl-snapshots");
   // Ticks are anchored to the start time so the period does not drift by the write time; a
   // tick missed because a write overran is skipped rather than run back to back.
   absl::Time next = absl::Now() + options_.interval;

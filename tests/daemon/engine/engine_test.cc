@@ -2,10 +2,14 @@
 // a write is not applied (DEADLINE_EXCEEDED) and a read does not run (its refusal gets
 // DEADLINE_EXCEEDED); a read without a refusal callback still runs. A refusal (a daemon that
 // stepped down) turns every later call away with its status, before and after Stop, while what
-// was queued before it still runs.
+// was queued before it still runs. Its two threads carry their names (top -H, perf).
 #include "daemon/engine/engine.h"
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "absl/time/clock.h"
 #include "daemon/engine/load_state.h"
@@ -37,6 +41,32 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<State> state_;
   std::unique_ptr<Engine> engine_;
 };
+
+// The names of this process's threads, from /proc/self/task/*/comm.
+std::set<std::string> ThreadNames() {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST_F(EngineTest, ItsThreadsAreNamed) {
+  // A write's answer runs on the completion thread, after the engine thread applied it: once it
+  // is in, both threads have run, and named themselves first.
+  Notification done;
+  ASSERT_TRUE(
+      engine_
+          ->SubmitWrite([](State& state) { return state.UpsertDomain({"d", "rack", "site"}); },
+                        [&](absl::Status) { done.Notify(); }, absl::InfiniteFuture())
+          .ok());
+  done.WaitForNotification();
+  const std::set<std::string> names = ThreadNames();
+  EXPECT_TRUE(names.count("nvl-engine") == 1) << ::testing::PrintToString(names);
+  EXPECT_TRUE(names.count("nvl-completions") == 1) << ::testing::PrintToString(names);
+}
 
 TEST_F(EngineTest, AnExpiredWriteTakesNothing) {
   Notification done;
