@@ -131,7 +131,7 @@ void ApplyAndRecord(State& state, const OpContext& ctx, const allocator::Placeme
   for (size_t i = 0; i < ids.size(); ++i) {
     const allocator::PlacedInstance& where = placement.instances[i];
     records.push_back(BuildInstance(state, ctx, spec, ids[i], names[i], batch_id, where));
-    *out->Add() = records.back();
+    if (out != nullptr) *out->Add() = records.back();
   }
   state.PlaceInstances(placement, batch_id, absl::MakeSpan(records));
 }
@@ -331,7 +331,8 @@ std::vector<v1::InstanceStatus> AllowedNext(v1::InstanceStatus from) {
 }  // namespace
 
 absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
-                                  v1::BatchCreateInstancesResponse* resp) {
+                                  v1::BatchCreateInstancesResponse* resp,
+                                  std::vector<RecordPtr>* created) {
   constexpr absl::string_view kRequest = "BatchCreateInstancesRequest";
   const InstanceSpec& spec = req.spec;
   if (absl::Status s = CheckQueueTimeout(state, req, kRequest); !s.ok()) return s;
@@ -403,9 +404,13 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
   if (absl::Status s = NewIdsAndNames(state, ctx, req, &ids, &names); !s.ok()) return s;
   const std::string batch_id = NewTimeOrderedUuid(ctx.now, ctx.rng);
   resp->set_batch_id(batch_id);
+  // Remember keeps the whole answer: with a request id the instances go into it here.
+  const bool share = created != nullptr && req.request_id.empty();
+  google::protobuf::RepeatedPtrField<v1::Instance>* copies =
+      share ? nullptr : resp->mutable_instances();
   if (placement.ok()) {
     placement->started_micros = absl::ToUnixMicros(ctx.now);
-    ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, resp->mutable_instances());
+    ApplyAndRecord(state, ctx, *placement, spec, ids, names, batch_id, copies);
   } else {
     allocator::QueuedRequest q = NewQueuedRequest(
         state, ctx, req, **tenant, int64_t{req.count} * (*type)->gpus_per_machine);
@@ -425,9 +430,13 @@ absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const Crea
     for (size_t i = 0; i < ids.size(); ++i) {
       records.push_back(BuildQueuedInstance(ctx, spec, ids[i], names[i], batch_id,
                                             (*type)->gpus_per_machine, info));
-      *resp->add_instances() = records.back();
+      if (copies != nullptr) *copies->Add() = records.back();
     }
     state.EnqueueInstances(std::move(q), absl::MakeSpan(records));
+  }
+  if (share) {
+    created->reserve(created->size() + ids.size());
+    for (const std::string& id : ids) created->push_back(state.FindInstance(id)->record);
   }
   Remember(state, ctx, req, *resp);
   return absl::OkStatus();
@@ -651,6 +660,15 @@ absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRe
 
 absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted) {
+  std::vector<RecordPtr> records;
+  if (absl::Status s = DeleteInstances(state, req, &records); !s.ok()) return s;
+  deleted->Reserve(deleted->size() + static_cast<int>(records.size()));
+  for (const RecordPtr& record : records) record.CopyTo(deleted->Add());
+  return absl::OkStatus();
+}
+
+absl::Status DeleteInstances(State& state, const DeleteRequest& req,
+                             std::vector<RecordPtr>* deleted) {
   // Placed instances release their claims; queued ones cancel their request, which must be
   // named whole (a queued batch is one request); terminated ones only drop their record.
   std::vector<allocator::InstanceHandle> handles;
@@ -705,7 +723,8 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
       state.allocator().PlanRelease(handles, req.machine_health_issue, state.require_cleaning());
   if (!release.ok()) return release.status();
 
-  for (const std::string& id : req.ids) state.FindInstance(id)->record.CopyTo(deleted->Add());
+  deleted->reserve(deleted->size() + req.ids.size());
+  for (const std::string& id : req.ids) deleted->push_back(state.FindInstance(id)->record);
   state.ReleaseInstances(*release, placed_ids);
   for (uint64_t sequence : cancelled) state.CancelQueued(sequence);
   for (const std::string& id : dropped_ids) state.EraseInstance(id);

@@ -23,7 +23,10 @@
 #ifndef NVLSCHED_DAEMON_ENGINE_INSTANCE_OPS_H_
 #define NVLSCHED_DAEMON_ENGINE_INSTANCE_OPS_H_
 
+#include <vector>
+
 #include "absl/status/status.h"
+#include "daemon/engine/record_ptr.h"
 #include "daemon/engine/requests.h"
 #include "daemon/engine/state.h"
 #include "nvlsched/v1/instance_service.pb.h"
@@ -31,17 +34,25 @@
 namespace nvlsched::daemon {
 
 // Writes.
+// With `created`, a request without a request id (nothing to remember) leaves
+// resp->instances empty and appends the new records to *created instead, as State holds them
+// (shared, not copied), in the answer's order: the caller copies them into the answer, off the
+// engine thread. With a request id, or a validate_only request, they are in resp as always.
 absl::Status BatchCreateInstances(State& state, const OpContext& ctx, const CreateRequest& req,
-                                  v1::BatchCreateInstancesResponse* resp);
+                                  v1::BatchCreateInstancesResponse* resp,
+                                  std::vector<RecordPtr>* created = nullptr);
 absl::Status CreateInstance(State& state, const OpContext& ctx, const CreateRequest& req,
                             v1::Instance* resp);
 absl::Status UpdateInstanceStatus(State& state, const OpContext& ctx, const StatusUpdate& req,
                                   v1::Instance* resp);
-// The deleted instances' records, in the order of req.ids.
 // ReplaceInstance: NOT_FOUND (unknown or another org's instance), FAILED_PRECONDITION (it holds no
 // machine, or no machine of its domain can take it). Answers the instance as it now is.
 absl::Status ReplaceInstance(State& state, const OpContext& ctx, const ReplaceRequest& req,
                              v1::Instance* resp);
+// The deleted instances' records, in the order of req.ids: as State held them (shared, not
+// copied), or copied into messages.
+absl::Status DeleteInstances(State& state, const DeleteRequest& req,
+                             std::vector<RecordPtr>* deleted);
 absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted);
 

@@ -5,22 +5,41 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daemon/engine/instance_ops.h"
 #include "daemon/services/instance_requests.h"
 
 namespace nvlsched::daemon {
+namespace {
+
+// The fill of a write's answer (CallPath::WriteThenFill): copies `records` into `out` on the
+// completion thread, once the commit is in, and lets go of them there (a deleted record that
+// State no longer holds is freed then, not on the engine thread).
+CallPath::Fill CopyInto(google::protobuf::RepeatedPtrField<v1::Instance>* out,
+                        std::vector<RecordPtr>& records) {
+  return [out, records = std::move(records)]() mutable {
+    out->Reserve(out->size() + static_cast<int>(records.size()));
+    for (const RecordPtr& record : records) record.CopyTo(out->Add());
+    records.clear();
+  };
+}
+
+}  // namespace
 
 grpc::ServerUnaryReactor* InstanceServiceImpl::BatchCreateInstances(
     grpc::CallbackServerContext* ctx, const v1::BatchCreateInstancesRequest* req,
     v1::BatchCreateInstancesResponse* resp) {
   ValidationContext vctx;
   vctx.max_batch_count = options_.max_batch_count;
-  return calls_.Write(
+  return calls_.WriteThenFill(
       ctx, {"BatchCreateInstances", Permission::kInstanceWrite}, req->org(), req->tenant_id(),
       [req, vctx] { return ToCreateRequest(*req, vctx); },
-      [this, resp](State& state, const CreateRequest& core) {
-        return daemon::BatchCreateInstances(state, NewOpContext(), core, resp);
+      [this, resp](State& state, const CreateRequest& core, CallPath::Fill* fill) {
+        std::vector<RecordPtr> created;
+        absl::Status s = daemon::BatchCreateInstances(state, NewOpContext(), core, resp, &created);
+        if (s.ok() && !created.empty()) *fill = CopyInto(resp->mutable_instances(), created);
+        return s;
       });
 }
 
@@ -73,11 +92,14 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::ReplaceInstance(
 grpc::ServerUnaryReactor* InstanceServiceImpl::BatchDeleteInstances(
     grpc::CallbackServerContext* ctx, const v1::BatchDeleteInstancesRequest* req,
     v1::BatchDeleteInstancesResponse* resp) {
-  return calls_.Write(
+  return calls_.WriteThenFill(
       ctx, {"BatchDeleteInstances", Permission::kInstanceWrite}, req->org(), "",
       [req] { return ToDeleteRequest(*req); },
-      [resp](State& state, const DeleteRequest& core) {
-        return DeleteInstances(state, core, resp->mutable_instances());
+      [resp](State& state, const DeleteRequest& core, CallPath::Fill* fill) {
+        std::vector<RecordPtr> deleted;
+        if (absl::Status s = DeleteInstances(state, core, &deleted); !s.ok()) return s;
+        *fill = CopyInto(resp->mutable_instances(), deleted);
+        return absl::OkStatus();
       });
 }
 

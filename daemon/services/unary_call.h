@@ -13,10 +13,12 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -143,18 +145,40 @@ class CallPath {
   grpc::ServerUnaryReactor* Write(grpc::CallbackServerContext* ctx, Method method,
                                   absl::string_view org, absl::string_view tenant_id,
                                   Prepare prepare, Op op) const {
+    return WriteThenFill(ctx, method, org, tenant_id, std::move(prepare),
+                         [op = std::move(op)](State& state, const auto& core, Fill*) mutable {
+                           return op(state, core);
+                         });
+  }
+
+  // A write whose answer is (partly) filled after its commit, on the engine's completion thread
+  // (engine.h) instead of the engine thread: `op(state, core, &fill)` may set `fill`, which
+  // runs just before the answer goes out, only if the op succeeded and its commit did. For
+  // answers that copy records State keeps (RecordPtr: immutable and shared, so `fill` may hold
+  // them): the single writer then neither copies them nor frees the copies.
+  using Fill = absl::AnyInvocable<void() &&>;
+  template <typename Prepare, typename Op>
+  grpc::ServerUnaryReactor* WriteThenFill(grpc::CallbackServerContext* ctx, Method method,
+                                          absl::string_view org, absl::string_view tenant_id,
+                                          Prepare prepare, Op op) const {
     grpc::ServerUnaryReactor* finished = nullptr;
     auto started = Start(ctx, method, org, tenant_id, /*is_write=*/true, prepare, &finished);
     if (!started.has_value()) return finished;
     LoggedReactor* reactor = started->first;
+    // Written by the op on the engine thread, run by the answer on the completion thread: the
+    // engine hands the answer over after the op (under its completion lock).
+    auto fill = std::make_shared<Fill>();
     absl::Status queued = engine_->SubmitWrite(
-        [replies = replies_, op = std::move(op),
+        [replies = replies_, op = std::move(op), fill,
          core = std::move(started->second)](State& state) mutable {
           // Refused without a change: its answer would add to what clients have not read.
           if (absl::Status s = Admit(replies); !s.ok()) return s;
-          return op(state, core);
+          return op(state, core, fill.get());
         },
-        [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); },
+        [reactor, fill](absl::Status status) {
+          if (status.ok() && *fill) std::move(*fill)();
+          reactor->FinishWith(std::move(status));
+        },
         DeadlineOf(ctx));
     if (!queued.ok()) reactor->FinishWith(std::move(queued));
     return reactor;

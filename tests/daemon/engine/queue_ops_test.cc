@@ -165,5 +165,78 @@ TEST_F(QueueOpsTest, DuplicateIdsInADeleteAreInvalidArgument) {
   EXPECT_EQ(StatusOf(one->id()), v1::INSTANCE_STATUS_PENDING);
 }
 
+// The write path's answers share State's records (daemon/services/instance_service.cc fills
+// them in after the commit, off the engine thread): a batch create handed `created` leaves the
+// answer's instances out and hands over the very records State holds, placed or queued; with
+// a request id (the whole answer is remembered) they are in the answer as always. A delete
+// hands over the records State held, in the order of the ids; the copying overload answers
+// the same.
+TEST_F(QueueOpsTest, BatchCreateAndDeleteHandOverStatesRecordsInsteadOfCopies) {
+  v1::BatchCreateInstancesResponse placed_resp;
+  std::vector<RecordPtr> placed;
+  ASSERT_TRUE(BatchCreateInstances(state_, Ctx(), Batch(2, absl::ZeroDuration()), &placed_resp,
+                                   &placed)
+                  .ok());
+  EXPECT_EQ(placed_resp.instances_size(), 0);
+  EXPECT_FALSE(placed_resp.batch_id().empty());
+  ASSERT_EQ(placed.size(), 2u);
+  for (const RecordPtr& record : placed) {
+    EXPECT_EQ(record->batch_id(), placed_resp.batch_id());
+    EXPECT_EQ(record->status(), v1::INSTANCE_STATUS_PENDING);
+    EXPECT_EQ(&*record, &*state_.FindInstance(record->id())->record) << "a copy, not State's";
+  }
+
+  // The other domain fills; the next batch waits in the queue.
+  ASSERT_TRUE(BatchCreateInstances(state_, Ctx(), Batch(2, absl::ZeroDuration()), &placed_resp)
+                  .ok());
+  v1::BatchCreateInstancesResponse queued_resp;
+  std::vector<RecordPtr> queued;
+  ASSERT_TRUE(BatchCreateInstances(state_, Ctx(), Batch(2, absl::Minutes(10)), &queued_resp,
+                                   &queued)
+                  .ok());
+  EXPECT_TRUE(queued_resp.queued());
+  EXPECT_EQ(queued_resp.instances_size(), 0);
+  ASSERT_EQ(queued.size(), 2u);
+  for (const RecordPtr& record : queued) {
+    EXPECT_EQ(record->status(), v1::INSTANCE_STATUS_QUEUED);
+    EXPECT_EQ(&*record, &*state_.FindInstance(record->id())->record);
+  }
+
+  // With a request id the answer is remembered whole, so it holds its instances.
+  CreateRequest remembered = Batch(2, absl::Minutes(10));
+  remembered.request_id = "req-1";
+  remembered.fingerprint = "fingerprint-1";
+  v1::BatchCreateInstancesResponse remembered_resp;
+  std::vector<RecordPtr> not_handed;
+  ASSERT_TRUE(
+      BatchCreateInstances(state_, Ctx(), remembered, &remembered_resp, &not_handed).ok());
+  EXPECT_EQ(remembered_resp.instances_size(), 2);
+  EXPECT_TRUE(not_handed.empty());
+
+  // Delete: State's records, in the order of the ids, the last holders once State lets go.
+  const std::vector<std::string> ids = {placed[1]->id(), placed[0]->id()};
+  const v1::Instance* second = &*placed[1];
+  placed.clear();
+  std::vector<RecordPtr> deleted;
+  ASSERT_TRUE(DeleteInstances(state_, DeleteRequest{"org", ids, false}, &deleted).ok());
+  ASSERT_EQ(deleted.size(), 2u);
+  EXPECT_EQ(deleted[0]->id(), ids[0]);
+  EXPECT_EQ(deleted[1]->id(), ids[1]);
+  EXPECT_EQ(&*deleted[0], second);
+  EXPECT_EQ(state_.FindInstance(ids[0]), nullptr);
+
+  // The copying overload answers the same records (the queued batch, cancelled whole).
+  std::vector<std::string> queued_ids;
+  std::vector<std::string> expected;
+  for (const RecordPtr& record : queued) {
+    queued_ids.push_back(record->id());
+    expected.push_back(record->SerializeAsString());
+  }
+  google::protobuf::RepeatedPtrField<v1::Instance> copies;
+  ASSERT_TRUE(DeleteInstances(state_, DeleteRequest{"org", queued_ids, false}, &copies).ok());
+  ASSERT_EQ(copies.size(), 2);
+  for (int i = 0; i < copies.size(); ++i) EXPECT_EQ(copies[i].SerializeAsString(), expected[i]);
+}
+
 }  // namespace
 }  // namespace nvlsched::daemon
