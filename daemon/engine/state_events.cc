@@ -125,14 +125,14 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     v1::Event header;  // the event without its instance, which is appended serialized
     header.set_sequence(first_sequence + events.size());
     *header.mutable_time() = time;
-    const v1::Instance* instance = nullptr;
+    const RecordPtr* instance = nullptr;
     const std::string* instance_bytes = nullptr;  // `instance` serialized, when a row has it
     switch (c.kind) {
       case RecordKind::kInstance: {
         const InstanceEntry* after = c.instance_after;
         const InstanceEntry* before = c.instance_before;
-        const v1::Instance& record = after != nullptr ? *after->record : *before->record;
-        instance = &record;
+        instance = after != nullptr ? &after->record : &before->record;
+        const v1::Instance& record = **instance;
         if (after != nullptr && c.instance_after_is_current) {
           auto found = row_bytes.find(record.id());
           if (found != row_bytes.end()) instance_bytes = found->second;
@@ -234,8 +234,7 @@ std::vector<EncodedEvent> State::EventsSince(const JournalMark& mark, uint64_t f
     if (instance_bytes != nullptr) {
       AppendLengthDelimitedField(v1::Event::kInstanceFieldNumber, *instance_bytes, &out.bytes);
     } else if (instance != nullptr) {
-      AppendLengthDelimitedField(v1::Event::kInstanceFieldNumber, instance->SerializeAsString(),
-                                 &out.bytes);
+      instance->AppendAsField(v1::Event::kInstanceFieldNumber, &out.bytes);
     }
   }
   return events;
