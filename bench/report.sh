@@ -47,6 +47,27 @@ trap cleanup EXIT
   echo '```'
 } > "$out"
 
+# Each thread of process $1: its name, then its schedstat (ns on a CPU, ns runnable and waiting
+# for one, times it ran).
+thread_times() {
+  local task
+  for task in /proc/"$1"/task/*; do
+    printf '%s %s %s\n' "$(basename "$task")" "$(tr ' ' _ <"$task/comm")" "$(cat "$task/schedstat")"
+  done 2>/dev/null
+}
+# The CPU and wait time of each thread name between snapshots $1 and $2, per call of $3 calls.
+thread_table() {
+  awk -v calls="$3" '
+    NR == FNR { run[$1] = $3; wait[$1] = $4; next }
+    { name[$2] = 1; cpu[$2] += ($3 - run[$1]) / 1e6; waited[$2] += ($4 - wait[$1]) / 1e6 }
+    END {
+      printf "%-16s %9s %9s %12s %12s\n", "thread", "cpu ms", "wait ms", "cpu us/call", "wait us/call"
+      for (n in name) if (cpu[n] >= 1)
+        printf "%-16s %9.0f %9.0f %12.1f %12.1f\n", n, cpu[n], waited[n],
+          (calls > 0 ? cpu[n] * 1000 / calls : 0), (calls > 0 ? waited[n] * 1000 / calls : 0)
+    }' "$1" "$2" | { IFS= read -r header; echo "$header"; sort -k2,2nr; }
+}
+
 "$bin/nvlsched-fleet" --domains=100 --machines_per_domain=18 --out="$work/fleet.json"
 for sync in full normal; do
   rm -f "$work/db"* "$work/port"
@@ -79,13 +100,22 @@ for sync in full normal; do
       echo "schedule whatever the completions, at most 64 in flight; latency from each call's"
       echo "intended send time (no coordinated omission). Same daemon, after the runs above; 10 s."
       echo '```'
+      thread_times "$daemon_pid" >"$work/threads0.txt"
       "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
         --workload=batch --rate="$half_rate" --concurrency=64 --duration=10s --hold=100 \
         >"$work/rate.txt"
+      thread_times "$daemon_pid" >"$work/threads1.txt"
       cat "$work/rate.txt"
       echo '```'
       # The "all" row: rpc, calls, calls/s, p50, p90, p99, max.
       echo "p99 at $half_rate calls/s: $(awk '$1 == "all" {print $6; exit}' "$work/rate.txt") ms"
+      echo
+      echo "The daemon's threads over that run (\`/proc/PID/task/*/schedstat\`, threads of one name"
+      echo "summed): time on a CPU, time runnable but waiting for one, both per batch call."
+      echo '```'
+      thread_table "$work/threads0.txt" "$work/threads1.txt" \
+        "$(awk '/^batch: / {print $2; exit}' "$work/rate.txt")"
+      echo '```'
       echo
       echo "## Load: batch with 8 ListInstances readers, \`--sync=$sync\`"
       echo "The closed-loop batch run again while 8 clients walk ListInstances (500 a page) as fast"
