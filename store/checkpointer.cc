@@ -5,6 +5,7 @@
 #include <SQLiteCpp/Exception.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -47,6 +48,7 @@ Checkpointer::Checkpointer(const StoreOptions& options, sqlite3* writer,
                            std::unique_ptr<SQLite::Database> connection)
     : background_pages_(options.checkpoint_background_pages),
       on_writer_pages_(options.checkpoint_on_writer_pages),
+      rest_on_writer_pages_(std::max(1, options.checkpoint_background_pages / 8)),
       writer_(writer),
       connection_(std::move(connection)) {}
 
@@ -73,6 +75,10 @@ int Checkpointer::WalHook(void* self, sqlite3* db, const char* schema, int pages
 }
 
 void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
+  // Fewer frames than after the last commit: the WAL restarted from its beginning, and what
+  // the thread copied of the previous one says nothing about this one.
+  if (pages < last_pages_) ++wal_cycle_;
+  last_pages_ = pages;
   if (pages >= on_writer_pages_) {
     // The thread has not caught up (or the writer never paused long enough for a pass to reach
     // the WAL's end): copy what is left here, so the next transaction restarts the WAL. A pass
@@ -88,35 +94,73 @@ void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
     ++(rc == SQLITE_OK ? counts_.on_writer : counts_.failed);
     return;
   }
-  if (pages >= background_pages_) {
+  if (pages < background_pages_) return;
+  int copied = 0;
+  {
     MutexLock lock(&mu_);
-    wake_ = true;
-    ++counts_.woken;
-    wake_cv_.Signal();
+    // A pass under way (or woken and not yet begun) copies every frame committed before it
+    // begins; commits meanwhile do not queue another, or a writer that never pauses would keep
+    // the thread checkpointing (and syncing the database file) once per commit.
+    if (wake_ || pass_running_) return;
+    if (copied_cycle_ == wal_cycle_) copied = copied_frames_;
   }
+  if (copied > 0 && pages - copied <= rest_on_writer_pages_) {
+    // The thread copied all but the last few frames: the writer copies them itself, which is
+    // short, so that the next transaction restarts the WAL. Left to the thread, a pass would
+    // have to end between two commits, which under a steady writer it rarely does.
+    int rc;
+    int log = 0;
+    int done = 0;
+    {
+      MutexLock pass(&pass_mu_);
+      rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    }
+    MutexLock lock(&mu_);
+    if (rc == SQLITE_OK) {
+      ++counts_.rest_on_writer;
+      copied_frames_ = done;
+      copied_cycle_ = wal_cycle_;
+    } else {
+      ++counts_.failed;
+    }
+    return;
+  }
+  MutexLock lock(&mu_);
+  wake_ = true;
+  wake_cycle_ = wal_cycle_;
+  ++counts_.woken;
+  wake_cv_.Signal();
 }
 
 void Checkpointer::Run() {
   pthread_setname_np(pthread_self(), "nvl-checkpoint");
   for (;;) {
+    uint64_t cycle;
     {
       MutexLock lock(&mu_);
       while (!wake_ && !stop_) wake_cv_.Wait(&mu_);
       if (stop_) return;
       wake_ = false;
+      pass_running_ = true;
+      cycle = wake_cycle_;
     }
     // SQLITE_BUSY: a checkpoint of another connection (not the writer's, which waits for this
     // one on pass_mu_) holds the checkpoint lock; the next commit past background_pages wakes
     // this thread again.
     int rc;
+    int log = 0;
+    int done = 0;
     {
       MutexLock pass(&pass_mu_);
       rc = sqlite3_wal_checkpoint_v2(connection_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                     nullptr, nullptr);
+                                     &log, &done);
     }
     MutexLock lock(&mu_);
+    pass_running_ = false;
     if (rc == SQLITE_OK) {
       ++counts_.background;
+      copied_frames_ = done;
+      copied_cycle_ = cycle;
     } else if (rc != SQLITE_BUSY) {
       ++counts_.failed;
     }

@@ -93,7 +93,8 @@ struct StoreOptions {
   // checkpoint).
   int busy_timeout_ms = 5000;
   // SQLite only: the WAL is checkpointed on a thread and connection of its own once it holds
-  // this many pages, and by the writer itself once it holds checkpoint_on_writer_pages
+  // this many pages (and its last frames, at most an eighth of this, by the writer after a pass of
+  // the thread), and by the writer itself once it holds checkpoint_on_writer_pages
   // (store/checkpointer.h). 0 keeps SQLite's automatic checkpoint on the writer (every 1000
   // pages) and no thread, so that every file call comes from the caller's thread in a fixed
   // order: the fault-injection tests need that. With checkpoint_on_writer_pages at or below
@@ -124,7 +125,8 @@ struct CheckpointCounts {
   int64_t background = 0;  // passes of the store's checkpoint thread
   int64_t on_writer = 0;   // checkpoints the writer ran itself (the WAL at its cap)
   int64_t failed = 0;      // checkpoints, on either side, that returned an error
-  int64_t woken = 0;       // commits that woke the thread (several may share one pass)
+  int64_t woken = 0;       // commits that woke the thread (each gets a pass of its own)
+  int64_t rest_on_writer = 0;  // the writer copied the last frames after a pass of the thread
 };
 
 // What one Commit did, for the daemon's metrics.

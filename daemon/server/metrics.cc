@@ -207,11 +207,13 @@ Metrics::Metrics()
                        .Name("nvlsched_wal_checkpoints_total")
                        .Help("SQLite WAL checkpoints by result: thread (the store's checkpoint "
                              "thread), writer (the engine's commit, the WAL at its 10,000-page "
-                             "cap), failed (either; retried)")
+                             "cap), writer_rest (the engine's commit copying the last frames "
+                             "after a pass of the thread), failed (any; retried)")
                        .Register(*registry_)),
-      // All three from the first scrape (0 for PostgreSQL, which reports none).
+      // All four from the first scrape (0 for PostgreSQL, which reports none).
       checkpoints_thread_(checkpoints_.Add({{"result", "thread"}})),
       checkpoints_writer_(checkpoints_.Add({{"result", "writer"}})),
+      checkpoints_writer_rest_(checkpoints_.Add({{"result", "writer_rest"}})),
       checkpoints_failed_(checkpoints_.Add({{"result", "failed"}})) {}
 
 void Metrics::ObserveCheckpoints(const store::CheckpointCounts& counts) {
@@ -222,6 +224,7 @@ void Metrics::ObserveCheckpoints(const store::CheckpointCounts& counts) {
   };
   grow(checkpoints_thread_, counts.background, last_checkpoints_.background);
   grow(checkpoints_writer_, counts.on_writer, last_checkpoints_.on_writer);
+  grow(checkpoints_writer_rest_, counts.rest_on_writer, last_checkpoints_.rest_on_writer);
   grow(checkpoints_failed_, counts.failed, last_checkpoints_.failed);
 }
 

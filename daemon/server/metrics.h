@@ -16,7 +16,8 @@
 //   nvlsched_pending_reply_bytes                    answers handed to gRPC, not yet sent
 //   nvlsched_unread_replies_cancelled_total         calls cancelled: answer unread too long
 //   nvlsched_wal_checkpoints_total{result}          SQLite WAL checkpoints: thread, writer
-//                                                   (the WAL at its cap), failed
+//                                                   (the WAL at its cap), writer_rest (the
+//                                                   last frames after a pass), failed
 //
 // Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
 // prometheus-cpp's metrics are thread-safe.
@@ -119,6 +120,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& checkpoints_;
   prometheus::Counter& checkpoints_thread_;
   prometheus::Counter& checkpoints_writer_;
+  prometheus::Counter& checkpoints_writer_rest_;
   prometheus::Counter& checkpoints_failed_;
   // As last observed (the counters grow by the difference).
   Mutex checkpoints_mu_;

@@ -1,8 +1,11 @@
-// The SQLite store's WAL checkpointer (store/checkpointer.h): the thread checkpoints, the writer
-// checkpoints once the WAL reaches its cap, the WAL stays bounded either way, and every committed
+// The SQLite store's WAL checkpointer (store/checkpointer.h): the thread checkpoints, one pass a
+// wake; the writer copies the last few frames after a pass, and checkpoints once the WAL reaches
+// its cap; the WAL stays bounded either way, and every committed
 // row is in the database, in a copy taken after the thread's pass and after a reopen. Also the
 // store's memory map of the database file: used by commits, not by the start-up load. Labelled
 // grpc (not store) so that the TSan build, which runs the tiers with threads, runs it too.
+#include <SQLiteCpp/Database.h>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -142,6 +145,89 @@ TEST_F(CheckpointerTest, TheThreadCheckpointsAndTheWalRestartsFromItsBeginning) 
 
   store.reset();
   ExpectEveryRow(kRounds);
+}
+
+// A read transaction on a connection of its own: while it is open, no checkpoint copies a frame
+// committed after it began, and the writer cannot restart the WAL.
+class Snapshot {
+ public:
+  explicit Snapshot(const std::string& path) : db_(path, SQLite::OPEN_READONLY) {
+    db_.exec("BEGIN");
+    db_.execAndGet("SELECT count(*) FROM instances");
+  }
+  ~Snapshot() { db_.exec("COMMIT"); }
+
+ private:
+  SQLite::Database db_;
+};
+
+// One instance of a few hundred bytes: a commit of 2 or 3 frames.
+void CommitOne(Store& store, const std::string& id) {
+  ChangeSet changes;
+  changes.upsert_instances.push_back(MakeInstance(id, id, "m-0-0"));
+  ASSERT_TRUE(store.Commit(changes).ok());
+}
+
+// Under a writer that does not pause, a pass of the thread rarely ends between two commits, and
+// SQLite restarts the WAL only once every frame is copied: the writer copies the last few frames
+// itself (at most background_pages / 8), and only one pass of the thread is ever under way or
+// pending. Readers' snapshots stand in for the commits that would arrive during a pass.
+TEST_F(CheckpointerTest, TheWriterCopiesTheLastFramesAfterAPassOfTheThread) {
+  constexpr int kBackgroundPages = 128;  // the writer copies a rest of up to 16 frames
+  std::unique_ptr<Store> store = OpenOrFail(Options(kBackgroundPages, 1000000));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());  // 77 pages, below the threshold
+  auto first = std::make_unique<Snapshot>(dir_.File("state.db"));
+  int round = 0;
+  while (CountsOf(*store).woken == 0) {
+    ASSERT_LT(round, 50) << "the WAL never reached " << kBackgroundPages << " pages";
+    CommitRound(*store, round++);
+  }
+  ASSERT_TRUE(WaitForBackgroundPass(*store, 0));  // copied the fleet's frames, not beyond `first`
+  // A snapshot of every frame so far; a small commit then wakes the thread again (far more than
+  // 16 frames are not copied), and this pass copies up to `second`, all but the small commit.
+  auto second = std::make_unique<Snapshot>(dir_.File("state.db"));
+  first.reset();
+  CommitOne(*store, "one");
+  ASSERT_EQ(CountsOf(*store).woken, 2);
+  ASSERT_TRUE(WaitForBackgroundPass(*store, 1));
+  // The WAL cannot restart under `second`: the next small commit leaves a rest of a few frames,
+  // which the writer copies itself (or would: `second` still holds them), waking no one.
+  CommitOne(*store, "two");
+  EXPECT_EQ(CountsOf(*store).rest_on_writer, 1);
+  second.reset();
+  CommitOne(*store, "three");  // now the writer copies every frame
+  EXPECT_EQ(CountsOf(*store).rest_on_writer, 2);
+  CommitOne(*store, "four");  // in a restarted WAL: a few frames, below the threshold
+  const CheckpointCounts counts = CountsOf(*store);
+  EXPECT_EQ(counts.rest_on_writer, 2);
+  EXPECT_EQ(counts.woken, 2);
+  EXPECT_EQ(counts.background, 2);
+  EXPECT_EQ(counts.on_writer, 0);
+  EXPECT_EQ(counts.failed, 0);
+  EXPECT_LE(FileSize(Wal()), WalBound(kBackgroundPages));
+  store.reset();
+  std::unique_ptr<Store> reopened = OpenOrFail(Options(0, 0));
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(LoadOrFail(*reopened).instances.size(),
+            static_cast<size_t>(round * kRowsPerCommit + 4));
+}
+
+// Commits back to back beside the thread: each wake gets a pass of its own (a commit during a
+// pass does not queue another), so the thread runs at most one pass per wake.
+TEST_F(CheckpointerTest, EachWakeGetsOnePassOfItsOwn) {
+  std::unique_ptr<Store> store = OpenOrFail(Options(64, 1000000));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Commit(MakeFleet()).ok());
+  for (int round = 0; round < 200; ++round) CommitRound(*store, round);
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (CountsOf(*store).background < CountsOf(*store).woken && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  const CheckpointCounts counts = CountsOf(*store);
+  EXPECT_GE(counts.woken, 1);
+  EXPECT_EQ(counts.background, counts.woken);
+  EXPECT_EQ(counts.failed, 0);
 }
 
 TEST_F(CheckpointerTest, TheWriterCheckpointsWhenTheWalReachesItsCap) {

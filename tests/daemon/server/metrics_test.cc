@@ -26,6 +26,7 @@ TEST(MetricsTest, CheckpointCountersShowFromTheStart) {
   const std::string scrape = metrics->Scrape();
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"thread\"} 0"));
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"writer\"} 0"));
+  EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"writer_rest\"} 0"));
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"failed\"} 0"));
 }
 
@@ -39,11 +40,13 @@ TEST(MetricsTest, CheckpointCountersFollowTheStoresCumulativeCounts) {
   metrics->ObserveCheckpoints(counts);  // unchanged: nothing added
   counts.background = 7;
   counts.on_writer = 1;
+  counts.rest_on_writer = 3;
   counts.failed = 2;
   metrics->ObserveCheckpoints(counts);
   const std::string scrape = metrics->Scrape();
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"thread\"} 7"));
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"writer\"} 1"));
+  EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"writer_rest\"} 3"));
   EXPECT_THAT(scrape, HasSubstr("nvlsched_wal_checkpoints_total{result=\"failed\"} 2"));
 }
 
