@@ -14,9 +14,9 @@
 // A passive checkpoint never reaches frames committed while it runs, and SQLite restarts the
 // WAL from its beginning only when every frame has been copied. Under a writer that never
 // pauses, a pass rarely ends between two commits: woken by every commit past the threshold, the
-// thread ran one pass (and two syncs) for about every fourth commit of a batch load on 1,800
-// machines (2,000-2,300 passes in 8,400-9,500 commits; 1.3-1.45 s of its CPU in 8 s at 1,650
-// calls/s), most passes copying only the frames of the last commits. So:
+// thread ran one pass (and two syncs) for every second to fourth commit of a batch load on
+// 1,800 machines (2,043-5,023 passes in 5,929-9,540 commits; 1.3-1.45 s of its CPU in 8 s at
+// 1,650 calls/s), most passes copying only the frames of the last commits. So:
 //  - a commit wakes the thread only while no pass is under way or pending: the pass copies
 //    every frame committed before it begins;
 //  - once the thread's last pass left at most background_pages / 8 frames of this WAL uncopied,
