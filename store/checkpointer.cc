@@ -74,6 +74,12 @@ int Checkpointer::WalHook(void* self, sqlite3* db, const char* schema, int pages
   return SQLITE_OK;
 }
 
+int Checkpointer::Copy(sqlite3* db, const char* schema, int* copied) {
+  int frames = 0;
+  MutexLock pass(&pass_mu_);
+  return sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &frames, copied);
+}
+
 void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
   // Fewer frames than after the last commit: the WAL restarted from its beginning, and what
   // the thread copied of the previous one says nothing about this one.
@@ -85,11 +91,8 @@ void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
     // of the thread under way holds SQLite's checkpoint lock, and a second checkpoint would
     // fail SQLITE_BUSY at once whatever its mode: wait for the pass instead, so that the WAL
     // never passes the cap by more than a commit.
-    int rc;
-    {
-      MutexLock pass(&pass_mu_);
-      rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    }
+    int copied_now = 0;
+    const int rc = Copy(db, schema, &copied_now);
     MutexLock lock(&mu_);
     ++(rc == SQLITE_OK ? counts_.on_writer : counts_.failed);
     return;
@@ -108,17 +111,12 @@ void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
     // The thread copied all but the last few frames: the writer copies them itself, which is
     // short, so that the next transaction restarts the WAL. Left to the thread, a pass would
     // have to end between two commits, which under a steady writer it rarely does.
-    int rc;
-    int log = 0;
-    int done = 0;
-    {
-      MutexLock pass(&pass_mu_);
-      rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    }
+    int copied_now = 0;
+    const int rc = Copy(db, schema, &copied_now);
     MutexLock lock(&mu_);
     if (rc == SQLITE_OK) {
       ++counts_.rest_on_writer;
-      copied_frames_ = done;
+      copied_frames_ = copied_now;
       copied_cycle_ = wal_cycle_;
     } else {
       ++counts_.failed;
@@ -147,19 +145,13 @@ void Checkpointer::Run() {
     // SQLITE_BUSY: a checkpoint of another connection (not the writer's, which waits for this
     // one on pass_mu_) holds the checkpoint lock; the next commit past background_pages wakes
     // this thread again.
-    int rc;
-    int log = 0;
-    int done = 0;
-    {
-      MutexLock pass(&pass_mu_);
-      rc = sqlite3_wal_checkpoint_v2(connection_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                     &log, &done);
-    }
+    int copied_now = 0;
+    const int rc = Copy(connection_->getHandle(), nullptr, &copied_now);
     MutexLock lock(&mu_);
     pass_running_ = false;
     if (rc == SQLITE_OK) {
       ++counts_.background;
-      copied_frames_ = done;
+      copied_frames_ = copied_now;
       copied_cycle_ = cycle;
     } else if (rc != SQLITE_BUSY) {
       ++counts_.failed;

@@ -14,14 +14,13 @@ namespace nvlsched::daemon {
 namespace {
 
 // The fill of a write's answer (CallPath::WriteThenFill): copies `records` into `out` on the
-// completion thread, once the commit is in, and lets go of them there (a deleted record that
-// State no longer holds is freed then, not on the engine thread).
+// completion thread, once the commit is in; the fill is dropped there too, so a deleted record
+// that State no longer holds is freed then, not on the engine thread.
 CallPath::Fill CopyInto(google::protobuf::RepeatedPtrField<v1::Instance>* out,
-                        std::vector<RecordPtr>& records) {
-  return [out, records = std::move(records)]() mutable {
+                        std::vector<RecordPtr> records) {
+  return [out, records = std::move(records)]() {
     out->Reserve(out->size() + static_cast<int>(records.size()));
     for (const RecordPtr& record : records) record.CopyTo(out->Add());
-    records.clear();
   };
 }
 
@@ -38,7 +37,9 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::BatchCreateInstances(
       [this, resp](State& state, const CreateRequest& core, CallPath::Fill* fill) {
         std::vector<RecordPtr> created;
         absl::Status s = daemon::BatchCreateInstances(state, NewOpContext(), core, resp, &created);
-        if (s.ok() && !created.empty()) *fill = CopyInto(resp->mutable_instances(), created);
+        if (s.ok() && !created.empty()) {
+          *fill = CopyInto(resp->mutable_instances(), std::move(created));
+        }
         return s;
       });
 }
@@ -98,7 +99,7 @@ grpc::ServerUnaryReactor* InstanceServiceImpl::BatchDeleteInstances(
       [resp](State& state, const DeleteRequest& core, CallPath::Fill* fill) {
         std::vector<RecordPtr> deleted;
         if (absl::Status s = DeleteInstances(state, core, &deleted); !s.ok()) return s;
-        *fill = CopyInto(resp->mutable_instances(), deleted);
+        *fill = CopyInto(resp->mutable_instances(), std::move(deleted));
         return absl::OkStatus();
       });
 }

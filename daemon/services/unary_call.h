@@ -13,7 +13,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -63,6 +62,9 @@ absl::StatusOr<CallInfo> BeginCall(const AccessControl& access, grpc::CallbackSe
 // is not logged (`is_write` false).
 void LogCall(const CallInfo& call, const absl::Status& status, bool is_write);
 
+// What completes a write's answer after its commit (CallPath::WriteThenFill).
+using AnswerFill = absl::AnyInvocable<void() &&>;
+
 // The reactor of a call that reaches the engine: finished by the engine thread, it logs the
 // call (LogCall) in OnDone, on a gRPC thread, so formatting and writing the log line stay off
 // the engine's loop.
@@ -73,7 +75,15 @@ class LoggedReactor final : public grpc::ServerUnaryReactor {
   LoggedReactor(grpc::CallbackServerContext* ctx, ReplyBudget* replies, CallInfo call,
                 bool is_write)
       : call_(std::move(call)), is_write_(is_write), replies_(replies), pending_(ctx) {}
+  // Set by a write's op on the engine thread; FinishWith runs it (on the thread that finishes
+  // the call, after the engine handed the answer over) when the call succeeded, and drops it
+  // either way before the answer goes out.
+  AnswerFill* fill() { return &fill_; }
   void FinishWith(absl::Status status) {
+    if (fill_) {
+      if (status.ok()) std::move(fill_)();
+      fill_ = nullptr;
+    }
     status_ = std::move(status);
     if (replies_ != nullptr) replies_->Track(&pending_);
     Finish(ToGrpcStatus(status_));
@@ -90,6 +100,7 @@ class LoggedReactor final : public grpc::ServerUnaryReactor {
   ReplyBudget* const replies_;
   PendingReply pending_;
   absl::Status status_;  // written before Finish, read in OnDone (after it)
+  AnswerFill fill_;
 };
 
 // Finishes the call at once with `status` (refused before it reached the engine).
@@ -156,7 +167,7 @@ class CallPath {
   // runs just before the answer goes out, only if the op succeeded and its commit did. For
   // answers that copy records State keeps (RecordPtr: immutable and shared, so `fill` may hold
   // them): the single writer then neither copies them nor frees the copies.
-  using Fill = absl::AnyInvocable<void() &&>;
+  using Fill = AnswerFill;
   template <typename Prepare, typename Op>
   grpc::ServerUnaryReactor* WriteThenFill(grpc::CallbackServerContext* ctx, Method method,
                                           absl::string_view org, absl::string_view tenant_id,
@@ -165,20 +176,15 @@ class CallPath {
     auto started = Start(ctx, method, org, tenant_id, /*is_write=*/true, prepare, &finished);
     if (!started.has_value()) return finished;
     LoggedReactor* reactor = started->first;
-    // Written by the op on the engine thread, run by the answer on the completion thread: the
-    // engine hands the answer over after the op (under its completion lock).
-    auto fill = std::make_shared<Fill>();
     absl::Status queued = engine_->SubmitWrite(
-        [replies = replies_, op = std::move(op), fill,
+        [replies = replies_, reactor, op = std::move(op),
          core = std::move(started->second)](State& state) mutable {
           // Refused without a change: its answer would add to what clients have not read.
           if (absl::Status s = Admit(replies); !s.ok()) return s;
-          return op(state, core, fill.get());
+          // The reactor is finished (and deleted) only by the answer below, after this op.
+          return op(state, core, reactor->fill());
         },
-        [reactor, fill](absl::Status status) {
-          if (status.ok() && *fill) std::move(*fill)();
-          reactor->FinishWith(std::move(status));
-        },
+        [reactor](absl::Status status) { reactor->FinishWith(std::move(status)); },
         DeadlineOf(ctx));
     if (!queued.ok()) reactor->FinishWith(std::move(queued));
     return reactor;
