@@ -91,6 +91,7 @@ absl::Status Engine::Refusal() const {
 }
 
 absl::Status Engine::Enqueue(Op op, bool is_write) {
+  if (options_.on_write_stages) op.submitted = absl::Now();
   MutexLock lock(&mu_);
   if (refusing_.load(std::memory_order_relaxed)) return refusal_;
   if (stopping_ || !started_) {
@@ -167,7 +168,7 @@ void Engine::RunGroup(std::deque<Op>& group) {
   std::vector<absl::Status> results(group.size());
   int changed_ops = 0;
 
-  const absl::Time now = absl::Now();
+  const absl::Time now = absl::Now();  // also when the group was taken (WriteStages)
   for (size_t i = 0; i < group.size(); ++i) {
     Op& op = group[i];
     if (!op.write) continue;
@@ -283,6 +284,17 @@ void Engine::RunGroup(std::deque<Op>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     Op& op = group[i];
     if (op.write) {
+      if (options_.on_write_stages) {
+        const WriteStages stages{now - op.submitted, reply_time - now, absl::ZeroDuration()};
+        completions.push_back([this, stages, reply_time, done = std::move(op.done),
+                               status = std::move(results[i])]() mutable {
+          WriteStages all = stages;
+          all.completion = absl::Now() - reply_time;
+          options_.on_write_stages(all);
+          done(std::move(status));
+        });
+        continue;
+      }
       completions.push_back([done = std::move(op.done), status = std::move(results[i])]() mutable {
         done(std::move(status));
       });

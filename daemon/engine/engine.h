@@ -63,6 +63,18 @@ struct CommitReport {
   std::vector<State::PreemptionStat> preemptions;
 };
 
+// Where one write's time inside the engine went (for metrics): from Submit until the engine
+// thread took it into a group (`queued`), from then until its group was committed and handed
+// to the completion thread (`engine`: its group's ops, the commit, on_commit), and from then
+// until its completion started (`completion`: the completion thread's wake-up and the answers
+// of the writes before it). Together with the gRPC call's own duration this says which stage a
+// slow call waited in.
+struct WriteStages {
+  absl::Duration queued;
+  absl::Duration engine;
+  absl::Duration completion;
+};
+
 // The most events one commit prunes.
 inline constexpr uint64_t kMaxEventsPrunedPerCommit = 4096;
 
@@ -87,6 +99,9 @@ class Engine {
     // Events kept (--event_retention); older ones are pruned, at most kMaxEventsPrunedPerCommit
     // by each commit, which bounds the rows one commit deletes however long the backlog.
     uint64_t event_retention = 1000000;
+    // Optional: runs on the completion thread for every write, just before its `done`, with
+    // where its time went. Must not block.
+    std::function<void(const WriteStages&)> on_write_stages;
   };
 
   // `state` and `store` must outlive the engine. `on_commit` (optional) runs on the engine
@@ -134,6 +149,7 @@ class Engine {
     DoneFn done;     // a write's completion, or a read's refusal
     ReadFn read;
     absl::Time deadline;
+    absl::Time submitted;  // set when on_write_stages is
   };
 
   absl::Status Enqueue(Op op, bool is_write);

@@ -456,6 +456,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const DaemonOptions& optio
   Engine::Options engine_options;
   engine_options.max_queued = static_cast<size_t>(options.max_queued_calls);
   engine_options.event_retention = static_cast<uint64_t>(options.event_retention);
+  engine_options.on_write_stages = [raw](const WriteStages& stages) {
+    raw->metrics->ObserveWriteStages(stages);
+  };
   impl->engine = std::make_unique<Engine>(
       impl->state.get(), impl->store.get(), engine_options,
       /*on_commit=*/[raw](const CommitReport& report) {

@@ -7,6 +7,9 @@
 //   nvlsched_commits_total{result}                  group commits, ok / failed
 //   nvlsched_commit_duration_seconds                SQLite commit latency (histogram)
 //   nvlsched_commit_group_ops                       writes sharing one commit (histogram)
+//   nvlsched_write_stage_seconds{stage}             where a write's time inside the engine went:
+//                                                   queued, engine, completion (engine.h
+//                                                   WriteStages; histograms)
 //   nvlsched_free_machines{instance_type}           whole free READY machines
 //   nvlsched_free_gpus{instance_type}
 //   nvlsched_fully_free_domains{instance_type}
@@ -19,7 +22,8 @@
 //                                                   (the WAL at its cap), writer_rest (the
 //                                                   last frames after a pass), failed
 //
-// Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread;
+// Thread-safety: the interceptor runs on gRPC threads, Observe* on the engine thread
+// (ObserveWriteStages on the completion thread);
 // prometheus-cpp's metrics are thread-safe.
 #ifndef NVLSCHED_DAEMON_SERVER_METRICS_H_
 #define NVLSCHED_DAEMON_SERVER_METRICS_H_
@@ -51,6 +55,8 @@ class Metrics {
 
   // Engine thread, after each commit attempt.
   void ObserveCommit(const CommitReport& report);
+  // Completion thread, for every write before its answer (Engine::Options::on_write_stages).
+  void ObserveWriteStages(const WriteStages& stages);
   // Engine thread: refreshes the capacity gauges from the allocator (cost: O(instance types)).
   void ObserveCapacity(const State& state);
   // The queue: requests waiting by instance type, reservations held.
@@ -92,6 +98,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& commits_;
   prometheus::Histogram& commit_duration_;
   prometheus::Histogram& commit_group_ops_;
+  prometheus::Family<prometheus::Histogram>& write_stages_;
+  prometheus::Histogram& stage_queued_;
+  prometheus::Histogram& stage_engine_;
+  prometheus::Histogram& stage_completion_;
   prometheus::Family<prometheus::Gauge>& free_machines_;
   prometheus::Family<prometheus::Gauge>& free_gpus_;
   prometheus::Family<prometheus::Gauge>& fully_free_domains_;

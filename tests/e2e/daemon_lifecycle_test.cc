@@ -117,6 +117,10 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
   EXPECT_THAT(body, HasSubstr("nvlsched_commits_total{result=\"ok\"} 1"));
   EXPECT_THAT(body, HasSubstr("nvlsched_commit_duration_seconds_count 1"));
   EXPECT_THAT(body, HasSubstr("nvlsched_commit_group_ops_count 1"));
+  for (const char* stage : {"queued", "engine", "completion"}) {
+    EXPECT_THAT(body, HasSubstr(absl::StrCat("nvlsched_write_stage_seconds_count{stage=\"",
+                                             stage, "\"} 1")));
+  }
   EXPECT_THAT(body, HasSubstr("nvlsched_free_machines{instance_type=\"gb200-tray\"} 144"));
   EXPECT_THAT(body, HasSubstr("nvlsched_fully_free_domains{instance_type=\"gb200-tray\"} 8"));
   EXPECT_THAT(body, HasSubstr("nvlsched_machines{state=\"READY\"} 144"));
@@ -141,6 +145,7 @@ TEST_F(DaemonLifecycleTest, ServesPrometheusMetricsOfCallsAndCommits) {
   const std::string after = HttpGetMetrics(port);
   EXPECT_THAT(after, HasSubstr("nvlsched_machines{state=\"READY\"} 143"));
   EXPECT_THAT(after, HasSubstr("nvlsched_machines{state=\"MAINTENANCE\"} 1"));
+  EXPECT_THAT(after, HasSubstr("nvlsched_write_stage_seconds_count{stage=\"engine\"} 2"));
   EXPECT_THAT(body, HasSubstr(
       "nvlsched_requests_total{code=\"OK\",method=\"/grpc.health.v1.Health/Check\"} 1"));
   EXPECT_THAT(body, HasSubstr("nvlsched_request_duration_seconds_count{code=\"OK\",method=\"/grpc."

@@ -2,7 +2,8 @@
 // a write is not applied (DEADLINE_EXCEEDED) and a read does not run (its refusal gets
 // DEADLINE_EXCEEDED); a read without a refusal callback still runs. A refusal (a daemon that
 // stepped down) turns every later call away with its status, before and after Stop, while what
-// was queued before it still runs. Its two threads carry their names (top -H, perf).
+// was queued before it still runs. Its two threads carry their names (top -H, perf). Each write
+// reports where its time went (queued, engine, completion) just before its answer.
 #include "daemon/engine/engine.h"
 
 #include <filesystem>
@@ -10,7 +11,10 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon/engine/load_state.h"
 #include "gtest/gtest.h"
@@ -162,6 +166,99 @@ TEST_F(EngineTest, ARefusalTurnsLaterCallsAwayAndLetsQueuedOnesRun) {
   engine_->Stop();
   EXPECT_EQ(engine_->SubmitRead([&](const State&) { ran = true; }), named);
   EXPECT_FALSE(ran);
+}
+
+TEST_F(EngineTest, EachWriteSaysWhereItsTimeWentBeforeItsAnswer) {
+  // Lower bounds only: each stage is held up on purpose for at least kHeld, so a stage timed
+  // against the wrong end (or not at all) comes out shorter.
+  constexpr absl::Duration kHeld = absl::Milliseconds(30);
+  Mutex mu;
+  std::vector<std::string> seen;  // "stages X" / "done X", in the order they ran
+  std::vector<WriteStages> stages_of;
+  std::vector<std::thread::id> stage_threads;
+  engine_.reset();
+  Engine::Options options;
+  options.on_write_stages = [&](const WriteStages& stages) {
+    MutexLock lock(&mu);
+    seen.push_back(absl::StrCat("stages ", stages_of.size()));
+    stages_of.push_back(stages);
+    stage_threads.push_back(std::this_thread::get_id());
+  };
+  engine_ = std::make_unique<Engine>(state_.get(), store_.get(), options);
+  engine_->Start();
+  auto done_named = [&](std::string name, Notification* notify) {
+    return [&mu, &seen, name, notify](absl::Status status) {
+      EXPECT_TRUE(status.ok()) << status;
+      {
+        MutexLock lock(&mu);
+        seen.push_back(absl::StrCat("done ", name));
+      }
+      if (notify != nullptr) notify->Notify();
+    };
+  };
+
+  // A's answer holds the completion thread until `release_completion`.
+  Notification a_answering, release_completion;
+  std::thread::id engine_thread;
+  ASSERT_TRUE(engine_
+                  ->SubmitWrite(
+                      [&](State&) {
+                        engine_thread = std::this_thread::get_id();
+                        return absl::OkStatus();
+                      },
+                      [&](absl::Status status) {
+                        done_named("A", &a_answering)(std::move(status));
+                        release_completion.WaitForNotification();
+                      })
+                  .ok());
+  a_answering.WaitForNotification();
+  // B holds the engine thread in its op until `release_engine`.
+  Notification b_applying, release_engine, b_done;
+  ASSERT_TRUE(engine_
+                  ->SubmitWrite(
+                      [&](State&) {
+                        b_applying.Notify();
+                        release_engine.WaitForNotification();
+                        return absl::OkStatus();
+                      },
+                      done_named("B", &b_done))
+                  .ok());
+  b_applying.WaitForNotification();
+  // C waits in the queue behind B's group while B is held.
+  Notification c_applied, c_done;
+  ASSERT_TRUE(engine_
+                  ->SubmitWrite(
+                      [&](State&) {
+                        c_applied.Notify();
+                        return absl::OkStatus();
+                      },
+                      done_named("C", &c_done))
+                  .ok());
+  absl::SleepFor(kHeld);
+  release_engine.Notify();
+  // C's group runs only after B's group was handed to the completion thread, where B now waits
+  // behind A's answer.
+  c_applied.WaitForNotification();
+  absl::SleepFor(kHeld);
+  release_completion.Notify();
+  b_done.WaitForNotification();
+  c_done.WaitForNotification();
+
+  MutexLock lock(&mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"stages 0", "done A", "stages 1", "done B",
+                                            "stages 2", "done C"}));
+  ASSERT_EQ(stages_of.size(), 3u);
+  const WriteStages& b = stages_of[1];
+  const WriteStages& c = stages_of[2];
+  EXPECT_GE(b.engine, kHeld) << "B's op held the engine thread";
+  EXPECT_GE(b.completion, kHeld) << "B's answer waited behind A's";
+  EXPECT_GE(c.queued, kHeld) << "C was queued while B was held";
+  for (const WriteStages& s : stages_of) {
+    EXPECT_GE(s.queued, absl::ZeroDuration());
+    EXPECT_GE(s.engine, absl::ZeroDuration());
+    EXPECT_GE(s.completion, absl::ZeroDuration());
+  }
+  for (std::thread::id id : stage_threads) EXPECT_NE(id, engine_thread) << "on the completion thread";
 }
 
 }  // namespace
