@@ -68,15 +68,35 @@ thread_table() {
     }' "$1" "$2" | { IFS= read -r header; echo "$header"; sort -k2,2nr; }
 }
 
+# The p50, p90 and p99 of histogram $3 with label selector $4 (e.g. 'stage="queued"') between
+# the /metrics scrapes $1 and $2: the upper bounds of the buckets they fall in, in ms.
+histogram_delta() {
+  awk -v name="$3_bucket{" -v sel="$4" '
+    function le_of(line) { sub(/.*le="/, "", line); sub(/".*/, "", line); return line }
+    index($0, name) != 1 || (sel != "" && index($0, sel) == 0) { next }
+    NR == FNR { before[le_of($0)] = $2; next }
+    { n++; le[n] = le_of($0); count[n] = $2 - before[le[n]] }
+    END {
+      if (n == 0 || count[n] <= 0) { print "no observations"; exit }
+      split("50 90 99", qs, " ")
+      for (j = 1; j <= 3; j++) {
+        for (i = 1; i <= n && count[i] < count[n] * qs[j] / 100; i++) {}
+        printf "p%s <= %s ms%s", qs[j], (le[i] == "+Inf" ? "inf" : le[i] * 1000), (j < 3 ? ", " : "")
+      }
+      printf " (%d observed)\n", count[n]
+    }' "$1" "$2"
+}
+
 "$bin/nvlsched-fleet" --domains=100 --machines_per_domain=18 --out="$work/fleet.json"
 for sync in full normal; do
   rm -f "$work/db"* "$work/port"
-  "$bin/nvlschedd" --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen= \
+  "$bin/nvlschedd" --listen=127.0.0.1:0 --port_file="$work/port" --metrics_listen=127.0.0.1:0 \
     --db="$work/db" --seed_fleet="$work/fleet.json" --sync="$sync" --require_cleaning=false \
     2>"$work/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
   port=$(cat "$work/port")
+  metrics_port=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$work/daemon.log" | head -1)
   {
     echo
     echo "## Load: batch create/delete vs the noop ceiling, \`--sync=$sync\`"
@@ -101,10 +121,12 @@ for sync in full normal; do
       echo "intended send time (no coordinated omission). Same daemon, after the runs above; 10 s."
       echo '```'
       thread_times "$daemon_pid" >"$work/threads0.txt"
+      curl -s "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics0.txt" || true
       "$bin/nvlsched-load" --target="127.0.0.1:$port" --fleet_file="$work/fleet.json" \
         --workload=batch --rate="$half_rate" --concurrency=64 --duration=10s --hold=100 \
         >"$work/rate.txt"
       thread_times "$daemon_pid" >"$work/threads1.txt"
+      curl -s "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics1.txt" || true
       cat "$work/rate.txt"
       echo '```'
       # The "all" row: rpc, calls, calls/s, p50, p90, p99, max.
@@ -115,6 +137,17 @@ for sync in full normal; do
       echo '```'
       thread_table "$work/threads0.txt" "$work/threads1.txt" \
         "$(awk '/^batch: / {print $2; exit}' "$work/rate.txt")"
+      echo '```'
+      echo
+      echo "Where each write's time inside the daemon went over that run (\`/metrics\`,"
+      echo "\`nvlsched_write_stage_seconds\`: bucket upper bounds), and its group commits:"
+      echo '```'
+      for stage in queued engine completion; do
+        printf '%-11s %s\n' "$stage" "$(histogram_delta "$work/metrics0.txt" "$work/metrics1.txt" \
+          nvlsched_write_stage_seconds "stage=\"$stage\"")"
+      done
+      printf '%-11s %s\n' commit "$(histogram_delta "$work/metrics0.txt" "$work/metrics1.txt" \
+        nvlsched_commit_duration_seconds "")"
       echo '```'
       echo
       echo "## Load: batch with 8 ListInstances readers, \`--sync=$sync\`"
