@@ -194,12 +194,9 @@ struct Workload {
       absl::Status queued = daemon->engine().SubmitWrite(std::move(write), [&](absl::Status s) {
         // What the service's answer fill (services/instance_service.cc CopyInto) and then
         // gRPC's Finish do with the answer, on the completion thread as in the daemon.
-        google::protobuf::RepeatedPtrField<v1::Instance>* out =
-            call.is_create ? call.create_response.mutable_instances()
-                           : call.delete_response.mutable_instances();
         if (s.ok()) {
-          out->Reserve(out->size() + static_cast<int>(call.records.size()));
-          for (const RecordPtr& record : call.records) record.CopyTo(out->Add());
+          AppendCopies(call.records, call.is_create ? call.create_response.mutable_instances()
+                                                    : call.delete_response.mutable_instances());
         }
         call.records.clear();
         std::string bytes;

@@ -75,9 +75,8 @@ int Checkpointer::WalHook(void* self, sqlite3* db, const char* schema, int pages
 }
 
 int Checkpointer::Copy(sqlite3* db, const char* schema, int* copied) {
-  int frames = 0;
   MutexLock pass(&pass_mu_);
-  return sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, &frames, copied);
+  return sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, copied);
 }
 
 void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
@@ -91,8 +90,7 @@ void Checkpointer::OnCommit(sqlite3* db, const char* schema, int pages) {
     // of the thread under way holds SQLite's checkpoint lock, and a second checkpoint would
     // fail SQLITE_BUSY at once whatever its mode: wait for the pass instead, so that the WAL
     // never passes the cap by more than a commit.
-    int copied_now = 0;
-    const int rc = Copy(db, schema, &copied_now);
+    const int rc = Copy(db, schema, /*copied=*/nullptr);
     MutexLock lock(&mu_);
     ++(rc == SQLITE_OK ? counts_.on_writer : counts_.failed);
     return;

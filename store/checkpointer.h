@@ -83,7 +83,7 @@ class Checkpointer {
   static int WalHook(void* self, sqlite3* db, const char* schema, int pages);
   void OnCommit(sqlite3* db, const char* schema, int pages);
   // One passive checkpoint on `db` (the writer's or the thread's connection), holding pass_mu_:
-  // returns SQLite's result code; *copied = the frames of the WAL copied so far.
+  // returns SQLite's result code; *copied (when not null) = the frames of the WAL copied so far.
   int Copy(sqlite3* db, const char* schema, int* copied) ABSL_LOCKS_EXCLUDED(pass_mu_);
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -79,10 +79,10 @@ absl::Status ConfigureConnection(SQLite::Database& db, const StoreOptions& optio
   }
   db.exec(options.sync == SyncMode::kFull ? "PRAGMA synchronous = FULL"
                                           : "PRAGMA synchronous = NORMAL");
-  // Debian's SQLite is built with SQLITE_SECURE_DELETE: every deleted row's bytes would be
-  // zeroed in its page and every freed page written to the WAL zeroed. Nothing here is secret
-  // that the events table (which keeps each deleted instance as its last event) does not keep
-  // anyway, so a delete costs what it costs in SQLite's own default.
+  // Debian's SQLite is built with SQLITE_SECURE_DELETE, which zeroes every deleted row's bytes
+  // in its page (4.4% of the engine thread's instructions under the batch load; README). Nothing
+  // here is secret that the events table (which keeps each deleted instance as its last event)
+  // does not keep anyway, so a delete costs what it costs in SQLite's own default.
   db.exec("PRAGMA secure_delete = OFF");
   db.exec("PRAGMA foreign_keys = ON");
   if (db.execAndGet("PRAGMA foreign_keys").getInt() != 1) {

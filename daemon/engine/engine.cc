@@ -284,18 +284,15 @@ void Engine::RunGroup(std::deque<Op>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     Op& op = group[i];
     if (op.write) {
-      if (options_.on_write_stages) {
-        const WriteStages stages{now - op.submitted, reply_time - now, absl::ZeroDuration()};
-        completions.push_back([this, stages, reply_time, done = std::move(op.done),
-                               status = std::move(results[i])]() mutable {
-          WriteStages all = stages;
-          all.completion = absl::Now() - reply_time;
-          options_.on_write_stages(all);
-          done(std::move(status));
-        });
-        continue;
-      }
-      completions.push_back([done = std::move(op.done), status = std::move(results[i])]() mutable {
+      // The stages so far (op.submitted is set only when on_write_stages is); the completion
+      // stage is timed where it ends, on the completion thread.
+      completions.push_back([this, stages = WriteStages{now - op.submitted, reply_time - now, {}},
+                             reply_time, done = std::move(op.done),
+                             status = std::move(results[i])]() mutable {
+        if (options_.on_write_stages) {
+          stages.completion = absl::Now() - reply_time;
+          options_.on_write_stages(stages);
+        }
         done(std::move(status));
       });
     } else if (op.done && op.deadline < reply_time) {

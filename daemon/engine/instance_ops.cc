@@ -662,8 +662,7 @@ absl::Status DeleteInstances(State& state, const DeleteRequest& req,
                              google::protobuf::RepeatedPtrField<v1::Instance>* deleted) {
   std::vector<RecordPtr> records;
   if (absl::Status s = DeleteInstances(state, req, &records); !s.ok()) return s;
-  deleted->Reserve(deleted->size() + static_cast<int>(records.size()));
-  for (const RecordPtr& record : records) record.CopyTo(deleted->Add());
+  AppendCopies(records, deleted);
   return absl::OkStatus();
 }
 

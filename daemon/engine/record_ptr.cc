@@ -155,4 +155,10 @@ RecordPtr RecordPtr::FromCheckedBytes(std::string bytes, const v1::Instance& par
   return record;
 }
 
+void AppendCopies(const std::vector<RecordPtr>& records,
+                  google::protobuf::RepeatedPtrField<v1::Instance>* out) {
+  out->Reserve(out->size() + static_cast<int>(records.size()));
+  for (const RecordPtr& record : records) record.CopyTo(out->Add());
+}
+
 }  // namespace nvlsched::daemon

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "nvlsched/v1/resources.pb.h"
@@ -80,6 +81,10 @@ class RecordPtr {
 
   std::shared_ptr<const Stored> stored_;
 };
+
+// Appends a copy of each record to `out`, in order: the instances of an answer.
+void AppendCopies(const std::vector<RecordPtr>& records,
+                  google::protobuf::RepeatedPtrField<v1::Instance>* out);
 
 }  // namespace nvlsched::daemon
 

@@ -18,10 +18,7 @@ namespace {
 // that State no longer holds is freed then, not on the engine thread.
 CallPath::Fill CopyInto(google::protobuf::RepeatedPtrField<v1::Instance>* out,
                         std::vector<RecordPtr> records) {
-  return [out, records = std::move(records)]() {
-    out->Reserve(out->size() + static_cast<int>(records.size()));
-    for (const RecordPtr& record : records) record.CopyTo(out->Add());
-  };
+  return [out, records = std::move(records)]() { AppendCopies(records, out); };
 }
 
 }  // namespace
